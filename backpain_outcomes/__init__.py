@@ -1,0 +1,33 @@
+"""backpain_outcomes: back-pain treatment outcome studies, honestly analysed."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .exceptions import (ConvergenceWarning, DataValidationError, SmallSampleWarning,
+                         StatisticalWarning)
+from .instruments import mcid_table, score_odi, score_rmdq
+from .loading import load_study
+from .study import Study
+
+__version__ = "0.1.0"
+
+
+def example_path() -> Path:
+    """Directory of the shipped example study (simulated, 500 patients)."""
+    packaged = Path(str(resources.files("backpain_outcomes"))) / "data" / "example"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "data" / "example"
+
+
+__all__ = [
+    "ConvergenceWarning", "DataValidationError", "SmallSampleWarning", "StatisticalWarning",
+    "Study", "example_path", "load_study", "mcid_table", "score_odi", "score_rmdq",
+]
+
+from .resolution import DEFAULT_RULE, Resolution, resolution_curve, time_to_resolution  # noqa: E402
+from .simulate import simulate_study  # noqa: E402
+
+__all__ += ["DEFAULT_RULE", "Resolution", "resolution_curve", "simulate_study", "time_to_resolution"]

@@ -1,0 +1,89 @@
+"""Errors and warnings raised by backpain_outcomes.
+
+Modelled on ``lifelines.exceptions``: each class is specific, and the message
+of every warning carries advice on what to do about it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = [
+    "BackpainError",
+    "DataValidationError",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "SmallSampleWarning",
+    "StatisticalWarning",
+    "ExcludedRowsWarning",
+    "MissingDependencyError",
+]
+
+
+class BackpainError(Exception):
+    """Base class of every error raised on purpose by the package."""
+
+
+class DataValidationError(BackpainError, ValueError):
+    """Input data break the contract of DESIGN.md.
+
+    The message lists **every** problem found, one per line, as
+    ``file:row:column: message (got VALUE, expected ...)``; ``problems`` holds
+    them as a DataFrame with columns ``table``, ``source``, ``row``,
+    ``column``, ``value``, ``reason``, ``message``, ``expected``.
+    """
+
+    def __init__(self, problems: pd.DataFrame, header: str | None = None):
+        self.problems = problems.reset_index(drop=True)
+        lines = format_problems(self.problems)
+        n = len(self.problems)
+        head = header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
+        advice = (
+            "Fix the rows above, or load with errors='exclude' to keep the valid "
+            "rows and list the others in study.exclusions."
+        )
+        super().__init__("\n".join([head + ":", *lines, advice]))
+
+
+def format_problems(problems: pd.DataFrame) -> list[str]:
+    """Render a problems table as ``file:row:column: message (got V, expected E)`` lines."""
+    out = []
+    for rec in problems.itertuples(index=False):
+        row = "" if pd.isna(rec.row) else str(int(rec.row))
+        loc = ":".join([str(rec.source), row, str(rec.column or "")])
+        tail = []
+        if rec.value is not None and not (isinstance(rec.value, float) and pd.isna(rec.value)):
+            tail.append(f"got {rec.value!r}")
+        if rec.expected:
+            tail.append(f"expected {rec.expected}")
+        suffix = f" ({', '.join(tail)})" if tail else ""
+        out.append(f"{loc}: {rec.message}{suffix}")
+    return out
+
+
+class ConvergenceError(BackpainError, ValueError):
+    """An optimiser failed in a way that leaves no usable estimate."""
+
+
+class MissingDependencyError(BackpainError, RuntimeError):
+    """An optional external program (for example Chromium for PDF) is missing."""
+
+
+class StatisticalWarning(RuntimeWarning):
+    """An assumption of the method is doubtful for these data; read the advice."""
+
+
+class ConvergenceWarning(StatisticalWarning):
+    """An optimiser stopped without meeting its convergence criterion.
+
+    The estimates are reported but should not be trusted before the advice in
+    the message is followed (rescale time, simplify the random effects, ...).
+    """
+
+
+class SmallSampleWarning(StatisticalWarning):
+    """Too few episodes or events for the asymptotic approximation used."""
+
+
+class ExcludedRowsWarning(UserWarning):
+    """Rows were moved to ``study.exclusions`` when loading with errors='exclude'."""

@@ -1,0 +1,221 @@
+"""Patient-reported outcome instruments: vocabulary, ranges, scoring, MCID.
+
+All four instruments are scored so that **higher is worse**.
+
+==========  ===========  =====================================================
+instrument  range        source
+==========  ===========  =====================================================
+``nrs``     0-10         numeric pain rating scale
+``vas``     0-100 (mm)   visual analogue scale
+``odi``     0-100 (%)    Oswestry Disability Index (Fairbank & Pynsent 2000)
+``rmdq``    0-24         Roland-Morris Disability Questionnaire (Roland &
+                         Morris 1983)
+==========  ===========  =====================================================
+
+Minimal clinically important change (MCID) per instrument follows the
+international consensus of Ostelo et al. (2008), *Spine* 33(1):90-94: NRS 2
+points, VAS 15 of 100, ODI 10 points, RMDQ 5 points, or a 30% improvement from
+baseline for all of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "INSTRUMENTS",
+    "MODALITIES",
+    "normalise_instrument",
+    "normalise_modality",
+    "score_100",
+    "score_odi",
+    "score_rmdq",
+    "mcid_table",
+]
+
+#: name -> (low, high, label)
+INSTRUMENTS: dict[str, tuple[float, float, str]] = {
+    "nrs": (0.0, 10.0, "Pain NRS (0-10)"),
+    "vas": (0.0, 100.0, "Pain VAS (0-100 mm)"),
+    "odi": (0.0, 100.0, "Oswestry Disability Index (0-100%)"),
+    "rmdq": (0.0, 24.0, "Roland-Morris Disability Questionnaire (0-24)"),
+}
+
+#: Ostelo et al. 2008 (Spine 33:90-94) minimal important change, absolute points.
+MCID_ABSOLUTE = {"nrs": 2.0, "vas": 15.0, "odi": 10.0, "rmdq": 5.0}
+#: Ostelo et al. 2008: 30% improvement from baseline for every instrument.
+MCID_RELATIVE = 0.30
+
+MODALITIES = ("deep_tissue", "trigger_point", "swedish", "dry_needling", "cupping", "other")
+
+
+def _key(text: object) -> str:
+    """Matching key: lower case, only letters and digits."""
+    return re.sub(r"[^0-9a-z]", "", str(text).lower())
+
+
+_INSTRUMENT_ALIASES = {
+    "nrs": ["nrs", "nprs", "pain nrs", "numeric rating scale", "numeric pain rating scale",
+            "pain numeric rating scale", "nrs pain", "pain intensity nrs", "nrs 0-10", "nrs11"],
+    "vas": ["vas", "vas (mm)", "vas mm", "visual analogue scale", "visual analog scale",
+            "pain vas", "vas pain", "vas 0-100"],
+    "odi": ["odi", "oswestry", "oswestry disability index", "oswestry index",
+            "oswestry low back pain disability questionnaire", "odi (%)", "odi %"],
+    "rmdq": ["rmdq", "rdq", "rmq", "roland-morris", "roland morris",
+             "roland-morris disability questionnaire", "roland morris disability questionnaire",
+             "rmdq-24", "rdq-24"],
+}
+_MODALITY_ALIASES = {
+    "deep_tissue": ["deep tissue", "deep tissue massage", "deep-tissue massage", "dtm",
+                    "structural massage", "deep tissue therapy"],
+    "trigger_point": ["trigger point", "trigger point therapy", "trigger-point therapy",
+                      "trigger point massage", "trigger point release", "myofascial trigger point therapy"],
+    "swedish": ["swedish", "swedish massage", "relaxation massage", "classic massage",
+                "classical massage"],
+    "dry_needling": ["dry needling", "dry-needling", "needling", "dn", "intramuscular dry needling"],
+    "cupping": ["cupping", "cupping therapy", "dry cupping", "wet cupping", "myofascial cupping"],
+    "other": ["other"],
+}
+
+
+def _alias_index(aliases: dict[str, list[str]]) -> dict[str, str]:
+    index = {}
+    for canonical, names in aliases.items():
+        for name in [canonical, *names]:
+            index[_key(name)] = canonical
+    return index
+
+
+_INSTRUMENT_INDEX = _alias_index(_INSTRUMENT_ALIASES)
+_MODALITY_INDEX = _alias_index(_MODALITY_ALIASES)
+
+
+def _normalise(values: pd.Series, index: dict[str, str], user_map: dict | None) -> pd.Series:
+    """Map raw labels onto a vocabulary; unknown labels become NaN."""
+    lookup = dict(index)
+    if user_map:
+        for raw, canonical in user_map.items():
+            lookup[_key(raw)] = canonical
+    uniq = pd.unique(values.dropna())
+    mapping = {u: lookup.get(_key(u)) for u in uniq}
+    return values.map(mapping).astype(object)
+
+
+def normalise_instrument(values: pd.Series, user_map: dict | None = None) -> pd.Series:
+    """Map instrument labels ("NPRS", "Oswestry", "RDQ", "VAS (mm)", ...) onto
+    ``nrs``/``vas``/``odi``/``rmdq``; matching ignores case, spaces, hyphens,
+    underscores and brackets. Unknown labels become missing (the loader reports them)."""
+    return _normalise(values, _INSTRUMENT_INDEX, user_map)
+
+
+def normalise_modality(values: pd.Series, user_map: dict | None = None) -> pd.Series:
+    """Map modality labels ("Deep Tissue Massage", "trigger-point therapy", ...) onto
+    the vocabulary of :data:`MODALITIES`; unknown labels become missing."""
+    return _normalise(values, _MODALITY_INDEX, user_map)
+
+
+def score_100(instrument: pd.Series, score: pd.Series) -> pd.Series:
+    """Rescale each score to 0-100 (0 = best) using the instrument's range.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> score_100(pd.Series(["nrs", "rmdq"]), pd.Series([5, 12])).tolist()
+    [50.0, 50.0]
+    """
+    high = instrument.map({k: v[1] for k, v in INSTRUMENTS.items()}).astype(float)
+    return pd.to_numeric(score, errors="coerce").astype(float) / high * 100.0
+
+
+def score_odi(items: pd.DataFrame, max_missing: int = 1) -> pd.Series:
+    """Score the Oswestry Disability Index from its 10 sections.
+
+    .. math:: \\mathrm{ODI} = 100 \\times \\frac{\\sum_i s_i}{5 \\times n_{answered}}
+
+    Each section is scored 0-5; every unanswered section reduces the
+    denominator by 5 (Fairbank & Pynsent 2000, Spine 25:2940-52). With more
+    than ``max_missing`` sections missing the questionnaire is not scored (NaN);
+    the default of 1 follows the awell-score implementation (anchors C2).
+
+    Parameters
+    ----------
+    items : DataFrame
+        Ten columns, one per section, values 0-5 or missing.
+    max_missing : int
+        Largest number of unanswered sections still scored.
+
+    Returns
+    -------
+    Series of float, NaN where not scorable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> score_odi(pd.DataFrame([[2, 1, 2, 1, 2, 1, 2, 1, 2, 2]])).round(1).tolist()
+    [32.0]
+    """
+    x = items.apply(pd.to_numeric, errors="coerce").astype(float)
+    if x.shape[1] != 10:
+        raise ValueError(f"the Oswestry index has 10 sections; got {x.shape[1]} columns")
+    bad = ((x < 0) | (x > 5) | (x != np.floor(x))).any(axis=1)
+    answered = x.notna().sum(axis=1)
+    out = 100.0 * x.sum(axis=1) / (5.0 * answered.where(answered > 0))
+    return out.where((10 - answered <= max_missing) & ~bad)
+
+
+_YES = {"1", "1.0", "yes", "y", "true", "t", "x"}
+_NO = {"0", "0.0", "no", "n", "false", "f", "na", "n/a", "not applicable"}
+
+
+def score_rmdq(items: pd.DataFrame, rescale: bool = False, max_missing: int = 0) -> pd.Series:
+    """Score the 24-item Roland-Morris Disability Questionnaire.
+
+    The score is the count of items endorsed ("yes"), 0-24 (Roland & Morris
+    1983, Spine 8:141-4); "not applicable" counts as *no*. There is no
+    standard for missing items: by default (``max_missing=0``) a questionnaire
+    with any missing item is not scored. With ``rescale=True`` and up to
+    ``max_missing`` items missing, the count is rescaled proportionally
+    (``yes / answered * 24``), the option evaluated by Kent & Lauridsen.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> score_rmdq(pd.DataFrame([["yes"] * 6 + ["no"] * 18])).tolist()
+    [6.0]
+    """
+    if items.shape[1] != 24:
+        raise ValueError(f"the Roland-Morris questionnaire has 24 items; got {items.shape[1]} columns")
+    text = items.astype(object).where(items.notna(), None).map(
+        lambda v: None if v is None else str(v).strip().lower())
+    yes = text.isin(_YES)
+    no = text.isin(_NO)
+    answered = (yes | no).sum(axis=1)
+    invalid = (text.notna() & ~yes & ~no).any(axis=1)
+    missing = 24 - answered
+    count = yes.sum(axis=1).astype(float)
+    if rescale:
+        count = count / answered.where(answered > 0) * 24.0
+    ok = (missing <= max_missing) & ~invalid
+    if not rescale:
+        ok &= missing == 0
+    return count.where(ok)
+
+
+def mcid_table() -> pd.DataFrame:
+    """Minimal clinically important change per instrument (Ostelo et al. 2008).
+
+    Returns
+    -------
+    DataFrame with ``instrument``, ``low``, ``high``, ``mcid_points``,
+    ``mcid_relative`` and ``source``.
+    """
+    rows = [
+        {"instrument": k, "low": lo, "high": hi, "mcid_points": MCID_ABSOLUTE[k],
+         "mcid_relative": MCID_RELATIVE,
+         "source": "Ostelo et al. 2008, Spine 33(1):90-94"}
+        for k, (lo, hi, _label) in INSTRUMENTS.items()
+    ]
+    return pd.DataFrame(rows)

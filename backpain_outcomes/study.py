@@ -1,0 +1,216 @@
+"""The :class:`Study`: validated canonical tables and the tables derived from them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._display import ResultMixin
+from .instruments import INSTRUMENTS, MODALITIES, score_100
+
+__all__ = ["Study", "CHRONICITY_LEVELS", "MODALITY_LEVELS"]
+
+CHRONICITY_LEVELS = ["acute", "subacute", "chronic", "unknown"]
+MODALITY_LEVELS = ["none", *MODALITIES, "mixed"]
+
+
+def chronicity_from_days(days: pd.Series) -> pd.Series:
+    """Acute < 6 weeks, subacute 6-12 weeks, chronic >= 12 weeks from onset to first
+    contact; ``unknown`` without onset (anchors C; Wallwork et al. 2024 CMAJ)."""
+    out = np.select([days < 42, days < 84, days >= 84], ["acute", "subacute", "chronic"], "unknown")
+    return pd.Series(pd.Categorical(out, categories=CHRONICITY_LEVELS), index=days.index)
+
+
+class Study(ResultMixin):
+    """A validated study: canonical tables plus derived, analysis-ready tables.
+
+    Build it with :func:`backpain_outcomes.load_study` or
+    :func:`backpain_outcomes.simulate_study` rather than directly.
+
+    Attributes
+    ----------
+    episodes : DataFrame
+        One row per episode: ``episode_id``, ``patient_id``, ``onset_date``,
+        ``onset_known``, ``first_visit_date``, ``chronicity``, ``modality``
+        (primary modality: more than half the sessions, else ``mixed``;
+        ``none`` when untreated), ``n_sessions``, ``baseline_<instrument>``,
+        and the patient's ``age``, ``sex``, ``clinic_id``.
+    scores : DataFrame
+        Long format, one row per measurement, with ``days_since_onset`` (NaN
+        where onset is unknown), ``days_since_first_contact``, ``score_100``.
+    sessions : DataFrame
+        Normalised sessions with ``episode_id`` and ``day`` (days since first
+        contact) and ``days_since_onset``.
+    patients : DataFrame
+    exclusions : DataFrame
+        Every input row not used: ``table``, ``source``, ``row``, ``column``,
+        ``value``, ``reason``, ``message``.
+    """
+
+    def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
+                 rows_read=None, sources=None):
+        self.sources = dict(sources or {})
+        self.rows_read = dict(rows_read or {})
+        self.exclusions = exclusions if exclusions is not None else pd.DataFrame(
+            columns=["table", "source", "row", "column", "value", "reason", "message"])
+        sc = scores.copy()
+        ss = sessions.copy() if sessions is not None else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ["patient_id", "episode_id", "modality", "therapist_id"]}
+        ).assign(session_date=pd.Series(dtype="datetime64[ns]"), duration_min=pd.Series(dtype=float))
+        if episodes is None:
+            ids = pd.concat([sc[["episode_id", "patient_id"]], ss[["episode_id", "patient_id"]]])
+            ep = ids.drop_duplicates("episode_id").reset_index(drop=True)
+            ep["onset_date"] = pd.NaT
+            ep["arm"] = None
+        else:
+            ep = episodes[["episode_id", "patient_id", "onset_date", "arm"]].copy()
+        ep["onset_date"] = pd.to_datetime(ep["onset_date"]).astype("datetime64[ns]")
+        if patients is None:
+            pt = pd.DataFrame({"patient_id": pd.unique(pd.concat([ep["patient_id"], sc["patient_id"]]))})
+            pt["age"], pt["sex"], pt["clinic_id"] = np.nan, None, None
+        else:
+            pt = patients.drop(columns=[c for c in ("_source", "_row") if c in patients]).copy()
+        self.patients = pt.reset_index(drop=True)
+        first = pd.concat([sc.groupby("episode_id")["date"].min(),
+                           ss.groupby("episode_id")["session_date"].min()], axis=1).min(axis=1)
+        ep["first_visit_date"] = ep["episode_id"].map(first).astype("datetime64[ns]")
+        ep["onset_known"] = ep["onset_date"].notna()
+        delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
+        ep["chronicity"] = chronicity_from_days(delay)
+        ep["n_sessions"] = ep["episode_id"].map(ss.groupby("episode_id").size()).fillna(0).astype(int)
+        ep["modality"] = self._primary_modality(ep, ss)
+        sc = sc.merge(ep[["episode_id", "onset_date", "first_visit_date"]], on="episode_id", how="left")
+        sc["days_since_onset"] = (sc["date"] - sc["onset_date"]).dt.days.astype(float)
+        sc["days_since_first_contact"] = (sc["date"] - sc["first_visit_date"]).dt.days.astype(float)
+        sc["score_100"] = score_100(sc["instrument"], sc["score"])
+        sc = sc.sort_values(["episode_id", "instrument", "date"], kind="stable").reset_index(drop=True)
+        baseline = sc.groupby(["episode_id", "instrument"], sort=False)["score"].first().unstack()
+        for inst in INSTRUMENTS:
+            if inst in baseline:
+                ep[f"baseline_{inst}"] = ep["episode_id"].map(baseline[inst])
+        info = self.patients.set_index("patient_id")
+        for col in ("age", "sex", "clinic_id"):
+            ep[col] = ep["patient_id"].map(info[col]) if col in info else None
+        self.episodes = ep.reset_index(drop=True)
+        self.scores = sc[["episode_id", "patient_id", "date", "days_since_onset", "days_since_first_contact",
+                          "instrument", "score", "score_100", *[c for c in ("_source", "_row") if c in sc]]]
+        ss = ss.merge(ep[["episode_id", "onset_date", "first_visit_date"]], on="episode_id", how="left")
+        ss["day"] = (ss["session_date"] - ss["first_visit_date"]).dt.days.astype(float)
+        ss["days_since_onset"] = (ss["session_date"] - ss["onset_date"]).dt.days.astype(float)
+        self.sessions = ss.drop(columns=["onset_date", "first_visit_date"]).sort_values(
+            ["episode_id", "session_date"], kind="stable").reset_index(drop=True)
+
+    @staticmethod
+    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame) -> pd.Series:
+        if len(ss) == 0:
+            return pd.Series("none", index=ep.index)
+        counts = ss.groupby(["episode_id", "modality"]).size()
+        total = counts.groupby(level=0).transform("sum")
+        major = counts[counts > total / 2].reset_index(level=1)["modality"]
+        has = ep["episode_id"].isin(counts.index.get_level_values(0))
+        out = ep["episode_id"].map(major)
+        return out.where(out.notna(), np.where(has, "mixed", "none")).astype(str)
+
+    # ------------------------------------------------------------------ frames
+    @property
+    def instruments(self) -> list[str]:
+        """Instruments present in the scores, in vocabulary order."""
+        present = set(self.scores["instrument"].unique())
+        return [i for i in INSTRUMENTS if i in present]
+
+    def days(self, origin: str = "onset", instrument: str | None = None) -> str:
+        """Name of the day column for ``origin``; raises if onsets are unknown."""
+        if origin not in ("onset", "first_contact"):
+            raise ValueError(f"origin must be 'onset' or 'first_contact', got {origin!r}")
+        if origin == "first_contact":
+            return "days_since_first_contact"
+        sc = self.scores if instrument is None else self.scores[self.scores["instrument"] == instrument]
+        n_unknown = sc.loc[sc["days_since_onset"].isna(), "episode_id"].nunique()
+        if n_unknown:
+            raise ValueError(f"origin='onset' needs the onset date of every episode, but {n_unknown} "
+                             "episode(s) have none (no episodes table or blank onset_date); "
+                             "use origin='first_contact' instead")
+        return "days_since_onset"
+
+    def analysis_frame(self, instrument: str = "nrs", origin: str = "onset",
+                       include_baseline: bool = False, scale: str | None = None) -> pd.DataFrame:
+        """Model-ready long frame for one instrument.
+
+        Columns: ``episode_id``, ``patient_id``, ``day`` (days since ``origin``),
+        ``visit`` (1 = baseline), ``score``, ``baseline`` (the episode's first
+        score on this instrument), ``modality`` (categorical, ``none`` first so
+        it is the reference level), ``chronicity``, ``age``, ``sex``.
+
+        Parameters
+        ----------
+        instrument : str
+        origin : {"onset", "first_contact"}
+        include_baseline : bool
+            Keep the baseline measurement as a row (it is always the
+            ``baseline`` covariate).
+        scale : {None, "100"}
+            ``"100"`` uses ``score_100`` instead of the instrument's own scale.
+        """
+        if instrument not in INSTRUMENTS:
+            raise ValueError(f"unknown instrument {instrument!r}; one of {', '.join(INSTRUMENTS)}")
+        col = self.days(origin, instrument)
+        sc = self.scores[self.scores["instrument"] == instrument]
+        if sc.empty:
+            raise ValueError(f"no {instrument} scores in this study; instruments present: "
+                             f"{', '.join(self.instruments) or 'none'}")
+        value = "score_100" if scale == "100" else "score"
+        out = pd.DataFrame({"episode_id": sc["episode_id"].to_numpy(), "patient_id": sc["patient_id"].to_numpy(),
+                            "day": sc[col].to_numpy(float), "score": sc[value].to_numpy(float)})
+        out["visit"] = out.groupby("episode_id", sort=False).cumcount() + 1
+        out["baseline"] = out.groupby("episode_id", sort=False)["score"].transform("first")
+        ep = self.episodes.set_index("episode_id")
+        present = [m for m in MODALITY_LEVELS if m in set(ep["modality"])]
+        out["modality"] = pd.Categorical(out["episode_id"].map(ep["modality"]), categories=present)
+        out["chronicity"] = pd.Categorical(out["episode_id"].map(ep["chronicity"].astype(str)),
+                                           categories=[c for c in CHRONICITY_LEVELS
+                                                       if c in set(ep["chronicity"].astype(str))])
+        out["age"] = out["episode_id"].map(ep["age"]).astype(float)
+        out["sex"] = out["episode_id"].map(ep["sex"])
+        if not include_baseline:
+            out = out[out["visit"] > 1]
+        cols = ["episode_id", "patient_id", "day", "visit", "score", "baseline", "modality",
+                "chronicity", "age", "sex"]
+        return out[cols].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ flow
+    def flow(self) -> pd.DataFrame:
+        """Counts behind a CONSORT-style flow diagram.
+
+        Returns a DataFrame with ``stage``, ``table``, ``n``: rows read, rows
+        excluded (by reason) and rows used per table, then patients, episodes,
+        episodes with scores, with follow-up (two or more measurements), and
+        episodes per modality.
+        """
+        rows = []
+        used = {"scores": len(self.scores), "sessions": len(self.sessions),
+                "patients": len(self.patients) if "patients" in self.rows_read else None,
+                "episodes": len(self.episodes) if "episodes" in self.rows_read else None}
+        for table, n_read in self.rows_read.items():
+            rows.append(("rows read", table, n_read))
+            ex = self.exclusions[self.exclusions["table"] == table]
+            for reason, n in ex["reason"].value_counts().sort_index().items():
+                rows.append((f"rows excluded: {reason}", table, int(n)))
+            rows.append(("rows used", table, used[table]))
+        n_scores = self.scores.groupby("episode_id").size()
+        rows += [("patients", "", int(self.episodes["patient_id"].nunique())),
+                 ("episodes", "", len(self.episodes)),
+                 ("episodes with scores", "", int(len(n_scores))),
+                 ("episodes with follow-up (2+ measurements)", "", int((n_scores >= 2).sum()))]
+        for mod, n in self.episodes["modality"].value_counts().items():
+            rows.append((f"episodes: {mod}", "", int(n)))
+        return pd.DataFrame(rows, columns=["stage", "table", "n"])
+
+    def _parts(self):
+        ep = self.episodes
+        lines = [f"{ep['patient_id'].nunique()} patients, {len(ep)} episodes, {len(self.sessions)} sessions, "
+                 f"{len(self.scores)} scores ({', '.join(self.instruments)})",
+                 f"{len(self.exclusions)} input row(s) excluded"
+                 + (f": {self.exclusions['reason'].value_counts().to_dict()}" if len(self.exclusions) else ""),
+                 f"onset known for {int(ep['onset_known'].sum())} of {len(ep)} episodes"]
+        tab = pd.crosstab(ep["modality"], ep["chronicity"].astype(str)).reset_index()
+        return "Study", lines, {"Episodes by modality and chronicity": tab}

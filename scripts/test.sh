@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install the package with its test extras and run the whole test suite (notebooks included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh test
+.venv/bin/python -m pytest -q tests --nbmake notebooks "$@"
