@@ -160,7 +160,7 @@ def score_odi(items: pd.DataFrame, max_missing: int = 1) -> pd.Series:
     x = items.apply(pd.to_numeric, errors="coerce").astype(float)
     if x.shape[1] != 10:
         raise ValueError(f"the Oswestry index has 10 sections; got {x.shape[1]} columns")
-    bad = ((x < 0) | (x > 5) | (x != np.floor(x))).any(axis=1)
+    bad = ((x < 0) | (x > 5) | (x.notna() & (x != np.floor(x)))).any(axis=1)
     answered = x.notna().sum(axis=1)
     out = 100.0 * x.sum(axis=1) / (5.0 * answered.where(answered > 0))
     return out.where((10 - answered <= max_missing) & ~bad)

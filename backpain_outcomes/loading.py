@@ -296,7 +296,7 @@ def _item_scores(t, p, inst, options):
             bad_item = ((num < 0) | (num > 5) | (items.notna() & num.isna())).any(axis=1)
             p.add(t, (rows & bad_item).to_numpy(), "odi items", "out_of_range",
                   "an Oswestry section is not scored 0-5", "each section 0-5 or blank",
-                  values=items.astype(str).agg(",".join, axis=1))
+                  values=items.apply(lambda r: ",".join("" if pd.isna(v) else str(v) for v in r), axis=1))
             sc = score_odi(num, max_missing=options["odi_max_missing"])
             unscored = rows & ~bad_item & sc.isna()
             p.add(t, unscored.to_numpy(), "odi items", "not_scorable",
@@ -541,6 +541,9 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
                   else pd.DataFrame(columns=cols))
     exclusions["row"] = exclusions["row"].astype("Int64")
     exclusions = exclusions.sort_values(["table", "row"], kind="stable").reset_index(drop=True)
+    if len(used["scores"]) == 0:
+        raise DataValidationError(exclusions.assign(expected=""),
+                                  header="no valid score rows remain after excluding the invalid ones")
     n_bad = int((exclusions["reason"] != "duplicate").sum())
     if n_bad:
         warnings.warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "

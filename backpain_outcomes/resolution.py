@@ -293,7 +293,7 @@ def kaplan_meier(time, event, entry=None, alpha: float = 0.05) -> pd.DataFrame:
         high = surv ** np.exp(inner)
     return pd.DataFrame({"time": t_ev, "n_at_risk": n_risk.astype(int), "n_events": d.astype(int),
                          "n_censored": c.astype(int), "survival": surv, "se_log": se_log,
-                         "se": surv * se_log, "surv_low": low, "surv_high": high})
+                         "se": np.where(surv > 0, surv * np.where(np.isfinite(se_log), se_log, 0), np.nan), "surv_low": low, "surv_high": high})
 
 
 def _at_days(km: pd.DataFrame, days, time, entry, event) -> pd.DataFrame:

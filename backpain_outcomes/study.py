@@ -71,8 +71,9 @@ class Study(ResultMixin):
         else:
             pt = patients.drop(columns=[c for c in ("_source", "_row") if c in patients]).copy()
         self.patients = pt.reset_index(drop=True)
-        first = pd.concat([sc.groupby("episode_id")["date"].min(),
-                           ss.groupby("episode_id")["session_date"].min()], axis=1).min(axis=1)
+        first = sc.groupby("episode_id")["date"].min()
+        if len(ss):
+            first = pd.concat([first, ss.groupby("episode_id")["session_date"].min()], axis=1).min(axis=1)
         ep["first_visit_date"] = ep["episode_id"].map(first).astype("datetime64[ns]")
         ep["onset_known"] = ep["onset_date"].notna()
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days

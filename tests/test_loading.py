@@ -1,0 +1,203 @@
+"""Loading: every problem kind of DESIGN.md, with file, line and column."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TODAY, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import backpain_outcomes as bpo
+from backpain_outcomes.exceptions import DataValidationError, ExcludedRowsWarning
+
+SCORES = "patient_id,date,instrument,score\n"
+
+
+def problems_of(tmp_path, text, name="scores", **kw):
+    write(tmp_path / f"{name}.csv", text)
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY, **kw)
+    return info.value
+
+
+def test_messy_export_reports_every_problem_at_once(tmp_path):
+    # A hand-made clinic export: BOM, CRLF, aliases, duplicate, bad dates, out-of-range scores.
+    text = ("Patient ID,Date,Instrument,Score\n"
+            "p1,2024-01-05,NPRS,7\n"          # line 2 ok (alias)
+            "p1,2024-01-12,Oswestry,40\n"     # line 3 ok
+            "p1,2024-01-12,Oswestry,40\n"     # line 4 exact duplicate -> excluded, not an error
+            "p1,03/04/2024,nrs,5\n"           # line 5 ambiguous date
+            "p2,2024-01-05,VAS (mm),120\n"    # line 6 out of range
+            "p2,2024-13-40,RDQ,3\n"           # line 7 bad date
+            "p2,2024-02-01,rolAND-morris,abc\n"  # line 8 not a number
+            "p3,2024-02-01,SF-36,50\n"        # line 9 unknown instrument
+            "p3,2031-02-01,nrs,2\n")          # line 10 in the future
+    (tmp_path / "scores.csv").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    err = info.value
+    got = set(zip(err.problems["row"].astype(int), err.problems["column"], err.problems["reason"]))
+    assert got == {(5, "date", "ambiguous_date"), (6, "score", "out_of_range"), (7, "date", "bad_date"),
+                   (8, "score", "not_a_number"), (9, "instrument", "unknown_instrument"),
+                   (10, "date", "date_in_future")}
+    assert "scores.csv:6:score: vas score is out of range (got '120', expected 0-100 for vas)" in str(err)
+    # exclude mode keeps the valid rows and lists the others
+    with pytest.warns(ExcludedRowsWarning):
+        study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    assert len(study.scores) == 2
+    assert sorted(study.exclusions["row"].astype(int)) == [4, 5, 6, 7, 8, 9, 10]
+    assert study.exclusions.set_index("row").loc[4, "reason"] == "duplicate"
+    assert set(study.scores["instrument"]) == {"nrs", "odi"}
+
+
+def test_missing_required_column_names_found_columns(tmp_path):
+    err = problems_of(tmp_path, "patient_id,date,score\np1,2024-01-01,5\n")
+    msg = str(err)
+    assert "missing required column(s) instrument" in msg and "columns found: patient_id, date, score" in msg
+
+
+def test_empty_file(tmp_path):
+    err = problems_of(tmp_path, "")
+    assert err.problems["reason"].tolist() == ["empty_file"]
+    err = problems_of(tmp_path, SCORES)
+    assert err.problems["reason"].tolist() == ["empty_file"]
+
+
+def test_encodings_utf8_bom_cp1252_and_crlf_load(tmp_path):
+    text = "patient_id,date,instrument,score,note\nJosé,2024-01-05,nrs,7,café\nJosé,2024-01-20,nrs,2,ok\n"
+    for enc, bom in (("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("cp1252", b"")):
+        (tmp_path / "scores.csv").write_bytes(bom + text.replace("\n", "\r\n").encode(enc))
+        study = bpo.load_study(tmp_path, today=TODAY)
+        assert study.scores["patient_id"].unique().tolist() == ["José"]
+
+
+def test_undecodable_bytes_are_a_clear_error(tmp_path):
+    (tmp_path / "scores.csv").write_bytes(SCORES.encode() + b"p1,2024-01-05,nrs,\x81\x8d\n")
+    with pytest.raises(DataValidationError, match="cannot decode"):
+        bpo.load_study(tmp_path, today=TODAY)
+
+
+def test_unknown_modality_lists_accepted_ones_and_user_map(tmp_path):
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-05,nrs,7\n")
+    write(tmp_path / "sessions.csv", "patient_id,session_date,modality\np1,2024-01-05,Deep Tissue Massage\n"
+          "p1,2024-01-06,Hot stones\np1,2024-01-07,trigger-point therapy\n")
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    p = info.value.problems
+    assert p[["row", "column", "reason"]].values.tolist() == [[3, "modality", "unknown_modality"]]
+    assert "deep_tissue, trigger_point, swedish, dry_needling, cupping, other" in p["expected"].iat[0]
+    study = bpo.load_study(tmp_path, today=TODAY, modality_map={"hot stones": "other"})
+    assert study.sessions["modality"].tolist() == ["deep_tissue", "other", "trigger_point"]
+
+
+def test_dates_ambiguous_need_dayfirst(tmp_path):
+    write(tmp_path / "scores.csv", SCORES + "p1,03/04/2024,nrs,7\np1,25/04/2024,nrs,3\n")
+    with pytest.raises(DataValidationError, match="dayfirst"):
+        bpo.load_study(tmp_path, today=TODAY)
+    study = bpo.load_study(tmp_path, today=TODAY, dayfirst=True)
+    assert study.scores["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-04-03", "2024-04-25"]
+
+
+def test_links_unknown_patient_episode_and_before_onset(tmp_path):
+    write(tmp_path / "patients.csv", "patient_id,age,sex\np1,40,F\np2,50,M\np2,51,M\n")
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-01-01\ne1,p1,2024-02-01\n"
+          "e2,p1,2024-03-01\n")
+    write(tmp_path / "scores.csv", "patient_id,episode_id,date,instrument,score\n"
+          "p1,e2,2024-03-05,nrs,5\n"      # 2 ok
+          "p9,e2,2024-03-05,nrs,5\n"      # 3 unknown patient
+          "p1,e7,2024-03-05,nrs,5\n"      # 4 unknown episode
+          "p1,e2,2024-02-05,nrs,5\n"      # 5 before onset
+          "p1,,2023-12-05,nrs,5\n")       # 6 no episode yet
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    p = info.value.problems
+    got = set(zip(p["table"], p["row"].astype(int), p["reason"]))
+    assert got == {("patients", 3, "duplicate_id"), ("patients", 4, "duplicate_id"),
+                   ("episodes", 2, "duplicate_id"), ("episodes", 3, "duplicate_id"),
+                   ("scores", 3, "unknown_patient"), ("scores", 3, "unknown_episode"),
+                   ("scores", 4, "unknown_episode"),
+                   ("scores", 5, "date_before_onset"), ("scores", 6, "no_episode")}
+
+
+def test_episode_assigned_by_onset_when_scores_lack_episode_id(tmp_path):
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-01-01\ne2,p1,2024-06-01\n")
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-10,nrs,6\np1,2024-06-10,nrs,8\n")
+    study = bpo.load_study(tmp_path, today=TODAY)
+    assert study.scores["episode_id"].tolist() == ["e1", "e2"]
+    assert study.scores["days_since_onset"].tolist() == [9.0, 9.0]
+
+
+def test_item_level_odi_and_rmdq_scored_by_loader(tmp_path):
+    odi = ",".join(f"odi_{i}" for i in range(1, 11))
+    rmdq = ",".join(f"rmdq_{i}" for i in range(1, 25))
+    head = f"patient_id,date,instrument,score,{odi},{rmdq}\n"
+    rmdq_blank = "," * 23
+    rows = ("p1,2024-01-05,odi,,2,1,2,1,2,1,2,1,2,2," + rmdq_blank + "\n"   # 16/50 -> 32
+            "p1,2024-01-06,odi,,2,1,2,1,2,1,2,2,3,," + rmdq_blank + "\n"    # 16/45 -> 35.56
+            "p1,2024-01-07,odi,,2,1,2,1,2,1,2,1,,," + rmdq_blank + "\n"     # 2 missing -> not scored
+            "p1,2024-01-08,rmdq,,,,,,,,,,,," + ",".join(["yes"] * 6 + ["no"] * 18) + "\n")
+    write(tmp_path / "scores.csv", head + rows)
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    assert info.value.problems[["row", "reason"]].values.tolist() == [[4, "not_scorable"]]
+    with pytest.warns(ExcludedRowsWarning):
+        study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    # Expected values: anchors C2 scoring sheet (16/50 = 32%, 16/45 = 35.6%), Roland-Morris count.
+    np.testing.assert_allclose(study.scores["score"], [32.0, 100 * 16 / 45, 6.0])
+
+
+def test_dataframes_parquet_and_excel_load_the_same(tmp_path):
+    _, _, frames = bpo.simulate_study(30, seed=3, return_frames=True)
+    a = bpo.load_study(**frames)
+    for fmt in ("parquet", "xlsx"):
+        d = tmp_path / fmt
+        bpo.simulate.write_study(frames, d, fmt=fmt)
+        b = bpo.load_study(d)
+        pd.testing.assert_frame_equal(a.scores.drop(columns=["_source"]), b.scores.drop(columns=["_source"]))
+        assert a.episodes["modality"].tolist() == b.episodes["modality"].tolist()
+
+
+def test_excel_row_is_sheet_row(tmp_path):
+    df = pd.DataFrame({"patient_id": ["p1", "p1"], "date": ["2024-01-01", "2024-01-02"],
+                       "instrument": ["nrs", "nrs"], "score": [3, 11]})
+    df.to_excel(tmp_path / "scores.xlsx", index=False)
+    with pytest.raises(DataValidationError, match=r"scores.xlsx:3:score"):
+        bpo.load_study(tmp_path, today=TODAY)
+
+
+def test_blank_lines_keep_line_numbers(tmp_path):
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-01,nrs,3\n\np1,2024-01-02,nrs,12\n")
+    with pytest.raises(DataValidationError, match=r"scores.csv:4:score"):
+        bpo.load_study(tmp_path, today=TODAY)
+
+
+rows_strategy = st.lists(st.tuples(
+    st.sampled_from(["p1", "p2", "p3"]),
+    st.sampled_from(["2024-01-05", "2024-02-10", "31/12/2024", "03/04/2024", "2024-02-30", "", "2030-01-01"]),
+    st.sampled_from(["nrs", "NPRS", "Oswestry", "rdq", "sf36", ""]),
+    st.sampled_from(["0", "5", "10", "24", "99", "-1", "x", ""])), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows_strategy)
+def test_rows_read_equals_used_plus_excluded(tmp_path, rows):
+    text = SCORES + "".join(",".join(r) + "\n" for r in rows)
+    write(tmp_path / "scores.csv", text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+        except DataValidationError as err:  # fatal only when no valid score row remains
+            if "empty_file" in set(err.problems["reason"]):
+                return
+            assert len(err.problems) == sum(1 for r in rows if any(r))
+            return
+    n_read = sum(1 for r in rows if any(r))
+    assert study.rows_read["scores"] == n_read
+    assert len(study.scores) + (study.exclusions["table"] == "scores").sum() == n_read
+    assert study.exclusions["row"].is_unique
+    # every used row is in range for its instrument
+    hi = study.scores["instrument"].map({"nrs": 10, "odi": 100, "rmdq": 24})
+    assert (study.scores["score"] <= hi).all()
