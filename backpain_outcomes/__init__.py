@@ -31,3 +31,10 @@ from .resolution import DEFAULT_RULE, Resolution, resolution_curve, time_to_reso
 from .simulate import simulate_study  # noqa: E402
 
 __all__ += ["DEFAULT_RULE", "Resolution", "resolution_curve", "simulate_study", "time_to_resolution"]
+from .claims import ClaimResult, test_resolution_claim  # noqa: E402
+from .reference import reference_curves  # noqa: E402
+
+__all__ += ["ClaimResult", "reference_curves", "test_resolution_claim"]
+from .seed_claims import ClaimReport, evaluate_seed_claims  # noqa: E402
+
+__all__ += ["ClaimReport", "evaluate_seed_claims"]

@@ -1,3 +1,56 @@
 """Analysis sub-commands of the CLI (claims, curves, report), one small function each."""
 
 from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .cli import _add_study_args, _load, command
+from .resolution import Resolution
+
+
+def parse_rule(text: str, sustained: int = 2) -> Resolution:
+    """Parse ``nrs<=1``, ``odi-50%`` (relative drop) or ``nrs:mcid`` into a :class:`Resolution`."""
+    t = text.strip().lower().replace(" ", "")
+    if m := re.fullmatch(r"(\w+)<=([\d.]+)", t):
+        return Resolution(m[1], max_score=float(m[2]), sustained=sustained)
+    if m := re.fullmatch(r"(\w+)-([\d.]+)%", t):
+        return Resolution(m[1], min_relative_drop=float(m[2]) / 100, sustained=sustained)
+    if m := re.fullmatch(r"(\w+):mcid", t):
+        return Resolution(m[1], mcid=True, sustained=sustained)
+    raise ValueError(f"cannot read rule {text!r}: use e.g. 'nrs<=1', 'odi-50%' or 'nrs:mcid'")
+
+
+def _claims_args(p):
+    _add_study_args(p)
+    p.add_argument("--rule", default="nrs<=1", help="definition of resolved: 'nrs<=1', 'odi-50%%', 'nrs:mcid'")
+    p.add_argument("--sustained", type=int, default=2, help="consecutive visits that must meet the rule")
+    p.add_argument("--by-day", type=float, default=42)
+    p.add_argument("--claimed", type=float, default=0.90)
+    p.add_argument("--origin", choices=["onset", "first_contact"], default=None)
+    p.add_argument("--csv", help="also write the claims table to this CSV file")
+
+
+@command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts")
+def cmd_claims(args):
+    from .safe_io import safe_csv
+    from .seed_claims import evaluate_seed_claims
+    study = _load(args)
+    rule = parse_rule(args.rule, args.sustained)
+    report = evaluate_seed_claims(study, rule=rule, by_day=args.by_day, origin=args.origin, claimed=args.claimed)
+    print(f"Rule: {rule!r}; day {args.by_day:g}; claimed {args.claimed:.0%}")
+    print()
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        for rec in report.table.itertuples(index=False):
+            print(f"[{rec.claim}] {rec.comparison}")
+            print(f"     {rec.verdict}")
+            if rec.caveat:
+                print(f"     caveat: {rec.caveat}")
+    if args.csv:
+        safe_csv(report.table, args.csv)
+        print(f"\nclaims table written to {args.csv}")
+    return 0
+
+
+cmd_claims.arguments = _claims_args

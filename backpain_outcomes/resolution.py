@@ -296,7 +296,7 @@ def kaplan_meier(time, event, entry=None, alpha: float = 0.05) -> pd.DataFrame:
                          "se": np.where(surv > 0, surv * np.where(np.isfinite(se_log), se_log, 0), np.nan), "surv_low": low, "surv_high": high})
 
 
-def _at_days(km: pd.DataFrame, days, time, entry, event) -> pd.DataFrame:
+def _at_days(km: pd.DataFrame, days, time, entry, event, alpha: float = 0.05) -> pd.DataFrame:
     """Step-function values of a KM table at given days (NaN after the last follow-up)."""
     days = np.asarray(days, float)
     pos = np.searchsorted(km["time"].to_numpy(), days, side="right") - 1
@@ -308,7 +308,8 @@ def _at_days(km: pd.DataFrame, days, time, entry, event) -> pd.DataFrame:
     out = pd.DataFrame({"day": days, "cumulative_resolution": 1 - surv,
                         "ci_low": np.where(beyond, np.nan, 1 - pick("surv_high", np.nan)),
                         "ci_high": np.where(beyond, np.nan, 1 - pick("surv_low", np.nan)),
-                        "se": np.where(beyond, np.nan, pick("se", 0.0))})
+                        "se": np.where(beyond, np.nan, pick("se", 0.0)),
+                        "se_log": np.where(beyond, np.nan, pick("se_log", 0.0))})
     ts, es = np.sort(time), np.sort(entry)
     out["n_at_risk"] = (len(time) - np.searchsorted(ts, days, side="left")) - (
         len(entry) - np.searchsorted(es, days, side="left"))
@@ -417,7 +418,7 @@ def resolution_curve(study, rule: Resolution = DEFAULT_RULE, by=None, origin: st
                             ci_low=1 - km["surv_high"], ci_high=1 - km["surv_low"])[
                 ["day", "cumulative_resolution", "ci_low", "ci_high", "n_at_risk", "n_events", "se"]]
         else:
-            tab = _at_days(km, days, time, entry, event)
+            tab = _at_days(km, days, time, entry, event, alpha=alpha).drop(columns="se_log")
         for col, val in label.items():
             tab.insert(0, col, val)
         rows.append(tab)
