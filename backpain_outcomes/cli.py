@@ -41,9 +41,11 @@ def _load(args):
         return load_study(paths[0], **kwargs)
     tables = {}
     for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or directory")
         if p.stem.lower() not in TABLES:
-            raise SystemExit(_usage(f"cannot tell which table {p} is: name it "
-                                    f"{', '.join(t + '.csv' for t in TABLES)}"))
+            raise ValueError(f"cannot tell which table {p} is: name it "
+                             f"{', '.join(t + '.csv' for t in TABLES)}")
         tables[p.stem.lower()] = p
     return load_study(**tables, **kwargs)
 

@@ -29,6 +29,10 @@ CLAIMS = {
     "C3": "Chronic back pain does not resolve on its own and needs treatment",
     "C4": "Five named modalities (deep tissue, trigger point, Swedish, dry needling, cupping) differ",
 }
+#: PHReg counts a subject at risk at t when entry <= t; the counting-process
+#: convention of R's coxph (and of our KM) is entry < t. Days are integers, so a
+#: tiny shift reproduces R exactly (checked in tests/test_seed_claims.py).
+_ENTRY_EPS = 1e-6
 OBSERVATIONAL = "adjusted association (observational data, not a randomised comparison)"
 
 
@@ -59,7 +63,7 @@ def cox_by_group(ev: pd.DataFrame, study, rule: Resolution, group_col: str = "mo
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = PHReg.from_formula(formula, r, status=r["resolved"].astype(int).to_numpy(),
-                                   entry=r["entry"].to_numpy(float), ties="efron")
+                                   entry=r["entry"].to_numpy(float) + _ENTRY_EPS, ties="efron")
         fit = model.fit()
     names = model.exog_names
     idx = [i for i, n in enumerate(names) if n.startswith(f"C({group_col}")]
