@@ -5,8 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .exceptions import (ConvergenceWarning, DataValidationError, SmallSampleWarning,
-                         StatisticalWarning)
+from .exceptions import ConvergenceWarning, DataValidationError, SmallSampleWarning, StatisticalWarning
 from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
 from .study import Study

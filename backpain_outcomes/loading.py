@@ -470,7 +470,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     if p.fatal:
         raise DataValidationError(p.frame().drop(columns="_pos"), header="the input cannot be read")
     raw = {k: v for k, v in raw.items() if v is not None}
-    dup_parts, valid, clean = [], {}, {}
+    dup_parts, clean = [], {}
     for name, t in raw.items():
         dup = t.data.duplicated(keep="first").to_numpy()
         if dup.any():

@@ -302,6 +302,8 @@ def _at_days(km: pd.DataFrame, days, time, entry, event, alpha: float = 0.05) ->
     pos = np.searchsorted(km["time"].to_numpy(), days, side="right") - 1
     def pick(col, fill):
         vals = km[col].to_numpy(float)
+        if len(vals) == 0:
+            return np.full(len(days), fill, dtype=float)
         return np.where(pos >= 0, vals[np.maximum(pos, 0)], fill)
     beyond = days > (np.max(time) if len(time) else -np.inf)
     surv = np.where(beyond, np.nan, pick("survival", 1.0))
