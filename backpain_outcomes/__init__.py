@@ -37,3 +37,10 @@ __all__ += ["ClaimResult", "reference_curves", "test_resolution_claim"]
 from .seed_claims import ClaimReport, evaluate_seed_claims  # noqa: E402
 
 __all__ += ["ClaimReport", "evaluate_seed_claims"]
+from .curves import RecoveryCurves, fit_recovery_curves  # noqa: E402
+from .episode_curves import fit_episode_curves  # noqa: E402
+
+__all__ += ["RecoveryCurves", "fit_episode_curves", "fit_recovery_curves"]
+from .mixed import MixedModelResult, fit_mixed_model  # noqa: E402
+
+__all__ += ["MixedModelResult", "fit_mixed_model"]

@@ -181,18 +181,29 @@ def read_table(obj, name: str, problems: _Problems | None = None) -> RawTable | 
                             f"{', '.join(found) if found else '(none)'}", ", ".join(TABLES[name][0]))
         return None
     for col in df.columns:
-        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
-            s = df[col].astype(object)
-            strs = s.map(lambda v: v.strip() if isinstance(v, str) else v)
-            df[col] = strs.where(strs != "", None)
+        s = df[col]
+        if pd.api.types.is_string_dtype(s) and s.dtype != object:
+            st = s.str.strip()
+            df[col] = st.where(st != "", None).astype(object)
+        elif s.dtype == object:
+            st = s.map(lambda v: v.strip() if isinstance(v, str) else v)
+            df[col] = st.where(st != "", None)
     return RawTable(name, source, df, rows, found)
 
 
+def _id_text(v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def _ids(s: pd.Series) -> pd.Series:
-    """Identifiers as strings ("12" and 12.0 are the same id)."""
-    out = s.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                               else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
-    return out
+    """Identifiers as strings ("12" and 12.0 are the same id); mapped once per distinct value."""
+    s = s.astype(object)
+    uniq = pd.unique(s.dropna())
+    if all(isinstance(u, str) for u in uniq):
+        return s.where(s.notna(), None)
+    return s.map({u: _id_text(u) for u in uniq}).astype(object).where(s.notna(), None)
 
 
 def _check_required_values(t: RawTable, p: _Problems, cols):

@@ -1,0 +1,67 @@
+"""Linear mixed model: per-day estimates against R lme4 and statsmodels."""
+
+import numpy as np
+import pandas as pd
+from statsmodels.regression.mixed_linear_model import MixedLM
+
+import backpain_outcomes as bpo
+from backpain_outcomes.mixed import conditional_cov_fe
+
+
+def frame_of(study):
+    return study.analysis_frame("nrs", origin="first_contact")
+
+
+def test_matches_lme4(example_study):
+    # R 4.x, lme4: d <- example_study.analysis_frame("nrs", origin="first_contact") written to CSV;
+    # d$day30 <- d$day / 30; lmer(score ~ day30 * modality + baseline + (day30 | episode_id), REML = TRUE)
+    m = bpo.fit_mixed_model(frame_of(example_study), "score ~ day * modality + baseline")
+    fe = m.fe_params
+    assert abs(fe["Intercept"] - 1.59428365519416) < 1e-4
+    assert abs(fe["baseline"] - 0.23915462228598) < 1e-4
+    assert abs(fe["day"] - (-0.07577371479469 / 30)) < 1e-6
+    assert abs(fe["day:modality[T.cupping]"] - (-0.02326407871962 / 30)) < 1e-6
+    assert abs(m.bse_fe["Intercept"] - 0.4643836251490) < 1e-4
+    assert abs(m.bse_fe["baseline"] - 0.0610770653041) < 1e-5
+    assert abs(m.bse_fe["day"] - 0.0091740527147 / 30) < 1e-6
+    np.testing.assert_allclose(m.cov_re.iloc[0, 0], 4.703338308102448, rtol=1e-4)
+    np.testing.assert_allclose(m.cov_re.iloc[1, 1], 0.000815525249154 / 900, rtol=2e-3)
+    np.testing.assert_allclose(m.scale, 0.902375431734616, rtol=1e-5)
+    np.testing.assert_allclose(m.llf, -12081.5414996, atol=1e-3)
+    assert m.converged
+
+
+def test_rescaling_is_exact_against_statsmodels_on_raw_days(example_study):
+    f = frame_of(example_study)
+    ours = bpo.fit_mixed_model(f, "score ~ day + baseline", re_formula="1")
+    raw = MixedLM.from_formula("score ~ day + baseline", f, groups=f["episode_id"]).fit(reml=True)
+    np.testing.assert_allclose(ours.fe_params.to_numpy(), raw.fe_params.to_numpy(), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ours.scale, raw.scale, rtol=1e-4)  # optimiser tolerance of the raw-day fit
+
+
+def test_conditional_cov_equals_dense_gls():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(30), 4)
+    t = np.tile(np.arange(4.0), 30)
+    X = np.column_stack([np.ones(120), t, rng.normal(size=120)])
+    Z = np.column_stack([np.ones(120), t])
+    G = np.array([[2.0, 0.3], [0.3, 0.5]])
+    V = np.zeros((120, 120))
+    for k in range(30):
+        i = g == k
+        V[np.ix_(i, i)] = Z[i] @ G @ Z[i].T + 0.7 * np.eye(4)
+    dense = np.linalg.inv(X.T @ np.linalg.solve(V, X))
+    np.testing.assert_allclose(conditional_cov_fe(X, Z, g, G, 0.7), dense, rtol=1e-10)
+    G0 = np.array([[2.0, 0.0], [0.0, 0.0]])  # boundary: singular G still works
+    assert np.isfinite(conditional_cov_fe(X, Z, g, G0, 0.7)).all()
+
+
+def test_predict_with_and_without_random_effects(example_study):
+    f = frame_of(example_study)
+    m = bpo.fit_mixed_model(example_study, "score ~ day + baseline")
+    with_re = m.predict(f)
+    without = m.predict(f, include_random_effects=False)
+    assert np.corrcoef(with_re, f["score"])[0, 1] > np.corrcoef(without, f["score"])[0, 1]
+    new = pd.DataFrame({"day": [0.0, 42.0], "baseline": [7.0, 7.0], "episode_id": ["unseen", "unseen"]})
+    np.testing.assert_allclose(m.predict(new), m.predict(new, include_random_effects=False))
+    assert "Fixed effects" in m.summary()
