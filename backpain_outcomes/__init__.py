@@ -44,3 +44,6 @@ __all__ += ["RecoveryCurves", "fit_episode_curves", "fit_recovery_curves"]
 from .mixed import MixedModelResult, fit_mixed_model  # noqa: E402
 
 __all__ += ["MixedModelResult", "fit_mixed_model"]
+from .compare import ModalityComparison, compare_modalities  # noqa: E402
+
+__all__ += ["ModalityComparison", "compare_modalities"]

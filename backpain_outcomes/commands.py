@@ -54,3 +54,36 @@ def cmd_claims(args):
 
 
 cmd_claims.arguments = _claims_args
+
+
+def _curves_args(p):
+    _add_study_args(p)
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--instrument", default="nrs")
+    p.add_argument("--by", default="modality", help="modality, chronicity or modality,chronicity")
+    p.add_argument("--origin", choices=["onset", "first_contact"], default="first_contact")
+
+
+@command("curves", "fit recovery curves per group; write the parameters (CSV) and the figure (PNG, SVG)")
+def cmd_curves(args):
+    from pathlib import Path
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from .curves import fit_recovery_curves
+    from .safe_io import safe_csv
+    study = _load(args)
+    curves = fit_recovery_curves(study, by=args.by.split(","), instrument=args.instrument, origin=args.origin,
+                                 progress=False)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    safe_csv(curves.params, out / "recovery_curves.csv")
+    ax = curves.plot()
+    for ext in ("png", "svg"):
+        ax.figure.savefig(out / f"recovery_curves.{ext}", bbox_inches="tight", dpi=120)
+    print(curves.summary())
+    print(f"\nwrote {out.resolve() / 'recovery_curves.csv'}, .png and .svg")
+    return 0
+
+
+cmd_curves.arguments = _curves_args
