@@ -47,3 +47,6 @@ __all__ += ["MixedModelResult", "fit_mixed_model"]
 from .compare import ModalityComparison, compare_modalities  # noqa: E402
 
 __all__ += ["ModalityComparison", "compare_modalities"]
+from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories  # noqa: E402
+
+__all__ += ["TrajectoryResult", "adjusted_rand_index", "fit_trajectories"]
