@@ -50,3 +50,6 @@ __all__ += ["ModalityComparison", "compare_modalities"]
 from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories  # noqa: E402
 
 __all__ += ["TrajectoryResult", "adjusted_rand_index", "fit_trajectories"]
+from .report import clinic_report  # noqa: E402
+
+__all__ += ["clinic_report"]

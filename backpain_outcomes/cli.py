@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .exceptions import DataValidationError, format_problems
+from .exceptions import DataValidationError, MissingDependencyError, format_problems
 
 _COMMANDS: dict[str, tuple] = {}
 
@@ -128,6 +128,9 @@ def main(argv=None) -> int:
         return 1
     except (FileNotFoundError, ValueError) as err:
         return _usage(str(err))
+    except MissingDependencyError as err:
+        print(f"backpain-outcomes: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

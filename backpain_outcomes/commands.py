@@ -87,3 +87,26 @@ def cmd_curves(args):
 
 
 cmd_curves.arguments = _curves_args
+
+
+def _report_args(p):
+    _add_study_args(p)
+    p.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
+    p.add_argument("--clinic", help="restrict to one clinic_id")
+    p.add_argument("--period", nargs=2, metavar=("START", "END"), help="episodes first seen in this period")
+    p.add_argument("--title")
+    p.add_argument("--show-therapists", action="store_true", help="show therapist ids instead of T1, T2, ...")
+    p.add_argument("--min-cell", type=int, default=5, help="hide counts under this (default 5)")
+
+
+@command("report", "write the clinic outcome report (self-contained HTML, or PDF with Chromium)")
+def cmd_report(args):
+    from .report import clinic_report
+    study = _load(args)
+    out = clinic_report(study, args.output, clinic=args.clinic, period=tuple(args.period) if args.period else None,
+                        title=args.title, show_therapists=args.show_therapists, min_cell=args.min_cell)
+    print(f"report written to {out.resolve()}")
+    return 0
+
+
+cmd_report.arguments = _report_args

@@ -49,6 +49,7 @@ class Study(ResultMixin):
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
                  rows_read=None, sources=None):
+        self._inputs = {"scores": scores, "patients": patients, "episodes": episodes, "sessions": sessions}
         self.sources = dict(sources or {})
         self.rows_read = dict(rows_read or {})
         self.exclusions = exclusions if exclusions is not None else pd.DataFrame(
@@ -111,6 +112,19 @@ class Study(ResultMixin):
         has = ep["episode_id"].isin(counts.index.get_level_values(0))
         out = ep["episode_id"].map(major)
         return out.where(out.notna(), np.where(has, "mixed", "none")).astype(str)
+
+    def subset(self, episode_ids) -> Study:
+        """A Study restricted to some episodes (exclusions and read counts are kept as loaded)."""
+        keep = pd.Index(episode_ids)
+        pats = self.episodes.loc[self.episodes["episode_id"].isin(keep), "patient_id"]
+        inp = self._inputs
+
+        def by_ep(df):
+            return None if df is None else df[df["episode_id"].isin(keep)]
+        return Study(scores=by_ep(inp["scores"]),
+                     patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
+                     episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
+                     exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources)
 
     # ------------------------------------------------------------------ frames
     @property
