@@ -168,24 +168,35 @@ class Study(ResultMixin):
         """
         if instrument not in INSTRUMENTS:
             raise ValueError(f"unknown instrument {instrument!r}; one of {', '.join(INSTRUMENTS)}")
+        key = (instrument, origin, bool(include_baseline), scale)
+        cache = self.__dict__.setdefault("_frames", {})
+        if key not in cache:
+            cache[key] = self._analysis_frame(instrument, origin, include_baseline, scale)
+        return cache[key].copy()
+
+    def _analysis_frame(self, instrument, origin, include_baseline, scale):
         col = self.days(origin, instrument)
         sc = self.scores[self.scores["instrument"] == instrument]
         if sc.empty:
             raise ValueError(f"no {instrument} scores in this study; instruments present: "
                              f"{', '.join(self.instruments) or 'none'}")
         value = "score_100" if scale == "100" else "score"
+        ep = self.episodes
+        pos = pd.Index(ep["episode_id"]).get_indexer(sc["episode_id"])  # row of each score's episode
+        codes = pd.factorize(sc["episode_id"])[0]
         out = pd.DataFrame({"episode_id": sc["episode_id"].to_numpy(), "patient_id": sc["patient_id"].to_numpy(),
                             "day": sc[col].to_numpy(float), "score": sc[value].to_numpy(float)})
-        out["visit"] = out.groupby("episode_id", sort=False).cumcount() + 1
-        out["baseline"] = out.groupby("episode_id", sort=False)["score"].transform("first")
-        ep = self.episodes.set_index("episode_id")
-        present = [m for m in MODALITY_LEVELS if m in set(ep["modality"])]
-        out["modality"] = pd.Categorical(out["episode_id"].map(ep["modality"]), categories=present)
-        out["chronicity"] = pd.Categorical(out["episode_id"].map(ep["chronicity"].astype(str)),
-                                           categories=[c for c in CHRONICITY_LEVELS
-                                                       if c in set(ep["chronicity"].astype(str))])
-        out["age"] = out["episode_id"].map(ep["age"]).astype(float)
-        out["sex"] = out["episode_id"].map(ep["sex"])
+        out["visit"] = out.groupby(codes, sort=False).cumcount().to_numpy() + 1
+        out["baseline"] = out["score"].groupby(codes, sort=False).transform("first").to_numpy()
+        mods = set(ep["modality"])
+        chron = ep["chronicity"].astype(str)
+        present_chron = set(chron)
+        out["modality"] = pd.Categorical(ep["modality"].to_numpy()[pos],
+                                         categories=[m for m in MODALITY_LEVELS if m in mods])
+        out["chronicity"] = pd.Categorical(chron.to_numpy()[pos],
+                                           categories=[c for c in CHRONICITY_LEVELS if c in present_chron])
+        out["age"] = pd.to_numeric(ep["age"], errors="coerce").to_numpy(float)[pos]
+        out["sex"] = ep["sex"].to_numpy()[pos]
         if not include_baseline:
             out = out[out["visit"] > 1]
         cols = ["episode_id", "patient_id", "day", "visit", "score", "baseline", "modality",
