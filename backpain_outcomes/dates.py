@@ -98,15 +98,13 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None) -> tuple[pd.Ser
     [0, 0, 2]
     """
     values = pd.Series(values)
-    present = values.notna()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        present &= values.astype(str).str.strip() != ""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(0, index=values.index)
-    uniq = pd.unique(values[present])
-    table = {u: _one(u, dayfirst) for u in uniq}
-    parsed = values.where(present).map({u: t[0] for u, t in table.items()})
-    status = values.where(present).map({u: t[1] for u, t in table.items()}).fillna(0)
-    parsed = pd.to_datetime(parsed, errors="coerce").astype("datetime64[ns]")
+    codes, uniq = pd.factorize(values)  # parse each distinct value once
+    table = [(pd.NaT, 0) if isinstance(u, str) and not u.strip() else _one(u, dayfirst) for u in uniq]
+    ts = pd.to_datetime(pd.Series([t[0] for t in table] + [pd.NaT], dtype=object)).to_numpy("datetime64[ns]")
+    st = np.array([t[1] for t in table] + [0], dtype=int)
+    parsed = pd.Series(ts[codes], index=values.index)  # code -1 (missing) picks the trailing NaT / 0
+    status = pd.Series(st[codes], index=values.index)
     return parsed, status.astype(int)

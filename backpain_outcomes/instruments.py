@@ -99,9 +99,9 @@ def _normalise(values: pd.Series, index: dict[str, str], user_map: dict | None) 
     if user_map:
         for raw, canonical in user_map.items():
             lookup[_key(raw)] = canonical
-    uniq = pd.unique(values.dropna())
-    mapping = {u: lookup.get(_key(u)) for u in uniq}
-    return values.map(mapping).astype(object)
+    codes, uniq = pd.factorize(values)  # normalise each distinct label once
+    mapped = np.array([lookup.get(_key(u)) for u in uniq] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
 def normalise_instrument(values: pd.Series, user_map: dict | None = None) -> pd.Series:
