@@ -1,11 +1,13 @@
 """Per-episode recovery curves, fitted for all episodes at once.
 
-Batched Levenberg-Marquardt over every episode simultaneously (padded arrays
-and masks, no Python loop over episodes), in the parametrisation
-(b0, plateau, log tau) with log tau clipped to the bounds of
-:data:`~backpain_outcomes.curves.TAU_BOUNDS`. Starting values by profiling
-tau over a grid with (b0, plateau) solved in closed form per episode. Checked
-against ``scipy.optimize.curve_fit`` episode by episode in the tests.
+All episodes are fitted at once on padded arrays with masks (no Python loop
+over episodes): variable projection first (tau by a golden-section search on
+the profiled sum of squares, bracketed by the best point of a log grid, with
+(b0, plateau) solved in closed form), then batched Levenberg-Marquardt on
+(b0, plateau, log tau), log tau clipped to the bounds of
+:data:`~backpain_outcomes.curves.TAU_BOUNDS`. The grid bracket makes the fit
+less dependent on starting values than a local optimiser. Checked against
+``scipy.optimize.curve_fit`` episode by episode in the tests.
 """
 
 from __future__ import annotations
@@ -31,84 +33,123 @@ def _pad(frame):
     return ids, t, y, w
 
 
-def _profile(t, y, w):
-    """Vectorised grid profile: best (b0, plateau, tau) per episode."""
-    best_sse = np.full(t.shape[0], np.inf)
-    best = np.zeros((t.shape[0], 3))
-    for tau in _TAU_GRID:
-        e = np.where(w, np.exp(-t / tau), 0.0)
-        f = np.where(w, 1 - e, 0.0)
-        a11, a12, a22 = (e * e).sum(1), (e * f).sum(1), (f * f).sum(1)
-        r1, r2 = (e * y).sum(1), (f * y).sum(1)
-        det = a11 * a22 - a12**2
-        ok = det > 1e-12
-        safe = np.where(ok, det, 1.0)
-        b0 = np.where(ok, (a22 * r1 - a12 * r2) / safe, 0)
-        pl = np.where(ok, (a11 * r2 - a12 * r1) / safe, 0)
-        sse = np.where(w, (y - b0[:, None] * e - pl[:, None] * f) ** 2, 0).sum(1)
-        better = ok & (sse < best_sse)
-        best[better] = np.column_stack([b0, pl, np.full_like(b0, tau)])[better]
-        best_sse = np.where(better, sse, best_sse)
-    return best
+def _linear_given_tau(t, y, w, tau, wf=None, yy=None):
+    """(b0, plateau, sse) per episode for a given tau per episode (closed-form 2x2 least squares).
+
+    ``e = exp(-t/tau)``, ``f = 1 - e`` on observed points; the SSE is computed from the normal
+    equations, without forming residuals."""
+    wf = w.astype(float) if wf is None else wf
+    e = np.exp(-t / tau[:, None]) * wf
+    f = wf - e
+    a11, a12 = np.einsum("em,em->e", e, e), np.einsum("em,em->e", e, f)
+    a22 = np.einsum("em,em->e", f, f)
+    r1, r2 = np.einsum("em,em->e", e, y), np.einsum("em,em->e", f, y)
+    yy = np.einsum("em,em->e", y * wf, y) if yy is None else yy
+    det = a11 * a22 - a12**2
+    ok = det > 1e-12 * np.maximum(a11 * a22, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    b0 = np.where(ok, (a22 * r1 - a12 * r2) / safe, (r1 + r2) / np.maximum(a11 + 2 * a12 + a22, 1e-300))
+    pl = np.where(ok, (a11 * r2 - a12 * r1) / safe, b0)
+    sse = np.maximum(yy - 2 * (b0 * r1 + pl * r2) + b0 * b0 * a11 + 2 * b0 * pl * a12 + pl * pl * a22, 0.0)
+    return b0, pl, sse
 
 
-def batched_exp_plateau_fit(t, y, w, max_iter=5000, tol=1e-15):
-    """Levenberg-Marquardt for all rows of padded arrays ``t``, ``y`` with mask ``w``.
+def _varpro(t, y, w, n_golden=45):
+    """Variable projection: tau by a vectorised golden-section search on the profiled SSE, bracketed
+    by the best point of a log-spaced grid; (b0, plateau) solved exactly for each tau."""
+    wf = w.astype(float)
+    y = y * wf
+    yy = np.einsum("em,em->e", y, y)
+
+    def prof(log_tau):
+        return _linear_given_tau(t, y, w, np.exp(log_tau), wf, yy)[2]
+    grid = np.log(np.r_[TAU_BOUNDS[0], _TAU_GRID, TAU_BOUNDS[1]])
+    sse_grid = np.column_stack([prof(np.full(t.shape[0], g)) for g in grid])
+    k = np.argmin(sse_grid, axis=1)
+    lo = grid[np.maximum(k - 1, 0)]
+    hi = grid[np.minimum(k + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5) - 1) / 2
+    c = hi - ratio * (hi - lo)
+    d = lo + ratio * (hi - lo)
+    fc, fd = prof(c), prof(d)
+    for _ in range(n_golden):
+        left = fc < fd  # minimum in [lo, d]
+        hi = np.where(left, d, hi)
+        lo = np.where(left, lo, c)
+        new_c = hi - ratio * (hi - lo)
+        new_d = lo + ratio * (hi - lo)
+        c_next = np.where(left, new_c, d)
+        d_next = np.where(left, c, new_d)
+        f_new = prof(np.where(left, new_c, new_d))
+        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
+        c, d = c_next, d_next
+    log_tau = (lo + hi) / 2
+    b0, pl, _ = _linear_given_tau(t, y, w, np.exp(log_tau), wf, yy)
+    return np.column_stack([b0, pl, log_tau])
+
+
+def batched_exp_plateau_fit(t, y, w, max_iter=200, tol=1e-15):
+    """Fit every row of padded arrays ``t``, ``y`` with mask ``w``.
+
+    Variable projection first (golden-section search on tau with (b0,
+    plateau) solved exactly), then batched Levenberg-Marquardt on all three
+    parameters. Each LM iteration works only on the episodes still active.
 
     Returns ``(theta (E, 3) as b0, plateau, tau), sse, converged, n_iter``.
     """
     E = t.shape[0]
     lo, hi = np.log(TAU_BOUNDS[0]), np.log(TAU_BOUNDS[1])
-    th = _profile(t, y, w)
-    th[:, 2] = np.log(th[:, 2])
-    lam = np.full(E, 1e-3)
+    th = _varpro(t, y, w)  # near-exact start; LM below polishes all three parameters jointly
     wf = w.astype(float)
 
-    def resid_jac(th):
+    def resid_jac(th, idx):
+        tt, ww = t[idx], wf[idx]
         tau = np.exp(th[:, 2])[:, None]
-        e = np.exp(-t / tau)
+        e = np.exp(-tt / tau)
         f = th[:, 1:2] + (th[:, 0:1] - th[:, 1:2]) * e
-        r = (y - f) * wf
-        J = np.stack([e, 1 - e, (th[:, 0:1] - th[:, 1:2]) * e * t / tau], axis=2) * wf[:, :, None]
+        r = (y[idx] - f) * ww
+        J = np.stack([e, 1 - e, (th[:, 0:1] - th[:, 1:2]) * e * tt / tau], axis=2) * ww[:, :, None]
         return r, J
 
-    r, J = resid_jac(th)
+    all_idx = np.arange(E)
+    r, J = resid_jac(th, all_idx)
     sse = (r**2).sum(1)
+    lam = np.full(E, 1e-3)
     converged = np.zeros(E, bool)
-    active = np.ones(E, bool)
     it = np.zeros(E, int)
+    idx = all_idx
+    r_a, J_a = r, J
     for _ in range(max_iter):
-        if not active.any():
+        if len(idx) == 0:
             break
-        A = np.einsum("emi,emj->eij", J[active], J[active])
-        g = np.einsum("emi,em->ei", J[active], r[active])
+        A = np.einsum("emi,emj->eij", J_a, J_a)
+        g = np.einsum("emi,em->ei", J_a, r_a)
         diag = np.einsum("eii->ei", A)
-        Ad = A + lam[active, None, None] * (np.eye(3)[None] * np.maximum(diag, 1e-12)[:, :, None])
-        try:
-            step = np.linalg.solve(Ad, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(Ad[0], g[0], rcond=None)[0][None] if len(Ad) == 1 else np.nan_to_num(
-                np.einsum("eij,ej->ei", np.linalg.pinv(Ad), g))
-        new = th.copy()
-        new[active] = th[active] + step
+        Ad = A + lam[idx, None, None] * (np.eye(3)[None] * np.maximum(diag, 1e-12)[:, :, None])
+        step = np.linalg.solve(Ad, g[:, :, None])[:, :, 0]
+        new = th[idx] + step
         new[:, 2] = np.clip(new[:, 2], lo, hi)
-        r_new, J_new = resid_jac(new)
+        r_new, J_new = resid_jac(new, idx)
         sse_new = (r_new**2).sum(1)
-        idx = np.flatnonzero(active)
-        accept = sse_new[idx] <= sse[idx]
+        accept = sse_new <= sse[idx]
+        rel = np.abs(sse[idx] - sse_new) / np.maximum(sse[idx], 1e-300)
+        small_step = np.abs(step).max(1) < 1e-11
         a_idx = idx[accept]
-        rel = np.abs(sse[a_idx] - sse_new[a_idx]) / np.maximum(sse[a_idx], 1e-300)
-        small_step = np.abs(step[accept]).max(1) < 1e-11
-        th[a_idx], r[a_idx], J[a_idx], sse[a_idx] = new[a_idx], r_new[a_idx], J_new[a_idx], sse_new[a_idx]
+        th[a_idx], sse[a_idx] = new[accept], sse_new[accept]
+        r_a = np.where(accept[:, None], r_new, r_a)
+        J_a = np.where(accept[:, None, None], J_new, J_a)
         lam[a_idx] = np.maximum(lam[a_idx] / 10, 1e-12)
         lam[idx[~accept]] *= 10
         it[idx] += 1
-        done = a_idx[(rel < tol) | small_step]
-        converged[done] = True
-        stuck = idx[~accept][lam[idx[~accept]] > 1e12]
-        converged[stuck] = True  # cannot improve further: a (local) minimum at working precision
-        active[done] = False
-        active[stuck] = False
+        # tau pinned at a bound: the fit is degenerate (tau not identified) and only creeps; stop early
+        pinned = (new[:, 2] <= lo) | (new[:, 2] >= hi)
+        done = accept & ((rel < tol) | small_step | (pinned & (rel < 1e-9)))
+        bad = ~np.isfinite(sse_new) & ~accept
+        lam[idx[bad]] = np.inf  # a non-finite step cannot be repaired: give up on that episode
+        stuck = ~accept & (lam[idx] > 1e12)  # cannot improve further: a (local) minimum at working precision
+        converged[idx[done | stuck]] = True
+        keep = ~(done | stuck)
+        idx, r_a, J_a = idx[keep], r_a[keep], J_a[keep]
     out = th.copy()
     out[:, 2] = np.exp(th[:, 2])
     return out, sse, converged & identifiable_tau(out[:, 2], t, w), it
