@@ -60,7 +60,7 @@ def test_episode_fits_equal_curve_fit_loop(example_study):
                              bounds=([-np.inf, -np.inf, TAU_BOUNDS[0]], [np.inf, np.inf, TAU_BOUNDS[1]]),
                              xtol=1e-12, ftol=1e-12, gtol=1e-12)
         # same definition of a usable fit for both: tau identified (off its bounds, not below first gap / 5)
-        ref_conv = bool(identifiable_tau(np.array([p[2]]), x[None, :], np.ones((1, len(x)), bool))[0])
+        ref_conv = bool(identifiable_tau(np.array([p[2]]), x[None, :], np.ones((1, len(x)), bool), p[0], p[1])[0])
         n_ref_conv += ref_conv
         if ref_conv and ep.loc[eid, "converged"]:
             ours = ep.loc[eid, ["b0", "plateau", "tau_days"]].to_numpy(float)
