@@ -62,7 +62,7 @@ def main(n=25000):
     print(f"{n:,} episodes: batched fit {t_ours:.2f} s, curve_fit loop {t_loop:.1f} s, ratio {t_loop / t_ours:.0f}x")
     print(f"converged: ours {int(ours['converged'].sum())}, curve_fit {n_conv}; both {len(both)}: "
           f"{(diff <= 1e-4).sum()} agree to 1e-4 (median difference {np.median(diff):.1e}); of the others ours has "
-          f"the lower sum of squares in {better}, curve_fit in {worse} (different local minima)")
+          f"the lower sum of squares in {better}, curve_fit in {worse} (curve_fit stops at its default tolerances or in a worse local minimum)")
     print(f"{len(only_ref)} episodes converged for curve_fit only; in {ref_worse} of them curve_fit's sum of squares "
           "is higher than ours (it stopped in a local minimum; ours reaches a lower one with tau at a bound)")
 

@@ -121,3 +121,10 @@ def test_real_browser_png_and_pdf(example_study, tmp_path):
         assert title.split(" (")[0] in text.replace("\n", " ")
     assert "Not supported" in text
     assert np.isfinite(pages)
+
+
+def test_pdf_without_chromium_is_a_clear_error(example_study, tmp_path, monkeypatch):
+    import backpain_outcomes.report as report
+    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    with pytest.raises(bpo.exceptions.MissingDependencyError, match="apt-get install -y chromium"):
+        bpo.clinic_report(example_study, tmp_path / "r.pdf", progress=False)

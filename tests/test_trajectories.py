@@ -84,3 +84,14 @@ def test_adjusted_rand_index_hand_values():
     # Hubert & Arabie example computed by hand: contingency [[2,1],[0,2]]
     # sum C(n_ij, 2) = 2, rows 3+1 = 4, columns 1+3 = 4, C(5, 2) = 10: (2 - 1.6) / (4 - 1.6)
     assert adjusted_rand_index([0, 0, 0, 1, 1], [0, 0, 1, 1, 1]) == pytest.approx(0.4 / 2.4, rel=1e-12)
+
+
+def test_spline_basis_and_common_variance(example_study):
+    tr = bpo.fit_trajectories(example_study, k=[1, 2, 3], time="spline", n_knots=2, variance="common", n_init=4)
+    e = tr.enumeration
+    # 6 B-spline coefficients per class, one common variance, k - 1 weights
+    assert e["n_params"].tolist() == [6 * 1 + 1 + 0, 6 * 2 + 1 + 1, 6 * 3 + 1 + 2]
+    assert e["loglik"].is_monotonic_increasing
+    assert np.allclose(tr.sizes["sigma"], tr.sizes["sigma"].iat[0])
+    with pytest.raises(ValueError, match="polynomial"):
+        bpo.fit_trajectories(example_study, k=[1], time="fourier")
