@@ -148,7 +148,7 @@ def _statsmodels_fit(formula, scaled, groups, re_formula, reml, X_s, Z_s, notes)
             "cov_fe": conditional_cov_fe(X_s, Z_s, scaled[groups].to_numpy(), cov_re, fit.scale),
             "sigma2": float(fit.scale), "llf": float(fit.llf), "converged": bool(fit.converged),
             "blup": re.to_numpy(), "groups": re.index.to_numpy(), "re_names": list(fit.cov_re.columns),
-            "max_abs_grad": np.nan, "at_boundary": [i for i in range(len(cov_re)) if cov_re[i, i] < 1e-10]}
+            "newton_step_rel": np.nan, "at_boundary": [i for i in range(len(cov_re)) if cov_re[i, i] < 1e-10]}
 
 
 def fit_mixed_model(data, formula: str = "score ~ day * modality + baseline", re_formula: str | None = "~ day",
@@ -223,9 +223,10 @@ def fit_mixed_model(data, formula: str = "score ~ day * modality + baseline", re
         est["re_names"] = re_names
         if not est["converged"]:
             notes.append(f"the optimiser reported: {est['message']}")
-        if est["max_abs_grad"] > 1e-2:
-            notes.append(f"the largest gradient of the deviance at the optimum is {est['max_abs_grad']:.2g}; "
-                         "estimates may be slightly off the maximum")
+        if est["newton_step_rel"] > 1e-3:
+            notes.append(f"a Newton step from the optimum would still move a variance parameter by "
+                         f"{100 * est['newton_step_rel']:.2g}% of its size: the likelihood is flat there and the "
+                         "random-effect variances are not sharply determined")
         eng = "fast (exact profiled likelihood, vectorised)"
     else:
         est = _statsmodels_fit(formula, scaled, groups, re_formula, reml, X_s.to_numpy(), Z_s, notes)
