@@ -13,6 +13,7 @@ export with a header (position + 2).
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -105,11 +106,24 @@ def _norm_col(name: object, table: str) -> str:
     return _ALIASES.get(table, {}).get(key, _ALIASES["*"].get(key, key))
 
 
+_BLANK_LINE = re.compile(rb"(^|\n)[ \t]*\r?(\n|$)")
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
-    with path.open("rb") as fh:
-        head = fh.read(4)
+    data = path.read_bytes()
+    head = data[:4]
     encodings = ["utf-16"] if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", "cp1252"]
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if encodings[0] == "utf-8-sig" and body and not _BLANK_LINE.search(body.rstrip(b"\r\n")):
+        try:
+            body.decode("utf-8")
+            # fast path: UTF-8 without blank lines, so row i is line i + 2 for the pyarrow reader as well
+            df = pd.read_csv(io.BytesIO(body), dtype=str, engine="pyarrow", sep=sep, keep_default_na=False,
+                             na_values=[""])
+            return df, "utf-8"
+        except UnicodeDecodeError:
+            pass
     last = None
     for enc in encodings:
         try:
