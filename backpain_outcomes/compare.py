@@ -67,7 +67,7 @@ def _nearest(frame, at_day, window):
 
 
 def compare_modalities(study, instrument: str = "nrs", at_day: float = 42, reference: str = "none",
-                       adjust=("baseline", "chronicity"), origin: str = "first_contact", window: float = 14,
+                       adjust=("baseline", "chronicity"), origin: str = "onset", window: float = 14,
                        rule: Resolution | None = None, alpha: float = 0.05) -> ModalityComparison:
     """Compare every modality with ``reference`` at ``at_day``.
 
@@ -120,7 +120,8 @@ def compare_modalities(study, instrument: str = "nrs", at_day: float = 42, refer
         terms.append("C(chronicity)")
     if "age" in adjust and near["age"].notna().any():
         terms.append("age")
-    fit = smf.ols("score ~ " + " + ".join(terms), data=near).fit()
+    # plain strings: categories absent near the horizon must not become empty design columns
+    fit = smf.ols("score ~ " + " + ".join(terms), data=near.assign(chronicity=near["chronicity"].astype(str))).fit()
     ci = fit.conf_int(alpha)
     drop = near["baseline"] - near["score"]
     responder = (drop >= MCID_ABSOLUTE[instrument]) & (drop >= MCID_RELATIVE * near["baseline"])

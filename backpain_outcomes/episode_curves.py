@@ -169,7 +169,7 @@ def identifiable_tau(tau, t, w, b0=None, plateau=None):
     return ok
 
 
-def fit_episode_curves(study, instrument: str = "nrs", origin: str = "first_contact", min_points: int = 4,
+def fit_episode_curves(study, instrument: str = "nrs", origin: str = "onset", min_points: int = 4,
                        scale: str | None = None) -> pd.DataFrame:
     """Fit ``plateau + (b0 - plateau) * exp(-day / tau)`` to every episode separately.
 
@@ -177,9 +177,10 @@ def fit_episode_curves(study, instrument: str = "nrs", origin: str = "first_cont
     ----------
     study : Study
     instrument : str
-    origin : {"first_contact", "onset"}
-        Default ``"first_contact"``: one episode's curve starts at its first
-        measurement.
+    origin : {"onset", "first_contact"}
+        Day 0 (``"onset"`` by default, as everywhere in the package). The
+        origin shifts ``b0`` (the curve's value at day 0) but not ``plateau``
+        or ``tau``.
     min_points : int
         Episodes with fewer measurements are listed with ``converged=False``
         and a ``note``, not fitted (three parameters need at least four
@@ -188,8 +189,11 @@ def fit_episode_curves(study, instrument: str = "nrs", origin: str = "first_cont
     Returns
     -------
     DataFrame per episode: ``episode_id``, ``modality``, ``chronicity``,
-    ``n_scores``, ``b0``, ``plateau``, ``tau_days``, ``half_life_days``,
-    ``residual_sd``, ``converged``, ``n_iterations``, ``note``.
+    ``n_scores``, ``first_day`` (day of the first measurement), ``b0`` (the
+    curve at day 0; missing where that is an extrapolation over more than 20
+    time constants), ``start_score`` (the curve at the first measurement),
+    ``plateau``, ``tau_days``, ``half_life_days``, ``residual_sd``,
+    ``converged``, ``n_iterations``, ``note``.
 
     Examples
     --------
@@ -203,13 +207,23 @@ def fit_episode_curves(study, instrument: str = "nrs", origin: str = "first_cont
     enough = frame["episode_id"].map(n) >= min_points
     fit_frame = frame[enough]
     ids, t, y, w = _pad(fit_frame)
-    theta, sse, conv, it = batched_exp_plateau_fit(t, y, w)
+    t0 = t[:, 0].copy()  # day of each episode's first measurement (rows are sorted by day)
+    # fit on time since the first measurement (numerically stable), then move b0 to the origin
+    theta, sse, conv, it = batched_exp_plateau_fit(np.where(w, t - t0[:, None], 0.0), y, w)
     k = w.sum(1)
-    out = pd.DataFrame({"episode_id": ids, "n_scores": k, "b0": theta[:, 0], "plateau": theta[:, 1],
-                        "tau_days": theta[:, 2], "half_life_days": theta[:, 2] * np.log(2),
+    b_first, plateau, tau = theta[:, 0], theta[:, 1], theta[:, 2]
+    with np.errstate(over="ignore", invalid="ignore"):
+        growth = np.exp(np.minimum(t0 / tau, 700.0))
+        b0 = plateau + (b_first - plateau) * growth
+    far = t0 / tau > 20  # b0 at day 0 would be an extrapolation over more than 20 time constants
+    b0 = np.where(far, np.nan, b0)
+    out = pd.DataFrame({"episode_id": ids, "n_scores": k, "first_day": t0, "b0": b0, "start_score": b_first,
+                        "plateau": plateau, "tau_days": tau, "half_life_days": tau * np.log(2),
                         "residual_sd": np.sqrt(sse / np.maximum(k - 3, 1)), "converged": conv, "n_iterations": it})
     out["note"] = np.where(conv, "", "did not converge, or tau not identified (at a bound, or the plateau was "
                                      "reached before the first follow-up)")
+    out.loc[far & conv, "note"] = ("b0 not reported: day 0 lies more than 20 time constants before the first "
+                                   "measurement (see start_score)")
     few = n[n < min_points]
     if len(few):
         out = pd.concat([out, pd.DataFrame({"episode_id": few.index, "n_scores": few.to_numpy(), "converged": False,

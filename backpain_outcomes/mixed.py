@@ -153,14 +153,15 @@ def _statsmodels_fit(formula, scaled, groups, re_formula, reml, X_s, Z_s, notes)
 
 def fit_mixed_model(data, formula: str = "score ~ day * modality + baseline", re_formula: str | None = "~ day",
                     groups: str = "episode_id", reml: bool = True, instrument: str = "nrs",
-                    origin: str = "first_contact", time: str = "day", engine: str = "auto") -> MixedModelResult:
+                    origin: str = "onset", time: str = "day", engine: str = "auto") -> MixedModelResult:
     """Fit a linear mixed model for repeated scores.
 
     Parameters
     ----------
     data : DataFrame or Study
         A long frame (e.g. ``study.analysis_frame("nrs")``); a Study is
-        converted with ``analysis_frame(instrument, origin)``.
+        converted with ``analysis_frame(instrument, origin)`` (origin
+        ``"onset"`` by default, as everywhere).
     formula : str
         Fixed effects (patsy), e.g. ``"score ~ day * modality + baseline"``.
     re_formula : str or None

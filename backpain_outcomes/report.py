@@ -240,7 +240,8 @@ def _html(study, title, clinic, period, show_therapists, min_cell, progress):
                            "dashed line: the claimed 90%."})
             res_rows = rc.medians.set_index("modality")
         try:
-            cmp = compare_modalities(study, instrument=instrument, at_day=42).table.set_index("modality")
+            cmp = compare_modalities(study, instrument=instrument, at_day=42,
+                                     origin="first_contact").table.set_index("modality")
         except ValueError as err:
             cmp = pd.DataFrame()
             outcome_note += f"Responder comparison not shown: {err}. "

@@ -286,9 +286,9 @@ def _prepare(frame):
 
 
 def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "polynomial", degree: int = 2,
-                     n_knots: int = 2, origin: str = "first_contact", n_init: int = 20, seed: int = 0,
+                     n_knots: int = 2, origin: str = "onset", n_init: int = 20, seed: int = 0,
                      variance: str = "class", max_iter: int = 1000, tol: float = 1e-9, short_iter: int = 30,
-                     n_refine: int = 3, min_class_share: float = 0.05, max_day: float | None = 365,
+                     n_refine: int = 3, min_class_share: float = 0.05, max_day: float | None = None,
                      min_measurements: int = 2) -> TrajectoryResult:
     """Latent class growth model with class enumeration.
 
@@ -302,7 +302,9 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     time : {"polynomial", "spline"}
         Class mean curves: polynomial of ``degree`` (2 or 3) or cubic B-spline
         with ``n_knots`` interior knots at quantiles of time.
-    origin : {"first_contact", "onset"}
+    origin : {"onset", "first_contact"}
+        Day 0. From onset, episodes first seen late enter late; ``"first_contact"``
+        aligns episodes at their first measurement, which suits clinic data.
     n_init : int
         Random starts per k (random partitions of episodes); each runs
         ``short_iter`` EM iterations, then the ``n_refine`` best run to
@@ -317,7 +319,8 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     min_class_share : float
         ``best_k`` only considers fits whose smallest class has at least this share.
     max_day : float or None
-        Measurements after this day are left out (counted in ``explanation``).
+        Measurements after this day are left out (counted in ``explanation``);
+        None keeps all. The time basis is scaled to ``max_day`` (or the last day).
     min_measurements : int
         Episodes with fewer measurements are left out (counted).
 

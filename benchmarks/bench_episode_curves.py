@@ -19,7 +19,7 @@ from backpain_outcomes.episode_curves import identifiable_tau
 def main(n=25000):
     study, _ = bpo.simulate_study(n, seed=2)
     t0 = time.perf_counter()
-    ours = bpo.fit_episode_curves(study).set_index("episode_id")
+    ours = bpo.fit_episode_curves(study, origin="first_contact").set_index("episode_id")
     t_ours = time.perf_counter() - t0
     frame = study.analysis_frame("nrs", origin="first_contact", include_baseline=True)
     t0 = time.perf_counter()

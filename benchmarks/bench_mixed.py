@@ -23,7 +23,7 @@ def main(n=20000, with_sm=True):
     f = study.analysis_frame("nrs", origin="first_contact")
     print(f"{n:,} patients: {len(f):,} rows, {f['episode_id'].nunique():,} episodes")
     t0 = time.perf_counter()
-    ours = bpo.fit_mixed_model(f, "score ~ day * modality + baseline", re_formula="~ day")
+    ours = bpo.fit_mixed_model(f, "score ~ day * modality + baseline", re_formula="~ day")  # frame: first contact
     t_ours = time.perf_counter() - t0
     print(f"ours (fast engine): {t_ours:.2f} s; converged {ours.converged}; llf {ours.llf:.4f}")
     if not with_sm:

@@ -16,7 +16,7 @@ def main(n=20000):
     frame = study.analysis_frame("nrs", origin="first_contact", include_baseline=True)
     print(f"{n} episodes, {len(frame):,} NRS measurements")
     t0 = time.perf_counter()
-    tr = bpo.fit_trajectories(study, k=range(1, 6), n_init=10, seed=0)
+    tr = bpo.fit_trajectories(study, k=range(1, 6), n_init=10, seed=0, origin="first_contact", max_day=365)
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"fit_trajectories k=1..5, n_init=10: {dt:.1f} s; process peak RSS {peak:.0f} MiB (includes the "

@@ -111,7 +111,7 @@ write("02_recovery_curves_by_modality.ipynb", [
     "ax = by_chron.plot(reference=None)",
     "md:## Per-episode half-lives\nEvery episode fitted on its own (batched Levenberg-Marquardt); episodes with "
     "fewer than four measurements, or whose decay time is not identified, are listed rather than dropped.",
-    "ep = bpo.fit_episode_curves(study)\nprint(ep['converged'].value_counts())\n"
+    "ep = bpo.fit_episode_curves(study, origin='first_contact')\nprint(ep['converged'].value_counts())\n"
     "fig, ax = plt.subplots(figsize=(7, 4))\n"
     "for mod, g in ep[ep['converged']].groupby('modality'):\n"
     "    ax.hist(g['half_life_days'].clip(upper=60), bins=30, histtype='step', label=mod)\n"
@@ -121,7 +121,7 @@ write("02_recovery_curves_by_modality.ipynb", [
     "m = bpo.fit_mixed_model(study.analysis_frame('nrs', origin='first_contact'), "
     "'score ~ day * modality + baseline', re_formula='~ day')\nprint(m.summary())",
     "md:## Modalities compared with untreated episodes at 6 weeks",
-    "cmp = bpo.compare_modalities(study, instrument='nrs', at_day=42)\n"
+    "cmp = bpo.compare_modalities(study, instrument='nrs', at_day=42, origin='first_contact')\n"
     "cmp.table[['modality', 'difference', 'ci_low', 'ci_high', 'p_holm', 'responder_rate', 'hazard_ratio', 'n']].round(3)",
     "ax = cmp.plot()",
     "md:Negative differences mean lower pain than untreated episodes after adjusting for baseline pain and "
@@ -135,7 +135,8 @@ write("04_trajectory_subgroups.ipynb", [
     "severe chronic (21%) and fluctuating (13%). The number of classes is chosen from the enumeration table.",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
-    "traj = bpo.fit_trajectories(study, instrument='nrs', k=range(1, 6), n_init=10, seed=0)\n"
+    "traj = bpo.fit_trajectories(study, instrument='nrs', k=range(1, 6), n_init=10, seed=0,\n"
+    "                            origin='first_contact', max_day=365)\n"
     "print(traj.explanation)\ntraj.enumeration.drop(columns='note').round(3)",
     "fig, ax = plt.subplots(figsize=(6, 3.5))\nax.plot(traj.enumeration['k'], traj.enumeration['bic'], 'o-')\n"
     "ax.set_xlabel('number of classes k'); ax.set_ylabel('BIC (lower is better)');",

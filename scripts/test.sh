@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh test
-.venv/bin/python -m pytest -q tests --nbmake notebooks "$@"
+.venv/bin/python -m pytest -q tests backpain_outcomes --doctest-modules --nbmake notebooks "$@"

@@ -10,7 +10,7 @@ from backpain_outcomes.safe_io import neutralise_formulas
 
 
 def test_compare_modalities_table(example_study):
-    cmp = bpo.compare_modalities(example_study, at_day=42)
+    cmp = bpo.compare_modalities(example_study, at_day=42, origin="first_contact")
     t = cmp.table.set_index("modality")
     for col in ("reference", "difference", "ci_low", "ci_high", "p_value", "p_holm", "responders", "responder_rate",
                 "hazard_ratio", "hr_ci_low", "hr_ci_high", "n"):

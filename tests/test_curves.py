@@ -46,7 +46,7 @@ def test_small_groups_warned_not_faked(example_study):
 
 
 def test_episode_fits_equal_curve_fit_loop(example_study):
-    ep = fit_episode_curves(example_study).set_index("episode_id")
+    ep = fit_episode_curves(example_study, origin="first_contact").set_index("episode_id")
     frame = example_study.analysis_frame("nrs", origin="first_contact", include_baseline=True)
     n_ref_conv, compared = 0, 0
     for eid, g in frame.groupby("episode_id"):

@@ -82,7 +82,7 @@ def test_conditional_cov_equals_dense_gls():
 
 def test_predict_with_and_without_random_effects(example_study):
     f = frame_of(example_study)
-    m = bpo.fit_mixed_model(example_study, "score ~ day + baseline")
+    m = bpo.fit_mixed_model(example_study, "score ~ day + baseline", origin="first_contact")
     with_re = m.predict(f)
     without = m.predict(f, include_random_effects=False)
     assert np.corrcoef(with_re, f["score"])[0, 1] > np.corrcoef(without, f["score"])[0, 1]

@@ -15,7 +15,8 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def sim_traj():
     study, truth = bpo.simulate_study(1500, seed=3)
-    return study, truth, bpo.fit_trajectories(study, k=range(1, 6), n_init=8, seed=1)
+    return study, truth, bpo.fit_trajectories(study, k=range(1, 6), n_init=8, seed=1, origin="first_contact",
+                                              max_day=365)
 
 
 def test_enumeration_table_and_best_k(sim_traj):
