@@ -352,7 +352,7 @@ class ResolutionCurve(ResultMixin):
         lines = [f"rule: {self.rule!r}", f"origin: {self.origin}", *self.warnings]
         return "Cumulative resolution", lines, {"Median time to resolution": self.medians}
 
-    def plot(self, ax=None, claimed: float | None = None, reference=None, at_risk_days=(0, 42, 84, 182, 365)):
+    def plot(self, ax=None, claimed: float | None = None, at_risk_days=(0, 42, 84, 182, 365)):
         """Step curves with CI bands, number at risk below, and a dashed line at ``claimed``."""
         from .plotting import plot_resolution
         return plot_resolution(self, ax=ax, claimed=claimed, at_risk_days=at_risk_days)

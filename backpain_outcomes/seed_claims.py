@@ -18,7 +18,7 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.stats.multitest import multipletests
 
 from ._display import ResultMixin
-from .claims import _pct, claim_at_day, test_resolution_claim
+from .claims import _pct, _verdict, claim_at_day, test_resolution_claim
 from .resolution import DEFAULT_RULE, Resolution, time_to_resolution
 
 __all__ = ["evaluate_seed_claims", "ClaimReport", "cox_by_group"]
@@ -172,7 +172,6 @@ def evaluate_seed_claims(study, rule: Resolution = DEFAULT_RULE, by_day: float =
             if day != by_day:
                 res = claim_at_day(ev[ev["modality"] == "none"], claimed, day, alpha)
                 p = res["p_below"] if res["estimate"] < claimed else res["p_above"]
-                from .claims import _verdict
                 rows.append(_row("C1", f"untreated, day {day}", res,
                                  _verdict(res, claimed, day, "untreated", alpha, min_n)[1], p_value=p, p_holm=p))
     else:
