@@ -106,7 +106,7 @@ def _norm_col(name: object, table: str) -> str:
     return _ALIASES.get(table, {}).get(key, _ALIASES["*"].get(key, key))
 
 
-_BLANK_LINE = re.compile(rb"(^|\n)[ \t]*\r?(\n|$)")
+_BLANK_LINE = re.compile(rb"\n[ \t]*\r?\n")  # an empty or whitespace-only line inside the file
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
@@ -115,7 +115,9 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
     encodings = ["utf-16"] if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", "cp1252"]
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if encodings[0] == "utf-8-sig" and body and not _BLANK_LINE.search(body.rstrip(b"\r\n")):
+    first_line_blank = body[:1] in (b"\n", b"\r", b" ", b"\t")
+    if (encodings[0] == "utf-8-sig" and body and not first_line_blank
+            and not _BLANK_LINE.search(body.rstrip(b"\r\n"))):
         try:
             body.decode("utf-8")
             # fast path: UTF-8 without blank lines, so row i is line i + 2 for the pyarrow reader as well
@@ -198,7 +200,7 @@ def read_table(obj, name: str, problems: _Problems | None = None) -> RawTable | 
         s = df[col]
         if pd.api.types.is_string_dtype(s) and s.dtype != object:
             st = s.str.strip()
-            df[col] = st.where(st != "", None).astype(object)
+            df[col] = st.where(st != "")  # stays an Arrow-backed string column (fast vectorised checks)
         elif s.dtype == object:
             st = s.map(lambda v: v.strip() if isinstance(v, str) else v)
             df[col] = st.where(st != "", None)
@@ -213,11 +215,22 @@ def _id_text(v):
 
 def _ids(s: pd.Series) -> pd.Series:
     """Identifiers as strings ("12" and 12.0 are the same id); mapped once per distinct value."""
+    if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        return s
     s = s.astype(object)
     uniq = pd.unique(s.dropna())
     if all(isinstance(u, str) for u in uniq):
         return s.where(s.notna(), None)
     return s.map({u: _id_text(u) for u in uniq}).astype(object).where(s.notna(), None)
+
+
+def _member(values: pd.Series, ids) -> pd.Series:
+    """``values.isin(ids)`` through a hash lookup (Arrow-string ``isin`` builds a Python list of the ids)."""
+    index = pd.Index(ids)
+    if not index.is_unique:
+        index = index.unique()
+    return pd.Series(index.get_indexer(values.astype(index.dtype) if len(index) else values) >= 0,
+                     index=values.index)
 
 
 def _check_required_values(t: RawTable, p: _Problems, cols):
@@ -352,19 +365,19 @@ def _validate_scores(t, p, dayfirst, today, instrument_map, options):
     items = _item_scores(t, p, inst, options)
     p.add(t, (raw.notna() & num.isna()).to_numpy(), "score", "not_a_number", "score is not a number",
           "a number", values=raw)
-    has_items = items.notna() | (raw.isna() & inst.isin(["odi", "rmdq"]) & pd.Series(
-        [any(_ITEM_COL.match(c) for c in d.columns)] * len(d), index=d.index))
-    p.add(t, (raw.isna() & ~has_items).to_numpy(), "score", "missing_value", "score is missing",
-          "a number", values=raw)
-    low = inst.map({k: v[0] for k, v in INSTRUMENTS.items()}).astype(float)
-    high = inst.map({k: v[1] for k, v in INSTRUMENTS.items()}).astype(float)
-    oor = num.notna() & ((num < low) | (num > high))
-    expected = inst.map({k: f"{v[0]:g}-{v[1]:g} for {k}" for k, v in INSTRUMENTS.items()})
-    for k in INSTRUMENTS:
-        m = (oor & (inst == k)).to_numpy()
-        p.add(t, m, "score", "out_of_range", f"{k} score is out of range",
+    code = pd.Categorical(inst, categories=list(INSTRUMENTS)).codes  # -1 where unknown
+    has_item_cols = any(_ITEM_COL.match(c) for c in d.columns)
+    has_items = items.notna().to_numpy() | (raw.isna().to_numpy() & np.isin(code, [2, 3]) & has_item_cols)
+    p.add(t, raw.isna().to_numpy() & ~has_items, "score", "missing_value", "score is missing", "a number",
+          values=raw)
+    bounds = np.array([v[:2] for v in INSTRUMENTS.values()] + [(np.nan, np.nan)], float)
+    low, high = bounds[code, 0], bounds[code, 1]  # code -1 picks the NaN row
+    x = num.to_numpy()
+    with np.errstate(invalid="ignore"):
+        oor = ~np.isnan(x) & ((x < low) | (x > high))
+    for j, k in enumerate(INSTRUMENTS):
+        p.add(t, oor & (code == j), "score", "out_of_range", f"{k} score is out of range",
               f"{INSTRUMENTS[k][0]:g}-{INSTRUMENTS[k][1]:g} for {k}", values=raw)
-    del expected
     out["score"] = num.where(num.notna(), items)
     return out
 
@@ -373,7 +386,7 @@ def _link(t, p, frame, patients, episodes, date_col):
     """Check patient/episode links and assign episodes; return frame with episode_id."""
     bad = pd.Series(False, index=frame.index)
     if patients is not None:
-        unknown = frame["patient_id"].notna() & ~frame["patient_id"].isin(patients)
+        unknown = frame["patient_id"].notna() & ~_member(frame["patient_id"], patients)
         p.add(t, unknown.to_numpy(), "patient_id", "unknown_patient",
               "patient_id is not in the patients table", "an id listed in patients",
               values=frame["patient_id"])
@@ -385,7 +398,7 @@ def _link(t, p, frame, patients, episodes, date_col):
             frame["episode_id"] = frame["patient_id"]
         return frame
     given = frame["episode_id"].notna()
-    known = frame["episode_id"].isin(episodes.index)
+    known = _member(frame["episode_id"], episodes.index)
     p.add(t, (given & ~known).to_numpy(), "episode_id", "unknown_episode",
           "episode_id is not in the episodes table", "an id listed in episodes",
           values=frame["episode_id"])
@@ -531,7 +544,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     if "episodes" in clean:
         e = clean["episodes"]
         if patient_ids is not None:
-            unknown = e["patient_id"].notna() & ~e["patient_id"].isin(patient_ids)
+            unknown = e["patient_id"].notna() & ~_member(e["patient_id"], patient_ids)
             p.add(raw["episodes"], unknown.to_numpy(), "patient_id", "unknown_patient",
                   "patient_id is not in the patients table", "an id listed in patients",
                   values=e["patient_id"])

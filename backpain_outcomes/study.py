@@ -72,46 +72,68 @@ class Study(ResultMixin):
         else:
             pt = patients.drop(columns=[c for c in ("_source", "_row") if c in patients]).copy()
         self.patients = pt.reset_index(drop=True)
-        first = sc.groupby("episode_id")["date"].min()
+        ep = ep.reset_index(drop=True)
+        ep_index = pd.Index(ep["episode_id"])
+        sc_pos = ep_index.get_indexer(sc["episode_id"])  # row of each score's / session's episode
+        ss_pos = ep_index.get_indexer(ss["episode_id"])
+        big = np.iinfo(np.int64).max
+        first = np.full(len(ep), big)
+        np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").astype(np.int64))
         if len(ss):
-            first = pd.concat([first, ss.groupby("episode_id")["session_date"].min()], axis=1).min(axis=1)
-        ep["first_visit_date"] = ep["episode_id"].map(first).astype("datetime64[ns]")
+            np.minimum.at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").astype(np.int64))
+        ep["first_visit_date"] = pd.to_datetime(np.where(first == big, np.iinfo(np.int64).min, first)).astype(
+            "datetime64[ns]")
         ep["onset_known"] = ep["onset_date"].notna()
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
         ep["chronicity"] = chronicity_from_days(delay)
-        ep["n_sessions"] = ep["episode_id"].map(ss.groupby("episode_id").size()).fillna(0).astype(int)
-        ep["modality"] = self._primary_modality(ep, ss)
-        sc = sc.merge(ep[["episode_id", "onset_date", "first_visit_date"]], on="episode_id", how="left")
-        sc["days_since_onset"] = (sc["date"] - sc["onset_date"]).dt.days.astype(float)
-        sc["days_since_first_contact"] = (sc["date"] - sc["first_visit_date"]).dt.days.astype(float)
+        ep["n_sessions"] = np.bincount(ss_pos, minlength=len(ep)).astype(int) if len(ss) else 0
+        ep["modality"] = self._primary_modality(ep, ss, ss_pos)
+        onset = ep["onset_date"].to_numpy("datetime64[ns]")
+        first_dt = ep["first_visit_date"].to_numpy("datetime64[ns]")
+        dates = sc["date"].to_numpy("datetime64[ns]")
+        sc = sc.assign(days_since_onset=((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float),
+                       days_since_first_contact=((dates - first_dt[sc_pos]) / np.timedelta64(1, "D")).astype(float))
+        inst_code = pd.Categorical(sc["instrument"], categories=list(INSTRUMENTS)).codes
         sc["score_100"] = score_100(sc["instrument"], sc["score"])
-        sc = sc.sort_values(["episode_id", "instrument", "date"], kind="stable").reset_index(drop=True)
-        baseline = sc.groupby(["episode_id", "instrument"], sort=False)["score"].first().unstack()
-        for inst in INSTRUMENTS:
-            if inst in baseline:
-                ep[f"baseline_{inst}"] = ep["episode_id"].map(baseline[inst])
+        order = np.lexsort((dates.astype(np.int64), inst_code, sc_pos))  # by episode, instrument, date (stable)
+        sc = sc.iloc[order].reset_index(drop=True)
+        sc_pos, inst_code = sc_pos[order], inst_code[order]
+        first_row = np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc) else []
+        score = sc["score"].to_numpy(float)
+        for j, inst in enumerate(INSTRUMENTS):
+            rows = np.flatnonzero(first_row & (inst_code == j))
+            if len(rows):
+                base = np.full(len(ep), np.nan)
+                base[sc_pos[rows]] = score[rows]
+                ep[f"baseline_{inst}"] = base
         info = self.patients.set_index("patient_id")
+        pat_pos = info.index.get_indexer(ep["patient_id"])
         for col in ("age", "sex", "clinic_id"):
-            ep[col] = ep["patient_id"].map(info[col]) if col in info else None
-        self.episodes = ep.reset_index(drop=True)
+            ep[col] = (pd.Series(info[col].to_numpy()[pat_pos], index=ep.index).where(pat_pos >= 0)
+                       if col in info else None)
+        self.episodes = ep
         self.scores = sc[["episode_id", "patient_id", "date", "days_since_onset", "days_since_first_contact",
                           "instrument", "score", "score_100", *[c for c in ("_source", "_row") if c in sc]]]
-        ss = ss.merge(ep[["episode_id", "onset_date", "first_visit_date"]], on="episode_id", how="left")
-        ss["day"] = (ss["session_date"] - ss["first_visit_date"]).dt.days.astype(float)
-        ss["days_since_onset"] = (ss["session_date"] - ss["onset_date"]).dt.days.astype(float)
-        self.sessions = ss.drop(columns=["onset_date", "first_visit_date"]).sort_values(
-            ["episode_id", "session_date"], kind="stable").reset_index(drop=True)
+        sdates = ss["session_date"].to_numpy("datetime64[ns]")
+        ss = ss.assign(day=((sdates - first_dt[ss_pos]) / np.timedelta64(1, "D")).astype(float) if len(ss) else [],
+                       days_since_onset=((sdates - onset[ss_pos]) / np.timedelta64(1, "D")).astype(float)
+                       if len(ss) else [])
+        self.sessions = ss.iloc[np.lexsort((sdates.astype(np.int64), ss_pos))].reset_index(drop=True)
 
     @staticmethod
-    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame) -> pd.Series:
+    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos=None) -> pd.Series:
+        """More than half of the episode's sessions: that modality; else ``mixed``; no sessions: ``none``."""
         if len(ss) == 0:
             return pd.Series("none", index=ep.index)
-        counts = ss.groupby(["episode_id", "modality"]).size()
-        total = counts.groupby(level=0).transform("sum")
-        major = counts[counts > total / 2].reset_index(level=1)["modality"]
-        has = ep["episode_id"].isin(counts.index.get_level_values(0))
-        out = ep["episode_id"].map(major)
-        return out.where(out.notna(), np.where(has, "mixed", "none")).astype(str)
+        ss_pos = pd.Index(ep["episode_id"]).get_indexer(ss["episode_id"]) if ss_pos is None else ss_pos
+        mods = np.array(MODALITIES, dtype=object)
+        code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
+        counts = np.bincount(ss_pos * len(mods) + code, minlength=len(ep) * len(mods)).reshape(len(ep), len(mods))
+        total = counts.sum(axis=1)
+        top = counts.argmax(axis=1)
+        major = counts[np.arange(len(ep)), top] * 2 > total
+        out = np.where(total == 0, "none", np.where(major, mods[top], "mixed"))
+        return pd.Series(out.astype(str), index=ep.index)
 
     def subset(self, episode_ids) -> Study:
         """A Study restricted to some episodes (exclusions and read counts are kept as loaded)."""
