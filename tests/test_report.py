@@ -128,3 +128,26 @@ def test_pdf_without_chromium_is_a_clear_error(example_study, tmp_path, monkeypa
     monkeypatch.setattr(report.shutil, "which", lambda name: None)
     with pytest.raises(bpo.exceptions.MissingDependencyError, match="apt-get install -y chromium"):
         bpo.clinic_report(example_study, tmp_path / "r.pdf", progress=False)
+
+
+def test_therapist_benchmark_is_mean_ols_residual_with_funnel_limits(example_study):
+    import statsmodels.formula.api as smf
+
+    from backpain_outcomes.compare import _nearest
+    from backpain_outcomes.report import therapist_benchmark
+    g, sigma, hidden = therapist_benchmark(example_study, show_therapists=True, min_cell=5)
+    # independent recomputation: main therapist per episode, improvement at the visit nearest day 42
+    ss = example_study.sessions
+    main = ss.groupby("episode_id")["therapist_id"].agg(lambda s: s.value_counts().index[0])
+    near = _nearest(example_study.analysis_frame("nrs", origin="first_contact"), 42, 14)
+    near = near[near["episode_id"].isin(main.index)].assign(
+        improvement=lambda d: d["baseline"] - d["score"], therapist=lambda d: d["episode_id"].map(main),
+        chronicity=lambda d: d["chronicity"].astype(str))
+    fit = smf.ols("improvement ~ baseline + C(chronicity) + age", near).fit()
+    ref = near.assign(r=fit.resid).groupby("therapist")["r"].agg(["mean", "size"])
+    t = g.set_index("therapist")
+    np.testing.assert_allclose(t["o_minus_e"], ref.loc[t.index, "mean"], atol=1e-10)
+    np.testing.assert_allclose(sigma, np.sqrt(fit.scale), rtol=1e-12)
+    np.testing.assert_allclose(t["limit95"], 1.96 * sigma / np.sqrt(t["n"]))
+    np.testing.assert_allclose(t["limit998"], 3.09 * sigma / np.sqrt(t["n"]))
+    assert hidden == int((ref["size"] < 5).sum())
