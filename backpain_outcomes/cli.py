@@ -17,10 +17,10 @@ from .exceptions import DataValidationError, MissingDependencyError, format_prob
 _COMMANDS: dict[str, tuple] = {}
 
 
-def command(name: str, help: str):
-    """Register ``func(args)`` as a sub-command; ``func.arguments(parser)`` adds its options."""
+def command(name: str, help: str, arguments):
+    """Register ``func(args)`` as a sub-command; ``arguments(parser)`` adds its options."""
     def wrap(func):
-        _COMMANDS[name] = (func, help)
+        _COMMANDS[name] = (func, help, arguments)
         return func
     return wrap
 
@@ -55,7 +55,7 @@ def _usage(msg: str) -> int:
     return 2
 
 
-@command("validate", "check a study and print its summary, or every problem one per line")
+@command("validate", "check a study and print its summary, or every problem one per line", _add_study_args)
 def cmd_validate(args):
     study = _load(args)
     print(study.summary())
@@ -64,23 +64,6 @@ def cmd_validate(args):
     if len(study.exclusions):
         print()
         print(study.exclusions.to_string(index=False))
-    return 0
-
-
-cmd_validate.arguments = _add_study_args
-
-
-@command("simulate", "write a simulated study (canonical CSV files) into a directory")
-def cmd_simulate(args):
-    from .simulate import simulate_study, write_study
-    kwargs = {}
-    if args.untreated_resolved_by_42 is not None:
-        kwargs["untreated_resolved_by_42"] = args.untreated_resolved_by_42
-    _, truth, frames = simulate_study(args.n, seed=args.seed, return_frames=True, **kwargs)
-    out = write_study(frames, args.output, fmt=args.format)
-    if args.truth:
-        truth.episodes.to_csv(out / "truth_episodes.csv", index=False)
-    print(f"wrote {args.n} patients to {out.resolve()}")
     return 0
 
 
@@ -94,16 +77,27 @@ def _simulate_args(p):
     p.add_argument("--truth", action="store_true", help="also write truth_episodes.csv")
 
 
-cmd_simulate.arguments = _simulate_args
+@command("simulate", "write a simulated study (canonical CSV files) into a directory", _simulate_args)
+def cmd_simulate(args):
+    from .simulate import simulate_study, write_study
+    kwargs = {}
+    if args.untreated_resolved_by_42 is not None:
+        kwargs["untreated_resolved_by_42"] = args.untreated_resolved_by_42
+    _, truth, frames = simulate_study(args.n, seed=args.seed, return_frames=True, **kwargs)
+    out = write_study(frames, args.output, fmt=args.format)
+    if args.truth:
+        truth.episodes.to_csv(out / "truth_episodes.csv", index=False)
+    print(f"wrote {args.n} patients to {out.resolve()}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands  # noqa: F401  - registers the analysis commands
     parser = argparse.ArgumentParser(prog="backpain-outcomes", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (func, help_text) in _COMMANDS.items():
+    for name, (func, help_text, arguments) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        func.arguments(p)
+        arguments(p)
         p.set_defaults(func=func)
     return parser
 

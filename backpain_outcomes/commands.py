@@ -32,7 +32,7 @@ def _claims_args(p):
     p.add_argument("--csv", help="also write the claims table to this CSV file")
 
 
-@command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts")
+@command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts", _claims_args)
 def cmd_claims(args):
     from .safe_io import safe_csv
     from .seed_claims import evaluate_seed_claims
@@ -53,8 +53,6 @@ def cmd_claims(args):
     return 0
 
 
-cmd_claims.arguments = _claims_args
-
 
 def _curves_args(p):
     _add_study_args(p)
@@ -64,7 +62,7 @@ def _curves_args(p):
     p.add_argument("--origin", choices=["onset", "first_contact"], default="first_contact")
 
 
-@command("curves", "fit recovery curves per group; write the parameters (CSV) and the figure (PNG, SVG)")
+@command("curves", "fit recovery curves per group; write the parameters (CSV) and the figure (PNG, SVG)", _curves_args)
 def cmd_curves(args):
     from pathlib import Path
 
@@ -86,8 +84,6 @@ def cmd_curves(args):
     return 0
 
 
-cmd_curves.arguments = _curves_args
-
 
 def _report_args(p):
     _add_study_args(p)
@@ -99,7 +95,7 @@ def _report_args(p):
     p.add_argument("--min-cell", type=int, default=5, help="hide counts under this (default 5)")
 
 
-@command("report", "write the clinic outcome report (self-contained HTML, or PDF with Chromium)")
+@command("report", "write the clinic outcome report (self-contained HTML, or PDF with Chromium)", _report_args)
 def cmd_report(args):
     from .report import clinic_report
     study = _load(args)
@@ -108,5 +104,3 @@ def cmd_report(args):
     print(f"report written to {out.resolve()}")
     return 0
 
-
-cmd_report.arguments = _report_args

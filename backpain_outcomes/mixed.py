@@ -34,7 +34,7 @@ import patsy
 
 from ._display import ResultMixin
 from .exceptions import ConvergenceWarning
-from .lmm_fast import fit_lmm
+from .lmm_fast import GroupStats, fit_lmm
 
 __all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe"]
 
@@ -117,16 +117,11 @@ def conditional_cov_fe(X, Z, groups, G, sigma2):
     :math:`V_g^{-1} = \sigma^{-2}[I - Z_g(\sigma^2 I + G Z_g^T Z_g)^{-1} G Z_g^T]`,
     valid for a singular ``G`` (boundary fits): no Python loop over groups.
     """
-    codes, uniq = pd.factorize(groups)
-    n_g, p, q = len(uniq), X.shape[1], Z.shape[1]
-    XtZ = np.zeros((n_g, p, q))
-    ZtZ = np.zeros((n_g, q, q))
-    np.add.at(XtZ, codes, X[:, :, None] * Z[:, None, :])
-    np.add.at(ZtZ, codes, Z[:, :, None] * Z[:, None, :])
-    M = sigma2 * np.eye(q)[None] + np.einsum("ij,gjk->gik", G, ZtZ)
-    MinvG = np.linalg.solve(M, np.broadcast_to(G, (n_g, q, q)))
-    corr = np.einsum("gpq,gqr,gsr->ps", XtZ, MinvG, XtZ)
-    info = (X.T @ X - corr) / sigma2
+    s = GroupStats(X, Z, np.zeros(len(X)), groups)  # per-group Z'Z and Z'X, as the fast fitter uses
+    M = sigma2 * np.eye(s.q)[None] + np.einsum("ij,gjk->gik", G, s.ZtZ)
+    MinvG = np.linalg.solve(M, np.broadcast_to(G, (s.G, s.q, s.q)))
+    corr = np.einsum("gqp,gqr,grs->ps", s.ZtX, MinvG, s.ZtX)
+    info = (s.XtX - corr) / sigma2
     return np.linalg.inv(info)
 
 

@@ -88,7 +88,7 @@ class SimulationTruth:
         left-truncated estimator targets this only under quasi-independence
         of entry and event time.
         """
-        from .resolution import DEFAULT_RULE, episode_events
+        from .resolution import DEFAULT_RULE
         rule = rule or DEFAULT_RULE
         cfg = dict(self.config)
         shares = self.recovering_share_untreated if modality == "none" else RECOVERING_SHARE
@@ -99,12 +99,7 @@ class SimulationTruth:
         n_by = rng.multinomial(n_mc, weights)
         parts = []
         for c, n in zip(chron, n_by):
-            eps, vis = _generate(rng, n, modality=np.array([modality] * n), chronicity=np.array([c] * n),
-                                 recovering=shares[c], dropout_mean=np.inf, horizon=cfg["horizon"])
-            vis = vis[vis["instrument"] == rule.instrument]
-            day = vis["t"] + (vis["entry_delay"] if origin == "onset" else 0)
-            ev = episode_events(pd.DataFrame({"episode_id": vis["ep"], "day": day, "score": vis["score"]}),
-                                rule, relapse=relapse)
+            ev = _complete_followup_events(rng, n, modality, c, shares[c], cfg["horizon"], rule, origin, relapse)
             parts.append(ev[ev["at_risk"]])
         ev = pd.concat(parts)
         days = np.asarray(days, float)
@@ -169,18 +164,25 @@ def _generate(rng, n, modality, chronicity, recovering, dropout_mean, horizon, t
     return eps, vis
 
 
+def _complete_followup_events(rng, n, modality, chronicity, recovering, horizon, rule, origin="first_contact",
+                              relapse="ignore"):
+    """Event table (``episode_events``) of ``n`` simulated episodes followed to ``horizon`` without dropout."""
+    from .resolution import episode_events
+    _, vis = _generate(rng, n, np.array([modality] * n), np.array([chronicity] * n), recovering, np.inf, horizon)
+    vis = vis[vis["instrument"] == rule.instrument]
+    day = vis["t"] + (vis["entry_delay"] if origin == "onset" else 0)
+    return episode_events(pd.DataFrame({"episode_id": vis["ep"], "day": day, "score": vis["score"]}), rule,
+                          relapse=relapse)
+
+
 @functools.lru_cache(maxsize=64)
 def _resolution_given_class(chronicity: str, horizon: int, n_mc: int = 20000) -> tuple[float, float]:
     """P(untreated episode resolves by day 42 | at risk) for recovering and other classes."""
-    from .resolution import DEFAULT_RULE, episode_events
+    from .resolution import DEFAULT_RULE
     rng = np.random.default_rng(2024)
     out = []
     for share in (1.0, 0.0):
-        _, vis = _generate(rng, n_mc, np.array(["none"] * n_mc), np.array([chronicity] * n_mc),
-                           share, np.inf, horizon)
-        vis = vis[vis["instrument"] == "nrs"]
-        ev = episode_events(pd.DataFrame({"episode_id": vis["ep"], "day": vis["t"], "score": vis["score"]}),
-                            DEFAULT_RULE)
+        ev = _complete_followup_events(rng, n_mc, "none", chronicity, share, horizon, DEFAULT_RULE)
         r = ev[ev["at_risk"]]
         out.append(((r["resolved"] & (r["day"] <= 42)).mean(), r.shape[0] / n_mc))
     return out[0], out[1]

@@ -163,12 +163,11 @@ class TrajectoryResult(ResultMixin):
     """
 
     def __init__(self, fits, enumeration, best_k, basis, frame, episodes, instrument, origin, min_class_share,
-                 explanation):
+                 explanation, suff):
         self.fits, self.enumeration, self.best_k, self._basis = fits, enumeration, best_k, basis
         self._frame, self._episodes, self.instrument, self.origin = frame, episodes, instrument, origin
         self.min_class_share, self.explanation = min_class_share, explanation
-        self._suff = _Suff(basis(frame["day"].to_numpy(float)), frame["score"].to_numpy(float),
-                           *_starts(frame))
+        self._suff = suff
         self.select(best_k)
 
     def select(self, k: int) -> TrajectoryResult:
@@ -268,12 +267,6 @@ class TrajectoryResult(ResultMixin):
         ax.set_ylabel(self.instrument.upper())
         ax.legend(fontsize=8)
         return ax
-
-
-def _starts(frame):
-    codes = frame["_ep"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    return starts, np.diff(np.r_[starts, len(frame)]).astype(float)
 
 
 def _prepare(frame):
@@ -421,6 +414,6 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
             + ". BIC, entropy and class sizes for every k are in `enumeration`; pick another k with select(k).")
     if notes:
         expl += " " + "; ".join(notes) + "."
-    res = TrajectoryResult(fits, enum, best_k, basis, frame, eps, instrument, origin, min_class_share, expl)
+    res = TrajectoryResult(fits, enum, best_k, basis, frame, eps, instrument, origin, min_class_share, expl, suff)
     res._study_episodes = episodes_table
     return res
