@@ -1,4 +1,4 @@
-"""Patient-reported outcome instruments: vocabulary, ranges, scoring, MCID.
+"""Patient-reported outcome instruments: scoring and MCID.
 
 All four instruments are scored so that **higher is worse**.
 
@@ -20,101 +20,12 @@ baseline for all of them.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "INSTRUMENTS",
-    "MODALITIES",
-    "normalise_instrument",
-    "normalise_modality",
-    "score_100",
-    "score_odi",
-    "score_rmdq",
-    "mcid_table",
-]
+from .vocabulary import INSTRUMENTS, MCID_ABSOLUTE, MCID_RELATIVE
 
-#: name -> (low, high, label)
-INSTRUMENTS: dict[str, tuple[float, float, str]] = {
-    "nrs": (0.0, 10.0, "Pain NRS (0-10)"),
-    "vas": (0.0, 100.0, "Pain VAS (0-100 mm)"),
-    "odi": (0.0, 100.0, "Oswestry Disability Index (0-100%)"),
-    "rmdq": (0.0, 24.0, "Roland-Morris Disability Questionnaire (0-24)"),
-}
-
-#: Ostelo et al. 2008 (Spine 33:90-94) minimal important change, absolute points.
-MCID_ABSOLUTE = {"nrs": 2.0, "vas": 15.0, "odi": 10.0, "rmdq": 5.0}
-#: Ostelo et al. 2008: 30% improvement from baseline for every instrument.
-MCID_RELATIVE = 0.30
-
-MODALITIES = ("deep_tissue", "trigger_point", "swedish", "dry_needling", "cupping", "other")
-
-
-def _key(text: object) -> str:
-    """Matching key: lower case, only letters and digits."""
-    return re.sub(r"[^0-9a-z]", "", str(text).lower())
-
-
-_INSTRUMENT_ALIASES = {
-    "nrs": ["nrs", "nprs", "pain nrs", "numeric rating scale", "numeric pain rating scale",
-            "pain numeric rating scale", "nrs pain", "pain intensity nrs", "nrs 0-10", "nrs11"],
-    "vas": ["vas", "vas (mm)", "vas mm", "visual analogue scale", "visual analog scale",
-            "pain vas", "vas pain", "vas 0-100"],
-    "odi": ["odi", "oswestry", "oswestry disability index", "oswestry index",
-            "oswestry low back pain disability questionnaire", "odi (%)", "odi %"],
-    "rmdq": ["rmdq", "rdq", "rmq", "roland-morris", "roland morris",
-             "roland-morris disability questionnaire", "roland morris disability questionnaire",
-             "rmdq-24", "rdq-24"],
-}
-_MODALITY_ALIASES = {
-    "deep_tissue": ["deep tissue", "deep tissue massage", "deep-tissue massage", "dtm",
-                    "structural massage", "deep tissue therapy"],
-    "trigger_point": ["trigger point", "trigger point therapy", "trigger-point therapy",
-                      "trigger point massage", "trigger point release", "myofascial trigger point therapy"],
-    "swedish": ["swedish", "swedish massage", "relaxation massage", "classic massage",
-                "classical massage"],
-    "dry_needling": ["dry needling", "dry-needling", "needling", "dn", "intramuscular dry needling"],
-    "cupping": ["cupping", "cupping therapy", "dry cupping", "wet cupping", "myofascial cupping"],
-    "other": ["other"],
-}
-
-
-def _alias_index(aliases: dict[str, list[str]]) -> dict[str, str]:
-    index = {}
-    for canonical, names in aliases.items():
-        for name in [canonical, *names]:
-            index[_key(name)] = canonical
-    return index
-
-
-_INSTRUMENT_INDEX = _alias_index(_INSTRUMENT_ALIASES)
-_MODALITY_INDEX = _alias_index(_MODALITY_ALIASES)
-
-
-def _normalise(values: pd.Series, index: dict[str, str], user_map: dict | None) -> pd.Series:
-    """Map raw labels onto a vocabulary; unknown labels become NaN."""
-    lookup = dict(index)
-    if user_map:
-        for raw, canonical in user_map.items():
-            lookup[_key(raw)] = canonical
-    codes, uniq = pd.factorize(values)  # normalise each distinct label once
-    mapped = np.array([lookup.get(_key(u)) for u in uniq] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=values.index, dtype=object)
-
-
-def normalise_instrument(values: pd.Series, user_map: dict | None = None) -> pd.Series:
-    """Map instrument labels ("NPRS", "Oswestry", "RDQ", "VAS (mm)", ...) onto
-    ``nrs``/``vas``/``odi``/``rmdq``; matching ignores case, spaces, hyphens,
-    underscores and brackets. Unknown labels become missing (the loader reports them)."""
-    return _normalise(values, _INSTRUMENT_INDEX, user_map)
-
-
-def normalise_modality(values: pd.Series, user_map: dict | None = None) -> pd.Series:
-    """Map modality labels ("Deep Tissue Massage", "trigger-point therapy", ...) onto
-    the vocabulary of :data:`MODALITIES`; unknown labels become missing."""
-    return _normalise(values, _MODALITY_INDEX, user_map)
+__all__ = ["score_100", "score_odi", "score_rmdq", "mcid_table"]
 
 
 def score_100(instrument: pd.Series, score: pd.Series) -> pd.Series:

@@ -1,6 +1,6 @@
 """Load study tables from files or DataFrames, validate every row, never guess.
 
-The four canonical tables and their columns are fixed in DESIGN.md. Reading is
+The four canonical tables and their columns are listed in :data:`TABLES`. Reading is
 two-pass: every table is read and checked, **then** either one
 :class:`~backpain_outcomes.exceptions.DataValidationError` lists every problem
 (``errors="raise"``) or the invalid rows move to ``study.exclusions``
@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checks import check_choice
 from .dates import AMBIGUOUS, BAD, parse_dates
 from .exceptions import DataValidationError, ExcludedRowsWarning
-from .instruments import INSTRUMENTS, MODALITIES, normalise_instrument, normalise_modality, score_odi, score_rmdq
+from .instruments import score_odi, score_rmdq
+from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["load_study", "TABLES", "read_table"]
 
@@ -309,7 +311,7 @@ def _validate_sessions(t, p, dayfirst, today, modality_map):
     out["session_date"] = _check_dates(t, p, "session_date", dayfirst, today)
     mod = normalise_modality(d["modality"], modality_map)
     p.add(t, (d["modality"].notna() & mod.isna()).to_numpy(), "modality", "unknown_modality",
-          "unknown modality (map it with modality_map={...})", "one of " + ", ".join(MODALITIES))
+          "unknown modality (map it with modality_map={...})", "one of " + ", ".join([*MODALITIES, UNTREATED]))
     out["modality"] = mod
     out["therapist_id"] = _ids(d["therapist_id"]) if "therapist_id" in d else None
     out["duration_min"] = (_check_number(t, p, "duration_min", 0, 600, "duration")
@@ -447,7 +449,8 @@ def _collect_sources(path, patients, episodes, sessions, scores):
 def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores=None,
                errors: str = "raise", dayfirst: bool | None = None, today=None,
                modality_map: dict | None = None, instrument_map: dict | None = None,
-               odi_max_missing: int = 1, rmdq_rescale: bool = False, rmdq_max_missing: int = 0):
+               odi_max_missing: int = 1, rmdq_rescale: bool = False, rmdq_max_missing: int = 0,
+               no_sessions: str = "unknown"):
     """Load and validate a study.
 
     Parameters
@@ -474,6 +477,13 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
         Oswestry questionnaires with more unanswered sections are not scored.
     rmdq_rescale, rmdq_max_missing :
         Roland-Morris missing-item policy, see :func:`score_rmdq`.
+    no_sessions : {"unknown", "untreated"}
+        What an episode without treatment sessions means. ``"unknown"``
+        (default): treatment was not recorded, so the episode is never counted
+        as untreated. ``"untreated"``: declare that the sessions table is
+        complete, so episodes without sessions were untreated. Episodes whose
+        ``arm`` (episodes table) or a session's modality says "untreated",
+        "none", "no treatment" or "natural course" are untreated either way.
 
     Returns
     -------
@@ -495,8 +505,8 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     """
     from .study import Study
 
-    if errors not in ("raise", "exclude"):
-        raise ValueError(f"errors must be 'raise' or 'exclude', got {errors!r}")
+    check_choice(errors, "errors", ("raise", "exclude"))
+    check_choice(no_sessions, "no_sessions", ("unknown", "untreated"))
     today = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
     given = _collect_sources(path, patients, episodes, sessions, scores)
     if given["scores"] is None:
@@ -591,4 +601,4 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
                    for name in raw}
     return Study(patients=used.get("patients"), episodes=used.get("episodes"),
                  sessions=used.get("sessions"), scores=used["scores"], exclusions=exclusions,
-                 rows_read=read_counts, sources={k: raw[k].source for k in raw})
+                 rows_read=read_counts, sources={k: raw[k].source for k in raw}, no_sessions=no_sessions)

@@ -41,7 +41,7 @@ CLASSES = {
     "fluctuating": (5.6, 0.9, 4.3, 0.6, 25.0, 1.8),
 }
 #: modality -> (tau multiplier, plateau shift in NRS points)
-MODALITY_EFFECT = {"none": (1.0, 0.0), "deep_tissue": (0.8, -0.6), "trigger_point": (0.85, -0.5),
+MODALITY_EFFECT = {"untreated": (1.0, 0.0), "deep_tissue": (0.8, -0.6), "trigger_point": (0.85, -0.5),
                    "swedish": (0.9, -0.4), "dry_needling": (0.75, -0.7), "cupping": (0.95, -0.2)}
 TAU_CHRONICITY = {"acute": 1.0, "subacute": 1.3, "chronic": 1.6}
 #: share of recovering episodes (treated, and untreated unless the target is set)
@@ -76,7 +76,7 @@ class SimulationTruth:
     untreated_resolved_by_42: float
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def cumulative_resolution(self, rule=None, days=(14, 42, 84, 182, 365), modality="none",
+    def cumulative_resolution(self, rule=None, days=(14, 42, 84, 182, 365), modality="untreated",
                               chronicity=None, origin="first_contact", relapse="ignore",
                               n_mc: int = 40000, seed: int = 12345) -> pd.DataFrame:
         """Population truth by Monte Carlo under complete follow-up (no dropout).
@@ -91,7 +91,7 @@ class SimulationTruth:
         from .resolution import DEFAULT_RULE
         rule = rule or DEFAULT_RULE
         cfg = dict(self.config)
-        shares = self.recovering_share_untreated if modality == "none" else RECOVERING_SHARE
+        shares = self.recovering_share_untreated if modality == "untreated" else RECOVERING_SHARE
         chron = [chronicity] if chronicity else list(CHRONICITY)
         weights = np.array([cfg["chronicity_shares"][c] for c in chron], float)
         weights /= weights.sum()
@@ -182,7 +182,7 @@ def _resolution_given_class(chronicity: str, horizon: int, n_mc: int = 20000) ->
     rng = np.random.default_rng(2024)
     out = []
     for share in (1.0, 0.0):
-        ev = _complete_followup_events(rng, n_mc, "none", chronicity, share, horizon, DEFAULT_RULE)
+        ev = _complete_followup_events(rng, n_mc, "untreated", chronicity, share, horizon, DEFAULT_RULE)
         r = ev[ev["at_risk"]]
         out.append(((r["resolved"] & (r["day"] <= 42)).mean(), r.shape[0] / n_mc))
     return out[0], out[1]
@@ -255,7 +255,7 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
     n = int(n_patients)
     chron = np.array(CHRONICITY)[rng.choice(3, size=n, p=[chron_shares[c] for c in CHRONICITY])]
     untreated = rng.random(n) < untreated_share
-    modality = np.where(untreated, "none", np.array(TREATED)[rng.integers(0, 5, n)])
+    modality = np.where(untreated, "untreated", np.array(TREATED)[rng.integers(0, 5, n)])
     if untreated_resolved_by_42 is None:
         shares_untreated = dict(RECOVERING_SHARE)
         truth42 = None

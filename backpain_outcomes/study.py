@@ -5,42 +5,62 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._display import ResultMixin
-from .instruments import INSTRUMENTS, MODALITIES, score_100
+from .checks import check_choice, check_instrument, check_origin
+from .instruments import score_100
+from .results import html_block, text_block
+from .vocabulary import (
+    CHRONICITY_LEVELS,
+    INSTRUMENTS,
+    MIXED,
+    MODALITIES,
+    MODALITY_LEVELS,
+    UNKNOWN,
+    UNTREATED,
+    chronicity_from_days,
+    normalise_modality,
+)
 
-__all__ = ["Study", "CHRONICITY_LEVELS", "MODALITY_LEVELS"]
+__all__ = ["Study", "NO_SESSIONS"]
 
-CHRONICITY_LEVELS = ["acute", "subacute", "chronic", "unknown"]
-MODALITY_LEVELS = ["none", *MODALITIES, "mixed"]
-
-
-def chronicity_from_days(days: pd.Series) -> pd.Series:
-    """Acute < 6 weeks, subacute 6-12 weeks, chronic >= 12 weeks from onset to first
-    contact; ``unknown`` without onset (anchors C; Wallwork et al. 2024 CMAJ)."""
-    out = np.select([days < 42, days < 84, days >= 84], ["acute", "subacute", "chronic"], "unknown")
-    return pd.Series(pd.Categorical(out, categories=CHRONICITY_LEVELS), index=days.index)
+#: What an episode without sessions means: treatment not recorded, or known to be untreated.
+NO_SESSIONS = (UNKNOWN, UNTREATED)
 
 
-class Study(ResultMixin):
+class Study:
     """A validated study: canonical tables plus derived, analysis-ready tables.
 
     Build it with :func:`backpain_outcomes.load_study` or
     :func:`backpain_outcomes.simulate_study` rather than directly.
+
+    Parameters
+    ----------
+    no_sessions : {"unknown", "untreated"}
+        What an episode without treatment sessions means. ``"unknown"`` (the
+        default): its treatment was not recorded, so its ``modality`` is
+        ``unknown`` and it never counts as untreated. ``"untreated"``: the
+        sessions table is complete, so an episode without sessions was not
+        treated. An episode is also untreated when its ``arm`` in the
+        episodes table, or a session's modality, says so ("untreated",
+        "none", "no treatment", "natural course", ...).
 
     Attributes
     ----------
     episodes : DataFrame
         One row per episode: ``episode_id``, ``patient_id``, ``onset_date``,
         ``onset_known``, ``first_visit_date``, ``chronicity``, ``modality``
-        (primary modality: more than half the sessions, else ``mixed``;
-        ``none`` when untreated), ``n_sessions``, ``baseline_<instrument>``,
-        and the patient's ``age``, ``sex``, ``clinic_id``.
+        (primary modality: the one with more than half of the treatment
+        sessions, else ``mixed``; ``untreated`` when known to be untreated;
+        ``unknown`` when treatment was not recorded), ``treatment_status``
+        (``treated``, ``untreated`` or ``unknown``), ``n_sessions``,
+        ``baseline_<instrument>``, and the patient's ``age``, ``sex``,
+        ``clinic_id``.
     scores : DataFrame
         Long format, one row per measurement, with ``days_since_onset`` (NaN
         where onset is unknown), ``days_since_first_contact``, ``score_100``.
     sessions : DataFrame
-        Normalised sessions with ``episode_id`` and ``day`` (days since first
-        contact) and ``days_since_onset``.
+        Normalised treatment sessions with ``episode_id``, ``day`` (days since
+        first contact) and ``days_since_onset``. Rows that only record "no
+        treatment" declare the episode untreated and are not sessions.
     patients : DataFrame
     exclusions : DataFrame
         Every input row not used: ``table``, ``source``, ``row``, ``column``,
@@ -48,13 +68,20 @@ class Study(ResultMixin):
     """
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
-                 rows_read=None, sources=None):
+                 rows_read=None, sources=None, no_sessions: str = UNKNOWN):
+        self.no_sessions = check_choice(no_sessions, "no_sessions", NO_SESSIONS)
+        self.has_sessions_table = sessions is not None
         self._inputs = {"scores": scores, "patients": patients, "episodes": episodes, "sessions": sessions}
         self.sources = dict(sources or {})
         self.rows_read = dict(rows_read or {})
         self.exclusions = exclusions if exclusions is not None else pd.DataFrame(
             columns=["table", "source", "row", "column", "value", "reason", "message"])
         sc = scores.copy()
+        declared = pd.DataFrame(columns=["episode_id"])
+        if sessions is not None:
+            marks = sessions["modality"].astype(object) == UNTREATED
+            declared, sessions = sessions[marks], sessions[~marks]
+        self.n_untreated_records = len(declared)
         ss = sessions.copy() if sessions is not None else pd.DataFrame(
             {c: pd.Series(dtype=object) for c in ["patient_id", "episode_id", "modality", "therapist_id"]}
         ).assign(session_date=pd.Series(dtype="datetime64[ns]"), duration_min=pd.Series(dtype=float))
@@ -87,7 +114,11 @@ class Study(ResultMixin):
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
         ep["chronicity"] = chronicity_from_days(delay)
         ep["n_sessions"] = np.bincount(ss_pos, minlength=len(ep)).astype(int) if len(ss) else 0
-        ep["modality"] = self._primary_modality(ep, ss, ss_pos)
+        arm = normalise_modality(ep["arm"].astype(object)) if "arm" in ep else pd.Series(None, index=ep.index)
+        said_untreated = (arm == UNTREATED).to_numpy() | ep["episode_id"].isin(declared["episode_id"]).to_numpy()
+        ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, self.no_sessions)
+        ep["treatment_status"] = np.where(ep["modality"] == UNTREATED, UNTREATED,
+                                          np.where(ep["modality"] == UNKNOWN, UNKNOWN, "treated"))
         onset = ep["onset_date"].to_numpy("datetime64[ns]")
         first_dt = ep["first_visit_date"].to_numpy("datetime64[ns]")
         dates = sc["date"].to_numpy("datetime64[ns]")
@@ -121,19 +152,21 @@ class Study(ResultMixin):
         self.sessions = ss.iloc[np.lexsort((sdates.astype(np.int64), ss_pos))].reset_index(drop=True)
 
     @staticmethod
-    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos=None) -> pd.Series:
-        """More than half of the episode's sessions: that modality; else ``mixed``; no sessions: ``none``."""
+    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos, said_untreated, no_sessions) -> pd.Series:
+        """The modality of more than half of the sessions, else ``mixed``; without sessions
+        ``untreated`` where declared (arm, a "no treatment" row, or ``no_sessions="untreated"``),
+        else ``unknown``."""
+        without = np.where(said_untreated | (no_sessions == UNTREATED), UNTREATED, UNKNOWN)
         if len(ss) == 0:
-            return pd.Series("none", index=ep.index)
-        ss_pos = pd.Index(ep["episode_id"]).get_indexer(ss["episode_id"]) if ss_pos is None else ss_pos
+            return pd.Series(without.astype(object), index=ep.index)
         mods = np.array(MODALITIES, dtype=object)
         code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
         counts = np.bincount(ss_pos * len(mods) + code, minlength=len(ep) * len(mods)).reshape(len(ep), len(mods))
         total = counts.sum(axis=1)
         top = counts.argmax(axis=1)
         major = counts[np.arange(len(ep)), top] * 2 > total
-        out = np.where(total == 0, "none", np.where(major, mods[top], "mixed"))
-        return pd.Series(out.astype(str), index=ep.index)
+        out = np.where(total == 0, without, np.where(major, mods[top], MIXED))
+        return pd.Series(out.astype(object), index=ep.index)
 
     def subset(self, episode_ids) -> Study:
         """A Study restricted to some episodes (exclusions and read counts are kept as loaded)."""
@@ -146,7 +179,8 @@ class Study(ResultMixin):
         return Study(scores=by_ep(inp["scores"]),
                      patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
                      episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
-                     exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources)
+                     exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
+                     no_sessions=self.no_sessions)
 
     # ------------------------------------------------------------------ frames
     @property
@@ -157,8 +191,7 @@ class Study(ResultMixin):
 
     def days(self, origin: str = "onset", instrument: str | None = None) -> str:
         """Name of the day column for ``origin``; raises if onsets are unknown."""
-        if origin not in ("onset", "first_contact"):
-            raise ValueError(f"origin must be 'onset' or 'first_contact', got {origin!r}")
+        check_origin(origin)
         if origin == "first_contact":
             return "days_since_first_contact"
         sc = self.scores if instrument is None else self.scores[self.scores["instrument"] == instrument]
@@ -175,7 +208,7 @@ class Study(ResultMixin):
 
         Columns: ``episode_id``, ``patient_id``, ``day`` (days since ``origin``),
         ``visit`` (1 = baseline), ``score``, ``baseline`` (the episode's first
-        score on this instrument), ``modality`` (categorical, ``none`` first so
+        score on this instrument), ``modality`` (categorical, ``untreated`` first so
         it is the reference level), ``chronicity``, ``age``, ``sex``.
 
         Parameters
@@ -188,8 +221,8 @@ class Study(ResultMixin):
         scale : {None, "100"}
             ``"100"`` uses ``score_100`` instead of the instrument's own scale.
         """
-        if instrument not in INSTRUMENTS:
-            raise ValueError(f"unknown instrument {instrument!r}; one of {', '.join(INSTRUMENTS)}")
+        instrument = check_instrument(instrument)
+        check_origin(origin)
         key = (instrument, origin, bool(include_baseline), scale)
         cache = self.__dict__.setdefault("_frames", {})
         if key not in cache:
@@ -235,7 +268,7 @@ class Study(ResultMixin):
         episodes per modality.
         """
         rows = []
-        used = {"scores": len(self.scores), "sessions": len(self.sessions),
+        used = {"scores": len(self.scores), "sessions": len(self.sessions) + self.n_untreated_records,
                 "patients": len(self.patients) if "patients" in self.rows_read else None,
                 "episodes": len(self.episodes) if "episodes" in self.rows_read else None}
         for table, n_read in self.rows_read.items():
@@ -249,9 +282,24 @@ class Study(ResultMixin):
                  ("episodes", "", len(self.episodes)),
                  ("episodes with scores", "", int(len(n_scores))),
                  ("episodes with follow-up (2+ measurements)", "", int((n_scores >= 2).sum()))]
-        for mod, n in self.episodes["modality"].value_counts().items():
-            rows.append((f"episodes: {mod}", "", int(n)))
+        status = self.episodes["treatment_status"].value_counts()
+        for st in ("treated", UNTREATED, UNKNOWN):
+            rows.append((f"episodes with treatment status {st}", "", int(status.get(st, 0))))
+        counts = self.episodes["modality"].value_counts()
+        for mod in MODALITY_LEVELS:
+            if mod in counts:
+                rows.append((f"episodes: {mod}", "", int(counts[mod])))
         return pd.DataFrame(rows, columns=["stage", "table", "n"])
+
+    def summary(self) -> str:
+        """Plain-text overview: counts, exclusions, onset and treatment status."""
+        return text_block(*self._parts())
+
+    def _repr_html_(self) -> str:
+        return html_block(*self._parts())
+
+    def __repr__(self) -> str:
+        return f"<Study: {self._parts()[1][0]}>"
 
     def _parts(self):
         ep = self.episodes
@@ -259,6 +307,8 @@ class Study(ResultMixin):
                  f"{len(self.scores)} scores ({', '.join(self.instruments)})",
                  f"{len(self.exclusions)} input row(s) excluded"
                  + (f": {self.exclusions['reason'].value_counts().to_dict()}" if len(self.exclusions) else ""),
-                 f"onset known for {int(ep['onset_known'].sum())} of {len(ep)} episodes"]
+                 f"onset known for {int(ep['onset_known'].sum())} of {len(ep)} episodes",
+                 f"treatment status unknown for {int((ep['modality'] == UNKNOWN).sum())} of {len(ep)} episodes"
+                 + ("" if self.has_sessions_table else " (no sessions table)")]
         tab = pd.crosstab(ep["modality"], ep["chronicity"].astype(str)).reset_index()
         return "Study", lines, {"Episodes by modality and chronicity": tab}
