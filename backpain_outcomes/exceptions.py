@@ -25,7 +25,7 @@ class BackpainError(Exception):
 
 
 class DataValidationError(BackpainError, ValueError):
-    """Input data break the contract of DESIGN.md.
+    """Input data break the rules of the data dictionary (missing columns, bad values, unknown ids, ...).
 
     The message lists **every** problem found, one per line, as
     ``file:row:column: message (got VALUE, expected ...)``; ``problems`` holds

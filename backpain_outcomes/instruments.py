@@ -49,7 +49,7 @@ def score_odi(items: pd.DataFrame, max_missing: int = 1) -> pd.Series:
     Each section is scored 0-5; every unanswered section reduces the
     denominator by 5 (Fairbank & Pynsent 2000, Spine 25:2940-52). With more
     than ``max_missing`` sections missing the questionnaire is not scored (NaN);
-    the default of 1 follows the awell-score implementation (anchors C2).
+    the default of 1 follows the open-source awell-score implementation.
 
     Parameters
     ----------
