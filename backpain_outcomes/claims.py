@@ -22,7 +22,8 @@ from scipy import stats
 from ._display import ResultMixin
 from .exceptions import SmallSampleWarning
 from .instruments import INSTRUMENTS
-from .resolution import DEFAULT_RULE, Resolution, _at_days, kaplan_meier, time_to_resolution
+from .resolution import DEFAULT_RULE, Resolution, time_to_resolution
+from .survival import kaplan_meier, km_at_days
 
 __all__ = ["test_resolution_claim", "ClaimResult", "sensitivity_rules", "claim_at_day"]
 
@@ -58,7 +59,7 @@ def _population(ev: pd.DataFrame, group) -> tuple[pd.DataFrame, str]:
     for col, val in group.items():
         vals = [val] if isinstance(val, str) else list(val)
         mask &= ev[col].isin(vals).to_numpy()
-    label = " ".join(str(v) if k != "modality" or v != "none" else "untreated" for k, v in group.items())
+    label = " ".join(str(v) if k != "modality" or v != "untreated" else "untreated" for k, v in group.items())
     return ev[mask], label
 
 
@@ -78,8 +79,8 @@ def claim_at_day(ev: pd.DataFrame, claimed: float, day: float, alpha: float = 0.
            "ci_low": np.nan, "ci_high": np.nan, "p_below": np.nan, "p_above": np.nan, "n_at_risk": 0}
     if len(r) == 0:
         return out
-    km = kaplan_meier(time, event, entry)
-    row = _at_days(km, [day], time, entry, event, alpha=alpha).iloc[0]
+    km = kaplan_meier(time, event, entry, alpha=alpha)
+    row = km_at_days(km, [day], time, entry, event).iloc[0]
     out.update(estimate=row["cumulative_resolution"], ci_low=row["ci_low"], ci_high=row["ci_high"],
                n_at_risk=int(row["n_at_risk"]))
     if np.isnan(row["cumulative_resolution"]):
@@ -241,7 +242,7 @@ def _sensitivity(study, claimed, alpha, group, origins, rules, days):
 
 
 def test_resolution_claim(study, claimed: float = 0.90, by_day: float = 42, rule: Resolution = DEFAULT_RULE,
-                          group="none", origin: str = "onset", alpha: float = 0.05, relapse: str = "ignore",
+                          group="untreated", origin: str = "onset", alpha: float = 0.05, relapse: str = "ignore",
                           sensitivity: bool = True, sensitivity_days=SENSITIVITY_DAYS,
                           min_n: int = 20) -> ClaimResult:
     """Test the claim that a share ``claimed`` of episodes resolve by ``by_day``.

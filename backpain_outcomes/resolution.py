@@ -21,127 +21,17 @@ Conventions (DESIGN.md, "Time and event conventions"):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._display import ResultMixin
 from .exceptions import SmallSampleWarning
-from .instruments import INSTRUMENTS, MCID_ABSOLUTE, MCID_RELATIVE
+from .rules import DEFAULT_RULE, Resolution, as_rule
+from .survival import kaplan_meier, km_at_days, km_median
 
-__all__ = ["Resolution", "time_to_resolution", "resolution_curve", "kaplan_meier", "ResolutionCurve",
-           "DEFAULT_RULE"]
-
-_MCID_MODES = ("both", "either", "points", "percent")
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A definition of "resolved" for one instrument.
-
-    Parameters
-    ----------
-    instrument : {"nrs", "vas", "odi", "rmdq"}
-    max_score : float, optional
-        Absolute rule: score <= ``max_score`` (e.g. NRS <= 1; Kamper et al.
-        2010 found NRS 0 and RMDQ <= 2 best identify complete recovery).
-    min_relative_drop : float, optional
-        Relative rule: ``(baseline - score) / baseline >= min_relative_drop``.
-        Undefined for a baseline of 0 (floor effect): such episodes are
-        reported as not evaluable.
-    min_drop : float, optional
-        Absolute improvement from baseline in points.
-    mcid : bool or {"both", "either", "points", "percent"}
-        Minimal clinically important change of Ostelo et al. 2008 (Spine
-        33:90-94): NRS 2, VAS 15, ODI 10, RMDQ 5 points and 30% from
-        baseline. ``True`` means ``"both"`` (at least the points *and* 30%);
-        ``"either"`` accepts one of the two.
-    sustained : int
-        Number of consecutive measurements that must meet the rule.
-
-    Several criteria given together must all be met.
-
-    Examples
-    --------
-    >>> Resolution("nrs", max_score=1, sustained=2)
-    NRS <= 1 on 2 consecutive visits
-    """
-
-    instrument: str = "nrs"
-    max_score: float | None = None
-    min_relative_drop: float | None = None
-    min_drop: float | None = None
-    mcid: bool | str = False
-    sustained: int = 1
-
-    def __post_init__(self):
-        if self.instrument not in INSTRUMENTS:
-            raise ValueError(f"unknown instrument {self.instrument!r}; one of {', '.join(INSTRUMENTS)}")
-        if self.max_score is None and self.min_relative_drop is None and self.min_drop is None and not self.mcid:
-            raise ValueError("a Resolution needs max_score=, min_relative_drop=, min_drop= or mcid=True")
-        if self.mcid and self.mcid is not True and self.mcid not in _MCID_MODES:
-            raise ValueError(f"mcid must be True or one of {_MCID_MODES}, got {self.mcid!r}")
-        if int(self.sustained) < 1:
-            raise ValueError("sustained must be at least 1")
-
-    @property
-    def mcid_mode(self) -> str | None:
-        return None if not self.mcid else ("both" if self.mcid is True else self.mcid)
-
-    @property
-    def uses_baseline(self) -> bool:
-        return self.min_relative_drop is not None or self.min_drop is not None or bool(self.mcid)
-
-    def __repr__(self) -> str:
-        inst = self.instrument.upper()
-        parts = []
-        if self.max_score is not None:
-            parts.append(f"{inst} <= {self.max_score:g}")
-        if self.min_relative_drop is not None:
-            parts.append(f"{inst} down {self.min_relative_drop:.0%} from baseline")
-        if self.min_drop is not None:
-            parts.append(f"{inst} down {self.min_drop:g} points from baseline")
-        if self.mcid:
-            pts = MCID_ABSOLUTE[self.instrument]
-            joiner = {"both": " and ", "either": " or "}
-            mode = self.mcid_mode
-            if mode in joiner:
-                txt = f"{pts:g} points{joiner[mode]}{MCID_RELATIVE:.0%}"
-            else:
-                txt = f"{pts:g} points" if mode == "points" else f"{MCID_RELATIVE:.0%}"
-            parts.append(f"{inst} improved by the MCID ({txt}; Ostelo 2008)")
-        k = int(self.sustained)
-        when = "at one visit" if k == 1 else f"on {k} consecutive visits"
-        return " and ".join(parts) + " " + when
-
-    __str__ = __repr__
-
-    def meets(self, score: np.ndarray, baseline: np.ndarray) -> np.ndarray:
-        """Boolean array: does each measurement meet the rule?"""
-        score = np.asarray(score, float)
-        baseline = np.asarray(baseline, float)
-        ok = np.ones(score.shape, bool)
-        drop = baseline - score
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(baseline > 0, drop / baseline, np.nan)
-        if self.max_score is not None:
-            ok &= score <= self.max_score
-        if self.min_relative_drop is not None:
-            ok &= rel >= self.min_relative_drop - 1e-12
-        if self.min_drop is not None:
-            ok &= drop >= self.min_drop - 1e-12
-        if self.mcid:
-            pts = drop >= MCID_ABSOLUTE[self.instrument] - 1e-12
-            pct = rel >= MCID_RELATIVE - 1e-12
-            ok &= {"both": pts & pct, "either": pts | pct, "points": pts, "percent": pct}[self.mcid_mode]
-        return ok
-
-
-#: The default rule of the claim check: NRS <= 1 on two consecutive visits.
-DEFAULT_RULE = Resolution("nrs", max_score=1, sustained=2)
-
+__all__ = ["Resolution", "as_rule", "time_to_resolution", "resolution_curve", "ResolutionCurve", "DEFAULT_RULE",
+           "episode_events"]
 
 def episode_events(frame: pd.DataFrame, rule: Resolution, relapse: str = "ignore") -> pd.DataFrame:
     """Event day per episode from a long frame sorted by episode and day.
@@ -252,81 +142,6 @@ def time_to_resolution(study, rule: Resolution = DEFAULT_RULE, origin: str = "on
                                       "relapse_day"]]
 
 
-def kaplan_meier(time, event, entry=None, alpha: float = 0.05) -> pd.DataFrame:
-    """Product-limit estimate with delayed entry, Greenwood SE and log-log CI.
-
-    .. math::
-        \\hat S(t) = \\prod_{t_j \\le t} (1 - d_j / n_j), \\qquad
-        \\widehat{\\mathrm{Var}}\\{\\log \\hat S(t)\\} = \\sum_{t_j \\le t} \\frac{d_j}{n_j (n_j - d_j)}
-
-    with :math:`n_j = \\#\\{i: \\mathrm{entry}_i < t_j \\le \\mathrm{time}_i\\}`. The
-    log-log interval is :math:`\\hat S^{\\exp(\\pm z\\, \\mathrm{se}/\\log \\hat S)}`
-    (Kalbfleisch & Prentice 2002; R ``conf.type = "log-log"``), missing where
-    :math:`\\hat S` is 0 or 1.
-
-    Returns
-    -------
-    DataFrame with one row per distinct event time: ``time``, ``n_at_risk``,
-    ``n_events``, ``n_censored``, ``survival``, ``se_log``, ``se``
-    (Greenwood SE of S), ``surv_low``, ``surv_high``.
-    """
-    time = np.asarray(time, float)
-    event = np.asarray(event, bool)
-    entry = np.zeros_like(time) if entry is None else np.asarray(entry, float)
-    if np.any(entry > time):
-        raise ValueError("entry must not be after time")
-    t_ev = np.unique(time[event])
-    ts = np.sort(time)
-    es = np.sort(entry)
-    # at risk: entry < t <= time
-    n_risk = (len(time) - np.searchsorted(ts, t_ev, side="left")) - (len(entry) - np.searchsorted(es, t_ev, side="left"))
-    d = np.bincount(np.searchsorted(t_ev, time[event]), minlength=len(t_ev)).astype(float)
-    cens_times = np.sort(time[~event])
-    c = np.diff(np.searchsorted(cens_times, np.r_[t_ev, np.inf], side="left"))
-    surv = np.cumprod(1.0 - d / n_risk)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        var_log = np.cumsum(np.where(n_risk > d, d / (n_risk * (n_risk - d)), np.inf))
-        se_log = np.sqrt(var_log)
-        z = stats.norm.ppf(1 - alpha / 2)
-        inner = np.where((surv > 0) & (surv < 1), z * se_log / np.log(np.where(surv > 0, surv, 0.5)), np.nan)
-        low = surv ** np.exp(-inner)
-        high = surv ** np.exp(inner)
-    return pd.DataFrame({"time": t_ev, "n_at_risk": n_risk.astype(int), "n_events": d.astype(int),
-                         "n_censored": c.astype(int), "survival": surv, "se_log": se_log,
-                         "se": np.where(surv > 0, surv * np.where(np.isfinite(se_log), se_log, 0), np.nan), "surv_low": low, "surv_high": high})
-
-
-def _at_days(km: pd.DataFrame, days, time, entry, event, alpha: float = 0.05) -> pd.DataFrame:
-    """Step-function values of a KM table at given days (NaN after the last follow-up)."""
-    days = np.asarray(days, float)
-    pos = np.searchsorted(km["time"].to_numpy(), days, side="right") - 1
-    def pick(col, fill):
-        vals = km[col].to_numpy(float)
-        if len(vals) == 0:
-            return np.full(len(days), fill, dtype=float)
-        return np.where(pos >= 0, vals[np.maximum(pos, 0)], fill)
-    beyond = days > (np.max(time) if len(time) else -np.inf)
-    surv = np.where(beyond, np.nan, pick("survival", 1.0))
-    out = pd.DataFrame({"day": days, "cumulative_resolution": 1 - surv,
-                        "ci_low": np.where(beyond, np.nan, 1 - pick("surv_high", np.nan)),
-                        "ci_high": np.where(beyond, np.nan, 1 - pick("surv_low", np.nan)),
-                        "se": np.where(beyond, np.nan, pick("se", 0.0)),
-                        "se_log": np.where(beyond, np.nan, pick("se_log", 0.0))})
-    ts, es = np.sort(time), np.sort(entry)
-    out["n_at_risk"] = (len(time) - np.searchsorted(ts, days, side="left")) - (
-        len(entry) - np.searchsorted(es, days, side="left"))
-    out["n_events"] = [int(event[(time <= dd)].sum()) for dd in days]
-    return out
-
-
-def _median(km: pd.DataFrame) -> tuple[float, float, float]:
-    """Median time to resolution and its CI (where the CI curves cross 0.5, as R)."""
-    def first_below(col):
-        hit = km.loc[km[col] <= 0.5, "time"]
-        return float(hit.iloc[0]) if len(hit) else np.nan
-    return first_below("survival"), first_below("surv_low"), first_below("surv_high")
-
-
 class ResolutionCurve(ResultMixin):
     """Cumulative resolution per group (1 - Kaplan-Meier with delayed entry).
 
@@ -420,11 +235,11 @@ def resolution_curve(study, rule: Resolution = DEFAULT_RULE, by=None, origin: st
                             ci_low=1 - km["surv_high"], ci_high=1 - km["surv_low"])[
                 ["day", "cumulative_resolution", "ci_low", "ci_high", "n_at_risk", "n_events", "se"]]
         else:
-            tab = _at_days(km, days, time, entry, event, alpha=alpha).drop(columns="se_log")
+            tab = km_at_days(km, days, time, entry, event).drop(columns="se_log")
         for col, val in label.items():
             tab.insert(0, col, val)
         rows.append(tab)
-        med = _median(km)
+        med = km_median(km)
         meds.append({**label, "median_days": med[0], "median_ci_low": med[1], "median_ci_high": med[2],
                      "n": int(len(r)), "events": int(event.sum()),
                      "resolved_at_entry": int((g["censored_reason"] == "resolved at entry").sum()),

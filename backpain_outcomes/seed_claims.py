@@ -9,19 +9,18 @@ In observational data these are **adjusted associations**, not causal effects.
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.stats.multitest import multipletests
 
 from ._display import ResultMixin
 from .claims import _pct, _verdict, claim_at_day, test_resolution_claim
 from .resolution import DEFAULT_RULE, Resolution, time_to_resolution
+from .survival import cox_by_group
 
-__all__ = ["evaluate_seed_claims", "ClaimReport", "cox_by_group"]
+__all__ = ["evaluate_seed_claims", "ClaimReport"]
 
 CLAIMS = {
     "C1": "Almost 90% of back-pain episodes resolve on their own with time",
@@ -29,56 +28,7 @@ CLAIMS = {
     "C3": "Chronic back pain does not resolve on its own and needs treatment",
     "C4": "Five named modalities (deep tissue, trigger point, Swedish, dry needling, cupping) differ",
 }
-#: PHReg counts a subject at risk at t when entry <= t; the counting-process
-#: convention of R's coxph (and of our KM) is entry < t. Days are integers, so a
-#: tiny shift reproduces R exactly (checked in tests/test_seed_claims.py).
-_ENTRY_EPS = 1e-6
 OBSERVATIONAL = "adjusted association (observational data, not a randomised comparison)"
-
-
-def cox_by_group(ev: pd.DataFrame, study, rule: Resolution, group_col: str = "modality",
-                 reference: str = "none", adjust=("baseline", "chronicity")):
-    """Cox model of time to resolution on a group factor, adjusted.
-
-    Returns ``(table, params, cov)``: ``table`` has one row per non-reference
-    level with ``level``, ``hazard_ratio``, ``hr_ci_low``, ``hr_ci_high``,
-    ``p_value``, ``n``; ``params``/``cov`` are the fitted log hazard ratios
-    of the group levels and their covariance.
-    """
-    r = ev[ev["at_risk"]].copy()
-    base = study.episodes.set_index("episode_id")[f"baseline_{rule.instrument}"]
-    r["baseline"] = r["episode_id"].map(base).to_numpy(float)
-    levels = [lv for lv in pd.unique(r[group_col]) if lv != reference]
-    levels = [reference, *sorted(levels)]
-    r[group_col] = pd.Categorical(r[group_col], categories=levels)
-    terms = [f"C({group_col}, Treatment({reference!r}))"]
-    if "baseline" in adjust:
-        terms.append("baseline")
-    if "chronicity" in adjust and group_col != "chronicity" and r["chronicity"].nunique() > 1:
-        terms.append("C(chronicity)")
-    counts = r.groupby(group_col, observed=False).size()
-    if counts.get(reference, 0) == 0 or r["resolved"].sum() < 2:
-        return pd.DataFrame(), pd.Series(dtype=float), pd.DataFrame()
-    formula = "day ~ " + " + ".join(terms)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = PHReg.from_formula(formula, r, status=r["resolved"].astype(int).to_numpy(),
-                                   entry=r["entry"].to_numpy(float) + _ENTRY_EPS, ties="efron")
-        fit = model.fit()
-    names = model.exog_names
-    idx = [i for i, n in enumerate(names) if n.startswith(f"C({group_col}")]
-    params = pd.Series(fit.params[idx], index=[names[i].split("[T.")[1].rstrip("]") for i in idx])
-    cov = pd.DataFrame(fit.cov_params()[np.ix_(idx, idx)], index=params.index, columns=params.index)
-    se = np.sqrt(np.diag(cov))
-    z = params.to_numpy() / se
-    table = pd.DataFrame({"level": params.index, "reference": reference,
-                          "hazard_ratio": np.exp(params.to_numpy()),
-                          "hr_ci_low": np.exp(params.to_numpy() - 1.959963984540054 * se),
-                          "hr_ci_high": np.exp(params.to_numpy() + 1.959963984540054 * se),
-                          "p_value": 2 * stats.norm.sf(np.abs(z)),
-                          "n": counts.reindex(params.index).to_numpy()})
-    table.attrs["warnings"] = [str(w.message) for w in caught]
-    return table, params, cov
 
 
 class ClaimReport(ResultMixin):
@@ -162,15 +112,15 @@ def evaluate_seed_claims(study, rule: Resolution = DEFAULT_RULE, by_day: float =
     ev = time_to_resolution(study, rule, origin=origin)
     rows = []
     c1 = None
-    if (ev["modality"] == "none").any():
-        c1 = test_resolution_claim(study, claimed, by_day, rule, group="none", origin=origin, alpha=alpha,
+    if (ev["modality"] == "untreated").any():
+        c1 = test_resolution_claim(study, claimed, by_day, rule, group="untreated", origin=origin, alpha=alpha,
                                    sensitivity=False, min_n=min_n)
         rows.append(_row("C1", f"untreated, day {by_day:g}", None, c1.verdict, " ".join(c1.caveats[:2]),
                          estimate=c1.estimate, ci_low=c1.ci_low, ci_high=c1.ci_high, p_value=c1.p_value,
                          p_holm=c1.p_value))
         for day in (84, 365):
             if day != by_day:
-                res = claim_at_day(ev[ev["modality"] == "none"], claimed, day, alpha)
+                res = claim_at_day(ev[ev["modality"] == "untreated"], claimed, day, alpha)
                 p = res["p_below"] if res["estimate"] < claimed else res["p_above"]
                 rows.append(_row("C1", f"untreated, day {day}", res,
                                  _verdict(res, claimed, day, "untreated", alpha, min_n)[1], p_value=p, p_holm=p))
@@ -227,18 +177,18 @@ def evaluate_seed_claims(study, rule: Resolution = DEFAULT_RULE, by_day: float =
 
 def _c3(study, ev, rule, by_day, alpha, min_n):
     rows = []
-    un = ev[ev["modality"] == "none"]
+    un = ev[ev["modality"] == "untreated"]
     chronic = un[un["chronicity"] == "chronic"]
     res = claim_at_day(chronic, 0.5, 365, alpha)
     if res["n"] < min_n:
         return [_row("C3", "untreated chronic, day 365", res,
                      f"Insufficient data: only {res['n']} untreated chronic episodes at risk.")]
     sub = un[un["chronicity"].isin(["acute", "chronic"])]
-    hr, _, _ = cox_by_group(sub, study, rule, group_col="chronicity", reference="acute", adjust=("baseline",))
+    hr, _, _ = cox_by_group(sub, study, rule, by="chronicity", reference="acute", adjust=("baseline",))
     h = hr[hr["level"] == "chronic"].iloc[0] if len(hr) else None
     treated = ev[(ev["chronicity"] == "chronic") & (ev["modality"] != "mixed")].assign(
-        treated=lambda d: np.where(d["modality"] == "none", "untreated", "treated"))
-    hr2, _, _ = cox_by_group(treated, study, rule, group_col="treated", reference="untreated",
+        treated=lambda d: np.where(d["modality"] == "untreated", "untreated", "treated"))
+    hr2, _, _ = cox_by_group(treated, study, rule, by="treated", reference="untreated",
                              adjust=("baseline",))
     h2 = hr2.iloc[0] if len(hr2) else None
     low = res["p_below"] < alpha

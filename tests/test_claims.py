@@ -7,7 +7,7 @@ from scipy import stats
 
 import backpain_outcomes as bpo
 from backpain_outcomes.claims import claim_at_day
-from backpain_outcomes.resolution import kaplan_meier
+from backpain_outcomes.survival import kaplan_meier
 
 
 @pytest.mark.parametrize("truth,expected", [(0.95, {"supported", "not refuted"}), (0.90, {"not refuted"}),
@@ -69,22 +69,23 @@ def test_small_sample_verdict_says_so():
 
 def test_cox_matches_r_coxph_with_delayed_entry():
     # R 4.x: coxph(Surv(entry, day, resolved) ~ modality + baseline + chronicity, ties = "efron")
-    # on tests/data/cox_r_check.csv (simulate_study(300, seed=5), onset origin, at-risk episodes).
-    from statsmodels.duration.hazard_regression import PHReg
-
-    from backpain_outcomes.seed_claims import _ENTRY_EPS
+    # on tests/data/cox_r_check.csv (simulate_study(300, seed=5), onset origin, at-risk episodes;
+    # the file spells the untreated group "none", its pre-1.0 name).
+    from backpain_outcomes.survival import cox_by_group
     d = pd.read_csv(__import__("pathlib").Path(__file__).parent / "data" / "cox_r_check.csv")
-    d["modality"] = pd.Categorical(d["modality"], categories=["none", "cupping", "deep_tissue", "dry_needling",
-                                                              "swedish", "trigger_point"])
-    fit = PHReg.from_formula("day ~ C(modality) + baseline + C(chronicity)", d, status=d["resolved"].to_numpy(),
-                             entry=d["entry"].to_numpy() + _ENTRY_EPS, ties="efron").fit()
+    d = d.assign(modality=d["modality"].replace("none", "untreated"), episode_id=np.arange(len(d)), at_risk=True,
+                 resolved=d["resolved"].astype(bool))
+    fit = cox_by_group(d, None, "nrs<=1 x2")
     r_coef = [-0.0926522070443, -0.3213178477646, 0.3987303686855, -0.2624394281267, 0.0400797623376,
               0.0901537723048]
     r_se = [0.286643391427, 0.264294794376, 0.238247503265, 0.260965283450, 0.251917215021, 0.049827519267]
-    names = [n for n in fit.model.exog_names if n.startswith("C(modality)")] + ["baseline"]
-    idx = [fit.model.exog_names.index(n) for n in names]
-    np.testing.assert_allclose(fit.params[idx], r_coef, atol=1e-6)
-    np.testing.assert_allclose(fit.bse[idx], r_se, atol=1e-6)
+    assert fit.params.index.tolist() == ["cupping", "deep_tissue", "dry_needling", "swedish", "trigger_point"]
+    np.testing.assert_allclose(fit.params, r_coef[:5], atol=1e-6)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov)), r_se[:5], atol=1e-6)
+    np.testing.assert_allclose(fit.table["hazard_ratio"], np.exp(r_coef[:5]), rtol=1e-5)
+    assert fit.formula == "day ~ C(modality, Treatment('untreated')) + baseline + C(chronicity)"
+    table, params, cov = fit  # unpacks as (table, params, cov)
+    assert table is fit.table
 
 
 def test_seed_claims_report(example_study):

@@ -6,7 +6,9 @@ import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
 import backpain_outcomes as bpo
-from backpain_outcomes.resolution import _median, episode_events, kaplan_meier
+from backpain_outcomes.resolution import episode_events
+from backpain_outcomes.survival import kaplan_meier
+from backpain_outcomes.survival import km_median as _median
 
 
 def km_data(seed=1, n=60):
@@ -85,9 +87,9 @@ def test_resolution_curve_on_study_equals_km_of_event_table(sim):
     with pytest.warns(bpo.SmallSampleWarning, match="at risk"):  # some modalities have few early episodes
         curve = bpo.resolution_curve(study, by="modality", origin="onset")
     ev = curve.events
-    g = ev[(ev["modality"] == "none") & ev["at_risk"]]
+    g = ev[(ev["modality"] == "untreated") & ev["at_risk"]]
     sf = SurvfuncRight(g["day"], g["resolved"].astype(int), entry=g["entry"])
-    tab = curve.table[curve.table["modality"] == "none"]
+    tab = curve.table[curve.table["modality"] == "untreated"]
     np.testing.assert_allclose(tab["cumulative_resolution"], 1 - sf.surv_prob, atol=1e-12)
     assert {"n_at_risk", "n_events", "ci_low", "ci_high"} <= set(tab.columns)
     assert (tab["ci_low"].dropna() <= tab["cumulative_resolution"][tab["ci_low"].notna()] + 1e-12).all()
