@@ -1,187 +1,389 @@
-"""Recovery curves: exponential decay to a plateau, per group and per episode.
+"""Recovery curves per group: one exponential decay to a plateau per group of episodes.
 
 .. math:: y(t) = \\mathrm{plateau} + (b_0 - \\mathrm{plateau})\\, e^{-t/\\tau},
           \\qquad t_{1/2} = \\tau \\ln 2
 
-fitted by least squares over every measurement (baseline included), on the
-instrument's own scale (or 0-100 with ``scale="100"``). Costa et al. 2012
-(CMAJ 184:E613) describe the natural course with this shape: a marked
-improvement in the first 6 weeks that then slows.
+(:mod:`backpain_outcomes.recovery_model`), fitted by least squares over every
+measurement of the group's episodes (baseline included), on the instrument's
+own scale (or 0-100 with ``scale="100"``), with standard errors that respect
+repeated measures (episode-clustered sandwich or episode bootstrap).
+
+Curves are tabulated and drawn only over the days where the group has data:
+from the day by which ``min_n`` of its episodes have been measured to the last
+day on which ``min_n`` of its episodes are still measured, and predictions are
+clipped to the instrument's range.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ._display import ResultMixin
+from .checks import (
+    check_alpha,
+    check_bool,
+    check_by,
+    check_choice,
+    check_instrument,
+    check_int,
+    check_min_n,
+    check_origin,
+    check_positive,
+)
 from .exceptions import ConvergenceWarning, SmallSampleWarning
+from .recovery_model import TAU_BOUNDS, exp_plateau, jacobian, profile_start, tau_problem
+from .results import Result
+from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
-__all__ = ["fit_recovery_curves", "RecoveryCurves", "exp_plateau", "profile_start"]
+__all__ = ["fit_recovery_curves", "RecoveryCurves", "CurveFit", "fit_curve", "score_range", "check_scale",
+           "data_window"]
 
-TAU_BOUNDS = (0.5, 5000.0)
-_TAU_GRID = np.geomspace(1.0, 2000.0, 60)
-
-
-def exp_plateau(t, b0, plateau, tau):
-    """The recovery curve :math:`plateau + (b_0 - plateau) e^{-t/tau}`."""
-    return plateau + (b0 - plateau) * np.exp(-np.asarray(t, float) / tau)
-
-
-def profile_start(t, y, grid=_TAU_GRID):
-    """Starting values by profiling: for each tau on a grid, (b0, plateau) by
-    linear least squares; return the best ``(b0, plateau, tau)``."""
-    best = (np.nan, np.nan, np.nan, np.inf)
-    for tau in grid:
-        e = np.exp(-t / tau)
-        X = np.column_stack([e, 1 - e])
-        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-        sse = float(np.sum((y - X @ coef) ** 2))
-        if sse < best[3]:
-            best = (coef[0], coef[1], tau, sse)
-    return best[:3]
+SCALES = ("100",)
+_PARAM_COLUMNS = ["b0", "b0_ci_low", "b0_ci_high", "plateau", "plateau_ci_low", "plateau_ci_high", "tau_days",
+                  "tau_days_ci_low", "tau_days_ci_high", "half_life_days", "half_life_days_ci_low",
+                  "half_life_days_ci_high"]
 
 
-def _jac(t, b0, plateau, tau):
-    e = np.exp(-t / tau)
-    return np.column_stack([e, 1 - e, (b0 - plateau) * e * t / tau**2])
+def check_scale(scale, name: str = "scale"):
+    """``None`` (the instrument's own scale) or ``"100"`` (0-100); 100 as a number is accepted."""
+    if scale is None:
+        return None
+    if isinstance(scale, int | float) and not isinstance(scale, bool) and scale == 100:
+        return "100"
+    return check_choice(scale, name, SCALES)
 
 
-def _fit_group(t, y, clusters, n_boot=0, rng=None, progress=None):
-    start = profile_start(t, y)
-    lo = [-np.inf, -np.inf, TAU_BOUNDS[0]]
-    hi = [np.inf, np.inf, TAU_BOUNDS[1]]
-    x0 = np.clip(start, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
-    res = optimize.least_squares(lambda p: exp_plateau(t, *p) - y, x0, jac=lambda p: _jac(t, *p),
-                                 bounds=(lo, hi), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    theta = res.x
-    notes = []
-    at_bound = np.isclose(theta[2], TAU_BOUNDS, rtol=1e-6).any()
-    if at_bound:
-        notes.append(f"tau hit its bound ({theta[2]:.3g} days): no visible decay within follow-up")
-    if not res.success:
-        notes.append(f"least squares did not converge: {res.message}")
-    J = _jac(t, *theta)
+def score_range(instrument: str, scale=None) -> tuple[float, float]:
+    """(low, high) of the scores analysed: the instrument's range, or (0, 100) with ``scale="100"``.
+
+    Examples
+    --------
+    >>> score_range("nrs"), score_range("rmdq", "100")
+    ((0.0, 10.0), (0.0, 100.0))
+    """
+    return (0.0, 100.0) if scale == "100" else INSTRUMENT_RANGES[instrument]
+
+
+def data_window(frame: pd.DataFrame, min_n: int) -> tuple[float, float]:
+    """Days over which at least ``min_n`` episodes of ``frame`` have data.
+
+    ``(first, last)``: the day by which ``min_n`` episodes have had their
+    first measurement, and the last day on which ``min_n`` episodes still have
+    a measurement at or after it. ``(nan, nan)`` with fewer than ``min_n``
+    episodes, or when the two windows do not overlap.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"episode_id": [1, 1, 2, 2, 3], "day": [0, 50, 5, 80, 10]})
+    >>> data_window(f, 2)
+    (5.0, 50.0)
+    """
+    span = frame.groupby("episode_id", sort=False)["day"].agg(["min", "max"])
+    if len(span) < min_n:
+        return np.nan, np.nan
+    first = float(np.sort(span["min"].to_numpy(float))[min_n - 1])
+    last = float(np.sort(span["max"].to_numpy(float))[::-1][min_n - 1])
+    return (first, last) if first <= last else (np.nan, np.nan)
+
+
+@dataclass(frozen=True)
+class CurveFit:
+    """One pooled fit of the recovery model (:func:`fit_curve`).
+
+    ``theta`` is ``(b0, plateau, tau)``; ``cov`` their covariance (NaN where
+    not available); ``problem`` says why the fit is not usable (empty when it
+    is); ``converged`` is True only for a usable fit.
+    """
+
+    theta: np.ndarray
+    cov: np.ndarray
+    residual_sd: float
+    n_iterations: int
+    converged: bool
+    problem: str
+    boot: np.ndarray | None = None
+
+
+def _cluster_cov(t, y, clusters, theta):
+    J = jacobian(t, *theta)
     r = y - exp_plateau(t, *theta)
     bread = np.linalg.pinv(J.T @ J)
     codes, uniq = pd.factorize(clusters)
     G = len(uniq)
+    if G < 2:
+        return np.full((3, 3), np.nan)
     scores = np.zeros((G, 3))
     np.add.at(scores, codes, J * r[:, None])
-    meat = scores.T @ scores
-    cov = bread @ meat @ bread * G / max(G - 1, 1)
+    return bread @ (scores.T @ scores) @ bread * G / (G - 1)
+
+
+def _bootstrap(t, y, clusters, theta, n_boot, rng, progress, bounds):
+    codes, uniq = pd.factorize(clusters)
+    G = len(uniq)
+    order = np.argsort(codes, kind="stable")
+    idx_by = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    boot = []
+    for _ in range(n_boot):
+        ii = np.concatenate([idx_by[k] for k in rng.integers(0, G, G)])
+        try:
+            rb = optimize.least_squares(lambda p, ii=ii: exp_plateau(t[ii], *p) - y[ii], theta, bounds=bounds,
+                                        method="trf")
+            boot.append(rb.x)
+        except ValueError:
+            pass
+        if progress is not None:
+            progress.update(1)
+    boot = np.array(boot).reshape(-1, 3)
+    return boot, (np.cov(boot.T) if len(boot) >= 2 else np.full((3, 3), np.nan))
+
+
+def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> CurveFit:
+    """Fit the recovery model to pooled measurements, with clustered or bootstrap covariance.
+
+    Parameters
+    ----------
+    day, score : array-like
+        Measurements of all episodes of a group.
+    cluster : array-like
+        Episode of each measurement (the unit of the sandwich and the bootstrap).
+    n_boot : int
+        0 for the episode-clustered sandwich; otherwise the number of episode
+        bootstrap resamples.
+
+    Returns
+    -------
+    CurveFit
+        ``converged`` is False with a ``problem`` when the data do not
+        identify the curve (fewer than three distinct days, flat scores, tau on
+        its bound); its ``cov`` is then NaN.
+
+    Examples
+    --------
+    >>> t = np.tile(np.arange(0.0, 100.0, 10.0), 5)
+    >>> fit = fit_curve(t, exp_plateau(t, 7.0, 2.0, 20.0) + np.tile([0.1, -0.1], 25), np.repeat(np.arange(5), 10))
+    >>> fit.converged, [round(float(v), 1) for v in fit.theta]
+    (True, [7.0, 2.0, 20.0])
+    """
+    t, y = np.asarray(day, float), np.asarray(score, float)
+    lo, hi = np.array([-np.inf, -np.inf, TAU_BOUNDS[0]]), np.array([np.inf, np.inf, TAU_BOUNDS[1]])
+    x0 = np.clip(profile_start(t, y), lo + 1e-9, hi - 1e-9)
+    res = optimize.least_squares(lambda p: exp_plateau(t, *p) - y, x0, jac=lambda p: jacobian(t, *p),
+                                 bounds=(lo, hi), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    theta = res.x
+    problem = str(tau_problem(np.array([theta[2]]), t[None, :], np.ones((1, len(t)), bool),
+                              np.array([theta[0]]), np.array([theta[1]]))[0])
+    if not problem and not res.success:
+        problem = f"least squares did not converge ({res.message})"
+    r = y - exp_plateau(t, *theta)
+    rsd = float(np.sqrt(np.sum(r**2) / max(len(y) - 3, 1)))
     boot = None
-    if n_boot:
-        rng = rng or np.random.default_rng(0)
-        idx_by = pd.Series(np.arange(len(t))).groupby(codes).apply(np.asarray).tolist()
-        boot = []
-        for _ in range(n_boot):
-            pick = rng.integers(0, G, G)
-            ii = np.concatenate([idx_by[k] for k in pick])
-            try:
-                rb = optimize.least_squares(lambda p, ii=ii: exp_plateau(t[ii], *p) - y[ii], theta, bounds=(lo, hi),
-                                            method="trf")
-                boot.append(rb.x)
-            except ValueError:
-                continue
-            if progress is not None:
-                progress.update(1)
-        boot = np.array(boot)
-        cov = np.cov(boot.T)
-    return theta, cov, res, notes, boot, float(np.sqrt(np.sum(r**2) / max(len(y) - 3, 1)))
+    if problem:
+        cov = np.full((3, 3), np.nan)
+    elif n_boot:
+        boot, cov = _bootstrap(t, y, cluster, theta, n_boot, rng or np.random.default_rng(0), progress, (lo, hi))
+    else:
+        cov = _cluster_cov(t, y, cluster, theta)
+    return CurveFit(theta, cov, rsd, int(res.nfev), not problem, problem, boot)
 
 
-class RecoveryCurves(ResultMixin):
-    """Fitted recovery curves per group.
+class RecoveryCurves(Result):
+    """Fitted recovery curves per group (:func:`fit_recovery_curves`).
 
     Attributes
     ----------
+    table : DataFrame
+        One row per group (machine codes in the group columns): ``b0``,
+        ``plateau``, ``tau_days``, ``half_life_days``, each with
+        ``_ci_low``/``_ci_high``; ``n_episodes``, ``n_scores``, ``first_day``
+        and ``last_day`` (the days over which at least ``min_n`` episodes have
+        data: the curve is tabulated and drawn only there), ``residual_sd``,
+        ``start_score`` (the curve on ``first_day``; ``b0`` is an extrapolation
+        when the group's data start late), ``converged``, ``n_iterations``, ``note`` (why a group is not fitted
+        or not identified; NaN estimates and CIs then).
     params : DataFrame
-        Per group: ``b0``, ``plateau``, ``tau_days``, ``half_life_days`` and
-        their ``_ci_low``/``_ci_high``, ``n_episodes``, ``n_scores``,
-        ``residual_sd``, ``converged``, ``note``.
+        Alias of ``table``.
     cov : dict
-        Covariance of (b0, plateau, tau) per group.
+        Covariance of (b0, plateau, tau) per group key (a tuple).
+    notes : list of str
     """
 
-    def __init__(self, params, cov, by, instrument, origin, se, alpha, notes):
-        self.params, self.cov, self.by, self.instrument = params, cov, by, instrument
-        self.origin, self.se, self.alpha, self.notes = origin, se, alpha, notes
+    def __init__(self, table, cov, by, instrument, origin, scale, se, alpha, min_n, notes):
+        self.table, self.cov, self.by, self.instrument = table, cov, list(by), instrument
+        self.origin, self.scale, self.se, self.alpha, self.min_n = origin, scale, se, alpha, min_n
+        self.notes = list(notes)
+        self._freeze()
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Alias of :attr:`table` (per-group parameters)."""
+        return self.table
+
+    def _group_name(self, rec) -> str:
+        return ", ".join(label(getattr(rec, b)) for b in self.by) or "All episodes"
 
     def _parts(self):
+        t = self.table.copy()
+        for b in self.by:
+            t[b] = t[b].map(label)
         cols = [*self.by, "b0", "plateau", "tau_days", "half_life_days", "half_life_days_ci_low",
-                "half_life_days_ci_high", "n_episodes", "n_scores", "converged"]
-        return (f"Recovery curves ({self.instrument}, origin {self.origin}, {self.se} SE)",
+                "half_life_days_ci_high", "n_episodes", "n_scores", "last_day", "converged"]
+        return (f"Recovery curves ({label(self.instrument)}, {label(self.origin)}, {self.se} SE)",
                 ["model: score = plateau + (b0 - plateau) * exp(-day / tau)", *self.notes],
-                {"Parameters": self.params[[c for c in cols if c in self.params]]})
+                {"Parameters": t[[c for c in cols if c in t]]})
 
-    def predict(self, days) -> pd.DataFrame:
-        """Predicted mean score per group at ``days`` with delta-method CI."""
-        days = np.asarray(days, float)
+    def predict(self, day) -> pd.DataFrame:
+        """Predicted mean score per fitted group at ``day`` (one or several days >= 0), delta-method CI.
+
+        Rows cover every requested day; ``in_data`` is False and the values are
+        NaN outside the group's ``first_day``-``last_day`` window (no
+        extrapolation). Values are clipped to the score range.
+
+        Examples
+        --------
+        >>> import backpain_outcomes as bpo
+        >>> c = bpo.fit_recovery_curves(bpo.load_study(bpo.example_path()), by=None, progress=False)
+        >>> c.predict([60, 90])[["day", "in_data"]].values.tolist()
+        [[60.0, True], [90.0, True]]
+        """
+        days = _check_pred_days(day)
         z = stats.norm.ppf(1 - self.alpha / 2)
+        low, high = score_range(self.instrument, self.scale)
         rows = []
-        for rec in self.params.itertuples(index=False):
-            if not rec.converged and np.isnan(rec.b0):
+        for rec in self.table.itertuples(index=False):
+            if not rec.converged:
                 continue
             key = tuple(getattr(rec, b) for b in self.by)
             theta = np.array([rec.b0, rec.plateau, rec.tau_days])
-            J = _jac(days, *theta)
-            var = np.einsum("ij,jk,ik->i", J, self.cov[key], J)
+            J = jacobian(days, *theta)
+            sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, self.cov[key], J), 0))
             pred = exp_plateau(days, *theta)
-            sd = np.sqrt(np.maximum(var, 0))
-            rows.append(pd.DataFrame({**dict(zip(self.by, key)), "day": days, "predicted": pred,
-                                      "ci_low": pred - z * sd, "ci_high": pred + z * sd}))
+            inside = (days >= rec.first_day) & (days <= rec.last_day)
+            rows.append(pd.DataFrame({**dict(zip(self.by, key)), "day": days,
+                                      "predicted": np.where(inside, np.clip(pred, low, high), np.nan),
+                                      "ci_low": np.where(inside, np.clip(pred - z * sd, low, high), np.nan),
+                                      "ci_high": np.where(inside, np.clip(pred + z * sd, low, high), np.nan),
+                                      "in_data": inside}))
+        if not rows:
+            return pd.DataFrame(columns=[*self.by, "day", "predicted", "ci_low", "ci_high", "in_data"])
         return pd.concat(rows, ignore_index=True)
 
-    def plot(self, ax=None, days=None, reference: str | None = "costa2012"):
-        """Curves with CI bands per group; optional natural-course reference (NRS = pain/10)."""
+    def plot(self, ax=None, day=None, reference: str | None = "costa2012"):
+        """Curves with CI bands per group over each group's data window; optional natural-course reference.
+
+        ``day``: days to draw (default 200 points across each group's window).
+        The reference (Costa et al. 2012, pain 0-100 from onset) is drawn for
+        pain instruments, on the scale of the curves.
+        """
         import matplotlib.pyplot as plt
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 5))
-        days = np.linspace(0, 365, 200) if days is None else np.asarray(days, float)
-        pred = self.predict(days)
-        groups = [((), pred)] if not self.by else list(pred.groupby(self.by, sort=True))
-        for key, g in groups:
-            label = ", ".join(map(str, key if isinstance(key, tuple) else (key,)))
-            line, = ax.plot(g["day"], g["predicted"], label=label)
+        for rec in self.table.itertuples(index=False):
+            if not rec.converged:
+                continue
+            days = np.linspace(rec.first_day, rec.last_day, 200) if day is None else _check_pred_days(day)
+            g = self.predict(days)
+            for b in self.by:
+                g = g[g[b] == getattr(rec, b)]
+            g = g[g["in_data"]]
+            line, = ax.plot(g["day"], g["predicted"], label=self._group_name(rec))
             ax.fill_between(g["day"], g["ci_low"], g["ci_high"], alpha=0.15, color=line.get_color())
         if reference and self.instrument in ("nrs", "vas"):
             from .reference import reference_curves
             ref = reference_curves(reference)
-            factor = 0.1 if self.instrument == "nrs" else 1.0
+            factor = 0.1 if self.instrument == "nrs" and self.scale != "100" else 1.0
             for stratum, g in ref.groupby("stratum"):
                 ax.plot(g["day"], g["mean_pain_0_100"] * factor, "k--" if stratum == "acute" else "k:",
-                        marker="o", ms=3, lw=1, label=f"{reference} {stratum} (natural course)")
-        ax.set_xlabel(f"days since {'onset' if self.origin == 'onset' else 'first contact'}")
-        ax.set_ylabel(f"mean {self.instrument.upper()}")
+                        marker="o", ms=3, lw=1, label=f"Natural course, {stratum} (Costa 2012)")
+        ax.set_xlabel(label(self.origin))
+        ax.set_ylabel(f"mean {instrument_label(self.instrument)}" if self.scale != "100"
+                      else f"mean {label(self.instrument)} (0-100)")
+        ax.set_ylim(*score_range(self.instrument, self.scale))
         ax.legend(fontsize=7)
         return ax
 
 
+def _check_pred_days(day) -> np.ndarray:
+    vals = np.atleast_1d(np.asarray(day, dtype=object))
+    if vals.ndim != 1 or not len(vals):
+        raise ValueError(f"day must be a number of days >= 0 or a list of them, got {day!r}")
+    return np.array([check_positive(v, "day", allow_zero=True) for v in vals], float)
+
+
+def _group_frames(frame, by_cols):
+    if not by_cols:
+        return [((), frame)]
+    return [(k if isinstance(k, tuple) else (k,), g) for k, g in frame.groupby(by_cols, observed=True, sort=True)]
+
+
+def _group_row(key, g, by_cols, fit, window, z):
+    row = {**dict(zip(by_cols, key)), "n_episodes": g["episode_id"].nunique(), "n_scores": len(g),
+           "first_day": window[0], "last_day": window[1]}
+    if fit is None or not fit.converged:
+        row.update({c: np.nan for c in _PARAM_COLUMNS})
+        if fit is not None:  # estimates of a degenerate fit are not reported (NaN), only why
+            row.update({"residual_sd": fit.residual_sd, "n_iterations": fit.n_iterations})
+        return {**row, "converged": False}
+    theta, sd = fit.theta, np.sqrt(np.maximum(np.diag(fit.cov), 0))
+    row["start_score"] = float(exp_plateau(window[0], *theta)) if np.isfinite(window[0]) else np.nan
+    log_sd = sd[2] / theta[2]
+    row.update({"b0": theta[0], "b0_ci_low": theta[0] - z * sd[0], "b0_ci_high": theta[0] + z * sd[0],
+                "plateau": theta[1], "plateau_ci_low": theta[1] - z * sd[1], "plateau_ci_high": theta[1] + z * sd[1],
+                "tau_days": theta[2], "tau_days_ci_low": theta[2] * np.exp(-z * log_sd),
+                "tau_days_ci_high": theta[2] * np.exp(z * log_sd)})
+    for suffix in ("", "_ci_low", "_ci_high"):
+        row[f"half_life_days{suffix}"] = row[f"tau_days{suffix}"] * np.log(2)
+    return {**row, "residual_sd": fit.residual_sd, "converged": True, "n_iterations": fit.n_iterations}
+
+
+def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
+    frame = study.analysis_frame(instrument, origin=origin, include_baseline=True, scale=scale)
+    ep = study.episodes.set_index("episode_id")
+    for b in by_cols:
+        if b not in frame:
+            frame[b] = frame["episode_id"].map(ep[b]).to_numpy()
+        if b in ("modality", "chronicity"):
+            frame[b] = frame[b].astype(str)
+    missing = frame[by_cols].isna().any(axis=1) if by_cols else pd.Series(False, index=frame.index)
+    if missing.any():
+        notes.append(f"{frame.loc[missing, 'episode_id'].nunique()} episode(s) without a value of "
+                     f"{', '.join(by_cols)} were left out.")
+    return frame[~missing]
+
+
 def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: str = "onset",
                         scale: str | None = None, se: str = "cluster", n_boot: int = 200, seed: int = 0,
-                        alpha: float = 0.05, min_episodes: int = 5, min_scores: int = 10,
-                        progress: bool = True) -> RecoveryCurves:
+                        alpha: float = 0.05, min_n: int = 5, progress: bool = True) -> RecoveryCurves:
     """Fit ``score = plateau + (b0 - plateau) * exp(-day / tau)`` per group.
 
     Parameters
     ----------
     study : Study
     by : str, list of str or None
-        ``"modality"``, ``"chronicity"``, ``["modality", "chronicity"]``.
+        Column(s) of ``study.episodes``: ``"modality"``, ``"chronicity"``,
+        ``["modality", "chronicity"]``, ...; None fits one curve.
     instrument : str
+        Any accepted spelling ("nrs", "NPRS", "Oswestry", ...).
     origin : {"onset", "first_contact"}
+        Day 0.
     scale : {None, "100"}
-        ``"100"`` fits ``score_100``.
+        ``"100"`` fits scores rescaled to 0-100.
     se : {"cluster", "bootstrap"}
-        Standard errors that respect repeated measures: episode-clustered
-        sandwich (default) or an episode bootstrap of ``n_boot`` resamples
-        (with a tqdm progress bar).
-    min_episodes, min_scores : int
-        Smaller groups are reported with a warning and not fitted.
+        Episode-clustered sandwich (default) or an episode bootstrap of
+        ``n_boot`` resamples (tqdm progress bar when ``progress``).
+    n_boot, seed : int
+        Bootstrap resamples and random seed.
+    alpha : float
+        1 - confidence level.
+    min_n : int
+        Groups with fewer episodes are listed, not fitted (NaN,
+        ``converged=False``, a note and a :class:`SmallSampleWarning`). Also
+        the number of episodes that must still have data for a curve to be
+        tabulated and drawn at a day.
+    progress : bool
 
     Returns
     -------
@@ -190,65 +392,66 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
     Notes
     -----
     Starting values come from profiling tau over a log grid with (b0,
-    plateau) solved linearly, so the fit does not depend on a user guess.
-    Every measurement of the group's episodes is used, baseline included.
-    CIs for tau and the half-life are symmetric on the log scale.
+    plateau) solved exactly, so the fit does not depend on a user's guess.
+    A group whose data do not identify the curve (measurements on fewer than
+    three distinct days, no change over follow-up, tau on its bound) is
+    reported with NaN estimates, ``converged=False`` and the reason. CIs of
+    tau and the half-life are symmetric on the log scale.
 
     Examples
     --------
     >>> import backpain_outcomes as bpo
-    >>> curves = bpo.fit_recovery_curves(bpo.load_study(bpo.example_path()), origin="first_contact")
-    >>> {"b0", "plateau", "tau_days", "half_life_days"} <= set(curves.params.columns)
+    >>> curves = bpo.fit_recovery_curves(bpo.load_study(bpo.example_path()), progress=False)
+    >>> {"b0", "plateau", "tau_days", "half_life_days", "last_day"} <= set(curves.table.columns)
     True
     """
-    if se not in ("cluster", "bootstrap"):
-        raise ValueError("se must be 'cluster' or 'bootstrap'")
-    frame = study.analysis_frame(instrument, origin=origin, include_baseline=True, scale=scale)
-    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    groups = [((), frame)] if not by_cols else [
-        (k if isinstance(k, tuple) else (k,), g) for k, g in frame.groupby(by_cols, observed=True, sort=True)]
+    if not hasattr(study, "analysis_frame"):
+        raise TypeError(f"study must be a Study (load_study or simulate_study), got {type(study).__name__}")
+    by_cols = check_by(by, study.episodes.columns)
+    instrument, origin = check_instrument(instrument), check_origin(origin)
+    scale, se = check_scale(scale), check_choice(se, "se", ("cluster", "bootstrap"))
+    n_boot, seed = check_int(n_boot, "n_boot", low=2), check_int(seed, "seed", low=0)
+    alpha, min_n, progress = check_alpha(alpha), check_min_n(min_n), check_bool(progress, "progress")
+    notes: list[str] = []
+    frame = _analysis_frame(study, by_cols, instrument, origin, scale, notes)
+    groups = _group_frames(frame, by_cols)
     z = stats.norm.ppf(1 - alpha / 2)
-    rows, covs, notes = [], {}, []
     bar = None
     if se == "bootstrap" and progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_boot * len(groups), desc="episode bootstrap", leave=False)
     rng = np.random.default_rng(seed)
+    rows, covs = [], {}
     for key, g in groups:
-        label = dict(zip(by_cols, key))
-        n_ep, n_sc = g["episode_id"].nunique(), len(g)
-        row = {**label, "n_episodes": n_ep, "n_scores": n_sc}
-        name = ", ".join(f"{k}={v}" for k, v in label.items()) or "all"
-        if n_ep < min_episodes or n_sc < min_scores:
-            msg = f"{name}: only {n_ep} episodes / {n_sc} scores; not fitted"
-            notes.append(msg)
-            warnings.warn(msg, SmallSampleWarning, stacklevel=2)
-            rows.append({**row, "b0": np.nan, "plateau": np.nan, "tau_days": np.nan, "half_life_days": np.nan,
-                         "converged": False, "note": msg})
-            continue
-        theta, cov, res, gnotes, _, rsd = _fit_group(g["day"].to_numpy(float), g["score"].to_numpy(float),
-                                                     g["episode_id"].to_numpy(), n_boot if se == "bootstrap" else 0,
-                                                     rng, bar)
-        covs[key] = cov
-        sd = np.sqrt(np.maximum(np.diag(cov), 0))
-        log_sd = sd[2] / theta[2]
-        row.update({"b0": theta[0], "b0_ci_low": theta[0] - z * sd[0], "b0_ci_high": theta[0] + z * sd[0],
-                    "plateau": theta[1], "plateau_ci_low": theta[1] - z * sd[1], "plateau_ci_high": theta[1] + z * sd[1],
-                    "tau_days": theta[2], "tau_days_ci_low": theta[2] * np.exp(-z * log_sd),
-                    "tau_days_ci_high": theta[2] * np.exp(z * log_sd)})
-        for suffix in ("", "_ci_low", "_ci_high"):
-            row[f"half_life_days{suffix}"] = row[f"tau_days{suffix}"] * np.log(2)
-        row.update({"residual_sd": rsd, "converged": bool(res.success) and not gnotes, "note": "; ".join(gnotes),
-                    "n_iterations": int(res.nfev)})
-        for n in gnotes:
-            notes.append(f"{name}: {n}")
-            warnings.warn(f"{name}: {n}", ConvergenceWarning, stacklevel=2)
-        rows.append(row)
+        name = ", ".join(label(k) for k in key) or "All episodes"
+        n_ep, window = g["episode_id"].nunique(), data_window(g, min_n)
+        fit, why = None, ""
+        if n_ep < min_n:
+            why = f"{name}: only {n_ep} episode(s), fewer than min_n={min_n}; not fitted"
+            warnings.warn(why, SmallSampleWarning, stacklevel=2)
+        else:
+            fit = fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float), g["episode_id"].to_numpy(),
+                            n_boot if se == "bootstrap" else 0, rng, bar)
+            if not fit.converged:
+                why = f"{name}: {fit.problem}; estimates not reported"
+                warnings.warn(why, ConvergenceWarning, stacklevel=2)
+            else:
+                covs[key] = fit.cov
+                low, high = score_range(instrument, scale)
+                if not low <= fit.theta[0] <= high:
+                    notes.append(f"{name}: b0 (the curve at day 0) is {fit.theta[0]:.3g}, outside the score range "
+                                 f"{low:g}-{high:g}: day 0 lies before the group's data, so b0 is an extrapolation; "
+                                 f"read start_score (the curve on day {window[0]:g}) instead.")
+                if window[1] < g["day"].max():
+                    notes.append(f"{name}: fewer than {min_n} episodes have measurements after day "
+                                 f"{window[1]:g}; the curve is shown up to that day.")
+        if why:
+            notes.append(why + ".")
+        rows.append({**_group_row(key, g, by_cols, fit, window, z), "note": why.split(": ", 1)[-1]})
     if bar is not None:
         bar.close()
-    params = pd.DataFrame(rows)
-    order = [*by_cols, "b0", "b0_ci_low", "b0_ci_high", "plateau", "plateau_ci_low", "plateau_ci_high", "tau_days",
-             "tau_days_ci_low", "tau_days_ci_high", "half_life_days", "half_life_days_ci_low", "half_life_days_ci_high",
-             "n_episodes", "n_scores", "residual_sd", "converged", "n_iterations", "note"]
-    params = params.reindex(columns=order)
-    return RecoveryCurves(params, covs, by_cols, instrument, origin, se, alpha, notes)
+    order = [*by_cols, *_PARAM_COLUMNS, "start_score", "n_episodes", "n_scores", "first_day", "last_day", "residual_sd",
+             "converged", "n_iterations", "note"]
+    table = pd.DataFrame(rows).reindex(columns=order)
+    table["converged"] = table["converged"].astype(bool)
+    return RecoveryCurves(table, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
