@@ -23,3 +23,31 @@ def sim():
 def write(path, text, encoding="utf-8", newline="\n"):
     path.write_bytes(text.replace("\n", newline).encode(encoding))
     return path
+
+
+def tiny_study(measurements, modality=None, onset_days_before=10, instrument="nrs"):
+    """A small Study built in memory (models tests).
+
+    ``measurements``: {episode_id: [(day since first contact, score), ...]};
+    ``modality``: {episode_id: modality code} (default cupping; "untreated" goes
+    through the episode's arm). Each episode belongs to its own patient; onset
+    lies ``onset_days_before`` days before the first contact.
+    """
+    from backpain_outcomes.study import Study
+    d0 = pd.Timestamp("2024-03-01")
+    modality = modality or {}
+    sc, ep, ss = [], [], []
+    for i, (eid, rows) in enumerate(measurements.items()):
+        pid = f"p{i}"
+        for day, score in rows:
+            sc.append({"episode_id": eid, "patient_id": pid, "date": d0 + pd.Timedelta(days=day),
+                       "instrument": instrument, "score": float(score)})
+        mod = modality.get(eid, "cupping")
+        ep.append({"episode_id": eid, "patient_id": pid, "onset_date": d0 - pd.Timedelta(days=onset_days_before),
+                   "arm": "untreated" if mod == "untreated" else None})
+        if mod != "untreated":
+            ss.append({"patient_id": pid, "episode_id": eid, "modality": mod, "therapist_id": "t1",
+                       "session_date": d0, "duration_min": 30.0})
+    sessions = pd.DataFrame(ss, columns=["patient_id", "episode_id", "modality", "therapist_id", "session_date",
+                                         "duration_min"])
+    return Study(pd.DataFrame(sc), episodes=pd.DataFrame(ep), sessions=sessions)
