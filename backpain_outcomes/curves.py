@@ -429,6 +429,10 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
         if n_ep < min_n:
             why = f"{name}: only {n_ep} episode(s), fewer than min_n={min_n}; not fitted"
             warnings.warn(why, SmallSampleWarning, stacklevel=2)
+        elif n_ep == len(g):
+            why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
+                   "measurements, so it is not fitted")
+            warnings.warn(why, SmallSampleWarning, stacklevel=2)
         else:
             fit = fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float), g["episode_id"].to_numpy(),
                             n_boot if se == "bootstrap" else 0, rng, bar)

@@ -149,8 +149,8 @@ def identifiable_tau(tau, t, w, b0=None, plateau=None):
     Examples
     --------
     >>> t = np.array([[0.0, 7.0, 14.0, 28.0]])
-    >>> identifiable_tau(np.array([10.0, 0.5, 1.0]), np.repeat(t, 3, 0), np.ones((3, 4), bool)).tolist()
-    [True, False, False]
+    >>> identifiable_tau(np.array([10.0, 0.5, 1.0, 2.0]), np.repeat(t, 4, 0), np.ones((4, 4), bool)).tolist()
+    [True, False, False, True]
     """
     return tau_problem(tau, t, w, b0, plateau) == ""
 
@@ -172,7 +172,8 @@ def tau_problem(tau, t, w, b0=None, plateau=None) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # inf - inf between padded entries
         step = np.diff(srt, axis=1)
     n_distinct = np.isfinite(srt[:, :1]).sum(1) + ((step > 0) & np.isfinite(srt[:, 1:])).sum(1)
-    first_gap = np.where((step > 0) & np.isfinite(srt[:, 1:]), step, np.inf).min(axis=1, initial=np.inf)
+    with np.errstate(invalid="ignore"):  # day of the first follow-up after the first measurement, minus that day
+        first_gap = np.where(t > srt[:, :1], t, np.inf).min(axis=1, initial=np.inf) - srt[:, 0]
     out = np.full(tau.shape, "", dtype=object)
     out[~(tau >= first_gap / 5)] = ("the plateau is reached before the first follow-up (tau below a fifth of "
                                     "the first gap), so tau is not identified")

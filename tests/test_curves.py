@@ -1,70 +1,136 @@
-"""Recovery curves per group and per episode."""
-
-import warnings
+"""Recovery curves per group (pooled fit)."""
 
 import numpy as np
 import pytest
+from conftest import tiny_study
 from scipy.optimize import curve_fit
 
 import backpain_outcomes as bpo
-from backpain_outcomes.curves import TAU_BOUNDS, exp_plateau, fit_recovery_curves, profile_start
-from backpain_outcomes.episode_curves import fit_episode_curves, identifiable_tau
+from backpain_outcomes.curves import data_window, fit_curve, fit_recovery_curves
+from backpain_outcomes.recovery_model import exp_plateau
 
 
 def test_group_fit_equals_scipy_curve_fit_and_recovers_truth():
     rng = np.random.default_rng(3)
     t = np.tile(np.arange(0, 200, 10.0), 50)
     y = exp_plateau(t, 7.0, 2.0, 25.0) + rng.normal(0, 0.5, t.size)
-    from backpain_outcomes.curves import _fit_group
-    theta, cov, res, notes, _, _ = _fit_group(t, y, np.repeat(np.arange(50), 20))
+    fit = fit_curve(t, y, np.repeat(np.arange(50), 20))
     ref, _ = curve_fit(exp_plateau, t, y, p0=[6, 1, 10])
-    np.testing.assert_allclose(theta, ref, rtol=1e-6)
-    assert abs(theta[2] - 25) < 2 and not notes
+    np.testing.assert_allclose(fit.theta, ref, rtol=1e-6)
+    assert abs(fit.theta[2] - 25) < 2 and fit.converged and not fit.problem
+    assert np.isfinite(fit.cov).all()
 
 
 def test_fit_recovery_curves_contract_and_bootstrap(example_study):
-    c = fit_recovery_curves(example_study, origin="first_contact")
-    p = c.params
-    for col in ("b0", "plateau", "tau_days", "half_life_days", "b0_ci_low", "tau_days_ci_high", "n_episodes", "n_scores"):
+    c = fit_recovery_curves(example_study, origin="first_contact", progress=False)
+    assert c.params is c.table
+    p = c.table
+    for col in ("b0", "plateau", "tau_days", "half_life_days", "b0_ci_low", "tau_days_ci_high", "n_episodes",
+                "n_scores", "first_day", "last_day", "start_score", "converged", "note"):
         assert col in p
     np.testing.assert_allclose(p["half_life_days"], p["tau_days"] * np.log(2))
     assert (p["tau_days_ci_low"] < p["tau_days"]).all() and (p["tau_days"] < p["tau_days_ci_high"]).all()
+    assert set(p["modality"]) == set(example_study.episodes["modality"])  # codes in the machine table
     pred = c.predict([0, 14, 42, 84])
     assert len(pred) == 4 * len(p)
     b = fit_recovery_curves(example_study, by="chronicity", origin="first_contact", se="bootstrap", n_boot=30,
                             progress=False)
-    assert set(b.params["chronicity"]) <= {"acute", "subacute", "chronic"}
+    assert set(b.table["chronicity"]) <= {"acute", "subacute", "chronic"}
     ax = c.plot()
-    assert ax.get_xlabel().startswith("days since")
+    assert ax.get_xlabel() == "days since first contact"
+    assert "Untreated" in [t.get_text() for t in ax.get_legend().get_texts()]  # human labels in figures
+    assert "Untreated" in c.summary() and "<table" in c._repr_html_()
+    with pytest.raises(AttributeError):
+        c.table = None
+
+
+def test_predictions_stay_inside_the_data_and_the_range(example_study):
+    c = fit_recovery_curves(example_study, progress=False)
+    pred = c.predict(np.arange(0, 1300, 5.0))
+    for rec in c.table.itertuples():
+        g = pred[pred["modality"] == rec.modality]
+        inside = g[g["in_data"]]
+        assert inside["day"].min() >= rec.first_day and inside["day"].max() <= rec.last_day
+        assert g.loc[~g["in_data"], "predicted"].isna().all()
+    assert pred[["predicted", "ci_low", "ci_high"]].stack().dropna().between(0, 10).all()
+    frame = example_study.analysis_frame("nrs", include_baseline=True)
+    g = frame[frame["modality"] == "untreated"]
+    first, last = data_window(g, 5)
+    span = g.groupby("episode_id")["day"].agg(["min", "max"])
+    assert (span["max"] >= last).sum() >= 5 and (span["max"] > last).sum() < 5
+    assert (span["min"] <= first).sum() >= 5
+    assert any("fewer than 5 episodes have measurements after day" in n for n in c.notes)
+    s100 = fit_recovery_curves(example_study, scale="100", progress=False)
+    assert s100.predict(np.arange(0, 400, 10.0))[["predicted", "ci_low", "ci_high"]].stack().dropna().between(0, 100).all()
+    ax = c.plot()
+    for line in ax.get_lines()[:len(c.table)]:
+        assert line.get_ydata().min() >= 0 and line.get_ydata().max() <= 10
 
 
 def test_small_groups_warned_not_faked(example_study):
     with pytest.warns(bpo.SmallSampleWarning):
-        c = fit_recovery_curves(example_study, by=["modality", "chronicity"], origin="first_contact", min_episodes=15)
-    small = c.params[c.params["n_episodes"] < 15]
+        c = fit_recovery_curves(example_study, by=["modality", "chronicity"], origin="first_contact", min_n=15,
+                                progress=False)
+    small = c.table[c.table["n_episodes"] < 15]
     assert len(small) and small["b0"].isna().all() and (~small["converged"]).all()
+    assert small["note"].str.contains("fewer than min_n=15").all()
 
 
-def test_episode_fits_equal_curve_fit_loop(example_study):
-    ep = fit_episode_curves(example_study, origin="first_contact").set_index("episode_id")
-    frame = example_study.analysis_frame("nrs", origin="first_contact", include_baseline=True)
-    n_ref_conv, compared = 0, 0
-    for eid, g in frame.groupby("episode_id"):
-        if len(g) < 4:
-            assert not ep.loc[eid, "converged"] and "fewer than" in ep.loc[eid, "note"]
-            continue
-        x, y = g["day"].to_numpy(float), g["score"].to_numpy(float)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p, _ = curve_fit(exp_plateau, x, y, p0=profile_start(x, y), method="trf", max_nfev=5000,
-                             bounds=([-np.inf, -np.inf, TAU_BOUNDS[0]], [np.inf, np.inf, TAU_BOUNDS[1]]),
-                             xtol=1e-12, ftol=1e-12, gtol=1e-12)
-        # same definition of a usable fit for both: tau identified (off its bounds, not below first gap / 5)
-        ref_conv = bool(identifiable_tau(np.array([p[2]]), x[None, :], np.ones((1, len(x)), bool), p[0], p[1])[0])
-        n_ref_conv += ref_conv
-        if ref_conv and ep.loc[eid, "converged"]:
-            ours = ep.loc[eid, ["b0", "plateau", "tau_days"]].to_numpy(float)
-            np.testing.assert_allclose(ours, p, rtol=1e-4, atol=1e-4)
-            compared += 1
-    assert ep["converged"].sum() >= n_ref_conv
-    assert compared > 300
+def _fit_quietly(study, **kw):
+    with pytest.warns(bpo.StatisticalWarning):
+        return fit_recovery_curves(study, by=None, origin="first_contact", progress=False, **kw)
+
+
+def _assert_not_fitted(c, why):
+    row = c.table.iloc[0]
+    assert not row["converged"]
+    assert row[["b0", "plateau", "tau_days", "b0_ci_low", "plateau_ci_high", "tau_days_ci_low"]].isna().all()
+    assert why in row["note"] and any(why in n for n in c.notes)
+
+
+def test_single_measurement_per_episode_is_not_fitted():
+    study = tiny_study({f"e{i}": [(0, 5 + i % 3)] for i in range(8)})
+    _assert_not_fitted(_fit_quietly(study), "single measurement")
+
+
+def test_all_measurements_on_one_day_are_not_identified():
+    study = tiny_study({f"e{i}": [(0, 5 + i % 3), (0, 4 + i % 2)] for i in range(8)})
+    _assert_not_fitted(_fit_quietly(study), "fewer than 3 distinct days")
+
+
+def test_constant_scores_leave_tau_unidentified():
+    study = tiny_study({f"e{i}": [(d, 4) for d in (0, 7, 14, 28, 56)] for i in range(8)})
+    _assert_not_fitted(_fit_quietly(study), "flat")
+
+
+def test_tau_on_its_bound_is_reported():
+    # an exactly linear decline: the best exponential has an infinite time constant (tau on its upper bound)
+    study = tiny_study({f"e{i}": [(d, 8 - d / 30 + (i % 2) * 0.5) for d in (0, 30, 60, 90)] for i in range(8)})
+    _assert_not_fitted(_fit_quietly(study), "upper bound")
+
+
+@pytest.mark.parametrize("kw, name", [
+    ({"by": "modaltiy"}, "by"), ({"by": 3}, "by"), ({"instrument": "pain"}, "instrument"),
+    ({"origin": "start"}, "origin"), ({"scale": "10"}, "scale"), ({"se": "robust"}, "se"),
+    ({"n_boot": 0}, "n_boot"), ({"n_boot": 2.5}, "n_boot"), ({"seed": -1}, "seed"), ({"alpha": 5}, "alpha"),
+    ({"min_n": 0}, "min_n"), ({"progress": "yes"}, "progress"),
+])
+def test_invalid_arguments_name_themselves(example_study, kw, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        fit_recovery_curves(example_study, **kw)
+
+
+def test_invalid_study_and_prediction_days(example_study):
+    with pytest.raises(TypeError, match="study"):
+        fit_recovery_curves("data.csv")
+    c = fit_recovery_curves(example_study, by=None, progress=False)
+    for bad in (-1, "42", [np.nan]):
+        with pytest.raises((ValueError, TypeError), match="day"):
+            c.predict(bad)
+
+
+def test_did_you_mean_and_aliases(example_study):
+    with pytest.raises(ValueError, match="did you mean 'modality'"):
+        fit_recovery_curves(example_study, by="modaltiy")
+    a = fit_recovery_curves(example_study, by=None, instrument="NPRS", progress=False)
+    assert a.instrument == "nrs"
