@@ -25,12 +25,89 @@ L-BFGS-B from several starts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
-__all__ = ["GroupStats", "profiled_deviance", "fit_lmm"]
+__all__ = ["GroupStats", "LMMFit", "profiled_deviance", "fit_lmm", "singular_columns"]
+
+
+@dataclass(frozen=True)
+class LMMFit:
+    """Estimates of a linear mixed model, in the units of the design matrices given to the fitter.
+
+    Attributes
+    ----------
+    beta, cov_fe : ndarray
+        Fixed effects and their conditional covariance
+        :math:`\\sigma^2 (X^TV^{-1}X)^{-1}`.
+    cov_re : ndarray (q, q)
+        Covariance of the random effects.
+    sigma2 : float
+        Residual variance.
+    llf : float
+        Maximised log-likelihood (REML criterion when fitted by REML).
+    converged : bool
+    message : str
+        The optimiser's own message.
+    n_iter : int
+    newton_step_rel : float
+        Largest relative move of a variance parameter that a Newton step from
+        the optimum would still make (lme4's convergence check; NaN when not
+        computed).
+    at_boundary : list of int
+        Parameters of the relative covariance factor estimated at zero.
+    blup : ndarray (G, q)
+        Conditional modes of the random effects per group.
+    groups : ndarray (G,)
+        Group labels in the order of ``blup``.
+    theta : ndarray
+        Relative covariance factor (lme4's theta; empty when not available).
+    re_names : list of str
+        Names of the random effects (empty when the caller names them).
+    """
+
+    beta: np.ndarray
+    cov_fe: np.ndarray
+    cov_re: np.ndarray
+    sigma2: float
+    llf: float
+    converged: bool
+    message: str
+    n_iter: int
+    newton_step_rel: float
+    at_boundary: list
+    blup: np.ndarray
+    groups: np.ndarray
+    theta: np.ndarray = field(default_factory=lambda: np.empty(0))
+    re_names: list = field(default_factory=list)
+
+
+def singular_columns(XtX: np.ndarray, tol: float = 1e-10) -> list[int]:
+    """Columns of a design (given by its cross-product ``X'X``) that are constant zero or linearly dependent.
+
+    Returns the indices of the columns that take part in an (almost) exact
+    linear dependence: empty for a design of full rank.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), [0, 1, 0, 1], [1, 0, 1, 0]])
+    >>> singular_columns(X.T @ X)
+    [0, 1, 2]
+    >>> singular_columns(X[:, :2].T @ X[:, :2])
+    []
+    """
+    d = np.sqrt(np.maximum(np.diag(XtX), 0.0))
+    zero = d <= tol * max(d.max(initial=0.0), 1.0)
+    scale = np.where(zero, 1.0, d)
+    R = XtX / scale[:, None] / scale[None, :]
+    vals, vecs = np.linalg.eigh(R)
+    null = vecs[:, vals <= tol * max(vals.max(initial=0.0), 1.0)]
+    involved = zero | (np.abs(null) > 1e-6).any(axis=1) if null.size else zero
+    return [int(i) for i in np.flatnonzero(involved)]
 
 
 class GroupStats:
@@ -125,13 +202,40 @@ def profiled_deviance(theta, s: GroupStats, reml: bool = True) -> float:
     return sum_logdet + s.n * (1 + np.log(2 * np.pi * r2 / s.n))
 
 
-def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None):
-    """Fit the model; return a dict of estimates (in the units of X and Z).
+def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None) -> LMMFit:
+    """Fit the model by exact profiled (RE)ML; return an :class:`LMMFit` (in the units of X and Z).
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effects design, of full column rank.
+    Z : ndarray (n, q), q in {1, 2}
+        Random-effects design.
+    y : ndarray (n,)
+    groups : array-like (n,)
+    reml : bool
+    starts : list of lists, optional
+        Starting values of lme4's theta (``[l11]`` or ``[l11, l21, l22]``).
+
+    Raises
+    ------
+    ValueError
+        For more than two random effects, fewer than two groups, or a
+        fixed-effects design that is not of full rank (naming the columns).
 
     BLAS is limited to one thread while fitting: the products are small and
     many, and multi-threaded BLAS spends more time waking threads than
     computing (measured 2x slower on this 2-core machine under load).
     """
+    X, Z, y = np.asarray(X, float), np.asarray(Z, float), np.asarray(y, float)
+    if Z.ndim != 2 or Z.shape[1] not in (1, 2):
+        raise ValueError(f"Z must have one or two columns (random effects per group), got shape {Z.shape}")
+    if len(pd.unique(np.asarray(groups))) < 2:
+        raise ValueError("a mixed model needs at least two groups")
+    bad = singular_columns(X.T @ X)
+    if bad:
+        raise ValueError(f"the fixed-effects design is not of full rank: columns {bad} are constant zero or "
+                         "linear combinations of each other")
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_lmm(X, Z, y, groups, reml, starts)
 
@@ -207,13 +311,11 @@ def _fit_lmm(X, Z, y, groups, reml, starts):
     r2 = ytPy - c @ beta
     sigma2 = r2 / ((s.n - s.p) if reml else s.n)
     L = _lambda(theta, q)
-    cov_re = sigma2 * L @ L.T
-    cov_fe = sigma2 * np.linalg.inv(A)
     blup = np.einsum("gij,gj->gi", W, s.Zty - np.einsum("gip,p->gi", s.ZtX, beta))
-    return {"beta": beta, "cov_fe": cov_fe, "cov_re": cov_re, "sigma2": float(sigma2),
-            "llf": -0.5 * float(fun), "theta": theta, "converged": bool(best.success) or newton_rel < 1e-3,
-            "message": str(best.message), "n_iter": int(best.nit), "newton_step_rel": newton_rel,
-            "at_boundary": at_boundary, "blup": blup, "groups": s.groups, "stats": s}
+    return LMMFit(beta=beta, cov_fe=sigma2 * np.linalg.inv(A), cov_re=sigma2 * L @ L.T, sigma2=float(sigma2),
+                  llf=-0.5 * float(fun), converged=bool(best.success) or newton_rel < 1e-3,
+                  message=str(best.message), n_iter=int(best.nit), newton_step_rel=newton_rel,
+                  at_boundary=at_boundary, blup=blup, groups=np.asarray(s.groups), theta=theta)
 
 
 def _grad_hess(theta, free, s, reml):

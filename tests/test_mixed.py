@@ -89,3 +89,88 @@ def test_predict_with_and_without_random_effects(example_study):
     new = pd.DataFrame({"day": [0.0, 42.0], "baseline": [7.0, 7.0], "episode_id": ["unseen", "unseen"]})
     np.testing.assert_allclose(m.predict(new), m.predict(new, include_random_effects=False))
     assert "Fixed effects" in m.summary()
+
+
+def test_tidy_table_conf_int_and_pvalues(example_study):
+    from scipy import stats
+    m = bpo.fit_mixed_model(frame_of(example_study), "score ~ day * modality + baseline")
+    t = m.table.set_index("term")
+    assert list(m.table.columns) == ["term", "estimate", "se", "z", "p_value", "ci_low", "ci_high"]
+    np.testing.assert_allclose(t["estimate"], m.fe_params)
+    np.testing.assert_allclose(t["z"], m.fe_params / m.bse_fe)
+    np.testing.assert_allclose(t["p_value"], 2 * stats.norm.sf(np.abs(m.fe_params / m.bse_fe)))
+    np.testing.assert_allclose(t["ci_low"], m.fe_params - 1.959963984540054 * m.bse_fe)
+    ci90 = m.conf_int(alpha=0.10)
+    np.testing.assert_allclose(ci90[1], m.fe_params + 1.6448536269514722 * m.bse_fe)
+    np.testing.assert_allclose(m.pvalues, t["p_value"])
+    with pytest.raises(ValueError, match="alpha"):
+        m.conf_int(alpha=1.5)
+    with pytest.raises(AttributeError):
+        m.llf = 0.0
+    assert isinstance(m, bpo.results.Result) and "Dry needling" in m.summary()  # labels in the reading table
+    assert "day:modality[T.dry_needling]" in set(m.table["term"])  # codes in the machine table
+
+
+def test_study_input_equals_its_frame_and_accepts_aliases(example_study):
+    a = bpo.fit_mixed_model(example_study, "score ~ day + baseline", re_formula="1", instrument="NPRS")
+    b = bpo.fit_mixed_model(example_study.analysis_frame("nrs"), "score ~ day + baseline", re_formula="1")
+    np.testing.assert_allclose(a.fe_params, b.fe_params, rtol=1e-10)
+    assert a.instrument == "nrs" and a.origin == "onset" and b.instrument is None
+
+
+def test_mean_curves_stay_inside_data_and_range(example_study):
+    m = bpo.fit_mixed_model(example_study, "score ~ day * modality + baseline")
+    curves = m.mean_curves("modality", min_n=5)
+    f = example_study.analysis_frame("nrs")
+    for mod, g in curves.groupby("modality"):
+        last = np.sort(f[f["modality"] == mod].groupby("episode_id")["day"].max().to_numpy())[::-1][4]
+        assert g["day"].max() == pytest.approx(last)
+    assert curves["predicted"].between(0, 10).all()
+    ax = m.plot()
+    assert "Untreated" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(m.plot(kind="effects").get_yticklabels()) == len(m.table) - 1
+
+
+@pytest.mark.parametrize("kw, name", [
+    ({"formula": "score ~ dya + baseline"}, "formula"), ({"formula": "score ~ day +"}, "formula"),
+    ({"formula": "day + baseline"}, "formula"), ({"formula": 3}, "formula"),
+    ({"re_formula": "~ dya"}, "re_formula"), ({"re_formula": "score ~ day"}, "re_formula"),
+    ({"groups": "episode"}, "groups"), ({"time": "days"}, "time"), ({"time": "modality"}, "time"),
+    ({"reml": "yes"}, "reml"), ({"instrument": "pain"}, "instrument"), ({"origin": "start"}, "origin"),
+    ({"engine": "lme4"}, "engine"),
+])
+def test_invalid_arguments_name_themselves(example_study, kw, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        bpo.fit_mixed_model(frame_of(example_study), **kw)
+
+
+def test_formula_error_lists_available_columns(example_study):
+    with pytest.raises(ValueError, match=r"did you mean 'day'.*available columns: episode_id"):
+        bpo.fit_mixed_model(frame_of(example_study), "score ~ dya")
+    with pytest.raises(TypeError, match="study"):
+        bpo.fit_mixed_model([1, 2, 3])
+
+
+def test_one_group_singular_design_and_single_observations_are_clear_errors(example_study):
+    f = frame_of(example_study)
+    one = f[f["episode_id"] == f["episode_id"].iat[0]]
+    with pytest.raises(ValueError, match="at least two groups"):
+        bpo.fit_mixed_model(one, "score ~ day")
+    with pytest.raises(ValueError, match=r"singular: baseline, twice"):
+        bpo.fit_mixed_model(f.assign(twice=2 * f["baseline"]), "score ~ day + baseline + twice")
+    empty_level = f[f["modality"] != "cupping"]  # the category stays, with no rows
+    with pytest.raises(ValueError, match=r"modality\[T.cupping\]"):
+        bpo.fit_mixed_model(empty_level, "score ~ day + modality")
+    firsts = f.groupby("episode_id").head(1)
+    with pytest.raises(ValueError, match="single observation"):
+        bpo.fit_mixed_model(firsts, "score ~ day")
+    with pytest.raises(ValueError, match="at most two random effects"):
+        bpo.fit_mixed_model(f, "score ~ day", re_formula="~ day + baseline", engine="fast")
+
+
+def test_too_few_groups_for_a_random_slope_is_noted(example_study):
+    f = frame_of(example_study)
+    few = f[f["episode_id"].isin(f["episode_id"].unique()[:4])]
+    m = bpo.fit_mixed_model(few, "score ~ day")
+    assert any("only 4 groups" in n for n in m.notes)
+    assert any("random slope" in n for n in m.notes)
