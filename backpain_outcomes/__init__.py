@@ -10,7 +10,7 @@ from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
 from .study import Study
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 
 def example_path() -> Path:
