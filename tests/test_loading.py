@@ -114,8 +114,8 @@ def test_links_unknown_patient_episode_and_before_onset(tmp_path):
         bpo.load_study(tmp_path, today=TODAY)
     p = info.value.problems
     got = set(zip(p["table"], p["row"].astype(int), p["reason"]))
-    assert got == {("patients", 3, "duplicate_id"), ("patients", 4, "duplicate_id"),
-                   ("episodes", 2, "duplicate_id"), ("episodes", 3, "duplicate_id"),
+    # a repeated id is one problem (on its second row), not one per row nor a cascade
+    assert got == {("patients", 4, "duplicate_id"), ("episodes", 3, "duplicate_id"),
                    ("scores", 3, "unknown_patient"), ("scores", 3, "unknown_episode"),
                    ("scores", 4, "unknown_episode"),
                    ("scores", 5, "date_before_onset"), ("scores", 6, "no_episode")}

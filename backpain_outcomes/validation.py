@@ -1,0 +1,326 @@
+"""Checking: every value of every row against the data dictionary, and exact duplicates.
+
+The second stage of loading. Each ``validate_<table>`` function parses one
+table's columns (ids as text, dates, numbers, vocabulary) into a clean frame
+and records a problem for every value that breaks a rule; nothing is
+dropped here. :func:`set_aside_duplicates` then compares rows on their
+*parsed* values (``6`` equals ``6.0``, ``NPRS`` equals ``nrs``) and
+:func:`conflicting_ids` reports an id on several different rows once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .dates import AMBIGUOUS, BAD, parse_dates
+from .instruments import score_odi, score_rmdq
+from .problems import CONSEQUENCE, ERROR, SET_ASIDE, Problems
+from .reading import ITEM_COLUMN
+from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
+
+__all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers"]
+
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_SEX = {"f": "female", "female": "female", "w": "female", "woman": "female",
+        "m": "male", "male": "male", "man": "male"}
+
+
+@dataclass
+class RawTable:
+    """One table as read from all its files: canonical column names, values as written (stripped),
+    the file and line of every row."""
+
+    name: str
+    data: pd.DataFrame
+    source: np.ndarray
+    rows: np.ndarray
+    n_read: int = 0  # rows read below the headers, blank and ragged ones included
+
+    def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
+             kind: str = ERROR) -> None:
+        """Record a problem for each row where ``mask`` holds."""
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not len(idx):
+            return
+        if values is None:
+            values = self.data[column] if column in self.data else None
+        val = None if values is None else _pick(values, idx)
+        msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
+        p.add(self.name, self.source[idx], self.rows[idx], column, reason, msg, expected, value=val, position=idx,
+              kind=kind)
+
+
+def _pick(values, idx: np.ndarray) -> np.ndarray:
+    if isinstance(values, pd.Series | pd.Index):
+        return values.take(idx).to_numpy(dtype=object, na_value=None)
+    return np.asarray(values, dtype=object)[idx]
+
+
+# --------------------------------------------------------------------------------------------- values
+def _text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def id_text(s: pd.Series) -> pd.Series:
+    """Identifiers as text (``str`` dtype; "12" and 12.0 are the same id); missing stays missing."""
+    if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        return s
+    codes, uniq = pd.factorize(s.astype(object))
+    text = np.array([_text(u) for u in uniq] + [None], dtype=object)
+    return pd.Series(text[codes], index=s.index, dtype="str")
+
+
+def numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values as float, present but not a number, a yes/no value). Booleans are not numbers."""
+    n = len(s)
+    if pd.api.types.is_bool_dtype(s):
+        present = s.notna().to_numpy(bool)
+        return np.full(n, np.nan), present, present
+    if pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy(dtype=float, na_value=np.nan), np.zeros(n, bool), np.zeros(n, bool)
+    if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        ok = s.str.fullmatch(_NUMBER).to_numpy(dtype=bool, na_value=False)
+        out = np.full(n, np.nan)
+        out[ok] = s[ok].astype(float).to_numpy()
+        return out, s.notna().to_numpy(bool) & ~ok, np.zeros(n, bool)
+    codes, uniq = pd.factorize(s.astype(object))
+    val, flag = np.full(len(uniq) + 1, np.nan), np.zeros(len(uniq) + 1, np.int8)  # 1 not a number, 2 yes/no
+    for i, u in enumerate(uniq):
+        if isinstance(u, bool | np.bool_):
+            flag[i] = 2
+        elif isinstance(u, int | float | np.integer | np.floating):
+            val[i] = float(u)
+        elif isinstance(u, str) and pd.Series([u], dtype="str").str.fullmatch(_NUMBER).iat[0]:
+            val[i] = float(u)
+        else:
+            flag[i] = 1
+    return val[codes], flag[codes] > 0, flag[codes] == 2
+
+
+def _not_a_number(t: RawTable, p: Problems, column: str, bad: np.ndarray, yes_no: np.ndarray, what: str,
+                  expected: str) -> None:
+    t.flag(p, bad & ~yes_no, column, "not_a_number", f"{what} is not a number", expected)
+    t.flag(p, yes_no, column, "not_a_number", f"{what} is a yes/no value (TRUE/FALSE), not a number", expected)
+
+
+def _number(t: RawTable, p: Problems, col: str, low: float, high: float, what: str) -> np.ndarray:
+    num, bad, yes_no = numbers(t.data[col])
+    _not_a_number(t, p, col, bad, yes_no, what, f"a number from {low:g} to {high:g}")
+    with np.errstate(invalid="ignore"):
+        t.flag(p, (num < low) | (num > high), col, "out_of_range", f"{what} is out of range",
+               f"a number from {low:g} to {high:g}")
+    return num
+
+
+def _required(t: RawTable, p: Problems, cols) -> None:
+    for col in cols:
+        t.flag(p, t.data[col].isna().to_numpy(), col, "missing_value", "required value is missing", "a value")
+
+
+def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool = True) -> pd.Series:
+    parsed, status = parse_dates(t.data[col], dayfirst=dayfirst)
+    status = status.to_numpy()
+    t.flag(p, status == BAD, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
+    hint = "; pass dayfirst=True or dayfirst=False to load_study" if dayfirst is None else ""
+    t.flag(p, status == AMBIGUOUS, col, "ambiguous_date", "ambiguous date: day and month order cannot be told" + hint,
+           "an ISO 8601 date such as 2024-03-25")
+    if required:
+        t.flag(p, t.data[col].isna().to_numpy(), col, "missing_value", "required date is missing", "an ISO 8601 date")
+    t.flag(p, (parsed > today).to_numpy(), col, "date_in_future", f"date is after today ({today.date()})",
+           f"a date on or before {today.date()}")
+    return parsed
+
+
+def _optional_ids(d: pd.DataFrame, col: str) -> pd.Series:
+    return id_text(d[col]) if col in d else pd.Series(np.nan, index=d.index, dtype="str")
+
+
+# --------------------------------------------------------------------------------------------- tables
+def validate_patients(t: RawTable, p: Problems) -> pd.DataFrame:
+    """Patients: id required; age 0-120; sex as written (f/m spellings unified); other columns kept."""
+    d = t.data
+    _required(t, p, ["patient_id"])
+    out = pd.DataFrame({"patient_id": id_text(d["patient_id"])})
+    out["age"] = _number(t, p, "age", 0, 120, "age") if "age" in d else np.nan
+    if "sex" in d:
+        out["sex"] = id_text(d["sex"]).map(lambda v: None if v is None or v != v else _SEX.get(v.lower(), v.lower()))
+    else:
+        out["sex"] = None
+    out["clinic_id"] = _optional_ids(d, "clinic_id")
+    for col in d.columns:
+        if col not in out:
+            out[col] = d[col].to_numpy()
+    return out
+
+
+def validate_episodes(t: RawTable, p: Problems, dayfirst, today) -> pd.DataFrame:
+    """Episodes: episode and patient ids required, onset date optional (never in the future)."""
+    d = t.data
+    _required(t, p, ["episode_id", "patient_id"])
+    out = pd.DataFrame({"episode_id": id_text(d["episode_id"]), "patient_id": id_text(d["patient_id"])})
+    out["onset_date"] = _dates(t, p, "onset_date", dayfirst, today, required=False)
+    out["arm"] = d["arm"].to_numpy(dtype=object) if "arm" in d else None
+    return out
+
+
+def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -> pd.DataFrame:
+    """Sessions: patient, date and a modality of the vocabulary required; duration 0-600 minutes."""
+    d = t.data
+    _required(t, p, ["patient_id", "modality"])
+    out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
+    out["session_date"] = _dates(t, p, "session_date", dayfirst, today)
+    mod = normalise_modality(d["modality"].astype(object), modality_map)
+    t.flag(p, (d["modality"].notna() & mod.isna()).to_numpy(), "modality", "unknown_modality",
+           "unknown modality (map it with modality_map={...})", "one of " + ", ".join([*MODALITIES, UNTREATED]))
+    out["modality"] = mod
+    out["therapist_id"] = _optional_ids(d, "therapist_id")
+    out["duration_min"] = _number(t, p, "duration_min", 0, 600, "duration") if "duration_min" in d else np.nan
+    return out
+
+
+def _joined(items: pd.DataFrame) -> pd.Series:
+    return items.astype(object).apply(lambda r: ",".join("" if pd.isna(v) else str(v) for v in r), axis=1)
+
+
+def _item_scores(t: RawTable, p: Problems, inst: pd.Series, options: dict) -> pd.Series:
+    """Scores computed from item columns (odi_1..odi_10, rmdq_1..rmdq_24), NaN elsewhere."""
+    d = t.data
+    out = pd.Series(np.nan, index=d.index)
+    raw_score = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
+    for name, n_items in (("odi", 10), ("rmdq", 24)):
+        cols = {int(m[2]): c for c in d.columns if (m := ITEM_COLUMN.match(c)) and m[1] == name}
+        if not cols:
+            continue
+        items = pd.DataFrame({i: d[cols[i]].astype(object) if i in cols else None for i in range(1, n_items + 1)},
+                             index=d.index)
+        rows = ((inst == name) & raw_score.isna() & items.notna().any(axis=1)).to_numpy(bool)
+        if not rows.any():
+            continue
+        if name == "odi":
+            parsed = [numbers(items[c]) for c in items.columns]
+            num = pd.DataFrame({c: v for c, (v, _, _) in zip(items.columns, parsed)}, index=d.index)
+            bad_item = np.any([b for _, b, _ in parsed], axis=0) | ((num < 0) | (num > 5)).any(axis=1).to_numpy()
+            t.flag(p, rows & bad_item, "odi items", "out_of_range", "an Oswestry section is not scored 0-5",
+                   "each section 0-5 or blank", values=_joined(items))
+            sc = score_odi(num, max_missing=options["odi_max_missing"])
+            t.flag(p, rows & ~bad_item & sc.isna().to_numpy(), "odi items", "not_scorable",
+                   f"more than {options['odi_max_missing']} Oswestry section(s) unanswered",
+                   f"at most {options['odi_max_missing']} missing", values=items.notna().sum(axis=1))
+        else:
+            sc = score_rmdq(items, rescale=options["rmdq_rescale"], max_missing=options["rmdq_max_missing"])
+            t.flag(p, rows & sc.isna().to_numpy(), "rmdq items", "not_scorable",
+                   "Roland-Morris items missing or not yes/no", "24 yes/no answers", values=items.notna().sum(axis=1))
+        out = out.where(~rows, sc)
+    return out
+
+
+def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, options: dict) -> pd.DataFrame:
+    """Scores: patient, date, an instrument of the vocabulary and a score in its range (or its items)."""
+    d = t.data
+    _required(t, p, ["patient_id", "instrument"])
+    out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
+    out["date"] = _dates(t, p, "date", dayfirst, today)
+    inst = normalise_instrument(d["instrument"].astype(object), instrument_map)
+    t.flag(p, (d["instrument"].notna() & inst.isna()).to_numpy(), "instrument", "unknown_instrument",
+           "unknown instrument (map it with instrument_map={...})", "one of " + ", ".join(INSTRUMENTS))
+    out["instrument"] = inst
+    raw = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
+    num, bad, yes_no = numbers(raw)
+    items = _item_scores(t, p, inst, options)
+    _not_a_number(t, p, "score", bad, yes_no, "score", "a number")
+    code = pd.Categorical(inst, categories=list(INSTRUMENTS)).codes  # -1 where unknown
+    has_item_cols = any(ITEM_COLUMN.match(c) for c in d.columns)
+    missing = raw.isna().to_numpy(bool)
+    has_items = items.notna().to_numpy() | (missing & np.isin(code, [2, 3]) & has_item_cols)
+    t.flag(p, missing & ~has_items, "score", "missing_value", "score is missing", "a number", values=raw)
+    bounds = np.array([v[:2] for v in INSTRUMENTS.values()] + [(np.nan, np.nan)], float)
+    low, high = bounds[code, 0], bounds[code, 1]  # code -1 picks the NaN row
+    with np.errstate(invalid="ignore"):
+        oor = ~np.isnan(num) & ((num < low) | (num > high))
+    for j, k in enumerate(INSTRUMENTS):
+        t.flag(p, oor & (code == j), "score", "out_of_range", f"{k} score is out of range",
+               f"{INSTRUMENTS[k][0]:g}-{INSTRUMENTS[k][1]:g} for {k}", values=raw)
+    out["score"] = np.where(np.isnan(num), items.to_numpy(float), num)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- duplicates
+def _codes(parsed: pd.Series, raw: pd.Series | None) -> np.ndarray:
+    """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is."""
+    codes, uniq = pd.factorize(parsed, use_na_sentinel=True)
+    if raw is not None:
+        miss = codes < 0
+        if miss.any():
+            rc, _ = pd.factorize(raw[miss].astype(object))
+            codes = codes.copy()
+            codes[miss] = np.where(rc >= 0, rc + len(uniq), -1)
+    return codes
+
+
+def _row_keys(columns: list[np.ndarray]) -> np.ndarray:
+    """One integer per distinct combination of the columns' codes."""
+    key = np.zeros(len(columns[0]) if columns else 0, np.int64)
+    for c in columns:
+        key = pd.factorize(key * (int(c.max(initial=-1)) + 2) + (c + 1))[0].astype(np.int64)
+    return key
+
+
+def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """'line N' (or 'file:N' when the other row is in another file) for each pair of rows."""
+    same = t.source[pos] == t.source[other]
+    lines = t.rows[other].astype(str).astype(object)
+    return np.where(same, "line " + lines, t.source[other] + ":" + lines)
+
+
+def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.ndarray:
+    """Set aside rows whose values equal an earlier row's, compared as parsed; returns their positions.
+
+    Problems found on a duplicate are forgotten (they are those of the first copy).
+    """
+    cols = [_codes(clean[c], t.data[c] if c in t.data else None) for c in clean.columns]
+    cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
+    key = _row_keys(cols)
+    dup = pd.Series(key).duplicated().to_numpy()
+    pos = np.flatnonzero(dup)
+    if len(pos):
+        keys, first_of_key = np.unique(key, return_index=True)
+        first = first_of_key[np.searchsorted(keys, key[pos])]
+        p.drop(t.name, pos)
+        msg = np.full(len(key), None, object)
+        msg[pos] = "exact duplicate of " + _where(t, pos, first) + " (same values)"
+        t.flag(p, dup, "", "duplicate", msg, kind=SET_ASIDE, values=np.full(len(key), None))
+    return pos
+
+
+def conflicting_ids(t: RawTable, ids: pd.Series, what: str, p: Problems, skip: np.ndarray) -> None:
+    """An id on several rows with different values: one problem per id (on its second row, naming every
+    line), the other rows excluded with it as consequences."""
+    live = ids.notna().to_numpy() & ~np.isin(np.arange(len(ids)), skip)
+    codes = np.where(live, pd.factorize(ids)[0], -1)
+    counts = np.bincount(codes[codes >= 0]) if live.any() else np.zeros(0, int)
+    repeated = live & (counts[np.maximum(codes, 0)] > 1 if len(counts) else False)
+    if not repeated.any():
+        return
+    idx = np.flatnonzero(repeated)
+    order = idx[np.lexsort((idx, codes[idx]))]
+    grp = codes[order]
+    start = np.r_[True, grp[1:] != grp[:-1]]
+    rank = np.arange(len(order)) - np.flatnonzero(start)[np.cumsum(start) - 1]
+    where = pd.Series(t.source[order] + ":" + t.rows[order].astype(str).astype(object)).groupby(
+        grp, sort=False).agg(", ".join)
+    root = order[rank == 1]
+    msg = np.full(len(ids), None, object)
+    msg[root] = [f"{what} {ids.iat[i]!r} is on {int(counts[codes[i]])} rows with different values "
+                 f"({where[codes[i]]}); each {what.split('_')[0]} must have one row" for i in root]
+    mark = np.zeros(len(ids), bool)
+    mark[root] = True
+    t.flag(p, mark, what, "duplicate_id", msg, f"each {what.split('_')[0]} once", values=ids)
+    others = repeated & ~mark
+    t.flag(p, others, what, "duplicate_id", f"{what} is on several rows with different values (see its second row)",
+           f"each {what.split('_')[0]} once", values=ids, kind=CONSEQUENCE)
