@@ -6,7 +6,7 @@ scores follow a class mean curve with Gaussian residuals:
 .. math:: y_{ij} \\mid c \\sim N\\big(B(t_{ij})^\\top \\beta_c,\\ \\sigma_c^2\\big),
           \\qquad P(c) = \\pi_c
 
-with *B* a polynomial (degree 2 or 3) or cubic B-spline basis of time. This
+with *B* a cubic B-spline (default) or polynomial basis of time. This
 is the model of R's ``lcmm::hlme`` without random effects (LCGA; Nagin 1999)
 and of ``flexmix`` with grouped observations. Dunn, Jordan & Croft 2006 (Am J
 Epidemiol 163:754) found four back-pain trajectories in primary care;
@@ -19,6 +19,11 @@ start, then the best starts are run to convergence (the strategy lcmm users
 adopt for large data, lcmm #258). The log-likelihood is checked never to
 decrease. Iteration caps are reported, not silent (lcmm #73); collapsing
 classes are reported (lcmm #140, #151).
+
+Class curves are tabulated and drawn only over the days where at least
+``min_n`` of the class's episodes have data, clipped to the score range, and
+labelled from their own shape ("Rapid recovery", "Slow recovery",
+"Persistent high", ...; distinct within a fit).
 """
 
 from __future__ import annotations
@@ -30,10 +35,26 @@ import pandas as pd
 from scipy.interpolate import BSpline
 from scipy.special import logsumexp
 
-from ._display import ResultMixin
+from .checks import (
+    check_by,
+    check_choice,
+    check_day,
+    check_instrument,
+    check_int,
+    check_k,
+    check_min_n,
+    check_origin,
+    check_positive,
+)
+from .curves import data_window
 from .exceptions import ConvergenceWarning
+from .results import Result
+from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
-__all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index"]
+__all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "class_label", "distinct_labels"]
+
+#: A recovery class covering half of its drop within this many days of its start is "rapid".
+RAPID_DAYS = 42
 
 
 def adjusted_rand_index(a, b) -> float:
@@ -140,114 +161,214 @@ def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
     return _Fit(post.shape[1], beta, sigma2, pi, path[-1], post, len(path), converged, np.array(path), notes)
 
 
-class TrajectoryResult(ResultMixin):
-    """Result of :func:`fit_trajectories`.
+def _recovery_label(curve, days, start, end):
+    """"Rapid recovery" when the curve covers half of its drop within six weeks of its start, else "Slow"."""
+    half = start - 0.5 * (start - end)
+    reached = np.flatnonzero(curve <= half)
+    t_half = days[reached[0]] - days[0] if len(reached) else np.inf
+    return "Rapid recovery" if t_half <= RAPID_DAYS else "Slow recovery"
+
+
+def class_label(curve, days, lo, hi, sigma, min_sigma, n_classes) -> str:
+    """Plain label of a class from its mean curve over its own data (fractions of the score range).
+
+    * drops by at least 20% of the range and ends at or below 25%: *Rapid
+      recovery* (half of the drop within 6 weeks of the curve's start) or
+      *Slow recovery*;
+    * ends at or above 55%: *Persistent high*;
+    * residual SD above 1.4 times the smallest class SD and above 12% of the
+      range: *Fluctuating*;
+    * starts at or below 30% and ends at or below 25%: *Low pain*;
+    * drops by at least 20% of the range: *Partial recovery*;
+    * else *Persistent moderate* (ends at or above 35%) or *Persistent mild*.
+
+    Examples
+    --------
+    >>> days = np.linspace(0, 365, 60)
+    >>> class_label(2 + 6 * np.exp(-days / 10), days, 0, 10, 1.0, 1.0, 3)
+    'Rapid recovery'
+    >>> class_label(np.full(60, 7.5), days, 0, 10, 1.0, 1.0, 3)
+    'Persistent high'
+    """
+    r = max(hi - lo, 1e-12)
+    start, end = (curve[0] - lo) / r, (curve[-1] - lo) / r
+    if start - end >= 0.2 and end <= 0.25:
+        return _recovery_label(curve, days, curve[0], curve[-1])
+    if end >= 0.55:
+        return "Persistent high"
+    if n_classes > 1 and sigma > 1.4 * min_sigma and sigma > 0.12 * r:
+        return "Fluctuating"
+    if start <= 0.3 and end <= 0.25:
+        return "Low pain"
+    if start - end >= 0.2:
+        return "Partial recovery"
+    return "Persistent moderate" if end >= 0.35 else "Persistent mild"
+
+
+def distinct_labels(labels, starts) -> list[str]:
+    """Labels made distinct: a repeated label gets the class curve's starting score, then its class number.
+
+    Examples
+    --------
+    >>> distinct_labels(["Slow recovery", "Slow recovery", "Low pain"], [7.0, 5.5, 2.0])
+    ['Slow recovery (from 7.0)', 'Slow recovery (from 5.5)', 'Low pain']
+    """
+    out = list(labels)
+    for name in set(labels):
+        idx = [i for i, x in enumerate(labels) if x == name]
+        if len(idx) > 1:
+            for i in idx:
+                out[i] = f"{name} (from {starts[i]:.1f})"
+    if len(set(out)) < len(out):
+        out = [f"{x} (class {i + 1})" for i, x in enumerate(out)]
+    return out
+
+
+class TrajectoryResult(Result):
+    """Result of :func:`fit_trajectories` for one number of classes ``k``.
 
     Attributes
     ----------
-    enumeration : DataFrame
-        One row per k: ``k``, ``loglik``, ``n_params``, ``bic``, ``aic``,
-        ``sabic``, ``entropy`` (relative), ``smallest_class`` (share),
-        ``min_avepp`` (lowest mean posterior of a class among its members),
-        ``n_iter``, ``converged``.
-    best_k : int
-        Lowest BIC among converged fits whose smallest class holds at least
-        ``min_class_share`` of episodes.
+    table, enumeration : DataFrame
+        One row per fitted k: ``k``, ``loglik``, ``n_params``, ``bic``,
+        ``aic``, ``sabic``, ``entropy`` (relative), ``smallest_class``
+        (share), ``min_avepp`` (lowest mean posterior of a class among its
+        members), ``n_iter``, ``converged``, ``note``.
+    k, best_k : int
+        The number of classes described, and the lowest BIC among converged
+        fits whose smallest class holds at least ``smallest_class`` of the
+        episodes.
     classes : DataFrame
-        Per episode for ``k``: ``episode_id``, ``class``, ``posterior`` (of
-        the modal class) and ``p_class_<c>`` for every class.
+        Per episode: ``episode_id``, ``class``, ``posterior`` (of the modal
+        class) and ``p_class_<c>`` for every class.
     curves : DataFrame
-        ``class``, ``label``, ``day``, ``mean``, ``ci_low``, ``ci_high``.
+        ``class``, ``label``, ``day``, ``mean``, ``ci_low``, ``ci_high``: each
+        class's mean curve only over the days where at least ``min_n`` of its
+        episodes have data, clipped to the score range.
     sizes : DataFrame
-        ``class``, ``label``, ``share`` (mean posterior), ``n`` (modal), ``avepp``, ``sigma``.
+        ``class``, ``label``, ``share`` (mean posterior), ``n`` (modal),
+        ``avepp``, ``sigma``, ``first_day``, ``last_day``.
+    notes : list of str
     """
 
-    def __init__(self, fits, enumeration, best_k, basis, frame, episodes, instrument, origin, min_class_share,
-                 explanation, suff):
-        self.fits, self.enumeration, self.best_k, self._basis = fits, enumeration, best_k, basis
-        self._frame, self._episodes, self.instrument, self.origin = frame, episodes, instrument, origin
-        self.min_class_share, self.explanation = min_class_share, explanation
-        self._suff = suff
-        self.select(best_k)
+    def __init__(self, fits, enumeration, k, best_k, context, explanation, notes):
+        if k not in fits:
+            raise ValueError(f"k={k!r} was not fitted; fitted: {', '.join(map(str, sorted(fits)))}")
+        self.fits, self.table, self.k, self.best_k = fits, enumeration, int(k), int(best_k)
+        self._context, self.explanation = context, explanation
+        self.instrument, self.origin, self.min_n = context["instrument"], context["origin"], context["min_n"]
+        self.classes, self.curves, self.sizes, curve_notes = self._describe(fits[k])
+        self.notes = [explanation, *notes, *fits[k].notes, *curve_notes]
+        self._freeze()
+
+    @property
+    def enumeration(self) -> pd.DataFrame:
+        """The enumeration table (alias of ``table``)."""
+        return self.table
 
     def select(self, k: int) -> TrajectoryResult:
-        """Describe the k-class fit (``classes``, ``curves``, ``sizes``, cross-tabs); returns self."""
-        if k not in self.fits:
-            raise ValueError(f"k={k} was not fitted; fitted: {sorted(self.fits)}")
-        self.k = k
-        fit = self.fits[k]
-        order = np.argsort(-(self._basis(np.array([0.0])) @ fit.beta)[0])  # class 1 = highest start
-        self._order = order
+        """A NEW result describing the k-class fit (this one is unchanged)."""
+        k = check_int(k, "k", low=1)
+        return TrajectoryResult(self.fits, self.table, k, self.best_k, self._context, self.explanation,
+                                self._context["notes"])
+
+    def _describe(self, fit):
+        ctx = self._context
+        basis, frame, suff, lo, hi = ctx["basis"], ctx["frame"], ctx["suff"], ctx["low"], ctx["high"]
+        modal_raw = fit.post.argmax(1)
+        windows, curves = [], []
+        for c in range(fit.K):
+            members = frame[modal_raw[frame["_ep"].to_numpy()] == c]
+            windows.append(data_window(members, self.min_n) if len(members) else (np.nan, np.nan))
+            start = windows[-1][0] if np.isfinite(windows[-1][0]) else 0.0
+            curves.append((basis(np.array([start])) @ fit.beta[:, c])[0])
+        order = np.argsort(-np.array(curves), kind="stable")  # class 1 = highest curve at its start
         post = fit.post[:, order]
         modal = post.argmax(1)
-        self.classes = pd.DataFrame({"episode_id": self._episodes, "class": modal + 1,
-                                     "posterior": post[np.arange(len(modal)), modal]})
-        for c in range(k):
-            self.classes[f"p_class_{c + 1}"] = post[:, c]
-        days = np.linspace(0, float(self._frame["day"].max()), 60)
-        Bd = self._basis(days)
-        rows, sizes = [], []
-        labels = self._labels(fit, order, days)
+        classes = pd.DataFrame({"episode_id": ctx["episodes"], "class": modal + 1,
+                                "posterior": post[np.arange(len(modal)), modal]})
+        for j in range(fit.K):
+            classes[f"p_class_{j + 1}"] = post[:, j]
+        sig = np.sqrt(fit.sigma2)
+        rows, sizes, labels, starts, notes = [], [], [], [], []
         for j, c in enumerate(order):
-            cov = fit.sigma2[c] * np.linalg.pinv(np.einsum("e,epq->pq", fit.post[:, c], self._suff.S))
+            first, last = windows[c]
+            if not np.isfinite(first):
+                labels.append(f"Class {j + 1} (too few episodes)")
+                starts.append(np.nan)
+                rows.append(None)
+                continue
+            days = np.linspace(first, last, 60)
+            Bd = basis(days)
             mean = Bd @ fit.beta[:, c]
-            se = np.sqrt(np.einsum("ij,jk,ik->i", Bd, cov, Bd))
-            rows.append(pd.DataFrame({"class": j + 1, "label": labels[j], "day": days, "mean": mean,
-                                      "ci_low": mean - 1.96 * se, "ci_high": mean + 1.96 * se}))
+            cov = fit.sigma2[c] * np.linalg.pinv(np.einsum("e,epq->pq", fit.post[:, c], suff.S))
+            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Bd, cov, Bd), 0))
+            labels.append(class_label(np.clip(mean, lo, hi), days, lo, hi, sig[c], sig.min(), fit.K))
+            starts.append(float(np.clip(mean[0], lo, hi)))
+            rows.append(pd.DataFrame({"class": j + 1, "day": days, "mean": np.clip(mean, lo, hi),
+                                      "ci_low": np.clip(mean - 1.96 * se, lo, hi),
+                                      "ci_high": np.clip(mean + 1.96 * se, lo, hi)}))
+        labels = distinct_labels(labels, starts)
+        for j, c in enumerate(order):
             members = modal == j
+            first, last = windows[c]
             sizes.append({"class": j + 1, "label": labels[j], "share": float(fit.pi[c]), "n": int(members.sum()),
                           "avepp": float(post[members, j].mean()) if members.any() else np.nan,
-                          "sigma": float(np.sqrt(fit.sigma2[c]))})
-        self.curves = pd.concat(rows, ignore_index=True)
-        self.sizes = pd.DataFrame(sizes)
-        return self
+                          "sigma": float(sig[c]), "first_day": first, "last_day": last})
+            if not np.isfinite(first):
+                notes.append(f"Class {j + 1}: fewer than {self.min_n} episodes are assigned to it (min_n), so its "
+                             "curve is not drawn.")
+            elif last < ctx["last_day"]:
+                notes.append(f"Class {j + 1} ({labels[j]}): fewer than {self.min_n} of its episodes have data after "
+                             f"day {last:g}; its curve stops there.")
+            misfit = self._misfit(fit, c, modal_raw, windows[c])
+            if misfit:
+                notes.append(f"Class {j + 1} ({labels[j]}): {misfit}")
+        curve_tab = pd.concat([r.assign(label=labels[j]) for j, r in enumerate(rows) if r is not None],
+                              ignore_index=True)
+        curve_tab = curve_tab[["class", "label", "day", "mean", "ci_low", "ci_high"]]
+        return classes, curve_tab, pd.DataFrame(sizes), notes
 
-    def _labels(self, fit, order, days):
-        """Plain labels from the class's observed start (first measurements) and end (last quarter of
-        follow-up), posterior-weighted, and residual SD (heuristic, documented in :func:`fit_trajectories`)."""
-        from .instruments import INSTRUMENTS
-        hi = INSTRUMENTS[self.instrument][1]
-        sig = np.sqrt(fit.sigma2[order])
-        f = self._frame
-        first = f.groupby("_ep", sort=True)["score"].first().to_numpy()
-        late = f["day"] >= 0.75 * f["day"].max()
-        out = []
-        for j, c in enumerate(order):
-            w_ep = fit.post[:, c]
-            start = np.average(first, weights=w_ep) / hi if w_ep.sum() > 0 else np.nan
-            w_late = fit.post[f.loc[late, "_ep"].to_numpy(), c]
-            end = (np.average(f.loc[late, "score"], weights=w_late) / hi if w_late.sum() > 0
-                   else (self._basis(days[-1:]) @ fit.beta[:, c])[0] / hi)
-            if end <= 0.2 and start - end >= 0.2:
-                out.append("recovering")
-            elif end >= 0.55:
-                out.append("severe persistent")
-            elif len(order) > 1 and sig[j] > 1.4 * np.min(sig) and sig[j] > 0.12 * hi:
-                out.append("fluctuating")
-            elif end <= 0.2:
-                out.append("no or occasional pain")
-            elif start - end >= 0.25:
-                out.append("improving, not resolved")
-            else:
-                out.append("persistent mild")
-        return out
+    def _misfit(self, fit, c, modal_raw, window) -> str:
+        """A sentence when the class curve misses its members' mean scores by more than 10% of the range."""
+        ctx = self._context
+        f = ctx["frame"]
+        m = f[(modal_raw[f["_ep"].to_numpy()] == c) & f["day"].between(*window)]
+        if len(m) < 2 * self.min_n:
+            return ""
+        resid = m["score"].to_numpy() - ctx["basis"](m["day"].to_numpy(float)) @ fit.beta[:, c]
+        bins = pd.qcut(m["day"].rank(method="first"), min(10, len(m) // self.min_n), labels=False)
+        by_bin = pd.Series(resid).groupby(bins.to_numpy()).mean()
+        worst = by_bin.abs().idxmax()
+        if abs(by_bin[worst]) <= 0.1 * (ctx["high"] - ctx["low"]):
+            return ""
+        near = m["day"].to_numpy()[bins.to_numpy() == worst]
+        return (f"its curve misses its episodes' mean score by {abs(by_bin[worst]):.2g} points around days "
+                f"{near.min():g}-{near.max():g}; the time basis is too rigid for this class (try time='spline' "
+                "or more knots).")
 
     def crosstab(self, by: str = "modality") -> pd.DataFrame:
-        """Modal class by ``modality`` or ``chronicity`` (row percentages in ``attrs['percent']``)."""
-        ep = self._study_episodes.set_index("episode_id")
+        """Modal class by a column of ``study.episodes`` (labels for reading; row percentages in
+        ``attrs['percent']``)."""
+        ep = self._context["study_episodes"]
+        if ep is None:
+            raise ValueError("crosstab needs the episodes of a Study; this result was fitted on a DataFrame")
+        by = check_by(by, ep.columns)[0]
         lab = self.sizes.set_index("class")["label"]
-        c = self.classes.assign(**{by: self.classes["episode_id"].map(ep[by].astype(str))})
-        tab = pd.crosstab(c[by], c["class"].map(lambda x: f"{x}: {lab[x]}"))
+        values = self.classes["episode_id"].map(ep.set_index("episode_id")[by]).map(label)
+        tab = pd.crosstab(values.rename(label(by)), self.classes["class"].map(lambda x: f"{x}: {lab[x]}"))
         tab.attrs["percent"] = tab.div(tab.sum(axis=1), axis=0) * 100
         return tab
 
     def _parts(self):
-        return (f"Latent class growth model ({self.instrument}, k = {self.k})",
-                [self.explanation], {"Enumeration": self.enumeration, "Classes": self.sizes})
+        name = label(self.instrument) if self.instrument else "score"
+        return (f"Latent class growth model ({name}, k = {self.k})", self.notes,
+                {"Enumeration": self.table, "Classes": self.sizes})
 
     def plot(self, ax=None, n_spaghetti: int = 150, seed: int = 0):
-        """Class mean curves with 95% CI over a sample of individual episodes."""
+        """Class mean curves with 95% CI (over each class's data) over a sample of individual episodes."""
         import matplotlib.pyplot as plt
+        n_spaghetti, seed = check_int(n_spaghetti, "n_spaghetti"), check_int(seed, "seed")
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 5))
         rng = np.random.default_rng(seed)
@@ -255,16 +376,17 @@ class TrajectoryResult(ResultMixin):
         pick = set(rng.choice(eps, size=min(n_spaghetti, len(eps)), replace=False))
         cls = self.classes.set_index("episode_id")["class"]
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        f = self._frame[self._frame["episode_id"].isin(pick)]
-        for eid, g in f.groupby("episode_id"):
+        f = self._context["frame"]
+        for eid, g in f[f["episode_id"].isin(pick)].groupby("episode_id"):
             ax.plot(g["day"], g["score"], color=colors[(cls[eid] - 1) % len(colors)], alpha=0.15, lw=0.7)
+        share = self.sizes.set_index("class")["share"]
         for c, g in self.curves.groupby("class"):
             col = colors[(c - 1) % len(colors)]
-            share = self.sizes.set_index("class").loc[c, "share"]
-            ax.plot(g["day"], g["mean"], color=col, lw=2.5, label=f"{c}: {g['label'].iat[0]} ({share:.0%})")
+            ax.plot(g["day"], g["mean"], color=col, lw=2.5, label=f"{c}: {g['label'].iat[0]} ({share[c]:.0%})")
             ax.fill_between(g["day"], g["ci_low"], g["ci_high"], color=col, alpha=0.25)
-        ax.set_xlabel(f"days since {'onset' if self.origin == 'onset' else 'first contact'}")
-        ax.set_ylabel(self.instrument.upper())
+        ax.set_xlabel(label(self.origin) if self.origin else "day")
+        ax.set_ylabel(instrument_label(self.instrument) if self.instrument else "score")
+        ax.set_ylim(self._context["low"], self._context["high"])
         ax.legend(fontsize=8)
         return ax
 
@@ -278,11 +400,96 @@ def _prepare(frame):
     return f, np.asarray(eps), starts, n_i
 
 
-def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "polynomial", degree: int = 2,
+def _long_frame(study, instrument, origin, day, notes):
+    """(frame, study episodes or None, score range, instrument or None, origin or None); rows left out noted."""
+    if hasattr(study, "analysis_frame"):
+        frame = study.analysis_frame(instrument, origin=origin, include_baseline=True)
+        episodes, (lo, hi), inst, orig = study.episodes, INSTRUMENT_RANGES[instrument], instrument, origin
+    elif isinstance(study, pd.DataFrame):
+        missing = [c for c in ("episode_id", "day", "score") if c not in study]
+        if missing:
+            raise ValueError(f"study: the DataFrame lacks the column(s) {', '.join(missing)}; it needs episode_id, "
+                             f"day and score (columns present: {', '.join(map(str, study.columns))})")
+        frame, episodes, inst, orig = study, None, None, None
+        lo, hi = float(study["score"].min()), float(study["score"].max())
+    else:
+        raise TypeError(f"study must be a Study or a long DataFrame with episode_id, day and score, "
+                        f"got {type(study).__name__}")
+    frame = frame[["episode_id", "day", "score"]].dropna()
+    if day is not None:
+        late = frame["day"] > day
+        if late.any():
+            notes.append(f"{int(late.sum())} measurements after day {day:g} were left out (day={day:g}).")
+        frame = frame[~late]
+    n_meas = frame.groupby("episode_id")["score"].transform("size")
+    few = n_meas < 2
+    if few.any():
+        notes.append(f"{frame.loc[few, 'episode_id'].nunique()} episode(s) with a single measurement were left "
+                     "out (a trajectory needs repeated measurements).")
+    return frame[~few], episodes, lo, hi, inst, orig
+
+
+def _fit_k(K, suff, E, rng, opts):
+    n_starts = 1 if K == 1 else opts["n_init"]
+    candidates = []
+    for _ in range(n_starts):
+        post0 = np.eye(K)[rng.integers(0, K, E)] if K > 1 else np.ones((E, 1))
+        candidates.append(_run_em(suff, post0, opts["common"], opts["var_floor"],
+                                  opts["short_iter"] if K > 1 else opts["max_iter"], opts["tol"]))
+    best = candidates
+    if K > 1:
+        best = []
+        for f in sorted(candidates, key=lambda f: -f.loglik)[:opts["n_refine"]]:
+            r = _run_em(suff, f.post, opts["common"], opts["var_floor"], opts["max_iter"], opts["tol"])
+            r.n_iter += f.n_iter
+            r.path = np.r_[f.path, r.path]
+            best.append(r)
+    fit = max(best, key=lambda f: f.loglik)
+    if not fit.converged:
+        msg = f"k={K}: EM stopped at max_iter={opts['max_iter']} before converging; raise max_iter"
+        fit.notes.append(msg)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return fit
+
+
+def _enumeration_row(K, fit, p, E, common):
+    n_params = K * p + (1 if common else K) + (K - 1)
+    ll, post = fit.loglik, fit.post
+    ent = 1 - float(-(post * np.log(np.clip(post, 1e-300, 1))).sum() / (E * np.log(K))) if K > 1 else 1.0
+    modal = post.argmax(1)
+    avepp = [post[modal == c, c].mean() if (modal == c).any() else np.nan for c in range(K)]
+    return {"k": K, "loglik": ll, "n_params": n_params, "bic": -2 * ll + n_params * np.log(E),
+            "aic": -2 * ll + 2 * n_params, "sabic": -2 * ll + n_params * np.log((E + 2) / 24),
+            "entropy": ent, "smallest_class": float(fit.pi.min()), "min_avepp": float(np.nanmin(avepp)),
+            "n_iter": fit.n_iter, "converged": fit.converged, "note": "; ".join(fit.notes)}
+
+
+def _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
+                   smallest_class, day, min_n):
+    ks = check_k(k)
+    check_choice(time, "time", ("polynomial", "spline"))
+    degree = check_int(degree, "degree", low=1)
+    if degree > 3:
+        raise ValueError(f"degree must be 1, 2 or 3, got {degree!r}")
+    check_int(n_knots, "n_knots", low=0)
+    check_int(n_init, "n_init", low=1)
+    check_int(seed, "seed", low=0)
+    check_choice(variance, "variance", ("class", "common"))
+    check_int(max_iter, "max_iter", low=1)
+    check_positive(tol, "tol")
+    check_int(short_iter, "short_iter", low=1)
+    check_int(n_refine, "n_refine", low=1)
+    share = check_positive(smallest_class, "smallest_class", allow_zero=True)
+    if share >= 1:
+        raise ValueError(f"smallest_class must be a share below 1 (e.g. 0.05), got {smallest_class!r}")
+    return ks, degree, (None if day is None else check_day(day, "day")), check_min_n(min_n)
+
+
+def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "spline", degree: int = 2,
                      n_knots: int = 2, origin: str = "onset", n_init: int = 20, seed: int = 0,
                      variance: str = "class", max_iter: int = 1000, tol: float = 1e-9, short_iter: int = 30,
-                     n_refine: int = 3, min_class_share: float = 0.05, max_day: float | None = None,
-                     min_measurements: int = 2) -> TrajectoryResult:
+                     n_refine: int = 3, smallest_class: float = 0.05, day: float | None = None,
+                     min_n: int = 10) -> TrajectoryResult:
     """Latent class growth model with class enumeration.
 
     Parameters
@@ -290,14 +497,19 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     study : Study or DataFrame
         A Study, or a long frame with ``episode_id``, ``day``, ``score``.
     instrument : str
+        Any accepted spelling; used with a Study.
     k : int or iterable of int
         Numbers of classes to fit.
-    time : {"polynomial", "spline"}
-        Class mean curves: polynomial of ``degree`` (2 or 3) or cubic B-spline
-        with ``n_knots`` interior knots at quantiles of time.
+    time : {"spline", "polynomial"}
+        Class mean curves: cubic B-spline with ``n_knots`` interior knots at
+        quantiles of time (default: it follows a fast early drop), or a
+        polynomial of ``degree`` (1 to 3; a quadratic cannot follow a drop
+        over the first weeks followed by a long plateau, and a note says so
+        when a class curve misses its data).
     origin : {"onset", "first_contact"}
-        Day 0. From onset, episodes first seen late enter late; ``"first_contact"``
-        aligns episodes at their first measurement, which suits clinic data.
+        Day 0. From onset, episodes first seen late enter late;
+        ``"first_contact"`` aligns episodes at their first measurement, which
+        suits clinic data.
     n_init : int
         Random starts per k (random partitions of episodes); each runs
         ``short_iter`` EM iterations, then the ``n_refine`` best run to
@@ -309,17 +521,21 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     max_iter, tol :
         EM stops when the relative change of the log-likelihood is below
         ``tol``; hitting ``max_iter`` is reported as not converged.
-    min_class_share : float
+    smallest_class : float
         ``best_k`` only considers fits whose smallest class has at least this share.
-    max_day : float or None
-        Measurements after this day are left out (counted in ``explanation``);
-        None keeps all. The time basis is scaled to ``max_day`` (or the last day).
-    min_measurements : int
-        Episodes with fewer measurements are left out (counted).
+    day : float or None
+        Follow-up horizon: measurements after this day are left out (counted in
+        ``notes``); None keeps all. The time basis is scaled to ``day`` (or the
+        last day).
+    min_n : int
+        A class's curve is tabulated and drawn only over the days where at
+        least ``min_n`` of its episodes have data. Episodes with a single
+        measurement are always left out (counted).
 
     Returns
     -------
     TrajectoryResult
+        For ``best_k``; ``select(k)`` gives the result for another k.
 
     Notes
     -----
@@ -327,93 +543,43 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     weights. BIC = -2 LL + n_params log(n_episodes) (the subject count, as in
     lcmm); SABIC uses (n + 2) / 24. Relative entropy
     1 - sum(-p log p) / (n log K). CIs of class curves ignore classification
-    uncertainty. Labels are heuristics from the class's posterior-weighted
-    mean first score, mean score in the last quarter of follow-up and
-    residual SD (on the instrument's range): *recovering* (ends <= 20% after
-    a drop of >= 20 points), *severe persistent* (ends >= 55%), *fluctuating*
-    (residual SD above 1.4 times the smallest class SD), *persistent mild*,
-    *improving, not resolved*, *no or occasional pain*.
+    uncertainty. Class labels come from each class's mean curve over its own
+    data (see :func:`class_label`) and are made distinct.
 
     Examples
     --------
     >>> import backpain_outcomes as bpo
     >>> traj = bpo.fit_trajectories(bpo.load_study(bpo.example_path()), k=range(1, 4), n_init=5)
-    >>> int(traj.best_k) in (1, 2, 3)
+    >>> int(traj.best_k) in (1, 2, 3) and traj.select(1).k == 1
     True
     """
-    if hasattr(study, "analysis_frame"):
-        frame = study.analysis_frame(instrument, origin=origin, include_baseline=True)
-        episodes_table = study.episodes
-    else:
-        frame, episodes_table = study, None
-    frame = frame[["episode_id", "day", "score"]].dropna()
-    notes = []
-    if max_day is not None:
-        late = frame["day"] > max_day
-        if late.any():
-            notes.append(f"{int(late.sum())} measurements after day {max_day:g} left out")
-        frame = frame[~late]
-    n_meas = frame.groupby("episode_id")["score"].transform("size")
-    few = n_meas < min_measurements
-    if few.any():
-        notes.append(f"{frame.loc[few, 'episode_id'].nunique()} episodes with fewer than {min_measurements} "
-                     "measurements left out")
-    frame, eps, starts, n_i = _prepare(frame[~few])
-    basis = _Basis(frame["day"].to_numpy(float), time, degree, n_knots, scale=max_day)
+    instrument, origin = check_instrument(instrument), check_origin(origin)
+    ks, degree, day, min_n = _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol,
+                                            short_iter, n_refine, smallest_class, day, min_n)
+    notes: list[str] = []
+    frame, episodes_table, lo, hi, inst, orig = _long_frame(study, instrument, origin, day, notes)
+    frame, eps, starts, n_i = _prepare(frame)
+    E = len(eps)
+    if E < max(ks):
+        raise ValueError(f"k={max(ks)} classes need at least as many episodes with repeated measurements; "
+                         f"there are {E}")
+    basis = _Basis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
     B = basis(frame["day"].to_numpy(float))
     y = frame["score"].to_numpy(float)
     suff = _Suff(B, y, starts, n_i)
-    E = len(eps)
-    var_floor = 1e-6 * max(np.var(y), 1e-12)
-    ks = [k] if np.isscalar(k) else list(k)
+    opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
+            "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}
     rng = np.random.default_rng(seed)
-    fits, rows = {}, []
-    for K in ks:
-        candidates = []
-        n_starts = 1 if K == 1 else n_init
-        for _ in range(n_starts):
-            post0 = np.eye(K)[rng.integers(0, K, E)] if K > 1 else np.ones((E, 1))
-            candidates.append(_run_em(suff, post0, variance == "common", var_floor,
-                                      short_iter if K > 1 else max_iter, tol))
-        best = sorted(candidates, key=lambda f: -f.loglik)[:n_refine] if K > 1 else candidates
-        if K > 1:
-            refined = []
-            for f in best:
-                r = _run_em(suff, f.post, variance == "common", var_floor, max_iter, tol)
-                r.n_iter += f.n_iter
-                r.path = np.r_[f.path, r.path]
-                refined.append(r)
-            best = refined
-        fit = max(best, key=lambda f: f.loglik)
-        if not fit.converged:
-            msg = f"k={K}: EM stopped at max_iter={max_iter} before converging; raise max_iter"
-            fit.notes.append(msg)
-            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        fits[K] = fit
-        p = B.shape[1]
-        n_params = K * p + (1 if variance == "common" else K) + (K - 1)
-        ll = fit.loglik
-        post = fit.post
-        if K > 1:
-            ent = 1 - float(-(post * np.log(np.clip(post, 1e-300, 1))).sum() / (E * np.log(K)))
-        else:
-            ent = 1.0
-        modal = post.argmax(1)
-        avepp = [post[modal == c, c].mean() if (modal == c).any() else np.nan for c in range(K)]
-        rows.append({"k": K, "loglik": ll, "n_params": n_params, "bic": -2 * ll + n_params * np.log(E),
-                     "aic": -2 * ll + 2 * n_params, "sabic": -2 * ll + n_params * np.log((E + 2) / 24),
-                     "entropy": ent, "smallest_class": float(fit.pi.min()), "min_avepp": float(np.nanmin(avepp)),
-                     "n_iter": fit.n_iter, "converged": fit.converged, "note": "; ".join(fit.notes)})
-    enum = pd.DataFrame(rows)
-    ok = enum[enum["converged"] & (enum["smallest_class"] >= min_class_share)]
+    fits = {K: _fit_k(K, suff, E, rng, opts) for K in ks}
+    enum = pd.DataFrame([_enumeration_row(K, fits[K], B.shape[1], E, variance == "common") for K in ks])
+    ok = enum[enum["converged"] & (enum["smallest_class"] >= smallest_class)]
     pool = ok if len(ok) else enum
     best_k = int(pool.loc[pool["bic"].idxmin(), "k"])
     expl = (f"best k = {best_k}: the lowest BIC among the fits that converged and whose smallest class holds at "
-            f"least {min_class_share:.0%} of the {E} episodes"
+            f"least {smallest_class:.0%} of the {E} episodes"
             + ("" if len(ok) else " (no fit met both conditions; lowest BIC overall)")
-            + ". BIC, entropy and class sizes for every k are in `enumeration`; pick another k with select(k).")
-    if notes:
-        expl += " " + "; ".join(notes) + "."
-    res = TrajectoryResult(fits, enum, best_k, basis, frame, eps, instrument, origin, min_class_share, expl, suff)
-    res._study_episodes = episodes_table
-    return res
+            + ". BIC, entropy and class sizes for every k are in `table`; pick another k with select(k).")
+    context = {"basis": basis, "frame": frame, "episodes": eps, "suff": suff, "study_episodes": episodes_table,
+               "instrument": inst, "origin": orig, "min_n": min_n, "low": lo, "high": hi,
+               "last_day": float(frame["day"].max()), "notes": notes}
+    return TrajectoryResult(fits, enum, best_k, best_k, context, expl, notes)
