@@ -70,6 +70,7 @@ class _Cell:
     value: int
     shown: bool
     atoms: np.ndarray   # global atom indices
+    sensitive: bool = True
 
 
 class DisclosureLedger:
@@ -112,11 +113,12 @@ class DisclosureLedger:
         self.rounds = 0
 
     # ------------------------------------------------------------------ building
-    def add_family(self, name: str, units: pd.DataFrame, levels: dict, zeros=()) -> _Family:
+    def add_family(self, name: str, units: pd.DataFrame, levels: dict, zeros=(), weight: str | None = None) -> _Family:
         """Add a family: ``units`` has one row per unit (episode, input row, ...) and a column per dimension.
 
         ``levels`` gives every level a reader can know of for each dimension; ``zeros`` lists logically
         impossible combinations (dicts of dimension -> levels), which a reader also knows to be empty.
+        ``weight`` names a column of whole-number counts when a row of ``units`` stands for several units.
         """
         dims = {d: tuple(levels[d]) for d in levels}
         shape = tuple(len(v) for v in dims.values()) or (1,)
@@ -128,7 +130,8 @@ class DisclosureLedger:
                 raise ValueError(f"family {name!r}: values {bad} of {d!r} are not among its levels")
             codes.append(c)
         flat = np.ravel_multi_index(codes, shape) if codes else np.zeros(len(units), int)
-        counts = np.bincount(flat, minlength=int(np.prod(shape)))
+        w = None if weight is None else units[weight].to_numpy(np.int64)
+        counts = np.bincount(flat, weights=w, minlength=int(np.prod(shape))).astype(np.int64)
         keep = np.ones(len(counts), bool)
         for z in zeros:
             keep &= ~self._mask(dims, shape, z)
@@ -155,11 +158,12 @@ class DisclosureLedger:
             raise ValueError(f"unknown dimension(s) {sorted(extra)}; dimensions: {list(dims)}")
         return mask.ravel()
 
-    def add_cell(self, key: str, family: str, shown: bool = True, **where) -> int:
+    def add_cell(self, key: str, family: str, shown: bool = True, sensitive: bool = True, **where) -> int:
         """Register a count: the units of ``family`` matching ``where`` (dimension = level or list of levels).
 
         ``shown=False`` registers an *implied* count: not printed, but a reader can work it out (a
-        complement); it is protected when small. Returns the true count.
+        complement, such as the episodes that did not improve); it is protected when small unless
+        ``sensitive=False`` (a count registered only to state a relation). Returns the true count.
         """
         if key in self.cells:
             raise ValueError(f"count {key!r} is registered twice")
@@ -167,7 +171,8 @@ class DisclosureLedger:
         shape = tuple(len(v) for v in fam.dims.values()) or (1,)
         mask = self._mask(fam.dims, shape, where) & fam.keep
         value = int(fam.counts[mask].sum())
-        self.cells[key] = _Cell(key, family, dict(where), value, bool(shown), fam.offset + np.flatnonzero(mask))
+        self.cells[key] = _Cell(key, family, dict(where), value, bool(shown), fam.offset + np.flatnonzero(mask),
+                                bool(sensitive))
         self.status[key] = PUBLISHED if shown else IMPLIED
         return value
 
@@ -206,7 +211,8 @@ class DisclosureLedger:
 
     # ------------------------------------------------------------------ suppression
     def _sensitive(self, key: str) -> bool:
-        return 0 < self.cells[key].value < self.min_n
+        cell = self.cells[key]
+        return cell.sensitive and 0 < cell.value < self.min_n
 
     def suppress(self, max_rounds: int = 500) -> DisclosureLedger:
         """Primary suppression, then secondary suppression until the audit protects every count."""
