@@ -2,16 +2,16 @@
 
 For each modality against a reference (default untreated):
 
-* **difference**: ANCOVA on the measurement nearest ``at_day`` (within
-  ``window`` days), adjusted for baseline score and chronicity (OLS,
-  statsmodels); the classic analysis of a follow-up score (Vickers & Altman
-  2001, BMJ 323:1123).
+* **difference**: ANCOVA on the measurement nearest ``day`` (within
+  ``window`` days; :func:`~backpain_outcomes.benchmarking.outcome_at_day`),
+  adjusted for baseline score and chronicity (OLS, statsmodels); the classic
+  analysis of a follow-up score (Vickers & Altman 2001, BMJ 323:1123).
 * **responders**: improvement by the MCID of Ostelo et al. 2008 (points and
   30%) at that measurement; Wilson CI per group and Newcombe's hybrid score
   interval for the difference; NNT = 1 / difference where the difference's
   CI excludes 0.
 * **hazard_ratio**: Cox model for time to resolution adjusted likewise
-  (:func:`~backpain_outcomes.seed_claims.cox_by_group`).
+  (:func:`~backpain_outcomes.survival.cox_by_group`).
 
 p-values are Holm-adjusted over all comparisons. Observational data give
 adjusted associations, not causal effects.
@@ -19,147 +19,254 @@ adjusted associations, not causal effects.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from ._display import ResultMixin
-from .resolution import DEFAULT_RULE, Resolution, time_to_resolution
+from .benchmarking import outcome_at_day
+from .checks import (
+    check_alpha,
+    check_choice,
+    check_day,
+    check_instrument,
+    check_min_n,
+    check_modality,
+    check_origin,
+    check_positive,
+)
+from .resolution import time_to_resolution
+from .results import Result
+from .rules import DEFAULT_RULE, Resolution, as_rule
+from .survival import cox_by_group
+from .vocabulary import UNKNOWN, instrument_label, label
 
-__all__ = ["compare_modalities", "ModalityComparison"]
+__all__ = ["compare_modalities", "ModalityComparison", "ADJUST"]
+
+#: Covariates the ANCOVA can adjust for.
+ADJUST = ("baseline", "chronicity", "age")
+_NAN_FIT = {"difference": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+#: Columns of :attr:`ModalityComparison.table`.
+COLUMNS = ["modality", "reference", "difference", "ci_low", "ci_high", "p_value", "p_holm", "effect_size",
+           "responders", "responder_rate", "responder_ci_low", "responder_ci_high", "responder_difference",
+           "responder_diff_ci_low", "responder_diff_ci_high", "nnt", "hazard_ratio", "hr_ci_low", "hr_ci_high", "n",
+           "n_reference", "note"]
 
 
-class ModalityComparison(ResultMixin):
-    """Result of :func:`compare_modalities`; ``table`` has one row per modality."""
+class ModalityComparison(Result):
+    """Result of :func:`compare_modalities`.
 
-    def __init__(self, table, at_day, instrument, notes):
-        self.table, self.at_day, self.instrument, self.notes = table, at_day, instrument, notes
+    Attributes
+    ----------
+    table : DataFrame
+        One row per compared modality (machine codes): ``modality``,
+        ``reference``, ``difference`` (adjusted mean difference in score at the
+        horizon, negative = better), ``ci_low``, ``ci_high``, ``p_value``,
+        ``p_holm``, ``effect_size`` (difference / SD of the outcome),
+        ``responders``, ``responder_rate``, ``responder_ci_low``,
+        ``responder_ci_high``, ``responder_difference`` (+
+        ``responder_diff_ci_low``/``_high``, Newcombe), ``nnt``,
+        ``hazard_ratio``, ``hr_ci_low``, ``hr_ci_high``, ``n``,
+        ``n_reference``, ``note``.
+    day, window : float
+    instrument, reference, origin : str
+    rule : Resolution
+        Rule of the hazard ratios.
+    notes : list of str
+    """
+
+    def __init__(self, table, day, window, instrument, reference, origin, alpha, rule, adjust, notes):
+        self.table, self.day, self.window, self.instrument = table, day, window, instrument
+        self.reference, self.origin, self.alpha, self.rule, self.adjust = reference, origin, alpha, rule, adjust
+        self.notes = list(notes)
+        self._freeze()
 
     def _parts(self):
-        cols = ["modality", "reference", "difference", "ci_low", "ci_high", "p_holm", "responder_rate",
-                "hazard_ratio", "n"]
-        return (f"Modalities vs reference, {self.instrument.upper()} at day {self.at_day:g}",
-                ["adjusted associations (baseline, chronicity); Holm-adjusted p-values", *self.notes],
-                {"Comparisons": self.table[cols]})
+        cols = ["modality", "difference", "ci_low", "ci_high", "p_holm", "responder_rate", "hazard_ratio", "n"]
+        t = self.table[cols].assign(modality=self.table["modality"].map(label))
+        return (f"Modalities vs {label(self.reference)}, {label(self.instrument)} at day {self.day:g}",
+                [f"adjusted associations ({', '.join(self.adjust) or 'unadjusted'}); Holm-adjusted p-values; "
+                 "observational data, not randomised comparisons", *self.notes],
+                {"Comparisons": t})
 
     def plot(self, ax=None):
-        """Forest plot of the adjusted differences with 95% CI."""
+        """Forest plot of the adjusted differences with their CIs (modalities not compared are left out)."""
         import matplotlib.pyplot as plt
+        t = self.table[self.table["difference"].notna()].reset_index(drop=True)
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.5 * len(self.table) + 1.5))
-        t = self.table.reset_index(drop=True)
+            _, ax = plt.subplots(figsize=(7, 0.5 * len(t) + 1.5))
         y = np.arange(len(t))[::-1]
-        ax.errorbar(t["difference"], y, xerr=[t["difference"] - t["ci_low"], t["ci_high"] - t["difference"]],
-                    fmt="o", color="black", capsize=3)
+        lo = (t["difference"] - t["ci_low"]).fillna(0)
+        hi = (t["ci_high"] - t["difference"]).fillna(0)
+        ax.errorbar(t["difference"], y, xerr=[lo, hi], fmt="o", color="black", capsize=3)
         ax.axvline(0, color="grey", ls="--")
-        ax.set_yticks(y, t["modality"])
-        ax.set_xlabel(f"adjusted difference in {self.instrument.upper()} at day {self.at_day:g} "
-                      f"vs {t['reference'].iat[0]} (negative = better)")
+        ax.set_yticks(y, [label(m) for m in t["modality"]])
+        ax.set_xlabel(f"adjusted difference in {instrument_label(self.instrument)} at day {self.day:g} "
+                      f"vs {label(self.reference)} (negative = better)")
         return ax
 
 
-def _nearest(frame, at_day, window):
-    f = frame.assign(dist=(frame["day"] - at_day).abs())
-    f = f[f["dist"] <= window].sort_values(["episode_id", "dist", "day"])
-    return f.groupby("episode_id", sort=False).head(1)
+def _check_adjust(adjust) -> tuple[str, ...]:
+    items = (adjust,) if isinstance(adjust, str) else tuple(adjust or ())
+    return tuple(check_choice(a, "adjust", ADJUST) for a in items)
 
 
-def compare_modalities(study, instrument: str = "nrs", at_day: float = 42, reference: str = "none",
+def _groups(near, reference, min_n, notes):
+    """Levels to compare (reference first) and the rows of the model; small and unknown groups noted."""
+    unknown = near["modality"] == UNKNOWN
+    if unknown.any():
+        notes.append(f"{int(unknown.sum())} episode(s) with treatment status unknown were left out.")
+    near = near[~unknown]
+    counts = near["modality"].value_counts()
+    if counts.get(reference, 0) < min_n:
+        raise ValueError(f"reference={reference!r}: only {counts.get(reference, 0)} {label(reference)} episode(s) "
+                         f"were measured near the horizon, fewer than min_n={min_n}; groups measured: "
+                         + ", ".join(f"{m} ({n})" for m, n in counts.items()))
+    small = sorted(m for m, n in counts.items() if n < min_n)
+    for m in small:
+        notes.append(f"{label(m)}: only {counts[m]} episode(s) measured near the horizon, fewer than min_n={min_n}; "
+                     "not compared.")
+    levels = [reference, *sorted(m for m in counts.index if m != reference and m not in small)]
+    return levels, small, near[near["modality"].isin(levels)], counts
+
+
+def _ancova(near, levels, reference, adjust, alpha, notes):
+    """Adjusted differences per level (dict of dicts); NaN with a note when the outcome leaves no test."""
+    terms = [f"C(modality, Treatment({reference!r}))"]
+    if "baseline" in adjust:
+        terms.append("baseline")
+    if "chronicity" in adjust and near["chronicity"].nunique() > 1:
+        terms.append("C(chronicity)")
+    if "age" in adjust:
+        if near["age"].notna().all() and near["age"].nunique() > 1:
+            terms.append("age")
+        else:
+            notes.append("age was not adjusted for: it is missing or constant for some episodes.")
+    data = near.assign(modality=pd.Categorical(near["modality"], categories=levels))
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        fit = smf.ols("score ~ " + " + ".join(terms), data=data).fit()
+        ci = fit.conf_int(alpha)
+    names = {m: f"C(modality, Treatment({reference!r}))[T.{m}]" for m in levels[1:]}
+    tss = float(((near["score"] - near["score"].mean()) ** 2).sum())
+    rank = np.linalg.matrix_rank(fit.model.exog)
+    if tss == 0:
+        notes.append(f"every score at the horizon equals {near['score'].iat[0]:g}: the outcome does not vary, so "
+                     "no difference can be tested (p-values and CIs are not given).")
+        return {m: dict(_NAN_FIT) for m in names}
+    if rank < fit.model.exog.shape[1] or fit.df_resid <= 0:
+        notes.append("No ANCOVA: the design is singular or has no residual degrees of freedom (too few episodes "
+                     "for the covariates); differences, p-values and CIs are not given.")
+        return {m: dict(_NAN_FIT) for m in names}
+    if fit.ssr <= 1e-12 * tss:
+        notes.append("No ANCOVA test: the model fits every score exactly (no residual variation), so the "
+                     "differences are given without p-values or CIs.")
+        return {m: {**_NAN_FIT, "difference": fit.params[n]} for m, n in names.items()}
+    for w in caught:
+        notes.append(f"ANCOVA: {w.message}")
+    return {m: {"difference": fit.params[n], "ci_low": ci.loc[n, 0], "ci_high": ci.loc[n, 1],
+                "p_value": fit.pvalues[n]} for m, n in names.items()}
+
+
+def _responders(g, ref, alpha):
+    k, n = int(g["responder"].sum()), len(g)
+    k_ref, n_ref = int(ref["responder"].sum()), len(ref)
+    lo, hi = proportion_confint(k, n, alpha, method="wilson")
+    d_lo, d_hi = confint_proportions_2indep(k, n, k_ref, n_ref, method="newcomb", alpha=alpha)
+    rdiff = k / n - k_ref / n_ref
+    return {"responders": k, "responder_rate": k / n, "responder_ci_low": lo, "responder_ci_high": hi,
+            "responder_difference": rdiff, "responder_diff_ci_low": d_lo, "responder_diff_ci_high": d_hi,
+            "nnt": 1 / rdiff if (d_lo > 0 or d_hi < 0) and rdiff else np.nan}
+
+
+def _hazard_ratios(study, rule, origin, reference, adjust, alpha, notes):
+    cox = cox_by_group(time_to_resolution(study, rule, origin=origin), study, rule, by="modality",
+                       reference=reference, adjust=[a for a in adjust if a != "age"], alpha=alpha)
+    notes.extend(f"Hazard ratios: {n}" for n in cox.notes)
+    return cox.table.set_index("level") if len(cox.table) else pd.DataFrame(
+        columns=["hazard_ratio", "hr_ci_low", "hr_ci_high"])
+
+
+def compare_modalities(study, instrument: str = "nrs", day: float = 42, reference: str = "untreated",
                        adjust=("baseline", "chronicity"), origin: str = "onset", window: float = 14,
-                       rule: Resolution | None = None, alpha: float = 0.05) -> ModalityComparison:
-    """Compare every modality with ``reference`` at ``at_day``.
+                       rule: Resolution | str | None = None, alpha: float = 0.05,
+                       min_n: int = 5) -> ModalityComparison:
+    """Compare every modality with ``reference`` at ``day``.
 
     Parameters
     ----------
     study : Study
     instrument : str
-    at_day : float
+        Any accepted spelling ("nrs", "NPRS", "Oswestry", ...).
+    day : float
         Horizon (days since ``origin``).
     reference : str
-        Reference modality (``"none"`` = untreated).
-    adjust : tuple
-        Covariates: ``"baseline"``, ``"chronicity"``, ``"age"``.
+        Comparator modality (default ``"untreated"``; "none" is accepted).
+    adjust : sequence of {"baseline", "chronicity", "age"}
+        Covariates of the ANCOVA (and of the Cox model, except age).
+    origin : {"onset", "first_contact"}
     window : float
         Largest distance (days) between a measurement and the horizon.
-    rule : Resolution, optional
-        Rule for the hazard ratio (default NRS <= 1 on two visits for NRS,
-        else the MCID rule of the instrument).
+    rule : Resolution or str, optional
+        Rule for the hazard ratios (e.g. ``"nrs<=1 x2"``; default NRS <= 1 on
+        two visits for NRS, else the instrument's MCID on two visits).
+    alpha : float
+        1 - confidence level.
+    min_n : int
+        Modalities with fewer episodes measured near the horizon are not
+        compared (listed in ``notes``); a reference group this small is an error.
 
     Returns
     -------
-    ModalityComparison with ``table``: ``modality``, ``reference``,
-    ``difference``, ``ci_low``, ``ci_high``, ``p_value``, ``p_holm``,
-    ``effect_size`` (difference / SD of the outcome), ``responders``,
-    ``responder_rate``, ``responder_ci_low``, ``responder_ci_high``,
-    ``responder_difference`` (+ Newcombe CI), ``nnt``, ``hazard_ratio``,
-    ``hr_ci_low``, ``hr_ci_high``, ``n``.
+    ModalityComparison
+
+    Raises
+    ------
+    ValueError
+        When fewer than ``min_n`` reference episodes were measured near the horizon.
 
     Examples
     --------
     >>> import backpain_outcomes as bpo
     >>> cmp = bpo.compare_modalities(bpo.load_study(bpo.example_path()))
-    >>> "p_holm" in cmp.table
+    >>> "p_holm" in cmp.table and cmp.reference == "untreated"
     True
     """
-    from .instruments import MCID_ABSOLUTE, MCID_RELATIVE
-    from .seed_claims import cox_by_group
-    frame = study.analysis_frame(instrument, origin=origin, include_baseline=False)
-    near = _nearest(frame, at_day, window)
-    if (near["modality"] == reference).sum() == 0:
-        raise ValueError(f"no {reference!r} episodes measured near day {at_day:g}; groups: "
-                         f"{', '.join(map(str, near['modality'].unique()))}")
-    near = near.assign(modality=near["modality"].astype(str))
-    levels = [reference] + sorted(m for m in near["modality"].unique() if m != reference)
-    near["modality"] = pd.Categorical(near["modality"], categories=levels)
-    terms = [f"C(modality, Treatment({reference!r}))"]
-    if "baseline" in adjust:
-        terms.append("baseline")
-    if "chronicity" in adjust and near["chronicity"].astype(str).nunique() > 1:
-        terms.append("C(chronicity)")
-    if "age" in adjust and near["age"].notna().any():
-        terms.append("age")
-    # plain strings: categories absent near the horizon must not become empty design columns
-    fit = smf.ols("score ~ " + " + ".join(terms), data=near.assign(chronicity=near["chronicity"].astype(str))).fit()
-    ci = fit.conf_int(alpha)
-    drop = near["baseline"] - near["score"]
-    responder = (drop >= MCID_ABSOLUTE[instrument]) & (drop >= MCID_RELATIVE * near["baseline"])
-    near = near.assign(responder=responder.to_numpy())
-    ref = near[near["modality"] == reference]
-    k_ref, n_ref = int(ref["responder"].sum()), len(ref)
-    rule = rule or (DEFAULT_RULE if instrument == "nrs" else Resolution(instrument, mcid=True, sustained=2))
-    hr, _, _ = cox_by_group(time_to_resolution(study, rule, origin=origin), study, rule, reference=reference)
-    hr = hr.set_index("level") if len(hr) else hr
+    if not hasattr(study, "analysis_frame"):
+        raise TypeError(f"study must be a Study (load_study or simulate_study), got {type(study).__name__}")
+    instrument, day, origin = check_instrument(instrument), check_day(day), check_origin(origin)
+    reference, adjust = check_modality(reference, "reference"), _check_adjust(adjust)
+    window, alpha, min_n = check_positive(window, "window", allow_zero=True), check_alpha(alpha), check_min_n(min_n)
+    rule = as_rule(rule) if rule is not None else (
+        DEFAULT_RULE if instrument == "nrs" else Resolution(instrument, mcid=True, sustained=2))
+    notes: list[str] = []
+    near_all = outcome_at_day(study, instrument, day, origin, window)
+    levels, small, near, counts = _groups(near_all, reference, min_n, notes)
+    fits = _ancova(near, levels, reference, adjust, alpha, notes)
     sd = near["score"].std()
+    hr = _hazard_ratios(study, rule, origin, reference, adjust, alpha, notes)
+    ref = near[near["modality"] == reference]
     rows = []
-    for m in levels[1:]:
-        name = f"C(modality, Treatment({reference!r}))[T.{m}]"
-        g = near[near["modality"] == m]
-        k, n = int(g["responder"].sum()), len(g)
-        lo_r, hi_r = proportion_confint(k, n, alpha, method="wilson") if n else (np.nan, np.nan)
-        if n and n_ref:
-            d_lo, d_hi = confint_proportions_2indep(k, n, k_ref, n_ref, method="newcomb", alpha=alpha)
+    for m in [*levels[1:], *small]:
+        g = near_all[near_all["modality"] == m]
+        row = {"modality": m, "reference": reference, **_NAN_FIT, "effect_size": np.nan}
+        if m in small:
+            row["note"] = f"fewer than min_n={min_n} episodes measured near day {day:g}: not compared"
         else:
-            d_lo = d_hi = np.nan
-        rdiff = k / n - k_ref / n_ref if n and n_ref else np.nan
-        rows.append({"modality": m, "reference": reference, "difference": fit.params.get(name, np.nan),
-                     "ci_low": ci.loc[name, 0] if name in ci.index else np.nan,
-                     "ci_high": ci.loc[name, 1] if name in ci.index else np.nan,
-                     "p_value": fit.pvalues.get(name, np.nan), "effect_size": fit.params.get(name, np.nan) / sd,
-                     "responders": k, "responder_rate": k / n if n else np.nan, "responder_ci_low": lo_r,
-                     "responder_ci_high": hi_r, "responder_difference": rdiff, "responder_diff_ci_low": d_lo,
-                     "responder_diff_ci_high": d_hi,
-                     "nnt": 1 / rdiff if (d_lo > 0 or d_hi < 0) and rdiff else np.nan,
-                     "hazard_ratio": hr.loc[m, "hazard_ratio"] if m in getattr(hr, "index", []) else np.nan,
-                     "hr_ci_low": hr.loc[m, "hr_ci_low"] if m in getattr(hr, "index", []) else np.nan,
-                     "hr_ci_high": hr.loc[m, "hr_ci_high"] if m in getattr(hr, "index", []) else np.nan,
-                     "n": n, "n_reference": n_ref})
-    table = pd.DataFrame(rows)
+            fit = fits[m]
+            row.update({**fit, "effect_size": fit["difference"] / sd if sd > 0 else np.nan,
+                        **_responders(g, ref, alpha), "hazard_ratio": hr["hazard_ratio"].get(m, np.nan),
+                        "hr_ci_low": hr["hr_ci_low"].get(m, np.nan), "hr_ci_high": hr["hr_ci_high"].get(m, np.nan),
+                        "note": ""})
+        rows.append({**row, "n": len(g), "n_reference": len(ref)})
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     ok = table["p_value"].notna()
-    table["p_holm"] = np.nan
     if ok.any():
         table.loc[ok, "p_holm"] = multipletests(table.loc[ok, "p_value"], method="holm")[1]
-    notes = [f"{len(near)} of {frame['episode_id'].nunique()} episodes had a measurement within {window:g} days "
-             f"of day {at_day:g}; the others are not in the ANCOVA"]
-    return ModalityComparison(table, at_day, instrument, notes)
+    n_all = study.analysis_frame(instrument, origin=origin, include_baseline=True)["episode_id"].nunique()
+    notes.insert(0, f"{len(near_all)} of {n_all} episodes had a measurement within {window:g} days of day {day:g}; "
+                    "the others are not in the ANCOVA or the responder rates.")
+    return ModalityComparison(table, day, window, instrument, reference, origin, alpha, rule, adjust, notes)
