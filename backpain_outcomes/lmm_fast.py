@@ -288,24 +288,7 @@ def _fit_lmm(X, Z, y, groups, reml, starts):
     theta = best.x
     at_boundary = [i for i, (lo, _) in enumerate(bounds) if lo is not None and theta[i] <= 1e-8]
     free = [i for i in range(len(theta)) if i not in at_boundary]
-    fun = best.fun
-    newton_rel = 0.0
-    if free:
-        # lme4-style check: Newton step from finite-difference gradient and Hessian on the free parameters;
-        # taken when it lowers the deviance, reported relative to the parameters' size
-        step_full = np.zeros_like(theta)
-        g, H = _grad_hess(theta, free, s, reml)
-        try:
-            step = np.linalg.solve(H, g)
-            step_full[free] = step
-            trial = theta - step_full
-            if all(bounds[i][0] is None or trial[i] >= bounds[i][0] for i in free):
-                f_trial = profiled_deviance(trial, s, reml)
-                if f_trial < fun:
-                    theta, fun = trial, f_trial
-            newton_rel = float(np.max(np.abs(step) / np.maximum(np.abs(theta[free]), 1e-2)))
-        except np.linalg.LinAlgError:
-            newton_rel = np.inf
+    theta, fun, newton_rel = _newton_check(theta, best.fun, free, bounds, s, reml)
     A, c, ytPy, sum_logdet, W = _solve_parts(theta, s)
     beta = np.linalg.solve(A, c)
     r2 = ytPy - c @ beta
@@ -316,6 +299,26 @@ def _fit_lmm(X, Z, y, groups, reml, starts):
                   llf=-0.5 * float(fun), converged=bool(best.success) or newton_rel < 1e-3,
                   message=str(best.message), n_iter=int(best.nit), newton_step_rel=newton_rel,
                   at_boundary=at_boundary, blup=blup, groups=np.asarray(s.groups), theta=theta)
+
+
+def _newton_check(theta, fun, free, bounds, s, reml):
+    """lme4-style check: a Newton step from finite-difference gradient and Hessian on the free parameters,
+    taken when it lowers the deviance; returns (theta, deviance, step size relative to the parameters)."""
+    if not free:
+        return theta, fun, 0.0
+    step_full = np.zeros_like(theta)
+    g, H = _grad_hess(theta, free, s, reml)
+    try:
+        step = np.linalg.solve(H, g)
+    except np.linalg.LinAlgError:
+        return theta, fun, np.inf
+    step_full[free] = step
+    trial = theta - step_full
+    if all(bounds[i][0] is None or trial[i] >= bounds[i][0] for i in free):
+        f_trial = profiled_deviance(trial, s, reml)
+        if f_trial < fun:
+            theta, fun = trial, f_trial
+    return theta, fun, float(np.max(np.abs(step) / np.maximum(np.abs(theta[free]), 1e-2)))
 
 
 def _grad_hess(theta, free, s, reml):

@@ -174,3 +174,23 @@ def test_too_few_groups_for_a_random_slope_is_noted(example_study):
     m = bpo.fit_mixed_model(few, "score ~ day")
     assert any("only 4 groups" in n for n in m.notes)
     assert any("random slope" in n for n in m.notes)
+
+
+def test_result_methods_check_their_arguments(example_study):
+    f = frame_of(example_study)
+    m = bpo.fit_mixed_model(f, "score ~ day + baseline", re_formula="1")
+    with pytest.raises(ValueError, match="kind"):
+        m.plot(kind="forest")
+    with pytest.raises(TypeError, match="frame"):
+        m.predict([1, 2])
+    with pytest.raises(ValueError, match="frame cannot be used"):
+        m.predict(f.drop(columns="baseline"))
+    with pytest.raises(TypeError, match="include_random_effects"):
+        m.predict(f, include_random_effects="no")
+
+
+def test_missing_values_are_dropped_and_counted(example_study):
+    f = frame_of(example_study).copy()
+    f.loc[f.index[:7], "baseline"] = np.nan
+    m = bpo.fit_mixed_model(f, "score ~ day + baseline", re_formula="1")
+    assert m.nobs == len(f) - 7 and any("7 row(s) with missing values" in n for n in m.notes)
