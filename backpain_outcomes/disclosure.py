@@ -20,8 +20,9 @@ Suppression (as statistics offices do):
    must be protected in the same way.
 2. **Secondary**: the ledger plays the attacker. From every published value
    it bounds each suppressed or small implied count by integer linear
-   programming (:func:`scipy.optimize.milp`, after a linear-programming
-   screen with :func:`scipy.optimize.linprog`), knowing that a count printed
+   programming (:func:`scipy.optimize.linprog`, with the exact integer
+   programme of :func:`scipy.optimize.milp` wherever the linear bound comes
+   within 4 of the limit), knowing that a count printed
    as ``"suppressed"`` is at least ``min_n``. While a count is pinned to
    fewer than ``min_width + 1`` values it hides one more published count,
    chosen among those whose constraint binds the bound (the smallest first),
@@ -219,14 +220,13 @@ class DisclosureLedger:
         for key, cell in self.cells.items():
             if cell.shown and self._sensitive(key):
                 self.status[key] = PRIMARY
+        safe: set = set()  # hiding more only widens a reader's bounds: a protected count stays protected
         for self.rounds in range(1, max_rounds + 1):
-            failing = self._audit(mode="screen")
-            failing = failing[~failing["protected"]]
+            audit = self._audit(mode="screen", skip=safe)
+            safe |= set(audit.loc[audit["protected"], "key"])
+            failing = audit[~audit["protected"]]
             if failing.empty:
-                failing = self._audit(mode="exact")
-                failing = failing[~failing["protected"]]
-                if failing.empty:
-                    return self
+                return self
             chosen = set()
             for rec in failing.itertuples():
                 pick = self._candidate(rec.key, rec.binding)
@@ -260,30 +260,49 @@ class DisclosureLedger:
         return min(pool, key=rank) if pool else None
 
     # ------------------------------------------------------------------ the attacker
-    def _system(self):
-        """Variables (atoms not known to be empty), and the reader's constraints on them."""
+    def _components(self) -> list[set]:
+        """Groups of families tied by stated relations (each is audited on its own)."""
+        parent = {f: f for f in self.families}
+
+        def find(f):
+            while parent[f] != f:
+                parent[f] = parent[parent[f]]
+                f = parent[f]
+            return f
+        for terms, _, _ in self.relations:
+            fams = [self.cells[k].family for k in terms]
+            for f in fams[1:]:
+                parent[find(f)] = find(fams[0])
+        groups: dict = {}
+        for f in self.families:
+            groups.setdefault(find(f), set()).add(f)
+        return list(groups.values())
+
+    def _system(self, families: set):
+        """Variables (atoms of ``families`` not known to be empty), and the reader's constraints on them."""
         live = np.zeros(self._n_atoms, bool)
-        for fam in self.families.values():
+        for name in families:
+            fam = self.families[name]
             live[fam.offset:fam.offset + fam.size] = fam.keep
-        for k, c in self.cells.items():
+        cells = {k: c for k, c in self.cells.items() if c.family in families}
+        for k, c in cells.items():
             if c.shown and self.status[k] == PUBLISHED and c.value == 0:
                 live[c.atoms] = False
         index = np.full(self._n_atoms, -1)
         index[live] = np.arange(live.sum())
         rows, low, high, names = [], [], [], []
-        big = np.inf
-        for k, c in self.cells.items():
+        for k, c in cells.items():
             st = self.status[k]
-            if not c.shown:
+            if not c.shown or (st == PUBLISHED and c.value == 0):
                 continue
-            bounds = {PUBLISHED: (c.value, c.value), PRIMARY: (1, self.min_n - 1), SECONDARY: (self.min_n, big)}[st]
-            if st == PUBLISHED and c.value == 0:
-                continue
+            bounds = {PUBLISHED: (c.value, c.value), PRIMARY: (1, self.min_n - 1), SECONDARY: (self.min_n, np.inf)}[st]
             rows.append(self._row(c.atoms, index))
             low.append(bounds[0])
             high.append(bounds[1])
             names.append(k)
         for terms, lo, hi in self.relations:
+            if self.cells[next(iter(terms))].family not in families:
+                continue
             vec = sum((coef * self._row(self.cells[k].atoms, index) for k, coef in terms.items()),
                       sp.csr_matrix((1, int(live.sum()))))
             rows.append(vec)
@@ -312,20 +331,29 @@ class DisclosureLedger:
         """
         return self._audit(mode="exact" if exact else "linear").drop(columns="binding")
 
-    def _audit(self, mode: str) -> pd.DataFrame:
+    def _audit(self, mode: str, skip=frozenset()) -> pd.DataFrame:
         """Bounds by linear programming; ``mode="exact"`` also solves the integer programme for every count,
         ``"screen"`` only where the linear bound is within 4 of the limit, ``"linear"`` never."""
-        index, a, lo, hi, names = self._system()
+        targets = [k for k in self._targets() if k not in skip]
+        out = []
+        for families in self._components():
+            mine = [k for k in targets if self.cells[k].family in families]
+            if mine:
+                out += self._audit_component(families, mine, mode)
+        return pd.DataFrame(out, columns=["key", "value", "status", "low", "high", "required", "protected", "binding"])
+
+    def _audit_component(self, families, targets, mode) -> list[dict]:
+        index, a, lo, hi, names = self._system(families)
         n = a.shape[1]
         eq = lo == hi
         a_eq, b_eq = a[eq], lo[eq]
-        a_ub = sp.vstack([a[~eq & np.isfinite(hi)], -a[~eq & (lo > -np.inf)]]).tocsr()
-        b_ub = np.r_[hi[~eq & np.isfinite(hi)], -lo[~eq & (lo > -np.inf)]]
+        up, down = ~eq & np.isfinite(hi), ~eq & (lo > -np.inf)
+        a_ub = sp.vstack([a[up], -a[down]]).tocsr()
+        b_ub = np.r_[hi[up], -lo[down]]
         eq_names = [nm for nm, e in zip(names, eq) if e]
-        ub_names = [nm for nm, e, h in zip(names, eq, hi) if not e and np.isfinite(h)] + \
-                   [nm for nm, e, lw in zip(names, eq, lo) if not e and lw > -np.inf]
+        ub_names = [nm for nm, u in zip(names, up) if u] + [nm for nm, d in zip(names, down) if d]
         out = []
-        for key in self._targets():
+        for key in targets:
             c = self.cells[key]
             obj = self._row(c.atoms, index).toarray().ravel()
             bounds, binding = [], set()
@@ -339,12 +367,10 @@ class DisclosureLedger:
                 if res.status != 0:
                     raise RuntimeError(f"disclosure audit: the reader's constraints are infeasible ({res.message})")
                 bounds.append(sign * res.fun)
-                for nm, m in zip(eq_names, getattr(res.eqlin, "marginals", []) if a_eq.shape[0] else []):
-                    if nm is not None and abs(m) > 1e-9:
-                        binding.add(nm)
-                for nm, m in zip(ub_names, getattr(res.ineqlin, "marginals", []) if a_ub.shape[0] else []):
-                    if nm is not None and abs(m) > 1e-9:
-                        binding.add(nm)
+                for group, marg in ((eq_names, res.eqlin), (ub_names, res.ineqlin)):
+                    for nm, m in zip(group, getattr(marg, "marginals", None) if len(group) else []):
+                        if nm is not None and abs(m) > 1e-9:
+                            binding.add(nm)
             low, high = np.ceil(bounds[0] - 1e-7), np.floor(bounds[1] + 1e-7)
             required = self.min_width if self._sensitive(key) else 1
             close = np.isfinite(high) and high - low < required + 4
@@ -353,7 +379,7 @@ class DisclosureLedger:
             out.append({"key": key, "value": c.value, "status": self.status[key], "low": low, "high": high,
                         "required": required, "protected": bool(high - low >= required),
                         "binding": tuple(sorted(binding))})
-        return pd.DataFrame(out, columns=["key", "value", "status", "low", "high", "required", "protected", "binding"])
+        return out
 
     @staticmethod
     def _integer_bounds(obj, a, lo, hi, n, low, high):
@@ -371,8 +397,9 @@ class DisclosureLedger:
 
 
 _COUNT_NOUNS = r"(?:episodes?|episode\(s\)|patients?|patient\(s\)|resolutions?|resolution\(s\)|sessions?|measurements?|" \
-               r"responders?|rows?|row\(s\)|therapists?)"
-_COUNT = re.compile(r"(?<![\w.<])(\d[\d,]*)(\s+(?:of\s+(?:the\s+)?\d[\d,]*\s+)?(?:[a-z]+\s+){0,3}?" + _COUNT_NOUNS + r")\b")
+               r"measurement\(s\)|responders?|rows?|row\(s\)|therapists?|therapist\(s\)|visits?|visit\(s\))"
+_COUNT = re.compile(r"(?<!fewer than )(?<!at least )(?<!under )(?<![\w.<])"
+                    r"(\d[\d,]*)(\s+(?:of\s+(?:the\s+)?\d[\d,]*\s+)?(?:[a-z]+\s+){0,3}?" + _COUNT_NOUNS + r")\b")
 
 
 def redact_counts(text: str, ledger: DisclosureLedger) -> str:

@@ -196,8 +196,8 @@ def build_ledger(classes: pd.DataFrame, min_n: int, *, flow: pd.DataFrame, casel
         led.add_cell("c3/all", "c3", shown=False, sensitive=False)
         led.add_relation({"c3/all": 1, "c3/at_risk": -1})
     if at_risk:
-        units = pd.DataFrame([(f"{m}@{d:g}", v) for (m, d), v in at_risk.items()], columns=["key", "n"])
-        led.add_family("at_risk", units, {"key": list(units["key"])}, weight="n")
-        for k in units["key"]:
-            led.add_cell(f"risk/{k}", "at_risk", key=k)
+        units = pd.DataFrame([(f"{m}@{d:g}", v) for (m, d), v in at_risk.items()], columns=["point", "n"])
+        led.add_family("at_risk", units, {"point": list(units["point"])}, weight="n")
+        for k in units["point"]:
+            led.add_cell(f"risk/{k}", "at_risk", point=k)
     return led.suppress()

@@ -1,0 +1,352 @@
+"""The content of a clinic report, computed once (:func:`report_content`) and rendered by :mod:`backpain_outcomes.report`.
+
+One analysis configuration (:class:`ReportConfig`: rule, origin, horizon,
+instrument, ``min_n``) is used by every number, table and figure. Every
+count goes through one disclosure ledger (:mod:`backpain_outcomes.report_counts`);
+a rate, mean or median is shown only when the counts behind it are.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .benchmarking import benchmark_therapists, outcome_at_day
+from .casemix import benchmark_clinic
+from .checks import check_bool, check_day, check_instrument, check_min_n, check_origin
+from .claims import test_resolution_claim
+from .compare import compare_modalities
+from .curves import fit_recovery_curves
+from .disclosure import PUBLISHED, redact_counts
+from .report_counts import build_ledger, episode_classes
+from .report_figures import at_risk_days, funnel_figure, recovery_figure, resolution_figure, trend_figure
+from .report_sections import (
+    case_mix_table,
+    claims_section,
+    flow_numbers,
+    follow_up_table,
+    key_outcomes,
+    outcome_table,
+    pain_function_table,
+    paragraphs,
+    therapist_table,
+    trend_table,
+)
+from .resolution import DEFAULT_RULE, time_to_resolution
+from .results import Result
+from .rules import as_rule
+from .survival import kaplan_meier, km_at_days
+from .vocabulary import MCID_ABSOLUTE, UNTREATED, instrument_label, label
+
+__all__ = ["ReportConfig", "ReportContent", "report_content", "select_study"]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The one analysis configuration of a report.
+
+    Attributes
+    ----------
+    rule : Resolution
+    day : float
+        Horizon in days since ``origin``.
+    origin : {"onset", "first_contact"}
+    instrument : str
+    min_n : int
+        Counts from 1 to ``min_n - 1`` are not published (disclosure threshold).
+    clinic, period, title, show_therapists
+        What the report covers and how it is labelled.
+    window : float
+        Largest distance (days) between the measurement used and ``day``.
+    """
+
+    rule: object
+    day: float
+    origin: str
+    instrument: str
+    min_n: int
+    clinic: str | None = None
+    period: tuple | None = None
+    title: str | None = None
+    show_therapists: bool = False
+    window: float = 14.0
+
+    @property
+    def horizon(self) -> str:
+        """The horizon in words ("six weeks" for day 42)."""
+        weeks = {42: "six weeks", 84: "twelve weeks", 28: "four weeks", 14: "two weeks"}
+        return weeks.get(int(self.day), f"day {self.day:g}") if float(self.day).is_integer() else f"day {self.day:g}"
+
+    @property
+    def origin_text(self) -> str:
+        return "pain onset" if self.origin == "onset" else "first contact"
+
+    def lines(self) -> list[str]:
+        """The configuration as printed in the report's header."""
+        mcid = MCID_ABSOLUTE[self.instrument]
+        return [f"Resolved: {self.rule!r} (rule '{self.rule.code}').",
+                f"Days are counted from {self.origin_text}; the horizon is day {self.day:g} ({self.horizon}).",
+                f"Outcome instrument: {instrument_label(self.instrument)}; improved = at least {mcid:g} points and "
+                f"30% better than the first score, at the visit nearest day {self.day:g} (within {self.window:g} days).",
+                f"Counts under {self.min_n} are not shown, nor any number that would reveal them."]
+
+
+class ReportContent(Result):
+    """Everything a clinic report shows, before any HTML.
+
+    Attributes
+    ----------
+    config : ReportConfig
+    table : DataFrame
+        The key outcomes of the first page (display strings).
+    tables : dict of str -> DataFrame
+        Display tables with human labels: ``key_outcomes``, ``case_mix``,
+        ``outcomes``, ``pain_function``, ``trend``, ``follow_up``,
+        ``therapists``.
+    figures : dict of str -> dict
+        ``data`` (base64 PNG), ``alt``, ``caption``.
+    numbers : dict
+        Machine-readable numbers, e.g. ``numbers["untreated_resolution"]``
+        with ``estimate``, ``ci_low``, ``ci_high``, ``n``, ``events``.
+    text : dict of str -> list of str
+        Paragraphs per section.
+    claims : list of dict
+        ``statement``, ``answer``, ``detail`` per claim, in plain words.
+    glossary : list of (term, definition)
+    flow : dict
+        Rows read, used and excluded by reason per input table, and the episodes of the report.
+    ledger : DisclosureLedger
+        Every count with its publication status (audited).
+    notes : list of str
+        Caveats and every warning raised by the analyses, safe to print.
+    """
+
+    def __init__(self, **fields):
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self._freeze()
+
+    def _parts(self):
+        return self.title, [*self.config.lines(), *self.notes], {"Key outcomes": self.table}
+
+    def plot(self, ax=None):
+        """The resolution figure's data drawn again on ``ax`` is not kept; plot the clinic benchmark instead."""
+        return self.benchmark.plot(ax=ax)
+
+
+def select_study(study, clinic=None, period=None):
+    """The episodes of one clinic and/or first seen within ``period`` (start, end)."""
+    ep = study.episodes
+    keep = pd.Series(True, index=ep.index)
+    if clinic is not None:
+        present = sorted(map(str, ep["clinic_id"].dropna().unique())) if "clinic_id" in ep else []
+        if not present:
+            raise ValueError("clinic= was given but the study has no clinic_id in its patients table")
+        if clinic not in present:
+            raise ValueError(f"clinic={clinic!r}: no episodes for this clinic; clinics present: {', '.join(present)}")
+        keep &= ep["clinic_id"] == clinic
+    if period is not None:
+        try:
+            lo, hi = (pd.Timestamp(p) for p in period)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"period must be (start, end) dates such as ('2023-01-01', '2023-12-31'), got {period!r}") from err
+        keep &= ep["first_visit_date"].between(lo, hi)
+    if keep.all():
+        return study
+    if not keep.any():
+        raise ValueError("no episodes in the selected clinic and period")
+    return study.subset(ep.loc[keep, "episode_id"])
+
+
+def _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress):
+    if not hasattr(study, "episodes") or not hasattr(study, "analysis_frame"):
+        raise TypeError(f"study must be a Study (from load_study or simulate_study), got {type(study).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be text, got {title!r}")
+    check_bool(progress, "progress")
+    return ReportConfig(rule=as_rule(rule), day=check_day(day), origin=check_origin(origin),
+                        instrument=check_instrument(instrument), min_n=check_min_n(min_n),
+                        clinic=clinic, period=period, title=title,
+                        show_therapists=check_bool(show_therapists, "show_therapists"))
+
+
+def _analyses(study, sub, cfg, bar):
+    """Every analysis the report needs, on the selection (benchmarks on all clinics of the period)."""
+    out = {}
+    out["events"] = time_to_resolution(sub, cfg.rule, origin=cfg.origin)
+    bar.update()
+    out["near"] = outcome_at_day(sub, cfg.instrument, cfg.day, cfg.origin, cfg.window)
+    untreated = (out["events"].table["modality"] == UNTREATED).any()
+    out["c1"] = (test_resolution_claim(sub, 0.90, day=cfg.day, rule=cfg.rule, population="untreated",
+                                       origin=cfg.origin, sensitivity=False) if untreated else None)
+    bar.update()
+    try:
+        out["compare"] = compare_modalities(sub, instrument=cfg.instrument, day=cfg.day, reference="untreated",
+                                            origin=cfg.origin, window=cfg.window)
+    except ValueError as err:
+        out["compare"], out["compare_error"] = None, str(err)
+    try:
+        out["curves"] = fit_recovery_curves(sub, by="modality", instrument=cfg.instrument, origin=cfg.origin,
+                                            min_n=cfg.min_n, progress=False)
+    except ValueError as err:
+        out["curves"], out["curves_error"] = None, str(err)
+    bar.update()
+    out["therapists"] = benchmark_therapists(sub, cfg.instrument, cfg.day, cfg.origin, cfg.window, min_n=cfg.min_n,
+                                             show_therapists=cfg.show_therapists)
+    base = select_study(study, None, cfg.period)
+    clinic = cfg.clinic if cfg.clinic is not None else None
+    out["benchmark"] = benchmark_clinic(base, clinic, cfg.instrument, cfg.day, cfg.rule, cfg.origin, cfg.window)
+    bar.update()
+    return out
+
+
+def _per_modality_km(events, day):
+    """Cumulative resolution at ``day`` and the median per modality (and overall), from the same events."""
+    rows = {}
+    r = events[events["at_risk"]]
+    for key, g in [("all", r), *r.groupby("modality")]:
+        km = kaplan_meier(g["day"], g["resolved"], g["entry"])
+        at = km_at_days(km, [day], g["day"], g["entry"], g["resolved"]).iloc[0]
+        hit = km.loc[km["survival"] <= 0.5, "time"]
+        lo = km.loc[km["surv_low"] <= 0.5, "time"]
+        hi = km.loc[km["surv_high"] <= 0.5, "time"]
+        rows[key] = {"estimate": at["cumulative_resolution"], "ci_low": at["ci_low"], "ci_high": at["ci_high"],
+                     "n": len(g), "events": int((g["resolved"] & (g["day"] <= day)).sum()),
+                     "median": float(hit.iloc[0]) if len(hit) else np.nan,
+                     "median_low": float(lo.iloc[0]) if len(lo) else np.nan,
+                     "median_high": float(hi.iloc[0]) if len(hi) else np.nan}
+    return rows
+
+
+def _other_instruments(sub, cfg):
+    """Scored, measured at the horizon and improved, for every other instrument recorded."""
+    out, nears = {}, {}
+    for inst in sub.instruments:
+        if inst == cfg.instrument:
+            continue
+        near = outcome_at_day(sub, inst, cfg.day, cfg.origin, cfg.window)
+        scored = int(sub.scores.loc[sub.scores["instrument"] == inst, "episode_id"].nunique())
+        out[inst] = (scored, len(near), int(near["responder"].sum()))
+        nears[inst] = near
+    return out, nears
+
+
+def _safe_notes(messages, led, suppressed_groups) -> list[str]:
+    """Analysis warnings and notes as printable sentences: counts redacted, notes on hidden groups left out."""
+    out, dropped = [], False
+    names = {label(g).lower() for g in suppressed_groups} | {g.lower() for g in suppressed_groups}
+    for msg in dict.fromkeys(str(m).strip() for m in messages if str(m).strip()):
+        low = msg.lower()
+        if any(n in low for n in names):
+            dropped = True
+            continue
+        out.append(redact_counts(msg, led))
+    if dropped:
+        out.append("Notes about groups too small to report are left out.")
+    return out
+
+
+def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RULE, day: float = 42,
+                   origin: str = "onset", instrument: str = "nrs", min_n: int = 5, show_therapists: bool = False,
+                   progress: bool = True) -> ReportContent:
+    """Compute everything a clinic report shows: tables, figures, numbers and notes, under disclosure control.
+
+    Parameters are those of :func:`~backpain_outcomes.report.clinic_report` (without ``path``).
+
+    Returns
+    -------
+    ReportContent
+
+    Examples
+    --------
+    >>> import backpain_outcomes as bpo
+    >>> content = report_content(bpo.load_study(bpo.example_path()), clinic="C1", progress=False)
+    >>> content.config.origin, content.tables["outcomes"].index[0]
+    ('onset', 'Untreated')
+    """
+    cfg = _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress)
+    sub = select_study(study, cfg.clinic, cfg.period)
+    bar = tqdm(total=6, desc="clinic report", disable=not progress, leave=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = _analyses(study, sub, cfg, bar)
+        km = _per_modality_km(res["events"].table, cfg.day)
+        others, other_near = _other_instruments(sub, cfg)
+        c3 = _c3_events(res["events"].table)
+        classes = episode_classes(sub, cfg.instrument, cfg.day, res["near"], res["events"].table)
+        drawn = [m for m in km if m != "all"]
+        days = at_risk_days(cfg.day, float(res["events"].table["day"].max()) if len(res["events"].table) else cfg.day)
+        risk = _at_risk(res["events"].table, drawn, days)
+        caseload = res["therapists"].episodes.set_index("episode_id")["caseload"]
+        led = build_ledger(classes, cfg.min_n, flow=study.flow(), caseload=caseload, at_risk=risk, others=others,
+                           c3_events=c3, same_instrument=cfg.rule.instrument == cfg.instrument)
+        bar.update()
+        content = _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3)
+        bar.update()
+    bar.close()
+    messages = [str(w.message) for w in caught] + content.pop("analysis_notes")
+    hidden = [m for m in km if m != "all" and not led.published(f"mod/{m}/n")]
+    return ReportContent(**content, notes=_safe_notes(messages, led, hidden))
+
+
+def _c3_events(events):
+    un = events[(events["modality"] == UNTREATED) & (events["chronicity"] == "chronic") & events["at_risk"]]
+    return int((un["resolved"] & (un["day"] <= 365)).sum()) if len(un) else None
+
+
+def _at_risk(events, groups, days):
+    r = events[events["at_risk"]]
+    out = {}
+    for g in groups:
+        e = r[r["modality"] == g]
+        for d in days:
+            out[(g, d)] = int(((e["entry"] < d) & (e["day"] >= d)).sum())
+    return out
+
+
+def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3) -> dict:
+    """Display tables, figures, sentences and numbers from the analyses and the suppressed ledger."""
+    bench, ther = res["benchmark"], res["therapists"]
+    shown_mods = [m for m in km if m != "all" and led.published(f"mod/{m}/n", f"mod/{m}/at_risk")]
+    hide_ther = [k.split("/", 1)[1] for k, st in led.status.items() if k.startswith("ther/") and k != "ther/all"
+                 and st != PUBLISHED and not k.startswith("ther/hidden")]
+    ther = ther.without(hide_ther) if hide_ther else ther
+    figures = {}
+    risk_text = {k: led.text(f"risk/{k[0]}@{k[1]:g}") for k in risk}
+    if shown_mods:
+        figures["resolution"] = resolution_figure(res["events"].table, shown_mods, risk_text, days, cfg.day,
+                                                  cfg.origin, cfg.rule)
+    curve_mods = [m for m in shown_mods if led.published(f"mod/{m}/n")]
+    if res["curves"] is not None and (fig := recovery_figure(res["curves"], curve_mods, cfg.instrument, cfg.origin)):
+        figures["recovery"] = fig
+    trend = trend_table(classes, led)
+    if (fig := trend_figure(trend.attrs["machine"], cfg.day)) is not None:
+        figures["trend"] = fig
+    if (fig := funnel_figure(ther)) is not None:
+        figures["funnel"] = fig
+    key, key_machine = key_outcomes(cfg, bench, led)
+    claims, glossary, numbers = claims_section(cfg, res, km, led, c3)
+    ep = sub.episodes
+    period_text = (f"{ep['first_visit_date'].min():%d %b %Y} to {ep['first_visit_date'].max():%d %b %Y}"
+                   if cfg.period is None else f"{pd.Timestamp(cfg.period[0]):%d %b %Y} to {pd.Timestamp(cfg.period[1]):%d %b %Y}")
+    notes = list(res["events"].notes) + list(bench.notes) + list(ther.notes)
+    for name in ("compare", "curves"):
+        if res.get(name) is not None:
+            notes += list(res[name].notes)
+        elif res.get(f"{name}_error"):
+            notes.append(f"{'Adjusted comparison' if name == 'compare' else 'Recovery curves'} not shown: "
+                         f"{res[name + '_error']}")
+    tables = {"key_outcomes": key, "case_mix": case_mix_table(classes, sub, cfg, led),
+              "outcomes": outcome_table(cfg, km, res, led), "pain_function": pain_function_table(cfg, res["near"], other_near, led),
+              "trend": trend, "follow_up": follow_up_table(classes, sub, cfg, led), "therapists": therapist_table(ther, led)}
+    return {"config": cfg, "title": cfg.title or ("Back-pain outcome report" + (f": clinic {cfg.clinic}" if cfg.clinic else "")),
+            "clinic_text": cfg.clinic or "all clinics in the data", "period_text": period_text,
+            "generated": _dt.date.today().isoformat(), "table": key, "tables": tables, "figures": figures,
+            "numbers": {**numbers, "key_outcomes": key_machine}, "claims": claims, "glossary": glossary,
+            "flow": flow_numbers(study, led), "ledger": led, "benchmark": bench, "therapists": ther,
+            "text": paragraphs(cfg, led, ther, bench), "analysis_notes": notes}
