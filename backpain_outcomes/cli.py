@@ -1,8 +1,19 @@
-"""Command line: ``backpain-outcomes validate|claims|curves|report|simulate``.
+"""Command line: ``backpain-outcomes validate|claims|compare|curves|report|simulate``.
 
-Exit codes: 0 success, 1 invalid data (problems printed one per line as
-``file:row:column: message``), 2 usage errors. Each command is one small
-function registered with :func:`command`.
+Every flag has the name of the argument of the Python function it feeds
+(``--day``, ``--by``, ``--reference``, ``--min-n``, ``--instrument``,
+``--rule``, ``--origin``, ``--alpha``, ``--claimed``, ``--population``) and
+the same default; ``--origin`` is ``onset`` everywhere.
+
+Exit codes: 0 success; 1 invalid data (the first 50 problems are printed as
+``file:row:column: message``, then a count by kind; ``--problems FILE``
+writes all of them) or an output that could not be written; 2 usage errors
+(a bad flag value, a missing input, an output that must not be written).
+
+Outputs are never written onto an input or into an input directory,
+replace an existing file only with ``--force``, and are written to a
+temporary file moved into place on success, so a failure leaves an older
+file untouched.
 """
 
 from __future__ import annotations
@@ -12,8 +23,31 @@ import sys
 import warnings
 from pathlib import Path
 
-from .exceptions import DataValidationError, MissingDependencyError, format_problems
+import matplotlib
+import pandas as pd
 
+from . import (
+    __version__,
+    clinic_report,
+    compare_modalities,
+    evaluate_seed_claims,
+    fit_recovery_curves,
+    load_study,
+    simulate_study,
+    test_resolution_claim,
+)
+from .checks import ORIGINS, check_alpha, check_day, check_min_n, check_proportion
+from .exceptions import DataValidationError, MissingDependencyError, format_problems
+from .problems import count_by_kind
+from .reading import TABLES, find_table_files, table_of_file
+from .rules import DEFAULT_RULE, as_rule
+from .safe_io import OutputError, atomic_path, check_directory, check_output, safe_csv
+from .vocabulary import instrument_name, modality_name
+
+__all__ = ["main", "build_parser", "SHOWN"]
+
+#: Problems printed before the count by kind.
+SHOWN = 50
 _COMMANDS: dict[str, tuple] = {}
 
 
@@ -25,75 +59,332 @@ def command(name: str, help: str, arguments):
     return wrap
 
 
+# ----------------------------------------------------------------------------------------- flag values
+def _flag(check):
+    """An argparse type from a check of the API: its message becomes the usage error of the flag."""
+    def parse(text: str):
+        try:
+            return check(text)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    return int(value) if value.is_integer() else value
+
+
+def _whole(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+
+
+def _day(text: str):
+    value = _number(text, "day")
+    check_day(value)
+    return value
+
+
+def _dayfirst(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError(f"dayfirst must be true or false, got {text!r}")
+    return text.lower() == "true"
+
+
+_DAY = _flag(_day)
+_DAYFIRST = _flag(_dayfirst)
+_CLAIMED = _flag(lambda t: check_proportion(_number(t, "claimed"), "claimed"))
+_ALPHA = _flag(lambda t: check_alpha(_number(t, "alpha"), "alpha"))
+_MIN_N = _flag(lambda t: check_min_n(_whole(t, "min_n"), "min_n"))
+_INSTRUMENT = _flag(lambda t: instrument_name(t, "instrument"))
+_REFERENCE = _flag(lambda t: modality_name(t, "reference"))
+_RULE = _flag(lambda t: as_rule(t, "rule"))
+
+
+def _add_analysis_flags(p, *names):
+    """Flags named and defaulted like the arguments of the analysis functions."""
+    flags = {
+        "rule": (("--rule",), dict(type=_RULE, default=DEFAULT_RULE, metavar="RULE",
+                                   help="definition of resolved, e.g. 'nrs<=1 x2' (default), 'nrs<=1 for 14 days', "
+                                        "'mcid', 'odi-50%%'")),
+        "day": (("--day",), dict(type=_DAY, default=42, help="horizon in days since the origin (default 42)")),
+        "origin": (("--origin",), dict(choices=ORIGINS, default="onset", help="day 0: onset (default) or first_contact")),
+        "claimed": (("--claimed",), dict(type=_CLAIMED, default=0.90, help="claimed share resolved (default 0.90)")),
+        "alpha": (("--alpha",), dict(type=_ALPHA, default=0.05, help="error rate of tests and intervals (0.05)")),
+        "instrument": (("--instrument",), dict(type=_INSTRUMENT, default="nrs", help="outcome instrument (nrs)")),
+        "reference": (("--reference",), dict(type=_REFERENCE, default="untreated",
+                                             help="comparator modality (untreated)")),
+        "by": (("--by",), dict(default="modality", help="grouping column(s), comma-separated (modality)")),
+    }
+    for name in names:
+        args, kwargs = flags[name]
+        p.add_argument(*args, **kwargs)
+
+
+def _add_min_n(p, default: int):
+    p.add_argument("--min-n", type=_MIN_N, default=default, help=f"minimum count (default {default})")
+
+
 def _add_study_args(p):
     p.add_argument("path", nargs="+", help="study directory, or table files (scores.csv sessions.csv ...)")
-    p.add_argument("--dayfirst", choices=["true", "false"], help="order of dd/mm/yyyy dates")
+    p.add_argument("--dayfirst", type=_DAYFIRST, nargs="?", const=True, default=None, metavar="{true,false}",
+                   help="dd/mm/yyyy dates (--dayfirst or --dayfirst true), or mm/dd/yyyy (--dayfirst false)")
     p.add_argument("--exclude", action="store_true", help="exclude invalid rows instead of failing")
+    p.add_argument("--no-sessions", choices=["unknown", "untreated"], default="unknown",
+                   help="what an episode without sessions means (default unknown)")
+    p.add_argument("--sheet", help="the sheet to read from workbooks (default: every non-empty sheet)")
+    p.add_argument("--problems", metavar="FILE", help="write every problem (or every excluded row) to this CSV file")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+
+
+# ----------------------------------------------------------------------------------------- loading
+def _inputs(args) -> list[Path]:
+    return [Path(p) for p in args.path]
 
 
 def _load(args):
-    from .loading import TABLES, load_study
-    kwargs = {"errors": "exclude" if args.exclude else "raise"}
-    if args.dayfirst:
-        kwargs["dayfirst"] = args.dayfirst == "true"
-    paths = [Path(p) for p in args.path]
-    if len(paths) == 1 and paths[0].is_dir():
-        return load_study(paths[0], **kwargs)
-    tables = {}
+    """Load the study named on the command line (a directory, or table files named after their table)."""
+    kwargs = {"errors": "exclude" if args.exclude else "raise", "dayfirst": args.dayfirst,
+              "no_sessions": args.no_sessions, "sheet": args.sheet}
+    paths = _inputs(args)
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or directory")
-        if p.stem.lower() not in TABLES:
-            raise ValueError(f"cannot tell which table {p} is: name it "
-                             f"{', '.join(t + '.csv' for t in TABLES)}")
-        tables[p.stem.lower()] = p
-    return load_study(**tables, **kwargs)
+    if len(paths) == 1 and paths[0].is_dir():
+        study = load_study(paths[0], **kwargs)
+    else:
+        tables: dict[str, list] = {}
+        for p in paths:
+            if p.is_dir():
+                raise ValueError(f"{p} is a directory: give one study directory, or table files")
+            name = table_of_file(p)
+            if name is None:
+                raise ValueError(f"cannot tell which table {p} is: name it {', '.join(t + '.csv' for t in TABLES)}")
+            tables.setdefault(name, []).append(p)
+        study = load_study(**tables, **kwargs)
+    for note in getattr(study, "notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    if args.problems:
+        safe_csv(study.exclusions, args.problems)
+        print(f"{len(study.exclusions)} excluded row(s) written to {args.problems}", file=sys.stderr)
+    return study
 
 
-def _usage(msg: str) -> int:
-    print(f"backpain-outcomes: error: {msg}", file=sys.stderr)
-    return 2
+def _check_problems_file(args) -> None:
+    if getattr(args, "problems", None):
+        check_output(args.problems, _inputs(args), args.force, suffixes=(".csv",), what="--problems")
 
 
-@command("validate", "check a study and print its summary, or every problem one per line", _add_study_args)
+def _print_problems(err: DataValidationError, args) -> None:
+    problems = err.problems
+    for line in format_problems(problems.head(SHOWN)):
+        print(line)
+    n = len(problems)
+    if n > SHOWN:
+        print(f"... and {n - SHOWN} more problem(s).")
+    print(f"\n{n} problem(s) by kind:")
+    print(count_by_kind(problems).to_string(index=False))
+    if getattr(args, "problems", None):
+        safe_csv(problems, args.problems)
+        print(f"all {n} problem(s) written to {args.problems}", file=sys.stderr)
+    elif n > SHOWN:
+        print("Write them all with --problems FILE.", file=sys.stderr)
+    print(f"{n} problem(s); nothing was analysed.", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------- commands
+@command("validate", "check a study and print its summary and flow, or every problem", _add_study_args)
 def cmd_validate(args):
+    _check_problems_file(args)
     study = _load(args)
     print(study.summary())
     print()
     print(study.flow().to_string(index=False))
-    if len(study.exclusions):
-        print()
-        print(study.exclusions.to_string(index=False))
+    repeats = getattr(study, "same_day_scores", None)
+    if repeats is not None and len(repeats):
+        print(f"\n{len(repeats)} score row(s) share their episode, instrument and day with a different score; "
+              "the analyses average each such day into one visit.")
+    ex = study.exclusions
+    if len(ex):
+        print(f"\n{len(ex)} excluded row(s)" + (f"; the first {SHOWN}:" if len(ex) > SHOWN else ":"))
+        print(ex.head(SHOWN).to_string(index=False))
+    return 0
+
+
+def _claims_args(p):
+    _add_study_args(p)
+    _add_analysis_flags(p, "rule", "day", "origin", "claimed", "alpha")
+    _add_min_n(p, 20)
+    p.add_argument("--population", help="test one claim on this population (e.g. untreated) instead of C1-C4")
+    p.add_argument("--csv", metavar="FILE", help="also write the claims table to this CSV file")
+
+
+@command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts", _claims_args)
+def cmd_claims(args):
+    _check_problems_file(args)
+    if args.csv:
+        check_output(args.csv, _inputs(args), args.force, suffixes=(".csv",), what="--csv")
+    study = _load(args)
+    if args.population:
+        res = test_resolution_claim(study, claimed=args.claimed, day=args.day, rule=args.rule,
+                                    population=args.population, origin=args.origin, alpha=args.alpha, min_n=args.min_n)
+        print(res.summary())
+        table = res.table
+    else:
+        report = evaluate_seed_claims(study, rule=args.rule, day=args.day, origin=args.origin, claimed=args.claimed,
+                                      alpha=args.alpha, min_n=args.min_n)
+        print(f"Rule: {args.rule!r}; day {args.day:g}; origin {args.origin}; claimed {args.claimed:.0%}\n")
+        for rec in report.table.itertuples(index=False):
+            print(f"[{rec.claim}] {rec.comparison}")
+            print(f"     {rec.verdict}")
+            if isinstance(rec.caveat, str) and rec.caveat:
+                print(f"     caveat: {rec.caveat}")
+        for note in report.notes:
+            print(f"note: {note}")
+        table = report.table
+    if args.csv:
+        safe_csv(table, args.csv)
+        print(f"\nclaims table written to {args.csv}")
+    return 0
+
+
+def _compare_args(p):
+    _add_study_args(p)
+    _add_analysis_flags(p, "instrument", "day", "reference", "origin", "alpha")
+    _add_min_n(p, 5)
+    p.add_argument("--csv", metavar="FILE", help="also write the comparison table to this CSV file")
+
+
+@command("compare", "compare every modality with a reference at a horizon (ANCOVA, responders, hazard ratios)",
+         _compare_args)
+def cmd_compare(args):
+    _check_problems_file(args)
+    if args.csv:
+        check_output(args.csv, _inputs(args), args.force, suffixes=(".csv",), what="--csv")
+    study = _load(args)
+    res = compare_modalities(study, instrument=args.instrument, day=args.day, reference=args.reference,
+                             origin=args.origin, alpha=args.alpha, min_n=args.min_n)
+    print(res.summary())
+    if args.csv:
+        safe_csv(res.table, args.csv)
+        print(f"\ncomparison table written to {args.csv}")
+    return 0
+
+
+_CURVE_FILES = ("recovery_curves.csv", "recovery_curves.png", "recovery_curves.svg")
+
+
+def _curves_args(p):
+    _add_study_args(p)
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    _add_analysis_flags(p, "instrument", "by", "origin", "alpha")
+    _add_min_n(p, 5)
+
+
+@command("curves", "fit recovery curves per group; write the parameters (CSV) and the figure (PNG, SVG)", _curves_args)
+def cmd_curves(args):
+    _check_problems_file(args)
+    out = check_directory(args.output, _inputs(args), args.force, _CURVE_FILES)
+    study = _load(args)
+    curves = fit_recovery_curves(study, by=[b.strip() for b in args.by.split(",")], instrument=args.instrument,
+                                 origin=args.origin, alpha=args.alpha, min_n=args.min_n, progress=False)
+    matplotlib.use("Agg")
+    ax = curves.plot()
+    with atomic_path(out / _CURVE_FILES[0]) as csv, atomic_path(out / _CURVE_FILES[1]) as png, \
+            atomic_path(out / _CURVE_FILES[2]) as svg:
+        safe_csv(curves.table, csv)
+        ax.figure.savefig(png, bbox_inches="tight", dpi=120)
+        ax.figure.savefig(svg, bbox_inches="tight")
+    print(curves.summary())
+    print(f"\nwrote {', '.join(str(out / f) for f in _CURVE_FILES)}")
+    return 0
+
+
+def _report_args(p):
+    _add_study_args(p)
+    p.add_argument("-o", "--output", required=True, help="report.html or report.pdf (PDF needs Chromium)")
+    p.add_argument("--clinic", help="report on one clinic_id")
+    p.add_argument("--period", nargs=2, metavar=("START", "END"), help="episodes first seen in this period")
+    p.add_argument("--title")
+    _add_analysis_flags(p, "rule", "day", "origin", "instrument")
+    _add_min_n(p, 5)
+    p.add_argument("--show-therapists", action="store_true", help="show therapist ids instead of T1, T2, ...")
+
+
+@command("report", "write the clinic outcome report (self-contained HTML, or PDF with Chromium)", _report_args)
+def cmd_report(args):
+    _check_problems_file(args)
+    out = check_output(args.output, _inputs(args), args.force, suffixes=(".html", ".htm", ".pdf"), what="-o")
+    study = _load(args)
+    with atomic_path(out) as tmp:
+        clinic_report(study, tmp, clinic=args.clinic, period=tuple(args.period) if args.period else None,
+                      title=args.title, rule=args.rule, day=args.day, origin=args.origin, instrument=args.instrument,
+                      min_n=args.min_n, show_therapists=args.show_therapists, progress=False)
+    print(f"report written to {out.resolve()}")
     return 0
 
 
 def _simulate_args(p):
-    p.add_argument("-n", type=int, default=500, help="number of patients")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("-n", type=_flag(lambda t: check_min_n(_whole(t, "n"), "n")), default=500,
+                   help="number of patients")
+    p.add_argument("--seed", type=_flag(lambda t: _whole(t, "seed")), default=1)
+    p.add_argument("-o", "--output", required=True, help="output directory (new or empty)")
     p.add_argument("--format", choices=["csv", "parquet", "xlsx"], default="csv")
-    p.add_argument("--untreated-resolved-by-42", type=float, default=None,
-                   help="true share of untreated episodes resolved by day 42")
-    p.add_argument("--truth", action="store_true", help="also write truth_episodes.csv")
+    p.add_argument("--untreated-resolved-by-42", type=_flag(lambda t: check_proportion(
+        _number(t, "untreated_resolved_by_42"), "untreated_resolved_by_42")), default=None,
+                   help="true share of untreated episodes resolved by day 42 after first contact")
+    p.add_argument("--truth", action="store_true", help="also write the true event days to truth/episodes.csv")
+    p.add_argument("--force", action="store_true", help="write into a non-empty directory, replacing the tables")
 
 
-@command("simulate", "write a simulated study (canonical CSV files) into a directory", _simulate_args)
+def _check_simulate_output(out: Path, names: list[str], force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"-o: {out} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise OutputError(f"-o: {out} is not empty; choose a new or empty directory "
+                              "(or pass --force to replace the tables in it)")
+        found, _ = find_table_files(out)
+        others = [f.name for files in found.values() for f in files if f.name not in names]
+        if others:
+            raise OutputError(f"-o: {out} holds {', '.join(others)}, which would be read together with the new "
+                              "tables; choose a new or empty directory")
+
+
+@command("simulate", "write a simulated study (one file per table) into a new or empty directory", _simulate_args)
 def cmd_simulate(args):
-    from .simulate import simulate_study, write_study
-    kwargs = {}
-    if args.untreated_resolved_by_42 is not None:
-        kwargs["untreated_resolved_by_42"] = args.untreated_resolved_by_42
+    out = Path(args.output)
+    suffix = {"csv": ".csv", "parquet": ".parquet", "xlsx": ".xlsx"}[args.format]
+    names = [t + suffix for t in TABLES]
+    _check_simulate_output(out, names, args.force)
+    kwargs = {} if args.untreated_resolved_by_42 is None else {"untreated_resolved_by_42": args.untreated_resolved_by_42}
     _, truth, frames = simulate_study(args.n, seed=args.seed, return_frames=True, **kwargs)
-    out = write_study(frames, args.output, fmt=args.format)
+    for name, df in frames.items():
+        with atomic_path(out / f"{name}{suffix}") as tmp:
+            if args.format == "csv":
+                df.to_csv(tmp, index=False)
+            elif args.format == "parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.to_excel(tmp, index=False)
     if args.truth:
-        truth.episodes.to_csv(out / "truth_episodes.csv", index=False)
+        safe_csv(truth.episodes, out / "truth" / "episodes.csv")
     print(f"wrote {args.n} patients to {out.resolve()}")
     return 0
 
 
+# ----------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands  # noqa: F401  - registers the analysis commands
+    """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="backpain-outcomes", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"backpain-outcomes {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (func, help_text, arguments) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -102,7 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _usage(msg: str) -> int:
+    print(f"backpain-outcomes: error: {msg}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 success, 1 invalid data or failed write, 2 usage)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -114,16 +411,17 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            return int(args.func(args) or 0)
+            with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+                return int(args.func(args) or 0)
     except DataValidationError as err:
-        for line in format_problems(err.problems):
-            print(line)
-        print(f"{len(err.problems)} problem(s); nothing was analysed.", file=sys.stderr)
+        _print_problems(err, args)
         return 1
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:  # OutputError and bad option values included
         return _usage(str(err))
-    except MissingDependencyError as err:
-        print(f"backpain-outcomes: {err}", file=sys.stderr)
+    except BrokenPipeError:  # the reader of the output went away (``| head``)
+        return 1
+    except (MissingDependencyError, OSError) as err:
+        print(f"backpain-outcomes: nothing written: {err}", file=sys.stderr)
         return 1
 
 

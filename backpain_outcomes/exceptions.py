@@ -33,10 +33,17 @@ class DataValidationError(BackpainError, ValueError):
     ``column``, ``value``, ``reason``, ``message``, ``expected``.
     """
 
+    #: Problems shown in the message (all of them are in ``problems``).
+    SHOWN = 50
+
     def __init__(self, problems: pd.DataFrame, header: str | None = None):
         self.problems = problems.reset_index(drop=True)
-        lines = format_problems(self.problems)
         n = len(self.problems)
+        lines = format_problems(self.problems.head(self.SHOWN))
+        if n > self.SHOWN:
+            counts = self.problems["reason"].value_counts()
+            lines.append(f"... and {n - self.SHOWN} more (all {n} are in .problems); by reason: "
+                         + ", ".join(f"{reason} {k}" for reason, k in counts.items()))
         head = header or f"{n} problem{'s' if n != 1 else ''} found in the input data"
         advice = (
             "Fix the rows above, or load with errors='exclude' to keep the valid "

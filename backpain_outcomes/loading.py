@@ -92,24 +92,24 @@ def _read(name: str, objs: list, p: Problems, sheet, notes: list) -> RawTable | 
             parts = read_part(obj, name, _sheet_for(sheet, name))
         except ReadError as err:
             label = f"<{name} DataFrame>" if isinstance(obj, pd.DataFrame) else Path(obj).name
-            p.sources.append(label)
             p.whole_file(name, label, err.reason, err.message, err.expected, err.value, err.line)
             continue
         for part in parts:
-            p.sources.append(part.source)
+            index = p.source_index(part.source)
             notes.extend(f"{part.source}: {n}" for n in part.notes)
             data = _columns(name, part, p)
             if data is None:
                 continue
             _rows_not_read(name, part, p)
             frames.append(data)
-            sources.append(np.full(len(data), part.source, object))
+            sources.append(np.full(len(data), index, np.int64))
             rows.append(part.lines)
             n_read += part.n_rows
     if not frames:
         return None
     data = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return RawTable(name, data.reset_index(drop=True), np.concatenate(sources), np.concatenate(rows), n_read)
+    return RawTable(name, data.reset_index(drop=True), np.concatenate(sources), np.concatenate(rows), p.sources,
+                    n_read)
 
 
 def _columns(name: str, part, p: Problems) -> pd.DataFrame | None:
@@ -272,16 +272,17 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    key = ["episode_id", "instrument", "date"]
-    size = scores.groupby(key, sort=False, observed=True)["score"].transform("size") if len(scores) else []
-    rep = scores[np.asarray(size) > 1] if len(scores) else scores
-    if not len(rep):
+    codes = scores.groupby(["episode_id", "instrument", "date"], sort=False, observed=True).ngroup().to_numpy()
+    size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
+    rep = size > 1
+    if not rep.any():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    where = rep["_source"].astype(str) + ":" + rep["_row"].astype(str)
-    rows = where.groupby([rep[k] for k in key], sort=False, observed=True).transform(", ".join)
-    out = pd.DataFrame({"table": "scores", "source": rep["_source"].to_numpy(), "row": rep["_row"].to_numpy(),
-                        **{c: rep[c].to_numpy() for c in ["episode_id", "patient_id", "instrument", "date", "score"]},
-                        "n_same_day": np.asarray(size)[np.asarray(size) > 1].astype(int), "rows": rows.to_numpy()})
+    sc = scores[rep]
+    where = pd.Series(sc["_source"].astype(str).to_numpy(object) + ":" + sc["_row"].astype(str).to_numpy(object))
+    joined = where.groupby(codes[rep], sort=False).agg(", ".join)
+    out = pd.DataFrame({"table": "scores", "source": sc["_source"].to_numpy(), "row": sc["_row"].to_numpy(),
+                        **{c: sc[c].to_numpy() for c in ["episode_id", "patient_id", "instrument", "date", "score"]},
+                        "n_same_day": size[rep], "rows": joined.loc[codes[rep]].to_numpy()})
     return out.sort_values(["source", "row"], kind="stable").reset_index(drop=True)[cols]
 
 

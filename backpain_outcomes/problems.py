@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = ["PROBLEM_COLUMNS", "EXCLUSION_COLUMNS", "ERROR", "CONSEQUENCE", "SET_ASIDE", "Problems",
            "count_by_kind"]
@@ -43,15 +44,22 @@ class _Batch:
     """Problems found by one check: scalars shared by the batch, arrays per row."""
 
     table: str
-    source: np.ndarray     # object, per row
+    source: np.ndarray     # index into Problems.sources, per row
     row: np.ndarray        # float (NaN: the whole file)
     position: np.ndarray   # row of the table as read, -1 when the row is not in it (blank, ragged, file)
     column: str
-    value: np.ndarray      # object, per row
+    value: object          # None (no value), an object array or an Arrow string array, per row
     reason: str
     message: object        # str, or object array per row
     expected: str
     kind: str
+
+    def take(self, keep: np.ndarray) -> _Batch:
+        value = self.value if self.value is None else (
+            self.value.filter(pa.array(keep)) if isinstance(self.value, pa.Array) else self.value[keep])
+        msg = self.message if isinstance(self.message, str) else self.message[keep]
+        return _Batch(self.table, self.source[keep], self.row[keep], self.position[keep], self.column, value,
+                      self.reason, msg, self.expected, self.kind)
 
 
 class Problems:
@@ -62,22 +70,31 @@ class Problems:
         self.sources: list[str] = []  # files and sheets in reading order
         self.fatal = False  # a whole file or sheet is refused
 
+    def source_index(self, source: str) -> int:
+        """Index of a file or sheet in :attr:`sources` (added at the end when new)."""
+        if source not in self.sources:
+            self.sources.append(source)
+        return self.sources.index(source)
+
     def add(self, table: str, source, row, column: str, reason: str, message, expected: str = "",
             value=None, position=None, kind: str = ERROR) -> None:
         """Record problems of many rows at once.
 
-        ``source``, ``value`` and ``message`` are a scalar or one entry per row;
-        ``row`` the line of each; ``position`` the row of the table as read.
+        ``source`` is a file name or an array of indices into :attr:`sources`;
+        ``row`` the line of each row; ``value`` None, or the values as written
+        (an array, or an Arrow string array); ``message`` one text or one per
+        row; ``position`` the row of the table as read.
         """
         row = np.atleast_1d(np.asarray(row, dtype=float))
         n = len(row)
         if n == 0:
             return
         pos = np.full(n, -1, np.int64) if position is None else np.asarray(position, np.int64)
-        src = np.asarray(source, dtype=object) if not isinstance(source, str) else np.full(n, source, object)
-        val = np.full(n, value, object) if value is None or np.ndim(value) == 0 else np.asarray(value, dtype=object)
+        src = np.full(n, self.source_index(source), np.int64) if isinstance(source, str) else np.asarray(source)
+        if value is not None and not isinstance(value, pa.Array):
+            value = np.asarray(value, dtype=object)
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)
-        self._batches.append(_Batch(table, src, row, pos, column, val, reason, msg, expected, kind))
+        self._batches.append(_Batch(table, src, row, pos, column, value, reason, msg, expected, kind))
 
     def whole_file(self, table: str, source: str, reason: str, message: str, expected: str = "", value=None,
                    row=None) -> None:
@@ -93,9 +110,7 @@ class Problems:
             if b.table == table and b.kind in kinds:
                 keep = ~np.isin(b.position, positions)
                 if not keep.all():
-                    msg = b.message if isinstance(b.message, str) else b.message[keep]
-                    self._batches[i] = _Batch(b.table, b.source[keep], b.row[keep], b.position[keep], b.column,
-                                              b.value[keep], b.reason, msg, b.expected, b.kind)
+                    self._batches[i] = b.take(keep)
 
     def any(self, kind: str = ERROR) -> bool:
         """Whether a problem of this kind was found."""
@@ -123,18 +138,23 @@ class Problems:
 
         def scalar(attr):
             return np.array([getattr(b, attr) for b in batches], dtype=object)[which]
+        row = np.concatenate([b.row for b in batches])
+        source = np.concatenate([b.source for b in batches])
+        tables = sorted({b.table for b in batches})
+        order = np.lexsort((np.array([_KIND_RANK[b.kind] for b in batches])[which], np.nan_to_num(row, nan=-1.0),
+                            source, np.array([tables.index(b.table) for b in batches])[which]))
         message = scalar("message") if all(isinstance(b.message, str) for b in batches) else np.concatenate(
             [np.full(len(b.row), b.message, object) if isinstance(b.message, str) else b.message for b in batches])
-        data = {"table": scalar("table"), "source": np.concatenate([b.source for b in batches]),
-                "row": pd.array(np.concatenate([b.row for b in batches]), dtype="Float64").astype("Int64"),
-                "column": scalar("column"), "value": np.concatenate([b.value for b in batches]),
-                "reason": scalar("reason"), "message": message, "expected": scalar("expected")}
+        data = {"table": scalar("table"), "source": np.array(self.sources, dtype=object)[source], "row": row,
+                "column": scalar("column"), "reason": scalar("reason"), "message": message,
+                "expected": scalar("expected")}
         if internal:
             data["_position"] = np.concatenate([b.position for b in batches])
             data["_kind"] = scalar("kind")
-        out = pd.DataFrame(data)
-        order = _order(out, np.array([_KIND_RANK[b.kind] for b in batches])[which], self.sources)
-        return out.iloc[order].reset_index(drop=True)
+        out = pd.DataFrame({k: pd.Series(v[order], dtype=v.dtype) for k, v in data.items()})
+        out.insert(4, "value", _values(batches, order))
+        out["row"] = out["row"].astype("Int64")
+        return out
 
     def exclusions(self) -> pd.DataFrame:
         """One row per input row with a problem of any kind (:data:`EXCLUSION_COLUMNS`).
@@ -167,12 +187,16 @@ class Problems:
         return out
 
 
-def _order(frame: pd.DataFrame, kinds: np.ndarray, sources: list[str]) -> np.ndarray:
-    """Stable order by table, file (in reading order), line, then kind (errors first)."""
-    table = pd.factorize(frame["table"], sort=True)[0]
-    source = pd.Index(list(dict.fromkeys(sources))).get_indexer(frame["source"])
-    row = frame["row"].to_numpy("float64", na_value=-1.0)
-    return np.lexsort((kinds, row, source, table))
+def _values(batches: list[_Batch], order: np.ndarray) -> pd.Series:
+    """The ``value`` column: Arrow strings when every value is text (no Python object per value), else objects."""
+    if all(b.value is None or isinstance(b.value, pa.Array) for b in batches):
+        arrays = [pa.nulls(len(b.row), pa.large_string()) if b.value is None else b.value.cast(pa.large_string())
+                  for b in batches]
+        return pd.Series(pd.array(pa.concat_arrays(arrays).take(pa.array(order)), dtype="str"))
+    parts = [np.full(len(b.row), None, object) if b.value is None else
+             (b.value.to_numpy(zero_copy_only=False).astype(object) if isinstance(b.value, pa.Array) else b.value)
+             for b in batches]
+    return pd.Series(np.concatenate(parts)[order], dtype=object)
 
 
 def count_by_kind(problems: pd.DataFrame) -> pd.DataFrame:

@@ -1,18 +1,47 @@
-"""Safe output helpers: CSV that spreadsheets cannot execute."""
+"""Safe output: never onto an input, never half-written, never a formula in a spreadsheet.
+
+* :func:`check_output` refuses an output path that is one of the inputs (or
+  lies in an input directory, where the loader would read it next time), an
+  existing file unless ``force``, and a suffix the writer cannot produce.
+* :func:`atomic_path` gives a temporary path next to the output and moves
+  it into place only when the writer succeeded: a failure leaves the old file
+  untouched and no partial file behind.
+* :func:`safe_csv` writes a CSV file atomically with formula injection
+  neutralised (OWASP CSV injection guidance).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import uuid
+from pathlib import Path
+
 import pandas as pd
 
-__all__ = ["neutralise_formulas", "safe_csv"]
+from .exceptions import BackpainError
+
+__all__ = ["OutputError", "neutralise_formulas", "safe_csv", "atomic_path", "check_output", "check_directory"]
 
 _LEADING = ("=", "+", "-", "@", "\t", "\r")
 
 
+class OutputError(BackpainError, ValueError):
+    """An output path that must not be written (an input, an existing file without ``force``, a wrong suffix)."""
+
+
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells starting with ``= + - @`` (or tab/CR) with ``'`` so that
-    spreadsheets show them as text instead of evaluating a formula (OWASP CSV
-    injection guidance). Numbers are left alone, so ``-1.5`` stays a number."""
+    """Prefix text cells starting with ``= + - @`` (or tab/CR) with ``'``.
+
+    Spreadsheets then show them as text instead of evaluating a formula.
+    Numbers are left alone, so ``-1.5`` stays a number.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> neutralise_formulas(pd.DataFrame({"a": ["=1+1", "ok"], "b": [-1.5, 2]}))["a"].tolist()
+    ["'=1+1", 'ok']
+    """
     out = df.copy()
     for col in out.columns:
         s = out[col]
@@ -22,6 +51,110 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def safe_csv(df: pd.DataFrame, path, **kwargs) -> None:
-    """Write ``df`` to CSV with formula injection neutralised."""
-    neutralise_formulas(df).to_csv(path, index=kwargs.pop("index", False), **kwargs)
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path in the directory of ``path``, with the same suffix, moved onto ``path`` on success.
+
+    If the block raises, the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "table.txt"
+    >>> with atomic_path(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OSError(f"{path} was not written (the writer produced no file)")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def safe_csv(df: pd.DataFrame, path, **kwargs) -> Path:
+    """Write ``df`` to CSV with formula injection neutralised, atomically; returns the path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> out = safe_csv(pd.DataFrame({"a": ["=cmd"]}), pathlib.Path(tempfile.mkdtemp()) / "a.csv")
+    >>> out.read_text().splitlines()
+    ['a', "'=cmd"]
+    """
+    with atomic_path(path) as tmp:
+        neutralise_formulas(df).to_csv(tmp, index=kwargs.pop("index", False), **kwargs)
+    return Path(path)
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_output(path, inputs=(), force: bool = False, suffixes=None, what: str = "output") -> Path:
+    """Check that ``path`` may be written; raise :class:`OutputError` naming the reason otherwise.
+
+    Parameters
+    ----------
+    path : str or Path
+    inputs : iterable of Path
+        Files and directories that were read: ``path`` may not be one of the
+        files nor lie directly in one of the directories.
+    force : bool
+        Replace an existing file.
+    suffixes : iterable of str, optional
+        The suffixes the writer can produce (``.html``, ``.pdf``, ...).
+    what : str
+        How the output is named in messages (``"-o"``, ``"--csv"``, ...).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output(d / "r.docx", suffixes=(".html", ".pdf"), what="-o")
+    Traceback (most recent call last):
+    ...
+    backpain_outcomes.safe_io.OutputError: -o: cannot write a .docx file; use .html or .pdf
+    """
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise OutputError(f"{what}: cannot write {kind}; use {' or '.join(suffixes)}")
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir() and path.resolve().parent == item.resolve():
+            raise OutputError(f"{what}: refusing to write {path} into the input directory {item} "
+                              "(it would be read as part of the study); choose another directory")
+        if not item.is_dir() and _same(path, item):
+            raise OutputError(f"{what}: refusing to write {path}: it is one of the input files")
+    if path.is_dir():
+        raise OutputError(f"{what}: {path} is a directory; give a file name")
+    if path.exists() and not force:
+        raise OutputError(f"{what}: {path} exists; pass --force to replace it")
+    return path
+
+
+def check_directory(path, inputs=(), force: bool = False, names=(), what: str = "-o") -> Path:
+    """Check an output directory and the files ``names`` to be written in it.
+
+    A directory that is an input, or a file, is refused; each of ``names``
+    that exists needs ``force``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what}: {path} is a file; give a directory")
+    for item in inputs:
+        if Path(item).is_dir() and _same(path, Path(item)):
+            raise OutputError(f"{what}: refusing to write into {path}: it is the input directory")
+    for name in names:
+        check_output(path / name, inputs, force, what=what)
+    return path

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .dates import AMBIGUOUS, BAD, parse_dates
 from .instruments import score_odi, score_rmdq
@@ -32,13 +33,19 @@ _SEX = {"f": "female", "female": "female", "w": "female", "woman": "female",
 @dataclass
 class RawTable:
     """One table as read from all its files: canonical column names, values as written (stripped),
-    the file and line of every row."""
+    and the file (an index into ``sources``) and line of every row."""
 
     name: str
     data: pd.DataFrame
-    source: np.ndarray
+    source_index: np.ndarray
     rows: np.ndarray
+    sources: list
     n_read: int = 0  # rows read below the headers, blank and ragged ones included
+
+    @property
+    def source(self) -> np.ndarray:
+        """File (or ``file[sheet]``) of every row."""
+        return np.array(self.sources, dtype=object)[self.source_index]
 
     def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
              kind: str = ERROR) -> None:
@@ -50,13 +57,17 @@ class RawTable:
             values = self.data[column] if column in self.data else None
         val = None if values is None else _pick(values, idx)
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
-        p.add(self.name, self.source[idx], self.rows[idx], column, reason, msg, expected, value=val, position=idx,
-              kind=kind)
+        p.add(self.name, self.source_index[idx], self.rows[idx], column, reason, msg, expected, value=val,
+              position=idx, kind=kind)
 
 
-def _pick(values, idx: np.ndarray) -> np.ndarray:
+def _pick(values, idx: np.ndarray):
+    """The values of some rows: an Arrow array for text columns (no Python object per value)."""
     if isinstance(values, pd.Series | pd.Index):
-        return values.take(idx).to_numpy(dtype=object, na_value=None)
+        sub = values.take(idx)
+        if pd.api.types.is_string_dtype(sub) and sub.dtype != object:
+            return pa.array(sub)
+        return sub.to_numpy(dtype=object, na_value=None)
     return np.asarray(values, dtype=object)[idx]
 
 
