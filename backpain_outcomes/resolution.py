@@ -1,21 +1,28 @@
-"""When does an episode resolve? Rules, event days, and Kaplan-Meier curves.
+"""When does an episode resolve? Event days per episode and cumulative resolution curves.
 
-Conventions (DESIGN.md, "Time and event conventions"):
+Conventions:
 
-* A resolution happens on the day of the **first** measurement of the first
-  run of ``sustained`` consecutive measurements of the instrument that meet
-  the rule. Without a complete run the episode is censored at its last
-  measurement.
-* An episode is at risk from its first measurement (delayed entry, left
-  truncation): the risk set at day *t* holds the episodes whose first
-  measurement came before *t* and that have not resolved or been censored.
-* Episodes resolved at entry and episodes with a single measurement carry no
-  information on the time to resolution: they leave the risk set and are
-  counted on the result.
+* **Visits.** Measurements of one instrument in one episode on one calendar
+  day are one visit; their scores are combined by the rule's ``same_day``
+  (``mean`` by default, or ``min``/``max``). How many measurements were
+  combined is stated in the result's notes.
+* **Event.** A resolution happens on the day of the **first** visit of the
+  first run of ``sustained`` consecutive visits (distinct days) that meet the
+  rule; with ``sustained_days=N`` the run must also last at least *N* days
+  (every visit from the first qualifying one to a visit at least *N* days
+  later meets the rule). Without a complete run the episode is censored at
+  its last visit.
+* **Entry.** An episode is at risk from its first visit (delayed entry, left
+  truncation): the risk set at day *t* holds the episodes whose first visit
+  came before *t* and that have not resolved or been censored. Entry and
+  event never coincide: an episode whose first visit already starts a
+  complete run is *resolved at entry* and, like an episode with a single
+  visit, carries no information on the time to resolution; both leave the
+  risk set and are counted on the result.
 * Cumulative resolution is ``1 - S(t)``, with ``S`` the product-limit
   (Kaplan-Meier) estimate, Greenwood's variance and a log-log confidence
-  interval, as ``survival::survfit(Surv(entry, time, event) ~ 1,
-  conf.type = "log-log")`` in R.
+  interval (:func:`~backpain_outcomes.survival.kaplan_meier`), as
+  ``survival::survfit(Surv(entry, time, event) ~ 1, conf.type = "log-log")`` in R.
 """
 
 from __future__ import annotations
@@ -25,183 +32,321 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._display import ResultMixin
+from .checks import check_alpha, check_by, check_choice, check_days, check_min_n, check_origin
 from .exceptions import SmallSampleWarning
+from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .survival import kaplan_meier, km_at_days, km_median
+from .vocabulary import label
 
-__all__ = ["Resolution", "as_rule", "time_to_resolution", "resolution_curve", "ResolutionCurve", "DEFAULT_RULE",
-           "episode_events"]
+__all__ = ["Resolution", "as_rule", "DEFAULT_RULE", "episode_events", "time_to_resolution", "TimeToResolution",
+           "resolution_curve", "ResolutionCurve", "RELAPSE", "check_study"]
 
-def episode_events(frame: pd.DataFrame, rule: Resolution, relapse: str = "ignore") -> pd.DataFrame:
-    """Event day per episode from a long frame sorted by episode and day.
+#: How a measurement failing the rule after a resolution is handled.
+RELAPSE = ("ignore", "undo")
+_BIG = np.iinfo(np.int64).max
+_GONE = {"single visit": "with a single visit", "resolved at entry": "resolved at entry (first visit already met the rule)",
+         "baseline 0: relative change undefined": "with a baseline of 0 (relative change undefined)"}
 
-    ``frame`` needs ``episode_id``, ``day``, ``score``. Returns one row per
-    episode with ``entry``, ``day``, ``resolved``, ``status``,
-    ``n_measurements``, ``relapsed``, ``relapse_day``.
 
-    ``relapse="ignore"`` uses the first complete run; ``"undo"`` uses only a
-    run that lasts to the last measurement (a later measurement that fails
-    the rule undoes an earlier resolution).
-    """
-    if relapse not in ("ignore", "undo"):
-        raise ValueError("relapse must be 'ignore' or 'undo'")
-    ep = frame["episode_id"].to_numpy()
+def check_study(study, name: str = "study"):
+    """The first argument of every analysis: a Study (built by ``load_study`` or ``simulate_study``)."""
+    if not (hasattr(study, "analysis_frame") and hasattr(study, "episodes")):
+        raise TypeError(f"{name} must be a Study (from load_study or simulate_study), got {type(study).__name__}")
+    return study
+
+
+def _visits(frame: pd.DataFrame, same_day: str):
+    """One row per (episode, day): scores combined by ``same_day``; returns (episode, day, score, n_combined)."""
+    codes, _ = pd.factorize(frame["episode_id"])
     day = frame["day"].to_numpy(float)
-    score = frame["score"].to_numpy(float)
+    order = np.lexsort((day, codes))
+    ep = frame["episode_id"].to_numpy()[order]
+    codes, day, score = codes[order], day[order], frame["score"].to_numpy(float)[order]
+    n = len(ep)
+    new = np.r_[True, (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])] if n else np.zeros(0, bool)
+    starts = np.flatnonzero(new)
+    if len(starts) == n:
+        return ep, day, score, np.zeros(n, int)
+    size = np.diff(np.r_[starts, n])
+    if same_day == "mean":
+        combined = np.add.reduceat(score, starts) / size
+    else:
+        combined = (np.minimum if same_day == "min" else np.maximum).reduceat(score, starts)
+    return ep[starts], day[starts], combined, size - 1
+
+
+def _runs(meets, start, day, k, span_days):
+    """Per visit: index of the first visit of its run of meeting visits, and whether the run is complete there."""
+    n = len(meets)
+    idx = np.arange(n)
+    barrier = np.where(~meets, idx, np.where(start, idx - 1, -1))
+    run_start = (np.maximum.accumulate(barrier) if n else barrier) + 1
+    run_len = np.where(meets, idx - run_start + 1, 0)
+    span = np.where(meets, day - day[np.minimum(run_start, max(n - 1, 0))], -np.inf)
+    complete = (run_len >= k) & (span >= span_days)
+    return run_start, complete
+
+
+def episode_events(frame: pd.DataFrame, rule, relapse: str = "ignore") -> pd.DataFrame:
+    """Event day per episode from a long frame of one instrument.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``episode_id``, ``day``, ``score``, one row per measurement (any order).
+    rule : Resolution or str
+    relapse : {"ignore", "undo"}
+        ``"ignore"`` uses the first complete run; ``"undo"`` only a run that
+        lasts to the last visit (a later visit that fails the rule undoes an
+        earlier resolution).
+
+    Returns
+    -------
+    DataFrame, one row per episode: ``episode_id``, ``entry`` (day of the
+    first visit), ``day`` (event or censoring day), ``resolved``,
+    ``at_risk``, ``status``, ``n_visits`` (distinct days),
+    ``n_measurements``, ``n_combined`` (measurements merged into a same-day
+    visit), ``baseline`` (score of the first visit), ``relapsed``,
+    ``relapse_day``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"episode_id": ["a"] * 4, "day": [0, 7, 7, 14], "score": [6, 1, 3, 1]})
+    >>> episode_events(f, "nrs<=2 x2")[["day", "resolved", "n_combined"]].values.tolist()
+    [[7.0, True, 1]]
+    """
+    rule = as_rule(rule)
+    check_choice(relapse, "relapse", RELAPSE)
+    ep, day, score, combined = _visits(frame, rule.same_day)
     n = len(ep)
     start = np.r_[True, ep[1:] != ep[:-1]] if n else np.zeros(0, bool)
     gid = np.cumsum(start) - 1
     first_idx = np.flatnonzero(start)
     last_idx = np.r_[first_idx[1:] - 1, n - 1] if n else np.zeros(0, int)
-    baseline = score[first_idx][gid]
-    meets = rule.meets(score, baseline)
-    k = int(rule.sustained)
-    # length of the run of meeting measurements ending at each row
+    baseline = score[first_idx]
+    meets = rule.meets(score, baseline[gid])
+    span_days = 0 if rule.sustained_days is None else rule.sustained_days
+    run_start, complete = _runs(meets, start, day, rule.sustained, span_days)
     idx = np.arange(n)
-    barrier = np.where(~meets, idx, np.where(start, idx - 1, -1))
-    last_barrier = np.maximum.accumulate(barrier) if n else barrier
-    run = np.where(meets, idx - last_barrier, 0)
-    complete = run >= k
     n_ep = len(first_idx)
-    big = np.iinfo(np.int64).max
-    first_complete = np.full(n_ep, big)
+    first_complete = np.full(n_ep, _BIG)
     np.minimum.at(first_complete, gid[complete], idx[complete])
-    # relapse: first failing measurement after the first complete run
     fail_after = ~meets & (idx > first_complete[gid])
-    first_fail = np.full(n_ep, big)
+    first_fail = np.full(n_ep, _BIG)
     np.minimum.at(first_fail, gid[fail_after], idx[fail_after])
-    relapsed = first_fail < big
     if relapse == "undo":
-        # a run that reaches the last measurement and is complete
-        last_run = run[last_idx]
-        has = last_run >= k
-        event_row = np.where(has, last_idx - last_run + 1, big)
+        has = complete[last_idx] if n else np.zeros(0, bool)
+        event_row = np.where(has, run_start[last_idx] if n else 0, _BIG)
     else:
-        has = first_complete < big
-        event_row = np.where(has, first_complete - k + 1, big)
-    n_meas = last_idx - first_idx + 1
-    entry = day[first_idx]
-    ev_day = np.where(has, day[np.minimum(event_row, n - 1)], day[last_idx])
+        has = first_complete < _BIG
+        event_row = np.where(has, run_start[np.minimum(first_complete, max(n - 1, 0))], _BIG)
+    n_vis = last_idx - first_idx + 1
     at_entry = has & (event_row == first_idx)
-    if rule.uses_baseline and (rule.min_relative_drop is not None or rule.mcid_mode in ("both", "percent")):
-        zero_base = score[first_idx] <= 0
-    else:
-        zero_base = np.zeros(n_ep, bool)
-    status = np.select(
-        [zero_base, n_meas < 2, at_entry, has],
-        ["baseline 0: relative change undefined", "single measurement", "resolved at entry", "resolved"],
-        "censored: no sustained run by last measurement")
+    zero_base = (baseline <= 0) if rule.needs_positive_baseline else np.zeros(n_ep, bool)
+    status = np.select([zero_base, n_vis < 2, at_entry, has],
+                       ["baseline 0: relative change undefined", "single visit", "resolved at entry", "resolved"],
+                       "censored: no sustained run by the last visit")
+    at_risk = ~at_entry & ~zero_base & (n_vis >= 2)
+    relapsed = (first_fail < _BIG) & (relapse == "ignore")
+    n_comb = np.bincount(gid, weights=combined, minlength=n_ep).astype(int) if n else np.zeros(0, int)
     return pd.DataFrame({
-        "episode_id": ep[first_idx], "entry": entry, "day": ev_day,
-        "resolved": has & ~at_entry & ~zero_base & (n_meas >= 2),
-        "at_risk": ~at_entry & ~zero_base & (n_meas >= 2),
-        "status": status, "n_measurements": n_meas,
-        "relapsed": relapsed & (relapse == "ignore"),
-        "relapse_day": np.where(relapsed & (relapse == "ignore"), day[np.minimum(first_fail, n - 1)], np.nan),
+        "episode_id": ep[first_idx], "entry": day[first_idx],
+        "day": np.where(has, day[np.minimum(event_row, max(n - 1, 0))], day[last_idx]) if n else np.zeros(0),
+        "resolved": has & at_risk, "at_risk": at_risk, "status": status, "n_visits": n_vis,
+        "n_measurements": n_vis + n_comb, "n_combined": n_comb, "baseline": baseline, "relapsed": relapsed,
+        "relapse_day": np.where(relapsed, day[np.minimum(first_fail, max(n - 1, 0))], np.nan) if n else np.zeros(0),
     })
 
 
-def time_to_resolution(study, rule: Resolution = DEFAULT_RULE, origin: str = "onset",
-                       relapse: str = "ignore") -> pd.DataFrame:
+_TTR_COLUMNS = ["episode_id", "modality", "treatment_status", "chronicity", "entry", "day", "resolved",
+                "censored_reason", "at_risk", "n_visits", "n_measurements", "n_combined", "baseline", "relapsed",
+                "relapse_day"]
+
+
+class TimeToResolution(Result):
+    """Time to resolution, one row per episode (:func:`time_to_resolution`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``episode_id``, ``modality``, ``treatment_status``, ``chronicity``,
+        ``entry`` (day of the first visit), ``day`` (event or censoring day),
+        ``resolved`` (event flag), ``censored_reason`` (empty for events),
+        ``at_risk`` (False for episodes resolved at entry, with a single visit
+        or not evaluable), ``n_visits``, ``n_measurements``, ``n_combined``
+        (same-day measurements merged into a visit), ``baseline``,
+        ``relapsed``, ``relapse_day``.
+    rule : Resolution
+    origin, relapse : str
+    n_combined : int
+        Measurements merged into same-day visits.
+    notes : list of str
+    """
+
+    def __init__(self, table, rule, origin, relapse, notes):
+        self.table, self.rule, self.origin, self.relapse = table, rule, origin, relapse
+        self.n_combined = int(table["n_combined"].sum())
+        self.notes = list(notes)
+        self._freeze()
+
+    def _parts(self):
+        t = self.table
+        counts = t["censored_reason"].replace("", "resolved").value_counts().rename_axis("status").reset_index()
+        lines = [f"rule: {self.rule!r} ({self.rule.code})", f"origin: {self.origin}; relapse: {self.relapse}",
+                 f"{len(t)} episodes, {int(t['at_risk'].sum())} at risk, {int(t['resolved'].sum())} resolved",
+                 *self.notes]
+        return "Time to resolution", lines, {"Episodes by status": counts}
+
+    def plot(self, ax=None):
+        """Cumulative resolution of all episodes at risk (1 - Kaplan-Meier), 95% CI."""
+        from .plotting import plot_time_to_resolution
+        return plot_time_to_resolution(self, ax=ax)
+
+
+def _events(study, rule, origin, relapse):
+    """Event table with episode columns; notes on same-day visits and on episodes not at risk."""
+    frame = study.analysis_frame(rule.instrument, origin=origin, include_baseline=True)
+    ev = episode_events(frame, rule, relapse=relapse)
+    ep = study.episodes.set_index("episode_id").reindex(ev["episode_id"])
+    ev["modality"] = ep["modality"].astype(str).to_numpy()
+    ev["treatment_status"] = ep["treatment_status"].astype(str).to_numpy() if "treatment_status" in ep else ""
+    ev["chronicity"] = ep["chronicity"].astype(str).to_numpy()
+    ev["censored_reason"] = np.where(ev["resolved"], "", ev["status"])
+    notes = []
+    n_comb = int(ev["n_combined"].sum())
+    if n_comb:
+        n_eps = int((ev["n_combined"] > 0).sum())
+        notes.append(f"{n_comb} {rule.instrument.upper()} measurement(s) in {n_eps} episode(s) were taken on the same "
+                     f"day as another of the same episode and were combined into one visit by their {rule.same_day}.")
+    gone = ev.loc[~ev["at_risk"], "status"].value_counts()
+    if len(gone):
+        notes.append("Not at risk (no information on the time to resolution): "
+                     + ", ".join(f"{n} {_GONE.get(k, k)}" for k, n in gone.items()) + ".")
+    return ev[_TTR_COLUMNS].reset_index(drop=True), notes
+
+
+def time_to_resolution(study, rule=DEFAULT_RULE, origin: str = "onset", relapse: str = "ignore") -> TimeToResolution:
     """Time to resolution, one row per episode with measurements of the rule's instrument.
 
     Parameters
     ----------
     study : Study
-    rule : Resolution
+    rule : Resolution or str
+        Definition of resolved, e.g. ``"nrs<=1 x2"`` (see :func:`as_rule`).
     origin : {"onset", "first_contact"}
-        Day 0. With ``"onset"`` every episode needs an onset date.
+        Day 0. ``"onset"`` needs the onset date of every episode; without
+        them the error names ``origin="first_contact"``.
     relapse : {"ignore", "undo"}
-        Whether a later measurement that fails the rule undoes a resolution.
+        Whether a later visit that fails the rule undoes a resolution.
 
     Returns
     -------
-    DataFrame with ``episode_id``, ``modality``, ``chronicity``, ``entry``
-    (day of the first measurement), ``day`` (event or censoring day),
-    ``resolved`` (event flag), ``censored_reason`` (empty for events),
-    ``at_risk`` (False for episodes resolved at entry or with a single
-    measurement), ``n_measurements``, ``relapsed``, ``relapse_day``.
+    TimeToResolution
+        ``table`` has one row per episode (see :class:`TimeToResolution`).
 
     Examples
     --------
     >>> import backpain_outcomes as bpo
     >>> study = bpo.load_study(bpo.example_path())
-    >>> t = bpo.time_to_resolution(study, bpo.Resolution("nrs", max_score=1, sustained=2))
-    >>> set(t["censored_reason"]) >= {""}
+    >>> t = bpo.time_to_resolution(study, "nrs<=1 x2")
+    >>> bool((t.table["day"] > t.table["entry"])[t.table["at_risk"]].all())
     True
     """
-    frame = study.analysis_frame(rule.instrument, origin=origin, include_baseline=True)
-    ev = episode_events(frame, rule, relapse=relapse)
-    ep = study.episodes.set_index("episode_id")
-    ev.insert(1, "modality", ev["episode_id"].map(ep["modality"]).to_numpy())
-    ev.insert(2, "chronicity", ev["episode_id"].map(ep["chronicity"].astype(str)).to_numpy())
-    ev["censored_reason"] = np.where(ev["resolved"], "", ev["status"])
-    return ev.drop(columns="status")[["episode_id", "modality", "chronicity", "entry", "day", "resolved",
-                                      "censored_reason", "at_risk", "n_measurements", "relapsed",
-                                      "relapse_day"]]
+    check_study(study)
+    rule = as_rule(rule)
+    origin = check_origin(origin)
+    check_choice(relapse, "relapse", RELAPSE)
+    table, notes = _events(study, rule, origin, relapse)
+    return TimeToResolution(table, rule, origin, relapse, notes)
 
 
-class ResolutionCurve(ResultMixin):
+class ResolutionCurve(Result):
     """Cumulative resolution per group (1 - Kaplan-Meier with delayed entry).
 
     Attributes
     ----------
     table : DataFrame
-        The ``by`` column(s), ``day``, ``cumulative_resolution``, ``ci_low``,
-        ``ci_high``, ``n_at_risk``, ``n_events`` (``n_events`` counts the
-        events *on* that day when ``days`` is None, else events up to it).
+        The ``by`` column(s) (codes), ``day``, ``cumulative_resolution``,
+        ``ci_low``, ``ci_high``, ``n_at_risk``, ``n_events`` (events *on*
+        that day when ``day`` is None, else events up to it), ``se``.
+    steps : DataFrame
+        The full step functions (every event day), same columns.
     medians : DataFrame
         Per group: ``median_days``, ``median_ci_low``, ``median_ci_high``,
-        ``n``, ``events``, ``resolved_at_entry``, ``single_measurement``.
+        ``n`` (at risk), ``events``, ``resolved_at_entry``, ``single_visit``.
     events : DataFrame
-        The per-episode table from :func:`time_to_resolution`.
-    warnings : list of str
+        The per-episode table of :func:`time_to_resolution`.
+    rule : Resolution
+    by : list of str
+    origin : str
+    day : list of float or None
+    alpha : float
+    notes : list of str
     """
 
-    def __init__(self, table, medians, events, rule, by, origin, notes):
-        self.table, self.medians, self.events = table, medians, events
-        self.rule, self.by, self.origin, self.warnings = rule, by, origin, notes
+    def __init__(self, table, steps, medians, events, rule, by, origin, day, alpha, notes):
+        self.table, self.steps, self.medians, self.events = table, steps, medians, events
+        self.rule, self.by, self.origin, self.day, self.alpha = rule, by, origin, day, alpha
+        self.notes = list(notes)
+        self._freeze()
+
+    @property
+    def warnings(self) -> list[str]:
+        """Alias of ``notes``."""
+        return self.notes
 
     def _parts(self):
-        lines = [f"rule: {self.rule!r}", f"origin: {self.origin}", *self.warnings]
+        lines = [f"rule: {self.rule!r}", f"origin: {self.origin}; {1 - self.alpha:.0%} log-log CI", *self.notes]
         return "Cumulative resolution", lines, {"Median time to resolution": self.medians}
 
-    def plot(self, ax=None, claimed: float | None = None, at_risk_days=(0, 42, 84, 182, 365)):
-        """Step curves with CI bands, number at risk below, and a dashed line at ``claimed``."""
+    def plot(self, ax=None, claimed: float | None = None, at_risk_days=None):
+        """Step curves with CI bands, numbers at risk under the axis, ``day`` marked, a dashed line at ``claimed``."""
         from .plotting import plot_resolution
         return plot_resolution(self, ax=ax, claimed=claimed, at_risk_days=at_risk_days)
 
 
-def _groups(ev: pd.DataFrame, by):
-    if by is None:
-        return [((), ev)]
-    by = [by] if isinstance(by, str) else list(by)
-    return [((k,) if not isinstance(k, tuple) else k, g) for k, g in ev.groupby(by, sort=True, observed=True)]
+def _curve_group(g, days, alpha):
+    """Step table, table at ``days`` and median row of one group of the event table."""
+    r = g[g["at_risk"]]
+    time, entry, event = r["day"].to_numpy(float), r["entry"].to_numpy(float), r["resolved"].to_numpy(bool)
+    km = kaplan_meier(time, event, entry, alpha=alpha)
+    steps = km.assign(day=km["time"], cumulative_resolution=1 - km["survival"], ci_low=1 - km["surv_high"],
+                      ci_high=1 - km["surv_low"])[["day", "cumulative_resolution", "ci_low", "ci_high", "n_at_risk",
+                                                   "n_events", "se"]]
+    tab = steps if days is None else km_at_days(km, days, time, entry, event).drop(columns="se_log")
+    med = km_median(km)
+    reasons = g["censored_reason"]
+    row = {"median_days": med[0], "median_ci_low": med[1], "median_ci_high": med[2], "n": int(len(r)),
+           "events": int(event.sum()), "resolved_at_entry": int((reasons == "resolved at entry").sum()),
+           "single_visit": int((reasons == "single visit").sum())}
+    first = (int(km["n_at_risk"].iloc[0]), float(km["time"].iloc[0])) if len(km) else None
+    return steps, tab, row, first
 
 
-def resolution_curve(study, rule: Resolution = DEFAULT_RULE, by=None, origin: str = "onset",
-                     days=None, relapse: str = "ignore", alpha: float = 0.05,
-                     min_at_risk: int = 10) -> ResolutionCurve:
-    """Cumulative resolution (1 - KM) with Greenwood variance and log-log CI.
+def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", day=None, alpha: float = 0.05,
+                     min_n: int = 10, relapse: str = "ignore") -> ResolutionCurve:
+    """Cumulative resolution (1 - KM) with Greenwood variance and log-log CI, per group.
 
     Parameters
     ----------
     study : Study
-    rule : Resolution
+    rule : Resolution or str
     by : str or list of str, optional
-        ``"modality"``, ``"chronicity"`` or both.
+        Column(s) of ``study.episodes``: ``"modality"``, ``"chronicity"``,
+        ``"treatment_status"``, ``"clinic_id"``, ...
     origin : {"onset", "first_contact"}
         With ``"onset"`` the estimator is left-truncated (delayed entry at the
-        first measurement): patients seen weeks after onset are not counted as
-        if watched since onset.
-    days : sequence of int, optional
+        first visit): patients seen weeks after onset are not counted as if
+        watched since onset.
+    day : int or list of int, optional
         Days to report; default every event day.
-    relapse : {"ignore", "undo"}
     alpha : float
         1 - confidence level.
-    min_at_risk : int
-        Warn when fewer episodes are at risk at the first event day.
+    min_n : int
+        A note (and a ``SmallSampleWarning``) when fewer episodes are at risk
+        at a group's first event day, or in all.
+    relapse : {"ignore", "undo"}
 
     Returns
     -------
@@ -209,48 +354,52 @@ def resolution_curve(study, rule: Resolution = DEFAULT_RULE, by=None, origin: st
 
     Notes
     -----
-    Episodes resolved at entry, with a single measurement or with a baseline
-    of 0 under a relative rule leave the risk set and are counted in
-    ``medians``. Checked against statsmodels ``SurvfuncRight(entry=)`` and R
+    Episodes resolved at entry, with a single visit or with a baseline of 0
+    under a relative rule leave the risk set and are counted in ``medians``.
+    Checked against statsmodels ``SurvfuncRight(entry=)`` and R
     ``survfit(Surv(entry, time, event) ~ 1, conf.type="log-log")``.
 
     Examples
     --------
     >>> import backpain_outcomes as bpo
     >>> study = bpo.load_study(bpo.example_path())
-    >>> curve = bpo.resolution_curve(study, by="modality", days=[42, 84])
+    >>> curve = bpo.resolution_curve(study, by="modality", day=[42, 84], min_n=1)
     >>> list(curve.table.columns)[:3]
     ['modality', 'day', 'cumulative_resolution']
     """
-    ev = time_to_resolution(study, rule, origin=origin, relapse=relapse)
-    by_cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    rows, meds, notes = [], [], []
-    for key, g in _groups(ev, by):
-        label = dict(zip(by_cols, key))
-        r = g[g["at_risk"]]
-        time, entry, event = r["day"].to_numpy(float), r["entry"].to_numpy(float), r["resolved"].to_numpy(bool)
-        km = kaplan_meier(time, event, entry, alpha=alpha)
-        if days is None:
-            tab = km.assign(day=km["time"], cumulative_resolution=1 - km["survival"],
-                            ci_low=1 - km["surv_high"], ci_high=1 - km["surv_low"])[
-                ["day", "cumulative_resolution", "ci_low", "ci_high", "n_at_risk", "n_events", "se"]]
-        else:
-            tab = km_at_days(km, days, time, entry, event).drop(columns="se_log")
-        for col, val in label.items():
-            tab.insert(0, col, val)
+    check_study(study)
+    rule = as_rule(rule)
+    by_cols = check_by(by, study.episodes.columns)
+    origin = check_origin(origin)
+    days = None if day is None else check_days(day)
+    alpha, min_n = check_alpha(alpha), check_min_n(min_n)
+    ttr = time_to_resolution(study, rule, origin=origin, relapse=relapse)
+    ev = ttr.table
+    extra = [c for c in by_cols if c not in ev]
+    if extra:
+        ep = study.episodes.set_index("episode_id")
+        for c in extra:
+            ev[c] = ep[c].reindex(ev["episode_id"]).astype(str).to_numpy()
+    groups = [((), ev)] if not by_cols else [
+        ((k,) if not isinstance(k, tuple) else k, g) for k, g in ev.groupby(by_cols, sort=True, observed=True)]
+    rows, steps_all, meds, notes = [], [], [], list(ttr.notes)
+    for key, g in groups:
+        lab = dict(zip(by_cols, key))
+        steps, tab, med, first = _curve_group(g, days, alpha)
+        for col, val in reversed(lab.items()):
+            tab = tab.assign(**{col: val})[[col, *tab.columns]]
+            steps = steps.assign(**{col: val})[[col, *steps.columns]]
         rows.append(tab)
-        med = km_median(km)
-        meds.append({**label, "median_days": med[0], "median_ci_low": med[1], "median_ci_high": med[2],
-                     "n": int(len(r)), "events": int(event.sum()),
-                     "resolved_at_entry": int((g["censored_reason"] == "resolved at entry").sum()),
-                     "single_measurement": int((g["censored_reason"] == "single measurement").sum())})
-        name = ", ".join(f"{k}={v}" for k, v in label.items()) or "all episodes"
-        if len(km) and km["n_at_risk"].iloc[0] < min_at_risk:
-            notes.append(f"{name}: only {km['n_at_risk'].iloc[0]} episode(s) at risk at the first event "
-                         f"(day {km['time'].iloc[0]:g}); early estimates are unstable")
-        if len(r) < 20:
-            notes.append(f"{name}: only {len(r)} episode(s) at risk in all; treat the curve as descriptive")
-    for n in notes:
+        steps_all.append(steps)
+        meds.append({**lab, **med})
+        name = ", ".join(label(v) for v in lab.values()) or "all episodes"
+        if first is not None and first[0] < min_n:
+            notes.append(f"{name}: only {first[0]} episode(s) at risk at the first resolution (day {first[1]:g}); "
+                         "early estimates are unstable.")
+        if med["n"] < min_n:
+            notes.append(f"{name}: only {med['n']} episode(s) at risk in all; treat the curve as descriptive.")
+    for n in notes[len(ttr.notes):]:
         warnings.warn(n, SmallSampleWarning, stacklevel=2)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return ResolutionCurve(table, pd.DataFrame(meds), ev, rule, by, origin, notes)
+    steps = pd.concat(steps_all, ignore_index=True) if steps_all else pd.DataFrame()
+    return ResolutionCurve(table, steps, pd.DataFrame(meds), ev, rule, by_cols, origin, days, alpha, notes)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numbers
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -55,6 +56,11 @@ _ABS = re.compile(rf"^(?P<inst>{_INST})<=(?P<v>{_NUM})$")
 _REL = re.compile(rf"^(?P<inst>{_INST})-(?P<v>{_NUM})%$")
 _DROP = re.compile(rf"^(?P<inst>{_INST})-(?P<v>{_NUM})$")
 _MCID = re.compile(r"^(?:(?P<inst>[a-z][a-z0-9_]*?):?)?mcid(?:\((?P<mode>both|either|points|percent)\))?$")
+
+
+def _text(x: float, scale: int = 1) -> str:
+    """Shortest decimal text of ``x * scale`` that reads back to the same float (no binary rounding)."""
+    return format((Decimal(repr(float(x))) * scale).normalize(), "f")
 
 
 def _number(value, name: str, allow_none: bool = True):
@@ -191,11 +197,11 @@ class Resolution:
         inst = self.instrument
         parts = []
         if self.max_score is not None:
-            parts.append(f"{inst}<={self.max_score:.12g}")
+            parts.append(f"{inst}<={_text(self.max_score)}")
         if self.min_relative_drop is not None:
-            parts.append(f"{inst}-{100 * self.min_relative_drop:.12g}%")
+            parts.append(f"{inst}-{_text(self.min_relative_drop, 100)}%")
         if self.min_drop is not None:
-            parts.append(f"{inst}-{self.min_drop:.12g}")
+            parts.append(f"{inst}-{_text(self.min_drop)}")
         if self.mcid:
             parts.append(f"{inst} mcid" + ("" if self.mcid == "both" else f"({self.mcid})"))
         out = " & ".join(parts)
@@ -275,7 +281,7 @@ def _criterion(part: str, text: str) -> tuple[str, dict]:
     if m := _ABS.match(part):
         return instrument_name(m["inst"], "instrument"), {"max_score": float(m["v"])}
     if m := _REL.match(part):
-        return instrument_name(m["inst"], "instrument"), {"min_relative_drop": float(m["v"]) / 100}
+        return instrument_name(m["inst"], "instrument"), {"min_relative_drop": float(Decimal(m["v"]) / 100)}
     if m := _DROP.match(part):
         return instrument_name(m["inst"], "instrument"), {"min_drop": float(m["v"])}
     if m := _MCID.match(part):

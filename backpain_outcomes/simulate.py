@@ -15,8 +15,13 @@ about monthly to day 365) and patients drop out at random.
 
 ``untreated_resolved_by_42`` sets the true share of untreated at-risk episodes
 that meet :data:`~backpain_outcomes.resolution.DEFAULT_RULE` (NRS <= 1 on two
-consecutive visits) by day 42 after first contact under complete follow-up,
-by solving for the share of recovering episodes.
+consecutive visits) by day 42 **after first contact** (origin
+``"first_contact"``) under complete follow-up, by solving for the share of
+recovering episodes. :meth:`SimulationTruth.cumulative_resolution` gives the
+truth for any rule, day and origin (``"onset"`` by default, as every analysis).
+
+Untreated episodes have no sessions and ``arm = "untreated"`` in the episodes
+table (treated ones ``arm = "treated"``), so their treatment status is known.
 """
 
 from __future__ import annotations
@@ -29,9 +34,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from .checks import check_choice, check_days, check_int, check_modality, check_origin, check_positive, check_proportion
+from .loading import load_study
+from .resolution import DEFAULT_RULE, RELAPSE, as_rule, episode_events
+from .vocabulary import TREATED_MODALITIES, UNTREATED
+
 __all__ = ["simulate_study", "SimulationTruth", "write_study"]
 
-TREATED = ("deep_tissue", "trigger_point", "swedish", "dry_needling", "cupping")
+TREATED = TREATED_MODALITIES
 CHRONICITY = ("acute", "subacute", "chronic")
 #: class -> (b0 mean, b0 sd, plateau mean, plateau sd, tau median days, amplitude)
 CLASSES = {
@@ -66,8 +76,11 @@ class SimulationTruth:
     recovering_share_untreated : dict
         Share of recovering episodes among untreated episodes per chronicity.
     untreated_resolved_by_42 : float
-        True cumulative resolution by day 42 (default rule, first contact,
-        complete follow-up) of untreated at-risk episodes.
+        True cumulative resolution by day 42 of untreated at-risk episodes
+        under the default rule, complete follow-up and the **first-contact**
+        origin (day 42 after the first visit), whether set by
+        ``simulate_study(untreated_resolved_by_42=...)`` or computed. Equal to
+        ``cumulative_resolution(day=42, origin="first_contact")``.
     """
 
     episodes: pd.DataFrame
@@ -76,22 +89,54 @@ class SimulationTruth:
     untreated_resolved_by_42: float
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def cumulative_resolution(self, rule=None, days=(14, 42, 84, 182, 365), modality="untreated",
-                              chronicity=None, origin="first_contact", relapse="ignore",
+    def cumulative_resolution(self, rule=DEFAULT_RULE, day=(14, 42, 84, 182, 365), modality: str = UNTREATED,
+                              chronicity: str | None = None, origin: str = "onset", relapse: str = "ignore",
                               n_mc: int = 40000, seed: int = 12345) -> pd.DataFrame:
         """Population truth by Monte Carlo under complete follow-up (no dropout).
 
-        The estimand matches :func:`resolution_curve`: the share of at-risk
-        episodes (not resolved at entry) whose event day is <= ``day``.
-        Returns a DataFrame with ``day`` and ``true_cumulative_resolution``.
-        With ``origin="onset"`` the day adds the entry delay; note that the
-        left-truncated estimator targets this only under quasi-independence
-        of entry and event time.
+        The estimand matches :func:`~backpain_outcomes.resolution.resolution_curve`:
+        the share of at-risk episodes (not resolved at entry) whose event day
+        is <= ``day``.
+
+        Parameters
+        ----------
+        rule : Resolution or str
+        day : int or list of int
+        modality : str
+            ``"untreated"`` (default) or a named modality.
+        chronicity : {"acute", "subacute", "chronic"}, optional
+            Default: the study's mix of chronicity.
+        origin : {"onset", "first_contact"}
+            With ``"onset"`` the day adds the entry delay; the left-truncated
+            estimator targets this only under quasi-independence of entry and
+            event time. ``untreated_resolved_by_42`` uses ``"first_contact"``.
+        relapse : {"ignore", "undo"}
+        n_mc, seed : int
+            Monte Carlo episodes and seed.
+
+        Returns
+        -------
+        DataFrame with ``day`` and ``true_cumulative_resolution``.
+
+        Examples
+        --------
+        >>> import backpain_outcomes as bpo
+        >>> _, truth = bpo.simulate_study(100, seed=1, untreated_resolved_by_42=0.5)
+        >>> t = truth.cumulative_resolution(day=42, origin="first_contact", n_mc=20000)
+        >>> bool(abs(t["true_cumulative_resolution"].item() - 0.5) < 0.02)
+        True
         """
-        from .resolution import DEFAULT_RULE
-        rule = rule or DEFAULT_RULE
+        rule = as_rule(rule)
+        days = np.asarray(check_days(day), float)
+        modality = check_modality(modality, "modality")
+        check_choice(modality, "modality", (UNTREATED, *TREATED))
+        if chronicity is not None:
+            check_choice(chronicity, "chronicity", CHRONICITY)
+        origin = check_origin(origin)
+        check_choice(relapse, "relapse", RELAPSE)
+        n_mc, seed = check_int(n_mc, "n_mc", low=100), check_int(seed, "seed")
         cfg = dict(self.config)
-        shares = self.recovering_share_untreated if modality == "untreated" else RECOVERING_SHARE
+        shares = self.recovering_share_untreated if modality == UNTREATED else RECOVERING_SHARE
         chron = [chronicity] if chronicity else list(CHRONICITY)
         weights = np.array([cfg["chronicity_shares"][c] for c in chron], float)
         weights /= weights.sum()
@@ -102,7 +147,6 @@ class SimulationTruth:
             ev = _complete_followup_events(rng, n, modality, c, shares[c], cfg["horizon"], rule, origin, relapse)
             parts.append(ev[ev["at_risk"]])
         ev = pd.concat(parts)
-        days = np.asarray(days, float)
         val = [(ev["resolved"] & (ev["day"] <= d)).mean() for d in days]
         return pd.DataFrame({"day": days, "true_cumulative_resolution": val})
 
@@ -167,7 +211,6 @@ def _generate(rng, n, modality, chronicity, recovering, dropout_mean, horizon, t
 def _complete_followup_events(rng, n, modality, chronicity, recovering, horizon, rule, origin="first_contact",
                               relapse="ignore"):
     """Event table (``episode_events``) of ``n`` simulated episodes followed to ``horizon`` without dropout."""
-    from .resolution import episode_events
     _, vis = _generate(rng, n, np.array([modality] * n), np.array([chronicity] * n), recovering, np.inf, horizon)
     vis = vis[vis["instrument"] == rule.instrument]
     day = vis["t"] + (vis["entry_delay"] if origin == "onset" else 0)
@@ -177,8 +220,7 @@ def _complete_followup_events(rng, n, modality, chronicity, recovering, horizon,
 
 @functools.lru_cache(maxsize=64)
 def _resolution_given_class(chronicity: str, horizon: int, n_mc: int = 20000) -> tuple[float, float]:
-    """P(untreated episode resolves by day 42 | at risk) for recovering and other classes."""
-    from .resolution import DEFAULT_RULE
+    """P(untreated episode resolves by day 42 | at risk) for recovering and other classes (first-contact origin)."""
     rng = np.random.default_rng(2024)
     out = []
     for share in (1.0, 0.0):
@@ -211,6 +253,27 @@ def _solve_untreated_shares(target, chron_shares, horizon):
     return dict(zip(CHRONICITY, q.tolist())), truth(s)
 
 
+def _check_simulation(n_patients, untreated_share, untreated_resolved_by_42, chronicity_shares, horizon,
+                      dropout_mean_days, n_clinics, therapists_per_clinic):
+    n = check_int(n_patients, "n_patients", low=1)
+    share = check_positive(untreated_share, "untreated_share", allow_zero=True)
+    if share > 1:
+        raise ValueError(f"untreated_share must be a proportion between 0 and 1, got {untreated_share!r}"
+                         + (f"; did you mean {share / 100:g}?" if share <= 100 else ""))
+    if untreated_resolved_by_42 is not None:
+        check_proportion(untreated_resolved_by_42, "untreated_resolved_by_42")
+    if chronicity_shares is not None:
+        if not isinstance(chronicity_shares, dict) or set(chronicity_shares) != set(CHRONICITY):
+            raise ValueError(f"chronicity_shares must be a dict with keys {', '.join(CHRONICITY)}, got {chronicity_shares!r}")
+        total = sum(check_positive(v, "chronicity_shares", allow_zero=True) for v in chronicity_shares.values())
+        if abs(total - 1) > 1e-9:
+            raise ValueError(f"chronicity_shares must sum to 1, got {total:g}")
+    check_int(n_clinics, "n_clinics", low=1)
+    check_int(therapists_per_clinic, "therapists_per_clinic", low=1)
+    dropout = dropout_mean_days if dropout_mean_days == np.inf else check_positive(dropout_mean_days, "dropout_mean_days")
+    return n, share, check_int(horizon, "horizon", low=1), dropout
+
+
 def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_share: float = 0.2,
                    untreated_resolved_by_42: float | None = None,
                    chronicity_shares: dict | None = None, horizon: int = 365,
@@ -226,15 +289,16 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
     untreated_share : float
         Share of untreated episodes (no sessions).
     untreated_resolved_by_42 : float, optional
-        True cumulative resolution by day 42 (NRS <= 1 on 2 consecutive
-        visits, from first contact) of untreated episodes; set 0.9 for a world
-        where the claim holds, 0.3 for one where it does not.
+        True cumulative resolution by day 42 **after first contact** (NRS <= 1
+        on 2 consecutive visits, complete follow-up) of untreated at-risk
+        episodes; set 0.9 for a world where the claim holds, 0.3 for one where
+        it does not. Test it with ``origin="first_contact"``.
     chronicity_shares : dict, optional
         Default ``{"acute": 0.55, "subacute": 0.15, "chronic": 0.30}``.
     horizon : int
         Days of follow-up after first contact.
     dropout_mean_days : float
-        Mean of the exponential (non-informative) dropout time.
+        Mean of the exponential (non-informative) dropout time (``np.inf``: no dropout).
     return_frames : bool
         Also return the canonical input tables (as written by ``simulate``).
 
@@ -249,10 +313,11 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
     >>> len(study.episodes)
     200
     """
-    from .loading import load_study
+    n, untreated_share, horizon, dropout_mean_days = _check_simulation(
+        n_patients, untreated_share, untreated_resolved_by_42, chronicity_shares, horizon, dropout_mean_days,
+        n_clinics, therapists_per_clinic)
     rng = np.random.default_rng(seed)
     chron_shares = chronicity_shares or {"acute": 0.55, "subacute": 0.15, "chronic": 0.30}
-    n = int(n_patients)
     chron = np.array(CHRONICITY)[rng.choice(3, size=n, p=[chron_shares[c] for c in CHRONICITY])]
     untreated = rng.random(n) < untreated_share
     modality = np.where(untreated, "untreated", np.array(TREATED)[rng.integers(0, 5, n)])
@@ -276,7 +341,7 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
                              "sex": np.where(rng.random(n) < 0.55, "female", "male"),
                              "clinic_id": np.array([f"C{c + 1}" for c in clinic])})
     episodes = pd.DataFrame({"episode_id": eid, "patient_id": pid, "onset_date": onset.strftime("%Y-%m-%d"),
-                             "arm": np.where(untreated, "natural_course", "treated")})
+                             "arm": np.where(untreated, UNTREATED, "treated")})
     ep_idx = vis["ep"].to_numpy()
     scores = pd.DataFrame({"patient_id": pid[ep_idx], "episode_id": eid[ep_idx],
                            "date": (first[ep_idx] + pd.to_timedelta(vis["t"].to_numpy(), unit="D")).strftime("%Y-%m-%d"),
@@ -303,13 +368,14 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
               "tau_chronicity": TAU_CHRONICITY}
     truth = SimulationTruth(te, config, shares_untreated, truth42 if truth42 is not None else np.nan)
     if truth42 is None:
-        truth.untreated_resolved_by_42 = float(truth.cumulative_resolution(days=[42], n_mc=20000)
-                                               ["true_cumulative_resolution"].iloc[0])
+        truth.untreated_resolved_by_42 = float(truth.cumulative_resolution(
+            day=[42], origin="first_contact", n_mc=20000)["true_cumulative_resolution"].iloc[0])
     return (study, truth, frames) if return_frames else (study, truth)
 
 
 def write_study(frames: dict, directory, fmt: str = "csv") -> Path:
     """Write canonical tables as ``<table>.csv`` (or ``.parquet``/``.xlsx``) into ``directory``."""
+    check_choice(fmt, "fmt", ("csv", "parquet", "xlsx"))
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in frames.items():

@@ -33,6 +33,8 @@ __all__ = ["kaplan_meier", "km_at_days", "km_median", "cox_by_group", "CoxFit", 
 #: PHReg counts a subject at risk at t when entry <= t; R's coxph (and :func:`kaplan_meier`)
 #: use entry < t. Days are whole numbers, so this shift of the entries reproduces R exactly.
 ENTRY_EPS = 1e-6
+#: A log hazard ratio with a larger standard error is reported as not estimable (monotone likelihood).
+MAX_LOG_SE = 10.0
 #: Covariates :func:`cox_by_group` can adjust for.
 ADJUST = ("baseline", "chronicity")
 
@@ -335,14 +337,17 @@ def _fit_cox(r, by, reference, formula, counts, alpha, notes) -> CoxFit:
     z = stats.norm.ppf(1 - alpha / 2)
     beta = params.to_numpy()
     ev_counts = r.groupby(by, observed=False)["resolved"].sum()
-    table = pd.DataFrame({"level": params.index, "label": [label(x) for x in params.index], "reference": reference,
-                          "hazard_ratio": np.exp(beta), "hr_ci_low": np.exp(beta - z * se),
-                          "hr_ci_high": np.exp(beta + z * se), "p_value": 2 * stats.norm.sf(np.abs(beta / se)),
-                          "n": counts.reindex(params.index).to_numpy(int),
-                          "events": ev_counts.reindex(params.index).to_numpy(int)})
-    bad = ~np.isfinite(beta) | ~np.isfinite(se) | (table["events"].to_numpy() == 0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # degenerate levels are noted below
+        table = pd.DataFrame({"level": params.index, "label": [label(x) for x in params.index], "reference": reference,
+                              "hazard_ratio": np.exp(beta), "hr_ci_low": np.exp(beta - z * se),
+                              "hr_ci_high": np.exp(beta + z * se), "p_value": 2 * stats.norm.sf(np.abs(beta / se)),
+                              "n": counts.reindex(params.index).to_numpy(int),
+                              "events": ev_counts.reindex(params.index).to_numpy(int)})
+    ci = table[["hazard_ratio", "hr_ci_low", "hr_ci_high"]].to_numpy(float)
+    bad = (~np.isfinite(beta) | ~np.isfinite(se) | (se > MAX_LOG_SE) | ~np.isfinite(ci).all(axis=1)
+           | (ci <= 0).any(axis=1) | (table["events"].to_numpy() == 0))
     for lv in table.loc[bad, "level"]:
         notes.append(f"Hazard ratio of {label(lv)} against {label(reference)} is not estimable "
-                     "(no resolutions in that group or a degenerate fit).")
+                     "(no or too few resolutions in one of the groups: the partial likelihood has no finite maximum).")
     table.loc[bad, ["hazard_ratio", "hr_ci_low", "hr_ci_high", "p_value"]] = np.nan
     return CoxFit(table, params, cov, notes, formula, len(r), n_ev)

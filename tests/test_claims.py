@@ -1,23 +1,31 @@
-"""The claim check: estimates against simulated truth, p-values by hand, verdicts."""
+"""The claim check: estimates against simulated truth, p-values by hand, verdicts, treatment status, C1-C4."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
 import backpain_outcomes as bpo
-from backpain_outcomes.claims import claim_at_day
+from backpain_outcomes.claims import ClaimReport, ClaimResult, claim_at_day, evaluate_seed_claims, test_resolution_claim
 from backpain_outcomes.survival import kaplan_meier
+
+FORBIDDEN = ("nan", "inf", "n/a")
+
+
+def _clean(text: str) -> bool:
+    words = text.lower().replace("(", " ").replace(")", " ").replace(",", " ").split()
+    return not any(w.strip(".;:%") in FORBIDDEN for w in words)
 
 
 @pytest.mark.parametrize("truth,expected", [(0.95, {"supported", "not refuted"}), (0.90, {"not refuted"}),
                                              (0.70, {"not supported"}), (0.30, {"not supported"})])
 def test_verdict_matches_simulated_truth(truth, expected):
     study, t = bpo.simulate_study(1500, seed=11, untreated_share=0.4, untreated_resolved_by_42=truth)
-    claim = bpo.test_resolution_claim(study, origin="first_contact", sensitivity=False)
+    claim = test_resolution_claim(study, origin="first_contact", sensitivity=False)
     assert claim.verdict_code in expected
-    # the population truth (Monte Carlo) lies within the 95% CI
-    true = t.cumulative_resolution(days=[42])["true_cumulative_resolution"].iloc[0]
+    # the population truth (Monte Carlo, first-contact origin as untreated_resolved_by_42) lies within the 95% CI
+    true = t.cumulative_resolution(day=[42], origin="first_contact")["true_cumulative_resolution"].iloc[0]
     assert abs(true - truth) < 0.01
     assert claim.ci_low <= true <= claim.ci_high
 
@@ -38,64 +46,134 @@ def test_p_value_is_cloglog_z_by_hand():
     assert res["ci_high"] == pytest.approx(1 - km.loc[km.time == 40, "surv_low"].item())
 
 
+def test_no_resolution_yet_uses_exact_bounds():
+    # hand: 10 at risk, none resolved by day 42: p_below = 0.1^10, exact CI 0 to 1 - 0.025^(1/10)
+    ev = pd.DataFrame({"entry": 0.0, "at_risk": True, "day": [50.0] * 10, "resolved": [True] * 10})
+    res = claim_at_day(ev, 0.9, 42)
+    assert res["estimate"] == 0 and res["p_below"] == pytest.approx(0.1 ** 10)
+    assert res["ci_low"] == 0 and res["ci_high"] == pytest.approx(1 - 0.025 ** 0.1)
+
+
 def test_claim_result_fields_and_sensitivity(example_study):
-    claim = bpo.test_resolution_claim(example_study)
-    for attr in ("estimate", "ci_low", "ci_high", "p_value", "verdict", "n", "events", "caveats", "sensitivity"):
+    claim = test_resolution_claim(example_study)
+    assert isinstance(claim, ClaimResult)
+    for attr in ("estimate", "ci_low", "ci_high", "p_value", "verdict", "n", "events", "notes", "caveats",
+                 "sensitivity", "sensitivity_range", "table"):
         assert hasattr(claim, attr)
+    assert claim.caveats is claim.notes
     sens = claim.sensitivity
     assert set(sens["origin"]) == {"onset", "first_contact"}
     assert set(sens["relapse"]) == {"ignore", "undo"}
     assert set(sens["day"]) == {14, 42, 84, 182, 365}
     assert {"untreated", "untreated chronic"} <= set(sens["population"])
     assert sens["rule"].nunique() >= 5
-    assert any("regression to the mean" in c for c in claim.caveats)
+    assert any("regression to the mean" in c for c in claim.notes)
     assert claim.relapses["relapsed"] <= claim.relapses["resolved"]
     assert claim.verdict.split(":")[0] in {"Not supported", "Supported", "Not refuted", "Insufficient data"}
     assert "<li>" in claim._repr_html_()
+    # the verdict states the events and episodes behind the estimate and the sensitivity range
+    at42 = sens[(sens["population"] == "untreated") & (sens["day"] == 42)]["estimate"]
+    lo, hi = claim.sensitivity_range
+    assert (lo, hi) == (at42.min(), at42.max())
+    assert f"{claim.events} resolutions by then among {claim.n} episodes at risk" in claim.verdict
+    assert f"ranged from {100 * lo:.0f}% to {100 * hi:.0f}%" in claim.verdict
+    row = claim.table.iloc[0]
+    assert len(claim.table) == 1 and row["sensitivity_low"] == lo and row["verdict"] == claim.verdict
+    assert _clean(claim.verdict) and _clean(claim.summary())
+    plt.close(claim.plot().figure)
+    plt.close(claim.plot_sensitivity().figure)
 
 
-def test_no_untreated_episodes_names_groups(tmp_path):
+def test_day_beyond_follow_up_is_not_estimable_in_words(example_study):
+    claim = test_resolution_claim(example_study, day=5000, sensitivity=False)
+    assert claim.verdict_code == "not estimable" and claim.verdict.startswith("Not estimable: no untreated episode")
+    assert "followed to day 5000" in claim.verdict and _clean(claim.verdict) and _clean(claim.summary())
+
+
+def test_no_untreated_episodes_names_groups():
     study, _ = bpo.simulate_study(60, seed=2, untreated_share=0.0)
     with pytest.raises(ValueError, match="groups present: .*deep_tissue"):
-        bpo.test_resolution_claim(study)
+        test_resolution_claim(study)
+
+
+def test_scores_alone_cannot_make_an_untreated_claim(tmp_path):
+    _, _, frames = bpo.simulate_study(200, seed=4, untreated_share=0.4, return_frames=True)
+    episodes = frames["episodes"].drop(columns="arm")  # onsets known, treatment not recorded
+    study = bpo.load_study(scores=frames["scores"], episodes=episodes, today=pd.Timestamp("2100-01-01"))
+    assert set(study.episodes["treatment_status"]) == {"unknown"}
+    with pytest.raises(ValueError, match="no_sessions='untreated'") as err:
+        test_resolution_claim(study, sensitivity=False)
+    assert "arm" in str(err.value) and "never counted as untreated" in str(err.value)
+    report = evaluate_seed_claims(study)
+    c1 = report.table[report.table["claim"] == "C1"]
+    assert report.c1 is None and c1["verdict"].str.startswith("Cannot be assessed").all()
+    assert c1["estimate"].isna().all() and any("no_sessions" in n for n in report.notes)
+    declared = bpo.load_study(scores=frames["scores"], episodes=episodes, no_sessions="untreated",
+                              today=pd.Timestamp("2100-01-01"))
+    assert test_resolution_claim(declared, sensitivity=False).n > 0
+
+
+def test_unknown_status_is_left_out_and_noted():
+    _, _, frames = bpo.simulate_study(300, seed=4, untreated_share=0.4, return_frames=True)
+    ep = frames["episodes"].copy()
+    untreated = ep["arm"] == "untreated"
+    ep.loc[untreated & (np.arange(len(ep)) % 2 == 0), "arm"] = None  # half the untreated become unknown
+    study = bpo.load_study(**{**frames, "episodes": ep}, today=pd.Timestamp("2100-01-01"))
+    n_unknown = int((study.episodes["treatment_status"] == "unknown").sum())
+    assert n_unknown > 0
+    claim = test_resolution_claim(study, sensitivity=False)
+    assert any(f"{n_unknown} episode(s) of unknown treatment status were left out" in n for n in claim.notes)
+    assert set(claim.events_table["treatment_status"]) == {"untreated"}
 
 
 def test_small_sample_verdict_says_so():
     study, _ = bpo.simulate_study(40, seed=3, untreated_share=0.3)
     with pytest.warns(bpo.SmallSampleWarning):
-        claim = bpo.test_resolution_claim(study, sensitivity=False, origin="first_contact")
+        claim = test_resolution_claim(study, sensitivity=False, origin="first_contact")
     assert claim.verdict_code == "insufficient data" and claim.verdict.startswith("Insufficient data")
 
 
-def test_cox_matches_r_coxph_with_delayed_entry():
-    # R 4.x: coxph(Surv(entry, day, resolved) ~ modality + baseline + chronicity, ties = "efron")
-    # on tests/data/cox_r_check.csv (simulate_study(300, seed=5), onset origin, at-risk episodes;
-    # the file spells the untreated group "none", its pre-1.0 name).
-    from backpain_outcomes.survival import cox_by_group
-    d = pd.read_csv(__import__("pathlib").Path(__file__).parent / "data" / "cox_r_check.csv")
-    d = d.assign(modality=d["modality"].replace("none", "untreated"), episode_id=np.arange(len(d)), at_risk=True,
-                 resolved=d["resolved"].astype(bool))
-    fit = cox_by_group(d, None, "nrs<=1 x2")
-    r_coef = [-0.0926522070443, -0.3213178477646, 0.3987303686855, -0.2624394281267, 0.0400797623376,
-              0.0901537723048]
-    r_se = [0.286643391427, 0.264294794376, 0.238247503265, 0.260965283450, 0.251917215021, 0.049827519267]
-    assert fit.params.index.tolist() == ["cupping", "deep_tissue", "dry_needling", "swedish", "trigger_point"]
-    np.testing.assert_allclose(fit.params, r_coef[:5], atol=1e-6)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov)), r_se[:5], atol=1e-6)
-    np.testing.assert_allclose(fit.table["hazard_ratio"], np.exp(r_coef[:5]), rtol=1e-5)
-    assert fit.formula == "day ~ C(modality, Treatment('untreated')) + baseline + C(chronicity)"
-    table, params, cov = fit  # unpacks as (table, params, cov)
-    assert table is fit.table
-
-
 def test_seed_claims_report(example_study):
-    rep = bpo.evaluate_seed_claims(example_study)
+    rep = evaluate_seed_claims(example_study)
+    assert isinstance(rep, ClaimReport) and rep.table is not None
     assert set(rep.table["claim"]) == {"C1", "C2", "C3", "C4"}
     c2 = rep.table[rep.table["claim"] == "C2"]
     assert len(c2) == 5 and c2["caveat"].str.contains("adjusted association").all()
     assert (c2["p_holm"] >= c2["p_value"] - 1e-12).all()
     assert len(rep.pairwise) == 10
     assert "C1" in rep.summary()
+    assert all(_clean(v) for v in rep.table["verdict"])
+    assert c2["verdict"].str.contains("resolutions by then among").all()
+    plt.close(rep.plot().figure)
+
+
+@pytest.mark.parametrize("func,kwargs,argument", [
+    (test_resolution_claim, {"claimed": 90}, "claimed"), (test_resolution_claim, {"claimed": "90%"}, "claimed"),
+    (test_resolution_claim, {"day": "6 weeks"}, "day"), (test_resolution_claim, {"day": 0}, "day"),
+    (test_resolution_claim, {"rule": "nrs<<1"}, "rule"), (test_resolution_claim, {"origin": "onsett"}, "origin"),
+    (test_resolution_claim, {"alpha": 5}, "alpha"), (test_resolution_claim, {"min_n": 0}, "min_n"),
+    (test_resolution_claim, {"population": "untreatd"}, "population"),
+    (test_resolution_claim, {"population": {"modalty": "untreated"}}, "population"),
+    (test_resolution_claim, {"population": {"chronicity": "chronik"}}, "population"),
+    (test_resolution_claim, {"population": 3}, "population"),
+    (test_resolution_claim, {"relapse": "drop"}, "relapse"), (test_resolution_claim, {"sensitivity": "yes"}, "sensitivity"),
+    (test_resolution_claim, {"sensitivity_days": ["day 1"]}, "sensitivity_days"),
+    (evaluate_seed_claims, {"claimed": 90}, "claimed"), (evaluate_seed_claims, {"day": "six weeks"}, "day"),
+    (evaluate_seed_claims, {"rule": "nrs<1"}, "rule"), (evaluate_seed_claims, {"origin": None}, "origin"),
+    (evaluate_seed_claims, {"alpha": -0.1}, "alpha"), (evaluate_seed_claims, {"min_n": 2.5}, "min_n"),
+    (evaluate_seed_claims, {"sensitivity": 1}, "sensitivity")])
+def test_arguments_are_checked(example_study, func, kwargs, argument):
+    with pytest.raises((ValueError, TypeError)) as err:
+        func(example_study, **kwargs)
+    assert argument in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+def test_misspelt_population_suggests_the_name(example_study):
+    with pytest.raises(ValueError, match="did you mean 'untreated'"):
+        test_resolution_claim(example_study, population="untreatd")
+    with pytest.raises(ValueError, match="did you mean 0.9"):
+        test_resolution_claim(example_study, claimed=90)
 
 
 def test_cli_claims_exit_codes(tmp_path, capsys):
