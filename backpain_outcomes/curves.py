@@ -163,9 +163,10 @@ def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> 
 
     Examples
     --------
-    >>> t = np.tile(np.arange(0.0, 100.0, 10.0), 5)
-    >>> fit = fit_curve(t, exp_plateau(t, 7.0, 2.0, 20.0) + np.tile([0.1, -0.1], 25), np.repeat(np.arange(5), 10))
-    >>> fit.converged, [round(float(v), 1) for v in fit.theta]
+    >>> t = np.tile(np.arange(0.0, 100.0, 10.0), 4)
+    >>> noise = np.repeat([0.1, -0.1, 0.2, -0.2], 10)  # one offset per episode, mean zero on every day
+    >>> fit = fit_curve(t, exp_plateau(t, 7.0, 2.0, 20.0) + noise, np.repeat(np.arange(4), 10))
+    >>> fit.converged, [round(float(v), 3) for v in fit.theta]
     (True, [7.0, 2.0, 20.0])
     """
     t, y = np.asarray(day, float), np.asarray(score, float)

@@ -43,7 +43,8 @@ from .lmm_fast import GroupStats, LMMFit, fit_lmm, singular_columns
 from .results import Result
 from .vocabulary import did_you_mean, instrument_label, label
 
-__all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe", "check_formula", "term_label", "TIME_UNIT"]
+__all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe", "check_formula", "check_re_formula",
+           "term_label", "TIME_UNIT"]
 
 #: Time is fitted in units of this many days, then every estimate is put back per day.
 TIME_UNIT = 30.0
@@ -70,11 +71,24 @@ def _formula_names(desc) -> set[str]:
     return names
 
 
-def check_formula(formula, columns, name: str = "formula", two_sided: bool = True) -> str | None:
+def check_re_formula(re_formula, columns, name: str = "re_formula") -> str | None:
+    """A random-effects formula (``"~ day"``) whose variables are columns of the data; None, ``"1"`` and
+    ``"~1"`` (an intercept only) give None.
+
+    Examples
+    --------
+    >>> check_re_formula("1", ["day"]) is None, check_re_formula("~ day", ["day"])
+    (True, '~ day')
+    """
+    if re_formula is None or (isinstance(re_formula, str) and re_formula.replace(" ", "") in ("1", "~1")):
+        return None
+    return check_formula(re_formula, columns, name, two_sided=False)
+
+
+def check_formula(formula, columns, name: str = "formula", two_sided: bool = True) -> str:
     """A patsy formula whose variables are all columns of the data (ValueError naming ``name`` otherwise).
 
-    ``two_sided=False`` (random effects): None, ``"1"`` or ``"~1"`` mean an
-    intercept only and give None.
+    ``two_sided=False`` for a formula without a response (random effects).
 
     Examples
     --------
@@ -85,8 +99,6 @@ def check_formula(formula, columns, name: str = "formula", two_sided: bool = Tru
     ...
     ValueError: formula='score ~ dya' uses dya, not a column of the data (did you mean 'day'?); available columns: score, day
     """
-    if not two_sided and (formula is None or (isinstance(formula, str) and formula.replace(" ", "") in ("1", "~1"))):
-        return None
     if not isinstance(formula, str):
         raise TypeError(f"{name} must be a formula string such as "
                         f"{'score ~ day + baseline' if two_sided else '~ day'}, got {formula!r}")
@@ -525,7 +537,7 @@ def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", r
     reml, engine = check_bool(reml, "reml"), check_choice(engine, "engine", ENGINES)
     instrument, origin = check_instrument(instrument), check_origin(origin)
     data, from_study = _prepare(study, instrument, origin)
-    re_formula = check_formula(re_formula, data.columns, "re_formula", two_sided=False)
+    re_formula = check_re_formula(re_formula, data.columns)
     formula = check_formula(formula, data.columns, "formula", two_sided=True)
     notes: list[str] = []
     design = build_design(data, formula, re_formula, groups, time, TIME_UNIT, notes)
