@@ -98,7 +98,7 @@ def power_formula(n, true_rate, claimed=0.90, day=42, alpha=0.05, dropout_mean_d
     Examples
     --------
     >>> round(power_formula(75, 0.80, claimed=0.90), 3)
-    0.802
+    0.803
     """
     n = check_int(n, "n", low=1)
     true_rate, claimed = check_proportion(true_rate, "true_rate"), check_proportion(claimed, "claimed")
