@@ -5,7 +5,7 @@
   weeks 0, 6, 26, 52 (variance-weighted means with 95% CI).
 * Wallwork et al. 2024, CMAJ, doi:10.1503/cmaj.230542: acute 56, 26, 22, 21;
   subacute 63, 29, 29, 31; persistent 56, 48, 43, 40 at weeks 0, 6, 26, 52,
-  from study entry (means seen via a secondary source; anchors A1b).
+  from study entry (means taken from a secondary report of the paper).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
+
+from .checks import check_choice
 
 __all__ = ["reference_curves"]
 
@@ -43,7 +45,6 @@ def reference_curves(source: str | None = None) -> pd.DataFrame:
     df["day"] = df["week"] * 7
     df["mean_nrs"] = df["mean_pain_0_100"] / 10.0
     if source is not None:
-        if source not in set(df["source"]):
-            raise ValueError(f"unknown source {source!r}; one of {sorted(set(df['source']))}")
+        check_choice(source, "source", sorted(set(df["source"])))
         df = df[df["source"] == source].reset_index(drop=True)
     return df

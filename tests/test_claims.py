@@ -186,3 +186,24 @@ def test_cli_claims_exit_codes(tmp_path, capsys):
     assert "scores.csv:2:score: nrs score is out of range" in capsys.readouterr().out
     assert main(["claims", str(tmp_path / "nope")]) == 2
     assert main(["frobnicate"]) == 2
+
+
+def test_same_day_repeats_give_the_estimate_of_the_collapsed_study():
+    _, _, frames = bpo.simulate_study(400, seed=8, untreated_share=0.4, return_frames=True)
+    sc = frames["scores"]
+    nrs = sc[sc["instrument"] == "nrs"]
+    dup = nrs.sample(frac=0.25, random_state=2)
+    dup = dup.assign(score=np.clip(dup["score"] + np.random.default_rng(3).choice([-2, 2], len(dup)), 0, 10))
+    repeated = pd.concat([sc, dup], ignore_index=True)
+    key = ["patient_id", "episode_id", "date", "instrument"]
+    collapsed = repeated.groupby(key, as_index=False, sort=False)["score"].mean()
+    today = pd.Timestamp("2100-01-01")
+    a = bpo.load_study(**{**frames, "scores": repeated}, today=today)
+    b = bpo.load_study(**{**frames, "scores": collapsed}, today=today)
+    ca = test_resolution_claim(a, sensitivity=False)
+    cb = test_resolution_claim(b, sensitivity=False)
+    assert (ca.estimate, ca.ci_low, ca.ci_high, ca.n, ca.events) == (cb.estimate, cb.ci_low, cb.ci_high, cb.n, cb.events)
+    assert _clean(ca.verdict)
+    n_rep = len(a.scores) - len(b.scores)  # the loader drops exact duplicate rows; the others are combined
+    assert n_rep > 0.8 * len(dup)
+    assert any(f"{n_rep} NRS measurement(s)" in n and "combined into one visit by their mean" in n for n in ca.notes)
