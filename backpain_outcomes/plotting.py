@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
+from .checks import check_proportion
 from .survival import kaplan_meier
 from .vocabulary import label
 
@@ -79,6 +80,8 @@ def _risk_counts(ev: pd.DataFrame, days) -> list[int]:
 
 def plot_resolution(curve, ax=None, claimed=None, at_risk_days=None):
     """Step curves per group with CI bands, numbers at risk under the axis and the ``day`` horizon marked."""
+    if claimed is not None:
+        check_proportion(claimed, "claimed")
     ax = _ax(ax)
     steps, ev, by = curve.steps, curve.events, list(curve.by)
     groups = [((), steps)] if not by else list(steps.groupby(by, sort=True))
@@ -145,11 +148,11 @@ def plot_sensitivity(claim, ax=None):
         ax.set_axis_off()
         return ax
     s = s[s["population"] == claim.population]
-    piv = s.pivot_table(index=["rule", "origin", "relapse"], columns="day", values="estimate", dropna=False)
+    piv = s.pivot_table(index=["rule_code", "origin", "relapse"], columns="day", values="estimate", dropna=False)
     im = ax.imshow(piv.to_numpy(float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(range(piv.shape[1]), [f"day {int(d)}" for d in piv.columns])
-    ax.set_yticks(range(piv.shape[0]), [f"{r[:38]} | {label(o)} | relapse {rl}" for r, o, rl in piv.index],
-                  fontsize=6)
+    ax.set_yticks(range(piv.shape[0]), [f"{r} | {label(o)} | relapse {rl}" for r, o, rl in piv.index], fontsize=6)
+    ax.figure.subplots_adjust(left=0.3)
     for i in range(piv.shape[0]):
         for j in range(piv.shape[1]):
             v = piv.iat[i, j]

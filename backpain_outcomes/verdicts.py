@@ -284,7 +284,7 @@ def sensitivity_range(sens: pd.DataFrame, population: str, day: float) -> tuple[
     est = s["estimate"].to_numpy(float)
     ok = np.isfinite(est)
     n_rules, n_orig = s["rule"].nunique(), s["origin"].nunique()
-    grid = (f"{len(s)} sensitivity analyses ({n_rules} definitions of resolved x {n_orig} origin(s) x 2 relapse "
+    grid = (f"{len(s)} sensitivity analyses ({n_rules} definitions of resolved x {n_orig} origin{'s' if n_orig > 1 else ''} x 2 relapse "
             "handlings)")
     if not ok.any():
         return np.nan, np.nan, 0, f"None of the {grid} is estimable at day {day:g}."
