@@ -397,7 +397,7 @@ class DisclosureLedger:
 
 
 _COUNT_NOUNS = r"(?:episodes?|episode\(s\)|patients?|patient\(s\)|resolutions?|resolution\(s\)|sessions?|measurements?|" \
-               r"measurement\(s\)|responders?|rows?|row\(s\)|therapists?|therapist\(s\)|visits?|visit\(s\))"
+               r"measurement\(s\)|responders?|rows?|row\(s\)|visits?|visit\(s\))"
 _COUNT = re.compile(r"(?<!fewer than )(?<!at least )(?<!under )(?<![\w.<])"
                     r"(\d[\d,]*)(\s+(?:of\s+(?:the\s+)?\d[\d,]*\s+)?(?:[a-z]+\s+){0,3}?" + _COUNT_NOUNS + r")\b")
 
@@ -406,7 +406,7 @@ def redact_counts(text: str, ledger: DisclosureLedger) -> str:
     """Make a sentence from an analysis safe to print next to the ledger's tables.
 
     A count (a number followed, within three words, by episodes, patients,
-    resolutions, sessions, measurements, responders, rows or therapists)
+    resolutions, sessions, measurements, responders, rows or visits)
     under ``min_n``, or equal to a count the ledger hides, becomes "a few" /
     "some"; ``"k of n episodes"`` is treated the same way for both numbers.
 
@@ -416,7 +416,8 @@ def redact_counts(text: str, ledger: DisclosureLedger) -> str:
     >>> redact_counts("only 3 untreated episodes at risk", led)
     'only fewer than 5 untreated episodes at risk'
     """
-    hidden = {c.value for k, c in ledger.cells.items() if ledger.status[k] != PUBLISHED or not c.shown}
+    hidden = {c.value for k, c in ledger.cells.items()
+              if c.value > 0 and (ledger.status[k] in (PRIMARY, SECONDARY) or (not c.shown and ledger._sensitive(k)))}
 
     def word(num: str) -> str | None:
         v = int(num.replace(",", ""))
@@ -428,6 +429,8 @@ def redact_counts(text: str, ledger: DisclosureLedger) -> str:
 
     def repl(m):
         head, tail = m.group(1), m.group(2)
+        if "consecutive" in tail:  # "on 2 consecutive visits" is a rule, not a count
+            return m.group(0)
         inner = re.match(r"(\s+of\s+(?:the\s+)?)(\d[\d,]*)(.*)", tail, re.S)
         if inner:
             w2 = word(inner.group(2))

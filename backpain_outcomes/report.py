@@ -54,7 +54,7 @@ def render_html(content: ReportContent) -> str:
     """The report as one self-contained HTML document."""
     env = Environment(loader=PackageLoader("backpain_outcomes", "templates"), autoescape=select_autoescape(["j2", "html"]))
     order = [n for n in ("resolution", "recovery", "trend", "funnel") if n in content.figures] + ["flow"]
-    footer = re.sub(r"[^A-Za-z0-9 .,:()-]", "", f"{content.title} | {content.clinic_text} | {content.period_text}")
+    footer = re.sub(r"[^A-Za-z0-9 .,:()-]", "", f"{content.title}, first visits {content.period_text}")
     return env.get_template("report.html.j2").render(
         c=content, t={k: _table(v) for k, v in content.tables.items()},
         numbers={name: i + 1 for i, name in enumerate(order)}, references=REFERENCES, version=__version__,

@@ -240,7 +240,7 @@ def _safe_notes(messages, led, suppressed_groups) -> list[str]:
     """Analysis warnings and notes as printable sentences: counts redacted, notes on hidden groups left out."""
     out, dropped = [], False
     names = {label(g).lower() for g in suppressed_groups} | {g.lower() for g in suppressed_groups}
-    for msg in dict.fromkeys(str(m).strip() for m in messages if str(m).strip()):
+    for msg in dict.fromkeys(str(m).strip().rstrip(".") + "." for m in messages if str(m).strip()):
         low = msg.lower()
         if any(n in low for n in names):
             dropped = True

@@ -40,8 +40,8 @@ def resolution_figure(events: pd.DataFrame, groups: list, at_risk_text: dict, da
                       origin: str, rule) -> dict:
     """Cumulative resolution (1 - Kaplan-Meier) per modality with the numbers at risk aligned below."""
     import matplotlib.pyplot as plt
-    fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.6, 4.6 + 0.28 * len(groups)), sharex=True,
-                                  gridspec_kw={"height_ratios": [4, 0.5 + 0.32 * len(groups)], "hspace": 0.08})
+    fig, (ax, tab) = plt.subplots(2, 1, figsize=(8.2, 3.6 + 0.24 * len(groups)), sharex=True,
+                                  gridspec_kw={"height_ratios": [3.4, 0.45 + 0.24 * len(groups)], "hspace": 0.08})
     r = events[events["at_risk"]]
     xmax = max(days) if days else day
     for i, g in enumerate(groups):
@@ -84,7 +84,9 @@ def recovery_figure(curves, groups: list, instrument: str, origin: str) -> dict 
     import matplotlib.pyplot as plt
 
     from .reference import reference_curves
-    rows = curves.table[curves.table["converged"] & curves.table["modality"].isin(groups)]
+    t = curves.table
+    rows = t[t["converged"].astype(bool) & t["modality"].isin(groups) & np.isfinite(t["first_day"].astype(float))
+             & np.isfinite(t["last_day"].astype(float))]
     if rows.empty:
         return None
     fig, ax = plt.subplots(figsize=(7.6, 4.0))

@@ -1,54 +1,172 @@
-"""Clinic report: content, privacy, escaping, suppression, and a real-browser PDF."""
+"""Clinic report: one configuration, numbers equal to the analyses, disclosure control against the whole report,
+escaping, self-contained HTML, and a real-browser PDF with page numbers and sound page breaks."""
 
 import re
 import shutil
 import subprocess
+import warnings
 
-import numpy as np
-import pandas as pd
 import pytest
+from test_disclosure import attack
 
 import backpain_outcomes as bpo
-from backpain_outcomes.cli import main
-from backpain_outcomes.disclosure import mask_small_numbers, suppress_counts
+from backpain_outcomes.disclosure import SUPPRESSED_LABEL, redact_counts
+from backpain_outcomes.exceptions import MissingDependencyError
+from backpain_outcomes.report import render_html
+from backpain_outcomes.report_content import report_content
 
-SECTIONS = ["1. Summary", "2. Data quality", "3. Patients at baseline by modality", "4. Outcomes by modality",
-            "5. Does back pain resolve on its own? (claim check)", "6. Therapist benchmarking",
-            "7. Methods and limitations"]
+SECTIONS = ["1. At a glance", "2. Outcomes by modality", "3. Pain and function", "4. Trend by quarter",
+            "5. Follow-up and visits", "6. Therapist benchmarking", "7. What the data say about common claims",
+            "8. Data quality", "9. Methods, limitations and notes"]
+HAS_BROWSER = shutil.which("chromium") is not None and shutil.which("pdftotext") is not None
+
+
+def pct(x):
+    return f"{100 * x:.0f}%"
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    """The example study with a script as a therapist id and an injected clinic name."""
+def content(example_study):
+    return report_content(example_study, progress=False)
+
+
+@pytest.fixture(scope="module")
+def html(content):
+    return render_html(content)
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """A simulated study with a script as a therapist id and markup as a clinic name."""
     _, _, frames = bpo.simulate_study(300, seed=21, return_frames=True)
     frames["sessions"]["therapist_id"] = "staff-" + frames["sessions"]["therapist_id"]
-    frames["sessions"].loc[frames["sessions"]["therapist_id"] == "staff-T01", "therapist_id"] = "<script>alert(1)</script>"
+    busiest = frames["sessions"]["therapist_id"].value_counts().index[0]
+    frames["sessions"].loc[frames["sessions"]["therapist_id"] == busiest, "therapist_id"] = "<script>alert(1)</script>"
     frames["patients"]["clinic_id"] = frames["patients"]["clinic_id"].replace("C1", "<b>C1</b>")
     return bpo.load_study(**frames), frames
 
 
-@pytest.fixture(scope="module")
-def report_html(example_study, tmp_path_factory):
-    out = bpo.clinic_report(example_study, tmp_path_factory.mktemp("r") / "report.html", progress=False)
-    return out.read_text(encoding="utf-8")
+def tiny_modalities(seed, sizes=(1, 2, 3, 4)):
+    """A simulated study in which four modalities keep only 1-4 episodes each."""
+    study, _ = bpo.simulate_study(260, seed=seed, n_clinics=1)
+    ep = study.episodes
+    keep = []
+    small = ["cupping", "swedish", "dry_needling", "trigger_point"]
+    for mod, g in ep.groupby("modality"):
+        ids = g["episode_id"].tolist()
+        keep += ids[:sizes[small.index(mod)]] if mod in small else ids
+    return study.subset(keep)
 
 
-def test_sections_figures_alt_text_and_self_contained(report_html):
+def untreated_numbers(cfg_kwargs, study):
+    claim = bpo.test_resolution_claim(study, 0.90, population="untreated", sensitivity=False, **cfg_kwargs)
+    return claim, [pct(claim.estimate), f"{100 * claim.ci_low:.0f}-{100 * claim.ci_high:.0f}%", str(claim.events),
+                   str(claim.n)]
+
+
+def test_untreated_resolution_equals_test_resolution_claim_in_content_and_html(example_study, content, html):
+    cfg = content.config
+    claim, texts = untreated_numbers({"day": cfg.day, "rule": cfg.rule, "origin": cfg.origin}, example_study)
+    got = content.numbers["untreated_resolution"]
+    assert got["published"]
+    for key in ("estimate", "ci_low", "ci_high"):
+        assert got[key] == pytest.approx(getattr(claim, key), abs=1e-12)
+    assert (got["n"], got["events"]) == (claim.n, claim.events)
+    # the outcomes table's untreated row (its own Kaplan-Meier) and the claim sentence print the same numbers
+    row = content.tables["outcomes"].loc["Untreated", "Resolved by day 42 (95% CI)"]
+    assert row == f"{texts[0]} ({texts[1]}); {texts[2]} of {texts[3]} followed"
+    sentence = content.claims[0]["detail"]
+    assert sentence.startswith(f"{texts[0]} (95% CI {texts[1]}) of untreated episodes had resolved by day 42 from pain onset: "
+                               f"{texts[2]} of {texts[3]}")
+    assert content.claims[0]["answer"] == "No" and claim.verdict_code == "not supported"
+    for t in (row, sentence):
+        assert t.replace("&", "&amp;") in html
+
+
+def test_one_configuration_drives_every_number(example_study):
+    c = report_content(example_study, origin="first_contact", day=84, rule="nrs<=1 x2", progress=False)
+    assert "Days are counted from first contact; the horizon is day 84 (twelve weeks)." in c.config.lines()
+    claim, texts = untreated_numbers({"day": 84, "rule": "nrs<=1 x2", "origin": "first_contact"}, example_study)
+    assert c.numbers["untreated_resolution"]["estimate"] == pytest.approx(claim.estimate)
+    assert c.tables["outcomes"].loc["Untreated", "Resolved by day 84 (95% CI)"].startswith(f"{texts[0]} ({texts[1]})")
+    near = bpo.benchmarking.outcome_at_day(example_study, "nrs", 84, origin="first_contact")
+    cmp = bpo.compare_modalities(example_study, day=84, origin="first_contact")
+    k, n = int(near["responder"].sum()), len(near)
+    assert c.tables["pain_function"].iloc[0]["Improved by that much (95% CI)"].endswith(f"{k} of {n}")
+    sw = cmp.table.set_index("modality").loc["swedish"]
+    assert c.tables["outcomes"].loc["Swedish"].iloc[-1].startswith(f"{sw['difference']:+.1f}")
+    assert "first contact" in c.figures["resolution"]["caption"]
+
+
+def test_sections_figures_alt_text_self_contained_and_labels(html, content):
     for title in SECTIONS:
-        assert title.replace("?", "?") in report_html
-    imgs = re.findall(r"<img [^>]*>", report_html)
-    assert len(imgs) >= 3 and all('alt="' in i and 'alt=""' not in i for i in imgs)
-    assert report_html.count("<figcaption>") == len(imgs)
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report_html)
-    assert "@import" not in report_html and "<link" not in report_html and "<script" not in report_html
-    assert "size: A4" in report_html and 'name="viewport"' in report_html
-    assert "Not supported" in report_html  # the C1 verdict on the example study
+        assert title in html
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert len(imgs) >= 4 and all('alt="' in i and 'alt=""' not in i for i in imgs)
+    assert html.count("<figcaption>") == len(imgs) + 1  # + the data-flow figure
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html and "<link" not in html and "<script" not in html
+    assert "counter(page)" in html and "size: A4" in html
+    assert "Untreated" in content.tables["outcomes"].index and not any("_" in i for i in content.tables["outcomes"].index)
+    assert "Holm" not in html and "C1-C4" not in html and "dry_needling" not in html
+    assert "measure different things" in html  # responders vs resolved, said once in words
 
 
-def test_no_patient_or_episode_identifiers(report_html, example_study):
+def test_first_page_benchmarks(example_study):
+    c = report_content(example_study, clinic="C1", progress=False)
+    bench = bpo.casemix.benchmark_clinic(example_study, clinic="C1").table.set_index("outcome")
+    k = c.tables["key_outcomes"]
+    assert list(k.columns) == ["Outcome", "This clinic (95% CI)", "Expected for this case mix (95% range)",
+                               "Compared with expected"]
+    r = bench.loc["improved"]
+    assert k.iloc[0, 2] == f"{pct(r['expected'])} (range {100 * r['expected_low']:.0f}-{pct(r['expected_high'])})"
+    assert "all clinics" in c.text["benchmark"] and c.clinic_text == "C1"
+    whole = report_content(example_study, progress=False)
+    assert "published natural course" in whole.text["benchmark"]
+    assert whole.tables["key_outcomes"].iloc[1, 2] != "no benchmark"
+
+
+def test_attacker_on_the_whole_report(example_study):
+    c = report_content(example_study, clinic="C1", progress=False)
+    bounds = attack(c.ledger)
+    hidden = bounds[bounds["text"] != ""]
+    assert len(hidden) and ((hidden["high"] - hidden["low"]) >= 1).all(), hidden
+    small = bounds[bounds["small"]]
+    assert ((small["high"] - small["low"]) >= c.ledger.min_width).all(), small
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_attacker_on_studies_with_modalities_of_one_to_four_episodes(seed):
+    study = tiny_modalities(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = report_content(study, progress=False)
+    assert not caught  # every warning became a note
+    led = c.ledger
+    for mod in ("cupping", "swedish", "dry_needling", "trigger_point"):
+        assert led.text(f"mod/{mod}/n") == "<5"
+    bounds = attack(led)
+    hidden = bounds[bounds["text"] != ""]
+    assert ((hidden["high"] - hidden["low"]) >= 1).all(), hidden[hidden["high"] - hidden["low"] < 1]
+    small = bounds[bounds["small"]]
+    assert ((small["high"] - small["low"]) >= led.min_width).all(), small
+    tab = led.table()
+    assert (tab.loc[tab["status"] == "secondary", "text"] == SUPPRESSED_LABEL).all()
+    # the tables print the ledger's texts, and no rate of a small modality
+    out = c.tables["outcomes"]
+    for mod in ("Cupping", "Swedish"):
+        assert out.loc[mod, "Episodes"] == "<5"
+        assert not re.search(r"\d+%", " ".join(out.loc[mod].astype(str)))
+    # sentences never state a hidden count
+    sentences = [cl["detail"] for cl in c.claims] + list(c.text.values()) + list(c.notes)
+    for s in sentences:
+        assert redact_counts(s, led) == s, s
+    assert "resolution" not in c.figures or all(m not in c.figures["resolution"]["alt"] for m in ("Cupping", "Swedish"))
+
+
+def test_no_patient_or_episode_identifiers(html, example_study):
     ids = set(example_study.episodes["patient_id"]) | set(example_study.episodes["episode_id"])
-    found = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", report_html)]
-    assert not found
+    assert not [i for i in ids if re.search(rf"\b{re.escape(i)}\b", html)]
 
 
 def test_strings_from_data_are_escaped(hostile, tmp_path):
@@ -60,94 +178,91 @@ def test_strings_from_data_are_escaped(hostile, tmp_path):
     assert "<b>C1</b>" not in html_c and "&lt;b&gt;C1&lt;/b&gt;" in html_c
 
 
-def test_therapists_anonymised_by_default(hostile, tmp_path):
+def test_therapists_anonymised_by_default_and_flags_match_the_text(hostile, tmp_path):
     study, frames = hostile
-    html = bpo.clinic_report(study, tmp_path / "r.html", progress=False).read_text()
-    real = set(frames["sessions"]["therapist_id"])
-    assert not any(t in html for t in real if t.startswith("staff-"))
-    assert re.search(r"<td>T1</td>", html)
+    c = report_content(study, progress=False)
+    html = render_html(c)
+    assert not any(t in html for t in set(frames["sessions"]["therapist_id"]) if t.startswith("staff-"))
+    t = c.tables["therapists"]
+    assert t["Therapist"].tolist()[:2] == ["T1", "T2"]
+    assert len([col for col in t.columns if "control limit" in col]) == 1
+    flagged = t[t["Flag"] != "within limits"]
+    if len(flagged):
+        for r in flagged.itertuples():
+            assert f"{r.Therapist} ({r.Flag})" in c.text["therapists"]
+    else:
+        assert "No therapist is outside the limit." in c.text["therapists"]
 
 
-def test_small_cells_hidden_with_complementary_suppression():
-    counts = pd.DataFrame({"a": [10, 3, 12], "b": [8, 9, 7]}, index=["x", "y", "z"])
-    out = suppress_counts(counts, 5)
-    assert out.loc["y", "a"] == "<5"
-    # row y has one hidden cell and a published total: a second cell in row y must be hidden too
-    assert out.loc["y", "b"] == "<5"
-    # column a then has one hidden cell in that column? (y) -> the smallest other (x, 10) is hidden as well
-    assert (out["a"] == "<5").sum() >= 2
-    assert out.loc["Total", "Total"] == str(counts.to_numpy().sum())
-    assert mask_small_numbers("only 3 untreated chronic episodes") == "only <5 untreated chronic episodes"
-
-
-def test_min_cell_in_report(tmp_path):
+def test_min_n_and_arguments(tmp_path, example_study):
     study, _ = bpo.simulate_study(60, seed=4)
-    html = bpo.clinic_report(study, tmp_path / "r.html", progress=False, min_cell=10).read_text()
-    assert "&lt;10" in html and "Counts under 10" in html
-    # the data-quality and baseline tables publish no count from 1 to 9
-    for section in ("data-quality", "baseline"):
-        block = html.split(f'id="{section}"')[1].split("</section>")[0]
-        assert not [c for c in re.findall(r"<td>(\d+)</td>", block) if 0 < int(c) < 10]
+    c = report_content(study, min_n=10, progress=False)
+    assert "Counts under 10 are not shown, nor any number that would reveal them." in c.config.lines()
+    shown = c.ledger.table().query("shown and status == 'published'")
+    assert not ((shown["value"] > 0) & (shown["value"] < 10)).any()
+    with pytest.raises(ValueError, match="origin"):
+        report_content(example_study, origin="start", progress=False)
+    with pytest.raises(ValueError, match="rule"):
+        report_content(example_study, rule="nrs<<1", progress=False)
+    with pytest.raises(ValueError, match="C1, C2, C3"):
+        report_content(example_study, clinic="C9", progress=False)
+    with pytest.raises(ValueError, match=r"\.html or \.pdf"):
+        bpo.clinic_report(example_study, tmp_path / "r.txt", progress=False)
 
 
-def test_cli_report_and_csv_injection(tmp_path, capsys):
-    assert main(["report", str(bpo.example_path()), "-o", str(tmp_path / "rep.html")]) == 0
-    assert (tmp_path / "rep.html").stat().st_size > 10000
-    assert "report written to" in capsys.readouterr().out
-    assert main(["claims", str(bpo.example_path()), "--csv", str(tmp_path / "claims.csv")]) == 0
-    text = (tmp_path / "claims.csv").read_text()
-    cells = pd.read_csv(tmp_path / "claims.csv", dtype=str).fillna("").to_numpy().ravel()
-    assert not any(c.startswith(("=", "+", "@")) for c in cells)
-    assert text
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftotext") is None,
-                    reason="needs Debian's chromium and poppler-utils (installed by .ci/run)")
-def test_real_browser_png_and_pdf(example_study, tmp_path):
-    html = bpo.clinic_report(example_study, tmp_path / "report.html", progress=False)
-    png = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--log-level=3",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400", f"--screenshot={png}",
-                    html.as_uri()], capture_output=True, timeout=120)
-    assert png.stat().st_size > 20000
-    pdf = bpo.clinic_report(example_study, tmp_path / "report.pdf", progress=False)
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
-    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
-    assert 3 <= pages <= 15
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
-    for title in SECTIONS:
-        assert title.split(" (")[0] in text.replace("\n", " ")
-    assert "Not supported" in text
-    assert np.isfinite(pages)
+def test_unknown_treatment_status_is_counted(example_study):
+    inp = example_study._inputs
+    no_sessions = bpo.Study(scores=inp["scores"], patients=inp["patients"], episodes=inp["episodes"].assign(arm=None))
+    c = report_content(no_sessions, progress=False)
+    assert ("Treatment unknown", "500") in c.flow["status"]
+    assert "Treatment status unknown: 500 episodes" in c.text["unknown"]
+    assert c.claims[0]["answer"] == "Cannot tell"
 
 
 def test_pdf_without_chromium_is_a_clear_error(example_study, tmp_path, monkeypatch):
     import backpain_outcomes.report as report
     monkeypatch.setattr(report.shutil, "which", lambda name: None)
-    with pytest.raises(bpo.exceptions.MissingDependencyError, match="apt-get install -y chromium"):
+    with pytest.raises(MissingDependencyError, match="apt-get install -y chromium"):
         bpo.clinic_report(example_study, tmp_path / "r.pdf", progress=False)
 
 
-def test_therapist_benchmark_is_mean_ols_residual_with_funnel_limits(example_study):
-    import statsmodels.formula.api as smf
+def _pages(pdf):
+    n = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout)[1])
+    return [subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"], capture_output=True,
+                           text=True).stdout for i in range(1, n + 1)]
 
-    from backpain_outcomes.compare import _nearest
-    from backpain_outcomes.report import therapist_benchmark
-    g, sigma, hidden = therapist_benchmark(example_study, show_therapists=True, min_cell=5)
-    # independent recomputation: main therapist per episode, improvement at the visit nearest day 42
-    ss = example_study.sessions
-    main = ss.groupby("episode_id")["therapist_id"].agg(lambda s: s.value_counts().index[0])
-    near = _nearest(example_study.analysis_frame("nrs", origin="first_contact"), 42, 14)
-    near = near[near["episode_id"].isin(main.index)].assign(
-        improvement=lambda d: d["baseline"] - d["score"], therapist=lambda d: d["episode_id"].map(main),
-        chronicity=lambda d: d["chronicity"].astype(str))
-    fit = smf.ols("improvement ~ baseline + C(chronicity) + age", near).fit()
-    ref = near.assign(r=fit.resid).groupby("therapist")["r"].agg(["mean", "size"])
-    t = g.set_index("therapist")
-    np.testing.assert_allclose(t["o_minus_e"], ref.loc[t.index, "mean"], atol=1e-10)
-    np.testing.assert_allclose(sigma, np.sqrt(fit.scale), rtol=1e-12)
-    np.testing.assert_allclose(t["limit95"], 1.96 * sigma / np.sqrt(t["n"]))
-    np.testing.assert_allclose(t["limit998"], 3.09 * sigma / np.sqrt(t["n"]))
-    assert hidden == int((ref["size"] < 5).sum())
+
+@pytest.mark.browser
+@pytest.mark.skipif(not HAS_BROWSER, reason="needs Debian's chromium and poppler-utils (installed by .ci/run)")
+def test_real_browser_pdf_numbers_page_numbers_and_breaks(example_study, content, tmp_path):
+    pdf = bpo.clinic_report(example_study, tmp_path / "report.pdf", progress=False)
+    pages = _pages(pdf)
+    assert 4 <= len(pages) <= 16
+    for i, text in enumerate(pages, start=1):
+        assert f"Page {i} of {len(pages)}" in text, i
+    flat = re.sub(r"\s+", " ", " ".join(pages))
+    for title in SECTIONS:
+        assert title in flat
+    # every number of the day-42 untreated resolution, as test_resolution_claim gives it
+    _, texts = untreated_numbers({"day": 42, "rule": "nrs<=1 x2", "origin": "onset"}, example_study)
+    assert f"{texts[0]} (95% CI {texts[1]}) of untreated episodes had resolved by day 42 from pain onset: " \
+           f"{texts[2]} of {texts[3]}" in flat
+    headings = set(SECTIONS) | {"Key outcomes, each next to what this clinic's case mix predicts", "Case mix",
+                                "Glossary", "References"}
+    for i, text in enumerate(pages, start=1):
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Page " not in ln]
+        assert lines, f"page {i} is empty"
+        assert re.sub(r"\s+", " ", lines[-1]) not in headings, f"page {i} ends with a heading"
+        body = [ln for ln in lines if not ln.startswith("Figure ")]
+        assert sum(len(ln) for ln in body) > 200, f"page {i} holds only a figure"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not HAS_BROWSER, reason="needs Debian's chromium (installed by .ci/run)")
+def test_real_browser_screenshot(example_study, tmp_path):
+    html = bpo.clinic_report(example_study, tmp_path / "report.html", progress=False)
+    png = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--log-level=3",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400", f"--screenshot={png}",
+                    html.as_uri()], capture_output=True, timeout=120)
+    assert png.stat().st_size > 20000
