@@ -1,20 +1,57 @@
-"""backpain_outcomes: back-pain treatment outcome studies, honestly analysed."""
+"""backpain_outcomes: back-pain treatment outcome studies, honestly analysed.
+
+Data flow one way: files -> :func:`load_study` -> :class:`Study` -> analyses ->
+results -> report. Every analysis takes the study first and returns an
+immutable result with ``.table``, ``.notes``, ``summary()``, ``plot()`` and a
+notebook view.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-from .exceptions import ConvergenceWarning, DataValidationError, SmallSampleWarning, StatisticalWarning
+from .benchmarking import TherapistBenchmark, benchmark_therapists
+from .casemix import ClinicBenchmark, benchmark_clinic
+from .claims import ClaimReport, ClaimResult, evaluate_seed_claims, test_resolution_claim
+from .compare import ModalityComparison, compare_modalities
+from .curves import RecoveryCurves, fit_recovery_curves
+from .episode_curves import EpisodeCurves, fit_episode_curves
+from .exceptions import (
+    BackpainError,
+    ConvergenceError,
+    ConvergenceWarning,
+    DataValidationError,
+    MissingDependencyError,
+    SmallSampleWarning,
+    StatisticalWarning,
+)
 from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
+from .mixed import MixedModelResult, fit_mixed_model
+from .power import PowerResult, SampleSizeResult, claim_power, claim_sample_size
+from .reference import reference_curves
+from .report import clinic_report
+from .report_content import ReportContent, report_content
+from .resolution import ResolutionCurve, TimeToResolution, resolution_curve, time_to_resolution
+from .results import Result
+from .rules import DEFAULT_RULE, Resolution, as_rule
+from .simulate import SimulationTruth, simulate_study
 from .study import Study
-
-__version__ = "1.0.0"
+from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories
+from .version import __version__
+from .vocabulary import label
 
 
 def example_path() -> Path:
-    """Directory of the shipped example study (simulated, 500 patients)."""
+    """Directory of the shipped example study (simulated, 500 patients).
+
+    Examples
+    --------
+    >>> import backpain_outcomes as bpo
+    >>> (bpo.example_path() / "scores.csv").exists()
+    True
+    """
     packaged = Path(str(resources.files("backpain_outcomes"))) / "data" / "example"
     if packaged.is_dir():
         return packaged
@@ -22,34 +59,24 @@ def example_path() -> Path:
 
 
 __all__ = [
-    "ConvergenceWarning", "DataValidationError", "SmallSampleWarning", "StatisticalWarning",
-    "Study", "example_path", "load_study", "mcid_table", "score_odi", "score_rmdq",
+    "__version__",
+    # data
+    "Study", "load_study", "example_path", "simulate_study", "SimulationTruth", "label",
+    "mcid_table", "score_odi", "score_rmdq",
+    # definitions of resolved
+    "Resolution", "DEFAULT_RULE", "as_rule",
+    # survival and claims
+    "time_to_resolution", "TimeToResolution", "resolution_curve", "ResolutionCurve",
+    "test_resolution_claim", "ClaimResult", "evaluate_seed_claims", "ClaimReport", "reference_curves",
+    "claim_power", "PowerResult", "claim_sample_size", "SampleSizeResult",
+    # recovery curves and models
+    "fit_recovery_curves", "RecoveryCurves", "fit_episode_curves", "EpisodeCurves",
+    "fit_mixed_model", "MixedModelResult", "compare_modalities", "ModalityComparison",
+    "fit_trajectories", "TrajectoryResult", "adjusted_rand_index",
+    # clinics
+    "benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark",
+    "report_content", "ReportContent", "clinic_report",
+    # contract and errors
+    "Result", "BackpainError", "DataValidationError", "ConvergenceError", "MissingDependencyError",
+    "StatisticalWarning", "ConvergenceWarning", "SmallSampleWarning",
 ]
-
-from .resolution import DEFAULT_RULE, Resolution, resolution_curve, time_to_resolution  # noqa: E402
-from .simulate import simulate_study  # noqa: E402
-
-__all__ += ["DEFAULT_RULE", "Resolution", "resolution_curve", "simulate_study", "time_to_resolution"]
-from .claims import ClaimResult, test_resolution_claim  # noqa: E402
-from .reference import reference_curves  # noqa: E402
-
-__all__ += ["ClaimResult", "reference_curves", "test_resolution_claim"]
-from .seed_claims import ClaimReport, evaluate_seed_claims  # noqa: E402
-
-__all__ += ["ClaimReport", "evaluate_seed_claims"]
-from .curves import RecoveryCurves, fit_recovery_curves  # noqa: E402
-from .episode_curves import fit_episode_curves  # noqa: E402
-
-__all__ += ["RecoveryCurves", "fit_episode_curves", "fit_recovery_curves"]
-from .mixed import MixedModelResult, fit_mixed_model  # noqa: E402
-
-__all__ += ["MixedModelResult", "fit_mixed_model"]
-from .compare import ModalityComparison, compare_modalities  # noqa: E402
-
-__all__ += ["ModalityComparison", "compare_modalities"]
-from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories  # noqa: E402
-
-__all__ += ["TrajectoryResult", "adjusted_rand_index", "fit_trajectories"]
-from .report import clinic_report  # noqa: E402
-
-__all__ += ["clinic_report"]

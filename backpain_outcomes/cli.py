@@ -26,22 +26,19 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import (
-    __version__,
-    clinic_report,
-    compare_modalities,
-    evaluate_seed_claims,
-    fit_recovery_curves,
-    load_study,
-    simulate_study,
-    test_resolution_claim,
-)
 from .checks import ORIGINS, check_alpha, check_day, check_min_n, check_proportion
+from .claims import evaluate_seed_claims, test_resolution_claim
+from .compare import compare_modalities
+from .curves import fit_recovery_curves
 from .exceptions import DataValidationError, MissingDependencyError, format_problems
+from .loading import load_study
 from .problems import count_by_kind
 from .reading import TABLES, find_table_files, table_of_file
+from .report import clinic_report
 from .rules import DEFAULT_RULE, as_rule
 from .safe_io import OutputError, atomic_path, check_directory, check_output, safe_csv
+from .simulate import simulate_study
+from .version import __version__
 from .vocabulary import instrument_name, modality_name
 
 __all__ = ["main", "build_parser", "SHOWN"]

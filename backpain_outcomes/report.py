@@ -20,10 +20,10 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from . import __version__
 from .exceptions import MissingDependencyError
 from .report_content import ReportContent, report_content
 from .resolution import DEFAULT_RULE
+from .version import __version__
 
 __all__ = ["clinic_report", "render_html", "html_to_pdf", "REFERENCES"]
 
