@@ -40,8 +40,8 @@ from .report_sections import (
 from .resolution import DEFAULT_RULE, time_to_resolution
 from .results import Result
 from .rules import as_rule
-from .survival import kaplan_meier, km_at_days
-from .vocabulary import MCID_ABSOLUTE, UNTREATED, instrument_label, label
+from .survival import cox_by_group, kaplan_meier, km_at_days
+from .vocabulary import MCID_ABSOLUTE, UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["ReportConfig", "ReportContent", "report_content", "select_study"]
 
@@ -181,7 +181,10 @@ def _analyses(study, sub, cfg, bar):
     out["events"] = time_to_resolution(sub, cfg.rule, origin=cfg.origin)
     bar.update()
     out["near"] = outcome_at_day(sub, cfg.instrument, cfg.day, cfg.origin, cfg.window)
-    untreated = (out["events"].table["modality"] == UNTREATED).any()
+    ev = out["events"].table
+    untreated = (ev["modality"] == UNTREATED).any()
+    out["cox"] = (cox_by_group(ev[ev["modality"] != UNKNOWN], None, cfg.rule, by="modality", reference=UNTREATED)
+                  if untreated else None)
     out["c1"] = (test_resolution_claim(sub, 0.90, day=cfg.day, rule=cfg.rule, population="untreated",
                                        origin=cfg.origin, sensitivity=False) if untreated else None)
     bar.update()

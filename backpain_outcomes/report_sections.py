@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from .survival import cox_by_group, kaplan_meier, km_at_days
+from .survival import kaplan_meier, km_at_days
 from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, TREATED_MODALITIES, UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["key_outcomes", "outcome_table", "pain_function_table", "trend_table", "follow_up_table", "case_mix_table",
@@ -292,12 +292,9 @@ def _c2(cfg, res, km, led) -> dict:
 
 
 def _hazards(res, mods) -> pd.DataFrame:
-    ev = res["events"].table
-    if not (ev["modality"] == UNTREATED).any():
-        return pd.DataFrame()
-    fit = cox_by_group(ev[ev["modality"].isin([UNTREATED, *mods])], None, res["events"].rule, by="modality",
-                       reference=UNTREATED)
-    return fit.table.set_index("level") if fit.fitted else pd.DataFrame()
+    """Hazard ratios of the modalities against untreated (one Cox model, adjusted; shared with C4)."""
+    fit = res.get("cox")
+    return fit.table.set_index("level") if fit is not None and fit.fitted else pd.DataFrame()
 
 
 def _c3(cfg, res, led, c3) -> dict:
@@ -309,6 +306,8 @@ def _c3(cfg, res, led, c3) -> dict:
     g = ev[(ev["modality"] == UNTREATED) & (ev["chronicity"] == "chronic") & ev["at_risk"]]
     at = km_at_days(kaplan_meier(g["day"], g["resolved"], g["entry"]), [365], g["day"], g["entry"], g["resolved"]).iloc[0]
     est, lo, hi = at["cumulative_resolution"], at["ci_low"], at["ci_high"]
+    if est == 0:  # no resolution: the log-log interval is not defined; the exact upper bound is 1 - 0.025^(1/n)
+        lo, hi = 0.0, 1 - 0.025 ** (1 / len(g))
     answer = "Mostly true here" if hi < 0.5 else "No" if lo > 0.5 else "Cannot tell"
     return {"statement": statement, "answer": answer,
             "detail": (f"{_pct(est)} (95% CI {_ci(lo, hi)}) of untreated chronic episodes had resolved within a year: "
@@ -319,16 +318,16 @@ def _c3(cfg, res, led, c3) -> dict:
 def _c4(cfg, res, km, led) -> dict:
     statement = "The five named massage modalities differ in how fast pain resolves."
     mods = [m for m in TREATED_MODALITIES if m in km and led.published(f"mod/{m}/at_risk")]
-    if len(mods) < 2:
-        return {"statement": statement, "answer": "Too few episodes to tell", "detail": "Fewer than two modalities to compare."}
-    ev = res["events"].table
-    ref = max(mods, key=lambda m: km[m]["n"])
-    fit = cox_by_group(ev[ev["modality"].isin(mods)], None, res["events"].rule, by="modality", reference=ref)
-    if not fit.fitted:
-        return {"statement": statement, "answer": "Cannot tell", "detail": "The comparison model could not be fitted."}
-    beta, cov = fit.params.to_numpy(), fit.cov.to_numpy()
-    chi2 = float(beta @ np.linalg.solve(cov, beta))
-    p = float(stats.chi2.sf(chi2, len(beta)))
+    fit = res.get("cox")
+    if len(mods) < 2 or fit is None or not fit.fitted or not set(mods) <= set(fit.params.index):
+        return {"statement": statement, "answer": "Too few episodes to tell",
+                "detail": "Fewer than two modalities large enough to compare."}
+    beta = fit.params[mods].to_numpy()
+    cov = fit.cov.loc[mods, mods].to_numpy()
+    contrast = np.eye(len(mods))[1:] - np.eye(len(mods))[0]  # every modality against the first: all equal?
+    d = contrast @ beta
+    chi2 = float(d @ np.linalg.solve(contrast @ cov @ contrast.T, d))
+    p = float(stats.chi2.sf(chi2, len(d)))
     differ = p < 0.05
     return {"statement": statement, "answer": "Yes" if differ else "No clear difference",
             "detail": (f"One test across {len(mods)} modalities, allowing for first score and chronicity: "
