@@ -1,0 +1,125 @@
+"""The public contract: every result has the same shape; every argument is checked at the boundary."""
+
+import dataclasses
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+
+import backpain_outcomes as bpo
+from backpain_outcomes.results import Result
+
+
+@pytest.fixture(scope="module")
+def study():
+    return bpo.simulate_study(n_patients=300, seed=3)[0]
+
+
+def _all_results(study):
+    """One of every public result type, built on a small simulated study."""
+    rule = "nrs<=1 x2"
+    out = {
+        "time_to_resolution": bpo.time_to_resolution(study, rule),
+        "resolution_curve": bpo.resolution_curve(study, rule, by="modality"),
+        "test_resolution_claim": bpo.test_resolution_claim(study, day=42, rule=rule, sensitivity=False),
+        "evaluate_seed_claims": bpo.evaluate_seed_claims(study, rule=rule),
+        "fit_recovery_curves": bpo.fit_recovery_curves(study, by="modality", progress=False),
+        "fit_episode_curves": bpo.fit_episode_curves(study),
+        "fit_mixed_model": bpo.fit_mixed_model(study, "score ~ day + baseline", re_formula="1"),
+        "compare_modalities": bpo.compare_modalities(study, day=42),
+        "fit_trajectories": bpo.fit_trajectories(study, k=[1, 2], n_init=2),
+    }
+    out["fit_trajectories.select"] = out["fit_trajectories"].select(1)
+    out["benchmark_therapists"] = bpo.benchmark_therapists(study)
+    out["benchmark_clinic"] = bpo.benchmark_clinic(study, clinic="C1")
+    out["claim_power"] = bpo.claim_power([50, 100], 0.7, method="formula")
+    out["claim_sample_size"] = bpo.claim_sample_size(0.7, method="formula")
+    out["report_content"] = bpo.report_content(study, progress=False)
+    return out
+
+
+def test_every_public_result_has_the_contract(study):
+    results = _all_results(study)
+    public_types = {obj for obj in vars(bpo).values() if isinstance(obj, type) and issubclass(obj, Result)}
+    assert {type(r) for r in results.values()} >= public_types - {Result}, "a public result type is not walked"
+    for name, res in results.items():
+        assert isinstance(res, Result), name
+        assert isinstance(res.table, pd.DataFrame) and len(res.table.columns), name
+        assert isinstance(res.notes, list) and all(isinstance(n, str) for n in res.notes), name
+        text = res.summary()
+        assert isinstance(text, str) and len(text) > 20, name
+        html = res._repr_html_()
+        assert html.startswith("<") and "</" in html, name
+        ax = res.plot()
+        assert isinstance(ax, Axes), name
+        plt.close("all")
+        with pytest.raises((AttributeError, dataclasses.FrozenInstanceError)):
+            res.table = pd.DataFrame()
+        with pytest.raises((AttributeError, dataclasses.FrozenInstanceError)):
+            res.notes = []
+
+
+def test_select_returns_a_new_result(study):
+    traj = bpo.fit_trajectories(study, k=[1, 2], n_init=2)
+    before = traj.table.copy()
+    other = traj.select(1)
+    assert other is not traj
+    pd.testing.assert_frame_equal(traj.table, before)
+
+
+def test_rule_strings_and_instrument_aliases_work_everywhere(study):
+    by_obj = bpo.test_resolution_claim(study, rule=bpo.Resolution("nrs", max_score=1, sustained=2), sensitivity=False)
+    by_str = bpo.test_resolution_claim(study, rule="nrs<=1 x2", sensitivity=False)
+    assert by_obj.estimate == by_str.estimate
+    assert bpo.time_to_resolution(study, "NRS <= 1 x2").table.equals(
+        bpo.time_to_resolution(study, bpo.DEFAULT_RULE).table)
+    a = bpo.fit_recovery_curves(study, instrument="NPRS", progress=False).table
+    b = bpo.fit_recovery_curves(study, instrument="nrs", progress=False).table
+    pd.testing.assert_frame_equal(a, b)
+    assert bpo.compare_modalities(study, instrument="Numeric Pain Rating Scale").table.equals(
+        bpo.compare_modalities(study, instrument="nrs").table)
+
+
+BAD_ARGUMENTS = [
+    ("test_resolution_claim", {"claimed": 90}, "claimed"),
+    ("test_resolution_claim", {"claimed": "90%"}, "claimed"),
+    ("test_resolution_claim", {"day": "6 weeks"}, "day"),
+    ("test_resolution_claim", {"day": -3}, "day"),
+    ("test_resolution_claim", {"rule": "nrs<<1"}, "rule"),
+    ("test_resolution_claim", {"origin": "onsett"}, "origin"),
+    ("test_resolution_claim", {"alpha": 5}, "alpha"),
+    ("test_resolution_claim", {"min_n": 0}, "min_n"),
+    ("test_resolution_claim", {"population": "untreatd"}, "population"),
+    ("resolution_curve", {"by": "modalty"}, "by"),
+    ("resolution_curve", {"day": "42"}, "day"),
+    ("evaluate_seed_claims", {"claimed": 90}, "claimed"),
+    ("evaluate_seed_claims", {"day": "six weeks"}, "day"),
+    ("fit_recovery_curves", {"by": "modalty"}, "by"),
+    ("fit_recovery_curves", {"instrument": "pain"}, "instrument"),
+    ("fit_recovery_curves", {"se": "robust"}, "se"),
+    ("fit_recovery_curves", {"min_n": -1}, "min_n"),
+    ("fit_episode_curves", {"instrument": "nrs2"}, "instrument"),
+    ("fit_episode_curves", {"min_n": 0}, "min_n"),
+    ("compare_modalities", {"reference": "nothing"}, "reference"),
+    ("compare_modalities", {"day": "42 days"}, "day"),
+    ("compare_modalities", {"alpha": 0}, "alpha"),
+    ("fit_trajectories", {"k": 0}, "k"),
+    ("fit_trajectories", {"k": [0, 1]}, "k"),
+    ("fit_trajectories", {"instrument": "xyz"}, "instrument"),
+    ("fit_mixed_model", {"groups": "episode"}, "groups"),
+    ("fit_mixed_model", {"engine": "turbo"}, "engine"),
+    ("benchmark_therapists", {"min_n": 0}, "min_n"),
+    ("benchmark_clinic", {"clinic": "C99"}, "clinic"),
+    ("report_content", {"day": "6 weeks"}, "day"),
+    ("report_content", {"min_n": 0}, "min_n"),
+    ("report_content", {"rule": "nrs=<1"}, "rule"),
+]
+
+
+@pytest.mark.parametrize("func,kwargs,argument", BAD_ARGUMENTS)
+def test_bad_arguments_name_the_argument(study, func, kwargs, argument):
+    with pytest.raises((ValueError, TypeError)) as err:
+        getattr(bpo, func)(study, **kwargs)
+    assert argument in str(err.value), str(err.value)
+    assert "numpy" not in str(err.value) and "Traceback" not in str(err.value)
