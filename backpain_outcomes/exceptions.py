@@ -56,8 +56,7 @@ def format_problems(problems: pd.DataFrame) -> list[str]:
     """Render a problems table as ``file:row:column: message (got V, expected E)`` lines."""
     out = []
     for rec in problems.itertuples(index=False):
-        row = "" if pd.isna(rec.row) else str(int(rec.row))
-        loc = ":".join([str(rec.source), row, str(rec.column or "")])
+        loc = str(rec.source) + ("" if pd.isna(rec.row) else f":{int(rec.row)}") + (f":{rec.column}" if rec.column else "")
         tail = []
         if rec.value is not None and not (isinstance(rec.value, float) and pd.isna(rec.value)):
             tail.append(f"got {rec.value!r}")

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .checks import check_bool, check_choice, check_int
 from .exceptions import DataValidationError, ExcludedRowsWarning
@@ -159,9 +161,11 @@ def _rows_not_read(name: str, part, p: Problems) -> None:
 
 # ------------------------------------------------------------------------------------------------ link
 def _member(values: pd.Series, ids) -> np.ndarray:
-    """``values.isin(ids)`` through a hash lookup."""
-    index = pd.Index(ids, dtype="str").unique()
-    return index.get_indexer(values.astype("str")) >= 0
+    """``values.isin(ids)`` for text ids (an Arrow hash lookup); missing values are not members."""
+    text = pc.cast(pa.array(pd.Series(values, dtype="str")), pa.large_string())
+    found = pc.is_in(text, value_set=pc.cast(pa.array(pd.Series(ids, dtype="str")), pa.large_string()))
+    return found.to_numpy(zero_copy_only=False).astype(bool) & pd.notna(values).to_numpy() if len(values) else \
+        np.zeros(0, bool)
 
 
 def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:

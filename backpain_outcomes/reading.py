@@ -165,6 +165,8 @@ def decode(data: bytes) -> tuple[bytes, list[str]]:
         raise ReadError("encoding", f"the file holds zero bytes (first on line {_line_of(data, data.index(0))}); "
                         "it is not a text table", "a CSV file in UTF-8, UTF-16 or Windows-1252",
                         line=_line_of(data, data.index(0)))
+    if not len(data) or np.frombuffer(data, np.uint8).max() < 0x80:  # ASCII: nothing to decode
+        return data, []
     try:
         data.decode("utf-8")
         return data, []

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .dates import AMBIGUOUS, BAD, parse_dates
 from .instruments import score_odi, score_rmdq
@@ -96,10 +97,17 @@ def numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype=float, na_value=np.nan), np.zeros(n, bool), np.zeros(n, bool)
     if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        present = s.notna().to_numpy(bool)
+        try:  # every value a number: one Arrow cast
+            out = pc.cast(pa.array(s), pa.float64()).to_numpy(zero_copy_only=False)
+            if not (present & np.isnan(out)).any():  # "nan" written as text is not a number
+                return out, np.zeros(n, bool), np.zeros(n, bool)
+        except pa.ArrowInvalid:
+            pass
         ok = s.str.fullmatch(_NUMBER).to_numpy(dtype=bool, na_value=False)
         out = np.full(n, np.nan)
         out[ok] = s[ok].astype(float).to_numpy()
-        return out, s.notna().to_numpy(bool) & ~ok, np.zeros(n, bool)
+        return out, present & ~ok, np.zeros(n, bool)
     codes, uniq = pd.factorize(s.astype(object))
     val, flag = np.full(len(uniq) + 1, np.nan), np.zeros(len(uniq) + 1, np.int8)  # 1 not a number, 2 yes/no
     for i, u in enumerate(uniq):
@@ -275,10 +283,15 @@ def _codes(parsed: pd.Series, raw: pd.Series | None) -> np.ndarray:
 
 
 def _row_keys(columns: list[np.ndarray]) -> np.ndarray:
-    """One integer per distinct combination of the columns' codes."""
+    """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow)."""
     key = np.zeros(len(columns[0]) if columns else 0, np.int64)
+    width = 1
     for c in columns:
-        key = pd.factorize(key * (int(c.max(initial=-1)) + 2) + (c + 1))[0].astype(np.int64)
+        radix = int(c.max(initial=-1)) + 2
+        if width * radix >= 2**62:
+            key, width = pd.factorize(key)[0].astype(np.int64), int(key.max(initial=0)) + 1
+        key = key * radix + (c + 1)
+        width *= radix
     return key
 
 

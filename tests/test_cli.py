@@ -1,0 +1,195 @@
+"""Command line: exit codes, the 1.0 flags, safe writing (never onto an input, --force, temp file and move, a
+failed PDF), problems at scale (first 50 printed, all of them with --problems)."""
+
+import re
+import shutil
+import stat
+
+import matplotlib.figure
+import pandas as pd
+import pytest
+from conftest import write
+
+import backpain_outcomes as bpo
+from backpain_outcomes.cli import SHOWN, main
+from backpain_outcomes.exceptions import DataValidationError
+
+SCORES = "patient_id,date,instrument,score\n"
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A copy of the example study (so that a bug cannot damage the shipped files)."""
+    return shutil.copytree(bpo.example_path(), tmp_path / "study")
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"backpain-outcomes {bpo.__version__}\n"
+
+
+def test_exit_codes(tmp_path, capsys):
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-01,nrs,14\n")
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "scores.csv:2:score: nrs score is out of range" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "nope")]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 2
+
+
+def test_no_output_may_be_an_input(study, tmp_path, capsys):
+    before = snapshot(study)
+    files = [str(study / f) for f in before]
+    refused = [
+        (["claims", str(study), "--csv", str(study / "scores.csv")], "--csv: refusing to write"),
+        (["claims", *files, "--csv", str(study / "scores.csv")], "it is one of the input files"),
+        (["report", str(study), "-o", str(study / "patients.csv")], "-o: cannot write a .csv file"),
+        (["report", str(study), "-o", str(study / "report.html")], "into the input directory"),
+        (["curves", str(study), "-o", str(study)], "it is the input directory"),
+        (["validate", str(study), "--problems", str(study / "scores.csv")], "--problems: refusing to write"),
+        (["validate", *files, "--problems", str(study / "sessions.csv"), "--force"], "one of the input files"),
+        (["simulate", "-n", "50", "-o", str(study)], "is not empty"),
+    ]
+    for argv, message in refused:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert snapshot(study) == before
+
+
+def test_existing_outputs_are_replaced_only_with_force(study, tmp_path, capsys):
+    out = tmp_path / "claims.csv"
+    out.write_text("old")
+    assert main(["claims", str(study), "--csv", str(out)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and out.read_text() == "old"
+    assert main(["claims", str(study), "--csv", str(out), "--force"]) == 0
+    table = pd.read_csv(out)
+    api = bpo.evaluate_seed_claims(bpo.load_study(study)).table
+    # the same numbers as the API with the same (default) arguments
+    pd.testing.assert_series_equal(table["estimate"], api["estimate"].astype(float), check_dtype=False, atol=1e-9)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+@pytest.fixture
+def failing_browser(tmp_path, monkeypatch):
+    """A 'chromium' that fails without writing anything, first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        exe = bin_dir / name
+        exe.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    return bin_dir
+
+
+def test_failed_pdf_leaves_the_older_file_and_exits_1(study, tmp_path, failing_browser, capsys):
+    out = tmp_path / "out" / "report.pdf"
+    out.parent.mkdir()
+    out.write_bytes(b"%PDF-1.4 an older report")
+    assert main(["report", str(study), "-o", str(out), "--force"]) == 1
+    captured = capsys.readouterr()
+    assert "written" not in captured.out and "nothing written" in captured.err
+    assert out.read_bytes() == b"%PDF-1.4 an older report"
+    assert [p.name for p in out.parent.iterdir()] == ["report.pdf"]  # no partial file
+
+
+def test_a_failed_write_leaves_every_older_file(study, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "curves"
+    out.mkdir()
+    for name in ("recovery_curves.csv", "recovery_curves.png", "recovery_curves.svg"):
+        (out / name).write_text("old")
+
+    def broken(self, fname, *args, **kwargs):
+        if str(fname).endswith(".svg"):
+            raise OSError("disk full")
+        return original(self, fname, *args, **kwargs)
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    assert main(["curves", str(study), "-o", str(out), "--force"]) == 1
+    assert "wrote" not in capsys.readouterr().out
+    assert snapshot(out) == {n: b"old" for n in ("recovery_curves.csv", "recovery_curves.png", "recovery_curves.svg")}
+
+
+def test_curves_and_compare_write_their_files(study, tmp_path, capsys):
+    out = tmp_path / "curves"
+    assert main(["curves", str(study), "-o", str(out), "--origin", "first_contact", "--by", "modality"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["recovery_curves.csv", "recovery_curves.png",
+                                                     "recovery_curves.svg"]
+    assert main(["compare", str(study), "--day", "42", "--reference", "none", "--csv", str(tmp_path / "c.csv")]) == 0
+    assert "untreated" in pd.read_csv(tmp_path / "c.csv").to_string()
+
+
+def test_unwritable_suffix_is_a_usage_error(study, tmp_path, capsys):
+    for argv in (["report", str(study), "-o", str(tmp_path / "report.docx")],
+                 ["claims", str(study), "--csv", str(tmp_path / "claims.xlsx")],
+                 ["validate", str(study), "--problems", str(tmp_path / "problems.json")]):
+        assert main(argv) == 2
+        assert "cannot write a" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.docx")) and not list(tmp_path.glob("*.xlsx"))
+
+
+def test_bad_flag_values_are_usage_errors_naming_the_flag(study, capsys):
+    for flags, words in ((["--rule", "nrs<<1"], ["argument --rule", "nrs<=1 x2"]),
+                         (["--claimed", "90"], ["argument --claimed", "did you mean 0.9"]),
+                         (["--min-n", "0"], ["argument --min-n"]),
+                         (["--day", "-1"], ["argument --day"]),
+                         (["--alpha", "5"], ["argument --alpha"]),
+                         (["--origin", "visit"], ["argument --origin"])):
+        assert main(["claims", str(study), *flags]) == 2, flags
+        err = capsys.readouterr().err
+        assert all(w in err for w in words), (flags, err)
+    assert main(["report", str(study), "-o", "r.html", "--instrument", "sf36"]) == 2
+    assert "argument --instrument" in capsys.readouterr().err
+
+
+def test_problems_are_printed_up_to_50_and_written_all(tmp_path, capsys):
+    rows = "".join(f"p{i},2024-01-{1 + i % 28:02d},nrs,{11 + i}\n" for i in range(90))
+    rows += "".join(f"p{i},2024-13-01,nprs,x{i}\n" for i in range(40))
+    write(tmp_path / "scores.csv", SCORES + rows)
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path)
+    expected = info.value.problems
+    out_file = tmp_path.parent / "problems.csv"
+    assert main(["validate", str(tmp_path), "--problems", str(out_file)]) == 1
+    out = capsys.readouterr().out
+    shown = [ln for ln in out.splitlines() if re.match(r"scores\.csv:\d+:", ln)]
+    assert len(shown) == SHOWN and f"... and {len(expected) - SHOWN} more problem(s)." in out
+    assert re.search(r"scores\s+score\s+out_of_range\s+90", out) and re.search(r"scores\s+date\s+bad_date\s+40", out)
+    written = pd.read_csv(out_file)
+    assert len(written) == len(expected) == 170
+    assert list(zip(written["row"], written["column"], written["reason"])) == list(
+        zip(expected["row"], expected["column"], expected["reason"]))
+    # --exclude: one problem per excluded row (here every row, so nothing is left to analyse)
+    assert main(["validate", str(tmp_path), "--exclude", "--problems", str(out_file), "--force"]) == 1
+    assert sorted(pd.read_csv(out_file)["row"]) == list(range(2, 132))
+    with open(tmp_path / "scores.csv", "a") as f:
+        f.write("p1,2024-02-01,nrs,3\n")
+    with pytest.warns(UserWarning, match="130 invalid row"):
+        assert main(["validate", str(tmp_path), "--exclude", "--problems", str(out_file), "--force"]) == 0
+    assert len(pd.read_csv(out_file)) == 130
+
+
+def test_validate_reports_blank_rows_and_same_day_scores(tmp_path, capsys):
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-05,nrs,6\n,,,\np1,2024-01-05,nrs,7\np1,2024-01-09,nrs,2\n")
+    assert main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rows excluded: blank_row" in out
+    assert "2 score row(s) share their episode, instrument and day with a different score" in out
+
+
+def test_simulate_writes_a_new_directory_that_validates(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["simulate", "-n", "60", "-o", str(out), "--truth"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "patients.csv", "scores.csv", "sessions.csv",
+                                                     "truth"]
+    assert main(["validate", str(out)]) == 0
+    before = snapshot(out)
+    assert main(["simulate", "-n", "60", "-o", str(out)]) == 2
+    assert snapshot(out) == before
+    assert main(["simulate", "-n", "60", "-o", str(out), "--format", "parquet", "--force"]) == 2  # would mix tables
+    assert main(["simulate", "-n", "60", "-o", str(out), "--seed", "2", "--force"]) == 0
+    assert snapshot(out) != before

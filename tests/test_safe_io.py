@@ -1,0 +1,51 @@
+"""Safe output: no input overwritten, --force, temp file moved into place, formula injection neutralised."""
+
+import pandas as pd
+import pytest
+
+from backpain_outcomes.safe_io import OutputError, atomic_path, check_directory, check_output, neutralise_formulas, safe_csv
+
+
+def test_csv_formula_injection_neutralised():
+    df = pd.DataFrame({"a": ["=HYPERLINK(\"x\")", "+1", "-cmd", "@SUM(A1)", "ok"], "b": [-1.5, 2, 3, 4, 5]})
+    out = neutralise_formulas(df)
+    assert out["a"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-cmd", "'@SUM(A1)", "ok"]
+    assert out["b"].tolist() == [-1.5, 2, 3, 4, 5]
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    out = tmp_path / "table.csv"
+    out.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".csv" and tmp != out
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    with pytest.raises(OSError, match="was not written"), atomic_path(out):
+        pass  # a writer that produced nothing
+    assert out.read_text() == "old"
+    safe_csv(pd.DataFrame({"a": [1]}), out)
+    assert out.read_text().splitlines() == ["a", "1"]
+
+
+def test_check_output_refuses_inputs_existing_files_and_suffixes(tmp_path):
+    data = tmp_path / "study"
+    data.mkdir()
+    scores = data / "scores.csv"
+    scores.write_text("x")
+    with pytest.raises(OutputError, match="one of the input files"):
+        check_output(tmp_path / "study" / ".." / "study" / "scores.csv", [scores], force=True)
+    with pytest.raises(OutputError, match="into the input directory"):
+        check_output(data / "new.csv", [data], force=True)
+    (tmp_path / "old.csv").write_text("x")
+    with pytest.raises(OutputError, match="exists; pass --force"):
+        check_output(tmp_path / "old.csv", [data])
+    assert check_output(tmp_path / "old.csv", [data], force=True) == tmp_path / "old.csv"
+    with pytest.raises(OutputError, match="cannot write a .docx file; use .html or .pdf"):
+        check_output(tmp_path / "r.docx", suffixes=(".html", ".pdf"), what="-o")
+    with pytest.raises(OutputError, match="is a directory"):
+        check_output(data, force=True)
+    with pytest.raises(OutputError, match="it is the input directory"):
+        check_directory(data, [data], force=True)
+    with pytest.raises(OutputError, match="is a file"):
+        check_directory(scores)
