@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from tqdm import tqdm
 
 from .checks import (
     check_alpha,
@@ -419,7 +420,6 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
     z = stats.norm.ppf(1 - alpha / 2)
     bar = None
     if se == "bootstrap" and progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=n_boot * len(groups), desc="episode bootstrap", leave=False)
     rng = np.random.default_rng(seed)
     rows, covs = [], {}

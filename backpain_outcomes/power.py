@@ -43,7 +43,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checks import check_alpha, check_bool, check_choice, check_day, check_int, check_positive, check_proportion
 from .claims import test_resolution_claim

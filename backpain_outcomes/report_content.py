@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .benchmarking import benchmark_therapists, outcome_at_day
 from .casemix import benchmark_clinic

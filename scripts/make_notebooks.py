@@ -20,14 +20,18 @@ def write(name, cells):
 write("01_quickstart.ipynb", [
     "md:# Quick start\nLoad the shipped example study (simulated, 500 patients), look at what was loaded and "
     "what was excluded, and plot raw pain trajectories by modality.",
-    "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport backpain_outcomes as bpo\n"
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\nimport backpain_outcomes as bpo\n"
     "study = bpo.load_study(bpo.example_path())\nprint(study.summary())",
-    "md:## Flow counts\nRows read = rows used + rows excluded, per table.",
+    "md:## Flow counts\nRows read = rows used + rows excluded, per table; then the episodes by treatment status. "
+    "An episode is *untreated* only when the data say so (an `arm` of the episodes table, a \"no treatment\" "
+    "session row, or `load_study(..., no_sessions=\"untreated\")`); otherwise its status is *unknown*.",
     "study.flow()",
     "md:## Episodes by modality and chronicity\nChronicity is measured from onset to first contact "
     "(acute < 6 weeks, subacute 6-12, chronic >= 12).",
-    "import pandas as pd\npd.crosstab(study.episodes['modality'], study.episodes['chronicity'])",
-    "md:## Raw NRS trajectories by modality (days since first contact)",
+    "ep = study.episodes.assign(modality=study.episodes['modality'].map(bpo.label),\n"
+    "                           chronicity=study.episodes['chronicity'].map(bpo.label))\n"
+    "pd.crosstab(ep['modality'], ep['chronicity'], margins=True, margins_name='Total')",
+    "md:## Raw NRS trajectories by modality (days since first contact, 40 episodes each)",
     "frame = study.analysis_frame('nrs', origin='first_contact', include_baseline=True)\n"
     "mods = list(frame['modality'].cat.categories)\n"
     "fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True, sharey=True)\n"
@@ -35,50 +39,54 @@ write("01_quickstart.ipynb", [
     "    sub = frame[frame['modality'] == mod]\n"
     "    for _, g in list(sub.groupby('episode_id'))[:40]:\n"
     "        ax.plot(g['day'], g['score'], color='grey', alpha=0.3, lw=0.8)\n"
-    "    ax.set_title(mod); ax.set_xlim(0, 200)\n"
-    "fig.supxlabel('days since first contact'); fig.supylabel('pain NRS')",
+    "    ax.set_title(bpo.label(mod)); ax.set_xlim(0, 200); ax.set_ylim(0, 10)\n"
+    "fig.supxlabel('days since first contact'); fig.supylabel('pain NRS (0-10)');",
     "md:## What a user sees when a file is broken\nEvery problem is listed at once, as "
     "`file:row:column: message (got VALUE, expected ...)`.",
     "import tempfile, pathlib\nd = pathlib.Path(tempfile.mkdtemp())\n"
     "(d / 'scores.csv').write_text('patient_id,date,instrument,score\\n'\n"
     "    'p1,2024-01-05,NPRS,7\\np1,03/04/2024,nrs,5\\np2,2024-01-05,VAS (mm),120\\np3,2024-02-01,SF-36,50\\n')\n"
-    "try:\n    bpo.load_study(d)\nexcept bpo.DataValidationError as err:\n    print(err)\n    problems = err.problems\n"
-    "problems[['row', 'column', 'value', 'reason']]",
+    "try:\n    bpo.load_study(d)\nexcept bpo.DataValidationError as err:\n    problems = err.problems\n"
+    "problems[['source', 'row', 'column', 'value', 'reason']]",
+    "md:A hurried argument gets the same treatment: the error names the argument and the valid choices.",
+    "try:\n    bpo.test_resolution_claim(study, claimed=90)\nexcept ValueError as err:\n    print(err)",
 ])
 
 write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "md:# Does back pain resolve on its own?\nThe popular claim: *almost 90% of back-pain episodes resolve on "
     "their own*. In the literature that figure is a consultation statistic (Croft et al. 1998, BMJ: about 90% "
     "stopped consulting by 3 months, 21% had completely recovered). Here the claim is tested with censoring, "
-    "delayed entry and an explicit definition of *resolved*.",
-    "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport numpy as np\nimport pandas as pd\n"
+    "delayed entry and an explicit definition of *resolved* (default: NRS <= 1 on two consecutive visits, "
+    "`rule=\"nrs<=1 x2\"`), timed from pain onset.",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
-    "claim = bpo.test_resolution_claim(study, claimed=0.90, by_day=42)\nprint(claim.summary())",
-    "md:## Cumulative resolution of untreated episodes (left-truncated Kaplan-Meier)",
-    "curve = bpo.resolution_curve(study, by='modality', origin='onset')\nax = curve.plot(claimed=0.90)",
+    "claim = bpo.test_resolution_claim(study, claimed=0.90, day=42, rule='nrs<=1 x2')\n"
+    "print(claim.verdict)\n"
+    "print(f'UNTREATED_DAY42_ESTIMATE={claim.estimate:.10f}')",
+    "md:Every caveat of the estimate is on the result:",
+    "for note in claim.notes:\n    print('-', note)",
+    "md:## Cumulative resolution by modality (left-truncated Kaplan-Meier, from onset)",
+    "curve = bpo.resolution_curve(study, 'nrs<=1 x2', by='modality')\nax = curve.plot(claimed=0.90)",
     "md:## Sensitivity: how the answer moves with the definition, origin and relapse handling\n"
     "Each cell is the estimated share of untreated episodes resolved by that day.",
-    "ax = claim.plot()",
-    "md:## Every claim of the project (C1-C4)",
+    "ax = claim.plot_sensitivity()",
+    "lo, hi = claim.sensitivity_range\n"
+    "print(f'Across the {claim.sensitivity[\"rule\"].nunique()} definitions, both origins and both ways of '\n"
+    "      f'handling relapse, the day-{claim.day:g} estimate ranges from {lo:.0%} to {hi:.0%}.')",
+    "md:## Every claim of the project",
     "report = bpo.evaluate_seed_claims(study)\nreport.table[['claim', 'comparison', 'estimate', 'ci_low', 'ci_high', "
     "'p_holm', 'verdict']]",
     "md:## A world where 90% is true, and one where it is false\nThe simulator sets the true share of untreated "
-    "episodes resolved by day 42. The test should not reject when the truth is 90% and should reject when it is "
-    "lower.",
+    "episodes resolved by day 42 (from first contact). The test should not reject when the truth is 90% and "
+    "should reject when it is lower.",
     "rows = []\nfor truth in (0.90, 0.70):\n    s, t = bpo.simulate_study(800, seed=4, untreated_share=0.4, "
     "untreated_resolved_by_42=truth)\n    c = bpo.test_resolution_claim(s, origin='first_contact', sensitivity=False)\n"
     "    rows.append({'true': truth, 'estimate': c.estimate, 'ci_low': c.ci_low, 'ci_high': c.ci_high, "
     "'verdict': c.verdict_code})\npd.DataFrame(rows)",
-    "md:### Power: untreated episodes needed to refute 90%\nShare of simulated studies (20 per cell, kept small so the "
-    "notebook runs in CI; `benchmarks/calibrate_claim.py` runs the full version) in which the test rejects "
-    "p >= 0.90 at the one-sided 5% level.",
-    "res = []\nfor truth in (0.70, 0.50, 0.30):\n    for n_untreated in (10, 30):\n        hits = 0\n"
-    "        for rep in range(20):\n            s, _ = bpo.simulate_study(int(n_untreated / 0.5), seed=1000 * rep + n_untreated, "
-    "untreated_share=0.5, untreated_resolved_by_42=truth)\n"
-    "            import warnings\n            with warnings.catch_warnings():\n                warnings.simplefilter('ignore')\n"
-    "                c = bpo.test_resolution_claim(s, origin='first_contact', sensitivity=False, min_n=1)\n"
-    "            hits += c.p_value_below < 0.05\n        res.append({'true': truth, 'untreated episodes': n_untreated, "
-    "'power': hits / 20})\npd.DataFrame(res).pivot(index='untreated episodes', columns='true', values='power')",
+    "md:### Power: untreated episodes needed to refute 90%\nThe normal approximation on the complementary "
+    "log-log scale of the test (fast), and the sample size for 80% power at several true rates.",
+    "power = bpo.claim_power([10, 20, 30, 50, 100], [0.5, 0.7, 0.8], method='formula')\nax = power.plot()",
+    "pd.concat([bpo.claim_sample_size(r, power=0.8, method='formula').table for r in (0.5, 0.7, 0.8)])",
     "md:## Real data: Anderson (1984)\n101 patients with back pain, progress three weeks after treatment "
     "(R package gnm, `backPain`). What share had complete relief, or marked improvement or better? Wilson 95% CI.",
     "from statsmodels.stats.proportion import proportion_confint\n"
@@ -87,46 +95,50 @@ write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "                 ('marked improvement or complete relief', (anderson.pain_code >= 5).sum())]:\n"
     "    lo, hi = proportion_confint(k, n, method='wilson')\n"
     "    out.append({'outcome at 3 weeks': label, 'n': n, 'events': int(k), 'share': k / n, 'ci_low': lo, 'ci_high': hi})\n"
-    "pd.DataFrame(out)",
-    "md:Even with a lenient definition (marked improvement or better), well under 90% of these treated patients had "
-    "resolved at three weeks: 44% (95% CI 35-54%); complete relief 16% (10-24%).",
+    "anderson_table = pd.DataFrame(out)\nanderson_table",
+    "r = anderson_table.iloc[1]; c = anderson_table.iloc[0]\n"
+    "print(f'Even with a lenient definition (marked improvement or better), {r.share:.0%} '\n"
+    "      f'(95% CI {r.ci_low:.0%}-{r.ci_high:.0%}) of these treated patients had resolved at three weeks, '\n"
+    "      f'well under 90%; complete relief {c.share:.0%} ({c.ci_low:.0%}-{c.ci_high:.0%}).')",
 ])
 
 write("02_recovery_curves_by_modality.ipynb", [
     "md:# Recovery curves by modality\nEach group's pain follows `plateau + (b0 - plateau) * exp(-day / tau)`; "
-    "the half-life is `tau * ln 2`. Standard errors are clustered by episode (repeated measures).",
+    "the half-life is `tau * ln 2`. Time runs from pain onset, as everywhere in the package. Standard errors "
+    "are clustered by episode (repeated measures).",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
-    "curves = bpo.fit_recovery_curves(study, by='modality', origin='first_contact')\n"
-    "curves.params[['modality', 'b0', 'plateau', 'tau_days', 'half_life_days', 'half_life_days_ci_low', "
-    "'half_life_days_ci_high', 'n_episodes']].round(2)",
-    "md:## Curves with the natural course of Costa et al. 2012 overlaid\nThe dashed and dotted black lines are "
-    "the published mean pain (0-100, divided by 10) of acute and persistent low back pain, from onset. Our "
-    "curves start at first contact, so they are not aligned at day 0 for episodes seen weeks after onset.",
+    "curves = bpo.fit_recovery_curves(study, by='modality', progress=False)\n"
+    "curves.table[['modality', 'b0', 'plateau', 'tau_days', 'half_life_days', 'half_life_days_ci_low', "
+    "'half_life_days_ci_high', 'n_episodes', 'converged']].round(2)",
+    "md:## Curves with the natural course of Costa et al. 2012 overlaid\nThe black lines are the published mean "
+    "pain (0-100, divided by 10) of acute and persistent low back pain, also from onset.",
     "ax = curves.plot(reference='costa2012')",
-    "md:All modalities fall quickly in the first weeks and level off; untreated episodes level off higher. "
-    "The bands overlap widely: differences in the plateau are small compared with the spread between episodes.",
+    "for note in curves.notes:\n    print('-', note)",
     "md:## By chronicity",
-    "by_chron = bpo.fit_recovery_curves(study, by='chronicity', origin='first_contact')\n"
-    "ax = by_chron.plot(reference=None)",
+    "by_chron = bpo.fit_recovery_curves(study, by='chronicity', progress=False)\nax = by_chron.plot(reference=None)\n"
+    "by_chron.table[['chronicity', 'b0', 'plateau', 'tau_days', 'converged', 'note']]",
     "md:## Per-episode half-lives\nEvery episode fitted on its own (batched Levenberg-Marquardt); episodes with "
     "fewer than four measurements, or whose decay time is not identified, are listed rather than dropped.",
-    "ep = bpo.fit_episode_curves(study, origin='first_contact')\nprint(ep['converged'].value_counts())\n"
+    "ep = bpo.fit_episode_curves(study)\nprint(ep.table['converged'].value_counts())\n"
     "fig, ax = plt.subplots(figsize=(7, 4))\n"
-    "for mod, g in ep[ep['converged']].groupby('modality'):\n"
-    "    ax.hist(g['half_life_days'].clip(upper=60), bins=30, histtype='step', label=mod)\n"
-    "ax.set_xlabel('half-life (days, clipped at 60)'); ax.legend(fontsize=8);",
+    "for mod, g in ep.table[ep.table['converged']].groupby('modality'):\n"
+    "    ax.hist(g['half_life_days'].clip(upper=60), bins=30, histtype='step', label=bpo.label(mod))\n"
+    "ax.set_xlabel('half-life (days, clipped at 60)'); ax.set_ylabel('episodes'); ax.legend(fontsize=8);",
     "md:## Longitudinal mixed model\nRandom intercept and slope per episode; the fast engine gives the same "
-    "estimates as lme4 and statsmodels.",
-    "m = bpo.fit_mixed_model(study.analysis_frame('nrs', origin='first_contact'), "
-    "'score ~ day * modality + baseline', re_formula='~ day')\nprint(m.summary())",
+    "estimates as lme4 and statsmodels. Estimates are per day.",
+    "m = bpo.fit_mixed_model(study, 'score ~ day * modality + baseline', re_formula='~ day')\n"
+    "m.table.round(4)",
+    "ax = m.plot()",
     "md:## Modalities compared with untreated episodes at 6 weeks",
-    "cmp = bpo.compare_modalities(study, instrument='nrs', at_day=42, origin='first_contact')\n"
+    "cmp = bpo.compare_modalities(study, instrument='nrs', day=42)\n"
     "cmp.table[['modality', 'difference', 'ci_low', 'ci_high', 'p_holm', 'responder_rate', 'hazard_ratio', 'n']].round(3)",
     "ax = cmp.plot()",
-    "md:Negative differences mean lower pain than untreated episodes after adjusting for baseline pain and "
-    "chronicity. None of the intervals excludes zero by a wide margin here, and these are observational "
-    "associations, not randomised comparisons.",
+    "t = cmp.table.dropna(subset=['ci_low'])\nexcl = t[(t['ci_high'] < 0) | (t['ci_low'] > 0)]\n"
+    "print(f'{len(excl)} of {len(t)} adjusted differences have a 95% interval that excludes zero'\n"
+    "      + (': ' + ', '.join(map(bpo.label, excl['modality'])) if len(excl) else '') + '. '\n"
+    "      'Negative differences mean lower pain than untreated episodes after adjusting for baseline pain and '\n"
+    "      'chronicity; these are observational associations, not randomised comparisons.')",
 ])
 
 write("04_trajectory_subgroups.ipynb", [
@@ -136,46 +148,67 @@ write("04_trajectory_subgroups.ipynb", [
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
     "traj = bpo.fit_trajectories(study, instrument='nrs', k=range(1, 6), n_init=10, seed=0,\n"
-    "                            origin='first_contact', max_day=365)\n"
-    "print(traj.explanation)\ntraj.enumeration.drop(columns='note').round(3)",
-    "fig, ax = plt.subplots(figsize=(6, 3.5))\nax.plot(traj.enumeration['k'], traj.enumeration['bic'], 'o-')\n"
-    "ax.set_xlabel('number of classes k'); ax.set_ylabel('BIC (lower is better)');",
+    "                            origin='first_contact', day=365)\n"
+    "print(traj.explanation)\ntraj.table.round(3)",
+    "fig, ax = plt.subplots(figsize=(6, 3.5))\nax.plot(traj.table['k'], traj.table['bic'], 'o-')\n"
+    "ax.set_xticks(traj.table['k'])\nax.set_xlabel('number of classes k'); ax.set_ylabel('BIC (lower is better)');",
     "md:## The chosen classes",
     "traj.sizes.round(3)",
     "ax = traj.plot(n_spaghetti=120)",
     "md:## Classes by modality and chronicity (row percentages)",
     "traj.crosstab('modality').attrs['percent'].round(0)",
     "traj.crosstab('chronicity').attrs['percent'].round(0)",
-    "md:## Comparison with Dunn 2006\nThe four-class solution, next to the shares Dunn et al. reported.",
-    "traj.select(4)\ndunn = pd.DataFrame({'label': ['persistent mild', 'recovering', 'severe persistent', "
-    "'fluctuating'], 'Dunn 2006 share': [0.357, 0.304, 0.208, 0.132]})\n"
-    "ours = traj.sizes.groupby('label', as_index=False)['share'].sum()\n"
-    "dunn.merge(ours, on='label', how='outer').round(3)",
-    "md:The example study is simulated with these four shapes (plus treatment effects), so the model should "
-    "find them; in real data the number and shape of classes is an empirical question (Kongsted 2015 found "
-    "5 to 12 depending on the model).",
+    "md:## Comparison with Dunn 2006\nThe four-class solution, next to the shares Dunn et al. reported "
+    "(the example study is simulated with these four shapes plus treatment effects).",
+    "four = traj.select(4)\n"
+    "dunn = pd.DataFrame({'Dunn 2006 class': ['persistent mild', 'recovering', 'severe persistent', 'fluctuating'],\n"
+    "                     'Dunn 2006 share': [0.357, 0.304, 0.208, 0.132]})\n"
+    "ours = four.sizes[['label', 'share']].sort_values('share', ascending=False).reset_index(drop=True)\n"
+    "dunn = dunn.sort_values('Dunn 2006 share', ascending=False).reset_index(drop=True)\n"
+    "side = pd.concat([ours.rename(columns={'label': 'class here (k = 4)', 'share': 'share here'}), dunn], axis=1)\n"
+    "side['difference'] = side['share here'] - side['Dunn 2006 share']\n"
+    "side.round(3)",
+    "big = side.loc[side['difference'].abs().idxmax()]\n"
+    "print(f\"Ranked by size, the largest gap is {big['class here (k = 4)']} at {big['share here']:.0%} here against \"\n"
+    "      f\"{big['Dunn 2006 class']} at {big['Dunn 2006 share']:.0%} in Dunn 2006 ({big['difference']:+.0%}). \"\n"
+    "      'The example study is simulated with a higher recovering share and with treatment effects, so its '\n"
+    "      'classes need not reproduce the primary-care shares.')\n"
+    "print(f'Best k by BIC here: {traj.best_k}; ' + ('the simulated four shapes were recovered as four classes.' "
+    "if traj.best_k == 4 else f'{traj.best_k} classes fit better than four: with treatment effects on top of the '\n"
+    "      'four simulated shapes, a class splits (two recovery classes starting at different levels), which is why the '\n"
+    "      'enumeration table, not a fixed k, decides.'))",
+    "md:In real data the number and shape of classes is an empirical question (Kongsted 2015 found 5 to 12 "
+    "depending on the model).",
 ])
 
 write("05_clinic_report.ipynb", [
     "md:# The clinic report\nOne command turns a clinic's export into a report its staff can read: "
-    "`backpain-outcomes report DIR -o report.html` (or `report.pdf` with Chromium installed).",
-    "import tempfile, pathlib, re, base64\nfrom IPython.display import HTML, display\n"
-    "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
+    "`backpain-outcomes report DIR -o report.html` (or `report.pdf` with Chromium installed). Its content is "
+    "computed once (`bpo.report_content`), so every number can be inspected before any HTML is written.",
+    "import tempfile, pathlib\nimport backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
+    "content = bpo.report_content(study, progress=False)\nprint(content.summary())",
+    "md:## The numbers behind the first page\nThe same configuration (rule, origin, horizon, instrument) is used "
+    "by every number, table and figure.",
+    "content.table",
+    "u = content.numbers['untreated_resolution']\n"
+    "print(f\"Untreated episodes resolved by day {content.config.day:g}: {u['estimate']:.0%} \"\n"
+    "      f\"(95% CI {u['ci_low']:.0%}-{u['ci_high']:.0%})\")",
+    "md:## Tables of the report (small counts suppressed and audited)",
+    "content.tables['outcomes']",
+    "content.tables['trend']",
+    "md:## Writing it\nThe HTML is self-contained (no network); PDF needs headless Chromium.",
     "out = bpo.clinic_report(study, pathlib.Path(tempfile.mkdtemp()) / 'report.html', progress=False)\n"
-    "print(out, out.stat().st_size, 'bytes')",
-    "md:## Its figures, inline",
-    "html = out.read_text()\nfor data, caption in re.findall(r'base64,([^\"]+)\" alt=\"[^\"]*\"><figcaption>([^<]+)', html):\n"
-    "    display(HTML(f'<img src=\"data:image/png;base64,{data}\" style=\"max-width:600px\"><p>{caption}</p>'))",
+    "print(out.name, out.stat().st_size, 'bytes')",
     "md:## Every quarter, from the clinic's own export\n"
     "1. Export `patients`, `episodes`, `sessions` and `scores` (CSV or Excel) into one folder.\n"
     "2. Check it: `backpain-outcomes validate export/` lists every problem as `file:row:column: message`.\n"
     "   Fix the rows, or add `--exclude` to report on the valid rows (the report counts the rest).\n"
     "3. Produce the report for the quarter and the clinic:\n"
     "   `backpain-outcomes report export/ --clinic C1 --period 2025-01-01 2025-03-31 -o q1.pdf`.\n"
-    "4. Therapists are shown as T1, T2... and counts under 5 are hidden; `--show-therapists` is for internal "
-    "use only.",
-    "q = bpo.clinic_report(study, pathlib.Path(tempfile.mkdtemp()) / 'c1.html', clinic='C1', "
-    "period=('2021-01-01', '2022-12-31'), progress=False)\nprint(q.read_text().count('<h2>'), 'sections')",
+    "4. Therapists are shown as T1, T2... and counts under 5 are hidden with everything that would reveal "
+    "them; `--show-therapists` is for internal use only.",
+    "q = bpo.report_content(study, clinic='C1', period=('2021-01-01', '2022-12-31'), progress=False)\n"
+    "q.table",
 ])
 
 

@@ -123,3 +123,28 @@ def test_bad_arguments_name_the_argument(study, func, kwargs, argument):
         getattr(bpo, func)(study, **kwargs)
     assert argument in str(err.value), str(err.value)
     assert "numpy" not in str(err.value) and "Traceback" not in str(err.value)
+
+
+def test_one_number_through_api_cli_report_and_notebook(tmp_path, example_study):
+    """The untreated day-42 resolution of the example study: the same value through every door."""
+    import json
+    import re
+    from pathlib import Path
+
+    from backpain_outcomes.cli import main
+
+    api = bpo.test_resolution_claim(example_study, day=42, sensitivity=False).estimate
+    out = tmp_path / "claims.csv"
+    assert main(["claims", str(bpo.example_path()), "--day", "42", "--csv", str(out)]) == 0
+    claims = pd.read_csv(out)
+    cli = claims.loc[(claims["claim"] == "C1") & claims["comparison"].str.contains("day 42"), "estimate"].item()
+    content = bpo.report_content(example_study, progress=False)
+    report = content.numbers["untreated_resolution"]["estimate"]
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" /
+                     "03_does_back_pain_resolve_on_its_own.ipynb").read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    notebook = float(re.search(r"UNTREATED_DAY42_ESTIMATE=([0-9.]+)", text).group(1))
+    assert cli == pytest.approx(api, abs=1e-12)
+    assert report == pytest.approx(api, abs=1e-12)
+    assert notebook == pytest.approx(api, abs=1e-10)  # stored with 10 decimals
