@@ -15,7 +15,7 @@ from .checks import check_by
 from .resolution import time_to_resolution
 from .vocabulary import MCID_ABSOLUTE, MCID_RELATIVE, UNKNOWN, label
 
-__all__ = ["ComparisonData", "comparison_data", "outcome_at_day", "covariate_frame", "design", "DEFAULT_COVARIATES",
+__all__ = ["ComparisonData", "comparison_data", "outcome_at_day", "covariate_frame", "design", "drop_missing", "DEFAULT_COVARIATES",
            "OUTCOMES"]
 
 DEFAULT_COVARIATES = ("age", "sex", "chronicity", "baseline", "clinic_id")
@@ -125,7 +125,7 @@ def design(frame: pd.DataFrame, covariates, instrument: str) -> tuple:
     return np.column_stack(xs), x_names, pd.DataFrame(zs, index=frame.index), used, notes
 
 
-def _drop_missing(frame, covariates, notes, instrument):
+def drop_missing(frame, covariates, notes, instrument):
     keep = []
     for c in covariates:
         miss = frame[c].isna() | (frame[c].astype(str).isin(["None", "nan", ""]) & ~_is_numeric(frame[c]))
@@ -175,7 +175,7 @@ def comparison_data(study, instrument, day, reference, covariates, origin, windo
                      "(complete cases)")
     else:
         notes.append(f"outcome: {what}; known for {int(frame['known'].sum())} of {n_all} episodes")
-    frame, cov_used = _drop_missing(frame, list(covariates), notes, instrument)
+    frame, cov_used = drop_missing(frame, list(covariates), notes, instrument)
     names = _groups(frame[frame["known"]] if keep_unknown_outcome else frame, reference, min_n, notes)
     frame = frame[frame["modality"].isin(names)].reset_index(drop=True)
     X, x_names, Z, used, dnotes = design(frame, cov_used, instrument)

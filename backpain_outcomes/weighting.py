@@ -78,8 +78,8 @@ def fit_propensity(X: np.ndarray, group: np.ndarray, n_groups: int) -> Propensit
                          "separated by the covariates or a covariate is constant within the data")
             probs = np.full((len(group), n_groups), np.nan)
             params, converged = np.full((X.shape[1], n_groups - 1), np.nan), False
-    for w in caught:
-        notes.append(f"propensity model: {w.message}")
+    for text in dict.fromkeys(str(w.message) for w in caught):
+        notes.append(f"propensity model: {text}")
     if not converged and np.isfinite(probs).all():
         notes.append("the propensity model did not converge (Newton, 200 iterations); its weights may be extreme")
     if np.isfinite(probs).all() and (probs.min() < 1e-8):
