@@ -43,6 +43,7 @@ from .study import Study
 from .validation import (
     RawTable,
     conflicting_ids,
+    row_keys,
     set_aside_duplicates,
     validate_episodes,
     validate_patients,
@@ -276,7 +277,8 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    codes = scores.groupby(["episode_id", "instrument", "date"], sort=False, observed=True).ngroup().to_numpy()
+    codes = row_keys([pd.factorize(scores[c])[0] for c in ("episode_id", "instrument", "date")])
+    codes = np.unique(codes, return_inverse=True)[1] if len(codes) else codes
     size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
     rep = size > 1
     if not rep.any():

@@ -135,25 +135,23 @@ class Problems:
             return out
         sizes = np.array([len(b.row) for b in batches])
         which = np.repeat(np.arange(len(batches)), sizes)
-
-        def scalar(attr):
-            return np.array([getattr(b, attr) for b in batches], dtype=object)[which]
         row = np.concatenate([b.row for b in batches])
         source = np.concatenate([b.source for b in batches])
         tables = sorted({b.table for b in batches})
         order = np.lexsort((np.array([_KIND_RANK[b.kind] for b in batches])[which], np.nan_to_num(row, nan=-1.0),
                             source, np.array([tables.index(b.table) for b in batches])[which]))
-        message = scalar("message") if all(isinstance(b.message, str) for b in batches) else np.concatenate(
-            [np.full(len(b.row), b.message, object) if isinstance(b.message, str) else b.message for b in batches])
-        data = {"table": scalar("table"), "source": np.array(self.sources, dtype=object)[source], "row": row,
-                "column": scalar("column"), "reason": scalar("reason"), "message": message,
-                "expected": scalar("expected")}
+        def text(attr) -> pd.Categorical:  # one code per problem, each distinct text stored once
+            return _categorical([(getattr(b, attr), len(b.row)) for b in batches], order)
+        out = pd.DataFrame({
+            "table": text("table"),
+            "source": pd.Categorical.from_codes(source[order], categories=pd.Index(self.sources, dtype=object)),
+            "row": pd.array(row[order], dtype="Float64").astype("Int64"),
+            "column": text("column"), "value": _values(batches, order),
+            "reason": text("reason"), "message": text("message"), "expected": text("expected")})
+        out["source"] = out["source"].cat.remove_unused_categories()
         if internal:
-            data["_position"] = np.concatenate([b.position for b in batches])
-            data["_kind"] = scalar("kind")
-        out = pd.DataFrame({k: pd.Series(v[order], dtype=v.dtype) for k, v in data.items()})
-        out.insert(4, "value", _values(batches, order))
-        out["row"] = out["row"].astype("Int64")
+            out["_position"] = np.concatenate([b.position for b in batches])[order]
+            out["_kind"] = text("kind")
         return out
 
     def exclusions(self) -> pd.DataFrame:
@@ -166,15 +164,15 @@ class Problems:
         f = self.frame(kinds=(ERROR, CONSEQUENCE, SET_ASIDE), internal=True)
         f = f[f["row"].notna()]
         if not len(f):
-            return f[EXCLUSION_COLUMNS].reset_index(drop=True)
-        key = [f["table"].to_numpy(), f["source"].to_numpy(), f["row"].to_numpy("int64")]
+            return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "row" else object) for c in EXCLUSION_COLUMNS})
+        key = [f["table"].cat.codes.to_numpy(), f["source"].cat.codes.to_numpy(), f["row"].to_numpy("int64")]
         new = np.r_[True, (key[0][1:] != key[0][:-1]) | (key[1][1:] != key[1][:-1]) | (key[2][1:] != key[2][:-1])]
         group = np.cumsum(new) - 1
         first = np.flatnonzero(new)
         rank = np.arange(len(f)) - first[group]
         msgs = f["message"].to_numpy(object)
-        joined = msgs[first].copy()
-        seen = [joined]
+        seen = [msgs[first]]
+        joined = seen[0].copy()
         for r in range(1, int(rank.max()) + 1):
             at = np.flatnonzero(rank == r)
             col = np.full(len(first), None, object)
@@ -182,9 +180,24 @@ class Problems:
             fresh = ~pd.isna(col) & np.all([col != s for s in seen], axis=0)
             joined[fresh] = joined[fresh] + "; " + col[fresh]
             seen.append(col)
-        out = f.iloc[first][EXCLUSION_COLUMNS].reset_index(drop=True)
-        out["message"] = joined
+        out = pd.DataFrame({c: _objects(f[c].take(first)) for c in EXCLUSION_COLUMNS if c != "message"})
+        out["row"] = out["row"].astype("Int64")
+        out.insert(EXCLUSION_COLUMNS.index("message"), "message", pd.Series(joined, dtype=object))
         return out
+
+
+def _categorical(parts: list, order: np.ndarray) -> pd.Categorical:
+    """Texts given per batch (one text, or one per row) as a categorical in ``order``."""
+    categories: dict[str, int] = {}
+    codes = []
+    for value, n in parts:
+        if isinstance(value, str):
+            codes.append(np.full(n, categories.setdefault(value, len(categories)), np.int32))
+        else:
+            inverse, uniques = pd.factorize(np.asarray(value, dtype=object))
+            lookup = np.array([categories.setdefault(u, len(categories)) for u in uniques] + [-1], np.int32)
+            codes.append(lookup[inverse])
+    return pd.Categorical.from_codes(np.concatenate(codes)[order], categories=pd.Index(list(categories), dtype=object))
 
 
 def _values(batches: list[_Batch], order: np.ndarray) -> pd.Series:
@@ -199,9 +212,19 @@ def _values(batches: list[_Batch], order: np.ndarray) -> pd.Series:
     return pd.Series(np.concatenate(parts)[order], dtype=object)
 
 
+def _objects(s: pd.Series) -> pd.Series:
+    """Text columns as plain objects (each distinct text shared), other columns as they are."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = np.asarray(s.cat.categories, dtype=object)
+        return pd.Series(np.append(cats, None)[s.cat.codes.to_numpy()], dtype=object)
+    if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        return pd.Series(s.to_numpy(dtype=object, na_value=None), dtype=object)
+    return s.reset_index(drop=True)
+
+
 def count_by_kind(problems: pd.DataFrame) -> pd.DataFrame:
     """Problems counted by table, column and reason (most frequent first)."""
     if not len(problems):
         return pd.DataFrame(columns=["table", "column", "reason", "n"])
-    counts = problems.groupby(["table", "column", "reason"], sort=False, dropna=False).size().rename("n")
+    counts = problems.groupby(["table", "column", "reason"], sort=False, dropna=False, observed=True).size().rename("n")
     return counts.reset_index().sort_values("n", ascending=False, kind="stable").reset_index(drop=True)

@@ -24,7 +24,7 @@ from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers"]
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys"]
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _SEX = {"f": "female", "female": "female", "w": "female", "woman": "female",
@@ -194,7 +194,7 @@ def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -
     _required(t, p, ["patient_id", "modality"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["session_date"] = _dates(t, p, "session_date", dayfirst, today)
-    mod = normalise_modality(d["modality"].astype(object), modality_map)
+    mod = normalise_modality(d["modality"], modality_map)
     t.flag(p, (d["modality"].notna() & mod.isna()).to_numpy(), "modality", "unknown_modality",
            "unknown modality (map it with modality_map={...})", "one of " + ", ".join([*MODALITIES, UNTREATED]))
     out["modality"] = mod
@@ -245,7 +245,7 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     _required(t, p, ["patient_id", "instrument"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["date"] = _dates(t, p, "date", dayfirst, today)
-    inst = normalise_instrument(d["instrument"].astype(object), instrument_map)
+    inst = normalise_instrument(d["instrument"], instrument_map)
     t.flag(p, (d["instrument"].notna() & inst.isna()).to_numpy(), "instrument", "unknown_instrument",
            "unknown instrument (map it with instrument_map={...})", "one of " + ", ".join(INSTRUMENTS))
     out["instrument"] = inst
@@ -276,13 +276,13 @@ def _codes(parsed: pd.Series, raw: pd.Series | None) -> np.ndarray:
     if raw is not None:
         miss = codes < 0
         if miss.any():
-            rc, _ = pd.factorize(raw[miss].astype(object))
+            rc, _ = pd.factorize(raw[miss])
             codes = codes.copy()
             codes[miss] = np.where(rc >= 0, rc + len(uniq), -1)
     return codes
 
 
-def _row_keys(columns: list[np.ndarray]) -> np.ndarray:
+def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow)."""
     key = np.zeros(len(columns[0]) if columns else 0, np.int64)
     width = 1
@@ -309,12 +309,13 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     """
     cols = [_codes(clean[c], t.data[c] if c in t.data else None) for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    key = _row_keys(cols)
-    dup = pd.Series(key).duplicated().to_numpy()
+    key = row_keys(cols)
+    _, first_of_key, inverse = np.unique(key, return_index=True, return_inverse=True)
+    dup = np.ones(len(key), bool)
+    dup[first_of_key] = False
     pos = np.flatnonzero(dup)
     if len(pos):
-        keys, first_of_key = np.unique(key, return_index=True)
-        first = first_of_key[np.searchsorted(keys, key[pos])]
+        first = first_of_key[inverse[pos]]
         p.drop(t.name, pos)
         msg = np.full(len(key), None, object)
         msg[pos] = "exact duplicate of " + _where(t, pos, first) + " (same values)"
