@@ -1,0 +1,121 @@
+"""Linking: every session and score to a known patient and episode.
+
+The third stage of loading. An id that is not in its table is an error
+(``unknown_patient``, ``unknown_episode``); a row whose patient or episode is
+in its table but excluded there is excluded with it as a *consequence*
+(``patient_excluded``, ``episode_excluded``), never reported as an error of
+its own, so that one bad row is one problem, not a cascade. Rows without
+``episode_id`` get the patient's episode with the latest onset on or before
+their date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .problems import CONSEQUENCE, Problems
+from .validation import RawTable
+
+__all__ = ["link_tables", "member"]
+
+
+def member(values: pd.Series, ids) -> np.ndarray:
+    """``values.isin(ids)`` for text ids (an Arrow hash lookup); missing values are not members."""
+    text = pc.cast(pa.array(pd.Series(values, dtype="str")), pa.large_string())
+    found = pc.is_in(text, value_set=pc.cast(pa.array(pd.Series(ids, dtype="str")), pa.large_string()))
+    return found.to_numpy(zero_copy_only=False).astype(bool) & pd.notna(values).to_numpy() if len(values) else \
+        np.zeros(0, bool)
+
+
+def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
+    ok = np.ones(len(clean), bool)
+    ok[bad] = False
+    return pd.Index(clean.loc[ok, col].dropna(), dtype="str")
+
+
+def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str, p: Problems) -> np.ndarray:
+    """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences)."""
+    given = frame[col].notna().to_numpy()
+    is_known = member(frame[col], known)
+    t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
+           f"an id listed in {what}s", values=frame[col])
+    gone = given & is_known & ~member(frame[col], valid)
+    t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
+           f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
+    return given & ~is_known | gone
+
+
+def _covering(rows: pd.DataFrame, date_col: str, episodes: pd.DataFrame) -> pd.Series:
+    """For each row, the episode of its patient with the latest onset on or before its date (NaN if none)."""
+    ep = episodes[["episode_id", "patient_id", "onset_date"]].dropna(subset=["onset_date", "patient_id"])
+    left = rows[["patient_id", date_col]].reset_index().sort_values(date_col)
+    m = pd.merge_asof(left, ep.sort_values("onset_date"), left_on=date_col, right_on="onset_date", by="patient_id",
+                      direction="backward")
+    return pd.Series(m["episode_id"].to_numpy(), index=m["index"].to_numpy(), dtype="str").reindex(rows.index)
+
+
+def _assign_episodes(t: RawTable, frame: pd.DataFrame, valid: pd.DataFrame, lost: pd.DataFrame, date_col: str,
+                     p: Problems) -> None:
+    """Give rows without ``episode_id`` the patient's episode with the latest onset on or before their date."""
+    need = frame["episode_id"].isna() & frame[date_col].notna() & frame["patient_id"].notna()
+    if not need.any():
+        return
+    found = _covering(frame.loc[need], date_col, valid.reset_index())
+    frame.loc[found.index, "episode_id"] = found.to_numpy()
+    unassigned = need & frame["episode_id"].isna()
+    cause = np.zeros(len(frame), bool)
+    if unassigned.any() and len(lost):
+        cause[np.flatnonzero(unassigned)] = _covering(frame.loc[unassigned], date_col, lost).notna().to_numpy()
+    unassigned = unassigned.to_numpy()
+    t.flag(p, unassigned & ~cause, date_col, "no_episode",
+           "no episode of this patient has an onset on or before this date (give episode_id)",
+           "a date on or after the onset of one of the patient's episodes")
+    t.flag(p, unassigned & cause, date_col, "episode_excluded", "the episode that would hold this row is excluded "
+           "(see the episodes table)", "a valid episode", kind=CONSEQUENCE)
+
+
+def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p: Problems) -> pd.DataFrame:
+    """Check the patient and episode of each session or score row; assign episodes from onsets."""
+    if patients is not None:
+        _parent(t, frame, "patient_id", *patients, "patient", p)
+    if episodes is None:
+        frame["episode_id"] = frame["episode_id"].where(frame["episode_id"].notna(), frame["patient_id"])
+        return frame
+    known, valid, lost = episodes
+    given = frame["episode_id"].notna().to_numpy()
+    broken = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
+    owner = frame["episode_id"].map(valid["patient_id"])
+    wrong = given & ~broken & (owner != frame["patient_id"]).fillna(False).to_numpy()
+    t.flag(p, wrong, "episode_id", "unknown_episode", "episode belongs to another patient",
+           "an episode of this patient", values=frame["episode_id"])
+    _assign_episodes(t, frame, valid, lost, date_col, p)
+    onset = frame["episode_id"].map(valid["onset_date"])
+    before = (frame[date_col] < onset).fillna(False).to_numpy()
+    t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
+           "a date on or after the onset")
+    return frame
+
+
+def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
+    """Link sessions and scores to patients and episodes (and episodes to patients), in place."""
+    def bad(name):
+        return np.union1d(p.positions(name), set_aside.get(name, []))
+    patients = episodes = None
+    if "patients" in clean:
+        ids = clean["patients"]["patient_id"]
+        patients = (pd.Index(ids.dropna(), dtype="str"), _valid_ids(clean["patients"], "patient_id", bad("patients")))
+    if "episodes" in clean:
+        e = clean["episodes"]
+        if patients is not None:
+            _parent(raw["episodes"], e, "patient_id", *patients, "patient", p)
+        b = bad("episodes")
+        ok = np.ones(len(e), bool)
+        ok[b] = False
+        lost = e.iloc[p.positions("episodes")]
+        episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), e.loc[ok].set_index("episode_id"), lost)
+    for name, date_col in (("sessions", "session_date"), ("scores", "date")):
+        if name in clean:
+            clean[name] = _link(raw[name], clean[name], date_col, patients, episodes, p)
