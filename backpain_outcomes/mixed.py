@@ -22,14 +22,17 @@ shifts by ``-log|det A|`` for the design map ``A``.
 
 Convergence problems, boundary fits and large gradients are reported on the
 result in plain words, never swallowed (statsmodels #6157, lme4 #783).
+
+The formula checks, model matrices and rescaling maps are in
+:mod:`backpain_outcomes.mixed_design`, the two engines in
+:mod:`backpain_outcomes.mixed_engines`; this module holds the result and
+:func:`fit_mixed_model`, which ties them together.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,9 +42,10 @@ from scipy import stats
 from .checks import check_alpha, check_bool, check_choice, check_instrument, check_origin
 from .curves import data_window, score_range
 from .exceptions import ConvergenceWarning
-from .lmm_fast import GroupStats, LMMFit, fit_lmm, singular_columns
+from .mixed_design import build_design, check_design, check_formula, check_re_formula
+from .mixed_engines import conditional_cov_fe, fit_fast, fit_statsmodels
 from .results import Result
-from .vocabulary import did_you_mean, instrument_label, label
+from .vocabulary import instrument_label, label
 
 __all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe", "check_formula", "check_re_formula",
            "term_label", "TIME_UNIT"]
@@ -49,155 +53,6 @@ __all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe", "check_f
 #: Time is fitted in units of this many days, then every estimate is put back per day.
 TIME_UNIT = 30.0
 ENGINES = ("auto", "fast", "statsmodels")
-#: Fewer groups than this leave random-effect variances poorly determined (a note says so).
-FEW_GROUPS = 5
-
-
-# ------------------------------------------------------------------ formulas and design
-#: Names a patsy formula may use besides columns of the data.
-_FORMULA_NAMES = {"C", "I", "Q", "Treatment", "Sum", "Diff", "Helmert", "Poly", "np", "center", "standardize",
-                  "scale", "bs", "cr", "cc", "te", "log", "exp", "sqrt", "abs"}
-
-
-def _formula_names(desc) -> set[str]:
-    names = set()
-    for term in [*desc.lhs_termlist, *desc.rhs_termlist]:
-        for factor in term.factors:
-            try:
-                tree = ast.parse(factor.code, mode="eval")
-            except SyntaxError:
-                continue
-            names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return names
-
-
-def check_re_formula(re_formula, columns, name: str = "re_formula") -> str | None:
-    """A random-effects formula (``"~ day"``) whose variables are columns of the data; None, ``"1"`` and
-    ``"~1"`` (an intercept only) give None.
-
-    Examples
-    --------
-    >>> check_re_formula("1", ["day"]) is None, check_re_formula("~ day", ["day"])
-    (True, '~ day')
-    """
-    if re_formula is None or (isinstance(re_formula, str) and re_formula.replace(" ", "") in ("1", "~1")):
-        return None
-    return check_formula(re_formula, columns, name, two_sided=False)
-
-
-def check_formula(formula, columns, name: str = "formula", two_sided: bool = True) -> str:
-    """A patsy formula whose variables are all columns of the data (ValueError naming ``name`` otherwise).
-
-    ``two_sided=False`` for a formula without a response (random effects).
-
-    Examples
-    --------
-    >>> check_formula("score ~ day", ["score", "day"])
-    'score ~ day'
-    >>> check_formula("score ~ dya", ["score", "day"])
-    Traceback (most recent call last):
-    ...
-    ValueError: formula='score ~ dya' uses dya, not a column of the data (did you mean 'day'?); available columns: score, day
-    """
-    if not isinstance(formula, str):
-        raise TypeError(f"{name} must be a formula string such as "
-                        f"{'score ~ day + baseline' if two_sided else '~ day'}, got {formula!r}")
-    if two_sided and "~" not in formula:
-        raise ValueError(f"{name}={formula!r} needs a response and a tilde, e.g. 'score ~ day + baseline'")
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as err:
-        raise ValueError(f"{name}={formula!r} is not a valid formula: {err.message}") from None
-    if not two_sided and desc.lhs_termlist:
-        raise ValueError(f"{name}={formula!r} must have no response, e.g. '~ day'")
-    cols = [str(c) for c in columns]
-    missing = sorted(n for n in _formula_names(desc) if n not in cols and n not in _FORMULA_NAMES)
-    if missing:
-        raise ValueError(f"{name}={formula!r} uses {', '.join(missing)}, not a column of the data"
-                         f"{did_you_mean(missing[0], cols)}; available columns: {', '.join(cols)}")
-    return formula
-
-
-def _column(value, frame, name: str, numeric: bool = False) -> str:
-    cols = [str(c) for c in frame.columns]
-    if not isinstance(value, str) or value not in cols:
-        raise ValueError(f"{name}={value!r} is not a column of the data; choose from {', '.join(cols)}"
-                         f"{did_you_mean(value, cols)}")
-    if numeric and not pd.api.types.is_numeric_dtype(frame[value]):
-        raise ValueError(f"{name}={value!r} must be a numeric column (days), but it holds {frame[value].dtype}")
-    return value
-
-
-@dataclass(frozen=True)
-class Design:
-    """Model matrices on the per-day and the rescaled time scale, and the map between them."""
-
-    formula: str
-    re_formula: str | None
-    groups: str
-    time: str
-    frame: pd.DataFrame
-    scaled: pd.DataFrame
-    names: list
-    re_names: list
-    y: np.ndarray
-    X_raw: np.ndarray
-    X_s: np.ndarray
-    Z_s: np.ndarray
-    A: np.ndarray
-    D: np.ndarray
-    info: tuple
-
-
-def _dmatrices(formula, frame):
-    try:
-        return patsy.dmatrices(formula, frame, return_type="dataframe")
-    except patsy.PatsyError as err:
-        raise ValueError(f"formula={formula!r} cannot be built from the data: {err.message}") from None
-
-
-def _dmatrix(formula, frame):
-    try:
-        return patsy.dmatrix(formula, frame, return_type="dataframe")
-    except patsy.PatsyError as err:
-        raise ValueError(f"re_formula={formula!r} cannot be built from the data: {err.message}") from None
-
-
-def _linear_map(X_raw, X_s):
-    """A with X_raw = X_s @ A (exact when the design is linear in time)."""
-    A, *_ = np.linalg.lstsq(X_s, X_raw, rcond=None)
-    err = np.abs(X_s @ A - X_raw).max() if X_raw.size else 0.0
-    return A, err
-
-
-def build_design(data, formula, re_formula, groups, time, unit, notes) -> Design:
-    """Complete rows, model matrices per day and per ``unit`` days, and the linear maps between them."""
-    groups, time = _column(groups, data, "groups"), _column(time, data, "time", numeric=True)
-    needed = [c for c in data.columns if c in _formula_names(patsy.ModelDesc.from_formula(formula))
-              or (re_formula and c in _formula_names(patsy.ModelDesc.from_formula(re_formula))) or c == groups]
-    frame = data.dropna(subset=needed).reset_index(drop=True)
-    if len(frame) < len(data):
-        notes.append(f"{len(data) - len(frame)} row(s) with missing values were left out (listwise deletion)")
-    if frame.empty:
-        raise ValueError(f"no complete rows: every row misses a value of {', '.join(needed)}")
-    scaled = frame.assign(**{time: frame[time] / unit})
-    y_raw, X_raw = _dmatrices(formula, frame)
-    if y_raw.shape[1] != 1:
-        raise ValueError(f"formula={formula!r}: the response must be one numeric column")
-    _, X_s = _dmatrices(formula, scaled)
-    A, err = _linear_map(X_raw.to_numpy(), X_s.to_numpy())
-    if err > 1e-8:
-        raise ValueError(f"formula={formula!r} is not linear in {time}, so it cannot be rescaled exactly; use a "
-                         "time column already in suitable units")
-    if re_formula:
-        Z_raw_m = _dmatrix(re_formula, frame)
-        Z_s = _dmatrix(re_formula, scaled).to_numpy()
-        D, _ = _linear_map(Z_raw_m.to_numpy(), Z_s)
-        re_names, z_info = ["Group" if c == "Intercept" else c for c in Z_raw_m.columns], Z_raw_m.design_info
-    else:
-        Z_s, D, re_names, z_info = np.ones((len(frame), 1)), np.eye(1), ["Group"], None
-    return Design(formula, re_formula, groups, time, frame, scaled, list(X_raw.columns), re_names,
-                  y_raw.to_numpy()[:, 0], X_raw.to_numpy(), X_s.to_numpy(), Z_s, A, D, (X_raw.design_info, z_info))
 
 
 # ------------------------------------------------------------------ result
@@ -380,98 +235,6 @@ class MixedModelResult(Result):
 
 
 # ------------------------------------------------------------------ fitting
-def conditional_cov_fe(X, Z, groups, G, sigma2):
-    r""":math:`(X^T V^{-1} X)^{-1}` with :math:`V_g = Z_g G Z_g^T + \sigma^2 I`, as lme4's ``vcov``.
-
-    Vectorised over groups with the Woodbury identity
-    :math:`V_g^{-1} = \sigma^{-2}[I - Z_g(\sigma^2 I + G Z_g^T Z_g)^{-1} G Z_g^T]`,
-    valid for a singular ``G`` (boundary fits): no Python loop over groups.
-
-    Examples
-    --------
-    >>> X = np.column_stack([np.ones(6), np.arange(6.0)])
-    >>> cov = conditional_cov_fe(X, np.ones((6, 1)), np.repeat([0, 1, 2], 2), np.array([[0.0]]), 1.0)
-    >>> bool(np.allclose(cov, np.linalg.inv(X.T @ X)))
-    True
-    """
-    s = GroupStats(X, Z, np.zeros(len(X)), groups)  # per-group Z'Z and Z'X, as the fast fitter uses
-    M = sigma2 * np.eye(s.q)[None] + np.einsum("ij,gjk->gik", G, s.ZtZ)
-    MinvG = np.linalg.solve(M, np.broadcast_to(G, (s.G, s.q, s.q)))
-    corr = np.einsum("gqp,gqr,grs->ps", s.ZtX, MinvG, s.ZtX)
-    info = (s.XtX - corr) / sigma2
-    return np.linalg.pinv(info, hermitian=True)
-
-
-def _statsmodels_fit(design: Design, reml, notes) -> LMMFit:
-    from statsmodels.regression.mixed_linear_model import MixedLM
-    scaled, groups = design.scaled, design.groups
-    re_formula = design.re_formula
-    model = MixedLM.from_formula(design.formula, scaled, groups=scaled[groups], re_formula=re_formula)
-    fit = None
-    for method in ("lbfgs", "powell", "nm"):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                fit = model.fit(reml=reml, method=method)
-            except (np.linalg.LinAlgError, ValueError) as err:
-                notes.append(f"statsmodels' optimiser {method} failed ({err}); trying another")
-                continue
-        msgs = [str(w.message) for w in caught]
-        if fit.converged and not any("converge" in m.lower() for m in msgs):
-            break
-        notes.append(f"optimiser {method} did not converge cleanly ({'; '.join(msgs)[:200]}); trying another")
-    if fit is None:
-        raise ValueError("statsmodels could not fit this model with any optimiser (singular matrices); simplify "
-                         "re_formula (e.g. re_formula='1') or use engine='fast'")
-    cov_re = np.asarray(fit.cov_re)
-    re = pd.DataFrame(fit.random_effects).T
-    return LMMFit(beta=np.asarray(fit.fe_params), cov_re=cov_re,
-                  cov_fe=conditional_cov_fe(design.X_s, design.Z_s, scaled[groups].to_numpy(), cov_re, fit.scale),
-                  sigma2=float(fit.scale), llf=float(fit.llf), converged=bool(fit.converged), message="",
-                  n_iter=0, newton_step_rel=np.nan, blup=re.to_numpy(), groups=re.index.to_numpy(),
-                  re_names=list(fit.cov_re.columns),
-                  at_boundary=[i for i in range(len(cov_re)) if cov_re[i, i] < 1e-10])
-
-
-def _check_data(design: Design, notes):
-    """Errors for data no mixed model can use; notes for data that leave it weakly determined."""
-    f, g = design.frame, design.groups
-    n_groups = f[g].nunique()
-    if n_groups < 2:
-        raise ValueError(f"a mixed model needs at least two groups, but the data hold {n_groups} value(s) of "
-                         f"groups={g!r}; with one group use ordinary regression")
-    sizes = f.groupby(g, sort=False).size()
-    if (sizes < 2).all():
-        raise ValueError(f"every group ({g}) has a single observation, so random effects cannot be told apart "
-                         "from residual error; check groups= or use ordinary regression")
-    bad = singular_columns(design.X_raw.T @ design.X_raw)
-    if bad:
-        cols = [design.names[i] for i in bad]
-        raise ValueError(f"the fixed-effects design of formula={design.formula!r} is singular: "
-                         f"{', '.join(cols)} are constant zero or linear combinations of each other (a level with "
-                         "no observations, a covariate that never varies, or the same variable twice); simplify "
-                         "the formula or drop empty levels")
-    if n_groups < FEW_GROUPS:
-        notes.append(f"only {n_groups} groups: random-effect variances are poorly determined with fewer than "
-                     f"{FEW_GROUPS}")
-    if design.Z_s.shape[1] > 1:
-        varying = int((f.groupby(g, sort=False)[design.time].nunique() >= 2).sum())
-        if varying < FEW_GROUPS:
-            notes.append(f"only {varying} group(s) have two or more distinct values of {design.time}: too few to "
-                         "estimate a random slope; consider re_formula='1'")
-
-
-def _fast_fit(design: Design, reml, notes) -> LMMFit:
-    est = fit_lmm(design.X_s, design.Z_s, design.y, design.scaled[design.groups].to_numpy(), reml=reml)
-    if not est.converged:
-        notes.append(f"the optimiser reported: {est.message}")
-    if est.newton_step_rel > 1e-3:
-        notes.append(f"a Newton step from the optimum would still move a variance parameter by "
-                     f"{100 * est.newton_step_rel:.2g}% of its size: the likelihood is flat there and the "
-                     "random-effect variances are not sharply determined")
-    return est
-
-
 def _prepare(study, instrument, origin):
     if hasattr(study, "analysis_frame"):
         return study.analysis_frame(instrument, origin=origin), True
@@ -479,6 +242,21 @@ def _prepare(study, instrument, origin):
         return study, False
     raise TypeError(f"study must be a Study or a long DataFrame (e.g. study.analysis_frame('nrs')), "
                     f"got {type(study).__name__}")
+
+
+def _run_engine(design, engine, reml, notes):
+    """(fit, engine description, random-effect names) from the engine ``engine`` asks for."""
+    q = design.Z_s.shape[1]
+    if engine == "fast" and q > 2:
+        raise ValueError(f"engine='fast' handles at most two random effects per group, "
+                         f"re_formula={design.re_formula!r} has {q}; use engine='statsmodels'")
+    use_fast = engine == "fast" or (engine == "auto" and q <= 2)
+    if use_fast:
+        est = fit_fast(design, reml, notes)
+        return est, "fast (exact profiled likelihood, vectorised)", design.re_names
+    est = fit_statsmodels(design, reml, notes)
+    eng = "statsmodels MixedLM (structure not covered by the fast engine)" if engine == "auto" else "statsmodels"
+    return est, eng, est.re_names
 
 
 def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", re_formula: str | None = "~ day",
@@ -541,19 +319,8 @@ def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", r
     formula = check_formula(formula, data.columns, "formula", two_sided=True)
     notes: list[str] = []
     design = build_design(data, formula, re_formula, groups, time, TIME_UNIT, notes)
-    _check_data(design, notes)
-    q = design.Z_s.shape[1]
-    if engine == "fast" and q > 2:
-        raise ValueError(f"engine='fast' handles at most two random effects per group, re_formula={re_formula!r} "
-                         f"has {q}; use engine='statsmodels'")
-    use_fast = engine == "fast" or (engine == "auto" and q <= 2)
-    if use_fast:
-        est = _fast_fit(design, reml, notes)
-        eng, re_names = "fast (exact profiled likelihood, vectorised)", design.re_names
-    else:
-        est = _statsmodels_fit(design, reml, notes)
-        eng = "statsmodels MixedLM (structure not covered by the fast engine)" if engine == "auto" else "statsmodels"
-        re_names = est.re_names
+    check_design(design, notes)
+    est, eng, re_names = _run_engine(design, engine, reml, notes)
     if not est.converged:
         notes.append("the model did not converge: estimates are unreliable; simplify the random effects "
                      "(re_formula='1') or check for groups with a single observation")
