@@ -131,8 +131,8 @@ def _add_min_n(p, default: int):
 
 def _add_study_args(p):
     p.add_argument("path", nargs="+", help="study directory, or table files (scores.csv sessions.csv ...)")
-    p.add_argument("--dayfirst", type=_DAYFIRST, nargs="?", const=True, default=None, metavar="{true,false}",
-                   help="dd/mm/yyyy dates (--dayfirst or --dayfirst true), or mm/dd/yyyy (--dayfirst false)")
+    p.add_argument("--dayfirst", type=_DAYFIRST, default=None, metavar="{true,false}",
+                   help="order of dd/mm/yyyy dates: true (day first) or false (month first)")
     p.add_argument("--exclude", action="store_true", help="exclude invalid rows instead of failing")
     p.add_argument("--no-sessions", choices=["unknown", "untreated"], default="unknown",
                    help="what an episode without sessions means (default unknown)")

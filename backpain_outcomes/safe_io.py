@@ -44,10 +44,30 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """
     out = df.copy()
     for col in out.columns:
-        s = out[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s):
-            out[col] = s.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_LEADING) else v)
-    out.columns = [("'" + c) if isinstance(c, str) and c.startswith(_LEADING) else c for c in out.columns]
+        out[col] = _neutral(out[col])
+    out.columns = [_quote(c) for c in out.columns]
+    return out
+
+
+def _quote(v):
+    return "'" + v if isinstance(v, str) and v.startswith(_LEADING) else v
+
+
+def _neutral(s: pd.Series) -> pd.Series:
+    """One column with its formula-like texts quoted (vectorised; categories renamed once)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = [_quote(c) for c in s.cat.categories]
+        if len(set(cats)) == len(cats):
+            return s.cat.rename_categories(cats)
+        s = s.astype(object)
+    if s.dtype != object and not pd.api.types.is_string_dtype(s):
+        return s
+    mask = s.astype(object).str.startswith(_LEADING).fillna(False).astype(bool) if s.dtype == object else \
+        s.str.startswith(_LEADING).fillna(False).astype(bool)
+    if not mask.any():
+        return s
+    out = s.astype(object).copy()
+    out[mask] = "'" + out[mask].astype(str)
     return out
 
 

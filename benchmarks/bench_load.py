@@ -62,11 +62,12 @@ def one(kind: str, path: str) -> dict:
             out["rows_used"] = len(bpo.load_study(path, today="2026-01-01").scores)
         except DataValidationError as err:
             out["problems"] = len(err.problems)
-    elif kind == "cli":
+    elif kind in ("cli", "cli_problems"):
         import contextlib
         import io
+        extra = ["--problems", str(Path(tempfile.mkdtemp()) / "problems.csv")] if kind == "cli_problems" else []
         with contextlib.redirect_stdout(io.StringIO()) as buf, contextlib.redirect_stderr(io.StringIO()):
-            out["exit"] = main(["validate", path])
+            out["exit"] = main(["validate", path, *extra])
         out["lines_printed"] = buf.getvalue().count("\n")
     elif kind == "pandas":
         reader = pd.read_parquet if path.endswith("parquet") else (lambda p: pd.read_csv(p, engine="pyarrow"))
@@ -104,10 +105,11 @@ def main(n: int, repeat: int) -> None:
         sizes = json.loads(subprocess.run([sys.executable, __file__, "--prepare", str(tmp), str(n)], check=True,
                                           capture_output=True, text=True).stdout)
         print(f"{n:,} score rows, every row valid / every row invalid (scores table only); best of {repeat}")
-        for kind in ("load", "cli"):
+        labels = {"load": "load_study", "cli": "CLI validate", "cli_problems": "  --problems"}
+        for kind in labels:
             a, b = measure(kind, tmp / "valid", repeat), measure(kind, tmp / "junk", repeat)
             extra = f"   {b.get('problems', '')} problems" if kind == "load" else f"   {b['lines_printed']} lines printed"
-            print(f"{'load_study' if kind == 'load' else 'CLI validate':12s} valid {a['seconds']:6.2f} s "
+            print(f"{labels[kind]:12s} valid {a['seconds']:6.2f} s "
                   f"({a['peak_mib']:5.0f} MiB peak)   invalid {b['seconds']:6.2f} s ({b['peak_mib']:5.0f} MiB peak)   "
                   f"ratio {b['seconds'] / a['seconds']:4.2f}{extra}")
         print(f"\nsimulated study: {sizes['scores']:,} score rows, {sizes['sessions']:,} sessions, "
