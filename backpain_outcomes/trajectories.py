@@ -13,27 +13,19 @@ Epidemiol 163:754) found four back-pain trajectories in primary care;
 Kongsted et al. 2015 found 5 to 12 depending on the model, so the number of
 classes is chosen from an **enumeration table**, never fixed.
 
-EM is vectorised over episodes (rows are sorted by episode; per-episode sums
-use ``np.add.reduceat``), with several random starts: short runs for every
-start, then the best starts are run to convergence (the strategy lcmm users
-adopt for large data, lcmm #258). The log-likelihood is checked never to
-decrease. Iteration caps are reported, not silent (lcmm #73); collapsing
-classes are reported (lcmm #140, #151).
-
-Class curves are tabulated and drawn only over the days where at least
-``min_n`` of the class's episodes have data, clipped to the score range, and
-labelled from their own shape ("Rapid recovery", "Slow recovery",
-"Persistent high", ...; distinct within a fit).
+The model is fitted by EM with several random starts
+(:mod:`backpain_outcomes.lcga`: vectorised over episodes, iteration caps and
+collapsing classes reported). Class curves are tabulated and drawn only over
+the days where at least ``min_n`` of the class's episodes have data, clipped
+to the score range, and labelled from their own shape ("Rapid recovery",
+"Slow recovery", "Persistent high", ...; distinct within a fit;
+:mod:`backpain_outcomes.trajectory_labels`).
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-from scipy.interpolate import BSpline
-from scipy.special import logsumexp
 
 from .checks import (
     check_by,
@@ -47,14 +39,12 @@ from .checks import (
     check_positive,
 )
 from .curves import data_window
-from .exceptions import ConvergenceWarning
+from .lcga import SufficientStats, TimeBasis, fit_k, sort_episodes
 from .results import Result
+from .trajectory_labels import class_label, distinct_labels
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
 __all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "class_label", "distinct_labels"]
-
-#: A recovery class covering half of its drop within this many days of its start is "rapid".
-RAPID_DAYS = 42
 
 
 def adjusted_rand_index(a, b) -> float:
@@ -67,161 +57,6 @@ def adjusted_rand_index(a, b) -> float:
     expected = sa * sb / comb(n)
     maximum = (sa + sb) / 2
     return float((sum_ij - expected) / (maximum - expected)) if maximum != expected else 1.0
-
-
-class _Basis:
-    """Time basis on u = day / scale: polynomial or cubic B-spline."""
-
-    def __init__(self, day, kind="polynomial", degree=2, n_knots=2, scale=None):
-        self.kind, self.degree = kind, degree
-        self.scale = float(scale or max(np.max(day), 1.0))
-        u = np.asarray(day, float) / self.scale
-        if kind == "polynomial":
-            if degree not in (1, 2, 3):
-                raise ValueError("degree must be 1, 2 or 3")
-        elif kind == "spline":
-            inner = np.quantile(u, np.linspace(0, 1, n_knots + 2)[1:-1]) if n_knots else np.array([])
-            lo, hi = min(u.min(), 0.0), u.max()
-            self.knots = np.r_[[lo] * 4, inner, [hi] * 4]
-            self.hi = hi
-        else:
-            raise ValueError("time must be 'polynomial' or 'spline'")
-
-    def __call__(self, day):
-        u = np.asarray(day, float) / self.scale
-        if self.kind == "polynomial":
-            return np.column_stack([u**p for p in range(self.degree + 1)])
-        u = np.clip(u, self.knots[0], self.hi)
-        return BSpline.design_matrix(u, self.knots, 3, extrapolate=False).toarray()
-
-
-class _Fit:
-    """One K-class fit: parameters, log-likelihood path, posteriors."""
-
-    def __init__(self, K, beta, sigma2, pi, loglik, post, n_iter, converged, path, notes):
-        self.K, self.beta, self.sigma2, self.pi, self.loglik = K, beta, sigma2, pi, loglik
-        self.post, self.n_iter, self.converged, self.path, self.notes = post, n_iter, converged, path, notes
-
-
-class _Suff:
-    """Per-episode sufficient statistics: with weights constant within an
-    episode, EM needs only S_i = B_i'B_i, b_i = B_i'y_i, y_i'y_i and n_i, so
-    each iteration costs O(n_episodes p^2 K), independent of the number of
-    measurements."""
-
-    def __init__(self, B, y, starts, n_i):
-        self.S = np.add.reduceat(B[:, :, None] * B[:, None, :], starts, axis=0)
-        self.b = np.add.reduceat(B * y[:, None], starts, axis=0)
-        self.yy = np.add.reduceat(y * y, starts)
-        self.n = n_i
-
-    def ssr(self, beta):
-        """Residual sum of squares of every episode under every class, (E, K)."""
-        quad = np.einsum("epq,pk,qk->ek", self.S, beta, beta, optimize=True)
-        return np.maximum(self.yy[:, None] - 2 * self.b @ beta + quad, 0.0)
-
-
-def _estep(suff, beta, sigma2, pi):
-    ssr = suff.ssr(beta)
-    ll_ic = -0.5 * suff.n[:, None] * np.log(2 * np.pi * sigma2)[None] - ssr / (2 * sigma2[None])
-    joint = np.log(np.maximum(pi, 1e-300))[None] + ll_ic
-    lse = logsumexp(joint, axis=1)
-    return np.exp(joint - lse[:, None]), float(lse.sum())
-
-
-def _mstep(suff, post, common_var, var_floor):
-    p = suff.S.shape[1]
-    A = np.einsum("ek,epq->kpq", post, suff.S, optimize=True) + 1e-10 * np.eye(p)[None]
-    rhs = post.T @ suff.b
-    beta = np.linalg.solve(A, rhs[:, :, None])[:, :, 0].T  # (p, K)
-    ssr = suff.ssr(beta)
-    wn = post * suff.n[:, None]
-    if common_var:
-        sigma2 = np.full(post.shape[1], max((post * ssr).sum() / wn.sum(), var_floor))
-    else:
-        sigma2 = np.maximum((post * ssr).sum(0) / np.maximum(wn.sum(0), 1e-300), var_floor)
-    return beta, sigma2, post.mean(0)
-
-
-def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
-    post = post0
-    beta, sigma2, pi = _mstep(suff, post, common_var, var_floor)
-    path, converged, notes = [], False, []
-    ll_prev = -np.inf
-    for _ in range(max_iter):
-        post, ll = _estep(suff, beta, sigma2, pi)
-        path.append(ll)
-        if abs(ll - ll_prev) <= tol * (1 + abs(ll)):
-            converged = True
-            break
-        ll_prev = ll
-        beta, sigma2, pi = _mstep(suff, post, common_var, var_floor)
-    if np.any(sigma2 <= var_floor * 1.0001):
-        notes.append("a class variance hit its floor (a degenerate class fitting few episodes exactly)")
-    return _Fit(post.shape[1], beta, sigma2, pi, path[-1], post, len(path), converged, np.array(path), notes)
-
-
-def _recovery_label(curve, days, start, end):
-    """"Rapid recovery" when the curve covers half of its drop within six weeks of its start, else "Slow"."""
-    half = start - 0.5 * (start - end)
-    reached = np.flatnonzero(curve <= half)
-    t_half = days[reached[0]] - days[0] if len(reached) else np.inf
-    return "Rapid recovery" if t_half <= RAPID_DAYS else "Slow recovery"
-
-
-def class_label(curve, days, lo, hi, sigma, min_sigma, n_classes) -> str:
-    """Plain label of a class from its mean curve over its own data (fractions of the score range).
-
-    * drops by at least 20% of the range and ends at or below 25%: *Rapid
-      recovery* (half of the drop within 6 weeks of the curve's start) or
-      *Slow recovery*;
-    * ends at or above 55%: *Persistent high*;
-    * residual SD above 1.4 times the smallest class SD and above 12% of the
-      range: *Fluctuating*;
-    * starts at or below 30% and ends at or below 25%: *Low pain*;
-    * drops by at least 20% of the range: *Partial recovery*;
-    * else *Persistent moderate* (ends at or above 35%) or *Persistent mild*.
-
-    Examples
-    --------
-    >>> days = np.linspace(0, 365, 60)
-    >>> class_label(2 + 6 * np.exp(-days / 10), days, 0, 10, 1.0, 1.0, 3)
-    'Rapid recovery'
-    >>> class_label(np.full(60, 7.5), days, 0, 10, 1.0, 1.0, 3)
-    'Persistent high'
-    """
-    r = max(hi - lo, 1e-12)
-    start, end = (curve[0] - lo) / r, (curve[-1] - lo) / r
-    if start - end >= 0.2 and end <= 0.25:
-        return _recovery_label(curve, days, curve[0], curve[-1])
-    if end >= 0.55:
-        return "Persistent high"
-    if n_classes > 1 and sigma > 1.4 * min_sigma and sigma > 0.12 * r:
-        return "Fluctuating"
-    if start <= 0.3 and end <= 0.25:
-        return "Low pain"
-    if start - end >= 0.2:
-        return "Partial recovery"
-    return "Persistent moderate" if end >= 0.35 else "Persistent mild"
-
-
-def distinct_labels(labels, starts) -> list[str]:
-    """Labels made distinct: a repeated label gets the class curve's starting score, then its class number.
-
-    Examples
-    --------
-    >>> distinct_labels(["Slow recovery", "Slow recovery", "Low pain"], [7.0, 5.5, 2.0])
-    ['Slow recovery (from 7.0)', 'Slow recovery (from 5.5)', 'Low pain']
-    """
-    out = list(labels)
-    for name in set(labels):
-        idx = [i for i, x in enumerate(labels) if x == name]
-        if len(idx) > 1:
-            for i in idx:
-                out[i] = f"{name} (from {starts[i]:.1f})"
-    if len(set(out)) < len(out):
-        out = [f"{x} (class {i + 1})" for i, x in enumerate(out)]
-    return out
 
 
 class TrajectoryResult(Result):
@@ -391,15 +226,6 @@ class TrajectoryResult(Result):
         return ax
 
 
-def _prepare(frame):
-    f = frame.sort_values(["episode_id", "day"], kind="stable").reset_index(drop=True)
-    codes, eps = pd.factorize(f["episode_id"], sort=False)
-    f["_ep"] = codes
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    n_i = np.diff(np.r_[starts, len(f)]).astype(float)
-    return f, np.asarray(eps), starts, n_i
-
-
 def _long_frame(study, instrument, origin, day, notes):
     """(frame, study episodes or None, score range, instrument or None, origin or None); rows left out noted."""
     if hasattr(study, "analysis_frame"):
@@ -429,29 +255,6 @@ def _long_frame(study, instrument, origin, day, notes):
     return frame[~few], episodes, lo, hi, inst, orig
 
 
-def _fit_k(K, suff, E, rng, opts):
-    n_starts = 1 if K == 1 else opts["n_init"]
-    candidates = []
-    for _ in range(n_starts):
-        post0 = np.eye(K)[rng.integers(0, K, E)] if K > 1 else np.ones((E, 1))
-        candidates.append(_run_em(suff, post0, opts["common"], opts["var_floor"],
-                                  opts["short_iter"] if K > 1 else opts["max_iter"], opts["tol"]))
-    best = candidates
-    if K > 1:
-        best = []
-        for f in sorted(candidates, key=lambda f: -f.loglik)[:opts["n_refine"]]:
-            r = _run_em(suff, f.post, opts["common"], opts["var_floor"], opts["max_iter"], opts["tol"])
-            r.n_iter += f.n_iter
-            r.path = np.r_[f.path, r.path]
-            best.append(r)
-    fit = max(best, key=lambda f: f.loglik)
-    if not fit.converged:
-        msg = f"k={K}: EM stopped at max_iter={opts['max_iter']} before converging; raise max_iter"
-        fit.notes.append(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-    return fit
-
-
 def _enumeration_row(K, fit, p, E, common):
     n_params = K * p + (1 if common else K) + (K - 1)
     ll, post = fit.loglik, fit.post
@@ -462,6 +265,18 @@ def _enumeration_row(K, fit, p, E, common):
             "aic": -2 * ll + 2 * n_params, "sabic": -2 * ll + n_params * np.log((E + 2) / 24),
             "entropy": ent, "smallest_class": float(fit.pi.min()), "min_avepp": float(np.nanmin(avepp)),
             "n_iter": fit.n_iter, "converged": fit.converged, "note": "; ".join(fit.notes)}
+
+
+def _choose_k(enum, smallest_class, E):
+    """(best k, the sentence explaining it): the lowest BIC among converged fits with large enough classes."""
+    ok = enum[enum["converged"] & (enum["smallest_class"] >= smallest_class)]
+    pool = ok if len(ok) else enum
+    best_k = int(pool.loc[pool["bic"].idxmin(), "k"])
+    expl = (f"best k = {best_k}: the lowest BIC among the fits that converged and whose smallest class holds at "
+            f"least {smallest_class:.0%} of the {E} episodes"
+            + ("" if len(ok) else " (no fit met both conditions; lowest BIC overall)")
+            + ". BIC, entropy and class sizes for every k are in `table`; pick another k with select(k).")
+    return best_k, expl
 
 
 def _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
@@ -558,27 +373,21 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
                                             short_iter, n_refine, smallest_class, day, min_n)
     notes: list[str] = []
     frame, episodes_table, lo, hi, inst, orig = _long_frame(study, instrument, origin, day, notes)
-    frame, eps, starts, n_i = _prepare(frame)
+    frame, eps, starts, n_i = sort_episodes(frame)
     E = len(eps)
     if E < max(ks):
         raise ValueError(f"k={max(ks)} classes need at least as many episodes with repeated measurements; "
                          f"there are {E}")
-    basis = _Basis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
+    basis = TimeBasis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
     B = basis(frame["day"].to_numpy(float))
     y = frame["score"].to_numpy(float)
-    suff = _Suff(B, y, starts, n_i)
+    suff = SufficientStats(B, y, starts, n_i)
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
             "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}
     rng = np.random.default_rng(seed)
-    fits = {K: _fit_k(K, suff, E, rng, opts) for K in ks}
+    fits = {K: fit_k(K, suff, E, rng, opts) for K in ks}
     enum = pd.DataFrame([_enumeration_row(K, fits[K], B.shape[1], E, variance == "common") for K in ks])
-    ok = enum[enum["converged"] & (enum["smallest_class"] >= smallest_class)]
-    pool = ok if len(ok) else enum
-    best_k = int(pool.loc[pool["bic"].idxmin(), "k"])
-    expl = (f"best k = {best_k}: the lowest BIC among the fits that converged and whose smallest class holds at "
-            f"least {smallest_class:.0%} of the {E} episodes"
-            + ("" if len(ok) else " (no fit met both conditions; lowest BIC overall)")
-            + ". BIC, entropy and class sizes for every k are in `table`; pick another k with select(k).")
+    best_k, expl = _choose_k(enum, smallest_class, E)
     context = {"basis": basis, "frame": frame, "episodes": eps, "suff": suff, "study_episodes": episodes_table,
                "instrument": inst, "origin": orig, "min_n": min_n, "low": lo, "high": hi,
                "last_day": float(frame["day"].max()), "notes": notes}
