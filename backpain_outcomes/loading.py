@@ -86,15 +86,28 @@ def _sheet_for(sheet, name: str):
     return sheet.get(name) if isinstance(sheet, dict) else sheet
 
 
-def _read(name: str, objs: list, p: Problems, sheet, notes: list) -> RawTable | None:
+def _labels(given: dict) -> dict[int, str]:
+    """How each input is named in problems: its file name, or its path when two inputs share a name."""
+    objs = [(name, obj) for name, lst in given.items() for obj in lst]
+    plain = {id(o): f"<{n} DataFrame>" if isinstance(o, pd.DataFrame) else Path(o).name for n, o in objs}
+    counts = pd.Series(list(plain.values()), dtype=object).value_counts()
+    out = {}
+    for i, (name, obj) in enumerate(objs):
+        label = plain[id(obj)]
+        if counts.get(label, 0) > 1:
+            label = f"<{name} DataFrame {i + 1}>" if isinstance(obj, pd.DataFrame) else str(obj)
+        out[id(obj)] = label
+    return out
+
+
+def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) -> RawTable | None:
     """Read every input of one table and put their rows together (each keeps its file and line)."""
     frames, sources, rows, n_read = [], [], [], 0
     for obj in objs:
         try:
-            parts = read_part(obj, name, _sheet_for(sheet, name))
+            parts = read_part(obj, name, _sheet_for(sheet, name), labels[id(obj)])
         except ReadError as err:
-            label = f"<{name} DataFrame>" if isinstance(obj, pd.DataFrame) else Path(obj).name
-            p.whole_file(name, label, err.reason, err.message, err.expected, err.value, err.line)
+            p.whole_file(name, labels[id(obj)], err.reason, err.message, err.expected, err.value, err.line)
             continue
         for part in parts:
             index = p.source_index(part.source)
@@ -310,7 +323,8 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
                                 f"(looked in {path!s})" if path is not None else
                                 "no scores table given: pass scores=... or a directory")
     notes: list[str] = []
-    raw = {name: _read(name, given[name], p, sheet, notes) for name in TABLES if name in given}
+    labels = _labels(given)
+    raw = {name: _read(name, given[name], p, sheet, notes, labels) for name in TABLES if name in given}
     if p.fatal:
         raise DataValidationError(p.frame(), header="the input cannot be read")
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}

@@ -170,25 +170,28 @@ def frame_part(df: pd.DataFrame, source: str) -> Part:
                 header_fields=len(df.columns))
 
 
-def read_part(obj, table: str, sheet=None) -> list[Part]:
+def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Part]:
     """Read one input of ``table`` (a path or a DataFrame) into one part per file or sheet.
 
-    Raises :class:`ReadError` when the input cannot be read at all.
+    ``source`` names the input in problems (default: the file name, or
+    ``<table DataFrame>``). Raises :class:`ReadError` when the input cannot be
+    read at all.
     """
     if isinstance(obj, pd.DataFrame):
-        return [frame_part(obj, f"<{table} DataFrame>")]
+        return [frame_part(obj, source or f"<{table} DataFrame>")]
     path = Path(obj)
+    source = source or path.name
     kind = FILE_TYPES.get(path.suffix.lower())
     if not path.exists():
         raise ReadError("missing_file", f"file not found: {path}")
     if kind is None:
         raise ReadError("unknown_format", "unknown file type", ", ".join(sorted(FILE_TYPES)), value=path.suffix)
     if kind == "text":
-        return [read_text(path, path.name)]
+        return [read_text(path, source)]
     if kind == "excel":
-        return read_workbook(path, path.name, sheet)
+        return read_workbook(path, source, sheet)
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
         raise ReadError("unreadable", f"cannot read the Parquet file: {err}", "a Parquet file") from None
-    return [frame_part(df, path.name)]
+    return [frame_part(df, source)]

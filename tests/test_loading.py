@@ -383,3 +383,20 @@ def test_invalid_rows_are_checked_about_as_fast_as_valid_ones(tmp_path):
                 assert len(str(err).splitlines()) < 60  # the message shows the first 50 problems
             best[kind] = min(best[kind], time.perf_counter() - t0)
     assert best["junk"] < 2.5 * best["valid"], best
+
+
+def test_several_inputs_of_one_table_given_as_a_list_keep_apart(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "a" / "scores.csv", SCORES + "p1,2024-01-05,nrs,6\np1,2024-01-06,nrs,12\n")
+    write(tmp_path / "b" / "scores.csv", SCORES + "p1,2024-01-05,nrs,6\np1,2024-01-07,nrs,13\n")
+    frame = pd.DataFrame({"patient_id": ["p2"], "date": ["2024-01-05"], "instrument": ["nrs"], "score": [14]})
+    paths = [tmp_path / "a" / "scores.csv", tmp_path / "b" / "scores.csv"]
+    with pytest.warns(ExcludedRowsWarning):
+        study = bpo.load_study(scores=[*paths, frame, frame.assign(score=2)], errors="exclude", today=TODAY)
+    ex = study.exclusions
+    assert list(zip(ex["source"], ex["row"], ex["reason"])) == [  # same file name: named by their paths
+        (str(paths[0]), 3, "out_of_range"), (str(paths[1]), 2, "duplicate"), (str(paths[1]), 3, "out_of_range"),
+        ("<scores DataFrame 3>", 2, "out_of_range")]
+    assert ex["message"].iat[1] == f"exact duplicate of {paths[0]}:2 (same values)"
+    assert study.rows_read == {"scores": 6} and accounted(study)
