@@ -1,4 +1,4 @@
-"""Loading: every problem kind of DESIGN.md, with file, line and column."""
+"""Loading: every problem kind of the data dictionary, with file, line and column; every input row accounted for."""
 
 import warnings
 
@@ -144,7 +144,8 @@ def test_item_level_odi_and_rmdq_scored_by_loader(tmp_path):
     assert info.value.problems[["row", "reason"]].values.tolist() == [[4, "not_scorable"]]
     with pytest.warns(ExcludedRowsWarning):
         study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
-    # Expected values: anchors C2 scoring sheet (16/50 = 32%, 16/45 = 35.6%), Roland-Morris count.
+    # Expected values by hand: Oswestry 16 of 50 points = 32%, 16 of 45 (one section unanswered) = 35.6%;
+    # Roland-Morris: 6 items answered yes.
     np.testing.assert_allclose(study.scores["score"], [32.0, 100 * 16 / 45, 6.0])
 
 
@@ -191,12 +192,14 @@ def test_rows_read_equals_used_plus_excluded(tmp_path, rows):
             study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
         except DataValidationError as err:  # fatal only when no valid score row remains
             if "empty_file" in set(err.problems["reason"]):
+                assert not any(any(r) for r in rows)  # a file of blank rows
                 return
-            assert len(err.problems) == sum(1 for r in rows if any(r))
+            assert len(err.problems) == len(rows)  # one line per excluded row, blank ones included
             return
-    n_read = sum(1 for r in rows if any(r))
-    assert study.rows_read["scores"] == n_read
-    assert len(study.scores) + (study.exclusions["table"] == "scores").sum() == n_read
+    assert study.rows_read["scores"] == len(rows)
+    assert len(study.scores) + (study.exclusions["table"] == "scores").sum() == len(rows)
+    assert sorted(study.exclusions.loc[study.exclusions["reason"] == "blank_row", "row"]) == [
+        i + 2 for i, r in enumerate(rows) if not any(r)]
     assert study.exclusions["row"].is_unique
     # every used row is in range for its instrument
     hi = study.scores["instrument"].map({"nrs": 10, "odi": 100, "rmdq": 24})
