@@ -11,17 +11,18 @@ repeated measures (episode-clustered sandwich or episode bootstrap).
 Curves are tabulated and drawn only over the days where the group has data:
 from the day by which ``min_n`` of its episodes have been measured to the last
 day on which ``min_n`` of its episodes are still measured, and predictions are
-clipped to the instrument's range.
+clipped to the instrument's range. The pooled fit of one group, with its
+clustered or bootstrap covariance, is
+:func:`~backpain_outcomes.curve_fit_engine.fit_curve`.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 from tqdm import tqdm
 
 from .checks import (
@@ -35,8 +36,9 @@ from .checks import (
     check_origin,
     check_positive,
 )
+from .curve_fit_engine import CurveFit, fit_curve
 from .exceptions import ConvergenceWarning, SmallSampleWarning
-from .recovery_model import TAU_BOUNDS, exp_plateau, jacobian, profile_start, tau_problem
+from .recovery_model import exp_plateau, jacobian
 from .results import Result
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
@@ -89,107 +91,6 @@ def data_window(frame: pd.DataFrame, min_n: int) -> tuple[float, float]:
     first = float(np.sort(span["min"].to_numpy(float))[min_n - 1])
     last = float(np.sort(span["max"].to_numpy(float))[::-1][min_n - 1])
     return (first, last) if first <= last else (np.nan, np.nan)
-
-
-@dataclass(frozen=True)
-class CurveFit:
-    """One pooled fit of the recovery model (:func:`fit_curve`).
-
-    ``theta`` is ``(b0, plateau, tau)``; ``cov`` their covariance (NaN where
-    not available); ``problem`` says why the fit is not usable (empty when it
-    is); ``converged`` is True only for a usable fit.
-    """
-
-    theta: np.ndarray
-    cov: np.ndarray
-    residual_sd: float
-    n_iterations: int
-    converged: bool
-    problem: str
-    boot: np.ndarray | None = None
-
-
-def _cluster_cov(t, y, clusters, theta):
-    J = jacobian(t, *theta)
-    r = y - exp_plateau(t, *theta)
-    bread = np.linalg.pinv(J.T @ J)
-    codes, uniq = pd.factorize(clusters)
-    G = len(uniq)
-    if G < 2:
-        return np.full((3, 3), np.nan)
-    scores = np.zeros((G, 3))
-    np.add.at(scores, codes, J * r[:, None])
-    return bread @ (scores.T @ scores) @ bread * G / (G - 1)
-
-
-def _bootstrap(t, y, clusters, theta, n_boot, rng, progress, bounds):
-    codes, uniq = pd.factorize(clusters)
-    G = len(uniq)
-    order = np.argsort(codes, kind="stable")
-    idx_by = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
-    boot = []
-    for _ in range(n_boot):
-        ii = np.concatenate([idx_by[k] for k in rng.integers(0, G, G)])
-        try:
-            rb = optimize.least_squares(lambda p, ii=ii: exp_plateau(t[ii], *p) - y[ii], theta, bounds=bounds,
-                                        method="trf")
-            boot.append(rb.x)
-        except ValueError:
-            pass
-        if progress is not None:
-            progress.update(1)
-    boot = np.array(boot).reshape(-1, 3)
-    return boot, (np.cov(boot.T) if len(boot) >= 2 else np.full((3, 3), np.nan))
-
-
-def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> CurveFit:
-    """Fit the recovery model to pooled measurements, with clustered or bootstrap covariance.
-
-    Parameters
-    ----------
-    day, score : array-like
-        Measurements of all episodes of a group.
-    cluster : array-like
-        Episode of each measurement (the unit of the sandwich and the bootstrap).
-    n_boot : int
-        0 for the episode-clustered sandwich; otherwise the number of episode
-        bootstrap resamples.
-
-    Returns
-    -------
-    CurveFit
-        ``converged`` is False with a ``problem`` when the data do not
-        identify the curve (fewer than three distinct days, flat scores, tau on
-        its bound); its ``cov`` is then NaN.
-
-    Examples
-    --------
-    >>> t = np.tile(np.arange(0.0, 100.0, 10.0), 4)
-    >>> noise = np.repeat([0.1, -0.1, 0.2, -0.2], 10)  # one offset per episode, mean zero on every day
-    >>> fit = fit_curve(t, exp_plateau(t, 7.0, 2.0, 20.0) + noise, np.repeat(np.arange(4), 10))
-    >>> fit.converged, [round(float(v), 3) for v in fit.theta]
-    (True, [7.0, 2.0, 20.0])
-    """
-    t, y = np.asarray(day, float), np.asarray(score, float)
-    lo, hi = np.array([-np.inf, -np.inf, TAU_BOUNDS[0]]), np.array([np.inf, np.inf, TAU_BOUNDS[1]])
-    x0 = np.clip(profile_start(t, y), lo + 1e-9, hi - 1e-9)
-    res = optimize.least_squares(lambda p: exp_plateau(t, *p) - y, x0, jac=lambda p: jacobian(t, *p),
-                                 bounds=(lo, hi), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    theta = res.x
-    problem = str(tau_problem(np.array([theta[2]]), t[None, :], np.ones((1, len(t)), bool),
-                              np.array([theta[0]]), np.array([theta[1]]))[0])
-    if not problem and not res.success:
-        problem = f"least squares did not converge ({res.message})"
-    r = y - exp_plateau(t, *theta)
-    rsd = float(np.sqrt(np.sum(r**2) / max(len(y) - 3, 1)))
-    boot = None
-    if problem:
-        cov = np.full((3, 3), np.nan)
-    elif n_boot:
-        boot, cov = _bootstrap(t, y, cluster, theta, n_boot, rng or np.random.default_rng(0), progress, (lo, hi))
-    else:
-        cov = _cluster_cov(t, y, cluster, theta)
-    return CurveFit(theta, cov, rsd, int(res.nfev), not problem, problem, boot)
 
 
 class RecoveryCurves(Result):
@@ -356,6 +257,37 @@ def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
     return frame[~missing]
 
 
+def _fit_group(key, g, min_n, n_boot, rng, bar, score_lim, notes):
+    """(fit or None, data window, why it is not fitted or not identified) of one group; warnings for the
+    caller of :func:`fit_recovery_curves`, notes on a converged fit's extrapolated b0 or shortened window."""
+    name = ", ".join(label(k) for k in key) or "All episodes"
+    n_ep, window = g["episode_id"].nunique(), data_window(g, min_n)
+    if n_ep < min_n:
+        why = f"{name}: only {n_ep} episode(s), fewer than min_n={min_n}; not fitted"
+        warnings.warn(why, SmallSampleWarning, stacklevel=3)
+        return None, window, why
+    if n_ep == len(g):
+        why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
+               "measurements, so it is not fitted")
+        warnings.warn(why, SmallSampleWarning, stacklevel=3)
+        return None, window, why
+    fit = fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float), g["episode_id"].to_numpy(),
+                    n_boot, rng, bar)
+    if not fit.converged:
+        why = f"{name}: {fit.problem}; estimates not reported"
+        warnings.warn(why, ConvergenceWarning, stacklevel=3)
+        return fit, window, why
+    low, high = score_lim
+    if not low <= fit.theta[0] <= high:
+        notes.append(f"{name}: b0 (the curve at day 0) is {fit.theta[0]:.3g}, outside the score range "
+                     f"{low:g}-{high:g}: day 0 lies before the group's data, so b0 is an extrapolation; "
+                     f"read start_score (the curve on day {window[0]:g}) instead.")
+    if window[1] < g["day"].max():
+        notes.append(f"{name}: fewer than {min_n} episodes have measurements after day "
+                     f"{window[1]:g}; the curve is shown up to that day.")
+    return fit, window, ""
+
+
 def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: str = "onset",
                         scale: str | None = None, se: str = "cluster", n_boot: int = 200, seed: int = 0,
                         alpha: float = 0.05, min_n: int = 5, progress: bool = True) -> RecoveryCurves:
@@ -424,32 +356,10 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
     rng = np.random.default_rng(seed)
     rows, covs = [], {}
     for key, g in groups:
-        name = ", ".join(label(k) for k in key) or "All episodes"
-        n_ep, window = g["episode_id"].nunique(), data_window(g, min_n)
-        fit, why = None, ""
-        if n_ep < min_n:
-            why = f"{name}: only {n_ep} episode(s), fewer than min_n={min_n}; not fitted"
-            warnings.warn(why, SmallSampleWarning, stacklevel=2)
-        elif n_ep == len(g):
-            why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
-                   "measurements, so it is not fitted")
-            warnings.warn(why, SmallSampleWarning, stacklevel=2)
-        else:
-            fit = fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float), g["episode_id"].to_numpy(),
-                            n_boot if se == "bootstrap" else 0, rng, bar)
-            if not fit.converged:
-                why = f"{name}: {fit.problem}; estimates not reported"
-                warnings.warn(why, ConvergenceWarning, stacklevel=2)
-            else:
-                covs[key] = fit.cov
-                low, high = score_range(instrument, scale)
-                if not low <= fit.theta[0] <= high:
-                    notes.append(f"{name}: b0 (the curve at day 0) is {fit.theta[0]:.3g}, outside the score range "
-                                 f"{low:g}-{high:g}: day 0 lies before the group's data, so b0 is an extrapolation; "
-                                 f"read start_score (the curve on day {window[0]:g}) instead.")
-                if window[1] < g["day"].max():
-                    notes.append(f"{name}: fewer than {min_n} episodes have measurements after day "
-                                 f"{window[1]:g}; the curve is shown up to that day.")
+        fit, window, why = _fit_group(key, g, min_n, n_boot if se == "bootstrap" else 0, rng, bar,
+                                      score_range(instrument, scale), notes)
+        if fit is not None and fit.converged:
+            covs[key] = fit.cov
         if why:
             notes.append(why + ".")
         rows.append({**_group_row(key, g, by_cols, fit, window, z), "note": why.split(": ", 1)[-1]})
