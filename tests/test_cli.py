@@ -193,3 +193,14 @@ def test_simulate_writes_a_new_directory_that_validates(tmp_path, capsys):
     assert main(["simulate", "-n", "60", "-o", str(out), "--format", "parquet", "--force"]) == 2  # would mix tables
     assert main(["simulate", "-n", "60", "-o", str(out), "--seed", "2", "--force"]) == 0
     assert snapshot(out) != before
+
+
+def test_claims_population_tests_one_claim_like_the_api(study, tmp_path, capsys):
+    out = tmp_path / "claim.csv"
+    assert main(["claims", str(study), "--population", "none", "--rule", "nrs<=1 x2", "--day", "42",
+                 "--claimed", "0.9", "--csv", str(out)]) == 0
+    api = bpo.test_resolution_claim(bpo.load_study(study), claimed=0.9, day=42, rule="nrs<=1 x2",
+                                    population="untreated")
+    assert pd.read_csv(out)["estimate"].iat[0] == pytest.approx(api.estimate)
+    assert main(["claims", str(study), "--population", "nonsense"]) == 2
+    assert "population='nonsense'" in capsys.readouterr().err
