@@ -137,6 +137,10 @@ def _check_dropout(value) -> float:
 def _rate_at_42(true_rate: float, day: float, horizon: int) -> float:
     """The simulator's ``untreated_resolved_by_42`` giving ``true_rate`` resolved by ``day`` (first contact)."""
     if day == 42:
+        try:
+            simulate_study(40, seed=0, untreated_resolved_by_42=true_rate, horizon=horizon)
+        except ValueError as err:
+            raise ValueError(f"true_rate={true_rate:g} cannot be simulated: {err}; use method='formula'") from err
         return true_rate
 
     def truth(x):

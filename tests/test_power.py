@@ -121,3 +121,8 @@ def test_bad_n_and_rates():
     with pytest.raises(ValueError, match="method='both' is not valid"):
         claim_sample_size(0.8, method="both")
     assert np.isfinite(claim_power(np.int64(12), np.float64(0.7), method="formula").table["power"]).all()
+
+
+def test_rate_outside_the_simulator_is_refused_with_the_argument_name():
+    with pytest.raises(ValueError, match="true_rate=0.99 cannot be simulated.*method='formula'"):
+        claim_power(20, 0.99, claimed=0.9, n_sim=2, progress=False)
