@@ -41,7 +41,7 @@ from .resolution import DEFAULT_RULE, time_to_resolution
 from .results import Result
 from .rules import as_rule
 from .survival import cox_by_group, kaplan_meier, km_at_days
-from .vocabulary import MCID_ABSOLUTE, UNKNOWN, UNTREATED, instrument_label, label
+from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["ReportConfig", "ReportContent", "report_content", "select_study"]
 
@@ -315,7 +315,9 @@ def _at_risk(events, groups, days):
 def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3) -> dict:
     """Display tables, figures, sentences and numbers from the analyses and the suppressed ledger."""
     bench, ther = res["benchmark"], res["therapists"]
-    shown_mods = [m for m in km if m != "all" and led.published(f"mod/{m}/n", f"mod/{m}/at_risk")]
+    # a curve shows its group's resolutions step by step: drawn only where those counts are published
+    shown_mods = [m for m in MODALITY_LEVELS if m in km and led.published(f"mod/{m}/n", f"mod/{m}/at_risk",
+                                                                         f"mod/{m}/resolved")]
     hide_ther = [k.split("/", 1)[1] for k, st in led.status.items() if k.startswith("ther/") and k != "ther/all"
                  and st != PUBLISHED and not k.startswith("ther/hidden")]
     ther = ther.without(hide_ther) if hide_ther else ther
@@ -324,7 +326,7 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
     if shown_mods:
         figures["resolution"] = resolution_figure(res["events"].table, shown_mods, risk_text, days, cfg.day,
                                                   cfg.origin, cfg.rule)
-    curve_mods = [m for m in shown_mods if led.published(f"mod/{m}/n")]
+    curve_mods = [m for m in MODALITY_LEVELS if m in km and led.published(f"mod/{m}/n")]
     if res["curves"] is not None and (fig := recovery_figure(res["curves"], curve_mods, cfg.instrument, cfg.origin)):
         figures["recovery"] = fig
     trend = trend_table(classes, led)

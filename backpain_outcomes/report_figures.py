@@ -31,8 +31,8 @@ def png(fig) -> str:
 
 
 def at_risk_days(day: float, last: float) -> list[float]:
-    """Days at which numbers at risk are printed: 0, the horizon, its multiples, then 182 and 365 within follow-up."""
-    days = sorted({0.0, float(day), 2.0 * day, 182.0, 365.0})
+    """Days at which numbers at risk are printed: the horizon, twice the horizon, 182 and 365 (within follow-up)."""
+    days = sorted({float(day), 2.0 * day, 182.0, 365.0})
     return [d for d in days if d <= max(last, day)]
 
 
@@ -53,12 +53,12 @@ def resolution_figure(events: pd.DataFrame, groups: list, at_risk_text: dict, da
         colour = _COLOURS[i % len(_COLOURS)]
         ax.step(x[keep], y[keep], where="post", color=colour, lw=1.6, label=label(g))
     ax.axvline(day, color="grey", ls=":", lw=1)
-    ax.text(day, 0.98, f" day {day:g}", va="top", fontsize=9, color="#444")
+    ax.text(day, 0.02, f" day {day:g}", va="bottom", fontsize=9, color="#444")
     ax.set_ylim(0, 1)
     ax.set_xlim(0, xmax * 1.02)
     ax.set_ylabel("share resolved")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.legend(fontsize=9, loc="upper left", frameon=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.25)
     tab.set_ylim(-0.5, len(groups) - 0.5)
     tab.set_yticks(range(len(groups)), [label(g) for g in groups][::-1], fontsize=9)
