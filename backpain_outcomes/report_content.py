@@ -122,6 +122,11 @@ class ReportContent(Result):
         Rows read, used and excluded by reason per input table, and the episodes of the report.
     ledger : DisclosureLedger
         Every count with its publication status (audited).
+    benchmark : ClinicBenchmark
+        The key outcomes and their expected values (:func:`~backpain_outcomes.casemix.benchmark_clinic`).
+    therapists : TherapistBenchmark
+        The therapists shown (after disclosure control).
+    title, clinic_text, period_text, generated : str
     notes : list of str
         Caveats and every warning raised by the analyses, safe to print.
     """
@@ -135,7 +140,7 @@ class ReportContent(Result):
         return self.title, [*self.config.lines(), *self.notes], {"Key outcomes": self.table}
 
     def plot(self, ax=None):
-        """The resolution figure's data drawn again on ``ax`` is not kept; plot the clinic benchmark instead."""
+        """The key outcomes against their case-mix benchmarks (observed / expected) on ``ax``."""
         return self.benchmark.plot(ax=ax)
 
 
