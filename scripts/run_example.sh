@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the package, then run the claim check and the clinic report on the shipped example study.
+# Outputs go to output/ and are replaced on every run (--force: they are this script's own outputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 mkdir -p output
-.venv/bin/backpain-outcomes claims data/example --csv output/claims.csv | tee output/claims.txt
-.venv/bin/backpain-outcomes report data/example -o output/report.html
+.venv/bin/backpain-outcomes claims data/example --csv output/claims.csv --force | tee output/claims.txt
+.venv/bin/backpain-outcomes report data/example -o output/report.html --force
 echo
 echo "Claim check (text):  $(pwd)/output/claims.txt"
 echo "Claim check (CSV):   $(pwd)/output/claims.csv"
