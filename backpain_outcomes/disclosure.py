@@ -290,7 +290,10 @@ class DisclosureLedger:
                 live[c.atoms] = False
         index = np.full(self._n_atoms, -1)
         index[live] = np.arange(live.sum())
-        rows, low, high, names = [], [], [], []
+        rows: list = []
+        low: list[float] = []
+        high: list[float] = []
+        names: list[str | None] = []
         for k, c in cells.items():
             st = self.status[k]
             if not c.shown or (st == PUBLISHED and c.value == 0):
@@ -368,7 +371,8 @@ class DisclosureLedger:
                     raise RuntimeError(f"disclosure audit: the reader's constraints are infeasible ({res.message})")
                 bounds.append(sign * res.fun)
                 for group, marg in ((eq_names, res.eqlin), (ub_names, res.ineqlin)):
-                    for nm, m in zip(group, getattr(marg, "marginals", None) if len(group) else []):
+                    marginals = getattr(marg, "marginals", None) if len(group) else None
+                    for nm, m in zip(group, marginals if marginals is not None else []):
                         if nm is not None and abs(m) > 1e-9:
                             binding.add(nm)
             low, high = np.ceil(bounds[0] - 1e-7), np.floor(bounds[1] + 1e-7)

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .benchmarking import benchmark_therapists, outcome_at_day
-from .casemix import benchmark_clinic
+from .benchmarking import TherapistBenchmark, benchmark_therapists, outcome_at_day
+from .casemix import ClinicBenchmark, benchmark_clinic
 from .checks import check_bool, check_day, check_instrument, check_min_n, check_origin
 from .claims import test_resolution_claim
 from .compare import compare_modalities
 from .curves import fit_recovery_curves
-from .disclosure import PUBLISHED, redact_counts
+from .disclosure import PUBLISHED, DisclosureLedger, redact_counts
 from .report_counts import build_ledger, episode_classes
 from .report_figures import at_risk_days, funnel_figure, recovery_figure, resolution_figure, trend_figure
 from .report_sections import (
@@ -39,7 +39,7 @@ from .report_sections import (
 )
 from .resolution import DEFAULT_RULE, time_to_resolution
 from .results import Result
-from .rules import as_rule
+from .rules import Resolution, as_rule
 from .survival import cox_by_group, kaplan_meier, km_at_days
 from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, UNKNOWN, UNTREATED, instrument_label, label
 
@@ -65,7 +65,7 @@ class ReportConfig:
         Largest distance (days) between the measurement used and ``day``.
     """
 
-    rule: object
+    rule: Resolution
     day: float
     origin: str
     instrument: str
@@ -130,6 +130,22 @@ class ReportContent(Result):
     notes : list of str
         Caveats and every warning raised by the analyses, safe to print.
     """
+
+    config: ReportConfig
+    title: str
+    clinic_text: str
+    period_text: str
+    generated: str
+    tables: dict
+    figures: dict
+    numbers: dict
+    text: dict
+    claims: list
+    glossary: list
+    flow: dict
+    ledger: DisclosureLedger
+    benchmark: ClinicBenchmark
+    therapists: TherapistBenchmark
 
     def __init__(self, **fields):
         for key, value in fields.items():
