@@ -178,7 +178,8 @@ def _standardised_median(ttr_all, mine, z):
 
 
 def benchmark_clinic(study, clinic=None, instrument: str = "nrs", day: float = 42, rule=DEFAULT_RULE,
-                     origin: str = "onset", window: float = 14, alpha: float = 0.05) -> ClinicBenchmark:
+                     origin: str = "onset", window: float = 14, alpha: float = 0.05, *, events=None,
+                     outcomes=None) -> ClinicBenchmark:
     """A clinic's key outcomes next to the value expected for its case mix.
 
     Parameters
@@ -199,6 +200,10 @@ def benchmark_clinic(study, clinic=None, instrument: str = "nrs", day: float = 4
         Largest distance (days) between the measurement used and ``day``.
     alpha : float
         1 - confidence level of the intervals.
+    events, outcomes : DataFrame, optional
+        The table of :func:`~backpain_outcomes.resolution.time_to_resolution` and the result of
+        :func:`~backpain_outcomes.benchmarking.outcome_at_day` for this ``study`` with these
+        arguments, when already computed (they are then not computed again).
 
     Returns
     -------
@@ -225,12 +230,12 @@ def benchmark_clinic(study, clinic=None, instrument: str = "nrs", day: float = 4
     in_clinic = set(ep.loc[ep["clinic_id"] == clinic, "episode_id"]) if clinic is not None else set(ep["episode_id"])
     z = float(stats.norm.ppf(1 - alpha / 2))
     notes: list[str] = []
-    near = outcome_at_day(study, instrument, day, origin, window)
+    near = outcome_at_day(study, instrument, day, origin, window) if outcomes is None else outcomes
     mine = near["episode_id"].isin(in_clinic)
     terms = covariate_terms(near) if len(near) else ["baseline"]
     rows = [_binary("improved", near["responder"], near if network else None, mine, terms, z, alpha, notes)]
     rows.append(_score_row(near, mine, terms, network, instrument, origin, day, z, notes))
-    ttr = time_to_resolution(study, rule, origin=origin).table
+    ttr = time_to_resolution(study, rule, origin=origin).table if events is None else events
     own = ttr[ttr["episode_id"].isin(in_clinic) & ttr["at_risk"]]
     km = kaplan_meier(own["day"], own["resolved"], own["entry"], alpha=alpha)
     med = km_median(km)

@@ -223,8 +223,9 @@ def _analyses(study, sub, cfg, bar):
     out["therapists"] = benchmark_therapists(sub, cfg.instrument, cfg.day, cfg.origin, cfg.window, min_n=cfg.min_n,
                                              show_therapists=cfg.show_therapists)
     base = select_study(study, None, cfg.period)
-    clinic = cfg.clinic if cfg.clinic is not None else None
-    out["benchmark"] = benchmark_clinic(base, clinic, cfg.instrument, cfg.day, cfg.rule, cfg.origin, cfg.window)
+    same = base is sub  # the whole study: reuse what is computed already
+    out["benchmark"] = benchmark_clinic(base, cfg.clinic, cfg.instrument, cfg.day, cfg.rule, cfg.origin, cfg.window,
+                                        events=ev if same else None, outcomes=out["near"] if same else None)
     bar.update()
     return out
 
