@@ -169,7 +169,7 @@ def _load(args):
     for note in getattr(study, "notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.problems:
-        safe_csv(study.exclusions, args.problems)
+        safe_csv(study.exclusions, args.problems, engine="arrow")
         print(f"{len(study.exclusions)} excluded row(s) written to {args.problems}", file=sys.stderr)
     return study
 
@@ -189,7 +189,7 @@ def _print_problems(err: DataValidationError, args) -> None:
     print(f"\n{n} problem(s) by kind:")
     print(count_by_kind(problems).to_string(index=False))
     if getattr(args, "problems", None):
-        safe_csv(problems, args.problems)
+        safe_csv(problems, args.problems, engine="arrow")
         print(f"all {n} problem(s) written to {args.problems}", file=sys.stderr)
     elif n > SHOWN:
         print("Write them all with --problems FILE.", file=sys.stderr)

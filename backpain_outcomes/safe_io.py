@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .exceptions import BackpainError
 
@@ -99,8 +101,11 @@ def atomic_path(path):
             tmp.unlink()
 
 
-def safe_csv(df: pd.DataFrame, path, **kwargs) -> Path:
+def safe_csv(df: pd.DataFrame, path, engine: str = "pandas", **kwargs) -> Path:
     """Write ``df`` to CSV with formula injection neutralised, atomically; returns the path.
+
+    ``engine="arrow"`` writes large tables (millions of problems) several times
+    faster, with every text quoted and every value written as text.
 
     Examples
     --------
@@ -110,7 +115,13 @@ def safe_csv(df: pd.DataFrame, path, **kwargs) -> Path:
     ['a', "'=cmd"]
     """
     with atomic_path(path) as tmp:
-        neutralise_formulas(df).to_csv(tmp, index=kwargs.pop("index", False), **kwargs)
+        if engine == "arrow":
+            safe = neutralise_formulas(df)
+            text = {c: safe[c].map(lambda v: None if v is None or v != v else str(v)).astype("str")
+                    if safe[c].dtype == object else safe[c] for c in safe.columns}
+            pacsv.write_csv(pa.Table.from_pandas(pd.DataFrame(text), preserve_index=False), tmp)
+        else:
+            neutralise_formulas(df).to_csv(tmp, index=kwargs.pop("index", False), **kwargs)
     return Path(path)
 
 
