@@ -49,3 +49,11 @@ def test_check_output_refuses_inputs_existing_files_and_suffixes(tmp_path):
         check_directory(data, [data], force=True)
     with pytest.raises(OutputError, match="is a file"):
         check_directory(scores)
+
+
+def test_arrow_engine_writes_the_same_values(tmp_path):
+    df = pd.DataFrame({"a": ["=x", None, "ok"], "b": [1.5, None, 2.0], "c": [1, "y", None],
+                       "d": pd.Categorical(["@m", "n", "n"]), "row": pd.array([2, None, 4], dtype="Int64")})
+    safe_csv(df, tmp_path / "a.csv", engine="arrow")
+    back = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    assert back.values.tolist() == [["'=x", "1.5", "1", "'@m", "2"], ["", "", "y", "n", ""], ["ok", "2", "", "n", "4"]]
