@@ -244,10 +244,11 @@ def benchmark_clinic(study, clinic=None, instrument: str = "nrs", day: float = 4
         e = _standardised_median(ttr, ttr["episode_id"].isin(in_clinic), z)
         row.update(expected=e[0], expected_low=e[1], expected_high=e[2])
     rows.append(row)
-    first = study.analysis_frame(instrument, origin="first_contact", include_baseline=True)
-    per_ep = first.groupby("episode_id", sort=False).agg(n=("score", "size"), baseline=("baseline", "first"),
-                                                         chronicity=("chronicity", "first"), age=("age", "first"))
-    per_ep = per_ep.reset_index()
+    counts = study.scores.loc[study.scores["instrument"] == instrument, "episode_id"].value_counts()
+    per_ep = ep.loc[ep["episode_id"].isin(counts.index), ["episode_id", "chronicity", "age", f"baseline_{instrument}"]]
+    per_ep = per_ep.rename(columns={f"baseline_{instrument}": "baseline"}).assign(
+        n=lambda d: d["episode_id"].map(counts).to_numpy(), chronicity=lambda d: d["chronicity"].astype(str),
+        age=lambda d: pd.to_numeric(d["age"], errors="coerce")).reset_index(drop=True)
     rows.append(_binary("followed_up", per_ep["n"] >= 2, per_ep if network else None,
                         per_ep["episode_id"].isin(in_clinic), covariate_terms(per_ep), z, alpha, notes))
     table = pd.DataFrame(rows).reindex(columns=_COLUMNS)
