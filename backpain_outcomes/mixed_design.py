@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import patsy
+from threadpoolctl import threadpool_limits
 
 from .lmm_fast import singular_columns
 from .vocabulary import did_you_mean
@@ -136,10 +137,31 @@ def _dmatrix(formula, frame):
         raise ValueError(f"re_formula={formula!r} cannot be built from the data: {err.message}") from None
 
 
+def _rebuild(matrix, frame, formula, name):
+    """``matrix``'s design (levels and transforms as found on the per-day data) on ``frame`` as an array;
+    a fresh build where that design does not apply to ``frame``."""
+    try:
+        return np.asarray(patsy.build_design_matrices([matrix.design_info], frame)[0])
+    except patsy.PatsyError:
+        fresh = _dmatrices(formula, frame)[1] if name == "formula" else _dmatrix(formula, frame)
+        return fresh.to_numpy()
+
+
 def _linear_map(X_raw, X_s):
-    """A with X_raw = X_s @ A (exact when the design is linear in time)."""
-    A, *_ = np.linalg.lstsq(X_s, X_raw, rcond=None)
-    err = np.abs(X_s @ A - X_raw).max() if X_raw.size else 0.0
+    """A with X_raw = X_s @ A (exact when the design is linear in time).
+
+    A column-by-column scaling when that reproduces ``X_raw`` to 1e-8 (the
+    usual case: time columns divided by the unit), least squares otherwise.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        if X_raw.size:
+            top = np.abs(X_s).max(axis=0)
+            a = np.where(top > 0, np.abs(X_raw).max(axis=0) / np.where(top > 0, top, 1.0), 1.0)
+            err = np.abs(X_s * a - X_raw).max()
+            if err <= 1e-8:
+                return np.diag(a), err
+        A, *_ = np.linalg.lstsq(X_s, X_raw, rcond=None)
+        err = np.abs(X_s @ A - X_raw).max() if X_raw.size else 0.0
     return A, err
 
 
@@ -157,20 +179,20 @@ def build_design(data, formula, re_formula, groups, time, unit, notes) -> Design
     y_raw, X_raw = _dmatrices(formula, frame)
     if y_raw.shape[1] != 1:
         raise ValueError(f"formula={formula!r}: the response must be one numeric column")
-    _, X_s = _dmatrices(formula, scaled)
-    A, err = _linear_map(X_raw.to_numpy(), X_s.to_numpy())
+    X_s = _rebuild(X_raw, scaled, formula, "formula")
+    A, err = _linear_map(X_raw.to_numpy(), X_s)
     if err > 1e-8:
         raise ValueError(f"formula={formula!r} is not linear in {time}, so it cannot be rescaled exactly; use a "
                          "time column already in suitable units")
     if re_formula:
         Z_raw_m = _dmatrix(re_formula, frame)
-        Z_s = _dmatrix(re_formula, scaled).to_numpy()
+        Z_s = _rebuild(Z_raw_m, scaled, re_formula, "re_formula")
         D, _ = _linear_map(Z_raw_m.to_numpy(), Z_s)
         re_names, z_info = ["Group" if c == "Intercept" else c for c in Z_raw_m.columns], Z_raw_m.design_info
     else:
         Z_s, D, re_names, z_info = np.ones((len(frame), 1)), np.eye(1), ["Group"], None
     return Design(formula, re_formula, groups, time, frame, scaled, list(X_raw.columns), re_names,
-                  y_raw.to_numpy()[:, 0], X_raw.to_numpy(), X_s.to_numpy(), Z_s, A, D, (X_raw.design_info, z_info))
+                  y_raw.to_numpy()[:, 0], X_raw.to_numpy(), X_s, Z_s, A, D, (X_raw.design_info, z_info))
 
 
 def check_design(design: Design, notes: list) -> None:

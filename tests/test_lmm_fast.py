@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from backpain_outcomes.lmm_fast import GroupStats, LMMFit, fit_lmm, profiled_deviance, singular_columns
+from backpain_outcomes.lmm_fast import (
+    GroupStats,
+    LMMFit,
+    deviance_derivatives,
+    fit_lmm,
+    moment_start,
+    profiled_deviance,
+    singular_columns,
+)
 
 
 def _data(seed=0, G=25, n=5):
@@ -61,3 +69,63 @@ def test_bad_designs_raise_value_errors():
     assert singular_columns(X.T @ X) == []
     Xz = np.column_stack([X, np.zeros(len(y))])
     assert singular_columns(Xz.T @ Xz) == [3]
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("q", [1, 2])
+def test_analytic_gradient_and_hessian_equal_finite_differences(reml, q):
+    X, Z, y, g = _data(seed=3)
+    s = GroupStats(X, Z[:, :q], y, g)
+    theta = np.array([0.9, 0.2, 0.4][:1 if q == 1 else 3])
+    dev, grad, hess = deviance_derivatives(theta, s, reml)
+    assert dev == profiled_deviance(theta, s, reml)
+    h = 1e-5
+    eye = np.eye(len(theta))
+    fd_grad = [(profiled_deviance(theta + h * e, s, reml) - profiled_deviance(theta - h * e, s, reml)) / (2 * h)
+               for e in eye]
+    fd_hess = [(deviance_derivatives(theta + h * e, s, reml)[1] - deviance_derivatives(theta - h * e, s, reml)[1])
+               / (2 * h) for e in eye]
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hess, np.array(fd_hess), rtol=1e-5, atol=1e-5)
+
+
+def test_fit_reaches_the_bounded_optimum_of_a_general_optimiser():
+    # reference: scipy's L-BFGS-B (lme4's bounds, theta_11, theta_22 >= 0) on the profiled deviance, several starts
+    from scipy.optimize import minimize
+    X, Z, y, g = _data(seed=5, G=40, n=6)
+    fit = fit_lmm(X, Z, y, g)
+    s = GroupStats(X, Z, y, g)
+    ref = min((minimize(profiled_deviance, x0, args=(s, True), method="L-BFGS-B",
+                        bounds=[(0, None), (None, None), (0, None)], options={"ftol": 1e-15, "gtol": 1e-10})
+               for x0 in ([1.0, 0.0, 0.1], [0.3, 0.3, 0.3], [2.0, -0.5, 1.0])), key=lambda r: r.fun)
+    assert -2 * fit.llf <= ref.fun + 1e-8
+    np.testing.assert_allclose(fit.theta, ref.x, rtol=1e-4, atol=1e-5)
+    assert fit.converged and fit.newton_step_rel < 1e-6 and fit.at_boundary == []
+    assert (fit.theta[[0, 2]] >= 0).all()
+    _, grad, _ = deviance_derivatives(fit.theta, s)
+    assert np.abs(grad).max() < 1e-4
+
+
+def test_boundary_fit_has_an_exact_zero():
+    rng = np.random.default_rng(0)  # a draw whose estimate lies on the boundary (the old L-BFGS-B fit agreed)
+    G, n = 300, 6
+    g = np.repeat(np.arange(G), n)
+    t = np.tile(np.arange(n, dtype=float), G)
+    X = np.column_stack([np.ones(G * n), t])
+    y = X @ [5.0, -0.5] + rng.normal(0, 1, G)[g] + rng.normal(0, 1, G * n)  # random intercept only
+    fit = fit_lmm(X, X, y, g)
+    # theta_22 = 0: a singular random-effect covariance (perfectly correlated intercept and slope)
+    assert fit.at_boundary == [2] and fit.theta[2] == 0.0 and abs(np.linalg.det(fit.cov_re)) < 1e-20
+    s = GroupStats(X, X, y, g)
+    # no interior point is better: the deviance grows when theta_22 leaves 0
+    for eps in (1e-3, 1e-2):
+        assert profiled_deviance(fit.theta + [0, 0, eps], s) > -2 * fit.llf
+    assert fit.converged and fit.newton_step_rel < 1e-6
+
+
+def test_moment_start_is_near_the_optimum():
+    X, Z, y, g = _data(seed=1, G=200, n=6)
+    s = GroupStats(X, Z, y, g)
+    start, fit = moment_start(s), fit_lmm(X, Z, y, g)
+    assert start.shape == (3,) and start[0] > 0 and start[2] > 0
+    np.testing.assert_allclose(start[[0, 2]], fit.theta[[0, 2]], rtol=0.5)

@@ -20,3 +20,16 @@ def test_conditional_cov_equals_dense_gls():
     np.testing.assert_allclose(conditional_cov_fe(X, Z, g, G, 0.7), dense, rtol=1e-10)
     G0 = np.array([[2.0, 0.0], [0.0, 0.0]])  # boundary: singular G still works
     assert np.isfinite(conditional_cov_fe(X, Z, g, G0, 0.7)).all()
+
+
+def test_time_entering_through_a_shift_gives_the_same_fit(example_study):
+    # I(day - 10) is linear in day but not a column scaling: the design map falls back to least squares;
+    # the shift is an invertible map of the fixed effects with determinant 1, so slope and REML llf are unchanged
+    import backpain_outcomes as bpo
+    f = example_study.analysis_frame("nrs")
+    a = bpo.fit_mixed_model(f, "score ~ day + baseline")
+    b = bpo.fit_mixed_model(f, "score ~ I(day - 10) + baseline")
+    np.testing.assert_allclose(b.fe_params["I(day - 10)"], a.fe_params["day"], rtol=1e-7)
+    np.testing.assert_allclose(b.bse_fe["I(day - 10)"], a.bse_fe["day"], rtol=1e-6)
+    np.testing.assert_allclose(b.llf, a.llf, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(b.cov_re.to_numpy(), a.cov_re.to_numpy(), rtol=1e-5)  # optimiser tolerance
