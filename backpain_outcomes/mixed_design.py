@@ -26,6 +26,8 @@ from .vocabulary import did_you_mean
 
 __all__ = ["Design", "build_design", "check_design", "check_formula", "check_re_formula", "FEW_GROUPS"]
 
+#: Rows per block when a design is checked block by block.
+_BLOCK = 1 << 15
 #: Fewer groups than this leave random-effect variances poorly determined (a note says so).
 FEW_GROUPS = 5
 #: Names a patsy formula may use besides columns of the data.
@@ -125,14 +127,14 @@ class Design:
 
 def _dmatrices(formula, frame):
     try:
-        return patsy.dmatrices(formula, frame, return_type="dataframe")
+        return patsy.dmatrices(formula, frame)
     except patsy.PatsyError as err:
         raise ValueError(f"formula={formula!r} cannot be built from the data: {err.message}") from None
 
 
 def _dmatrix(formula, frame):
     try:
-        return patsy.dmatrix(formula, frame, return_type="dataframe")
+        return patsy.dmatrix(formula, frame)
     except patsy.PatsyError as err:
         raise ValueError(f"re_formula={formula!r} cannot be built from the data: {err.message}") from None
 
@@ -143,8 +145,7 @@ def _rebuild(matrix, frame, formula, name):
     try:
         return np.asarray(patsy.build_design_matrices([matrix.design_info], frame)[0])
     except patsy.PatsyError:
-        fresh = _dmatrices(formula, frame)[1] if name == "formula" else _dmatrix(formula, frame)
-        return fresh.to_numpy()
+        return np.asarray(_dmatrices(formula, frame)[1] if name == "formula" else _dmatrix(formula, frame))
 
 
 def _linear_map(X_raw, X_s):
@@ -155,9 +156,11 @@ def _linear_map(X_raw, X_s):
     """
     with threadpool_limits(limits=1, user_api="blas"):
         if X_raw.size:
-            top = np.abs(X_s).max(axis=0)
-            a = np.where(top > 0, np.abs(X_raw).max(axis=0) / np.where(top > 0, top, 1.0), 1.0)
-            err = np.abs(X_s * a - X_raw).max()
+            blocks = range(0, len(X_s), _BLOCK)  # in row blocks: no temporaries the size of the design
+            top = np.max([np.abs(X_s[i:i + _BLOCK]).max(axis=0) for i in blocks], axis=0)
+            top_raw = np.max([np.abs(X_raw[i:i + _BLOCK]).max(axis=0) for i in blocks], axis=0)
+            a = np.where(top > 0, top_raw / np.where(top > 0, top, 1.0), 1.0)
+            err = max(np.abs(X_s[i:i + _BLOCK] * a - X_raw[i:i + _BLOCK]).max() for i in blocks)
             if err <= 1e-8:
                 return np.diag(a), err
         A, *_ = np.linalg.lstsq(X_s, X_raw, rcond=None)
@@ -176,23 +179,25 @@ def build_design(data, formula, re_formula, groups, time, unit, notes) -> Design
     if frame.empty:
         raise ValueError(f"no complete rows: every row misses a value of {', '.join(needed)}")
     scaled = frame.assign(**{time: frame[time] / unit})
-    y_raw, X_raw = _dmatrices(formula, frame)
+    y_raw, X_m = _dmatrices(formula, frame)
     if y_raw.shape[1] != 1:
         raise ValueError(f"formula={formula!r}: the response must be one numeric column")
-    X_s = _rebuild(X_raw, scaled, formula, "formula")
-    A, err = _linear_map(X_raw.to_numpy(), X_s)
+    X_raw = np.asarray(X_m)
+    X_s = _rebuild(X_m, scaled, formula, "formula")
+    A, err = _linear_map(X_raw, X_s)
     if err > 1e-8:
         raise ValueError(f"formula={formula!r} is not linear in {time}, so it cannot be rescaled exactly; use a "
                          "time column already in suitable units")
     if re_formula:
         Z_raw_m = _dmatrix(re_formula, frame)
         Z_s = _rebuild(Z_raw_m, scaled, re_formula, "re_formula")
-        D, _ = _linear_map(Z_raw_m.to_numpy(), Z_s)
-        re_names, z_info = ["Group" if c == "Intercept" else c for c in Z_raw_m.columns], Z_raw_m.design_info
+        D, _ = _linear_map(np.asarray(Z_raw_m), Z_s)
+        re_names = ["Group" if c == "Intercept" else c for c in Z_raw_m.design_info.column_names]
+        z_info = Z_raw_m.design_info
     else:
         Z_s, D, re_names, z_info = np.ones((len(frame), 1)), np.eye(1), ["Group"], None
-    return Design(formula, re_formula, groups, time, frame, scaled, list(X_raw.columns), re_names,
-                  y_raw.to_numpy()[:, 0], X_raw.to_numpy(), X_s, Z_s, A, D, (X_raw.design_info, z_info))
+    return Design(formula, re_formula, groups, time, frame, scaled, list(X_m.design_info.column_names), re_names,
+                  np.asarray(y_raw)[:, 0], X_raw, X_s, Z_s, A, D, (X_m.design_info, z_info))
 
 
 def check_design(design: Design, notes: list) -> None:

@@ -107,7 +107,7 @@ def fit_fast(design: Design, reml: bool, notes: list) -> LMMFit:
     >>> fit.beta.round(3).tolist(), fit.converged, notes  # intercept, change per 30 days
     ([5.567, -1.733], True, [])
     """
-    est = fit_lmm(design.X_s, design.Z_s, design.y, design.scaled[design.groups].to_numpy(), reml=reml)
+    est = fit_lmm(design.X_s, design.Z_s, design.y, design.scaled[design.groups], reml=reml)
     if not est.converged:
         notes.append(f"the optimiser reported: {est.message}")
     if est.newton_step_rel > 1e-3:

@@ -1,48 +1,163 @@
-"""Mixed model: our exact vectorised REML versus statsmodels MixedLM, same data, one run (issue 4).
+"""Mixed model: ours against R lme4 on the same rows, in one run (issue 17).
 
-Random intercept + slope per episode, ``score ~ day * modality + baseline``.
-Prints wall times, the ratio and the largest differences of the estimates.
-statsmodels is fitted with time in days/30 (it does not converge on raw days)
-and its estimates are put on the per-day scale for the comparison.
+Random intercept and slope per episode, ``score ~ day * modality + baseline``, REML, on
+``bpo.simulate_study(n, seed=1).analysis_frame("nrs")`` (origin onset). Ours is the whole
+``bpo.fit_mixed_model(frame, ...)`` call (design, checks, fit, result). lme4 gets the same rows
+through ``benchmarks/lme4_bench.R`` (``lmer(score ~ day30 * modality + baseline + (day30 |
+episode_id), REML = TRUE)`` with time in units of 30 days, default control); only its ``lmer()``
+call is timed. The two run alternately ``--repeat`` times so that the load of the shared
+machine falls on both; the ratio of each pair and their range are printed, with wall and CPU
+seconds. Agreement: fixed effects and standard errors (per day), random-effect covariance,
+residual variance and the REML criterion on lme4's day/30 scale. lme4 is skipped with a
+message when ``Rscript`` is absent.
 
-Run: ``.venv/bin/python benchmarks/bench_mixed.py [n_patients] [--no-statsmodels]``
+``--previous COMMIT`` also fits the same design with the engine ``backpain_outcomes/lmm_fast.py``
+had at COMMIT (read with ``git show``) and prints the relative difference of the two optima's
+deviances. ``--statsmodels`` adds statsmodels' MixedLM (minutes at 20,000 patients).
+
+Run: ``.venv/bin/python benchmarks/bench_mixed.py [n_patients ...] [--repeat 3] [--previous COMMIT]
+[--statsmodels]``
 """
 
+import importlib.util
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-from statsmodels.regression.mixed_linear_model import MixedLM
 
 import backpain_outcomes as bpo
+from backpain_outcomes.lmm_fast import fit_lmm
+from backpain_outcomes.mixed_design import build_design
+
+FORMULA = "score ~ day * modality + baseline"
+HERE = Path(__file__).resolve().parent
 
 
-def main(n=20000, with_sm=True):
-    study, _ = bpo.simulate_study(n, seed=1)
-    f = study.analysis_frame("nrs", origin="first_contact")
-    print(f"{n:,} patients: {len(f):,} rows, {f['episode_id'].nunique():,} episodes")
-    t0 = time.perf_counter()
-    ours = bpo.fit_mixed_model(f, "score ~ day * modality + baseline", re_formula="~ day")  # frame: first contact
-    t_ours = time.perf_counter() - t0
-    print(f"ours (fast engine): {t_ours:.2f} s; converged {ours.converged}; llf {ours.llf:.4f}")
-    if not with_sm:
-        return
-    g = f.assign(day=f["day"] / 30)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sm = MixedLM.from_formula("score ~ day * modality + baseline", g, groups=g["episode_id"],
-                                  re_formula="~ day").fit(reml=True)
-    t_sm = time.perf_counter() - t0
+def _timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def run_lme4(csv, levels):
+    """Parsed key=value output of lme4_bench.R, or None without Rscript."""
+    if shutil.which("Rscript") is None:
+        return None
+    out = subprocess.run(["Rscript", str(HERE / "lme4_bench.R"), str(csv), ",".join(levels)],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _our_name(name, levels):
+    """lme4's term name in patsy's spelling: ``day30:modalitycupping`` -> ``day:modality[T.cupping]``."""
+    parts = []
+    for part in name.split(":"):
+        level = part[len("modality"):]
+        parts.append("Intercept" if part == "(Intercept)" else "day" if part == "day30" else
+                     f"modality[T.{level}]" if part.startswith("modality") and level in levels else part)
+    return ":".join(parts)
+
+
+def agreement(ours, r, levels):
+    """Largest differences between our per-day estimates and lme4's (put per day)."""
+    names = [_our_name(n, levels) for n in r["fe_names"].split(",")]
+    per = np.array([30.0 if "day" in n else 1.0 for n in names])
+    fe_r = np.array(r["fe"].split(","), float) / per
+    se_r = np.array(r["se"].split(","), float) / per
+    fe_o, se_o = ours.fe_params[names].to_numpy(), ours.bse_fe[names].to_numpy()
+    th = np.array(r["theta"].split(","), float)
+    sigma2 = float(r["sigma"]) ** 2
+    lam = np.array([[th[0], 0.0], [th[1], th[2]]])
+    cov_r = sigma2 * lam @ lam.T / np.outer([1, 30], [1, 30])
+    k = sum("day" in n for n in ours.fe_params.index)  # time columns: REML llf per day = day/30 one - k log 30
+    dev_ours = -2 * (ours.llf + k * np.log(30))
+    return {"fe_over_se": np.max(np.abs(fe_o - fe_r) / se_r), "se_rel": np.max(np.abs(se_o / se_r - 1)),
+            "se_abs": np.max(np.abs(se_o - se_r)),
+            "cov_re_rel": np.max(np.abs(ours.cov_re.to_numpy() - cov_r) / np.abs(cov_r)),
+            "scale_rel": abs(ours.scale / sigma2 - 1), "dev_ours": dev_ours, "dev_lme4": float(r["reml_criterion"])}
+
+
+def previous_engine(commit):
+    """fit_lmm of lmm_fast.py as it was at ``commit``."""
+    src = subprocess.run(["git", "show", f"{commit}:backpain_outcomes/lmm_fast.py"], cwd=HERE.parent,
+                         capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "lmm_previous.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("lmm_previous", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["lmm_previous"] = mod
+    spec.loader.exec_module(mod)
+    return mod.fit_lmm
+
+
+def compare_previous(frame, commit):
+    design = build_design(frame, FORMULA, "~ day", "episode_id", "day", 30.0, [])
+    args = (design.X_s, design.Z_s, design.y, design.scaled["episode_id"])
+    new, t_new, _ = _timed(lambda: fit_lmm(*args))
+    old, t_old, _ = _timed(lambda: previous_engine(commit)(*args))
+    rel = abs(new.llf - old.llf) / abs(old.llf)
+    print(f"  engine at {commit}: {t_old:.2f} s, deviance {-2 * old.llf:.6f}; now {t_new:.2f} s, deviance "
+          f"{-2 * new.llf:.6f}; relative difference {rel:.1e} ({'ours lower' if new.llf > old.llf else 'previous lower'})"
+          f"; theta now {np.round(new.theta, 6).tolist()}, before {np.round(old.theta, 6).tolist()}")
+
+
+def compare_statsmodels(frame, ours, t_ours):
+    from statsmodels.regression.mixed_linear_model import MixedLM
+    g = frame.assign(day=frame["day"] / 30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sm, t_sm, _ = _timed(lambda: MixedLM.from_formula(FORMULA, g, groups=g["episode_id"],
+                                                          re_formula="~ day").fit(reml=True))
     scale = np.array([30.0 if "day" in name else 1.0 for name in sm.fe_params.index])
-    fe_sm = sm.fe_params.to_numpy() / scale
-    print(f"statsmodels MixedLM: {t_sm:.2f} s; converged {sm.converged}; llf (day/30 scale) {sm.llf:.4f}")
-    print(f"ratio statsmodels / ours: {t_sm / t_ours:.1f}x")
-    print(f"max |fixed-effect difference| {np.max(np.abs(fe_sm - ours.fe_params.to_numpy())):.2e}; "
-          f"intercept variance {ours.cov_re.iloc[0, 0]:.6f} vs {sm.cov_re.iloc[0, 0]:.6f}")
+    print(f"  statsmodels MixedLM: {t_sm:.1f} s (ours / statsmodels {t_ours / t_sm:.3f}); converged {sm.converged}"
+          f" ({len(caught)} warnings); max |fixed-effect difference| "
+          f"{np.max(np.abs(sm.fe_params.to_numpy() / scale - ours.fe_params.to_numpy())):.1e}")
+
+
+def main(n, repeat, previous, with_sm):
+    study, _ = bpo.simulate_study(n, seed=1)
+    frame = study.analysis_frame("nrs")
+    levels = list(frame["modality"].cat.categories)
+    print(f"{n:,} patients: {len(frame):,} rows, {frame['episode_id'].nunique():,} episodes")
+    tmp = Path(tempfile.mkdtemp())
+    csv = tmp / "rows.csv"
+    frame[["score", "day", "modality", "baseline", "episode_id"]].to_csv(csv, index=False)
+    ratios, r = [], None
+    for i in range(repeat):
+        ours, t_ours, c_ours = _timed(lambda: bpo.fit_mixed_model(frame, FORMULA, re_formula="~ day"))
+        line = f"  run {i + 1}: ours {t_ours:.2f} s wall ({c_ours:.2f} s CPU), converged {ours.converged}"
+        r = run_lme4(csv, levels)
+        if r is None:
+            print(line + "; lme4 skipped: Rscript not found (install r-base-core and r-cran-lme4)")
+            continue
+        t_r, c_r = float(r["seconds"]), float(r["cpu_seconds"])
+        ratios.append(t_ours / t_r)
+        print(line + f"; lme4 {t_r:.2f} s wall ({c_r:.2f} s CPU); ours / lme4 = {t_ours / t_r:.3f} (CPU "
+                     f"{c_ours / c_r:.3f})")
+    if ratios:
+        print(f"  ours / lme4 over {len(ratios)} runs: {min(ratios):.3f}-{max(ratios):.3f} (target <= 0.1); "
+              f"lme4 {r['lme4_version']} on {r['r_version']}")
+        a = agreement(ours, r, levels)
+        print(f"  agreement with lme4: max |fixed effect difference| / lme4 SE {a['fe_over_se']:.1e}; SE max "
+              f"relative difference {a['se_rel']:.1e} (absolute {a['se_abs']:.1e}); random-effect covariance "
+              f"{a['cov_re_rel']:.1e} relative; residual variance {a['scale_rel']:.1e} relative")
+        print(f"  REML criterion (day/30 scale): ours {a['dev_ours']:.6f}, lme4 {a['dev_lme4']:.6f} "
+              f"(ours {'lower' if a['dev_ours'] < a['dev_lme4'] else 'higher'} by "
+              f"{abs(a['dev_ours'] - a['dev_lme4']):.2g}); lme4's messages: {r.get('messages') or 'none'}")
+    if previous:
+        compare_previous(frame, previous)
+    if with_sm:
+        compare_statsmodels(frame, ours, t_ours)
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 20000, "--no-statsmodels" not in sys.argv)
+    argv = sys.argv[1:]
+    opts = {a: argv[i + 1] for i, a in enumerate(argv) if a in ("--repeat", "--previous")}
+    sizes = [int(a) for i, a in enumerate(argv) if a.isdigit() and (i == 0 or argv[i - 1] not in opts)]
+    for size in sizes or [20000, 100000]:
+        main(size, int(opts.get("--repeat", 3)), opts.get("--previous"), "--statsmodels" in argv)

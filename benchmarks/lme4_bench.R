@@ -5,7 +5,7 @@
 # lme4 warns about a badly scaled model on raw days); the fit is
 #   lmer(score ~ day30 * modality + baseline + (day30 | episode_id), REML = TRUE)
 # with lme4's default control (nloptwrap / BOBYQA). Only the lmer() call is timed (the CSV read is not).
-# Prints key=value lines that bench_mixed.py parses: seconds, REML criterion, theta, sigma, fixed effects
+# Prints key=value lines that bench_mixed.py parses: wall and CPU seconds, REML criterion, theta, sigma, fixed effects
 # and standard errors (per 30 days for the time terms) and every convergence message lme4 gives.
 suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
@@ -14,10 +14,11 @@ d <- read.csv(args[1], colClasses = c(score = "numeric", day = "numeric", modali
 d$modality <- factor(d$modality, levels = strsplit(args[2], ",")[[1]])
 d$day30 <- d$day / 30
 d$episode_id <- factor(d$episode_id)
-elapsed <- system.time(
+timing <- system.time(
   m <- lmer(score ~ day30 * modality + baseline + (day30 | episode_id), data = d, REML = TRUE)
-)[["elapsed"]]
-cat(sprintf("seconds=%.6f\n", elapsed))
+)
+cat(sprintf("seconds=%.6f\n", timing[["elapsed"]]))
+cat(sprintf("cpu_seconds=%.6f\n", timing[["user.self"]] + timing[["sys.self"]]))
 cat(sprintf("lme4_version=%s\n", as.character(packageVersion("lme4"))))
 cat(sprintf("r_version=%s\n", R.version.string))
 cat(sprintf("reml_criterion=%.10f\n", REMLcrit(m)))
