@@ -12,6 +12,7 @@ import math
 
 import matplotlib.axes
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -20,9 +21,11 @@ from backpain_outcomes.power import (
     SampleSizeResult,
     claim_power,
     claim_sample_size,
+    power_exact,
     power_formula,
     sample_size_formula,
 )
+from backpain_outcomes.verdicts import claim_at_day
 
 
 def test_formula_matches_hand_computation():
@@ -100,7 +103,7 @@ def test_simulated_sample_size_searches_around_the_formula():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"claimed": 90}, "did you mean 0.9"),
-    ({"method": "exact"}, "method='exact' is not valid"),
+    ({"method": "bootstrap"}, "method='bootstrap' is not valid"),
     ({"alpha": 1.5}, "alpha"),
     ({"day": "6 weeks"}, "day must be a number"),
     ({"n_sim": 0}, "n_sim"),
@@ -126,3 +129,20 @@ def test_bad_n_and_rates():
 def test_rate_outside_the_simulator_is_refused_with_the_argument_name():
     with pytest.raises(ValueError, match="true_rate=0.99 cannot be simulated.*method='formula'"):
         claim_power(20, 0.99, claimed=0.9, n_sim=2, progress=False)
+
+
+def test_exact_power_is_the_package_test_on_binomial_counts():
+    # every count of resolutions k among n = 12 episodes (no censoring) through the package's own test
+    n, claimed, rate = 12, 0.9, 0.6
+    reject = []
+    for k in range(n + 1):
+        ev = pd.DataFrame({"entry": 0.0, "at_risk": True, "day": [10.0] * k + [60.0] * (n - k),
+                           "resolved": [True] * k + [False] * (n - k)})
+        reject.append(claim_at_day(ev, claimed, 42, 0.05)["p_below"] < 0.05)
+    expected = stats.binom.pmf(np.arange(n + 1), n, rate)[np.array(reject)].sum()
+    assert power_exact(n, rate, claimed) == pytest.approx(expected)
+    res = claim_power([10, 11], 0.7, method=["formula", "exact"])
+    assert set(res.table["method"]) == {"formula", "exact"}
+    assert res.table.query("method == 'exact' and n == 10")["power"].item() == pytest.approx(0.3504, abs=1e-4)
+    with pytest.raises(ValueError, match="method='exact' assumes complete follow-up"):
+        claim_power(10, 0.7, method="exact", dropout_mean_days=300)
