@@ -53,7 +53,6 @@ from .vocabulary import normalise_instrument, normalise_modality
 
 __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
-_ALIASES = COLUMN_ALIASES  # kept for the documentation build, which reads it
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -366,9 +365,7 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     sources = {name: ", ".join(dict.fromkeys(raw[name].source)) for name in raw}
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
-                  no_sessions=no_sessions)
-    study.notes = notes
-    study.same_day_scores = same_day_scores(used["scores"])
-    study.input_files = [Path(f).resolve() for objs in given.values() for f in objs
-                         if not isinstance(f, pd.DataFrame)]
+                  no_sessions=no_sessions, notes=notes, same_day_scores=same_day_scores(used["scores"]),
+                  input_files=[Path(f).resolve() for objs in given.values() for f in objs
+                               if not isinstance(f, pd.DataFrame)])
     return study

@@ -65,10 +65,25 @@ class Study:
     exclusions : DataFrame
         Every input row not used: ``table``, ``source``, ``row``, ``column``,
         ``value``, ``reason``, ``message``.
+    same_day_scores : DataFrame
+        Score rows that share their episode, instrument and calendar day with
+        another score row. The analyses combine the measurements of one
+        instrument, episode and day into one visit (their mean by default);
+        ``flow()`` counts them.
+    notes : list of str
+        How the input was read (encodings, delimiters, sheets).
+    input_files : list of Path
+        The files read (commands never write onto them).
     """
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
-                 rows_read=None, sources=None, no_sessions: str = UNKNOWN):
+                 rows_read=None, sources=None, no_sessions: str = UNKNOWN, notes=None, same_day_scores=None,
+                 input_files=None):
+        self.notes = list(notes or [])
+        self.same_day_scores = same_day_scores if same_day_scores is not None else pd.DataFrame(
+            columns=["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score",
+                     "n_same_day", "rows"])
+        self.input_files = list(input_files or [])
         self.no_sessions = check_choice(no_sessions, "no_sessions", NO_SESSIONS)
         self.has_sessions_table = sessions is not None
         self._inputs = {"scores": scores, "patients": patients, "episodes": episodes, "sessions": sessions}
@@ -180,7 +195,9 @@ class Study:
                      patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
                      episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
                      exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
-                     no_sessions=self.no_sessions)
+                     no_sessions=self.no_sessions, notes=self.notes,
+                     same_day_scores=self.same_day_scores[self.same_day_scores["episode_id"].isin(keep)],
+                     input_files=self.input_files)
 
     # ------------------------------------------------------------------ frames
     @property
@@ -282,6 +299,11 @@ class Study:
                  ("episodes", "", len(self.episodes)),
                  ("episodes with scores", "", int(len(n_scores))),
                  ("episodes with follow-up (2+ measurements)", "", int((n_scores >= 2).sum()))]
+        same_day = self.same_day_scores
+        if len(same_day):
+            visits = same_day.groupby(["episode_id", "instrument", "date"]).ngroups
+            rows += [("score rows combined into same-day visits (mean)", "scores", len(same_day)),
+                     ("same-day visits they form", "scores", int(visits))]
         status = self.episodes["treatment_status"].value_counts()
         for st in ("treated", UNTREATED, UNKNOWN):
             rows.append((f"episodes with treatment status {st}", "", int(status.get(st, 0))))

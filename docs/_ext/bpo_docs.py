@@ -152,19 +152,12 @@ def vocabulary() -> dict:
     untreated status left out), ``untreated`` (spellings or None),
     ``untreated_code``, ``source`` and ``file`` (the module the lists came from).
     """
-    try:
-        voc = importlib.import_module("backpain_outcomes.vocabulary")
-        instrument = dict(voc.INSTRUMENT_ALIASES)
-        modality = dict(voc.MODALITY_ALIASES)
-        untreated = list(getattr(voc, "UNTREATED_ALIASES", []) or [])
-        code = getattr(voc, "UNTREATED", "untreated")
-        source = "backpain_outcomes.vocabulary"
-    except (ImportError, AttributeError):
-        voc = importlib.import_module("backpain_outcomes.instruments")
-        instrument = dict(voc._INSTRUMENT_ALIASES)
-        modality = dict(voc._MODALITY_ALIASES)
-        untreated, code = [], "untreated"
-        source = "backpain_outcomes.instruments"
+    voc = importlib.import_module("backpain_outcomes.vocabulary")
+    instrument = dict(voc.INSTRUMENT_ALIASES)
+    modality = dict(voc.MODALITY_ALIASES)
+    untreated = list(voc.UNTREATED_ALIASES)
+    code = voc.UNTREATED
+    source = "backpain_outcomes.vocabulary"
     if code in modality:
         untreated = list(dict.fromkeys([*untreated, *modality.pop(code)]))
     return {"instrument": instrument, "modality": modality, "untreated": untreated or None,
@@ -257,7 +250,7 @@ class TablesDirective(SphinxDirective):
         loading = importlib.import_module("backpain_outcomes.loading")
         self.env.note_dependency(__file__)
         self.env.note_dependency(loading.__file__)
-        aliases = getattr(loading, "_ALIASES", {})
+        aliases = loading.COLUMN_ALIASES
         rows = []
         for name, (required, optional) in loading.TABLES.items():
             spell = {**aliases.get("*", {}), **aliases.get(name, {})}
