@@ -23,6 +23,7 @@ from markupsafe import Markup
 from .exceptions import MissingDependencyError
 from .report_content import ReportContent, report_content
 from .resolution import DEFAULT_RULE
+from .safe_io import atomic_path, check_output
 from .version import __version__
 
 __all__ = ["clinic_report", "render_html", "html_to_pdf", "REFERENCES"]
@@ -85,8 +86,9 @@ def html_to_pdf(html_path, pdf_path, browser: str | None = None, timeout: float 
                f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
                Path(html_path).resolve().as_uri()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if not pdf_path.exists() or pdf_path.stat().st_size == 0:
-        raise MissingDependencyError(f"Chromium did not write the PDF: {proc.stderr[-500:]}")
+    if proc.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
+        raise MissingDependencyError(f"Chromium did not write the PDF (exit code {proc.returncode}): "
+                                     f"{proc.stderr[-500:]}")
     return pdf_path
 
 
@@ -124,7 +126,9 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
 
     Returns
     -------
-    Path of the written file.
+    Path of the written file. An existing file at ``path`` is replaced, but
+    never one of the study's input files; the report is written to a
+    temporary file first, so a failure leaves an older report untouched.
 
     See Also
     --------
@@ -138,20 +142,19 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     >>> out.suffix
     '.html'
     """
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm", ".pdf"):
-        raise ValueError(f"path must end in .html or .pdf, got {str(path)!r}")
+    path = check_output(path, getattr(study, "input_files", []), force=True, suffixes=(".html", ".htm", ".pdf"),
+                        what="path")
     if path.suffix.lower() == ".pdf":
         _browser(None)  # fail before the analyses when Chromium is missing
     content = report_content(study, clinic=clinic, period=period, title=title, rule=rule, day=day, origin=origin,
                              instrument=instrument, min_n=min_n, show_therapists=show_therapists, progress=progress)
     html = render_html(content)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".pdf":
-        with tempfile.TemporaryDirectory() as tmp:
-            h = Path(tmp) / "report.html"
-            h.write_text(html, encoding="utf-8")
-            html_to_pdf(h, path)
-    else:
-        path.write_text(html, encoding="utf-8")
+    with atomic_path(path) as tmp_out:  # a failure leaves an existing report untouched
+        if path.suffix.lower() == ".pdf":
+            with tempfile.TemporaryDirectory() as tmp:
+                h = Path(tmp) / "report.html"
+                h.write_text(html, encoding="utf-8")
+                html_to_pdf(h, tmp_out)
+        else:
+            tmp_out.write_text(html, encoding="utf-8")
     return path

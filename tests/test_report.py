@@ -266,3 +266,28 @@ def test_real_browser_screenshot(example_study, tmp_path):
                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400", f"--screenshot={png}",
                     html.as_uri()], capture_output=True, timeout=120)
     assert png.stat().st_size > 20000
+
+
+def test_api_never_writes_onto_an_input_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    import shutil as _shutil
+
+    import backpain_outcomes.report as report_module
+    from backpain_outcomes.safe_io import OutputError
+
+    data = tmp_path / "study"
+    _shutil.copytree(bpo.example_path(), data)
+    study = bpo.load_study(data)
+    with pytest.raises(OutputError, match="cannot write a .csv file"):   # a table of the study is never replaced
+        bpo.clinic_report(study, data / "patients.csv", progress=False)
+    with pytest.raises(OutputError, match="docx"):
+        bpo.clinic_report(study, tmp_path / "report.docx", progress=False)
+    old = tmp_path / "report.html"
+    old.write_text("older report", encoding="utf-8")
+
+    def broken(content):
+        raise RuntimeError("rendering failed")
+    monkeypatch.setattr(report_module, "render_html", broken)
+    with pytest.raises(RuntimeError):
+        bpo.clinic_report(study, old, progress=False)
+    assert old.read_text(encoding="utf-8") == "older report"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
