@@ -206,7 +206,7 @@ def test_min_n_and_arguments(tmp_path, example_study):
         report_content(example_study, rule="nrs<<1", progress=False)
     with pytest.raises(ValueError, match="C1, C2, C3"):
         report_content(example_study, clinic="C9", progress=False)
-    with pytest.raises(ValueError, match=r"\.html or \.pdf"):
+    with pytest.raises(ValueError, match=r"path: cannot write a \.txt file; use \.html or \.htm or \.pdf"):
         bpo.clinic_report(example_study, tmp_path / "r.txt", progress=False)
 
 
