@@ -32,6 +32,7 @@ from .checks import check_alpha, check_bool, check_choice, check_day, check_days
 from .exceptions import SmallSampleWarning
 from .resolution import DEFAULT_RULE, RELAPSE, as_rule, check_study, time_to_resolution
 from .results import Result
+from .rules import Resolution
 from .seed_rows import CLAIMS, c2_rows, c3_rows, c4_row, claim_row, pairwise_hazards
 from .verdicts import (
     claim_at_day,
@@ -90,6 +91,28 @@ class ClaimResult(Result):
     events_table : DataFrame
         The per-episode event table of the population.
     """
+
+    claimed: float
+    day: float
+    rule: Resolution
+    population: str
+    origin: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_value_below: float
+    p_value_above: float
+    alternative: str
+    verdict: str
+    verdict_code: str
+    n: int
+    events: int
+    relapses: dict
+    excluded: dict
+    sensitivity: pd.DataFrame
+    sensitivity_range: tuple
+    events_table: pd.DataFrame
 
     def __init__(self, **fields):
         for key, value in fields.items():
