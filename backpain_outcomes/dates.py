@@ -2,11 +2,18 @@
 
 ISO 8601 dates (``2024-03-04``, with or without a time and a UTC offset) are
 read as the date written: ``2024-03-04T23:30-05:00`` is 4 March, not 5 March in
-UTC. Day/month/year numeric dates are accepted only when unambiguous
-(``25/03/2024``) or when the caller states the order with ``dayfirst=``;
-``03/04/2024`` without it is reported as ambiguous, and so is a two-digit year.
-Dates with a month name (``4 Mar 2024``) are unambiguous and accepted. Date
-and datetime cells of a workbook or a DataFrame keep their wall-clock date.
+UTC. Dates with a month name (``4 Mar 2024``) are unambiguous and accepted.
+Date and datetime cells of a workbook or a DataFrame keep their wall-clock
+date.
+
+Day/month/year numeric dates are read in the order the caller states with
+``dayfirst=``. Without it, the column decides: when some of its dates can
+only be read one way (``14/07/2024`` has a day above 12 in first place) and
+none can only be read the other way, every date of the column is read in that
+order (:func:`date_order` says which, :func:`order_note` says so in plain
+words). A column whose dates are all readable both ways (``03/04/2024``), or
+that holds dates proving each order, leaves those dates ambiguous: they are
+refused, never guessed. A two-digit year is ambiguous (its century).
 
 Each distinct value is parsed once, and the text patterns are matched on all of
 them at once, so a million dates cost about as much as their distinct values.
@@ -15,11 +22,12 @@ them at once, so a million dates cost about as much as their distinct values.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["parse_dates", "OK", "BAD", "AMBIGUOUS"]
+__all__ = ["parse_dates", "date_order", "order_note", "DateOrder", "OK", "BAD", "AMBIGUOUS"]
 
 #: Status codes of :func:`parse_dates`.
 OK, BAD, AMBIGUOUS = 0, 1, 2
@@ -68,10 +76,34 @@ def _parse_text(text: pd.Series, dayfirst: bool | None) -> tuple[np.ndarray, np.
     return out, status
 
 
-def _day_month(a: np.ndarray, b: np.ndarray, year: np.ndarray, dayfirst: bool | None):
-    """Day/month/year with the order stated, or told by a number above 12."""
+def _years(year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(year as a number, written with two digits); a two-digit year is placed in 2000 for checking only."""
     two_digit = np.char.str_len(year.astype(str)) == 2
-    y = np.where(two_digit, 2000, year.astype(np.int64))
+    return np.where(two_digit, 2000, year.astype(np.int64)), two_digit
+
+
+def _proof(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(only day first, only month first, both ways) for numeric ``a/b/year`` dates: a value proves an
+    order when it is a real date read that way and its other number is above 12."""
+    as_day_first = ~np.isnat(_build(y, b, a))
+    as_month_first = ~np.isnat(_build(y, a, b))
+    both = as_day_first & as_month_first & (a != b)
+    return as_day_first & (a > 12), as_month_first & (b > 12), both
+
+
+def _proven(day_first: np.ndarray, month_first: np.ndarray) -> bool | None:
+    if day_first.any() and not month_first.any():
+        return True
+    if month_first.any() and not day_first.any():
+        return False
+    return None
+
+
+def _day_month(a: np.ndarray, b: np.ndarray, year: np.ndarray, dayfirst: bool | None):
+    """Day/month/year in the order stated, else the order the values prove, else only unambiguous values."""
+    y, two_digit = _years(year)
+    if dayfirst is None:
+        dayfirst = _proven(*_proof(a, b, y)[:2])
     if dayfirst is None:
         day = np.where(a > 12, a, np.where(b > 12, b, a))
         month = np.where(a > 12, b, np.where(b > 12, a, b))
@@ -118,8 +150,9 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None) -> tuple[pd.Ser
     values : Series
         Strings, dates/datetimes or missing values.
     dayfirst : bool or None
-        Order of ``dd/mm/yyyy`` style dates. ``None`` accepts only dates whose
-        order is unambiguous.
+        Order of ``dd/mm/yyyy`` style dates. ``None``: the order the column's
+        own dates prove (see :func:`date_order`); when they prove none, only
+        dates that can be read one way are accepted.
 
     Returns
     -------
@@ -129,12 +162,14 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None) -> tuple[pd.Ser
     Examples
     --------
     >>> import pandas as pd
-    >>> parsed, status = parse_dates(pd.Series(["2024-03-04", "25/03/2024", "03/04/2024",
-    ...                                         "2024-03-04T23:30:00-05:00"]))
+    >>> parsed, status = parse_dates(pd.Series(["2024-03-04", "03/04/2024", "2024-03-04T23:30:00-05:00"]))
     >>> status.tolist()
-    [0, 0, 2, 0]
-    >>> parsed.dt.strftime("%Y-%m-%d").tolist()[3]
+    [0, 2, 0]
+    >>> parsed.dt.strftime("%Y-%m-%d").tolist()[2]
     '2024-03-04'
+    >>> parsed, status = parse_dates(pd.Series(["03/04/2024", "25/03/2024"]))  # 25/03 proves day first
+    >>> parsed.dt.strftime("%Y-%m-%d").tolist(), status.tolist()
+    (['2024-04-03', '2024-03-25'], [0, 0])
     """
     values = pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -156,3 +191,89 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None) -> tuple[pd.Ser
         ts[i], st[i] = _wall_date(uniq.iat[i])
     return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]"),
             pd.Series(st[codes], index=values.index, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------------------------- column order
+class DateOrder(NamedTuple):
+    """What the numeric ``a/b/year`` dates of a column say about their order (counts are rows)."""
+
+    #: True (day first), False (month first) or None (not proven, or both orders proven).
+    dayfirst: bool | None
+    #: Rows whose date can only be read day first (``14/07/2024``).
+    day_first: int
+    #: Rows whose date can only be read month first (``07/14/2024``).
+    month_first: int
+    #: Rows whose date can be read both ways (``03/04/2024``).
+    ambiguous: int
+    #: The first value of each kind: (day first, month first, both ways); None when there is none.
+    examples: tuple
+
+
+def _text_values(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Distinct text values (stripped) and the number of rows holding each."""
+    codes, uniq = pd.factorize(pd.Series(values))
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniq))
+    uniq = pd.Series(uniq)
+    is_text = uniq.map(lambda v: isinstance(v, str)).to_numpy(bool) if uniq.dtype == object else np.full(
+        len(uniq), pd.api.types.is_string_dtype(uniq))
+    return uniq[is_text].astype("str").str.strip().reset_index(drop=True), counts[is_text]
+
+
+def date_order(values: pd.Series) -> DateOrder:
+    """The order of day and month that a column of dates proves.
+
+    A date proves an order when it is a real date read that way and its other
+    number is above 12: ``14/07/2024`` can only be 14 July. The column proves
+    day first when some of its dates can only be read day first and none can
+    only be read month first (and the reverse); ISO dates and dates with a
+    month name say nothing about the order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> order = date_order(pd.Series(["03/04/2024", "14/07/2024", "03/04/2024", "2024-01-05"]))
+    >>> order.dayfirst, order.day_first, order.ambiguous, order.examples
+    (True, 1, 2, ('14/07/2024', None, '03/04/2024'))
+    >>> date_order(pd.Series(["03/04/2024"])).dayfirst is None
+    True
+    """
+    text, counts = _text_values(values)
+    hit = text.str.fullmatch(_DMY).to_numpy(dtype=bool, na_value=False)
+    if not hit.any():
+        return DateOrder(None, 0, 0, 0, (None, None, None))
+    g = text[hit].str.extract(f"^{_DMY}$")
+    y, _ = _years(g[2].astype(str).to_numpy())
+    kinds = _proof(_ints(g, 0), _ints(g, 1), y)
+    n = counts[hit]
+    written = text[hit].to_numpy(object)
+    examples = tuple(written[k][0] if k.any() else None for k in kinds)
+    return DateOrder(_proven(kinds[0], kinds[1]), *(int(n[k].sum()) for k in kinds), examples)
+
+
+def order_note(order: DateOrder, where: str) -> str | None:
+    """A plain sentence on how a column's ambiguous dates were read, or None when there is nothing to say.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> note = order_note(date_order(pd.Series(["03/04/2024", "14/07/2024"])), "scores.date")
+    >>> note[:78]
+    'scores.date: 1 date(s) such as 03/04/2024 read as day/month/year (dd/mm/yyyy)'
+    >>> note[note.index("such as 14"):]
+    'such as 14/07/2024; pass dayfirst=False to read them month first'
+    """
+    first_day, first_month, both = order.examples
+    if order.dayfirst is not None and order.ambiguous:
+        ex = first_day if order.dayfirst else first_month
+        n = order.day_first if order.dayfirst else order.month_first
+        shape, other, flag = (("day/month/year (dd/mm/yyyy)", "month first", False) if order.dayfirst else
+                              ("month/day/year (mm/dd/yyyy)", "day first", True))
+        return (f"{where}: {order.ambiguous} date(s) such as {both} read as {shape}, because {n} date(s) in the "
+                f"same column can only be read that way, such as {ex}; pass dayfirst={flag} to read them {other}")
+    if order.day_first and order.month_first:
+        tail = (f"; the {order.ambiguous} date(s) readable both ways, such as {both}, are refused as ambiguous "
+                "(pass dayfirst=True or dayfirst=False)" if order.ambiguous else "")
+        return (f"{where}: the column mixes dates that can only be day first ({order.day_first}, such as "
+                f"{first_day}) and dates that can only be month first ({order.month_first}, such as {first_month}); "
+                f"each was read the only way it can be{tail}")
+    return None

@@ -34,10 +34,20 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_bool, check_choice, check_int
+from .dates import date_order, order_note
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .linking import link_tables
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, SET_ASIDE, Problems
-from .reading import COLUMN_ALIASES, ITEM_COLUMN, TABLES, ReadError, find_table_files, normalise_column, read_part
+from .reading import (
+    COLUMN_ALIASES,
+    ITEM_COLUMN,
+    TABLES,
+    Part,
+    ReadError,
+    find_table_files,
+    normalise_column,
+    read_part,
+)
 from .study import Study
 from .validation import (
     RawTable,
@@ -88,12 +98,13 @@ def _sheet_for(sheet, name: str):
 def _labels(given: dict) -> dict[int, str]:
     """How each input is named in problems: its file name, or its path when two inputs share a name."""
     objs = [(name, obj) for name, lst in given.items() for obj in lst]
-    plain = {id(o): f"<{n} DataFrame>" if isinstance(o, pd.DataFrame) else Path(o).name for n, o in objs}
+    plain = {id(o): o.source if isinstance(o, Part) else f"<{n} DataFrame>" if isinstance(o, pd.DataFrame)
+             else Path(o).name for n, o in objs}
     counts = pd.Series(list(plain.values()), dtype=object).value_counts()
     out = {}
     for i, (name, obj) in enumerate(objs):
         label = plain[id(obj)]
-        if counts.get(label, 0) > 1:
+        if counts.get(label, 0) > 1 and not isinstance(obj, Part):  # a part keeps the name it was read under
             label = f"<{name} DataFrame {i + 1}>" if isinstance(obj, pd.DataFrame) else str(obj)
         out[id(obj)] = label
     return out
@@ -247,15 +258,20 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
         ``scores_2024.xlsx``, and several files of one table are read
         together), or a single scores file. A data file in the directory that
         is named after no table is an error, never ignored.
-    patients, episodes, sessions, scores : path, DataFrame or list of them, optional
+    patients, episodes, sessions, scores : path, DataFrame, Part or list of them, optional
         Tables given one by one (they replace files found in ``path``).
-        Only ``scores`` is required.
+        Only ``scores`` is required. A :class:`~backpain_outcomes.reading.Part`
+        holds rows already read, each with the line it came from (problems
+        name that line): importers of other layouts, such as
+        :func:`~backpain_outcomes.load_visits`, hand their rows over this way.
     errors : {"raise", "exclude"}
         ``"raise"`` (default) raises one :class:`DataValidationError` listing
         every problem; ``"exclude"`` loads the valid rows, moves the others to
         ``study.exclusions`` with their reason and warns with the count.
     dayfirst : bool, optional
-        Order of day and month in ``dd/mm/yyyy``-style dates. Without it such
+        Order of day and month in ``dd/mm/yyyy``-style dates. Without it each
+        date column is read in the order its own dates prove (a day above 12,
+        ``14/07/2024``), which ``study.notes`` states; when none proves it, such
         dates load only when unambiguous.
     today : date-like, optional
         Dates after this day are errors (default: today).
@@ -324,6 +340,8 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     notes: list[str] = []
     labels = _labels(given)
     raw = {name: _read(name, given[name], p, sheet, notes, labels) for name in TABLES if name in given}
+    if dayfirst is None:
+        notes.extend(_date_notes(raw))
     if p.fatal:
         raise DataValidationError(p.frame(), header="the input cannot be read")
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
@@ -331,6 +349,21 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     if errors == "raise" and p.any():
         raise DataValidationError(p.frame())
     return _build(raw, clean, p, notes, given, no_sessions)
+
+
+#: The date column of each table.
+_DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
+
+
+def _date_notes(raw: dict) -> list[str]:
+    """How each date column's ambiguous dates are read when the column proves the order (see dates)."""
+    notes = []
+    for name, col in _DATE_COLUMNS.items():
+        t = raw.get(name)
+        if t is not None and col in t.data:
+            where = f"{name}.{col} ({', '.join(t.sources[i] for i in pd.unique(t.source_index))})"
+            notes.append(order_note(date_order(t.data[col]), where))
+    return [n for n in notes if n]
 
 
 def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> dict:
@@ -367,5 +400,5 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
                   no_sessions=no_sessions, notes=notes, same_day_scores=same_day_scores(used["scores"]),
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
-                               if not isinstance(f, pd.DataFrame)])
+                               if not isinstance(f, pd.DataFrame | Part)])
     return study

@@ -23,8 +23,9 @@ import pandas as pd
 
 from .delimited import Part, ReadError, read_text
 
-__all__ = ["TABLES", "COLUMN_ALIASES", "FILE_TYPES", "ITEM_COLUMN", "Part", "ReadError", "normalise_column",
-           "table_of_file", "find_table_files", "read_part", "read_workbook", "frame_part"]
+__all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "Part", "ReadError",
+           "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part", "read_workbook",
+           "frame_part"]
 
 #: table -> (required columns, optional columns)
 TABLES = {
@@ -46,17 +47,70 @@ COLUMN_ALIASES = {
     "scores": {"score_date": "date", "visit_date": "date", "session_date": "date",
                "measure": "instrument", "outcome": "instrument", "questionnaire": "instrument",
                "value": "score", "result": "score"},
+    "visits": {"visit_date": "date", "visitdate": "date", "session_date": "date", "appointment_date": "date",
+               "encounter_date": "date", "date_of_visit": "date", "visit": "date",
+               "modality": "treatment", "therapy": "treatment", "intervention": "treatment",
+               "treatment_type": "treatment", "therapist": "therapist_id", "therapistid": "therapist_id",
+               "clinician": "therapist_id", "provider": "therapist_id"},
 }
+#: Columns of a long visit export (:func:`backpain_outcomes.load_visits`), one row per visit.
+VISIT_COLUMNS = ("patient_id", "date", "treatment", "episode_id", "therapist_id")
+#: A unit or range written after a column name: "(0-10)", "[mm]", "(%)", "(min)".
+_UNIT = re.compile(r"\s*[(\[]\s*(?:[0-9][0-9\s.,/%-]*(?:to\s*[0-9.]+)?|mm|cm|%|mins?|minutes|years?|yrs?|days?"
+                   r"|points?|pts)\s*[)\]]\s*$", re.IGNORECASE)
+#: Where a camelCase name is split into words: "VisitDate", "PatientID", "NPRSScore".
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 #: Item columns of questionnaires scored by the loader (odi_1..odi_10, rmdq_1..rmdq_24).
 ITEM_COLUMN = re.compile(r"^(odi|rmdq)_?q?(\d{1,2})$")
 #: File suffix -> reader.
 FILE_TYPES = {".csv": "text", ".txt": "text", ".tsv": "text", ".parquet": "parquet", ".pq": "parquet",
               ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
 
+def _key(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+
+
+def column_keys(name: object) -> list[str]:
+    """Spellings of a column name to match, in order: as written; without a trailing unit; camelCase split.
+
+    Each is lower case with ``_`` between words.
+
+    Examples
+    --------
+    >>> column_keys("PainScore(0-10)")
+    ['painscore_0_10', 'painscore', 'pain_score']
+    >>> column_keys("Visit Date")
+    ['visit_date']
+    """
+    text = str(name).replace("\ufeff", "").strip()
+    bare = _UNIT.sub("", text)
+    return list(dict.fromkeys((_key(text), _key(bare), _key(_CAMEL.sub("_", bare)))))
+
+
 def normalise_column(name: object, table: str) -> str:
-    """Canonical column name: lower case, ``_`` between words, aliases resolved ("Patient ID" -> "patient_id")."""
-    key = re.sub(r"[^0-9a-z]+", "_", str(name).replace("\ufeff", "").strip().lower()).strip("_")
-    return COLUMN_ALIASES.get(table, {}).get(key, COLUMN_ALIASES["*"].get(key, key))
+    """Canonical column name: lower case, ``_`` between words, aliases resolved ("Patient ID" -> "patient_id").
+
+    When the name as written is not a column or an alias of ``table``, it is
+    matched again without a trailing unit (``"Duration (min)"``) and with its
+    camelCase words split (``"VisitDate"``, ``"PatientID"``); a name that
+    matches nothing keeps its plain spelling.
+
+    Examples
+    --------
+    >>> normalise_column("VisitDate", "sessions"), normalise_column("Visit Date", "scores")
+    ('session_date', 'date')
+    >>> normalise_column("Duration (min)", "sessions"), normalise_column("PatientID", "visits")
+    ('duration_min', 'patient_id')
+    """
+    aliases = {**COLUMN_ALIASES["*"], **COLUMN_ALIASES.get(table, {})}
+    required, optional = TABLES.get(table, (VISIT_COLUMNS if table == "visits" else (), ()))
+    keys = column_keys(name)
+    for key in keys:
+        if key in aliases:
+            return aliases[key]
+        if key in required or key in optional:
+            return key
+    return keys[0]
 
 
 def table_of_file(path: Path) -> str | None:
@@ -174,9 +228,12 @@ def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Pa
     """Read one input of ``table`` (a path or a DataFrame) into one part per file or sheet.
 
     ``source`` names the input in problems (default: the file name, or
-    ``<table DataFrame>``). Raises :class:`ReadError` when the input cannot be
-    read at all.
+    ``<table DataFrame>``). A :class:`Part` (rows already read, each with its
+    line) is returned as it is. Raises :class:`ReadError` when the input
+    cannot be read at all.
     """
+    if isinstance(obj, Part):
+        return [obj]
     if isinstance(obj, pd.DataFrame):
         return [frame_part(obj, source or f"<{table} DataFrame>")]
     path = Path(obj)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pandas as pd
 
-from backpain_outcomes.dates import AMBIGUOUS, BAD, OK, parse_dates
+from backpain_outcomes.dates import AMBIGUOUS, BAD, OK, DateOrder, date_order, order_note, parse_dates
 
 
 def _parse(values, dayfirst=None):
@@ -13,13 +13,44 @@ def _parse(values, dayfirst=None):
 
 
 def test_text_dates():
-    got = _parse(["2024-03-04", "25/03/2024", "03/04/2024", "2024/3/5", "4 Mar 2024", "Mar 4, 2024", "05/05/2024",
+    got = _parse(["2024-03-04", "03/04/2024", "2024/3/5", "4 Mar 2024", "Mar 4, 2024", "05/05/2024",
                   "03/04/24", "2024-02-30", "13/13/2024", "x", "", None])
-    assert got == (["2024-03-04", "2024-03-25", None, "2024-03-05", "2024-03-04", "2024-03-04", "2024-05-05", None,
+    assert got == (["2024-03-04", None, "2024-03-05", "2024-03-04", "2024-03-04", "2024-05-05", None,
                     None, None, None, None, None],
-                   [OK, OK, AMBIGUOUS, OK, OK, OK, OK, AMBIGUOUS, BAD, BAD, BAD, OK, OK])
+                   [OK, AMBIGUOUS, OK, OK, OK, OK, AMBIGUOUS, BAD, BAD, BAD, OK, OK])
     assert _parse(["03/04/2024", "25/03/2024"], dayfirst=True)[0] == ["2024-04-03", "2024-03-25"]
     assert _parse(["03/04/2024", "25/03/2024"], dayfirst=False) == (["2024-03-04", None], [OK, BAD])
+
+
+def test_a_column_that_proves_its_order_is_read_in_that_order():
+    # 14/07/2024 can only be 14 July, so 03/04/2024 in the same column is 3 April
+    assert _parse(["03/04/2024", "14/07/2024"]) == (["2024-04-03", "2024-07-14"], [OK, OK])
+    # 07/14/2024 can only be July 14, so 03/04/2024 is March 4
+    assert _parse(["03/04/2024", "07/14/2024"]) == (["2024-03-04", "2024-07-14"], [OK, OK])
+    # proof in both directions: each unambiguous date as it can be read, the ambiguous one refused
+    assert _parse(["03/04/2024", "14/07/2024", "07/14/2024"]) == (
+        [None, "2024-07-14", "2024-07-14"], [AMBIGUOUS, OK, OK])
+    # a day above 12 that is not a real date (31 February) proves nothing
+    assert _parse(["03/04/2024", "31/02/2024"]) == ([None, None], [AMBIGUOUS, BAD])
+    # a two-digit year stays ambiguous (its century) whatever the order
+    assert _parse(["03/04/24", "14/07/2024"])[1] == [AMBIGUOUS, OK]
+    # the explicit order wins over the column's proof
+    assert _parse(["03/04/2024", "14/07/2024"], dayfirst=False) == (["2024-03-04", None], [OK, BAD])
+
+
+def test_date_order_counts_rows_and_names_examples():
+    values = pd.Series(["03/04/2024", "14/07/2024", "03/04/2024", "05/06/2024", "2024-01-05", None], dtype="str")
+    order = date_order(values)
+    assert order == DateOrder(True, 1, 0, 3, ("14/07/2024", None, "03/04/2024"))
+    note = order_note(order, "scores.date (visits.csv)")
+    assert note.startswith("scores.date (visits.csv): 3 date(s) such as 03/04/2024 read as day/month/year")
+    assert "such as 14/07/2024; pass dayfirst=False" in note
+    mixed = date_order(pd.Series(["14/07/2024", "07/14/2024", "03/04/2024"]))
+    assert mixed.dayfirst is None and (mixed.day_first, mixed.month_first, mixed.ambiguous) == (1, 1, 1)
+    assert "are refused as ambiguous" in order_note(mixed, "x")
+    assert order_note(date_order(pd.Series(["03/04/2024"])), "x") is None  # nothing proven: the problems say it
+    assert order_note(date_order(pd.Series(["14/07/2024"])), "x") is None  # nothing ambiguous to decide
+    assert date_order(pd.Series([], dtype=object)) == DateOrder(None, 0, 0, 0, (None, None, None))
 
 
 def test_offsets_do_not_move_the_date():

@@ -93,11 +93,22 @@ def test_unknown_modality_lists_accepted_ones_and_user_map(tmp_path):
 
 
 def test_dates_ambiguous_need_dayfirst(tmp_path):
-    write(tmp_path / "scores.csv", SCORES + "p1,03/04/2024,nrs,7\np1,25/04/2024,nrs,3\n")
+    write(tmp_path / "scores.csv", SCORES + "p1,03/04/2024,nrs,7\np1,05/06/2024,nrs,3\n")
     with pytest.raises(DataValidationError, match="dayfirst"):
         bpo.load_study(tmp_path, today=TODAY)
     study = bpo.load_study(tmp_path, today=TODAY, dayfirst=True)
+    assert study.scores["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-04-03", "2024-06-05"]
+
+
+def test_a_date_column_that_proves_its_order_loads_with_a_note(tmp_path):
+    # 25/04/2024 can only be day first, so the column's 03/04/2024 is 3 April (and the note says so)
+    write(tmp_path / "scores.csv", SCORES + "p1,03/04/2024,nrs,7\np1,25/04/2024,nrs,3\n")
+    study = bpo.load_study(tmp_path, today=TODAY)
     assert study.scores["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-04-03", "2024-04-25"]
+    assert any(n.startswith("scores.date (scores.csv): 1 date(s) such as 03/04/2024 read as day/month/year")
+               for n in study.notes)
+    study = bpo.load_study(tmp_path, today=TODAY, dayfirst=True)
+    assert not any("day/month/year" in n for n in study.notes)  # stated, not inferred
 
 
 def test_links_unknown_patient_episode_and_before_onset(tmp_path):

@@ -85,3 +85,43 @@ def test_files_belong_to_the_table_they_are_named_after(tmp_path):
         "scores": ["scores-part2.tsv", "scores.csv", "Scores_2024.xlsx"], "sessions": ["sessions.parquet"]}
     assert [f.name for f in strays] == ["notes.csv", "scoresheet.csv"]
     assert table_of_file(tmp_path / "patients.CSV") == "patients" and table_of_file(tmp_path / "x.csv") is None
+
+
+def test_column_names_in_camel_case_or_with_a_unit_match_their_aliases():
+    from backpain_outcomes.reading import column_keys, normalise_column
+    cases = {("VisitDate", "sessions"): "session_date", ("Visit Date", "sessions"): "session_date",
+             ("VisitDate", "scores"): "date", ("PatientID", "scores"): "patient_id",
+             ("patientId", "episodes"): "patient_id", ("OnsetDate", "episodes"): "onset_date",
+             ("Duration (min)", "sessions"): "duration_min", ("DurationMin", "sessions"): "duration_min",
+             ("Score (0-10)", "scores"): "score", ("Age [years]", "patients"): "age",
+             ("TherapistID", "sessions"): "therapist_id", ("VisitDate", "visits"): "date",
+             ("Treatment", "visits"): "treatment", ("Clinician", "visits"): "therapist_id"}
+    assert {k: normalise_column(*k) for k in cases} == cases
+    # names that match nothing keep their plain spelling, as before (item columns, extra columns)
+    keep = {"ODI_Q1": "odi_q1", "OdiQ1": "odiq1", "BMIValue": "bmivalue", "score (raw)": "score_raw",
+            "PainScore(0-10)": "painscore_0_10"}
+    assert {k: normalise_column(k, "scores") for k in keep} == keep
+    assert column_keys("NPRS_score") == ["nprs_score"]
+    assert column_keys("\ufeffVAS (mm)") == ["vas_mm", "vas"]
+
+
+def test_headers_in_camel_case_load(tmp_path):
+    (tmp_path / "scores.csv").write_text("PatientID,VisitDate,Instrument,Score (0-10)\np1,2024-01-05,nrs,7\n")
+    study = bpo.load_study(tmp_path, today=TODAY)
+    assert study.scores[["patient_id", "score"]].values.tolist() == [["p1", 7.0]]
+
+
+def test_a_part_already_read_keeps_its_source_and_lines():
+    from backpain_outcomes.reading import Part, read_part
+    data = pd.DataFrame({"patient_id": ["p1", "p1"], "date": ["2024-01-05", "2024-01-40"],
+                         "instrument": ["nrs", "nrs"], "score": ["7", "3"]})
+    part = Part("export.csv", data, np.array([7, 12]), blank=np.array([9]))
+    assert read_part(part, "scores") == [part]
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(scores=part, today=TODAY)
+    assert info.value.problems[["source", "row", "reason"]].values.tolist() == [["export.csv", 12, "bad_date"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = bpo.load_study(scores=part, today=TODAY, errors="exclude")
+    assert study.exclusions[["row", "reason"]].values.tolist() == [[9, "blank_row"], [12, "bad_date"]]
+    assert study.scores["_row"].tolist() == [7] and study.rows_read == {"scores": 3} and study.input_files == []
