@@ -257,7 +257,7 @@ def order_note(order: DateOrder, where: str) -> str | None:
     --------
     >>> import pandas as pd
     >>> note = order_note(date_order(pd.Series(["03/04/2024", "14/07/2024"])), "scores.date")
-    >>> note[:78]
+    >>> note[:77]
     'scores.date: 1 date(s) such as 03/04/2024 read as day/month/year (dd/mm/yyyy)'
     >>> note[note.index("such as 14"):]
     'such as 14/07/2024; pass dayfirst=False to read them month first'
