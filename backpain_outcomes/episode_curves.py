@@ -5,12 +5,16 @@ Every episode gets its own curve of the recovery model
 
 .. math:: y(t) = \\mathrm{plateau} + (b_0 - \\mathrm{plateau})\\, e^{-t/\\tau}
 
-fitted on padded arrays with masks (no Python loop over episodes): variable
-projection first (tau by a golden-section search on the profiled sum of
-squares, bracketed by the best point of the tau grid, with (b0, plateau)
-solved in closed form), then batched Levenberg-Marquardt on (b0, plateau,
-log tau), log tau clipped to the tau bounds. The grid bracket makes the fit
-less dependent on starting values than a local optimiser. Checked against
+fitted on padded arrays with masks (no Python loop over episodes). The start is
+the best tau of a log-spaced grid over the tau bounds for the sum of squares
+profiled over (b0, plateau), which are solved in closed form for each tau,
+refined by a parabola through the neighbouring grid points; the grid makes the
+fit less dependent on starting values than a local optimiser. Then
+Levenberg-Marquardt damping of Newton's method on (b0, plateau, log tau) with the
+exact Hessian, each 3x3 system solved in closed form, log tau clipped to the tau
+bounds. Episodes are fitted in blocks of similar length, stored measurement by
+episode so that every per-episode sum runs over contiguous memory, and each
+iteration works only on the episodes still iterating. Checked against
 ``scipy.optimize.curve_fit`` episode by episode in the tests.
 """
 
@@ -21,7 +25,7 @@ import pandas as pd
 
 from .checks import check_instrument, check_int, check_origin
 from .curves import check_scale
-from .recovery_model import MIN_DISTINCT_DAYS, TAU_BOUNDS, TAU_GRID, identifiable_tau, linear_given_tau, tau_problem
+from .recovery_model import MIN_DISTINCT_DAYS, TAU_BOUNDS, identifiable_tau, tau_problem
 from .results import Result
 from .vocabulary import label
 
@@ -41,119 +45,209 @@ def pad_episodes(frame: pd.DataFrame):
     (['a', 'b'], [[True, True], [True, False]])
     """
     codes, ids = pd.factorize(frame["episode_id"], sort=False)
-    pos = frame.groupby(codes).cumcount().to_numpy()
-    E, M = len(ids), int(pos.max()) + 1 if len(pos) else 0
-    t = np.zeros((E, M))
-    y = np.zeros((E, M))
-    w = np.zeros((E, M), bool)
-    t[codes, pos] = frame["day"].to_numpy(float)
-    y[codes, pos] = frame["score"].to_numpy(float)
-    w[codes, pos] = True
+    t, y, w = _pad(codes, len(ids), frame["day"].to_numpy(float), frame["score"].to_numpy(float))
     return ids, t, y, w
 
 
-def _varpro(t, y, w, n_golden=40):
-    """Variable projection: tau by a vectorised golden-section search on the profiled SSE, bracketed
-    by the best point of a log-spaced grid; (b0, plateau) solved exactly for each tau."""
+def _pad(codes, E, day, score):
+    """Padded (E, M) days, scores and mask from episode codes 0..E-1 (rows keep their order per episode)."""
+    counts = np.bincount(codes, minlength=E)
+    order = np.argsort(codes, kind="stable")
+    pos = np.empty(len(codes), int)
+    pos[order] = np.arange(len(codes)) - np.repeat(np.cumsum(counts) - counts, counts)
+    M = int(counts.max()) if len(counts) else 0
+    t, y, w = np.zeros((E, M)), np.zeros((E, M)), np.zeros((E, M), bool)
+    t[codes, pos], y[codes, pos], w[codes, pos] = day, score, True
+    return t, y, w
+
+
+#: Log-spaced tau values (days) of the start grid, both bounds included (spacing 0.15 in log tau).
+START_GRID = np.geomspace(TAU_BOUNDS[0], TAU_BOUNDS[1], 62)
+#: Episodes fitted together, sorted by length so that a block's padding is short and its arrays stay in cache.
+_BLOCK = 4096
+#: Day given to padded entries: exp(-_T_PAD / tau) is exactly 0 for every tau within TAU_BOUNDS.
+_T_PAD = 1e7
+
+
+def _dot(a, b):
+    """Per-episode sum of products of two (measurement, episode) arrays."""
+    return np.einsum("me,me->e", a, b)
+
+
+def _linear_from_sums(n, sy, yy, se, see, sey):
+    """(b0, plateau, sse) from the sums of e = exp(-t/tau): closed-form 2x2 least squares (constant where
+    the equations are singular), as :func:`~backpain_outcomes.recovery_model.linear_given_tau`."""
+    a11, a12, a22 = see, se - see, n - 2 * se + see
+    r1, r2 = sey, sy - sey
+    det = a11 * a22 - a12**2
+    ok = det > 1e-12 * np.maximum(a11 * a22, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    b0 = np.where(ok, (a22 * r1 - a12 * r2) / safe, (r1 + r2) / np.maximum(a11 + 2 * a12 + a22, 1e-300))
+    pl = np.where(ok, (a11 * r2 - a12 * r1) / safe, b0)
+    sse = np.maximum(yy - 2 * (b0 * r1 + pl * r2) + b0 * b0 * a11 + 2 * b0 * pl * a12 + pl * pl * a22, 0.0)
+    return b0, pl, sse
+
+
+def _grid_start(t, y, n, sy, yy):
+    """(b0, plateau, log tau) per episode: the best tau of :data:`START_GRID` for the SSE profiled over
+    (b0, plateau), moved to the vertex of the parabola through it and its neighbours."""
+    grid = np.log(START_GRID)
+    e = np.empty_like(t)
+    sse = np.empty((len(grid), t.shape[1]))
+    for k, tau in enumerate(START_GRID):
+        np.exp(np.multiply(t, -1.0 / tau, out=e), out=e)  # 0 on padding
+        sse[k] = _linear_from_sums(n, sy, yy, e.sum(0), _dot(e, e), _dot(e, y))[2]
+    best = np.argmin(sse, axis=0)
+    k = np.clip(best, 1, len(grid) - 2)
+    cols = np.arange(t.shape[1])
+    lo, mid, hi = sse[k - 1, cols], sse[k, cols], sse[k + 1, cols]
+    curv = lo - 2 * mid + hi
+    h = grid[1] - grid[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        offset = np.clip(h * (lo - hi) / (2 * np.where(curv > 0, curv, 1.0)), -h, h)
+    log_tau = np.where((best == k) & (curv > 0), grid[k] + offset, grid[best])
+    np.exp(t * -np.exp(-log_tau), out=e)
+    b0, pl, _ = _linear_from_sums(n, sy, yy, e.sum(0), _dot(e, e), _dot(e, y))
+    return np.column_stack([b0, pl, log_tau])
+
+
+def _residuals(t, y, wf, th):
+    """e = exp(-t/tau), t/tau, residuals and SSE at ``th`` (b0, plateau, log tau) per episode; e and the
+    residuals are 0 on padding (``t`` is :data:`_T_PAD` and ``y`` 0 there)."""
+    x = t * np.exp(-th[:, 2])
+    e = np.exp(-x)
+    r = y - th[:, 1] * wf - (th[:, 0] - th[:, 1]) * e
+    return e, x, r, _dot(r, r)
+
+
+def _newton_system(e, x, r, wf, d):
+    """Half the exact Hessian (6 distinct entries), the gradient J'r and the diagonal of J'J of the SSE in
+    (b0, plateau, log tau), with J = [e, 1 - e, d e t/tau] and the model's second derivatives
+    (f_{b0,s} = e t/tau, f_{plateau,s} = -e t/tau, f_{s,s} = d e t/tau (t/tau - 1))."""
+    f = wf - e
+    ex = e * x
+    a00, a01, a11 = _dot(e, e), _dot(e, f), _dot(f, f)
+    a02, a12, a22 = d * _dot(e, ex), d * _dot(f, ex), d * d * _dot(ex, ex)
+    q1, q2 = _dot(r, ex), _dot(r * ex, x)
+    H = (a00, a01, a02 - q1, a11, a12 + q1, a22 - d * (q2 - q1))
+    return H, (_dot(e, r), _dot(f, r), d * q1), (a00, a11, a22)
+
+
+def _damped_step(H, g, D, lam):
+    """Solve (H + lam diag(D)) step = g for every episode in closed form (symmetric 3x3 by cofactors), on
+    the scaling that makes diag(D) the identity. Returns the step and whether the damped matrix is
+    positive definite (where it is not, the step is 0)."""
+    h00, h01, h02, h11, h12, h22 = H
+    s0, s1, s2 = (1.0 / np.sqrt(np.maximum(v, 1e-12)) for v in D)
+    a, b, c = h00 * s0 * s0 + lam, h01 * s0 * s1, h02 * s0 * s2
+    d, e, f = h11 * s1 * s1 + lam, h12 * s1 * s2, h22 * s2 * s2 + lam
+    g0, g1, g2 = g[0] * s0, g[1] * s1, g[2] * s2
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * c00 + b * c01 + c * c02
+    pd = (a > 0) & (c22 > 0) & (det > 0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inv = np.where(pd, 1.0 / np.where(pd, det, 1.0), 0.0)
+        step = np.column_stack([(c00 * g0 + c01 * g1 + c02 * g2) * inv * s0,
+                                (c01 * g0 + c11 * g1 + c12 * g2) * inv * s1,
+                                (c02 * g0 + c12 * g1 + c22 * g2) * inv * s2])
+    return step, pd
+
+
+def _fit_block(t, y, w, max_iter, tol):
+    """Fit one block of episodes given as (measurement, episode) arrays; returns (theta, sse, n_iter).
+
+    Levenberg-Marquardt damping of Newton's method with the exact Hessian, from the grid start. An
+    episode stops when the full Newton step would lower its SSE by less than 10 ``tol`` of itself, when
+    an accepted step changes the SSE by less than ``tol`` (relative) or moves no parameter by 1e-11, when
+    tau is pinned at a bound and the SSE changes by less than 1e-9, or when it can no longer lower the
+    SSE (damping above 1e12). Each iteration works only on the episodes still iterating."""
+    lo, hi = np.log(TAU_BOUNDS[0]), np.log(TAU_BOUNDS[1])
     wf = w.astype(float)
     y = y * wf
-    yy = np.einsum("em,em->e", y, y)
-
-    def prof(log_tau):
-        return linear_given_tau(t, y, w, np.exp(log_tau), wf, yy)[2]
-    grid = np.log(np.r_[TAU_BOUNDS[0], TAU_GRID, TAU_BOUNDS[1]])
-    sse_grid = np.column_stack([prof(np.full(t.shape[0], g)) for g in grid])
-    k = np.argmin(sse_grid, axis=1)
-    lo = grid[np.maximum(k - 1, 0)]
-    hi = grid[np.minimum(k + 1, len(grid) - 1)]
-    ratio = (np.sqrt(5) - 1) / 2
-    c = hi - ratio * (hi - lo)
-    d = lo + ratio * (hi - lo)
-    fc, fd = prof(c), prof(d)
-    for _ in range(n_golden):
-        left = fc < fd  # minimum in [lo, d]
-        hi = np.where(left, d, hi)
-        lo = np.where(left, lo, c)
-        new_c = hi - ratio * (hi - lo)
-        new_d = lo + ratio * (hi - lo)
-        c_next = np.where(left, new_c, d)
-        d_next = np.where(left, c, new_d)
-        f_new = prof(np.where(left, new_c, new_d))
-        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
-        c, d = c_next, d_next
-    log_tau = (lo + hi) / 2
-    b0, pl, _ = linear_given_tau(t, y, w, np.exp(log_tau), wf, yy)
-    return np.column_stack([b0, pl, log_tau])
+    t = np.where(w, t, _T_PAD)
+    yy = _dot(y, y)
+    th = _grid_start(t, y, wf.sum(0), y.sum(0), yy)
+    e, x, r, sse = _residuals(t, y, wf, th)
+    H, g, D = _newton_system(e, x, r, wf, th[:, 0] - th[:, 1])
+    lam = np.full(len(th), 1e-3)
+    it = np.zeros(len(th), int)
+    idx, ta, ya, wa = np.arange(len(th)), t, y, wf
+    for _ in range(max_iter):
+        step, pd = _damped_step(H, g, D, 0.0)
+        keep = ~(pd & (np.einsum("ei,ie->e", step, np.array(g)) <= 10 * tol * sse[idx]))
+        if not keep.all():
+            idx, ta, ya, wa = idx[keep], ta[:, keep], ya[:, keep], wa[:, keep]
+            H, g, D = ([v[keep] for v in part] for part in (H, g, D))
+        if len(idx) == 0:
+            break
+        step, pd = _damped_step(H, g, D, lam[idx])
+        new = th[idx] + step
+        new[:, 2] = np.clip(new[:, 2], lo, hi)
+        e, x, r, sse_new = _residuals(ta, ya, wa, new)
+        H_new, g_new, D_new = _newton_system(e, x, r, wa, new[:, 0] - new[:, 1])
+        old = sse[idx]
+        accept = pd & (sse_new <= old)
+        rel = np.abs(old - sse_new) / np.maximum(old, 1e-300)
+        th[idx[accept]], sse[idx[accept]] = new[accept], sse_new[accept]
+        H, g, D = ([np.where(accept, vn, vo) for vn, vo in zip(new_part, old_part)]
+                   for new_part, old_part in ((H_new, H), (g_new, g), (D_new, D)))
+        lam[idx] = np.where(accept, np.maximum(lam[idx] / 10, 1e-12), lam[idx] * 10)
+        lam[idx[pd & ~np.isfinite(sse_new)]] = np.inf  # a non-finite step cannot be repaired: give up
+        it[idx] += 1
+        pinned = (new[:, 2] <= lo) | (new[:, 2] >= hi)  # tau not identified: the fit only creeps
+        done = accept & ((rel < tol) | (np.abs(step).max(1) < 1e-11) | (pinned & (rel < 1e-9)))
+        keep = ~(done | (~accept & (lam[idx] > 1e12)))
+        if not keep.all():
+            idx, ta, ya, wa = idx[keep], ta[:, keep], ya[:, keep], wa[:, keep]
+            H, g, D = ([v[keep] for v in part] for part in (H, g, D))
+    return th, sse, it
 
 
 def batched_exp_plateau_fit(t, y, w, max_iter=30, tol=1e-15):
     """Fit every row of padded arrays ``t``, ``y`` with mask ``w``.
 
-    Variable projection first (golden-section search on tau with (b0,
-    plateau) solved exactly), then batched Levenberg-Marquardt on all three
-    parameters. Each LM iteration works only on the episodes still active.
+    Start: the best tau of a log-spaced grid (:data:`START_GRID`, bounds
+    included) for the SSE profiled over (b0, plateau), refined by a parabola
+    through its neighbours, with (b0, plateau) solved exactly. Then
+    Levenberg-Marquardt damping of Newton's method on (b0, plateau, log tau)
+    with the exact Hessian (3x3 systems solved in closed form), log tau
+    clipped to the tau bounds. Episodes are fitted in blocks of similar
+    length laid out measurement by episode, each iteration only on the
+    episodes still iterating.
 
     Returns ``(theta (E, 3) as b0, plateau, tau), sse, converged, n_iter``.
+
+    Examples
+    --------
+    >>> t = np.array([[0.0, 7, 14, 28, 56], [0.0, 10, 20, 30, 0]])
+    >>> w = np.array([[True] * 5, [True] * 4 + [False]])
+    >>> y = np.where(w, 2 + 5 * np.exp(-t / np.array([[10.0], [25.0]])), 0.0)
+    >>> theta, sse, converged, _ = batched_exp_plateau_fit(t, y, w)
+    >>> theta.round(6).tolist(), converged.tolist()
+    ([[7.0, 2.0, 10.0], [7.0, 2.0, 25.0]], [True, True])
     """
-    E = t.shape[0]
-    lo, hi = np.log(TAU_BOUNDS[0]), np.log(TAU_BOUNDS[1])
-    th = _varpro(t, y, w)  # near-exact start; LM below polishes all three parameters jointly
-    wf = w.astype(float)
+    t, y, w = np.asarray(t, float), np.asarray(y, float), np.asarray(w, bool)
+    theta, sse, it = _fit_blocks(t, y, w, max_iter, tol)
+    # every finite fit is a usable one (a minimum at working precision); identifiable_tau judges tau
+    converged = np.isfinite(sse)
+    return theta, sse, converged & identifiable_tau(theta[:, 2], t, w, theta[:, 0], theta[:, 1]), it
 
-    def resid_jac(th, idx):
-        tt, ww = t[idx], wf[idx]
-        tau = np.exp(th[:, 2])[:, None]
-        e = np.exp(-tt / tau)
-        f = th[:, 1:2] + (th[:, 0:1] - th[:, 1:2]) * e
-        r = (y[idx] - f) * ww
-        J = np.stack([e, 1 - e, (th[:, 0:1] - th[:, 1:2]) * e * tt / tau], axis=2) * ww[:, :, None]
-        return r, J
 
-    all_idx = np.arange(E)
-    r, J = resid_jac(th, all_idx)
-    sse = (r**2).sum(1)
-    lam = np.full(E, 1e-3)
-    converged = np.zeros(E, bool)
-    it = np.zeros(E, int)
-    idx = all_idx
-    r_a, J_a = r, J
-    for _ in range(max_iter):
-        if len(idx) == 0:
-            break
-        A = np.einsum("emi,emj->eij", J_a, J_a)
-        g = np.einsum("emi,em->ei", J_a, r_a)
-        diag = np.einsum("eii->ei", A)
-        Ad = A + lam[idx, None, None] * (np.eye(3)[None] * np.maximum(diag, 1e-12)[:, :, None])
-        step = np.linalg.solve(Ad, g[:, :, None])[:, :, 0]
-        new = th[idx] + step
-        new[:, 2] = np.clip(new[:, 2], lo, hi)
-        r_new, J_new = resid_jac(new, idx)
-        sse_new = (r_new**2).sum(1)
-        accept = sse_new <= sse[idx]
-        rel = np.abs(sse[idx] - sse_new) / np.maximum(sse[idx], 1e-300)
-        small_step = np.abs(step).max(1) < 1e-11
-        a_idx = idx[accept]
-        th[a_idx], sse[a_idx] = new[accept], sse_new[accept]
-        r_a = np.where(accept[:, None], r_new, r_a)
-        J_a = np.where(accept[:, None, None], J_new, J_a)
-        lam[a_idx] = np.maximum(lam[a_idx] / 10, 1e-12)
-        lam[idx[~accept]] *= 10
-        it[idx] += 1
-        # tau pinned at a bound: the fit is degenerate (tau not identified) and only creeps; stop early
-        pinned = (new[:, 2] <= lo) | (new[:, 2] >= hi)
-        done = accept & ((rel < tol) | small_step | (pinned & (rel < 1e-9)))
-        bad = ~np.isfinite(sse_new) & ~accept
-        lam[idx[bad]] = np.inf  # a non-finite step cannot be repaired: give up on that episode
-        stuck = ~accept & (lam[idx] > 1e12)  # cannot improve further: a (local) minimum at working precision
-        converged[idx[done | stuck]] = True
-        keep = ~(done | stuck)
-        idx, r_a, J_a = idx[keep], r_a[keep], J_a[keep]
-    out = th.copy()
-    out[:, 2] = np.exp(th[:, 2])
-    # the variable-projection start is already a minimum of the profiled SSE (bracket width ~1e-9 in
-    # log tau); LM that does not settle within max_iter only means it could not improve on it
-    converged |= np.isfinite(sse)
-    return out, sse, converged & identifiable_tau(out[:, 2], t, w, out[:, 0], out[:, 1]), it
+def _fit_blocks(t, y, w, max_iter=30, tol=1e-15):
+    """(theta as b0, plateau, tau; sse; n_iter) of every row, fitted in blocks of rows of similar length."""
+    E = len(t)
+    theta, sse, it = np.empty((E, 3)), np.empty(E), np.zeros(E, int)
+    k = w.sum(1)
+    order = np.argsort(k, kind="stable")
+    for start in range(0, E, _BLOCK):
+        rows = order[start:start + _BLOCK]
+        m = max(int(k[rows].max()), 1)
+        cols = np.argsort(~w[rows], axis=1, kind="stable")[:, :m]  # observed entries first, in their order
+        tb, yb, wb = (np.ascontiguousarray(np.take_along_axis(a[rows], cols, axis=1).T) for a in (t, y, w))
+        theta[rows], sse[rows], it[rows] = _fit_block(tb, yb, wb, max_iter, tol)
+    theta[:, 2] = np.exp(theta[:, 2])
+    return theta, sse, it
 
 
 class EpisodeCurves(Result):
@@ -213,24 +307,25 @@ def _reasons(conv, problem, far):
                                 "measurement (see start_score)", note).astype(object)
 
 
-def _fit_frame(fit_frame):
-    ids, t, y, w = pad_episodes(fit_frame)
-    t0 = t[:, 0].copy()  # day of each episode's first measurement (rows are sorted by day)
+def _fit_frame(ids, codes, day, score):
+    """The table rows of the fitted episodes (codes 0..len(ids)-1, rows sorted by day within episode)."""
+    t, y, w = _pad(codes, len(ids), day, score)
+    t0 = t[:, 0].copy()  # day of each episode's first measurement
     # fit on time since the first measurement (numerically stable), then move b0 to the origin
     rel = np.where(w, t - t0[:, None], 0.0)
-    theta, sse, conv, it = batched_exp_plateau_fit(rel, y, w)
+    theta, sse, it = _fit_blocks(rel, y, w)
     problem = tau_problem(theta[:, 2], rel, w, theta[:, 0], theta[:, 1])
+    conv = np.isfinite(sse) & (problem == "")
     k = w.sum(1)
     b_first, plateau, tau = theta[:, 0], theta[:, 1], theta[:, 2]
     with np.errstate(over="ignore", invalid="ignore"):
         b0 = plateau + (b_first - plateau) * np.exp(np.minimum(t0 / tau, 700.0))
     far = t0 / tau > 20  # b0 at day 0 would be an extrapolation over more than 20 time constants
-    out = pd.DataFrame({"episode_id": ids, "n_scores": k, "first_day": t0, "b0": np.where(far, np.nan, b0),
-                        "start_score": b_first, "plateau": plateau, "tau_days": tau,
-                        "half_life_days": tau * np.log(2), "residual_sd": np.sqrt(sse / np.maximum(k - 3, 1)),
-                        "converged": conv, "n_iterations": it, "note": _reasons(conv, problem, far)})
-    out.loc[~out["converged"], _ESTIMATES + ["residual_sd"]] = np.nan
-    return out
+    est = {"b0": np.where(far, np.nan, b0), "start_score": b_first, "plateau": plateau, "tau_days": tau,
+           "half_life_days": tau * np.log(2), "residual_sd": np.sqrt(sse / np.maximum(k - 3, 1))}
+    est = {name: np.where(conv, v, np.nan) for name, v in est.items()}
+    return pd.DataFrame({"episode_id": ids, "n_scores": k, "first_day": t0, **est, "converged": conv,
+                         "n_iterations": it, "note": _reasons(conv, problem, far)})
 
 
 def fit_episode_curves(study, instrument: str = "nrs", origin: str = "onset", min_n: int = 4,
@@ -273,18 +368,22 @@ def fit_episode_curves(study, instrument: str = "nrs", origin: str = "onset", mi
     instrument, origin = check_instrument(instrument), check_origin(origin)
     min_n, scale = check_int(min_n, "min_n", low=MIN_DISTINCT_DAYS), check_scale(scale)
     frame = study.analysis_frame(instrument, origin=origin, include_baseline=True, scale=scale)
-    n = frame.groupby("episode_id", sort=False).size()
-    enough = frame["episode_id"].map(n) >= min_n
-    out = _fit_frame(frame[enough]) if enough.any() else pd.DataFrame(columns=["episode_id", "converged"])
-    few = n[n < min_n]
-    if len(few):
-        out = pd.concat([out, pd.DataFrame({"episode_id": few.index, "n_scores": few.to_numpy(), "converged": False,
+    codes, ids = pd.factorize(frame["episode_id"], sort=False)
+    n = np.bincount(codes, minlength=len(ids))
+    fit = n >= min_n
+    rows = fit[codes]
+    out = (_fit_frame(ids[fit], (np.cumsum(fit) - 1)[codes[rows]], frame["day"].to_numpy(float)[rows],
+                      frame["score"].to_numpy(float)[rows])
+           if fit.any() else pd.DataFrame(columns=["episode_id", "converged"]))
+    if not fit.all():
+        out = pd.concat([out, pd.DataFrame({"episode_id": ids[~fit], "n_scores": n[~fit], "converged": False,
                                             "n_iterations": 0,
                                             "note": f"fewer than {min_n} measurements: not fitted"})],
                         ignore_index=True)
-    ep = study.episodes.set_index("episode_id")
-    out.insert(1, "modality", out["episode_id"].map(ep["modality"]).to_numpy())
-    out.insert(2, "chronicity", out["episode_id"].map(ep["chronicity"].astype(str)).to_numpy())
+    ep = study.episodes
+    pos = pd.Index(ep["episode_id"]).get_indexer(out["episode_id"])  # -1: not in the episodes table
+    for i, col in ((1, "modality"), (2, "chronicity")):
+        out.insert(i, col, np.where(pos >= 0, ep[col].astype(str).to_numpy(object)[pos], None))
     out["converged"] = out["converged"].astype(bool)
     notes = [f"{count} episode(s): {why}" for why, count in
              out.loc[~out["converged"], "note"].value_counts().sort_index().items()]

@@ -91,3 +91,45 @@ def test_invalid_arguments_name_themselves(example_study, kw, name):
         fit_episode_curves(example_study, **kw)
     with pytest.raises(TypeError, match="study"):
         fit_episode_curves(example_study.episodes)
+
+
+def test_batched_fit_never_worse_than_tight_least_squares():
+    # 300 noisy synthetic episodes of unequal length: where scipy's least_squares (trf, tolerances 1e-14,
+    # started at the grid profile) finds an identified curve, ours is identified too and its sum of squares is
+    # not higher
+    from scipy.optimize import least_squares
+
+    from backpain_outcomes.episode_curves import batched_exp_plateau_fit
+    rng = np.random.default_rng(4)
+    E, M = 300, 12
+    k = rng.integers(4, M + 1, E)
+    t = np.sort(rng.uniform(0, 200, (E, M)), axis=1)
+    t[:, 0] = 0.0
+    w = np.arange(M)[None] < k[:, None]
+    truth = exp_plateau(t, rng.uniform(5, 9, (E, 1)), rng.uniform(0, 3, (E, 1)), rng.uniform(3, 80, (E, 1)))
+    y = np.where(w, truth + rng.normal(0, 1, (E, M)), 0.0)
+    theta, sse, conv, _ = batched_exp_plateau_fit(np.where(w, t, 0.0), y, w)
+    for i in range(E):
+        x, v = t[i, :k[i]], y[i, :k[i]]
+        ref = least_squares(lambda p, x=x, v=v: exp_plateau(x, *p) - v, profile_start(x, v), method="trf",
+                            bounds=([-np.inf, -np.inf, TAU_BOUNDS[0]], [np.inf, np.inf, TAU_BOUNDS[1]]),
+                            xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        if identifiable_tau(ref.x[2:], x[None], np.ones((1, k[i]), bool), ref.x[0], ref.x[1])[0]:
+            assert conv[i]
+            assert sse[i] <= 2 * ref.cost * (1 + 1e-9) + 1e-12
+    assert conv.sum() > 200
+
+
+def test_batched_fit_does_not_depend_on_where_the_padding_is():
+    from backpain_outcomes.episode_curves import batched_exp_plateau_fit
+    t = np.array([[0.0, 7, 14, 28, 56, 90]])
+    y = np.array([[7.0, 5.2, 4.1, 3.3, 2.4, 2.2]])
+    left = batched_exp_plateau_fit(t, y, np.ones((1, 6), bool))
+    # the same measurements spread over a wider padded row (gaps between them) and fitted with another episode
+    t2, y2, w2 = np.zeros((2, 9)), np.zeros((2, 9)), np.zeros((2, 9), bool)
+    spots = [0, 2, 3, 5, 7, 8]
+    t2[0, spots], y2[0, spots], w2[0, spots] = t[0], y[0], True
+    t2[1, :4], y2[1, :4], w2[1, :4] = [0, 10, 20, 40], [6, 4, 3, 2.5], True
+    spread = batched_exp_plateau_fit(t2, y2, w2)
+    np.testing.assert_allclose(spread[0][0], left[0][0], rtol=1e-10)
+    np.testing.assert_allclose(spread[1][0], left[1][0], rtol=1e-10, atol=1e-14)
