@@ -82,13 +82,14 @@ def _years(year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(two_digit, 2000, year.astype(np.int64)), two_digit
 
 
-def _proof(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _proof(a: np.ndarray, b: np.ndarray, y: np.ndarray, two_digit: np.ndarray):
     """(only day first, only month first, both ways) for numeric ``a/b/year`` dates: a value proves an
-    order when it is a real date read that way and its other number is above 12."""
+    order when it is a real date read that way, its other number is above 12 and its year has four digits
+    (a date refused for its century proves nothing)."""
     as_day_first = ~np.isnat(_build(y, b, a))
     as_month_first = ~np.isnat(_build(y, a, b))
     both = as_day_first & as_month_first & (a != b)
-    return as_day_first & (a > 12), as_month_first & (b > 12), both
+    return as_day_first & (a > 12) & ~two_digit, as_month_first & (b > 12) & ~two_digit, both
 
 
 def _proven(day_first: np.ndarray, month_first: np.ndarray) -> bool | None:
@@ -103,7 +104,7 @@ def _day_month(a: np.ndarray, b: np.ndarray, year: np.ndarray, dayfirst: bool | 
     """Day/month/year in the order stated, else the order the values prove, else only unambiguous values."""
     y, two_digit = _years(year)
     if dayfirst is None:
-        dayfirst = _proven(*_proof(a, b, y)[:2])
+        dayfirst = _proven(*_proof(a, b, y, two_digit)[:2])
     if dayfirst is None:
         day = np.where(a > 12, a, np.where(b > 12, b, a))
         month = np.where(a > 12, b, np.where(b > 12, a, b))
@@ -242,8 +243,8 @@ def date_order(values: pd.Series) -> DateOrder:
     if not hit.any():
         return DateOrder(None, 0, 0, 0, (None, None, None))
     g = text[hit].str.extract(f"^{_DMY}$")
-    y, _ = _years(g[2].astype(str).to_numpy())
-    kinds = _proof(_ints(g, 0), _ints(g, 1), y)
+    y, two_digit = _years(g[2].astype(str).to_numpy())
+    kinds = _proof(_ints(g, 0), _ints(g, 1), y, two_digit)
     n = counts[hit]
     written = text[hit].to_numpy(object)
     examples = tuple(written[k][0] if k.any() else None for k in kinds)

@@ -38,6 +38,7 @@ class DataValidationError(BackpainError, ValueError):
 
     def __init__(self, problems: pd.DataFrame, header: str | None = None):
         self.problems = problems.reset_index(drop=True)
+        self.header = header  # None: the default "N problems found in the input data"
         n = len(self.problems)
         lines = format_problems(self.problems.head(self.SHOWN))
         if n > self.SHOWN:

@@ -51,10 +51,11 @@ COLUMN_ALIASES = {
                "encounter_date": "date", "date_of_visit": "date", "visit": "date",
                "modality": "treatment", "therapy": "treatment", "intervention": "treatment",
                "treatment_type": "treatment", "therapist": "therapist_id", "therapistid": "therapist_id",
-               "clinician": "therapist_id", "provider": "therapist_id"},
+               "clinician": "therapist_id", "provider": "therapist_id", "duration": "duration_min",
+               "minutes": "duration_min"},
 }
 #: Columns of a long visit export (:func:`backpain_outcomes.load_visits`), one row per visit.
-VISIT_COLUMNS = ("patient_id", "date", "treatment", "episode_id", "therapist_id")
+VISIT_COLUMNS = ("patient_id", "date", "treatment", "episode_id", "therapist_id", "duration_min")
 #: A unit or range written after a column name: "(0-10)", "[mm]", "(%)", "(min)".
 _UNIT = re.compile(r"\s*[(\[]\s*(?:[0-9][0-9\s.,/%-]*(?:to\s*[0-9.]+)?|mm|cm|%|mins?|minutes|years?|yrs?|days?"
                    r"|points?|pts)\s*[)\]]\s*$", re.IGNORECASE)

@@ -32,8 +32,9 @@ def test_a_column_that_proves_its_order_is_read_in_that_order():
         [None, "2024-07-14", "2024-07-14"], [AMBIGUOUS, OK, OK])
     # a day above 12 that is not a real date (31 February) proves nothing
     assert _parse(["03/04/2024", "31/02/2024"]) == ([None, None], [AMBIGUOUS, BAD])
-    # a two-digit year stays ambiguous (its century) whatever the order
+    # a two-digit year stays ambiguous (its century) whatever the order, and proves no order
     assert _parse(["03/04/24", "14/07/2024"])[1] == [AMBIGUOUS, OK]
+    assert _parse(["03/04/2024", "25/03/24"])[1] == [AMBIGUOUS, AMBIGUOUS]
     # the explicit order wins over the column's proof
     assert _parse(["03/04/2024", "14/07/2024"], dayfirst=False) == (["2024-03-04", None], [OK, BAD])
 

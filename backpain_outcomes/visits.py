@@ -1,0 +1,421 @@
+"""Long visit exports: one table of visits split into treatment sessions and scores.
+
+A clinic's record system usually exports one row per visit: the patient, the
+visit date, the treatment given and one or more scores (``PatientID``,
+``VisitDate``, ``Treatment``, ``PainScore(0-10)``). :func:`load_visits` reads
+such a table once, splits every row into a session (when it has a treatment)
+and one score per score column (when it has a value), and hands them to
+:func:`~backpain_outcomes.load_study` with the line each row came from, so
+that every check, link and exclusion of the loader applies and every problem
+names the line and the column of the original file.
+
+Every row is accounted for: a row with a treatment is a session, a row with a
+score is a score of that column's instrument, a row with neither is a
+``missing_value`` problem of the first score column, and blank rows are set
+aside as ``blank_row``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .checks import check_bool, check_choice
+from .dates import OK, date_order, order_note, parse_dates
+from .exceptions import DataValidationError
+from .loading import load_study
+from .problems import Problems
+from .reading import Part, ReadError, column_keys, normalise_column, read_part
+from .study import NO_SESSIONS, Study
+from .vocabulary import UNTREATED, did_you_mean, instrument_name, normalise_instrument, normalise_modality
+
+__all__ = ["load_visits", "instrument_of_column", "VISIT_ROLES"]
+
+#: Argument of :func:`load_visits` -> the column it names, as the loader calls it.
+VISIT_ROLES = {"patient": "patient_id", "date": "date", "treatment": "treatment", "episode": "episode_id",
+               "therapist": "therapist_id", "duration": "duration_min"}
+_REQUIRED = ("patient", "date")
+_SUFFIXES = ("_score", "score", "_total", "_value")
+
+
+def instrument_of_column(name: object) -> str | None:
+    """The instrument a column's name says it holds, or None.
+
+    The name is matched as written, without a trailing unit and with its
+    camelCase words split, with or without a trailing ``score``, against the
+    instrument spellings of the vocabulary.
+
+    Examples
+    --------
+    >>> instrument_of_column("PainScore(0-10)"), instrument_of_column("NPRS_score"), instrument_of_column("ODI (%)")
+    ('nrs', 'nrs', 'odi')
+    >>> instrument_of_column("Treatment") is None
+    True
+    """
+    candidates = []
+    for key in column_keys(name):
+        candidates.append(key)
+        candidates += [key[: -len(s)] for s in _SUFFIXES if key.endswith(s) and len(key) > len(s)]
+    found = normalise_instrument(pd.Series(candidates, dtype=object)).dropna()
+    return found.iat[0] if len(found) else None
+
+
+# ------------------------------------------------------------------------------------------ arguments
+def _check_column(value, argument: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{argument} must be the name of a column (str), got {type(value).__name__}")
+    return value
+
+
+def _score_columns(scores) -> list[tuple[str, str | None]] | None:
+    """``scores=`` as [(column, instrument or None to be read from the name)]."""
+    if scores is None:
+        return None
+    if isinstance(scores, str):
+        scores = [scores]
+    if isinstance(scores, dict):
+        if not scores:
+            raise ValueError("scores={} names no column; give {column: instrument}, e.g. {'PainScore': 'nrs'}")
+        return [(_check_column(c, "scores"), instrument_name(i, f"scores[{c!r}]")) for c, i in scores.items()]
+    if isinstance(scores, list | tuple) and scores:
+        return [(_check_column(c, "scores"), None) for c in scores]
+    raise TypeError("scores must be a dict {column: instrument}, a column name or a list of column names, "
+                    f"got {scores!r}")
+
+
+def _labels(untreated_labels) -> list[str]:
+    if untreated_labels is None:
+        return []
+    labels = [untreated_labels] if isinstance(untreated_labels, str) else list(untreated_labels)
+    bad = [v for v in labels if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"untreated_labels must be text labels, got {bad[0]!r}")
+    return labels
+
+
+# ------------------------------------------------------------------------------------------ layout
+@dataclass
+class _Layout:
+    """Which column of one part plays which role, and which columns hold which instrument."""
+
+    roles: dict[str, str]                       # argument -> header
+    scores: list[tuple[str, str]]               # (header, instrument)
+    found: list[str] = field(default_factory=list)  # what was found by name, for the notes
+
+
+def _find(headers: list[str], name: str, argument: str, source: str) -> str:
+    """The header a declared column name means: as written, else the one spelt alike (case, spaces, brackets)."""
+    if name in headers:
+        return name
+    def key(text):
+        return column_keys(text)[0].replace("_", "")
+    same = [h for h in headers if key(h) == key(name)]
+    if len(same) == 1:
+        return same[0]
+    raise ValueError(f"{argument}={name!r}: no such column in {source}; columns: {', '.join(map(repr, headers))}"
+                     f"{did_you_mean(name, headers)}")
+
+
+def _layout(part: Part, declared: dict, scores) -> _Layout:
+    headers = [str(c) for c in part.data.columns]
+    roles, found = {}, []
+    for arg, canonical in VISIT_ROLES.items():
+        if declared[arg] is not None:
+            roles[arg] = _find(headers, declared[arg], arg, part.source)
+            continue
+        hits = [h for h in headers if normalise_column(h, "visits") == canonical]
+        if len(hits) > 1:
+            raise ValueError(f"{arg}: columns {', '.join(map(repr, hits))} of {part.source} could each be the "
+                             f"{arg}; name one with {arg}='...'")
+        if hits:
+            roles[arg] = hits[0]
+            found.append(f"{arg} {hits[0]!r}")
+        elif arg in _REQUIRED:
+            raise ValueError(f"{arg}: no column of {part.source} is named like a {arg} "
+                             f"(columns: {', '.join(map(repr, headers))}); pass {arg}='<column>'")
+    used = set(roles.values())
+    if scores is None:
+        detected = [(h, instrument_of_column(h)) for h in headers if h not in used]
+        out = [(h, i) for h, i in detected if i is not None]
+        if not out:
+            raise ValueError(f"scores: no column of {part.source} is named after an instrument (columns: "
+                             f"{', '.join(map(repr, headers))}); declare them, e.g. scores={{'PainScore': 'nrs'}}")
+        found += [f"{i} scores {h!r}" for h, i in out]
+    else:
+        out = []
+        for name, inst in scores:
+            h = _find(headers, name, "scores", part.source)
+            if inst is None:
+                inst = instrument_of_column(h)
+                if inst is None:
+                    raise ValueError(f"scores: the instrument of column {h!r} cannot be told from its name; "
+                                     f"declare it, e.g. scores={{{h!r}: 'nrs'}}")
+                found.append(f"{inst} scores {h!r}")
+            out.append((h, inst))
+    twice = sorted({h for h, _ in out} & used)
+    if twice:
+        raise ValueError(f"scores: column {twice[0]!r} of {part.source} is already the "
+                         f"{next(a for a, h in roles.items() if h == twice[0])}")
+    return _Layout(roles, out, found)
+
+
+# ------------------------------------------------------------------------------------------ split
+def _iso_dates(values: pd.Series, dayfirst) -> pd.Series:
+    """Dates read once for the whole column, written back as ISO text; values that do not parse stay as written
+    (the loader reports them)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    parsed, status = parse_dates(values, dayfirst=dayfirst)
+    ok = (status == OK).to_numpy() & parsed.notna().to_numpy()
+    codes, uniq = pd.factorize(parsed)  # each distinct date written once
+    iso = np.append(pd.DatetimeIndex(uniq).strftime("%Y-%m-%d").to_numpy(object), None)[codes]
+    return values.mask(ok, pd.Series(iso, index=values.index))
+
+
+@dataclass
+class _Split:
+    """One part of visits as the loader's tables, and how problems of those are named in the visit file."""
+
+    sessions: Part | None
+    scores: list[Part]
+    names: dict          # (table, source, column) -> header of the visit file; ("base", source) -> its file
+    nothing: int         # rows with neither a treatment nor a score
+
+
+_ROLE_COLUMNS = {"sessions": (("patient", "patient_id"), ("date", "session_date"), ("treatment", "modality"),
+                              ("episode", "episode_id"), ("therapist", "therapist_id"),
+                              ("duration", "duration_min")),
+                 "scores": (("patient", "patient_id"), ("date", "date"), ("episode", "episode_id"))}
+
+
+def _split(part: Part, lay: _Layout, dates: pd.Series) -> _Split:
+    """Sessions (rows with a treatment) and one scores part per score column (rows with a value), each row on
+    its own line. Rows with neither go with the first score column (the loader reports the missing score);
+    blank and ragged lines are counted once, with the first scores part."""
+    d, r = part.data, lay.roles
+    treated = d[r["treatment"]].notna().to_numpy() if "treatment" in r else np.zeros(len(d), bool)
+    present = [d[h].notna().to_numpy() for h, _ in lay.scores]
+    nothing = ~treated & ~np.any(present, axis=0)
+    cols = {table: {c: d[r[a]] if a != "date" else dates for a, c in pairs if a in r and a != "treatment"}
+            for table, pairs in _ROLE_COLUMNS.items()}
+    names: dict = {}
+    sessions = None
+    if treated.any():
+        data = pd.DataFrame({**cols["sessions"], "modality": d[r["treatment"]]}).loc[treated]
+        sessions = Part(part.source, data.reset_index(drop=True), part.lines[treated], header_fields=part.header_fields)
+        names.update({("sessions", part.source, c): r[a] for a, c in _ROLE_COLUMNS["sessions"] if a in r})
+    rows = [present[0] | nothing, *present[1:]]
+    carrier = next((k for k, m in enumerate(rows) if m.any()), None)
+    if carrier is None:
+        return _Split(sessions, [], names, 0)
+    scores, empty = [], np.zeros(0, np.int64)
+    for k, (header, inst) in enumerate(lay.scores):
+        if not rows[k].any():
+            continue
+        source = f"{part.source} ({header})" if len(lay.scores) > 1 else part.source
+        data = pd.DataFrame({**cols["scores"], "instrument": inst, "score": d[header]}).loc[rows[k]]
+        own = k == carrier
+        scores.append(Part(source, data.reset_index(drop=True), part.lines[rows[k]], part.blank if own else empty,
+                           part.ragged if own else empty, part.ragged_fields if own else empty, part.header_fields,
+                           list(part.notes) if own else []))
+        names.update({("scores", source, c): r[a] for a, c in _ROLE_COLUMNS["scores"] if a in r})
+        names[("scores", source, "score")] = header
+        names[("base", source)] = part.source
+    return _Split(sessions, scores, names, int(nothing.sum()))
+
+
+def _summary(part: Part, lay: _Layout, split: _Split, untreated: int) -> str:
+    """How one part was split, for ``study.notes``."""
+    r = lay.roles
+    what = [f"{len(split.sessions.lines)} session(s) from {r['treatment']!r}" + (
+        f" ({untreated} of them 'no treatment' records)" if untreated else "")] if split.sessions is not None else []
+    what += [f"{int(part.data[h].notna().sum())} {inst} score(s) from {h!r}" for h, inst in lay.scores]
+    tail = f"; {split.nothing} row(s) with neither a treatment nor a score" if split.nothing else ""
+    found = f"; found by name: {', '.join(lay.found)}" if lay.found else ""
+    return (f"{part.source}: {part.n_rows} visit row(s) (patient {r['patient']!r}, date {r['date']!r}) split into "
+            f"{', '.join(what)}{tail}{found}")
+
+
+# ------------------------------------------------------------------------------------------ problems
+def _relabel(frame: pd.DataFrame, names: dict, dedupe: bool = False) -> pd.DataFrame:
+    """Problems of the split tables named by the visit file's own columns; with ``dedupe``, also by its own
+    file name, one problem per cell (a bad date is one problem, not one per table the row went to)."""
+    if not len(frame) or not names:
+        return frame
+    out = frame.copy()
+    table = out["table"].astype(object).to_numpy()
+    source = out["source"].astype(object).to_numpy()
+    column = out["column"].astype(object).to_numpy()
+    new = column.copy()
+    for key, header in names.items():
+        if key[0] != "base":
+            new[(table == key[0]) & (source == key[1]) & (column == key[2])] = header
+    out["column"] = pd.Series(new, index=out.index, dtype=object)
+    if not dedupe:
+        return out
+    base = {k[1]: v for k, v in names.items() if k[0] == "base"}
+    derived = np.isin(source, list(base)) | np.isin(source, list(base.values()))
+    out["source"] = pd.Series(source, index=out.index, dtype=object).map(lambda s: base.get(s, s))
+    repeat = out.duplicated(["source", "row", "column", "reason"]).to_numpy() & derived
+    return out.loc[~repeat].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ load
+def load_visits(visits, *, patient: str | None = None, date: str | None = None, treatment: str | None = None,
+                scores=None, episode: str | None = None, therapist: str | None = None,
+                duration: str | None = None, untreated_labels=None,
+                patients=None, episodes=None, errors: str = "raise", dayfirst: bool | None = None, today=None,
+                modality_map: dict | None = None, no_sessions: str = "unknown", sheet=None) -> Study:
+    """Load a long export of visits (one row per visit) as a study.
+
+    Parameters
+    ----------
+    visits : str, Path or DataFrame
+        The visits: a ``.csv``, ``.tsv``, ``.xlsx`` or ``.parquet`` file or a
+        DataFrame, one row per visit.
+    patient, date, treatment, episode, therapist, duration : str, optional
+        The column holding each (its header as written; case, spaces and
+        brackets may differ). A column not named is found by its header
+        (``PatientID``, ``Patient ID``; ``VisitDate``, ``Visit Date``,
+        ``Date``; ``Treatment``, ``Modality``, ``Therapy``; ``EpisodeID``;
+        ``Therapist``; ``Duration (min)``) when there is one; ``patient`` and
+        ``date`` are required, the others optional.
+    scores : dict, str or list, optional
+        The score columns and their instruments, ``{"PainScore(0-10)":
+        "nrs"}`` (any spelling of an instrument). A column name or list of
+        names reads each instrument from its column name; by default every
+        column named after an instrument (``PainScore``, ``NPRS_score``,
+        ``ODI``, ``VAS (mm)``, ``GRC``) is a score column. ``study.notes``
+        says what was found by name.
+    untreated_labels : str or list of str, optional
+        Treatment values that mean the patient was not treated at that
+        visit (``"Advice only"``); the vocabulary's spellings (``"No
+        treatment"``, ``"none"``, ``"natural course"``, ...) always do. Such
+        a row declares its episode untreated and is not a session.
+    patients, episodes : path, DataFrame or list of them, optional
+        Tables to load with the visits (patients' age and sex, episodes with
+        their onset dates). Without an episodes table each patient's visits
+        are one episode (``episode_id`` = ``patient_id``, unless ``episode``
+        names a column) whose onset is unknown: analyse it with
+        ``origin="first_contact"``.
+    errors, today, no_sessions :
+        As for :func:`~backpain_outcomes.load_study`.
+    dayfirst : bool, optional
+        Order of ``dd/mm/yyyy`` dates. Without it the date column is read in
+        the order its own dates prove (a day above 12), which ``study.notes``
+        states; when none proves it, dates readable both ways are refused.
+    modality_map : dict, optional
+        Extra treatment spellings, ``{"Hot stones": "other"}``.
+    sheet : str or int, optional
+        The sheet of a workbook to read (default: every non-empty sheet).
+
+    Returns
+    -------
+    Study
+        Sessions and scores keep the line of the visit they came from
+        (``_source``, ``_row``); ``study.notes`` starts with how each file was
+        split.
+
+    Raises
+    ------
+    DataValidationError
+        Every problem once, as ``file:line:column`` of the visit file, with
+        the file's own column names (``visits.csv:12:VisitDate: not a valid
+        date``).
+    ValueError
+        A declared column is not in the file, or a required one cannot be
+        found by its name.
+
+    Notes
+    -----
+    A visit row becomes a session when its treatment is filled in (a
+    "no treatment" value declares the episode untreated) and one score per
+    score column that holds a value. A row with neither a treatment nor a
+    score is a ``missing_value`` problem of the first score column; blank
+    rows are set aside. With several score columns the scores of each are
+    named ``file (column)`` in ``study.exclusions`` and ``study.scores``
+    (``_source``), so that every row of every table stays one row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from backpain_outcomes.visits import load_visits
+    >>> visits = pd.DataFrame({"PatientID": ["p1", "p1", "p2"],
+    ...                        "VisitDate": ["14/07/2024", "03/08/2024", "03/08/2024"],
+    ...                        "Treatment": ["Deep tissue", None, "No treatment"],
+    ...                        "PainScore(0-10)": [7, 4, 6]})
+    >>> study = load_visits(visits, scores={"PainScore(0-10)": "nrs"}, today="2025-01-01")
+    >>> study.episodes[["episode_id", "modality"]].values.tolist()
+    [['p1', 'deep_tissue'], ['p2', 'untreated']]
+    >>> study.scores["_row"].tolist()
+    [2, 3, 4]
+    """
+    declared = {"patient": patient, "date": date, "treatment": treatment, "episode": episode, "therapist": therapist,
+                "duration": duration}
+    for arg, value in declared.items():
+        _check_column(value, arg)
+    score_cols = _score_columns(scores)
+    labels = _labels(untreated_labels)
+    check_choice(errors, "errors", ("raise", "exclude"))
+    check_choice(no_sessions, "no_sessions", NO_SESSIONS)
+    if dayfirst is not None:
+        check_bool(dayfirst, "dayfirst")
+    normalise_modality(pd.Series([], dtype=object), modality_map)  # a target outside the vocabulary raises
+    mapping = {**(modality_map or {}), **{lab: UNTREATED for lab in labels}}
+    parts = _read_visits(visits, sheet)
+    layouts = [_layout(part, declared, score_cols) for part in parts]
+    raw_dates = pd.concat([part.data[lay.roles["date"]].astype(object) for part, lay in zip(parts, layouts)],
+                          ignore_index=True)
+    dates = _iso_dates(raw_dates, dayfirst)
+    notes, sessions, score_parts, names = [], [], [], {}
+    start = 0
+    for part, lay in zip(parts, layouts):
+        split = _split(part, lay, dates.iloc[start:start + len(part.data)].set_axis(part.data.index))
+        start += len(part.data)
+        sessions += [split.sessions] if split.sessions is not None else []
+        score_parts += split.scores
+        names.update(split.names)
+        untreated = 0 if split.sessions is None else int(
+            (normalise_modality(split.sessions.data["modality"], mapping) == UNTREATED).sum())
+        notes.append(_summary(part, lay, split, untreated))
+    if not score_parts:
+        p = Problems()
+        for part, lay in zip(parts, layouts):
+            p.whole_file("visits", part.source, "no_scores", "no row has a score in "
+                         f"{', '.join(repr(h) for h, _ in lay.scores)}", "at least one score")
+        raise DataValidationError(p.frame(), header="the visits hold no score")
+    if dayfirst is None:
+        where = ", ".join(f"{p.source}: {lay.roles['date']!r}" for p, lay in zip(parts, layouts))
+        notes.append(order_note(date_order(raw_dates), f"visit dates ({where})"))
+    try:
+        study = load_study(sessions=sessions or None, scores=score_parts, patients=patients, episodes=episodes,
+                           errors=errors, dayfirst=dayfirst, today=today, modality_map=mapping or None,
+                           no_sessions=no_sessions)
+    except DataValidationError as err:
+        raise DataValidationError(_relabel(err.problems, names, dedupe=True), header=err.header) from None
+    study.exclusions = _relabel(study.exclusions, names)
+    study.notes = [n for n in notes if n] + study.notes
+    if not isinstance(visits, pd.DataFrame):
+        study.input_files.append(Path(visits).resolve())
+    return study
+
+
+def _read_visits(visits, sheet) -> list[Part]:
+    """Every sheet (or the file, or the DataFrame) of visits, with its lines; a file that cannot be read is one
+    problem naming it."""
+    source = "<visits DataFrame>" if isinstance(visits, pd.DataFrame) else Path(visits).name
+    try:
+        parts = read_part(visits, "visits", sheet, source)
+    except ReadError as err:
+        p = Problems()
+        p.whole_file("visits", source, err.reason, err.message, err.expected, err.value, err.line)
+        raise DataValidationError(p.frame(), header="the input cannot be read") from None
+    parts = [part for part in parts if len(part.data.columns)]
+    if not parts or all(part.n_rows == len(part.blank) for part in parts):
+        p = Problems()
+        p.whole_file("visits", source, "empty_file", "the table has no data rows", "at least one row under the header")
+        raise DataValidationError(p.frame(), header="the input cannot be read")
+    return parts
