@@ -16,6 +16,7 @@ Run: ``.venv/bin/python benchmarks/bench_episode_curves.py [n_patients ...] [--r
 (one episode per simulated patient; default 5,000 and 25,000).
 """
 
+import os
 import sys
 import time
 import warnings
@@ -110,7 +111,7 @@ def main(n, repeat):
             ref = curve_fit_loop(series)
         t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
         ratios.append(t_loop / t_ours)
-        print(f"  run {i + 1}: fit_episode_curves {t_ours:.3f} s wall ({c_ours:.3f} s CPU), curve_fit loop "
+        print(f"  run {i + 1} (load average {os.getloadavg()[0]:.1f}): fit_episode_curves {t_ours:.3f} s wall ({c_ours:.3f} s CPU), curve_fit loop "
               f"{t_loop:.1f} s wall ({c_loop:.1f} s CPU, {1000 * t_loop / len(series):.2f} ms per episode); "
               f"loop / ours = {t_loop / t_ours:.0f}x (CPU {c_loop / c_ours:.0f}x)")
     print(f"  loop / ours over {repeat} runs: {min(ratios):.0f}x-{max(ratios):.0f}x (target >= 50x)")

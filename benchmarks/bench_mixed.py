@@ -20,6 +20,7 @@ Run: ``.venv/bin/python benchmarks/bench_mixed.py [n_patients ...] [--repeat 3] 
 """
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def main(n, repeat, previous, with_sm):
     ratios, r = [], None
     for i in range(repeat):
         ours, t_ours, c_ours = _timed(lambda: bpo.fit_mixed_model(frame, FORMULA, re_formula="~ day"))
-        line = f"  run {i + 1}: ours {t_ours:.2f} s wall ({c_ours:.2f} s CPU), converged {ours.converged}"
+        line = f"  run {i + 1} (load average {os.getloadavg()[0]:.1f}): ours {t_ours:.2f} s wall ({c_ours:.2f} s CPU), converged {ours.converged}"
         r = run_lme4(csv, levels)
         if r is None:
             print(line + "; lme4 skipped: Rscript not found (install r-base-core and r-cran-lme4)")

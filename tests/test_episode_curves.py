@@ -94,14 +94,14 @@ def test_invalid_arguments_name_themselves(example_study, kw, name):
 
 
 def test_batched_fit_never_worse_than_tight_least_squares():
-    # 300 noisy synthetic episodes of unequal length: where scipy's least_squares (trf, tolerances 1e-14,
+    # 120 noisy synthetic episodes of unequal length: where scipy's least_squares (trf, tolerances 1e-14,
     # started at the grid profile) finds an identified curve, ours is identified too and its sum of squares is
     # not higher
     from scipy.optimize import least_squares
 
     from backpain_outcomes.episode_curves import batched_exp_plateau_fit
     rng = np.random.default_rng(4)
-    E, M = 300, 12
+    E, M = 120, 12
     k = rng.integers(4, M + 1, E)
     t = np.sort(rng.uniform(0, 200, (E, M)), axis=1)
     t[:, 0] = 0.0
@@ -117,7 +117,7 @@ def test_batched_fit_never_worse_than_tight_least_squares():
         if identifiable_tau(ref.x[2:], x[None], np.ones((1, k[i]), bool), ref.x[0], ref.x[1])[0]:
             assert conv[i]
             assert sse[i] <= 2 * ref.cost * (1 + 1e-9) + 1e-12
-    assert conv.sum() > 200
+    assert conv.sum() > 80
 
 
 def test_batched_fit_does_not_depend_on_where_the_padding_is():
