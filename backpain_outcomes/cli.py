@@ -39,6 +39,7 @@ from .rules import DEFAULT_RULE, as_rule
 from .safe_io import OutputError, atomic_path, check_directory, check_output, safe_csv
 from .simulate import simulate_study
 from .version import __version__
+from .visits import load_visits
 from .vocabulary import instrument_name, modality_name
 
 __all__ = ["main", "build_parser", "SHOWN"]
@@ -105,6 +106,20 @@ _REFERENCE = _flag(lambda t: modality_name(t, "reference"))
 _RULE = _flag(lambda t: as_rule(t, "rule"))
 
 
+def _score(text: str) -> tuple[str, str | None]:
+    """``--score COLUMN=INSTRUMENT`` (or ``COLUMN``: the instrument is read from the column's name)."""
+    column, sep, inst = text.rpartition("=")
+    if not sep:
+        return text, None
+    if not column:
+        raise ValueError(f"score must be COLUMN=INSTRUMENT, got {text!r}")
+    return column, instrument_name(inst.strip(), "score")
+
+
+_SCORE = _flag(_score)
+_VISIT_COLUMNS = ("patient", "date", "treatment", "episode", "therapist", "duration")
+
+
 def _add_analysis_flags(p, *names):
     """Flags named and defaulted like the arguments of the analysis functions."""
     flags = {
@@ -130,7 +145,8 @@ def _add_min_n(p, default: int):
 
 
 def _add_study_args(p):
-    p.add_argument("path", nargs="+", help="study directory, or table files (scores.csv sessions.csv ...)")
+    p.add_argument("path", nargs="*", help="study directory, or table files (scores.csv sessions.csv ...); "
+                                          "with --visits, the patients and episodes files to load with it")
     p.add_argument("--dayfirst", type=_DAYFIRST, default=None, metavar="{true,false}",
                    help="order of dd/mm/yyyy dates: true (day first) or false (month first)")
     p.add_argument("--exclude", action="store_true", help="exclude invalid rows instead of failing")
@@ -139,33 +155,65 @@ def _add_study_args(p):
     p.add_argument("--sheet", help="the sheet to read from workbooks (default: every non-empty sheet)")
     p.add_argument("--problems", metavar="FILE", help="write every problem (or every excluded row) to this CSV file")
     p.add_argument("--force", action="store_true", help="replace existing output files")
+    v = p.add_argument_group("long visit export (one row per visit; see load_visits)")
+    v.add_argument("--visits", metavar="FILE", help="a visit export to split into sessions and scores")
+    for name in _VISIT_COLUMNS:
+        v.add_argument(f"--{name}", metavar="COLUMN", help=f"the {name} column (default: found by its name)")
+    v.add_argument("--score", type=_SCORE, action="append", metavar="COLUMN[=INSTRUMENT]",
+                   help="a score column and its instrument, e.g. 'PainScore(0-10)=nrs' (repeat for each; default: "
+                        "every column named after an instrument)")
+    v.add_argument("--untreated-label", action="append", metavar="LABEL",
+                   help="a treatment value meaning 'not treated' (repeatable; 'No treatment' always is)")
 
 
 # ----------------------------------------------------------------------------------------- loading
 def _inputs(args) -> list[Path]:
-    return [Path(p) for p in args.path]
+    return [Path(p) for p in args.path] + ([Path(args.visits)] if getattr(args, "visits", None) else [])
+
+
+def _tables(paths: list[Path]) -> dict[str, list]:
+    tables: dict[str, list] = {}
+    for p in paths:
+        if p.is_dir():
+            raise ValueError(f"{p} is a directory: give one study directory, or table files")
+        name = table_of_file(p)
+        if name is None:
+            raise ValueError(f"cannot tell which table {p} is: name it {', '.join(t + '.csv' for t in TABLES)}")
+        tables.setdefault(name, []).append(p)
+    return tables
+
+
+def _load_visits(args, paths: list[Path], kwargs: dict):
+    """``--visits FILE`` (with the patients and episodes files given as paths)."""
+    tables = _tables(paths)
+    others = sorted(set(tables) - {"patients", "episodes"})
+    if others:
+        raise ValueError(f"with --visits, the other files may be patients and episodes tables only, not {others[0]}")
+    scores = dict(args.score) if args.score else None
+    return load_visits(args.visits, **{c: getattr(args, c) for c in _VISIT_COLUMNS}, scores=scores,
+                       untreated_labels=args.untreated_label, **tables, **kwargs)
 
 
 def _load(args):
-    """Load the study named on the command line (a directory, or table files named after their table)."""
+    """Load the study named on the command line (a directory, or table files named after their table, or a
+    visit export)."""
     kwargs = {"errors": "exclude" if args.exclude else "raise", "dayfirst": args.dayfirst,
               "no_sessions": args.no_sessions, "sheet": args.sheet}
     paths = _inputs(args)
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or directory")
-    if len(paths) == 1 and paths[0].is_dir():
+    given = [f"--{c}" for c in (*_VISIT_COLUMNS, "score", "untreated_label") if getattr(args, c, None)]
+    if args.visits:
+        study = _load_visits(args, paths[:-1], kwargs)
+    elif given:
+        raise ValueError(f"{given[0].replace('_', '-')} describes a visit export: give the file with --visits FILE")
+    elif not paths:
+        raise ValueError("give a study directory or table files, or a visit export with --visits FILE")
+    elif len(paths) == 1 and paths[0].is_dir():
         study = load_study(paths[0], **kwargs)
     else:
-        tables: dict[str, list] = {}
-        for p in paths:
-            if p.is_dir():
-                raise ValueError(f"{p} is a directory: give one study directory, or table files")
-            name = table_of_file(p)
-            if name is None:
-                raise ValueError(f"cannot tell which table {p} is: name it {', '.join(t + '.csv' for t in TABLES)}")
-            tables.setdefault(name, []).append(p)
-        study = load_study(**tables, **kwargs)
+        study = load_study(**_tables(paths), **kwargs)
     for note in getattr(study, "notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.problems:

@@ -17,6 +17,7 @@ aside as ``blank_row``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import pandas as pd
 
 from .checks import check_bool, check_choice
 from .dates import OK, date_order, order_note, parse_dates
-from .exceptions import DataValidationError
+from .exceptions import DataValidationError, ExcludedRowsWarning
 from .loading import load_study
 from .problems import Problems
 from .reading import Part, ReadError, column_keys, normalise_column, read_part
@@ -79,7 +80,8 @@ def _score_columns(scores) -> list[tuple[str, str | None]] | None:
     if isinstance(scores, dict):
         if not scores:
             raise ValueError("scores={} names no column; give {column: instrument}, e.g. {'PainScore': 'nrs'}")
-        return [(_check_column(c, "scores"), instrument_name(i, f"scores[{c!r}]")) for c, i in scores.items()]
+        return [(_check_column(c, "scores"), None if i is None else instrument_name(i, f"scores[{c!r}]"))
+                for c, i in scores.items()]
     if isinstance(scores, list | tuple) and scores:
         return [(_check_column(c, "scores"), None) for c in scores]
     raise TypeError("scores must be a dict {column: instrument}, a column name or a list of column names, "
@@ -285,8 +287,9 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
         ``date`` are required, the others optional.
     scores : dict, str or list, optional
         The score columns and their instruments, ``{"PainScore(0-10)":
-        "nrs"}`` (any spelling of an instrument). A column name or list of
-        names reads each instrument from its column name; by default every
+        "nrs"}`` (any spelling of an instrument; ``None`` reads it from the
+        column's name). A column name or list of names reads each instrument
+        from its column name; by default every
         column named after an instrument (``PainScore``, ``NPRS_score``,
         ``ODI``, ``VAS (mm)``, ``GRC``) is a score column. ``study.notes``
         says what was found by name.
@@ -391,11 +394,15 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
         where = ", ".join(f"{p.source}: {lay.roles['date']!r}" for p, lay in zip(parts, layouts))
         notes.append(order_note(date_order(raw_dates), f"visit dates ({where})"))
     try:
-        study = load_study(sessions=sessions or None, scores=score_parts, patients=patients, episodes=episodes,
-                           errors=errors, dayfirst=dayfirst, today=today, modality_map=mapping or None,
-                           no_sessions=no_sessions)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExcludedRowsWarning)
+            study = load_study(sessions=sessions or None, scores=score_parts, patients=patients, episodes=episodes,
+                               errors=errors, dayfirst=dayfirst, today=today, modality_map=mapping or None,
+                               no_sessions=no_sessions)
     except DataValidationError as err:
         raise DataValidationError(_relabel(err.problems, names, dedupe=True), header=err.header) from None
+    for w in caught:  # re-stated for the caller's line
+        warnings.warn(w.message, w.category, stacklevel=2)
     study.exclusions = _relabel(study.exclusions, names)
     study.notes = [n for n in notes if n] + study.notes
     if not isinstance(visits, pd.DataFrame):

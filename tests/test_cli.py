@@ -13,6 +13,7 @@ from conftest import write
 import backpain_outcomes as bpo
 from backpain_outcomes.cli import SHOWN, main
 from backpain_outcomes.exceptions import DataValidationError
+from backpain_outcomes.visits import load_visits
 
 SCORES = "patient_id,date,instrument,score\n"
 
@@ -204,3 +205,44 @@ def test_claims_population_tests_one_claim_like_the_api(study, tmp_path, capsys)
     assert pd.read_csv(out)["estimate"].iat[0] == pytest.approx(api.estimate)
     assert main(["claims", str(study), "--population", "nonsense"]) == 2
     assert "population='nonsense'" in capsys.readouterr().err
+
+
+VISITS = ("PatientID,VisitDate,Treatment,PainScore(0-10)\n"
+          "p1,14/07/2024,Deep tissue,7\np1,21/07/2024,,4\np2,15/07/2024,No treatment,6\np2,03/08/2024,,9\n")
+
+
+def test_validate_a_visit_export_like_the_api(tmp_path, capsys):
+    write(tmp_path / "visits.csv", VISITS)
+    argv = ["validate", "--visits", str(tmp_path / "visits.csv"), "--patient", "PatientID", "--date", "VisitDate",
+            "--treatment", "Treatment", "--score", "PainScore(0-10)=nrs"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    api = load_visits(tmp_path / "visits.csv", patient="PatientID", date="VisitDate", treatment="Treatment",
+                      scores={"PainScore(0-10)": "nrs"})
+    assert api.flow().to_string(index=False) in out.out
+    assert "note: visits.csv: 4 visit row(s)" in out.err and "read as day/month/year" in out.err
+    # a problem names the visit file's line and column; --problems writes them all
+    write(tmp_path / "visits.csv", VISITS + "p2,32/08/2024,,5\n")
+    assert main([*argv, "--problems", str(tmp_path / "problems.csv")]) == 1
+    assert "visits.csv:6:VisitDate: not a valid date" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "problems.csv")[["row", "column"]].values.tolist() == [[6, "VisitDate"]]
+    # with an episodes table (onsets) given as a path
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-07-01\ne2,p2,2024-07-10\n")
+    assert main(["validate", str(tmp_path / "episodes.csv"), "--visits", str(tmp_path / "visits.csv"),
+                 "--score", "PainScore(0-10)", "--exclude"]) == 0
+    assert "onset known for 2 of 2 episodes" in capsys.readouterr().out
+
+
+def test_visit_flags_are_checked(tmp_path, capsys):
+    write(tmp_path / "visits.csv", VISITS)
+    cases = [(["validate", "--visits", str(tmp_path / "visits.csv"), "--score", "PainScore(0-10)=SF36"],
+              "score='SF36' is not a known instrument"),
+             (["validate", str(tmp_path), "--patient", "PatientID"], "--patient describes a visit export"),
+             (["validate"], "give a study directory or table files, or a visit export with --visits FILE"),
+             (["validate", "--visits", str(tmp_path / "visits.csv"), "--date", "When"],
+              "date='When': no such column in visits.csv"),
+             (["validate", str(tmp_path / "visits.csv"), "--visits", str(tmp_path / "visits.csv")],
+              "cannot tell which table")]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
