@@ -16,6 +16,12 @@ Minimal clinically important change (MCID) per instrument follows the
 international consensus of Ostelo et al. (2008), *Spine* 33(1):90-94: NRS 2
 points, VAS 15 of 100, ODI 10 points, RMDQ 5 points, or a 30% improvement from
 baseline for all of them.
+
+The global rating of change (``grc``) is a rating of change, not a level: it
+has no MCID and no 0-100 score (:func:`score_100` gives NaN for it) and is not
+in :func:`mcid_table`; a rating of 1 or 2 (the two best categories) counts as
+improved. See :mod:`backpain_outcomes.vocabulary` and
+:mod:`backpain_outcomes.ordinal`.
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ __all__ = ["score_100", "score_odi", "score_rmdq", "mcid_table"]
 def score_100(instrument: pd.Series, score: pd.Series) -> pd.Series:
     """Rescale each score to 0-100 (0 = best) using the instrument's range.
 
+    Ratings of change (``grc``) are not levels and give NaN.
+
     Examples
     --------
     >>> import pandas as pd
-    >>> score_100(pd.Series(["nrs", "rmdq"]), pd.Series([5, 12])).tolist()
-    [50.0, 50.0]
+    >>> score_100(pd.Series(["nrs", "rmdq", "grc"]), pd.Series([5, 12, 2])).tolist()
+    [50.0, 50.0, nan]
     """
     high = instrument.map({k: v[1] for k, v in INSTRUMENTS.items()}).astype(float)
     return pd.to_numeric(score, errors="coerce").astype(float) / high * 100.0

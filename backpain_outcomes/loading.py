@@ -59,7 +59,7 @@ from .validation import (
     validate_scores,
     validate_sessions,
 )
-from .vocabulary import normalise_instrument, normalise_modality
+from .vocabulary import RATINGS_OF_CHANGE, normalise_instrument, normalise_modality
 
 __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
@@ -366,6 +366,18 @@ def _date_notes(raw: dict) -> list[str]:
     return [n for n in notes if n]
 
 
+def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
+    """Ratings of change (``grc``): a whole category number within the scale (see the vocabulary)."""
+    for code, (low, high, _) in RATINGS_OF_CHANGE.items():
+        value = scores["score"].to_numpy(float)
+        mine = (scores["instrument"] == code).to_numpy() & ~np.isnan(value)
+        with np.errstate(invalid="ignore"):
+            bad = mine & ((value < low) | (value > high) | (value != np.round(value)))
+        t.flag(p, bad, "score", "out_of_range", f"{code} rating is out of range",
+               f"a whole number from {low:g} (the best category) to {high:g} for {code}",
+               values=t.data["score"] if "score" in t.data else None)
+
+
 def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> dict:
     """Check every table, set exact duplicates aside, report conflicting ids once, link the tables."""
     clean = {}
@@ -376,6 +388,7 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> di
     if "sessions" in raw:
         clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
     clean["scores"] = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
+    _check_ratings(raw["scores"], clean["scores"], p)
     set_aside = {name: set_aside_duplicates(raw[name], frame, p) for name, frame in clean.items()}
     for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
         if name in clean:

@@ -32,6 +32,25 @@ instrument  range        name
 Minimal clinically important change (MCID) follows the international
 consensus of Ostelo et al. (2008), *Spine* 33(1):90-94: NRS 2 points, VAS 15
 of 100, ODI 10 points, RMDQ 5 points, or a 30% improvement from baseline.
+
+Ratings of change
+    ``grc``, the global rating of change (also written GROC, PGIC, GPE), is
+    not a level of pain or disability but the patient's own rating of how
+    much they changed, on one ordered scale of 5 to 7 categories. It is
+    coded like the Patient Global Impression of Change: **1 = the best
+    category** ("very much better", "completely recovered"), higher is worse,
+    up to 7 on a 7-point scale (1 very much better, 2 much better, 3 a little
+    better, 4 no change, 5 a little worse, 6 much worse, 7 very much worse;
+    :data:`GRC_LABELS`). A rating of 1 or 2, the two best categories, counts
+    as *improved* (:data:`GRC_IMPROVED`), the dichotomy discussed by Kamper,
+    Maher & Mackay (2009), *J Man Manip Ther* 17(3):163-170. Scales coded the
+    other way (``-3`` to ``+3``, or 7 = best) must be recoded before loading:
+    a negative rating is refused as out of range, a reversed 1-7 coding
+    cannot be told from the data. Ratings of change are in
+    :data:`RATINGS_OF_CHANGE`, never in :data:`INSTRUMENTS`: they have no
+    baseline, no MCID and no 0-100 score, and the analyses of levels refuse
+    them (:func:`instrument_name`); :mod:`backpain_outcomes.ordinal` analyses
+    them.
 """
 
 from __future__ import annotations
@@ -45,7 +64,8 @@ import pandas as pd
 __all__ = [
     "UNTREATED", "UNKNOWN", "MIXED", "TREATED_MODALITIES", "MODALITIES", "MODALITY_LEVELS", "CHRONICITY_LEVELS",
     "ACUTE_DAYS", "CHRONIC_DAYS", "INSTRUMENTS", "INSTRUMENT_RANGES", "MCID_ABSOLUTE", "MCID_RELATIVE",
-    "INSTRUMENT_ALIASES", "MODALITY_ALIASES", "UNTREATED_ALIASES", "label", "instrument_label",
+    "INSTRUMENT_ALIASES", "MODALITY_ALIASES", "UNTREATED_ALIASES", "RATINGS_OF_CHANGE", "GRC_LABELS", "GRC_IMPROVED",
+    "label", "instrument_label",
     "instrument_name", "modality_name", "normalise_instrument", "normalise_modality", "did_you_mean",
     "chronicity_from_days",
 ]
@@ -77,6 +97,18 @@ INSTRUMENTS: dict[str, tuple[float, float, str]] = {
     "odi": (0.0, 100.0, "Oswestry Disability Index (0-100%)"),
     "rmdq": (0.0, 24.0, "Roland-Morris Disability Questionnaire (0-24)"),
 }
+#: Ratings of change: instrument -> (low, high, label). Coded 1 = best; never levels (see the module notes).
+RATINGS_OF_CHANGE: dict[str, tuple[float, float, str]] = {
+    "grc": (1.0, 7.0, "Global rating of change (1 = very much better, 7 = very much worse)"),
+}
+#: Category labels of the global rating of change by number of points, the best first.
+GRC_LABELS: dict[int, tuple[str, ...]] = {
+    7: ("very much better", "much better", "a little better", "no change", "a little worse", "much worse",
+        "very much worse"),
+    5: ("much better", "a little better", "no change", "a little worse", "much worse"),
+}
+#: Ratings up to this one (the two best categories) count as improved (Kamper, Maher & Mackay 2009).
+GRC_IMPROVED = 2
 #: Ostelo et al. 2008 (Spine 33:90-94) minimal important change, absolute points.
 MCID_ABSOLUTE = {"nrs": 2.0, "vas": 15.0, "odi": 10.0, "rmdq": 5.0}
 #: Ostelo et al. 2008: 30% improvement from baseline for every instrument.
@@ -93,6 +125,9 @@ INSTRUMENT_ALIASES: dict[str, list[str]] = {
     "rmdq": ["rmdq", "rdq", "rmq", "roland-morris", "roland morris",
              "roland-morris disability questionnaire", "roland morris disability questionnaire",
              "rmdq-24", "rdq-24"],
+    "grc": ["grc", "groc", "global rating of change", "global rating of change scale", "global rating",
+            "pgic", "patient global impression of change", "global impression of change", "gpe",
+            "global perceived effect"],
 }
 UNTREATED_ALIASES = ["untreated", "none", "no treatment", "no_treatment", "not treated", "natural course",
                      "natural_course", "control", "no therapy", "wait list", "waitlist"]
@@ -115,6 +150,7 @@ _LABELS = {
     UNTREATED: "Untreated", MIXED: "Mixed modalities", UNKNOWN: "Treatment unknown",
     "acute": "Acute (< 6 weeks)", "subacute": "Subacute (6-12 weeks)", "chronic": "Chronic (>= 12 weeks)",
     "nrs": "Pain NRS", "vas": "Pain VAS", "odi": "Oswestry (ODI)", "rmdq": "Roland-Morris (RMDQ)",
+    "grc": "Global rating of change",
     "onset": "days since onset", "first_contact": "days since first contact",
 }
 
@@ -135,7 +171,7 @@ def label(code: object) -> str:
 
 def instrument_label(instrument: str) -> str:
     """Label with range, e.g. ``"Pain NRS (0-10)"``."""
-    return INSTRUMENTS[instrument][2]
+    return {**INSTRUMENTS, **RATINGS_OF_CHANGE}[instrument][2]
 
 
 def _key(text: object) -> str:
@@ -170,8 +206,13 @@ def _name(value, index, canonical, argument, what) -> str:
                      f"(common spellings are accepted){did_you_mean(value, canonical)}")
 
 
-def instrument_name(value: object, argument: str = "instrument") -> str:
+def instrument_name(value: object, argument: str = "instrument", ratings: bool = False) -> str:
     """Canonical instrument code for any accepted spelling ("NPRS" -> "nrs").
+
+    ``ratings=True`` also accepts the ratings of change (``"PGIC"`` ->
+    ``"grc"``); otherwise a rating of change is refused with a pointer to the
+    analysis that takes it, since the analyses of levels (baselines, MCID,
+    resolution rules, curves) have no meaning for it.
 
     Raises
     ------
@@ -182,8 +223,16 @@ def instrument_name(value: object, argument: str = "instrument") -> str:
     --------
     >>> instrument_name("NPRS"), instrument_name("Oswestry"), instrument_name("RDQ")
     ('nrs', 'odi', 'rmdq')
+    >>> instrument_name("Global rating of change", ratings=True)
+    'grc'
     """
-    return _name(value, _INSTRUMENT_INDEX, list(INSTRUMENTS), argument, "instrument")
+    choices = [*INSTRUMENTS, *RATINGS_OF_CHANGE] if ratings else list(INSTRUMENTS)
+    code = _name(value, _INSTRUMENT_INDEX, choices, argument, "instrument")
+    if code in RATINGS_OF_CHANGE and not ratings:
+        raise ValueError(f"{argument}={value!r} is a rating of change ({code}), not a level of pain or disability: "
+                         "analyse it with backpain_outcomes.ordinal.fit_grc_model; the levels are "
+                         f"{', '.join(INSTRUMENTS)}")
+    return code
 
 
 def modality_name(value: object, argument: str = "modality") -> str:
@@ -227,11 +276,11 @@ def _normalise(values: pd.Series, index: dict[str, str], user: dict[str, str]) -
 
 
 def normalise_instrument(values: pd.Series, user_map: dict | None = None) -> pd.Series:
-    """Map instrument labels ("NPRS", "Oswestry", "RDQ", "VAS (mm)", ...) onto
-    ``nrs``/``vas``/``odi``/``rmdq``; matching ignores case, spaces, hyphens,
-    underscores and brackets. Unknown labels become missing (the loader reports them).
+    """Map instrument labels ("NPRS", "Oswestry", "RDQ", "VAS (mm)", "PGIC", ...) onto
+    ``nrs``/``vas``/``odi``/``rmdq`` and the rating of change ``grc``; matching ignores case, spaces,
+    hyphens, underscores and brackets. Unknown labels become missing (the loader reports them).
     ``user_map`` targets must themselves be instruments (any accepted spelling)."""
-    user = _check_map(user_map, _INSTRUMENT_INDEX, list(INSTRUMENTS), "instrument_map")
+    user = _check_map(user_map, _INSTRUMENT_INDEX, [*INSTRUMENTS, *RATINGS_OF_CHANGE], "instrument_map")
     return _normalise(values, _INSTRUMENT_INDEX, user)
 
 
