@@ -286,7 +286,7 @@ def deviance_derivatives(theta, s: GroupStats, reml: bool = True):
     return k["dev"], grad, hess
 
 
-def moment_start(s: GroupStats) -> np.ndarray:
+def moment_start(s: GroupStats) -> np.ndarray | None:
     """A starting theta from the method of moments: per-group least squares on the pooled OLS residuals.
 
     The residual variance comes from the within-group residual sum of
@@ -352,8 +352,9 @@ def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None) -> LMMFit:
     Raises
     ------
     ValueError
-        For more than two random effects, fewer than two groups, or a
-        fixed-effects design that is not of full rank (naming the columns).
+        For more than two random effects, fewer than two groups, a
+        fixed-effects design that is not of full rank (naming the columns), or
+        a response the fixed effects reproduce exactly.
 
     Notes
     -----
@@ -397,6 +398,9 @@ def _fit_lmm(s: GroupStats, reml, starts):
         res = _newton(np.asarray(x0, float), s, reml)
         if best is None or res[1] < best[1]:
             best = res
+    if not np.isfinite(best[1]):
+        raise ValueError("the mixed model cannot be fitted: its likelihood is not defined at any variance (the fixed "
+                         "effects reproduce the response exactly, leaving no residual variance)")
     best = _snap_to_boundary(best, s, reml, diagonal)
     theta, fun, grad, hess, n_iter, ok, message = best
     # the deviance depends on theta only through Sigma = Lambda Lambda': flipping the sign of a column of

@@ -129,3 +129,9 @@ def test_moment_start_is_near_the_optimum():
     start, fit = moment_start(s), fit_lmm(X, Z, y, g)
     assert start.shape == (3,) and start[0] > 0 and start[2] > 0
     np.testing.assert_allclose(start[[0, 2]], fit.theta[[0, 2]], rtol=0.5)
+
+
+def test_a_response_without_residual_variance_is_a_clear_error():
+    X, Z, _, g = _data()
+    with pytest.raises(ValueError, match="reproduce the response exactly"):
+        fit_lmm(X, Z, X @ [5.0, -0.5, 0.3], g)
