@@ -48,6 +48,7 @@ from .verdicts import (
     verdict_text,
     wants_untreated,
 )
+from .version import __version__
 
 __all__ = ["test_resolution_claim", "ClaimResult", "evaluate_seed_claims", "ClaimReport", "claim_at_day",
            "sensitivity_rules", "SENSITIVITY_DAYS", "CLAIMS"]
@@ -287,7 +288,9 @@ class ClaimReport(Result):
     table : DataFrame
         ``claim``, ``statement``, ``comparison``, ``estimate``, ``ci_low``,
         ``ci_high``, ``hazard_ratio``, ``hr_ci_low``, ``hr_ci_high``,
-        ``p_value``, ``p_holm``, ``n``, ``events``, ``verdict``, ``caveat``.
+        ``p_value``, ``p_holm``, ``n``, ``events``, ``verdict``, ``caveat``,
+        and how the table was made: ``rule`` (its text form), ``origin``,
+        ``claimed``, ``alpha``, ``package_version``.
     pairwise : DataFrame
         C4: every pair of named modalities, hazard ratio and Holm p-value.
     c1 : ClaimResult or None
@@ -395,4 +398,7 @@ def evaluate_seed_claims(study, rule=DEFAULT_RULE, day: float = 42, origin: str 
                               "untreated (see C1)."))
     pairwise = pairwise_hazards(ev, study, rule, alpha, notes)
     rows.append(c4_row(pairwise, alpha))
-    return ClaimReport(pd.DataFrame(rows), pairwise, c1, rule, day, origin, notes)
+    # provenance on every row, so that an exported table says how it was made
+    table = pd.DataFrame(rows).assign(rule=rule.code, origin=origin, claimed=claimed, alpha=alpha,
+                                      package_version=__version__)
+    return ClaimReport(table, pairwise, c1, rule, day, origin, notes)

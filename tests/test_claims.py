@@ -207,3 +207,11 @@ def test_same_day_repeats_give_the_estimate_of_the_collapsed_study():
     n_rep = len(a.scores) - len(b.scores)  # the loader drops exact duplicate rows; the others are combined
     assert n_rep > 0.8 * len(dup)
     assert any(f"{n_rep} NRS measurement(s)" in n and "combined into one visit by their mean" in n for n in ca.notes)
+
+
+def test_claims_table_records_how_it_was_made(example_study):
+    import backpain_outcomes as bpo
+    rep = bpo.evaluate_seed_claims(example_study, rule="nrs<=1 x2", day=42, claimed=0.9, alpha=0.05)
+    t = rep.table
+    assert set(t["rule"]) == {"nrs<=1 x2"} and set(t["origin"]) == {"onset"}
+    assert set(t["claimed"]) == {0.9} and set(t["package_version"]) == {bpo.__version__}
