@@ -24,6 +24,8 @@ __all__ = ["Study", "NO_SESSIONS"]
 
 #: What an episode without sessions means: treatment not recorded, or known to be untreated.
 NO_SESSIONS = (UNKNOWN, UNTREATED)
+#: ``arm`` labels that declare an episode treated (matched without regard to case).
+TREATED_ARMS = frozenset({"treated", "treatment", "intervention", "active", "active treatment"})
 
 
 class Study:
@@ -129,11 +131,12 @@ class Study:
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
         ep["chronicity"] = chronicity_from_days(delay)
         ep["n_sessions"] = np.bincount(ss_pos, minlength=len(ep)).astype(int) if len(ss) else 0
-        arm = normalise_modality(ep["arm"].astype(object)) if "arm" in ep else pd.Series(None, index=ep.index)
-        said_untreated = (arm == UNTREATED).to_numpy() | ep["episode_id"].isin(declared["episode_id"]).to_numpy()
-        ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, self.no_sessions)
+        status_notes = self._declared_status(ep, ss, declared)
+        said_untreated, said_treated = status_notes.pop("_untreated"), status_notes.pop("_treated")
+        ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, said_treated, self.no_sessions)
+        self.notes += list(status_notes.values())
         ep["treatment_status"] = np.where(ep["modality"] == UNTREATED, UNTREATED,
-                                          np.where(ep["modality"] == UNKNOWN, UNKNOWN, "treated"))
+                                          np.where((ep["modality"] == UNKNOWN) & ~said_treated, UNKNOWN, "treated"))
         onset = ep["onset_date"].to_numpy("datetime64[ns]")
         first_dt = ep["first_visit_date"].to_numpy("datetime64[ns]")
         dates = sc["date"].to_numpy("datetime64[ns]")
@@ -167,11 +170,45 @@ class Study:
         self.sessions = ss.iloc[np.lexsort((sdates.astype(np.int64), ss_pos))].reset_index(drop=True)
 
     @staticmethod
-    def _primary_modality(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos, said_untreated, no_sessions) -> pd.Series:
+    def _declared_status(ep: pd.DataFrame, ss: pd.DataFrame, declared: pd.DataFrame) -> dict:
+        """What the data declare about treatment, and sentences on every conflict or unread value.
+
+        ``arm`` values that spell untreated ("untreated", "none", "no treatment", "natural course", ...)
+        or treated ("treated", "treatment", "intervention", "active") are read; other arm labels (trial
+        arm names, "sham", "usual care") say nothing about treatment status and are listed in a note.
+        Sessions win over a declaration: an episode with treatment sessions is treated.
+        """
+        arm_raw = ep["arm"].astype(object) if "arm" in ep else pd.Series(None, index=ep.index, dtype=object)
+        arm = normalise_modality(arm_raw)
+        key = arm_raw.map(lambda v: str(v).strip().lower() if isinstance(v, str) else None)
+        arm_treated = key.isin(TREATED_ARMS).to_numpy()
+        arm_untreated = (arm == UNTREATED).to_numpy()
+        marked = ep["episode_id"].isin(declared["episode_id"]).to_numpy()
+        has_sessions = ep["episode_id"].isin(ss["episode_id"]).to_numpy() if len(ss) else np.zeros(len(ep), bool)
+        notes = {"_untreated": (arm_untreated | marked) & ~arm_treated, "_treated": arm_treated}
+        unread = sorted({str(v) for v, a, t in zip(arm_raw, arm_untreated, arm_treated)
+                         if isinstance(v, str) and v.strip() and not a and not t})
+        if unread:
+            notes["unread"] = (f"arm values {', '.join(map(repr, unread[:8]))} do not say whether an episode was "
+                               "treated; they are not used for treatment status")
+        conflict = (arm_untreated | marked) & has_sessions
+        if conflict.any():
+            notes["conflict"] = (f"{int(conflict.sum())} episode(s) declared untreated (arm or a 'no treatment' "
+                                 "row) have treatment sessions; they are analysed as treated")
+        both = arm_treated & marked
+        if both.any():
+            notes["both"] = (f"{int(both.sum())} episode(s) with arm 'treated' have a 'no treatment' row; the arm "
+                             "is kept (treated)")
+        return notes
+
+    @staticmethod
+    def _primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions) -> pd.Series:
         """The modality of more than half of the sessions, else ``mixed``; without sessions
-        ``untreated`` where declared (arm, a "no treatment" row, or ``no_sessions="untreated"``),
-        else ``unknown``."""
-        without = np.where(said_untreated | (no_sessions == UNTREATED), UNTREATED, UNKNOWN)
+        ``untreated`` where declared (arm, a "no treatment" row, or ``no_sessions="untreated"``
+        unless the arm says treated), else ``unknown`` (for an arm-treated episode: treated,
+        modality not recorded)."""
+        untreated = said_untreated | ((no_sessions == UNTREATED) & ~said_treated)
+        without = np.where(untreated, UNTREATED, UNKNOWN)
         if len(ss) == 0:
             return pd.Series(without.astype(object), index=ep.index)
         mods = np.array(MODALITIES, dtype=object)

@@ -130,7 +130,7 @@ INSTRUMENT_ALIASES: dict[str, list[str]] = {
             "global perceived effect"],
 }
 UNTREATED_ALIASES = ["untreated", "none", "no treatment", "no_treatment", "not treated", "natural course",
-                     "natural_course", "control", "no therapy", "wait list", "waitlist"]
+                     "natural_course", "no therapy", "wait list", "waitlist"]
 MODALITY_ALIASES: dict[str, list[str]] = {
     "deep_tissue": ["deep tissue", "deep tissue massage", "deep-tissue massage", "dtm",
                     "structural massage", "deep tissue therapy"],

@@ -77,3 +77,23 @@ def test_onset_origin_error_names_the_alternative():
     with pytest.raises(ValueError, match="first_contact"):
         study.analysis_frame("nrs")
     assert study.analysis_frame("NPRS", origin="first_contact")["day"].max() == 31
+
+
+def test_arm_treated_overrides_the_no_sessions_declaration_and_conflicts_are_noted():
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p3"],
+                             "onset_date": ["2023-12-20"] * 3, "arm": ["Untreated", "treated", "sham"]})
+    sessions = SESSIONS.iloc[:2]                          # e1 has two deep-tissue sessions
+    study = load(scores=SCORES, sessions=sessions, episodes=episodes, no_sessions="untreated")
+    ep = study.episodes.set_index("episode_id")
+    assert ep.loc["e1", "treatment_status"] == "treated"          # sessions win over the arm
+    assert (ep.loc["e2", "modality"], ep.loc["e2", "treatment_status"]) == ("unknown", "treated")
+    assert ep.loc["e3", "treatment_status"] == "untreated"        # 'sham' says nothing; the declaration applies
+    text = " ".join(study.notes)
+    assert "1 episode(s) declared untreated" in text and "'sham'" in text
+
+
+def test_control_is_not_read_as_untreated():
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p3"],
+                             "onset_date": ["2023-12-20"] * 3, "arm": ["control"] * 3})
+    study = load(scores=SCORES, episodes=episodes)
+    assert set(study.episodes["treatment_status"]) == {"unknown"}
