@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import pyarrow.csv as pacsv
 
 from .exceptions import BackpainError
 
-__all__ = ["OutputError", "neutralise_formulas", "safe_csv", "atomic_path", "check_output", "check_directory"]
+__all__ = ["OutputError", "neutralise_formulas", "safe_csv", "atomic_path", "final_path", "check_output",
+           "check_directory"]
 
 _LEADING = ("=", "+", "-", "@", "\t", "\r")
 
@@ -73,11 +75,52 @@ def _neutral(s: pd.Series) -> pd.Series:
     return out
 
 
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.partial(?P<suffix>\.[^.]*)?$")
+
+
+def final_path(path) -> Path:
+    """The path a temporary file of :func:`atomic_path` will be moved to (``path`` itself otherwise).
+
+    Examples
+    --------
+    >>> final_path("out/.report.0123456789ab.partial.html").as_posix()
+    'out/report.html'
+    """
+    path = Path(path)
+    m = _PARTIAL.match(path.name)
+    return path.with_name(m["name"] + (m["suffix"] or "")) if m else path
+
+
+def _temporary(path: Path) -> Path:
+    """A fresh temporary name next to the final file (never ``..x.partial.y.partial``, even when nested)."""
+    final = final_path(path)
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:12]}.partial{final.suffix}")
+
+
+def _restate(err: OSError, final: Path) -> OSError:
+    """The same kind of error, naming the user's output instead of a temporary file."""
+    reason = err.strerror or str(err)
+    advice = (f"; check that the directory {final.parent} exists and is writable"
+              if isinstance(err, PermissionError | FileNotFoundError | IsADirectoryError | NotADirectoryError) else "")
+    out = type(err)(f"cannot write {final}: {reason}{advice}")
+    out.errno = err.errno
+    return out
+
+
+def _mentions(err: OSError, paths) -> bool:
+    names = {str(p) for p in paths} | {p.name for p in paths}
+    files = {Path(os.fsdecode(f)).name for f in (err.filename, err.filename2) if f is not None}
+    return bool(files & names) or any(n in str(err) for n in names)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path in the directory of ``path``, with the same suffix, moved onto ``path`` on success.
 
-    If the block raises, the temporary file is removed and ``path`` is left as it was.
+    If the block raises, the temporary file is removed and ``path`` is left as it was. An
+    :class:`OSError` (a read-only directory, a full disk) names ``path``, never the temporary file.
+    When ``path`` is itself a temporary path of an enclosing ``atomic_path``, errors name that
+    enclosing output.
 
     Examples
     --------
@@ -89,13 +132,19 @@ def atomic_path(path):
     'done'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial{path.suffix}")
+    final = final_path(path)
+    tmp = _temporary(path)
+    temporary = [tmp] if path == final else [tmp, path]
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         if not tmp.exists():
-            raise OSError(f"{path} was not written (the writer produced no file)")
+            raise OSError(f"{final} was not written (the writer produced no file)")
         os.replace(tmp, path)
+    except OSError as err:
+        if _mentions(err, temporary):
+            raise _restate(err, final) from err
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

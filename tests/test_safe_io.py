@@ -3,7 +3,15 @@
 import pandas as pd
 import pytest
 
-from backpain_outcomes.safe_io import OutputError, atomic_path, check_directory, check_output, neutralise_formulas, safe_csv
+from backpain_outcomes.safe_io import (
+    OutputError,
+    atomic_path,
+    check_directory,
+    check_output,
+    final_path,
+    neutralise_formulas,
+    safe_csv,
+)
 
 
 def test_csv_formula_injection_neutralised():
@@ -57,3 +65,29 @@ def test_arrow_engine_writes_the_same_values(tmp_path):
     safe_csv(df, tmp_path / "a.csv", engine="arrow")
     back = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
     assert back.values.tolist() == [["'=x", "1.5", "1", "'@m", "2"], ["", "", "y", "n", ""], ["ok", "2", "", "n", "4"]]
+
+
+def test_nested_atomic_paths_use_one_partial_marker_and_errors_name_the_users_file(tmp_path):
+    out = tmp_path / "r.html"
+    with atomic_path(out) as outer, atomic_path(outer) as inner:
+        # the CLI wraps clinic_report, which uses atomic_path again: no "..r.x.partial.y.partial.html"
+        assert inner.name.count("partial") == 1 and inner.name.startswith(".r.") and inner.suffix == ".html"
+        assert final_path(inner) == final_path(outer) == out
+        inner.write_text("report")
+    assert out.read_text() == "report" and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+    def refused(target):  # what writing into a read-only directory raises (the tests may run as root)
+        raise PermissionError(13, "Permission denied", str(target))
+    for nested in (False, True):
+        with pytest.raises(PermissionError) as info, atomic_path(out) as outer:
+            if nested:
+                with atomic_path(outer) as inner:
+                    refused(inner)
+            else:
+                refused(outer)
+        msg = str(info.value)
+        assert msg == f"cannot write {out}: Permission denied; check that the directory {tmp_path} exists and is writable"
+        assert "partial" not in msg and info.value.errno == 13
+    assert out.read_text() == "report" and [p.name for p in tmp_path.iterdir()] == ["r.html"]
+    with pytest.raises(FileNotFoundError, match="missing.csv"), atomic_path(out):
+        open(tmp_path / "missing.csv")  # an error about another file is left as it is
