@@ -203,8 +203,8 @@ def build_design(data, formula, re_formula, groups, time, unit, notes) -> Design
 def check_design(design: Design, notes: list) -> None:
     """Errors for data no mixed model can use; notes for data that leave it weakly determined.
 
-    ValueError for fewer than two groups, groups of one observation each or a
-    singular fixed-effects design; a sentence appended to ``notes`` for fewer
+    ValueError for an outcome that does not vary, fewer than two groups,
+    groups of one observation each or a singular fixed-effects design; a sentence appended to ``notes`` for fewer
     than :data:`FEW_GROUPS` groups, or too few groups with two or more times
     to estimate a random slope.
 
@@ -221,6 +221,11 @@ def check_design(design: Design, notes: list) -> None:
     if n_groups < 2:
         raise ValueError(f"a mixed model needs at least two groups, but the data hold {n_groups} value(s) of "
                          f"groups={g!r}; with one group use ordinary regression")
+    y = np.asarray(design.y, float)
+    if len(y) and np.ptp(y) == 0:
+        raise ValueError(f"the outcome of formula={design.formula!r} does not vary (every one of the {len(y)} values "
+                         f"is {y[0]:g}): there is nothing for a model to explain, so no estimate or standard error "
+                         "is meaningful")
     sizes = f.groupby(g, sort=False).size()
     if (sizes < 2).all():
         raise ValueError(f"every group ({g}) has a single observation, so random effects cannot be told apart "

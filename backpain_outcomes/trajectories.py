@@ -381,6 +381,9 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     basis = TimeBasis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
     B = basis(frame["day"].to_numpy(float))
     y = frame["score"].to_numpy(float)
+    if len(y) and np.ptp(y) == 0:
+        raise ValueError(f"every {inst + ' ' if inst else ''}score is {y[0]:g}: scores that do not vary have no trajectories to find "
+                         "(the likelihood grows without bound as the class variance shrinks)")
     suff = SufficientStats(B, y, starts, n_i)
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
             "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}

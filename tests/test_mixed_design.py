@@ -47,3 +47,14 @@ def test_missing_values_are_dropped_and_counted(example_study):
     f.loc[f.index[:7], "baseline"] = np.nan
     m = bpo.fit_mixed_model(f, "score ~ day + baseline", re_formula="1")
     assert m.nobs == len(f) - 7 and any("7 row(s) with missing values" in n for n in m.notes)
+
+
+def test_constant_outcome_is_refused_not_fitted_with_zero_standard_errors():
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    import backpain_outcomes as bpo
+    frame = pd.DataFrame({"score": 5.0, "day": np.tile([0.0, 14.0, 42.0], 20), "episode_id": np.repeat(range(20), 3)})
+    with pytest.raises(ValueError, match="does not vary"):
+        bpo.fit_mixed_model(frame, "score ~ day", re_formula="1")

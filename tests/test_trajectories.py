@@ -128,3 +128,12 @@ def test_bad_inputs_are_clear_errors(example_study):
         tr.crosstab()
     with pytest.raises(ValueError, match="modaltiy"):
         bpo.fit_trajectories(example_study, k=[1]).crosstab("modaltiy")
+
+
+def test_constant_scores_are_refused(example_study):
+    import pytest
+
+    import backpain_outcomes as bpo
+    frame = example_study.analysis_frame("nrs", include_baseline=True).assign(score=5.0)
+    with pytest.raises(ValueError, match="score is 5: scores that do not vary have no trajectories"):
+        bpo.fit_trajectories(frame, k=[1, 2], n_init=2)
