@@ -53,15 +53,20 @@ def anderson1984_path() -> Path:
 
 
 def _inconsistent(part: Part) -> None:
-    """Refuse rows whose ``pain`` text and ``pain_code`` disagree (each named by its line)."""
+    """Refuse rows whose ``pain`` is not one of the six categories or disagrees with ``pain_code`` (each named
+    by its line)."""
     d = part.data
     code = pd.to_numeric(d["pain_code"], errors="coerce").to_numpy(float)
     text = d["pain"].map(lambda v: _PAIN.get(str(v).strip().lower())).to_numpy(float)
-    bad = ~np.isnan(text) & ~np.isnan(code) & (7 - code != text)
-    if bad.any():
+    unknown = np.isnan(text)
+    differ = ~unknown & ~np.isnan(code) & (7 - code != text)
+    if unknown.any() or differ.any():
         p = Problems()
-        p.add("scores", part.source, part.lines[bad], "pain", "inconsistent", "pain and pain_code disagree",
-              "pain_code 1 (worse) to 6 (complete relief), as pain says", value=d["pain"].to_numpy(object)[bad])
+        value = d["pain"].to_numpy(object)
+        p.add("scores", part.source, part.lines[unknown], "pain", "unknown_category", "not one of Anderson's six "
+              "progress categories", ", ".join(_PAIN), value=value[unknown])
+        p.add("scores", part.source, part.lines[differ], "pain", "inconsistent", "pain and pain_code disagree",
+              "pain_code 1 (worse) to 6 (complete relief), as pain says", value=value[differ])
         raise DataValidationError(p.frame())
 
 
