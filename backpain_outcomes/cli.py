@@ -113,7 +113,7 @@ def _score(text: str) -> tuple[str, str | None]:
         return text, None
     if not column:
         raise ValueError(f"score must be COLUMN=INSTRUMENT, got {text!r}")
-    return column, instrument_name(inst.strip(), "score")
+    return column, instrument_name(inst.strip(), "score", ratings=True)
 
 
 _SCORE = _flag(_score)

@@ -80,7 +80,7 @@ def _score_columns(scores) -> list[tuple[str, str | None]] | None:
     if isinstance(scores, dict):
         if not scores:
             raise ValueError("scores={} names no column; give {column: instrument}, e.g. {'PainScore': 'nrs'}")
-        return [(_check_column(c, "scores"), None if i is None else instrument_name(i, f"scores[{c!r}]"))
+        return [(_check_column(c, "scores"), None if i is None else instrument_name(i, f"scores[{c!r}]", ratings=True))
                 for c, i in scores.items()]
     if isinstance(scores, list | tuple) and scores:
         return [(_check_column(c, "scores"), None) for c in scores]

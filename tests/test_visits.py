@@ -212,3 +212,14 @@ def test_load_visits_takes_each_sheet_of_a_workbook(tmp_path):
         warnings.simplefilter("ignore", ExcludedRowsWarning)
         study = load_visits(tmp_path / "visits.xlsx", today=TODAY, errors="exclude")
     assert np.array_equal(study.scores["score"], [7.0, 2.0, 5.0])
+
+
+def test_a_global_rating_of_change_column():
+    visits = pd.DataFrame({"PatientID": ["p1", "p1", "p2"], "VisitDate": ["2024-07-01", "2024-07-29", "2024-07-02"],
+                           "NRS": [7, 2, 6], "Global change": [None, 2, 9]})
+    with pytest.raises(DataValidationError) as info:
+        load_visits(visits, scores={"NRS": "nrs", "Global change": "PGIC"}, today=TODAY)
+    assert info.value.problems[["row", "column", "reason"]].values.tolist() == [[4, "Global change", "out_of_range"]]
+    study = load_visits(visits.assign(**{"Global change": [None, 2, 5]}), scores={"NRS": None, "Global change": "grc"},
+                        today=TODAY)
+    assert study.scores.groupby("instrument").size().to_dict() == {"grc": 2, "nrs": 3}
