@@ -60,6 +60,8 @@ def check_day(value, name: str = "day") -> float:
     """One horizon in days since the origin: a positive number ("6 weeks" is refused)."""
     if isinstance(value, str):
         raise TypeError(f"{name} must be a number of days (e.g. {name}=42 for six weeks), got the text {value!r}")
+    if isinstance(value, list | tuple | set | range | np.ndarray):
+        raise TypeError(f"{name} takes one number of days here (e.g. {name}=42), got {type(value).__name__} {value!r}")
     if not _is_number(value) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number of days (e.g. {name}=42), got {value!r}")
     return float(value)

@@ -42,7 +42,7 @@ from .resolution import time_to_resolution
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .survival import cox_by_group
-from .vocabulary import UNKNOWN, instrument_label, label
+from .vocabulary import UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["compare_modalities", "ModalityComparison", "ADJUST"]
 
@@ -122,9 +122,17 @@ def _groups(near, reference, min_n, notes):
     near = near[~unknown]
     counts = near["modality"].value_counts()
     if counts.get(reference, 0) < min_n:
-        raise ValueError(f"reference={reference!r}: only {counts.get(reference, 0)} {label(reference)} episode(s) "
-                         f"were measured near the horizon, fewer than min_n={min_n}; groups measured: "
-                         + ", ".join(f"{m} ({n})" for m, n in counts.items()))
+        measured = ", ".join(f"{label(m)} ({n})" for m, n in counts.items()) or "none"
+        advice = ""
+        if reference == UNTREATED and unknown.any():
+            advice = ("; episodes without sessions have treatment status unknown unless declared: "
+                      "load_study(..., no_sessions='untreated'), an arm column or a 'no treatment' session row")
+        raise ValueError(f"reference={reference!r}: {counts.get(reference, 0)} {label(reference).lower()} episode(s) "
+                         f"were measured within the window around the horizon, fewer than min_n={min_n}; groups "
+                         f"measured there: {measured}{advice}")
+    if len(counts) < 2:
+        raise ValueError(f"reference={reference!r}: only {label(reference).lower()} episodes were measured near the "
+                         "horizon; there is no other group to compare with it")
     small = sorted(m for m, n in counts.items() if n < min_n)
     for m in small:
         notes.append(f"{label(m)}: only {counts[m]} episode(s) measured near the horizon, fewer than min_n={min_n}; "

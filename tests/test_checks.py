@@ -43,3 +43,8 @@ def test_by_and_origin():
         check_by("modalty", ["modality", "chronicity"])
     with pytest.raises(ValueError, match="'onset', 'first_contact'"):
         check_origin("first contact")
+
+
+def test_one_day_where_one_is_expected():
+    with pytest.raises(TypeError, match="day takes one number of days here"):
+        check_day([42, 84])

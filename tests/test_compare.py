@@ -110,3 +110,17 @@ def test_csv_formula_injection_neutralised():
     out = neutralise_formulas(df)
     assert out["a"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-cmd", "'@SUM(A1)", "ok"]
     assert out["b"].tolist() == [-1.5, 2, 3, 4, 5]
+
+
+def test_scores_only_study_says_how_to_declare_untreated(example_study):
+    import pandas as pd
+    import pytest
+
+    import backpain_outcomes as bpo
+    scores = pd.read_csv(bpo.example_path() / "scores.csv")
+    study = bpo.load_study(scores=scores, today="2026-01-01")
+    with pytest.raises(ValueError, match="no_sessions='untreated'"):
+        bpo.compare_modalities(study, origin="first_contact")
+    untreated_only = bpo.load_study(scores=scores, today="2026-01-01", no_sessions="untreated")
+    with pytest.raises(ValueError, match="no other group"):
+        bpo.compare_modalities(untreated_only, origin="first_contact")
