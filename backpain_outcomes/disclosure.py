@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .checks import check_min_n
+from .exceptions import DisclosureError
 
 __all__ = ["DisclosureLedger", "PUBLISHED", "PRIMARY", "SECONDARY", "IMPLIED", "SUPPRESSED_LABEL", "redact_counts"]
 
@@ -216,7 +217,14 @@ class DisclosureLedger:
         return cell.sensitive and 0 < cell.value < self.min_n
 
     def suppress(self, max_rounds: int = 500) -> DisclosureLedger:
-        """Primary suppression, then secondary suppression until the audit protects every count."""
+        """Primary suppression, then secondary suppression until the audit protects every count.
+
+        Raises
+        ------
+        DisclosureError
+            (a ``ValueError``) when no choice of counts to hide protects a small count, typically when
+            all the units together are fewer than ``min_n``; the message advises a larger selection.
+        """
         for key, cell in self.cells.items():
             if cell.shown and self._sensitive(key):
                 self.status[key] = PRIMARY
@@ -231,11 +239,24 @@ class DisclosureLedger:
             for rec in failing.itertuples():
                 pick = self._candidate(rec.key, rec.binding)
                 if pick is None:
-                    raise RuntimeError(f"disclosure control cannot protect {rec.key!r}: no count left to hide")
+                    raise DisclosureError(
+                        f"disclosure control cannot protect the count {rec.key!r} ({self._why(rec.key)}): even with "
+                        f"every other count hidden a reader could work it out. {self.ADVICE}")
                 chosen.add(pick)
             for key in chosen:
                 self.status[key] = SECONDARY
-        raise RuntimeError(f"disclosure control did not converge in {max_rounds} rounds")
+        raise DisclosureError(f"disclosure control found no safe set of counts to hide in {max_rounds} rounds. "
+                              f"{self.ADVICE}")
+
+    #: What to do when no set of hidden counts protects every small one.
+    ADVICE = ("Report on more episodes (several clinics, a longer period), or lower min_n only if your data "
+              "governance allows it.")
+
+    def _why(self, key: str) -> str:
+        cell = self.cells[key]
+        what = "every unit" if not cell.where else ", ".join(f"{d} {v}" for d, v in cell.where.items())
+        small = 0 < cell.value < self.min_n
+        return f"{what}; {'under' if small else 'hidden to protect a count under'} min_n={self.min_n}"
 
     def _candidate(self, key: str, binding: tuple) -> str | None:
         """The published count to hide next for ``key``: binding constraints first, the smallest first."""

@@ -17,6 +17,7 @@ __all__ = [
     "StatisticalWarning",
     "ExcludedRowsWarning",
     "MissingDependencyError",
+    "DisclosureError",
 ]
 
 
@@ -74,6 +75,14 @@ class ConvergenceError(BackpainError, ValueError):
 
 class MissingDependencyError(BackpainError, RuntimeError):
     """An optional external program (for example Chromium for PDF) is missing."""
+
+
+class DisclosureError(BackpainError, ValueError):
+    """A report would disclose a count under ``min_n`` whatever is hidden (too few episodes selected).
+
+    The message names the selection and what to change: a larger selection (more clinics, a
+    longer period) or, where the data governance allows it, a lower ``min_n``.
+    """
 
 
 class StatisticalWarning(RuntimeWarning):

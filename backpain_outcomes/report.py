@@ -106,7 +106,9 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     clinic : str, optional
         Report on one ``clinic_id`` (benchmarked against all clinics of the study).
     period : (start, end), optional
-        Restrict to episodes first seen in this period.
+        Restrict to episodes first seen in this period (both dates included); None for
+        either end leaves it open: ``("2023-01-01", None)``. A reversed period or a text that
+        is not a date is a ValueError naming ``period``.
     title : str, optional
     rule : Resolution or str
         Definition of resolved (default ``"nrs<=1 x2"``).
@@ -123,6 +125,12 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
         Show therapist ids instead of T1, T2, ...
     progress : bool
         Show a progress bar.
+
+    Raises
+    ------
+    DisclosureError
+        (a ``ValueError``) when the clinic and period hold fewer than ``min_n`` episodes, or
+        no choice of hidden counts protects every small one.
 
     Returns
     -------

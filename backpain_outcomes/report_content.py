@@ -23,6 +23,7 @@ from .claims import test_resolution_claim
 from .compare import compare_modalities
 from .curves import fit_recovery_curves
 from .disclosure import PUBLISHED, DisclosureLedger, redact_counts
+from .exceptions import DisclosureError
 from .report_counts import build_ledger, episode_classes
 from .report_figures import at_risk_days, funnel_figure, recovery_figure, resolution_figure, trend_figure
 from .report_sections import (
@@ -43,7 +44,7 @@ from .rules import Resolution, as_rule
 from .survival import cox_by_group, kaplan_meier, km_at_days
 from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, UNKNOWN, UNTREATED, instrument_label, label
 
-__all__ = ["ReportConfig", "ReportContent", "report_content", "select_study"]
+__all__ = ["ReportConfig", "ReportContent", "report_content", "select_study", "check_period"]
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,51 @@ class ReportContent(Result):
         return self.benchmark.plot(ax=ax)
 
 
+def _date(value, which: str, period):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        out = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"period: the {which} date {value!r} is not a date; give (start, end) as dates such as "
+                         f"('2023-01-01', '2023-12-31'), None for an open end; got {period!r}") from err
+    if pd.isna(out):
+        return None
+    return out.normalize()
+
+
+def check_period(period) -> tuple | None:
+    """``period`` as ``(start, end)`` Timestamps, either None for an open end; a ValueError naming ``period`` otherwise.
+
+    Examples
+    --------
+    >>> check_period(("2021-01-01", None))
+    (Timestamp('2021-01-01 00:00:00'), None)
+    """
+    if period is None:
+        return None
+    if isinstance(period, str | bytes) or not hasattr(period, "__len__") or len(period) != 2:
+        raise ValueError(f"period must be (start, end) dates such as ('2023-01-01', '2023-12-31'), None for an "
+                         f"open end, got {period!r}")
+    lo, hi = _date(period[0], "start", period), _date(period[1], "end", period)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"period: the start {lo:%Y-%m-%d} is after the end {hi:%Y-%m-%d}; give (start, end) "
+                         f"in that order, got {period!r}")
+    return None if lo is None and hi is None else (lo, hi)
+
+
+def _period_words(period) -> str:
+    lo, hi = period
+    return (f"from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}" if lo is not None and hi is not None else
+            f"from {lo:%Y-%m-%d} on" if lo is not None else f"up to {hi:%Y-%m-%d}")
+
+
 def select_study(study, clinic=None, period=None):
-    """The episodes of one clinic and/or first seen within ``period`` (start, end)."""
+    """The episodes of one clinic and/or first seen within ``period``.
+
+    ``period`` is ``(start, end)`` (dates, both included); None for either end leaves it open.
+    """
+    period = check_period(period)
     ep = study.episodes
     keep = pd.Series(True, index=ep.index)
     if clinic is not None:
@@ -172,16 +216,31 @@ def select_study(study, clinic=None, period=None):
             raise ValueError(f"clinic={clinic!r}: no episodes for this clinic; clinics present: {', '.join(present)}")
         keep &= ep["clinic_id"] == clinic
     if period is not None:
-        try:
-            lo, hi = (pd.Timestamp(p) for p in period)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"period must be (start, end) dates such as ('2023-01-01', '2023-12-31'), got {period!r}") from err
-        keep &= ep["first_visit_date"].between(lo, hi)
+        lo, hi = period
+        first = pd.to_datetime(ep["first_visit_date"]).dt.normalize()
+        keep &= first.ge(lo) if lo is not None else True
+        keep &= first.le(hi) if hi is not None else True
     if keep.all():
         return study
     if not keep.any():
-        raise ValueError("no episodes in the selected clinic and period")
+        span = f"{ep['first_visit_date'].min():%Y-%m-%d} to {ep['first_visit_date'].max():%Y-%m-%d}"
+        who = f"clinic {clinic}" if clinic is not None else "the study"
+        raise ValueError(f"period: no episode of {who} was first seen {_period_words(period)}; first visits in the "
+                         f"data run from {span}")
     return study.subset(ep.loc[keep, "episode_id"])
+
+
+def _check_size(sub, cfg) -> None:
+    """Refuse, before any analysis, a selection whose every count would be under ``min_n``."""
+    n = len(sub.episodes)
+    if n >= cfg.min_n:
+        return
+    who = f"clinic {cfg.clinic}" if cfg.clinic is not None else "the study"
+    when = f" first seen {_period_words(cfg.period)}" if cfg.period is not None else ""
+    raise DisclosureError(
+        f"{who} has {n} episode{'s' if n != 1 else ''}{when}, fewer than min_n={cfg.min_n}: a report would disclose "
+        f"them. Report on more episodes (several clinics, a longer period), or lower min_n only if your data "
+        "governance allows it.")
 
 
 def _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress):
@@ -192,7 +251,7 @@ def _check(study, clinic, period, title, rule, day, origin, instrument, min_n, s
     check_bool(progress, "progress")
     return ReportConfig(rule=as_rule(rule), day=check_day(day), origin=check_origin(origin),
                         instrument=check_instrument(instrument), min_n=check_min_n(min_n),
-                        clinic=clinic, period=period, title=title,
+                        clinic=clinic, period=check_period(period), title=title,
                         show_therapists=check_bool(show_therapists, "show_therapists"))
 
 
@@ -296,6 +355,7 @@ def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RUL
     """
     cfg = _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress)
     sub = select_study(study, cfg.clinic, cfg.period)
+    _check_size(sub, cfg)
     bar = tqdm(total=6, desc="clinic report", disable=not progress, leave=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -308,8 +368,7 @@ def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RUL
         days = at_risk_days(cfg.day, float(res["events"].table["day"].max()) if len(res["events"].table) else cfg.day)
         risk = _at_risk(res["events"].table, drawn, days)
         caseload = res["therapists"].episodes.set_index("episode_id")["caseload"]
-        led = build_ledger(classes, cfg.min_n, flow=study.flow(), caseload=caseload, at_risk=risk, others=others,
-                           c3_events=c3, same_instrument=cfg.rule.instrument == cfg.instrument)
+        led = _ledger(study, sub, cfg, classes, caseload, risk, others, c3)
         bar.update()
         content = _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3)
         bar.update()
@@ -317,6 +376,18 @@ def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RUL
     messages = [str(w.message) for w in caught] + content.pop("analysis_notes")
     hidden = [m for m in km if m != "all" and not led.published(f"mod/{m}/n")]
     return ReportContent(**content, notes=_safe_notes(messages, led, hidden))
+
+
+def _ledger(study, sub, cfg, classes, caseload, risk, others, c3) -> DisclosureLedger:
+    """The suppressed ledger; a selection no suppression can protect is a DisclosureError naming it."""
+    try:
+        return build_ledger(classes, cfg.min_n, flow=study.flow(), caseload=caseload, at_risk=risk, others=others,
+                            c3_events=c3, same_instrument=cfg.rule.instrument == cfg.instrument)
+    except DisclosureError as err:
+        who = f"clinic {cfg.clinic}" if cfg.clinic is not None else "the study"
+        when = f" first seen {_period_words(cfg.period)}" if cfg.period is not None else ""
+        raise DisclosureError(f"{who} has {len(sub.episodes)} episodes{when}, too few to publish a report under "
+                              f"min_n={cfg.min_n} without disclosing a small count: {err}") from err
 
 
 def _c3_events(events):
@@ -359,8 +430,9 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
     key, key_machine = key_outcomes(cfg, bench, led)
     claims, glossary, numbers = claims_section(cfg, res, km, led, c3)
     ep = sub.episodes
-    period_text = (f"{ep['first_visit_date'].min():%d %b %Y} to {ep['first_visit_date'].max():%d %b %Y}"
-                   if cfg.period is None else f"{pd.Timestamp(cfg.period[0]):%d %b %Y} to {pd.Timestamp(cfg.period[1]):%d %b %Y}")
+    lo, hi = cfg.period or (None, None)  # an open end: the first or last first visit selected
+    period_text = (f"{lo if lo is not None else ep['first_visit_date'].min():%d %b %Y} to "
+                   f"{hi if hi is not None else ep['first_visit_date'].max():%d %b %Y}")
     notes = list(res["events"].notes) + list(bench.notes) + list(ther.notes)
     for name in ("compare", "curves"):
         if res.get(name) is not None:

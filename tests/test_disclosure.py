@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from backpain_outcomes.disclosure import SUPPRESSED_LABEL, DisclosureLedger, redact_counts
+from backpain_outcomes.exceptions import DisclosureError
 
 
 def attack(ledger):
@@ -220,3 +221,19 @@ def test_redact_counts():
     with pytest.raises(ValueError, match="implied"):
         led.add_cell("x", "e", shown=False, g="a")
         led.text("x")
+
+
+def test_too_few_units_to_protect_is_a_documented_value_error_with_advice():
+    # 3 episodes in all: the total itself is under min_n and no other count can hide it (adversarial C2)
+    # in three groups: each is at least 1, so the total "<5" is pinned to 3 or 4, and hiding a group's count
+    # would leave it unprotected in turn
+    units = pd.DataFrame({"group": ["a", "b", "c"]})
+    led = DisclosureLedger(min_n=5)
+    led.add_family("episodes", units, {"group": ["a", "b", "c"]})
+    for g in "abc":
+        led.add_cell(g, "episodes", group=g)
+    led.add_cell("all", "episodes")
+    with pytest.raises(DisclosureError, match=r"cannot protect the count 'a' \(group a; under min_n=5\).*"
+                                              r"Report on more episodes") as info:
+        led.suppress()
+    assert isinstance(info.value, ValueError)  # the CLI reports it as a data error, without a traceback

@@ -4,16 +4,18 @@ escaping, self-contained HTML, and a real-browser PDF with page numbers and soun
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 
+import pandas as pd
 import pytest
 from test_disclosure import attack
 
 import backpain_outcomes as bpo
 from backpain_outcomes.disclosure import SUPPRESSED_LABEL, redact_counts
-from backpain_outcomes.exceptions import MissingDependencyError
+from backpain_outcomes.exceptions import DisclosureError, MissingDependencyError
 from backpain_outcomes.report import render_html
-from backpain_outcomes.report_content import report_content
+from backpain_outcomes.report_content import check_period, report_content, select_study
 
 SECTIONS = ["1. At a glance", "2. Outcomes by modality", "3. Pain and function", "4. Trend by quarter",
             "5. Follow-up and visits", "6. Therapist benchmarking", "7. What the data say about common claims",
@@ -291,3 +293,51 @@ def test_api_never_writes_onto_an_input_and_keeps_the_old_file_on_failure(tmp_pa
         bpo.clinic_report(study, old, progress=False)
     assert old.read_text(encoding="utf-8") == "older report"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _clinic_of(study, clinic, n):
+    """``study`` with only the first ``n`` episodes of ``clinic`` left."""
+    ep = study.episodes
+    return study.subset(ep.loc[ep["clinic_id"] != clinic, "episode_id"].tolist()
+                        + ep.loc[ep["clinic_id"] == clinic, "episode_id"].tolist()[:n])
+
+
+def test_a_clinic_under_min_n_is_a_clear_error_before_any_analysis(example_study, monkeypatch):
+    rc = sys.modules["backpain_outcomes.report_content"]  # the package exports a function of the same name
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("an analysis ran")
+    with monkeypatch.context() as m:
+        m.setattr(rc, "_analyses", no_analysis)
+        with pytest.raises(DisclosureError, match=r"^clinic C1 has 3 episodes, fewer than min_n=5: a report would "
+                                                  r"disclose them\. Report on more episodes") as info:
+            report_content(_clinic_of(example_study, "C1", 3), clinic="C1", progress=False)
+        assert isinstance(info.value, ValueError)  # the CLI prints it without a traceback (exit 2)
+        with pytest.raises(DisclosureError, match=r"^the study has 340 episodes first seen up to 2022-01-01, fewer "
+                                                  r"than min_n=400"):
+            report_content(example_study, period=(None, "2022-01-01"), min_n=400, progress=False)
+    # 5 episodes pass the size check, but no set of hidden counts protects them all: the same kind of error
+    with pytest.raises(DisclosureError, match=r"^clinic C1 has 5 episodes, too few to publish a report under "
+                                              r"min_n=5 without disclosing a small count: .*Report on more episodes"):
+        report_content(_clinic_of(example_study, "C1", 5), clinic="C1", progress=False)
+
+
+def test_open_ended_periods_and_period_errors(example_study):
+    first = example_study.episodes["first_visit_date"]
+    assert check_period(("2021-01-01", None)) == (pd.Timestamp("2021-01-01"), None)
+    assert check_period((None, "")) is None and check_period(None) is None
+    late = select_study(example_study, period=("2022-01-02", None))
+    early = select_study(example_study, period=(None, "2022-01-01"))
+    assert len(late.episodes) == (first >= "2022-01-02").sum() == 160
+    assert len(early.episodes) == (first <= "2022-01-01").sum() == 340
+    assert select_study(example_study, period=("2021-01-01", None)) is example_study  # every episode
+    for bad, msg in [(("2022-01-01", "2021-01-01"), r"period: the start 2022-01-01 is after the end 2021-01-01"),
+                     (("2021-13-45", None), r"period: the start date '2021-13-45' is not a date"),
+                     ((None, "soon"), r"period: the end date 'soon' is not a date"),
+                     ("2021", r"period must be \(start, end\)"), (("2021-01-01",), r"period must be \(start, end\)"),
+                     (("2030-01-01", None), r"period: no episode of the study was first seen from 2030-01-01 on; "
+                                            r"first visits in the data run from 2021-01-07 to 2024-04-14")]:
+        with pytest.raises(ValueError, match=msg):
+            report_content(example_study, period=bad, progress=False)
+    c = report_content(example_study, period=(None, "2022-01-01"), progress=False)
+    assert c.period_text == "07 Jan 2021 to 01 Jan 2022" and c.ledger.text("all") == "340"
