@@ -134,18 +134,18 @@ class GroupStats:
         G, p, q = len(self.groups), X.shape[1], Z.shape[1]
         self.n, self.p, self.q, self.G = len(y), p, q, G
         self.XtX, self.Xty, self.yty = X.T @ X, X.T @ y, float(y @ y)
-        # per-group sums of Z_a * [X, Z, y]: one sparse (G x n) indicator product per random-effect column
-        B = np.column_stack([X, Z, y])
+        # per-group sums weighted by Z_a: products with a sparse (G x n) indicator matrix per random-effect column
         rows = np.arange(len(y) + 1)
-        sums = [sparse.csc_matrix((Z[:, a], codes, rows), shape=(G, len(y))) @ B for a in range(q)]
-        self.ZtX = np.stack([m[:, :p] for m in sums], axis=1)
-        self.ZtZ = np.stack([m[:, p:p + q] for m in sums], axis=1)
-        self.Zty = np.column_stack([m[:, -1] for m in sums])
+        ind = [sparse.csc_matrix((Z[:, a], codes, rows), shape=(G, len(y))) for a in range(q)]
+        zx = np.stack([m @ X for m in ind])  # (q, G, p)
+        self.Zx = list(zx)  # (G, p) each, contiguous
+        self.zy = [m @ y for m in ind]
+        self.zz = [[ind[a] @ Z[:, b] for b in range(q)] for a in range(q)]
+        self.ZtX = zx.transpose(1, 0, 2)
+        self.ZtZ = np.stack([np.column_stack(row) for row in self.zz], axis=1)
+        self.Zty = np.column_stack(self.zy)
         self.codes = codes
         self.size = np.bincount(codes, minlength=G)
-        self.Zx = [np.ascontiguousarray(self.ZtX[:, a, :]) for a in range(q)]  # (G, p) each
-        self.zy = [np.ascontiguousarray(self.Zty[:, a]) for a in range(q)]
-        self.zz = [[np.ascontiguousarray(self.ZtZ[:, a, b]) for b in range(q)] for a in range(q)]
 
 
 def _lambda(theta, q):
@@ -181,10 +181,9 @@ def _core(theta, s: GroupStats, reml: bool):
     else:
         det = M[0][0] * M[1][1] - M[0][1] * M[1][0]
         T = [[M[1][1] / det, -M[0][1] / det], [-M[1][0] / det, M[0][0] / det]]
-    P = [sum(T[a][b][:, None] * s.Zx[b] for b in range(q)) for a in range(q)]  # Z'V^-1X, (G, p) per row a
-    pz = [sum(T[a][b] * s.zy[b] for b in range(q)) for a in range(q)]  # Z'V^-1y
-    wx = [sum(Sig[a, b] * P[b] for b in range(q)) for a in range(q)]  # W Z'X
-    wz = [sum(Sig[a, b] * pz[b] for b in range(q)) for a in range(q)]
+    W = [[sum(Sig[a, c] * T[c][b] for c in range(q)) for b in range(q)] for a in range(q)]  # Sigma T
+    wx = [sum(W[a][b][:, None] * s.Zx[b] for b in range(q)) for a in range(q)]  # W Z'X, (G, p) per row a
+    wz = [sum(W[a][b] * s.zy[b] for b in range(q)) for a in range(q)]
     A = s.XtX - sum(s.Zx[a].T @ wx[a] for a in range(q))
     A = (A + A.T) / 2
     c = s.Xty - sum(s.Zx[a].T @ wz[a] for a in range(q))
@@ -201,7 +200,13 @@ def _core(theta, s: GroupStats, reml: bool):
     dev = np.log(det).sum() + dof * (1 + np.log(2 * np.pi * r2 / dof))
     if reml:
         dev += 2 * np.log(np.diag(chol)).sum()
-    return dict(L=L, Sig=Sig, T=T, P=P, pz=pz, A=A, chol=chol, beta=beta, r2=r2, dof=dof, dev=float(dev))
+    return dict(L=L, Sig=Sig, T=T, chol=chol, beta=beta, r2=r2, dof=dof, dev=float(dev))
+
+
+def _conditional_residuals(k, s: GroupStats):
+    """u_g = T_g Z_g'(y_g - X_g beta) = Z_g'V_g^-1(y_g - X_g beta) per group; Sigma u_g are the BLUPs."""
+    e = [s.zy[b] - s.Zx[b] @ k["beta"] for b in range(s.q)]
+    return [sum(k["T"][a][b] * e[b] for b in range(s.q)) for a in range(s.q)]
 
 
 def profiled_deviance(theta, s: GroupStats, reml: bool = True) -> float:
@@ -245,14 +250,19 @@ def deviance_derivatives(theta, s: GroupStats, reml: bool = True):
     True
     """
     theta = np.asarray(theta, float)
-    k = _core(theta, s, reml)
+    return _derivatives(theta, _core(theta, s, reml), s, reml)
+
+
+def _derivatives(theta, k, s: GroupStats, reml: bool):
+    """``(dev, grad, hess)`` from the :func:`_core` results ``k`` at ``theta``."""
     nt = len(theta)
     if k is None:
         return np.inf, np.full(nt, np.nan), np.full((nt, nt), np.nan)
-    q, S, T, P, L = s.q, s.zz, k["T"], k["P"], k["L"]
+    q, S, T, L = s.q, s.zz, k["T"], k["L"]
+    P = [sum(T[a][b][:, None] * s.Zx[b] for b in range(q)) for a in range(q)]  # Z'V^-1X, (G, p) per row a
     Ainv = linalg.cho_solve((k["chol"], True), np.eye(s.p))
     r2, dof = k["r2"], k["dof"]
-    u = [k["pz"][a] - P[a] @ k["beta"] for a in range(q)]
+    u = _conditional_residuals(k, s)
     K = _matmul(T, S, q)
     if q == 2:
         K[0][1] = K[1][0] = (K[0][1] + K[1][0]) / 2  # symmetric in exact arithmetic
@@ -271,7 +281,9 @@ def deviance_derivatives(theta, s: GroupStats, reml: bool = True):
     hess = np.empty((nt, nt))
     if reml:
         QE = [_matmul(Q, e, q) for e in E]
-        C = [[P[a].T @ P[b] for b in range(q)] for a in range(q)]
+        C = [[P[a].T @ P[b] if b >= a else None for b in range(q)] for a in range(q)]
+        if q == 2:
+            C[1][0] = C[0][1].T
         AB = [Ainv @ sum(e[a, b] * C[a][b] for a in range(q) for b in range(q)) for e in E]
     for i in range(nt):
         for j in range(i + 1):
@@ -416,7 +428,7 @@ def _fit_lmm(s: GroupStats, reml, starts):
     newton_rel = _newton_step_rel(theta, grad, hess, free)
     k = _core(theta, s, reml)
     sigma2 = k["r2"] / k["dof"]
-    u = np.column_stack([k["pz"][a] - k["P"][a] @ k["beta"] for a in range(q)])
+    u = np.column_stack(_conditional_residuals(k, s))
     return LMMFit(beta=k["beta"], cov_fe=sigma2 * linalg.cho_solve((k["chol"], True), np.eye(s.p)),
                   cov_re=sigma2 * k["Sig"], sigma2=float(sigma2), llf=-0.5 * k["dev"],
                   converged=bool(ok) or newton_rel < 1e-3, message=message, n_iter=n_iter,
@@ -478,13 +490,15 @@ def _newton(theta, s, reml, fixed=None, max_iter=100):
         if not np.all(np.isfinite(d)):
             return theta, f, g, H, it, False, "the Newton direction is not finite"
         if decrement <= 1e-12 * max(abs(f), 1.0):  # at the optimum to working precision: a last full step
-            if profiled_deviance(theta + d, s, reml) < f:
+            k = _core(theta + d, s, reml)
+            if k is not None and k["dev"] < f:
                 theta = theta + d
-                f, g, H = deviance_derivatives(theta, s, reml)
+                f, g, H = _derivatives(theta, k, s, reml)
             return theta, f, g, H, it, True, "converged: Newton decrement below 1e-12 of the deviance"
         alpha = 1.0
         for _ in range(60):
-            if profiled_deviance(theta + alpha * d, s, reml) <= f - 1e-4 * alpha * decrement:
+            k = _core(theta + alpha * d, s, reml)  # reused for the derivatives at an accepted point
+            if k is not None and k["dev"] <= f - 1e-4 * alpha * decrement:
                 break
             alpha /= 2
         else:
@@ -492,7 +506,7 @@ def _newton(theta, s, reml, fixed=None, max_iter=100):
             return theta, f, g, H, it, ok, ("converged: the deviance cannot be lowered at working precision"
                                              if ok else "the line search could not lower the deviance")
         theta = theta + alpha * d
-        f, g, H = deviance_derivatives(theta, s, reml)
+        f, g, H = _derivatives(theta, k, s, reml)
     return theta, f, g, H, max_iter, False, f"no convergence within {max_iter} Newton iterations"
 
 
