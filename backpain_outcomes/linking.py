@@ -92,7 +92,8 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     t.flag(p, wrong, "episode_id", "unknown_episode", "episode belongs to another patient",
            "an episode of this patient", values=frame["episode_id"])
     _assign_episodes(t, frame, valid, lost, date_col, p)
-    onset = frame["episode_id"].map(valid["onset_date"])
+    onset = (frame["episode_id"].map(valid["onset_date"]) if len(valid)  # no valid episode: map gives floats
+             else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"))
     before = (frame[date_col] < onset).fillna(False).to_numpy()
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
            "a date on or after the onset")

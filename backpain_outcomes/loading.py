@@ -409,9 +409,11 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
                       f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
     read = {name: raw[name].n_read for name in raw}
     sources = {name: ", ".join(dict.fromkeys(raw[name].source)) for name in raw}
+    lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
-                  no_sessions=no_sessions, notes=notes, same_day_scores=same_day_scores(used["scores"]),
+                  no_sessions=no_sessions, excluded_sessions=lost, notes=notes,
+                  same_day_scores=same_day_scores(used["scores"]),
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])
     return study

@@ -44,6 +44,14 @@ class Study:
         treated. An episode is also untreated when its ``arm`` in the
         episodes table, or a session's modality, says so ("untreated",
         "none", "no treatment", "natural course", ...).
+    excluded_sessions : DataFrame, optional
+        ``episode_id`` and ``patient_id`` of the session rows excluded at
+        loading (either may be missing). An episode with such a row (or,
+        when the row's episode is not known, every episode of its patient)
+        had sessions recorded, so the ``no_sessions="untreated"``
+        declaration never makes it untreated: without a usable session its
+        ``modality`` and ``treatment_status`` are ``unknown`` (``notes``
+        counts them).
 
     Attributes
     ----------
@@ -80,8 +88,12 @@ class Study:
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
                  rows_read=None, sources=None, no_sessions: str = UNKNOWN, notes=None, same_day_scores=None,
-                 input_files=None):
+                 input_files=None, excluded_sessions=None):
         self.notes = list(notes or [])
+        self._given_notes = list(self.notes)  # without the sentences on status, which a subset recounts
+        self.excluded_sessions = (pd.DataFrame({"episode_id": pd.Series(dtype=object), "patient_id":
+                                                pd.Series(dtype=object)}) if excluded_sessions is None
+                                  else excluded_sessions[["episode_id", "patient_id"]].reset_index(drop=True))
         self.same_day_scores = same_day_scores if same_day_scores is not None else pd.DataFrame(
             columns=["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score",
                      "n_same_day", "rows"])
@@ -133,8 +145,10 @@ class Study:
         ep["n_sessions"] = np.bincount(ss_pos, minlength=len(ep)).astype(int) if len(ss) else 0
         status_notes = self._declared_status(ep, ss, declared)
         said_untreated, said_treated = status_notes.pop("_untreated"), status_notes.pop("_treated")
-        ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, said_treated, self.no_sessions)
-        self.notes += list(status_notes.values())
+        lost = self._lost_sessions(ep, self.excluded_sessions)
+        ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, said_treated | lost,
+                                                self.no_sessions)
+        self.notes += list(status_notes.values()) + self._lost_notes(ep, lost, said_untreated)
         ep["treatment_status"] = np.where(ep["modality"] == UNTREATED, UNTREATED,
                                           np.where((ep["modality"] == UNKNOWN) & ~said_treated, UNKNOWN, "treated"))
         onset = ep["onset_date"].to_numpy("datetime64[ns]")
@@ -202,6 +216,35 @@ class Study:
         return notes
 
     @staticmethod
+    def _lost_sessions(ep: pd.DataFrame, excluded: pd.DataFrame) -> np.ndarray:
+        """Episodes with a session row excluded at loading: the row's episode, or every episode of its
+        patient when its episode is not one of the study's."""
+        known = excluded["episode_id"].isin(ep["episode_id"])
+        return (ep["episode_id"].isin(excluded.loc[known, "episode_id"].dropna())
+                | ep["patient_id"].isin(excluded.loc[~known, "patient_id"].dropna())).to_numpy()
+
+    def _lost_notes(self, ep: pd.DataFrame, lost: np.ndarray, said_untreated: np.ndarray) -> list[str]:
+        """Sentences on the episodes whose session rows were excluded (all of them, or some)."""
+        notes = []
+        none_left = lost & (ep["n_sessions"].to_numpy() == 0) & ~said_untreated
+        if none_left.any():
+            tail = (" (no_sessions='untreated' does not apply to them: they had sessions)"
+                    if self.no_sessions == UNTREATED else "")
+            notes.append(f"{int(none_left.sum())} episode(s) have no usable session because all their session "
+                         "rows were excluded (see study.exclusions): their modality is unknown, and their "
+                         f"treatment status too unless their arm says treated{tail}")
+        some_left = lost & (ep["n_sessions"].to_numpy() > 0)
+        if some_left.any():
+            notes.append(f"{int(some_left.sum())} episode(s) have some session rows excluded (see "
+                         "study.exclusions): their modality is that of their remaining sessions")
+        orphans = int((self.excluded_sessions["episode_id"].isna() & self.excluded_sessions["patient_id"].isna()
+                       ).sum())
+        if orphans and self.no_sessions == UNTREATED:
+            notes.append(f"{orphans} excluded session row(s) name no patient or episode: an episode they belong "
+                         "to may be counted as untreated under no_sessions='untreated'; check them")
+        return notes
+
+    @staticmethod
     def _primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions) -> pd.Series:
         """The modality of more than half of the sessions, else ``mixed``; without sessions
         ``untreated`` where declared (arm, a "no treatment" row, or ``no_sessions="untreated"``
@@ -232,9 +275,9 @@ class Study:
                      patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
                      episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
                      exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
-                     no_sessions=self.no_sessions, notes=self.notes,
+                     no_sessions=self.no_sessions, notes=self._given_notes,
                      same_day_scores=self.same_day_scores[self.same_day_scores["episode_id"].isin(keep)],
-                     input_files=self.input_files)
+                     input_files=self.input_files, excluded_sessions=self.excluded_sessions)
 
     # ------------------------------------------------------------------ frames
     @property

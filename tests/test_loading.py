@@ -414,3 +414,23 @@ def test_several_inputs_of_one_table_given_as_a_list_keep_apart(tmp_path):
         ("<scores DataFrame 3>", 2, "out_of_range")]
     assert ex["message"].iat[1] == f"exact duplicate of {paths[0]}:2 (same values)"
     assert study.rows_read == {"scores": 6} and accounted(study)
+
+
+@pytest.mark.parametrize("episodes", [
+    "episode_id,patient_id,onset_date\nE1,1,03/04/2024\nE2,2,04/03/2024\n",   # every onset ambiguous
+    "episode_id,patient_id,onset_date\nE1,1,2024-13-01\nE2,2,2024-01-01\n",   # no such month (E2 is fine)
+    "episode_id,patient_id,onset_date\nE1,1,2024-01-01\nE1,1,2023-12-01\nE2,2,2024-01-01\n",  # id on two rows
+])
+@pytest.mark.parametrize("errors", ["raise", "exclude"])
+def test_an_episodes_table_without_a_valid_row_is_a_validation_error(tmp_path, episodes, errors):
+    episodes = episodes.replace("E2,2,2024-01-01\n", "") if errors == "exclude" else episodes
+    write(tmp_path / "episodes.csv", episodes)
+    write(tmp_path / "scores.csv", "patient_id,episode_id,date,instrument,score\n"
+          "1,E1,2024-05-02,nrs,7\n1,E1,2024-05-09,nrs,6\n")
+    with pytest.raises(DataValidationError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExcludedRowsWarning)
+        bpo.load_study(tmp_path, today=TODAY, errors=errors)
+    assert "episodes.csv:2:" in str(info.value) or "episodes.csv:3:" in str(info.value)
+    if errors == "exclude":
+        assert "no valid score rows remain" in str(info.value)
+        assert set(info.value.problems.query("table == 'scores'")["reason"]) == {"episode_excluded"}

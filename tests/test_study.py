@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import backpain_outcomes as bpo
+from backpain_outcomes.exceptions import ExcludedRowsWarning
 
 SCORES = pd.DataFrame({
     "patient_id": ["p1", "p1", "p2", "p2", "p3", "p3", "p3"],
@@ -97,3 +98,52 @@ def test_control_is_not_read_as_untreated():
                              "onset_date": ["2023-12-20"] * 3, "arm": ["control"] * 3})
     study = load(scores=SCORES, episodes=episodes)
     assert set(study.episodes["treatment_status"]) == {"unknown"}
+
+
+def _example_with_hot_stones(tmp_path, arm=False):
+    """A copy of the example study where 'cupping' is written 'Hot stones' (not in the vocabulary), so its
+    session rows are excluded, and without the arm column (which would declare the episodes treated)."""
+    import shutil
+    d = shutil.copytree(bpo.example_path(), tmp_path / "ex")
+    ss = pd.read_csv(d / "sessions.csv", dtype=str)
+    ss["modality"] = ss["modality"].replace("cupping", "Hot stones")
+    ss.to_csv(d / "sessions.csv", index=False)
+    if not arm:
+        pd.read_csv(d / "episodes.csv", dtype=str).drop(columns="arm").to_csv(d / "episodes.csv", index=False)
+    return d
+
+
+def test_episodes_whose_session_rows_were_excluded_are_never_declared_untreated(tmp_path):
+    d = _example_with_hot_stones(tmp_path)
+    complete = bpo.load_study(bpo.example_path(), no_sessions="untreated")
+    n_untreated = int((complete.episodes["treatment_status"] == "untreated").sum())
+    cupping = set(complete.episodes.loc[complete.episodes["modality"] == "cupping", "episode_id"])
+    with pytest.warns(ExcludedRowsWarning):
+        study = bpo.load_study(d, errors="exclude", no_sessions="untreated")
+    ep = study.episodes.set_index("episode_id")
+    # the untreated group is the one of the complete data: no cupping episode joined it
+    assert int((ep["treatment_status"] == "untreated").sum()) == n_untreated
+    lost = ep.loc[sorted(cupping)]
+    only_cupping = lost[lost["n_sessions"] == 0]
+    assert len(only_cupping) > 0 and set(only_cupping["modality"]) == {"unknown"}
+    assert set(only_cupping["treatment_status"]) == {"unknown"}
+    assert set(lost.loc[lost["n_sessions"] > 0, "treatment_status"]) == {"treated"}   # the other sessions remain
+    text = " ".join(study.notes)
+    assert f"{len(only_cupping)} episode(s) have no usable session because all their session rows were excluded" \
+        in text and "no_sessions='untreated' does not apply" in text
+    # a subset keeps what was excluded, and counts again for its own episodes (the note is not repeated)
+    sub = study.subset(only_cupping.index[:3])
+    assert set(sub.episodes["treatment_status"]) == {"unknown"}
+    assert sum("no usable session" in n for n in sub.notes) == 1 and "3 episode(s) have no usable" in sub.notes[-1]
+
+
+def test_an_excluded_session_row_without_its_episode_covers_every_episode_of_its_patient():
+    scores = SCORES.drop(columns="episode_id").assign(patient_id=["p1"] * 4 + ["p3"] * 3)
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p1", "p3"],
+                             "onset_date": ["2023-12-20", "2024-01-25", "2023-12-20"]})
+    sessions = pd.DataFrame({"patient_id": ["p1"], "session_date": ["2024-13-40"], "modality": ["cupping"]})
+    with pytest.warns(ExcludedRowsWarning):
+        study = load(scores=scores, episodes=episodes, sessions=sessions, no_sessions="untreated",
+                     errors="exclude")
+    status = study.episodes.set_index("episode_id")["treatment_status"]
+    assert status.to_dict() == {"e1": "unknown", "e2": "unknown", "e3": "untreated"}
