@@ -9,8 +9,12 @@ column (``ragged``), so that later stages can account for every line.
 Line numbers are physical: the header is line 1, a quoted cell that spans
 three lines moves every later row down by two, a blank line counts. For
 Parquet files and DataFrames the "line" is the one the row would have in a CSV
-export with a header (position + 2). Text files: see
-:mod:`backpain_outcomes.delimited`.
+export with a header (position + 2). For SPSS (``.sav``, ``.zsav``) and Stata
+(``.dta``) files, read with pyreadstat, it is the case number (position + 1),
+and the value labels of the columns that hold categories
+(:data:`LABELLED_COLUMNS`: modality or treatment, instrument, sex, arm,
+therapist, clinic) replace their codes; numbers such as scores keep their
+values. Text files: see :mod:`backpain_outcomes.delimited`.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import pandas as pd
 
 from .delimited import Part, ReadError, read_text
 
-__all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "Part", "ReadError",
-           "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part", "read_workbook",
-           "frame_part"]
+__all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "LABELLED_COLUMNS", "Part",
+           "ReadError", "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part",
+           "read_workbook", "read_statistics_file", "frame_part"]
 
 #: table -> (required columns, optional columns)
 TABLES = {
@@ -65,7 +69,10 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 ITEM_COLUMN = re.compile(r"^(odi|rmdq)_?q?(\d{1,2})$")
 #: File suffix -> reader.
 FILE_TYPES = {".csv": "text", ".txt": "text", ".tsv": "text", ".parquet": "parquet", ".pq": "parquet",
-              ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+              ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel", ".sav": "spss", ".zsav": "spss", ".dta": "stata"}
+#: Columns (canonical names) of SPSS and Stata files whose value labels replace their codes: categories only.
+LABELLED_COLUMNS = {"patients": ("sex", "clinic_id"), "episodes": ("arm",), "sessions": ("modality", "therapist_id"),
+                    "scores": ("instrument",), "visits": ("treatment", "therapist_id")}
 
 def _key(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
@@ -209,8 +216,9 @@ def _sheet_part(rows: list[tuple], source: str) -> Part:
 
 
 # ----------------------------------------------------------------------------------------------- frames
-def frame_part(df: pd.DataFrame, source: str) -> Part:
-    """A DataFrame (or a Parquet file's) as a part: line = position + 2, all-missing rows are blank."""
+def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
+    """A DataFrame (or a Parquet file's) as a part: line = position + ``first_line`` (2: below a header), all-missing
+    rows are blank."""
     df = df.copy()
     for col in df.columns:
         s = df[col]
@@ -219,10 +227,38 @@ def frame_part(df: pd.DataFrame, source: str) -> Part:
         elif pd.api.types.is_string_dtype(s):
             st = s.str.strip()
             df[col] = st.where(st != "")
-    lines = np.arange(len(df), dtype=np.int64) + 2
+    lines = np.arange(len(df), dtype=np.int64) + first_line
     blank = df.isna().all(axis=1).to_numpy() if len(df.columns) else np.zeros(len(df), bool)
     return Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],
                 header_fields=len(df.columns))
+
+
+# ----------------------------------------------------------------------------------------------- SPSS, Stata
+def read_statistics_file(path: Path, source: str, table: str) -> Part:
+    """An SPSS (``.sav``, ``.zsav``) or Stata (``.dta``) file as a part: line = case number; the value labels of the
+    columns in :data:`LABELLED_COLUMNS` replace their codes (a code without a label stays as written)."""
+    try:
+        import pyreadstat
+    except ImportError:
+        raise ReadError("unknown_format", "reading SPSS and Stata files needs pyreadstat: pip install pyreadstat",
+                        ".csv, .xlsx or .parquet, or install pyreadstat", value=path.suffix) from None
+    kind = "SPSS" if FILE_TYPES[path.suffix.lower()] == "spss" else "Stata"
+    reader = pyreadstat.read_sav if kind == "SPSS" else pyreadstat.read_dta
+    try:
+        df, meta = reader(str(path))
+    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
+        raise ReadError("unreadable", f"cannot read the {kind} file: {err}", f"an {kind} file") from None
+    labelled = []
+    for col, labels in meta.variable_value_labels.items():
+        if col in df and normalise_column(col, table) in LABELLED_COLUMNS.get(table, ()):
+            codes = df[col]
+            text = codes.map(lambda v, lab=labels: lab.get(v))  # 1.0 finds the label of 1
+            df[col] = text.astype(object).where(text.notna(), codes.astype(object))
+            labelled.append(col)
+    part = frame_part(df, source, first_line=1)
+    part.notes.append(f"{kind} file: rows are numbered by case" + (
+        f"; value labels used for {', '.join(labelled)}" if labelled else ""))
+    return part
 
 
 def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Part]:
@@ -248,6 +284,8 @@ def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Pa
         return [read_text(path, source)]
     if kind == "excel":
         return read_workbook(path, source, sheet)
+    if kind in ("spss", "stata"):
+        return [read_statistics_file(path, source, table)]
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name

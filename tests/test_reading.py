@@ -125,3 +125,51 @@ def test_a_part_already_read_keeps_its_source_and_lines():
         study = bpo.load_study(scores=part, today=TODAY, errors="exclude")
     assert study.exclusions[["row", "reason"]].values.tolist() == [[9, "blank_row"], [12, "bad_date"]]
     assert study.scores["_row"].tolist() == [7] and study.rows_read == {"scores": 3} and study.input_files == []
+
+
+def test_spss_and_stata_files_use_value_labels_and_case_numbers(tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    sessions = pd.DataFrame({"patient_id": ["p1", "p1", "p2"],
+                             "session_date": pd.to_datetime(["2024-01-05", "2024-01-12", "2024-01-06"]),
+                             "modality": [1.0, 2.0, 9.0]})
+    pyreadstat.write_sav(sessions, tmp_path / "sessions.sav", variable_value_labels={
+        "modality": {1: "Cupping", 2: "Deep tissue massage", 9: "No treatment"}})
+    scores = pd.DataFrame({"patient_id": ["p1", "p1", "", "p2", "p2"],
+                           "date": ["2024-01-05", "2024-01-19", "", "2024-01-06", "2024-01-20"],
+                           "instrument": [1.0, 1.0, np.nan, 2.0, 3.0], "score": [7.0, 12.0, np.nan, 40.0, 5.0]})
+    # the score's own labels (0 = no pain) are not applied: scores are numbers, not categories
+    pyreadstat.write_dta(scores, tmp_path / "scores.dta", variable_value_labels={
+        "instrument": {1: "NRS", 2: "Oswestry"}, "score": {0: "no pain", 10: "worst pain"}})
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    p = info.value.problems
+    # case 2 (NRS 12) out of range; case 5 (code 3, no label) an unknown instrument, shown as written
+    assert p[["source", "row", "column", "reason"]].values.tolist() == [
+        ["scores.dta", 2, "score", "out_of_range"], ["scores.dta", 5, "instrument", "unknown_instrument"]]
+    assert p["value"].iat[1] == 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    assert study.exclusions[["row", "reason"]].values.tolist() == [[2, "out_of_range"], [3, "blank_row"],
+                                                                   [5, "unknown_instrument"]]
+    assert study.sessions["modality"].tolist() == ["cupping", "deep_tissue"]
+    assert study.episodes.set_index("episode_id")["modality"].to_dict() == {"p1": "mixed", "p2": "untreated"}
+    assert study.scores[["instrument", "_row"]].values.tolist() == [["nrs", 1], ["odi", 4]]
+    assert any("Stata file: rows are numbered by case; value labels used for instrument" in n for n in study.notes)
+
+
+def test_a_visit_export_in_spss(tmp_path):
+    from backpain_outcomes.visits import load_visits
+    pyreadstat = pytest.importorskip("pyreadstat")
+    visits = pd.DataFrame({"PatientID": ["p1", "p1", "p2"], "VisitDate": pd.to_datetime(["2024-07-01", "2024-07-20",
+                                                                                         "2024-07-02"]),
+                           "Treatment": [1.0, np.nan, 2.0], "NRS": [7.0, 11.0, 6.0]})
+    pyreadstat.write_sav(visits, tmp_path / "visits.sav", variable_value_labels={
+        "Treatment": {1: "Swedish massage", 2: "No treatment"}})
+    with pytest.raises(DataValidationError) as info:
+        load_visits(tmp_path / "visits.sav", today=TODAY)
+    assert info.value.problems[["source", "row", "column"]].values.tolist() == [["visits.sav", 2, "NRS"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = load_visits(tmp_path / "visits.sav", today=TODAY, errors="exclude")
+    assert study.episodes.set_index("episode_id")["modality"].to_dict() == {"p1": "swedish", "p2": "untreated"}
