@@ -27,6 +27,7 @@ the one the row would have in a CSV export with a header (position + 2).
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from pathlib import Path
 
@@ -242,6 +243,23 @@ def _check_arguments(errors, no_sessions, dayfirst, modality_map, instrument_map
             raise ValueError(f"sheet: {sorted(unknown)} are not tables; use {', '.join(TABLES)}")
 
 
+def _today(today) -> pd.Timestamp:
+    """The ``today`` argument as a day (default: today); anything that is not a date is refused by name."""
+    if today is None:
+        return pd.Timestamp.today().normalize()
+    if not isinstance(today, str | dt.date | np.datetime64):  # a number is not a date (5 would be 1970)
+        raise TypeError(f"today: expected a date such as '2024-03-25' or a datetime.date, got "
+                        f"{type(today).__name__} {today!r}")
+    try:
+        day = pd.Timestamp(today)
+    except (ValueError, TypeError, OverflowError):
+        day = pd.NaT
+    if day is pd.NaT:
+        raise ValueError(f"today: {today!r} is not a date; give a date such as '2024-03-25' (ISO 8601) or a "
+                         "datetime.date, or leave it out for today")
+    return (day.tz_localize(None) if day.tzinfo is not None else day).normalize()
+
+
 def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores=None,
                errors: str = "raise", dayfirst: bool | None = None, today=None,
                modality_map: dict | None = None, instrument_map: dict | None = None,
@@ -330,7 +348,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     """
     _check_arguments(errors, no_sessions, dayfirst, modality_map, instrument_map, odi_max_missing, rmdq_rescale,
                      rmdq_max_missing, sheet)
-    today = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
+    today = _today(today)
     p = Problems()
     given = _inputs(path, {"patients": patients, "episodes": episodes, "sessions": sessions, "scores": scores}, p)
     if "scores" not in given:

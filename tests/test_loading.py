@@ -1,5 +1,6 @@
 """Loading: every problem kind of the data dictionary, with file, line and column; every input row accounted for."""
 
+import datetime as dt
 import warnings
 
 import numpy as np
@@ -434,3 +435,15 @@ def test_an_episodes_table_without_a_valid_row_is_a_validation_error(tmp_path, e
     if errors == "exclude":
         assert "no valid score rows remain" in str(info.value)
         assert set(info.value.problems.query("table == 'scores'")["reason"]) == {"episode_excluded"}
+
+
+@pytest.mark.parametrize(("today", "error"), [("tomorrow", ValueError), ("2024-02-30", ValueError), ("", ValueError),
+                                              (5, TypeError), (True, TypeError)])
+def test_today_that_is_not_a_date_is_refused_by_name(tmp_path, today, error):
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-01,nrs,5\n")
+    with pytest.raises(error, match=r"^today: "):
+        bpo.load_study(tmp_path, today=today)
+    # dates in any usual form are days
+    assert len(bpo.load_study(tmp_path, today=pd.Timestamp("2024-01-01 13:00", tz="Asia/Tokyo")).scores) == 1
+    with pytest.raises(DataValidationError, match="date is after today"):
+        bpo.load_study(tmp_path, today=dt.date(2023, 12, 31))
