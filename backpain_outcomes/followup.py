@@ -7,7 +7,8 @@ too high. :func:`responder_rate` states the share missing, gives the
 complete-case rate, and reweights the observed episodes by the inverse of
 their estimated probability of being observed, from a logistic model of
 observation given the covariates, the modality and the **last score before
-the horizon window** (inverse probability of censoring weighting, Robins,
+the horizon window** (weakly penalised: a ridge of 1 on each standardised
+coefficient, so that a small group observed entirely keeps finite weights) (inverse probability of censoring weighting, Robins,
 Rotnitzky & Zhao 1995, J Am Stat Assoc 90:106-121; Seaman & White 2013, Stat
 Methods Med Res 22:278-295). This removes the bias of drop-out that depends on
 what was measured (missing at random), not of drop-out that depends on the
@@ -20,11 +21,8 @@ means; clustered by patient when a patient has several episodes).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -37,14 +35,19 @@ from .vocabulary import label
 __all__ = ["responder_rate", "ResponderRate", "ipw_observed_means"]
 
 ALL = "all"
+#: ridge penalty of the observation model on each standardised coefficient (about a normal prior with SD 1 on
+#: each log-odds ratio): keeps the fit finite when a small group is always or never observed
+RIDGE = 1.0
 
 
-def ipw_observed_means(y, observed, X, prob, groups, cluster=None):
+def ipw_observed_means(y, observed, X, prob, groups, cluster=None, beta=None, ridge=0.0):
     """Hájek means of ``y`` over the observed episodes weighted by 1/``prob``, per group, with sandwich covariance.
 
-    Stacks the logistic score :math:`x_i (R_i - \\pi_i)` and
-    :math:`1\\{G_i=g\\} R_i (y_i - \\mu_g)/\\pi_i` for each boolean mask in
-    ``groups``; ``y`` may be NaN where not observed.
+    Stacks the (ridge-penalised) logistic score
+    :math:`x_i (R_i - \\pi_i) - \\lambda \\beta / n` (no penalty on the
+    intercept, the first column of ``X``) and
+    :math:`1\\{G_i=g\\} R_i (y_i - \\mu_g)/\\pi_i` for each mask in ``groups``;
+    ``y`` may be NaN where not observed.
 
     Returns
     -------
@@ -55,11 +58,12 @@ def ipw_observed_means(y, observed, X, prob, groups, cluster=None):
     yy = np.where(observed, y, 0.0)
     w = np.where(observed, 1.0 / prob, 0.0)
     m = len(groups)
+    pen = np.r_[0.0, np.full(max(p - 1, 0), ridge)][:p]
     mu = np.array([np.sum(gm * w * yy) / np.sum(gm * w) for gm in groups])
     psi = np.zeros((n, p + m))
-    psi[:, :p] = X * (r - prob)[:, None]
+    psi[:, :p] = X * (r - prob)[:, None] - (pen * (beta if beta is not None else np.zeros(p)))[None, :] / n
     bread = np.zeros((p + m, p + m))
-    bread[:p, :p] = (X * (prob * (1 - prob))[:, None]).T @ X / n
+    bread[:p, :p] = (X * (prob * (1 - prob))[:, None]).T @ X / n + np.diag(pen) / n
     for j, gm in enumerate(groups):
         res = gm * w * (yy - mu[j])
         psi[:, p + j] = res
@@ -145,24 +149,36 @@ def _last_score_before(study, instrument, origin, before):
     return first[["baseline_day", "last_score"]]
 
 
+def _ridge_logit(X, r, ridge, maxiter=100):
+    """Newton-Raphson for a logistic regression with a ridge penalty on every coefficient but the intercept."""
+    pen = np.diag(np.r_[0.0, np.full(X.shape[1] - 1, ridge)])
+    beta = np.zeros(X.shape[1])
+    for it in range(maxiter):
+        prob = 1 / (1 + np.exp(-np.clip(X @ beta, -35, 35)))
+        info = (X * (prob * (1 - prob))[:, None]).T @ X + pen
+        step = np.linalg.solve(info, X.T @ (r - prob) - pen @ beta)
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-9:
+            return beta, info, True, it + 1
+    return beta, info, False, maxiter
+
+
 def _observation_model(X, observed, x_names, alpha):
+    """Weakly penalised logistic model of being observed: (probabilities, beta, model table, converged, notes)."""
     notes = []
-    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
-        warnings.simplefilter("always")
-        try:
-            fit = sm.Logit(observed.astype(float), X).fit(method="newton", maxiter=100, disp=False)
-        except (np.linalg.LinAlgError, ValueError) as err:
-            raise ValueError(f"the model of being observed could not be fitted ({err}); drop covariates or merge "
-                             "groups") from err
-    notes += [f"observation model: {m}" for m in dict.fromkeys(str(w.message) for w in caught)]
-    converged = bool(fit.mle_retvals.get("converged", False))
+    try:
+        beta, info, converged, _ = _ridge_logit(X, observed.astype(float), RIDGE)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"the model of being observed could not be fitted ({err}); drop covariates or merge "
+                         "groups") from err
     if not converged:
-        notes.append("the model of being observed did not converge; its weights may be extreme")
-    ci = np.asarray(fit.conf_int(alpha))
-    with np.errstate(over="ignore"):  # a separated term has an infinite odds ratio, shown as inf
-        model = pd.DataFrame({"term": x_names, "odds_ratio": np.exp(fit.params), "ci_low": np.exp(ci[:, 0]),
-                              "ci_high": np.exp(ci[:, 1]), "p_value": np.asarray(fit.pvalues)})
-    return np.asarray(fit.predict(X), float), model, converged, notes
+        notes.append("the model of being observed did not converge in 100 Newton steps; its weights may be extreme")
+    prob = 1 / (1 + np.exp(-np.clip(X @ beta, -35, 35)))
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    z = stats.norm.ppf(1 - alpha / 2)
+    model = pd.DataFrame({"term": x_names, "odds_ratio": np.exp(beta), "ci_low": np.exp(beta - z * se),
+                          "ci_high": np.exp(beta + z * se), "p_value": 2 * stats.norm.sf(np.abs(beta / se))})
+    return prob, beta, model, converged, notes
 
 
 def _population(study, instrument, day, origin, window, covariates, by, notes):
@@ -237,13 +253,13 @@ def responder_rate(study, instrument: str = "nrs", day: float = 42, by: str | No
     x_names = [f"last {instrument.upper()} before day {day - window:g}" if n == "last_score" else n for n in x_names]
     observed = frame["known"].to_numpy(bool)
     if observed.all():
-        prob, converged, X = np.ones(len(frame)), True, np.empty((len(frame), 0))
+        prob, converged, X, beta = np.ones(len(frame)), True, np.empty((len(frame), 0)), np.zeros(0)
         model = pd.DataFrame(columns=["term", "odds_ratio", "ci_low", "ci_high", "p_value"])
         mnotes = ["every episode has a measurement near the horizon: no weighting is needed"]
     else:
-        prob, model, converged, mnotes = _observation_model(X, observed, x_names, alpha)
+        prob, beta, model, converged, mnotes = _observation_model(X, observed, x_names, alpha)
     notes += dnotes + mnotes
-    rows = _rates(frame, by, observed, prob, X, alpha, min_n, notes)
+    rows = _rates(frame, by, observed, prob, X, beta, alpha, min_n, notes)
     share = 1 - observed.mean()
     notes.insert(0, f"{int((~observed).sum())} of {len(frame)} episodes ({share:.0%}) have no measurement within "
                     f"{window:g} days of day {day:g}; complete cases drop them, the weighted rate reweights the "
@@ -260,7 +276,7 @@ def responder_rate(study, instrument: str = "nrs", day: float = 42, by: str | No
                          window=window, alpha=alpha, instrument=instrument, origin=origin, by=by, notes=notes)
 
 
-def _rates(frame, by, observed, prob, X, alpha, min_n, notes):
+def _rates(frame, by, observed, prob, X, beta, alpha, min_n, notes):
     y = frame["y"].to_numpy(float)
     levels = [ALL]
     masks = [np.ones(len(frame), bool)]
@@ -273,7 +289,8 @@ def _rates(frame, by, observed, prob, X, alpha, min_n, notes):
             else:
                 notes.append(f"{by} {lev}: fewer than min_n={min_n} episodes, no row of its own")
     cluster = frame["patient_id"].to_numpy() if frame["patient_id"].duplicated().any() else None
-    mu, cov = ipw_observed_means(y, observed, X, prob, [m.astype(float) for m in masks], cluster)
+    mu, cov = ipw_observed_means(y, observed, X, prob, [m.astype(float) for m in masks], cluster, beta,
+                                 RIDGE if len(beta) else 0.0)
     z = stats.norm.ppf(1 - alpha / 2)
     rows = []
     for j, (lev, m) in enumerate(zip(levels, masks)):

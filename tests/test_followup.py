@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from backpain_outcomes.followup import ResponderRate, ipw_observed_means, responder_rate
+from backpain_outcomes.followup import ResponderRate, _ridge_logit, ipw_observed_means, responder_rate
 from backpain_outcomes.simulate_methods import simulate_confounded
 
 
@@ -24,32 +24,48 @@ def _data(n=400, seed=8):
     return X, np.where(observed, y, np.nan), observed, g
 
 
-def _psi(theta, X, y, observed, groups):
+def _psi(theta, X, y, observed, groups, ridge=0.0):
     p = X.shape[1]
     prob = 1 / (1 + np.exp(-(X @ theta[:p])))
     w = np.where(observed, 1 / prob, 0.0)
     yy = np.where(observed, y, 0.0)
-    cols = [X * (observed - prob)[:, None]] + [(gm * w * (yy - theta[p + j]))[:, None] for j, gm in enumerate(groups)]
+    pen = np.r_[0.0, np.full(p - 1, ridge)] * theta[:p] / len(y)
+    cols = [X * (observed - prob)[:, None] - pen] + [(gm * w * (yy - theta[p + j]))[:, None] for j, gm in enumerate(groups)]
     return np.hstack(cols)
 
 
-def test_sandwich_matches_finite_differences():
+@pytest.mark.parametrize("ridge", [0.0, 5.0])
+def test_sandwich_matches_finite_differences(ridge):
     X, y, observed, g = _data()
-    fit = sm.Logit(observed.astype(float), X).fit(disp=False)
-    prob = fit.predict(X)
+    if ridge:
+        beta, _, converged, _ = _ridge_logit(X, observed.astype(float), ridge)
+        assert converged
+    else:
+        beta = sm.Logit(observed.astype(float), X).fit(disp=False).params
+    prob = 1 / (1 + np.exp(-(X @ beta)))
     groups = [np.ones(len(y)), g.astype(float)]
-    mu, cov = ipw_observed_means(y, observed, X, prob, groups)
+    mu, cov = ipw_observed_means(y, observed, X, prob, groups, beta=beta, ridge=ridge)
     w = np.where(observed, 1 / prob, 0)
     assert mu[1] == pytest.approx(np.sum(g * w * np.nan_to_num(y)) / np.sum(g * w))
-    theta = np.r_[fit.params, mu]
+    theta = np.r_[beta, mu]
+    assert np.abs(_psi(theta, X, y, observed, groups, ridge).mean(0)).max() < 1e-8  # the estimating equations hold
     h, k = 1e-6, len(theta)
-    jac = np.column_stack([(_psi(theta + h * np.eye(k)[j], X, y, observed, groups).mean(0)
-                            - _psi(theta - h * np.eye(k)[j], X, y, observed, groups).mean(0)) / (2 * h)
+    jac = np.column_stack([(_psi(theta + h * np.eye(k)[j], X, y, observed, groups, ridge).mean(0)
+                            - _psi(theta - h * np.eye(k)[j], X, y, observed, groups, ridge).mean(0)) / (2 * h)
                            for j in range(k)])
-    psi = _psi(theta, X, y, observed, groups)
+    psi = _psi(theta, X, y, observed, groups, ridge)
     inv = np.linalg.inv(-jac)
     expected = (inv @ (psi.T @ psi / len(y)) @ inv.T / len(y))[2:, 2:]
     np.testing.assert_allclose(cov, expected, rtol=1e-4)
+
+
+def test_small_groups_always_observed_keep_finite_weights():
+    # simulate_study: few "mixed" episodes, all observed, would separate an unpenalised logistic model
+    import backpain_outcomes as bpo
+    study = bpo.simulate_study(n_patients=300, seed=3)[0]
+    res = responder_rate(study, day=42)
+    assert np.isfinite(res.weights["weight"]).all() and res.converged
+    assert np.isfinite(res.table["rate_weighted"]).all()
 
 
 def test_weighted_corrects_informative_dropout():
