@@ -41,7 +41,8 @@ from .report_sections import (
 from .resolution import DEFAULT_RULE, time_to_resolution
 from .results import Result
 from .rules import Resolution, as_rule
-from .survival import cox_by_group, kaplan_meier, km_at_days
+from .survival import cox_by_group, kaplan_meier, km_median
+from .verdicts import claim_at_day
 from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["ReportConfig", "ReportContent", "report_content", "select_study", "check_period"]
@@ -290,20 +291,19 @@ def _analyses(study, sub, cfg, bar):
 
 
 def _per_modality_km(events, day):
-    """Cumulative resolution at ``day`` and the median per modality (and overall), from the same events."""
+    """Cumulative resolution at ``day`` and the median per modality (and overall), from the same events.
+
+    The share and its interval are those of :func:`~backpain_outcomes.verdicts.claim_at_day` (as in
+    :func:`~backpain_outcomes.claims.test_resolution_claim`: the exact interval when none or all have
+    resolved). Every modality of ``events`` has a row, also one with no episode at risk (``n`` = 0).
+    """
     rows = {}
-    r = events[events["at_risk"]]
-    for key, g in [("all", r), *r.groupby("modality")]:
-        km = kaplan_meier(g["day"], g["resolved"], g["entry"])
-        at = km_at_days(km, [day], g["day"], g["entry"], g["resolved"]).iloc[0]
-        hit = km.loc[km["survival"] <= 0.5, "time"]
-        lo = km.loc[km["surv_low"] <= 0.5, "time"]
-        hi = km.loc[km["surv_high"] <= 0.5, "time"]
-        rows[key] = {"estimate": at["cumulative_resolution"], "ci_low": at["ci_low"], "ci_high": at["ci_high"],
-                     "n": len(g), "events": int((g["resolved"] & (g["day"] <= day)).sum()),
-                     "median": float(hit.iloc[0]) if len(hit) else np.nan,
-                     "median_low": float(lo.iloc[0]) if len(lo) else np.nan,
-                     "median_high": float(hi.iloc[0]) if len(hi) else np.nan}
+    for key, g in [("all", events), *events.groupby("modality")]:
+        at = claim_at_day(g, 0.5, day)
+        r = g[g["at_risk"].to_numpy(bool)]
+        med = km_median(kaplan_meier(r["day"], r["resolved"], r["entry"])) if len(r) else (np.nan,) * 3
+        rows[key] = {"estimate": at["estimate"], "ci_low": at["ci_low"], "ci_high": at["ci_high"], "n": at["n"],
+                     "events": at["events"], "median": med[0], "median_low": med[1], "median_high": med[2]}
     return rows
 
 
@@ -409,8 +409,8 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
     """Display tables, figures, sentences and numbers from the analyses and the suppressed ledger."""
     bench, ther = res["benchmark"], res["therapists"]
     # a curve shows its group's resolutions step by step: drawn only where those counts are published
-    shown_mods = [m for m in MODALITY_LEVELS if m in km and led.published(f"mod/{m}/n", f"mod/{m}/at_risk",
-                                                                         f"mod/{m}/resolved")]
+    shown_mods = [m for m in MODALITY_LEVELS if m in km and km[m]["n"] > 0 and led.published(
+        f"mod/{m}/n", f"mod/{m}/at_risk", f"mod/{m}/resolved")]
     hide_ther = [k.split("/", 1)[1] for k, st in led.status.items() if k.startswith("ther/") and k != "ther/all"
                  and st != PUBLISHED and not k.startswith("ther/hidden")]
     ther = ther.without(hide_ther) if hide_ther else ther
@@ -441,7 +441,7 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
             notes.append(f"{'Adjusted comparison' if name == 'compare' else 'Recovery curves'} not shown: "
                          f"{res[name + '_error']}")
     tables = {"key_outcomes": key, "case_mix": case_mix_table(classes, sub, cfg, led),
-              "outcomes": outcome_table(cfg, km, res, led), "pain_function": pain_function_table(cfg, res["near"], other_near, led),
+              "outcomes": outcome_table(cfg, km, res, led), "pain_function": pain_function_table(cfg, res["near"], other_near, led, sub),
               "trend": trend, "follow_up": follow_up_table(classes, sub, cfg, led), "therapists": therapist_table(ther, led)}
     return {"config": cfg, "title": cfg.title or ("Back-pain outcome report" + (f": clinic {cfg.clinic}" if cfg.clinic else "")),
             "clinic_text": cfg.clinic or "all clinics in the data", "period_text": period_text,

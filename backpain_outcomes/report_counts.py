@@ -45,8 +45,8 @@ def episode_classes(study, instrument: str, day: float, near: pd.DataFrame, even
     resp = near.set_index("episode_id")["responder"]
     m = ep["episode_id"].map(resp)
     ev = events.set_index("episode_id")
-    at_risk = ep["episode_id"].map(ev["at_risk"]).fillna(False).astype(bool).to_numpy()
-    resolved = (ep["episode_id"].map(ev["resolved"]).fillna(False).astype(bool).to_numpy()
+    at_risk = ep["episode_id"].map(ev["at_risk"]).fillna(0).astype(bool).to_numpy()
+    resolved = (ep["episode_id"].map(ev["resolved"]).fillna(0).astype(bool).to_numpy()
                 & (ep["episode_id"].map(ev["day"]).to_numpy(float) <= day))
     return pd.DataFrame({
         "episode_id": ep["episode_id"].to_numpy(),
@@ -55,7 +55,7 @@ def episode_classes(study, instrument: str, day: float, near: pd.DataFrame, even
         "chronicity": ep["chronicity"].astype(str).to_numpy(),
         "quarter": quarter_of(ep["first_visit_date"]).to_numpy(),
         "follow_up": np.select([n == 0, n == 1], ["none", "once"], "followed"),
-        "outcome": np.where(m.isna(), "not measured", np.where(m.fillna(False).astype(bool), "improved", "not improved")),
+        "outcome": np.where(m.isna(), "not measured", np.where(m.fillna(0).astype(bool), "improved", "not improved")),
         "resolution": np.where(~at_risk, "not at risk", np.where(resolved, "resolved", "not resolved")),
     })
 

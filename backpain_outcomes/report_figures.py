@@ -124,8 +124,11 @@ def trend_figure(trend: pd.DataFrame, day: float) -> dict | None:
         return None
     fig, ax = plt.subplots(figsize=(7.6, 3.0))
     x = np.arange(len(t))
-    ax.errorbar(x, t["rate"], yerr=[t["rate"] - t["ci_low"], t["ci_high"] - t["rate"]], fmt="o-", color=_COLOURS[0],
-                capsize=3, lw=1.2)
+    rate = t["rate"].to_numpy(float)
+    # a Wilson bound of 0 of n (or n of n) can miss the rate by a rounding error: never a negative error bar
+    below = np.clip(rate - t["ci_low"].to_numpy(float), 0.0, None)
+    above = np.clip(t["ci_high"].to_numpy(float) - rate, 0.0, None)
+    ax.errorbar(x, rate, yerr=[below, above], fmt="o-", color=_COLOURS[0], capsize=3, lw=1.2)
     ax.set_xticks(x, t["quarter"], fontsize=8, rotation=45, ha="right")
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))

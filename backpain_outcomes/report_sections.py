@@ -12,42 +12,58 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from .survival import kaplan_meier, km_at_days
+from .verdicts import claim_at_day
 from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, TREATED_MODALITIES, UNKNOWN, UNTREATED, instrument_label, label
 
 __all__ = ["key_outcomes", "outcome_table", "pain_function_table", "trend_table", "follow_up_table", "case_mix_table",
-           "therapist_table", "claims_section", "flow_numbers", "paragraphs", "NOT_SHOWN"]
+           "therapist_table", "claims_section", "flow_numbers", "paragraphs", "first_score_text", "NOT_SHOWN",
+           "NOT_MEASURED"]
 
 NOT_SHOWN = "not shown (small numbers)"
+#: A statistic of episodes of which none was measured (never "n/a" or "nan").
+NOT_MEASURED = "not measured"
+
+
+def _finite(*values) -> bool:
+    return all(v is not None and np.isfinite(float(v)) for v in values)
+
+
+def _not_estimable(reason: str) -> str:
+    return f"not estimable: {reason}"
 
 
 def _pct(x) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
+    return f"{100 * x:.0f}%" if _finite(x) else "not estimable"
 
 
 def _ci(lo, hi) -> str:
-    return "n/a" if not (np.isfinite(lo) and np.isfinite(hi)) else f"{100 * lo:.0f}-{100 * hi:.0f}%"
+    return f"{100 * lo:.0f}-{100 * hi:.0f}%" if _finite(lo, hi) else "no interval"
 
 
 def _wilson(k, n):
     return proportion_confint(k, n, 0.05, method="wilson") if n else (np.nan, np.nan)
 
 
-def _share(led, k_key, n_key) -> str:
-    """``"68% (58-77%), 45 of 66"`` when both counts are published."""
+def _share(led, k_key, n_key, empty: str = NOT_MEASURED) -> str:
+    """``"68% (58-77%), 45 of 66"`` when both counts are published; ``empty`` when ``n`` is 0."""
     if not led.published(k_key, n_key):
         return NOT_SHOWN
     k, n = led.value(k_key), led.value(n_key)
     if n == 0:
-        return "none"
+        return empty
     lo, hi = _wilson(k, n)
     return f"{_pct(k / n)} ({_ci(lo, hi)}), {led.text(k_key)} of {led.text(n_key)}"
 
 
 def _days(med, lo, hi) -> str:
-    if not np.isfinite(med):
+    if not _finite(med):
         return "not reached"
-    return f"{med:.0f} ({lo:.0f}-{hi:.0f})" if np.isfinite(hi) else f"{med:.0f} ({lo:.0f}-not reached)"
+    return f"{med:.0f} ({_day(lo)}-{_day(hi)})"
+
+
+def _day(x) -> str:
+    """A bound of a median time: a day, or "not reached" when the curve never crosses one half."""
+    return f"{x:.0f}" if _finite(x) else "not reached"
 
 
 def _mean_ci(values) -> tuple[float, float, float]:
@@ -63,6 +79,37 @@ def _modalities(km) -> list[str]:
     return [m for m in MODALITY_LEVELS if m in km]
 
 
+def _key_value(code, kind, r, cfg) -> str:
+    """This clinic's value of one key outcome (its counts are published): never "n/a" or "nan"."""
+    fmt = _FORMATS[kind]
+    if r["n"] == 0:
+        return {"median_days": _not_estimable("no episode was followed after its first visit"),
+                "followed_up": f"{NOT_MEASURED}: no {instrument_label(cfg.instrument)} score recorded"}.get(
+            code, f"{NOT_MEASURED}: no episode has a score within {cfg.window:g} days of day {cfg.day:g}")
+    if kind == "days":
+        return _days(r["observed"], r["ci_low"], r["ci_high"]).replace(" (", " days (", 1)
+    if not _finite(r["observed"]):
+        return _not_estimable("no episode measured")
+    if not _finite(r["ci_low"], r["ci_high"]):
+        return f"{fmt(r['observed'])} (no interval: one episode measured)"
+    return f"{fmt(r['observed'])} ({fmt(r['ci_low'])}-{fmt(r['ci_high'])})".replace("%-", "-", 1)
+
+
+def _key_expected(kind, r) -> str:
+    """The value expected for the case mix and its range, or "no benchmark"."""
+    if not _finite(r["expected"]):
+        return "no benchmark"
+    fmt = _FORMATS[kind]
+    if kind == "days":
+        return f"{r['expected']:.0f} days (range {_day(r['expected_low'])}-{_day(r['expected_high'])})"
+    if not _finite(r["expected_low"], r["expected_high"]):
+        return f"{fmt(r['expected'])} (range not estimable)"
+    return f"{fmt(r['expected'])} (range {fmt(r['expected_low'])}-{fmt(r['expected_high'])})".replace("%-", "-", 1)
+
+
+_FORMATS = {"share": lambda x: _pct(x), "score": lambda x: f"{x:.1f}", "days": lambda x: f"{x:.0f} days"}
+
+
 def key_outcomes(cfg, bench, led):
     """The first page: each key outcome next to its case-mix benchmark (display table, machine rows)."""
     t = bench.table.set_index("outcome")
@@ -76,17 +123,10 @@ def key_outcomes(cfg, bench, led):
     for code, name, keys, kind, higher_better in spec:
         r = t.loc[code]
         ok = led.published(*keys)
-        fmt = {"share": lambda x: _pct(x), "score": lambda x: f"{x:.1f}", "days": lambda x: f"{x:.0f} days"}[kind]
-        if not ok:
-            value = NOT_SHOWN
-        elif kind == "days":
-            value = _days(r["observed"], r["ci_low"], r["ci_high"]).replace(" (", " days (", 1)
-        else:
-            value = f"{fmt(r['observed'])} ({fmt(r['ci_low'])}-{fmt(r['ci_high'])})".replace("%-", "-", 1)
-        has_bench = ok and np.isfinite(r["expected"])
-        expected = (f"{fmt(r['expected'])} (range {fmt(r['expected_low'])}-{fmt(r['expected_high'])})".replace("%-", "-", 1)
-                    .replace(" days-", "-").replace(" days)", ")") if has_bench else "no benchmark")
-        if not has_bench or not np.isfinite(r["observed"]):
+        value = _key_value(code, kind, r, cfg) if ok else NOT_SHOWN
+        has_bench = ok and _finite(r["expected"])
+        expected = _key_expected(kind, r) if has_bench else "no benchmark"
+        if not has_bench or not _finite(r["observed"], r["expected_low"], r["expected_high"]):
             verdict = ""
         elif r["expected_low"] <= r["observed"] <= r["expected_high"]:
             verdict = "in line with expected"
@@ -110,20 +150,27 @@ def outcome_table(cfg, km, res, led) -> pd.DataFrame:
         k = km[m]
         if not led.published(f"mod/{m}/at_risk", f"mod/{m}/resolved"):
             resolved = NOT_SHOWN
-        elif not np.isfinite(k["estimate"]):
+        elif k["n"] == 0:
+            resolved = _not_estimable("no episode was followed after its first visit")
+        elif not _finite(k["estimate"]):
             resolved = "not followed that long"
         else:
             resolved = (f"{_pct(k['estimate'])} ({_ci(k['ci_low'], k['ci_high'])}); {led.text(f'mod/{m}/resolved')} of "
                         f"{led.text(f'mod/{m}/at_risk')} followed")
-        median = _days(k["median"], k["median_low"], k["median_high"]) if led.published(f"mod/{m}/at_risk") else NOT_SHOWN
+        median = (NOT_SHOWN if not led.published(f"mod/{m}/at_risk") else
+                  _not_estimable("no episode was followed after its first visit") if k["n"] == 0 else
+                  _days(k["median"], k["median_low"], k["median_high"]))
         if m == UNTREATED:
             diff = "reference"
-        elif m in ctab.index and led.published(f"mod/{m}/measured", f"mod/{UNTREATED}/measured") and np.isfinite(
-                ctab.loc[m, "difference"]):
+        elif m not in ctab.index:
+            diff = "no comparison"
+        elif not led.published(f"mod/{m}/measured", f"mod/{UNTREATED}/measured"):
+            diff = NOT_SHOWN
+        elif _finite(ctab.loc[m, "difference"], ctab.loc[m, "ci_low"], ctab.loc[m, "ci_high"]):
             c = ctab.loc[m]
             diff = f"{c['difference']:+.1f} ({c['ci_low']:+.1f} to {c['ci_high']:+.1f})"
         else:
-            diff = NOT_SHOWN if m in ctab.index else "no comparison"
+            diff = _not_estimable("see the notes on the adjusted comparison")
         rows[label(m)] = {"Episodes": led.text(f"mod/{m}/n"),
                           f"Improved at {cfg.horizon} (95% CI)": _share(led, f"mod/{m}/improved", f"mod/{m}/measured"),
                           f"Resolved by day {cfg.day:g} (95% CI)": resolved,
@@ -135,21 +182,39 @@ def outcome_table(cfg, km, res, led) -> pd.DataFrame:
     return out
 
 
-def pain_function_table(cfg, near, other_near, led) -> pd.DataFrame:
+def first_score_text(study, instrument, led, scored_key) -> str:
+    """Mean first score of the episodes with a score of ``instrument``: one computation for every table."""
+    if not led.published(scored_key):
+        return NOT_SHOWN
+    base = study.episodes.get(f"baseline_{instrument}")
+    base = pd.to_numeric(base, errors="coerce").dropna() if base is not None else pd.Series(dtype=float)
+    return f"{base.mean():.1f}" if len(base) else f"{NOT_MEASURED}: no {instrument_label(instrument)} score recorded"
+
+
+def _mean_text(values, published: bool, sep: str) -> str:
+    """``"4.1 (3.6-4.6)"``; "not measured" when no episode was, no interval for one episode."""
+    if not published:
+        return NOT_SHOWN
+    m, lo, hi = _mean_ci(values)
+    if not _finite(m):
+        return NOT_MEASURED
+    if not _finite(lo, hi):
+        return f"{m:.1f} (no interval: one episode measured)"
+    return f"{m:.1f} ({lo:.1f}{sep}{hi:.1f})"
+
+
+def pain_function_table(cfg, near, other_near, led, study) -> pd.DataFrame:
     """Pain and function: one row per instrument recorded (the report's instrument first)."""
     rows = {}
     for inst, nr, prefix in [(cfg.instrument, near, "tot"), *[(i, n, f"inst/{i}") for i, n in other_near.items()]]:
         measured, improved = f"{prefix}/measured", f"{prefix}/improved"
         scored = f"{prefix}/scored"
         ok = led.published(measured)
-        first = _mean_ci(nr["baseline"])[0]
-        at, lo, hi = _mean_ci(nr["score"])
-        ch, clo, chi = _mean_ci(nr["improvement"])
         rows[instrument_label(inst)] = {
             "Episodes with a score": led.text(scored), f"Measured at {cfg.horizon}": led.text(measured),
-            "Mean first score": f"{first:.1f}" if ok else NOT_SHOWN,
-            f"Mean score at {cfg.horizon} (95% CI)": f"{at:.1f} ({lo:.1f}-{hi:.1f})" if ok and np.isfinite(lo) else NOT_SHOWN,
-            "Mean improvement (95% CI)": f"{ch:.1f} ({clo:.1f} to {chi:.1f})" if ok and np.isfinite(clo) else NOT_SHOWN,
+            "Mean first score": first_score_text(study, inst, led, scored),
+            f"Mean score at {cfg.horizon} (95% CI)": _mean_text(nr["score"], ok, "-"),
+            "Mean improvement (95% CI)": _mean_text(nr["improvement"], ok, " to "),
             "Clinically important change": f"{MCID_ABSOLUTE[inst]:g} points and 30%",
             "Improved by that much (95% CI)": _share(led, improved, measured)}
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -171,8 +236,11 @@ def trend_table(classes, led) -> pd.DataFrame:
     return out
 
 
-def _median_iqr(values) -> str:
-    q = np.nanpercentile(np.asarray(values, float), [50, 25, 75]) if len(values) else [np.nan] * 3
+def _median_iqr(values, none: str = "none recorded") -> str:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(float)
+    if not len(v):
+        return none
+    q = np.percentile(v, [50, 25, 75])
     return f"{q[0]:.0f} ({q[1]:.0f}-{q[2]:.0f})"
 
 
@@ -186,7 +254,8 @@ def follow_up_table(classes, sub, cfg, led) -> pd.DataFrame:
         ok = led.published(f"mod/{m}/n")
         rows[label(m)] = {
             "Episodes": led.text(f"mod/{m}/n"),
-            "Followed up (a second score; 95% CI)": _share(led, f"mod/{m}/followed", f"mod/{m}/scored"),
+            "Followed up (a second score; 95% CI)": _share(led, f"mod/{m}/followed", f"mod/{m}/scored",
+                                                           empty=f"{NOT_MEASURED}: no score recorded"),
             f"{cfg.instrument.upper()} scores per episode, median (IQR)": _median_iqr(n_meas.reindex(ids).fillna(0)) if ok else NOT_SHOWN,
             "Treatment sessions per episode, median (IQR)": (_median_iqr(ep.loc[ids, "n_sessions"]) if ok and m not in (UNTREATED, UNKNOWN)
                                                             else "none recorded" if ok else NOT_SHOWN)}
@@ -198,11 +267,14 @@ def case_mix_table(classes, sub, cfg, led) -> pd.DataFrame:
     rows = {label(c): led.text(f"chr/{c}") for c in ("acute", "subacute", "chronic", "unknown") if f"chr/{c}" in led.cells}
     ok = led.published("all")
     age = pd.to_numeric(sub.episodes["age"], errors="coerce")
-    base = sub.episodes.get(f"baseline_{cfg.instrument}")
-    rows["Mean age (years)"] = f"{age.mean():.0f}" if ok and age.notna().any() else "not recorded"
-    if base is not None:
-        rows[f"Mean first {instrument_label(cfg.instrument)}"] = f"{base.mean():.1f}" if ok else NOT_SHOWN
+    rows["Mean age (years)"] = (NOT_SHOWN if not ok else f"{age.mean():.0f}" if age.notna().any() else "not recorded")
+    # the same computation and wording as the "Mean first score" of the pain and function table
+    rows[f"Mean first {instrument_label(cfg.instrument)}"] = first_score_text(sub, cfg.instrument, led, "tot/scored")
     return pd.DataFrame({"Episodes (chronicity: time from onset to first visit)": rows})
+
+
+def _number(pattern: str):
+    return lambda x: pattern.format(x) if _finite(x) else "not estimable"
 
 
 def therapist_table(ther, led) -> pd.DataFrame:
@@ -212,10 +284,10 @@ def therapist_table(ther, led) -> pd.DataFrame:
         return pd.DataFrame()
     return pd.DataFrame({
         "Therapist": t["therapist"].astype(str), "Episodes": [led.text(f"ther/{x}") for x in t["therapist"]],
-        "Observed improvement (points)": t["observed"].map("{:.1f}".format),
-        "Expected for their case mix": t["expected"].map("{:.1f}".format),
-        "Observed - expected": t["o_minus_e"].map("{:+.1f}".format),
-        f"{ther.limit:.1%} control limit (±)": t["upper"].map("{:.1f}".format),
+        "Observed improvement (points)": t["observed"].map(_number("{:.1f}")),
+        "Expected for their case mix": t["expected"].map(_number("{:.1f}")),
+        "Observed - expected": t["o_minus_e"].map(_number("{:+.1f}")),
+        f"{ther.limit:.1%} control limit (±)": t["upper"].map(_number("{:.1f}")),
         "Flag": t["flag"].replace("", "within limits")}).reset_index(drop=True)
 
 
@@ -237,6 +309,13 @@ def claims_section(cfg, res, km, led, c3):
                                            "published": led.published(f"mod/{UNTREATED}/at_risk", f"mod/{UNTREATED}/resolved")}
     if c1 is None:
         detail, answer = "The data hold no episode known to be untreated, so this cannot be checked.", "Cannot tell"
+    elif numbers["untreated_resolution"]["published"] and c1.n == 0:
+        answer = "Cannot tell"
+        detail = ("Not estimable: no untreated episode was followed after its first visit, so no share resolved can "
+                  "be worked out.")
+    elif numbers["untreated_resolution"]["published"] and not _finite(c1.estimate):
+        answer = "Cannot tell"
+        detail = f"Not estimable: no untreated episode was followed to day {day}, so the share resolved by then is unknown."
     elif numbers["untreated_resolution"]["published"]:
         answer = _answer(c1.verdict_code)
         detail = (f"{_pct(c1.estimate)} (95% CI {_ci(c1.ci_low, c1.ci_high)}) of untreated episodes had resolved by day "
@@ -264,8 +343,8 @@ def claims_section(cfg, res, km, led, c3):
         ("Times as fast", "how much faster one group resolves than another at any moment (a hazard ratio), "
                           "after allowing for first score and chronicity."),
         ("Control limit", "a line outside which a therapist's result is unlikely to be chance alone."),
-        ("<5 and suppressed", "counts under the threshold are shown as <5; 'suppressed' marks a count hidden so that "
-                              "a small one cannot be worked out from totals."),
+        (f"<{cfg.min_n} and suppressed", f"counts under the threshold are shown as <{cfg.min_n}; 'suppressed' marks a "
+                                         "count hidden so that a small one cannot be worked out from totals."),
     ]
     return claims, glossary, numbers
 
@@ -276,16 +355,26 @@ def _c2(cfg, res, km, led) -> dict:
     if not mods:
         return {"statement": statement, "answer": "Too few episodes to tell", "detail": "No modality is large enough to report."}
     hr = _hazards(res, mods)
-    parts, majority = [], 0
+    parts, known = [], []
     for m in mods:
         k = km[m]
+        if not _finite(k["estimate"], k["ci_low"], k["ci_high"]):
+            parts.append(f"{label(m)} not estimable (" + ("no episode followed after its first visit)" if k["n"] == 0
+                                                          else f"not followed to day {cfg.day:g})"))
+            continue
+        known.append(k)
         txt = f"{label(m)} {_pct(k['estimate'])} ({_ci(k['ci_low'], k['ci_high'])})"
         if m in hr.index and led.published(f"mod/{UNTREATED}/at_risk"):
             h = hr.loc[m]
-            txt += f", {h['hazard_ratio']:.1f} times as fast as untreated ({h['hr_ci_low']:.1f}-{h['hr_ci_high']:.1f})"
+            txt += (f", {h['hazard_ratio']:.1f} times as fast as untreated ({h['hr_ci_low']:.1f}-{h['hr_ci_high']:.1f})"
+                    if _finite(h["hazard_ratio"], h["hr_ci_low"], h["hr_ci_high"]) else
+                    ", speed against untreated not estimable")
         parts.append(txt)
-        majority += bool(np.isfinite(k["ci_low"]) and k["ci_low"] > 0.5)
-    answer = "Yes" if majority == len(mods) else "No" if all(km[m]["ci_high"] < 0.5 for m in mods) else "Partly"
+    if not known:
+        answer = "Cannot tell"
+    else:
+        answer = ("Yes" if len(known) == len(mods) and all(k["ci_low"] > 0.5 for k in known) else
+                  "No" if all(k["ci_high"] < 0.5 for k in known) else "Partly")
     return {"statement": statement, "answer": answer,
             "detail": f"Share resolved by day {cfg.day:g}: " + "; ".join(parts) + ". Treated and untreated patients "
                       "were not assigned at random, so differences are associations, not proof."}
@@ -303,15 +392,14 @@ def _c3(cfg, res, led, c3) -> dict:
         return {"statement": statement, "answer": "Too few episodes to tell",
                 "detail": "Too few untreated chronic episodes were followed to report."}
     ev = res["events"].table
-    g = ev[(ev["modality"] == UNTREATED) & (ev["chronicity"] == "chronic") & ev["at_risk"]]
-    at = km_at_days(kaplan_meier(g["day"], g["resolved"], g["entry"]), [365], g["day"], g["entry"], g["resolved"]).iloc[0]
-    est, lo, hi = at["cumulative_resolution"], at["ci_low"], at["ci_high"]
-    if est == 0:  # no resolution: the log-log interval is not defined; the exact upper bound is 1 - 0.025^(1/n)
-        lo, hi = 0.0, 1 - 0.025 ** (1 / len(g))
-    answer = "Mostly true here" if hi < 0.5 else "No" if lo > 0.5 else "Cannot tell"
+    # the share and interval of test_resolution_claim (exact when none or all resolved)
+    at = claim_at_day(ev[(ev["modality"] == UNTREATED) & (ev["chronicity"] == "chronic")], 0.5, 365)
+    est, lo, hi = at["estimate"], at["ci_low"], at["ci_high"]
+    answer = ("Cannot tell" if not _finite(est, lo, hi) else
+              "Mostly true here" if hi < 0.5 else "No" if lo > 0.5 else "Cannot tell")
     return {"statement": statement, "answer": answer,
             "detail": (f"{_pct(est)} (95% CI {_ci(lo, hi)}) of untreated chronic episodes had resolved within a year: "
-                       f"{led.text('c3/resolved_365')} of {led.text('c3/at_risk')} followed." if np.isfinite(est) else
+                       f"{led.text('c3/resolved_365')} of {led.text('c3/at_risk')} followed." if _finite(est) else
                        "Untreated chronic episodes were not followed for a year.")}
 
 
@@ -326,8 +414,14 @@ def _c4(cfg, res, km, led) -> dict:
     cov = fit.cov.loc[mods, mods].to_numpy()
     contrast = np.eye(len(mods))[1:] - np.eye(len(mods))[0]  # every modality against the first: all equal?
     d = contrast @ beta
-    chi2 = float(d @ np.linalg.solve(contrast @ cov @ contrast.T, d))
+    try:
+        chi2 = float(d @ np.linalg.solve(contrast @ cov @ contrast.T, d))
+    except np.linalg.LinAlgError:
+        chi2 = np.nan
     p = float(stats.chi2.sf(chi2, len(d)))
+    if not _finite(p):
+        return {"statement": statement, "answer": "Cannot tell",
+                "detail": "The test across modalities is not estimable: the hazard-ratio model is degenerate for these data."}
     differ = p < 0.05
     return {"statement": statement, "answer": "Yes" if differ else "No clear difference",
             "detail": (f"One test across {len(mods)} modalities, allowing for first score and chronicity: "

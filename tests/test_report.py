@@ -245,6 +245,7 @@ def test_real_browser_pdf_numbers_page_numbers_and_breaks(example_study, content
     flat = re.sub(r"\s+", " ", " ".join(pages))
     for title in SECTIONS:
         assert title in flat
+    assert not FORBIDDEN.search(flat), FORBIDDEN.search(flat)
     # every number of the day-42 untreated resolution, as test_resolution_claim gives it
     _, texts = untreated_numbers({"day": 42, "rule": "nrs<=1 x2", "origin": "onset"}, example_study)
     assert f"{texts[0]} (95% CI {texts[1]}) of untreated episodes had resolved by day 42 from pain onset: " \
@@ -257,6 +258,15 @@ def test_real_browser_pdf_numbers_page_numbers_and_breaks(example_study, content
         assert re.sub(r"\s+", " ", lines[-1]) not in headings, f"page {i} ends with a heading"
         body = [ln for ln in lines if not ln.startswith("Figure ")]
         assert sum(len(ln) for ln in body) > 200, f"page {i} holds only a figure"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not HAS_BROWSER, reason="needs Debian's chromium and poppler-utils (installed by .ci/run)")
+def test_real_browser_pdf_of_a_study_with_nothing_measured(example_frames, tmp_path):
+    study = bpo.load_study(**dict(example_frames, scores=example_frames["scores"].groupby("episode_id").head(1)))
+    flat = re.sub(r"\s+", " ", " ".join(_pages(bpo.clinic_report(study, tmp_path / "r.pdf", progress=False))))
+    assert "not measured" in flat and "not estimable" in flat  # table cells wrap: words, not whole cells
+    assert not FORBIDDEN.search(flat), FORBIDDEN.search(flat)
 
 
 @pytest.mark.browser
@@ -341,3 +351,127 @@ def test_open_ended_periods_and_period_errors(example_study):
             report_content(example_study, period=bad, progress=False)
     c = report_content(example_study, period=(None, "2022-01-01"), progress=False)
     assert c.period_text == "07 Jan 2021 to 01 Jan 2022" and c.ledger.text("all") == "340"
+
+
+# ---------------------------------------------------------------- nothing estimable: words, never nan/inf/n/a
+FORBIDDEN = re.compile(r"\b(nan|inf|infinity|nat|n/a)\b", re.IGNORECASE)
+
+
+def displayed_texts(content):
+    """Every text a reader of the report sees, as (where, text)."""
+    yield "title", f"{content.title} {content.clinic_text} {content.period_text}"
+    for line in content.config.lines():
+        yield "config", line
+    for name, table in content.tables.items():
+        for col in table.columns:
+            yield f"{name} column", str(col)
+        for idx in table.index:
+            yield f"{name} row", str(idx)
+        for col in table.columns:
+            for idx, value in table[col].items():
+                yield f"{name}[{idx!r}, {col!r}]", str(value)
+    for name, paragraph in content.text.items():
+        yield f"text {name}", paragraph
+    for claim in content.claims:
+        yield "claim", " ".join(str(v) for v in claim.values())
+    for term, definition in content.glossary:
+        yield "glossary", f"{term} {definition}"
+    for note in content.notes:
+        yield "note", note
+    for name, fig in content.figures.items():
+        yield f"figure {name}", f"{fig['alt']} {fig['caption']}"
+    yield "flow", repr(content.flow)
+
+
+def html_text(html):
+    """The visible text of the report: no embedded images, style or markup."""
+    html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    html = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def assert_no_missing_tokens(content):
+    bad = [(where, text) for where, text in displayed_texts(content) if FORBIDDEN.search(text)]
+    assert not bad, bad
+    text = html_text(render_html(content))
+    assert not FORBIDDEN.search(text), FORBIDDEN.search(text)
+    return text
+
+
+@pytest.fixture(scope="module")
+def example_frames():
+    return {name: pd.read_csv(bpo.example_path() / f"{name}.csv", dtype=str)
+            for name in ("scores", "episodes", "sessions", "patients")}
+
+
+@pytest.fixture(scope="module")
+def one_score(example_frames):
+    """Every episode with its first score only: nothing at the horizon, nobody at risk of resolving."""
+    frames = dict(example_frames, scores=example_frames["scores"].groupby("episode_id").head(1))
+    return report_content(bpo.load_study(**frames), progress=False)
+
+
+def test_the_example_report_never_prints_nan_inf_or_n_a(content):
+    assert_no_missing_tokens(content)
+
+
+def test_nothing_measured_says_not_measured_or_not_estimable(one_score):
+    text = assert_no_missing_tokens(one_score)
+    key = one_score.tables["key_outcomes"].set_index("Outcome")["This clinic (95% CI)"]
+    assert key.iloc[0] == key.iloc[1] == "not measured: no episode has a score within 14 days of day 42"
+    assert key.iloc[2] == "not estimable: no episode was followed after its first visit"
+    assert key.iloc[3] == "0% (0-1%)"  # 0 of 500 followed up: a real share
+    out = one_score.tables["outcomes"]
+    assert len(out) == 6  # every modality still has its row
+    assert (out["Resolved by day 42 (95% CI)"] == "not estimable: no episode was followed after its first visit").all()
+    assert (out["Improved at six weeks (95% CI)"] == "not measured").all()
+    assert (one_score.tables["trend"]["Improved (95% CI)"] == "not measured").all()
+    assert one_score.claims[0]["answer"] == "Cannot tell" and one_score.claims[0]["detail"].startswith("Not estimable")
+    assert "not measured" in text
+
+
+def test_mean_first_score_is_one_computation_in_both_tables(one_score, content, example_study):
+    # 500 NRS episodes, none measured at the horizon: the mean first score is still known (6.1 = the mean of
+    # baseline_nrs of the example, computed here by pandas)
+    expected = f"{example_study.episodes['baseline_nrs'].mean():.1f}"
+    assert expected == "6.1"
+    for c in (one_score, content):
+        assert c.tables["pain_function"].loc["Pain NRS (0-10)", "Mean first score"] == expected
+        assert c.tables["case_mix"].loc["Mean first Pain NRS (0-10)"].item() == expected
+    odi = f"{example_study.episodes['baseline_odi'].mean():.1f}"
+    assert content.tables["pain_function"].loc["Oswestry Disability Index (0-100%)", "Mean first score"] == odi
+
+
+def test_a_horizon_beyond_follow_up_prints_words(example_study):
+    c = report_content(example_study, day=2000, progress=False)
+    assert_no_missing_tokens(c)
+    key = c.tables["key_outcomes"]["This clinic (95% CI)"]
+    assert key.iloc[0] == key.iloc[1] == "not measured: no episode has a score within 14 days of day 2000"
+    pf = c.tables["pain_function"].iloc[0]
+    assert pf["Mean score at day 2000 (95% CI)"] == pf["Improved by that much (95% CI)"] == "not measured"
+
+
+def test_identical_scores_give_a_report(example_frames):
+    # adversarial C3: every NRS is 5 (ODI 40): nobody improves or resolves; the trend figure used to fail on
+    # Wilson bounds a rounding error above 0% ("'yerr' must not contain negative values")
+    scores = example_frames["scores"].copy()
+    scores["score"] = scores["instrument"].map({"nrs": "5", "odi": "40"})
+    c = report_content(bpo.load_study(**dict(example_frames, scores=scores)), progress=False)
+    assert_no_missing_tokens(c)
+    assert "trend" in c.figures
+    assert c.tables["outcomes"].loc["Untreated", "Resolved by day 42 (95% CI)"] == "0% (0-5%); 0 of 75 followed"
+    assert c.claims[1]["answer"] == "No"  # every modality resolved 0% (exact upper bounds under 50%)
+    assert c.tables["pain_function"].iloc[0]["Mean score at six weeks (95% CI)"] == "5.0 (5.0-5.0)"
+
+
+def test_trend_figure_error_bars_at_zero_and_one_hundred_percent():
+    # Wilson bounds of 0 of 7 and 9 of 9 miss the rate by ~1e-17 (statsmodels), which matplotlib refused
+    from statsmodels.stats.proportion import proportion_confint
+
+    from backpain_outcomes.report_figures import trend_figure
+    (lo0, hi0), (lo1, hi1) = proportion_confint(0, 7, method="wilson"), proportion_confint(9, 9, method="wilson")
+    assert lo0 > 0.0 and hi1 < 1.0  # the rounding the figure has to absorb
+    machine = pd.DataFrame({"quarter": ["2021 Q1", "2021 Q2"], "rate": [0.0, 1.0], "ci_low": [lo0, lo1],
+                            "ci_high": [hi0, hi1]})
+    fig = trend_figure(machine, 42)
+    assert fig["name"] == "trend" and len(fig["data"]) > 1000
