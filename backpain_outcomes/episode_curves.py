@@ -93,10 +93,11 @@ def _grid_start(t, y, n, sy, yy):
     (b0, plateau), moved to the vertex of the parabola through it and its neighbours."""
     grid = np.log(START_GRID)
     e = np.empty_like(t)
-    sse = np.empty((len(grid), t.shape[1]))
+    sums = np.empty((3, len(grid), t.shape[1]))  # sum of e, e^2 and e y per tau and episode
     for k, tau in enumerate(START_GRID):
         np.exp(np.multiply(t, -1.0 / tau, out=e), out=e)  # 0 on padding
-        sse[k] = _linear_from_sums(n, sy, yy, e.sum(0), _dot(e, e), _dot(e, y))[2]
+        sums[0, k], sums[1, k], sums[2, k] = e.sum(0), _dot(e, e), _dot(e, y)
+    sse = _linear_from_sums(n, sy, yy, *sums)[2]
     best = np.argmin(sse, axis=0)
     k = np.clip(best, 1, len(grid) - 2)
     cols = np.arange(t.shape[1])
