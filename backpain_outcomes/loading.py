@@ -38,7 +38,7 @@ from .checks import check_bool, check_choice, check_int
 from .dates import date_order, order_note
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .linking import link_tables
-from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, SET_ASIDE, Problems
+from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
     ITEM_COLUMN,
@@ -52,6 +52,7 @@ from .reading import (
 from .study import Study
 from .validation import (
     RawTable,
+    blank_missing_marks,
     conflicting_ids,
     row_keys,
     set_aside_duplicates,
@@ -330,7 +331,19 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     Notes
     -----
     Missing-data policy: rows missing a required value are errors (or
-    exclusions); optional columns may be blank. Blank rows and exact
+    exclusions); optional columns may be blank. In the optional columns
+    (patients ``age``, ``sex``, ``clinic_id``; episodes ``onset_date``;
+    sessions ``episode_id``, ``therapist_id``, ``duration_min``; scores
+    ``episode_id``) the usual marks of a missing value (``N/A``, ``NA``,
+    ``-``, ``--``, ``.``, ``?``, ``missing``, ``none``, ``null``, ``unknown``,
+    any case) are blanks, said in ``study.notes``; ``arm`` is not one of them
+    ("none" there says untreated). An invalid value of an optional number
+    column (an age of 150, a duration of ``45 min``) is listed with the errors
+    by ``errors="raise"``; ``errors="exclude"`` sets that cell blank and keeps
+    the row, so a bad demographic never costs a patient's outcomes: the
+    values so cleared are in ``study.blanked_values`` and counted in
+    ``study.flow()``. An invalid ``onset_date`` stays an error: the onset is
+    the origin of the analyses, not a detail. Blank rows and exact
     duplicate rows (same values once parsed: ``6`` and ``6.0`` are equal) are
     always excluded with reasons ``blank_row`` and ``duplicate``. An id on
     several rows with different values is one problem; in ``"exclude"`` mode
@@ -362,10 +375,16 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
         notes.extend(_date_notes(raw))
     if p.fatal:
         raise DataValidationError(p.frame(), header="the input cannot be read")
+    for t in raw.values():
+        notes.extend(blank_missing_marks(t))
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
     clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options)
-    if errors == "raise" and p.any():
-        raise DataValidationError(p.frame())
+    if errors == "raise" and (p.any() or p.any(OPTIONAL)):
+        problems = p.frame(kinds=(ERROR, OPTIONAL), internal=True)
+        n_optional = int((problems["_kind"] == OPTIONAL).sum())
+        raise DataValidationError(problems[PROBLEM_COLUMNS], header=None if not n_optional else (
+            f"{len(problems)} problem(s) found in the input data ({n_optional} of them invalid values in optional "
+            "columns, which errors='exclude' sets blank, keeping their rows)"))
     return _build(raw, clean, p, notes, given, no_sessions)
 
 
@@ -415,8 +434,25 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> di
     return clean
 
 
+def _blank_optional(clean: dict, p: Problems, notes: list) -> pd.DataFrame:
+    """Set the invalid values of optional columns blank (the rows are kept); those of the rows kept, listed."""
+    f = p.frame(kinds=(OPTIONAL,), internal=True)
+    keep = np.ones(len(f), bool)
+    for (table, column), at in f.groupby(["table", "column"], observed=True).indices.items():
+        frame, pos = clean[table], f["_position"].to_numpy()[at]
+        frame.iloc[pos, frame.columns.get_loc(column)] = np.nan
+        keep[at] = ~np.isin(pos, p.positions(table, kinds=(ERROR, CONSEQUENCE, SET_ASIDE)))
+    f = f[keep].reset_index(drop=True)
+    if len(f):
+        counts = (f["table"].astype(str) + "." + f["column"].astype(str)).value_counts()
+        notes.append(f"{len(f)} invalid value(s) in optional columns were set blank and their rows kept (see "
+                     f"study.blanked_values): {', '.join(f'{k} {n}' for k, n in counts.items())}")
+    return f[EXCLUSION_COLUMNS].astype({c: object for c in ("table", "source", "column", "reason", "message")})
+
+
 def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     exclusions = p.exclusions()[EXCLUSION_COLUMNS]
+    blanked = _blank_optional(clean, p, notes)
     used = _used(raw, clean, p)
     if len(used["scores"]) == 0:
         raise DataValidationError(exclusions.assign(expected=""),
@@ -430,7 +466,7 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
-                  no_sessions=no_sessions, excluded_sessions=lost, notes=notes,
+                  no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
                   same_day_scores=same_day_scores(used["scores"]),
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])

@@ -15,6 +15,12 @@ a ``reason`` code, a plain ``message`` and what was ``expected``
 ``set_aside``
     Not an error: an exact duplicate or a blank row. Excluded in both modes
     and counted in the flow.
+``optional``
+    An invalid value in an optional column (an age of 150, a duration of
+    ``45 min``). ``errors="raise"`` lists it with the errors;
+    ``errors="exclude"`` sets the cell blank and keeps the row (a missing
+    age must not cost a patient's outcomes), listing it in
+    ``study.blanked_values``.
 
 Rows are collected column-wise (arrays per check), so a million problems
 cost a few arrays, not a million objects.
@@ -28,15 +34,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["PROBLEM_COLUMNS", "EXCLUSION_COLUMNS", "ERROR", "CONSEQUENCE", "SET_ASIDE", "Problems",
+__all__ = ["PROBLEM_COLUMNS", "EXCLUSION_COLUMNS", "ERROR", "CONSEQUENCE", "SET_ASIDE", "OPTIONAL", "Problems",
            "count_by_kind"]
 
 #: Columns of a problems table (``DataValidationError.problems``).
 PROBLEM_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message", "expected"]
 #: Columns of ``study.exclusions``: one row per input row not used.
 EXCLUSION_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message"]
-ERROR, CONSEQUENCE, SET_ASIDE = "error", "consequence", "set_aside"
-_KIND_RANK = {ERROR: 0, CONSEQUENCE: 1, SET_ASIDE: 2}
+ERROR, CONSEQUENCE, SET_ASIDE, OPTIONAL = "error", "consequence", "set_aside", "optional"
+_KIND_RANK = {ERROR: 0, OPTIONAL: 1, CONSEQUENCE: 2, SET_ASIDE: 3}
 
 
 @dataclass
@@ -102,7 +108,7 @@ class Problems:
         self.fatal = True
         self.add(table, source, [np.nan if row is None else row], "", reason, message, expected, value=[value])
 
-    def drop(self, table: str, positions: np.ndarray, kinds=(ERROR, CONSEQUENCE)) -> None:
+    def drop(self, table: str, positions: np.ndarray, kinds=(ERROR, CONSEQUENCE, OPTIONAL)) -> None:
         """Forget problems of these rows of ``table`` (rows set aside as exact duplicates)."""
         if not len(positions):
             return

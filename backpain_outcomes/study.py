@@ -75,6 +75,9 @@ class Study:
     exclusions : DataFrame
         Every input row not used: ``table``, ``source``, ``row``, ``column``,
         ``value``, ``reason``, ``message``.
+    blanked_values : DataFrame
+        Invalid values of optional columns (an age of 150) that were set
+        blank, their rows kept; same columns as ``exclusions``.
     same_day_scores : DataFrame
         Score rows that share their episode, instrument and calendar day with
         another score row. The analyses combine the measurements of one
@@ -88,8 +91,10 @@ class Study:
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
                  rows_read=None, sources=None, no_sessions: str = UNKNOWN, notes=None, same_day_scores=None,
-                 input_files=None, excluded_sessions=None):
+                 input_files=None, excluded_sessions=None, blanked_values=None):
         self.notes = list(notes or [])
+        self.blanked_values = blanked_values if blanked_values is not None else pd.DataFrame(
+            columns=["table", "source", "row", "column", "value", "reason", "message"])
         self._given_notes = list(self.notes)  # without the sentences on status, which a subset recounts
         self.excluded_sessions = (pd.DataFrame({"episode_id": pd.Series(dtype=object), "patient_id":
                                                 pd.Series(dtype=object)}) if excluded_sessions is None
@@ -277,7 +282,8 @@ class Study:
                      exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
                      no_sessions=self.no_sessions, notes=self._given_notes,
                      same_day_scores=self.same_day_scores[self.same_day_scores["episode_id"].isin(keep)],
-                     input_files=self.input_files, excluded_sessions=self.excluded_sessions)
+                     input_files=self.input_files, excluded_sessions=self.excluded_sessions,
+                     blanked_values=self.blanked_values)
 
     # ------------------------------------------------------------------ frames
     @property
@@ -374,6 +380,9 @@ class Study:
             for reason, n in ex["reason"].value_counts().sort_index().items():
                 rows.append((f"rows excluded: {reason}", table, int(n)))
             rows.append(("rows used", table, used[table]))
+            blanked = self.blanked_values[self.blanked_values["table"] == table]
+            for column, n in blanked["column"].value_counts().sort_index().items():
+                rows.append((f"values set blank (invalid): {column}", table, int(n)))
         n_scores = self.scores.groupby("episode_id").size()
         rows += [("patients", "", int(self.episodes["patient_id"].nunique())),
                  ("episodes", "", len(self.episodes)),

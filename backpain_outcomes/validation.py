@@ -19,12 +19,21 @@ import pyarrow.compute as pc
 
 from .dates import AMBIGUOUS, BAD, parse_dates
 from .instruments import score_odi, score_rmdq
-from .problems import CONSEQUENCE, ERROR, SET_ASIDE, Problems
+from .problems import CONSEQUENCE, ERROR, OPTIONAL, SET_ASIDE, Problems
 from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys"]
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "MISSING_MARKS",
+           "OPTIONAL_COLUMNS", "blank_missing_marks"]
+
+#: Values that mark a missing value (compared without case or surrounding spaces).
+MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "-", "--", ".", "?", "missing", "none", "null", "nan", "unknown",
+                           "not known", "not recorded"})
+#: The optional columns of each table where a missing-value mark is a blank (never ``arm``, where "none"
+#: says untreated, nor a required column, where a mark stays a missing value).
+OPTIONAL_COLUMNS = {"patients": ("age", "sex", "clinic_id"), "episodes": ("onset_date",),
+                    "sessions": ("episode_id", "therapist_id", "duration_min"), "scores": ("episode_id",)}
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _SEX = {"f": "female", "female": "female", "w": "female", "woman": "female",
@@ -123,18 +132,38 @@ def numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _not_a_number(t: RawTable, p: Problems, column: str, bad: np.ndarray, yes_no: np.ndarray, what: str,
-                  expected: str) -> None:
-    t.flag(p, bad & ~yes_no, column, "not_a_number", f"{what} is not a number", expected)
-    t.flag(p, yes_no, column, "not_a_number", f"{what} is a yes/no value (TRUE/FALSE), not a number", expected)
+                  expected: str, kind: str = ERROR) -> None:
+    t.flag(p, bad & ~yes_no, column, "not_a_number", f"{what} is not a number", expected, kind=kind)
+    t.flag(p, yes_no, column, "not_a_number", f"{what} is a yes/no value (TRUE/FALSE), not a number", expected,
+           kind=kind)
 
 
 def _number(t: RawTable, p: Problems, col: str, low: float, high: float, what: str) -> np.ndarray:
+    """An optional number column: an invalid value is a problem of kind ``optional`` (see problems)."""
     num, bad, yes_no = numbers(t.data[col])
-    _not_a_number(t, p, col, bad, yes_no, what, f"a number from {low:g} to {high:g}")
+    _not_a_number(t, p, col, bad, yes_no, what, f"a number from {low:g} to {high:g}", kind=OPTIONAL)
     with np.errstate(invalid="ignore"):
         t.flag(p, (num < low) | (num > high), col, "out_of_range", f"{what} is out of range",
-               f"a number from {low:g} to {high:g}")
+               f"a number from {low:g} to {high:g}", kind=OPTIONAL)
     return num
+
+
+def blank_missing_marks(t: RawTable) -> list[str]:
+    """Set the missing-value marks (:data:`MISSING_MARKS`) of the table's optional columns blank, in place;
+    one sentence per column where there were some."""
+    notes = []
+    for col in OPTIONAL_COLUMNS.get(t.name, ()):
+        if col not in t.data:
+            continue
+        codes, uniq = pd.factorize(t.data[col])
+        mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])
+        hit = mark[codes]
+        if hit.any():
+            t.data[col] = t.data[col].where(~hit)
+            written = ", ".join(repr(u) for u, m in zip(uniq, mark) if m)
+            notes.append(f"{t.name}.{col}: {int(hit.sum())} value(s) written {written} read as blank (a mark of "
+                         "a missing value)")
+    return notes
 
 
 def _required(t: RawTable, p: Problems, cols) -> None:

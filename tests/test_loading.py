@@ -447,3 +447,53 @@ def test_today_that_is_not_a_date_is_refused_by_name(tmp_path, today, error):
     assert len(bpo.load_study(tmp_path, today=pd.Timestamp("2024-01-01 13:00", tz="Asia/Tokyo")).scores) == 1
     with pytest.raises(DataValidationError, match="date is after today"):
         bpo.load_study(tmp_path, today=dt.date(2023, 12, 31))
+
+
+def test_marks_of_a_missing_value_in_optional_columns_are_blanks(tmp_path):
+    write(tmp_path / "patients.csv", "patient_id,age,sex,clinic_id\np1,N/A,NA,-\np2,45,f,c1\np3,none,missing,.\n")
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date,arm\ne1,p1,2024-01-01,\n"
+          "e2,p2,n/a,none\ne3,p3,2024-01-01,\n")
+    write(tmp_path / "sessions.csv", "patient_id,episode_id,session_date,modality,therapist_id,duration_min\n"
+          "p1,e1,2024-01-02,cupping,N/A,--\np3,-,2024-01-02,swedish,t1,30\n")
+    write(tmp_path / "scores.csv", "patient_id,episode_id,date,instrument,score\np1,e1,2024-01-02,nrs,7\n"
+          "p2,e2,2024-01-02,nrs,6\np3,?,2024-01-02,nrs,5\n")
+    study = bpo.load_study(tmp_path, today=TODAY)          # errors="raise": nothing to raise
+    assert study.patients["age"].isna().tolist() == [True, False, True]
+    assert study.patients["sex"].tolist()[1] == "female" and study.patients["sex"].isna().sum() == 2
+    assert study.patients["clinic_id"].isna().sum() == 2
+    ep = study.episodes.set_index("episode_id")
+    assert pd.isna(ep.loc["e2", "onset_date"])
+    assert ep.loc["e2", "modality"] == "untreated"          # "none" in arm still says untreated
+    assert ep.loc["e3", "modality"] == "swedish"            # the session's "-" episode: assigned from the onset
+    assert study.sessions["therapist_id"].isna().sum() == 1 and study.sessions["duration_min"].isna().sum() == 1
+    assert "patients.age: 2 value(s) written 'N/A', 'none' read as blank" in " ".join(study.notes)
+    # a mark in a required column is still an error
+    err = problems_of(tmp_path, SCORES + "p1,2024-01-02,nrs,N/A\n")
+    assert err.problems["column"].tolist() == ["score"]
+
+
+def test_an_invalid_optional_value_is_set_blank_and_never_costs_the_outcomes(tmp_path):
+    write(tmp_path / "patients.csv", "patient_id,age,sex\np1,forty,f\np2,150,m\np3,45,f\n")
+    write(tmp_path / "sessions.csv", "patient_id,session_date,modality,duration_min\np1,2024-01-02,cupping,45 min\n"
+          "p2,2024-01-02,cupping,30\n")
+    write(tmp_path / "scores.csv", SCORES + "p1,2024-01-02,nrs,7\np1,2024-01-09,nrs,5\np2,2024-01-02,nrs,6\n"
+          "p3,2024-01-02,nrs,4\n")
+    # strict mode lists them, saying what errors="exclude" does with them
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    assert set(zip(info.value.problems["row"], info.value.problems["column"])) == {
+        (2, "age"), (3, "age"), (2, "duration_min")}
+    assert "3 of them invalid values in optional columns, which errors='exclude' sets blank" in str(info.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # no row is excluded: no warning
+        study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    assert len(study.exclusions) == 0 and len(study.scores) == 4 and len(study.sessions) == 2
+    assert study.patients.set_index("patient_id")["age"].isna().to_dict() == {"p1": True, "p2": True, "p3": False}
+    assert study.sessions["duration_min"].isna().sum() == 1
+    assert set(zip(study.blanked_values["table"], study.blanked_values["row"], study.blanked_values["reason"])) == {
+        ("patients", 2, "not_a_number"), ("patients", 3, "out_of_range"), ("sessions", 2, "not_a_number")}
+    flow = study.flow().set_index(["stage", "table"])["n"]
+    assert flow[("rows read", "patients")] == flow[("rows used", "patients")] == 3
+    assert flow[("values set blank (invalid): age", "patients")] == 2
+    assert "3 invalid value(s) in optional columns were set blank" in " ".join(study.notes)
+    assert len(study.subset(["p1"]).blanked_values) == 3   # kept as loaded, like the exclusions
