@@ -72,3 +72,14 @@ def test_each_distinct_value_is_parsed_once_even_for_a_million_rows():
     values = pd.Series(["2024-01-05", "x"] * 500_000, dtype="str")
     parsed, status = parse_dates(values)
     assert status.value_counts().to_dict() == {OK: 500_000, BAD: 500_000}
+
+
+def test_a_refused_value_is_never_evidence_of_the_order():
+    # 24-03-05 could be 24 March 2005 or 2024-03-05 (yy-mm-dd): it is refused, so it cannot prove that
+    # 04-03-2024 in the same column is day first (a reproducer of the adversarial tests)
+    assert _parse(["04-03-2024", "24-03-05"]) == ([None, None], [AMBIGUOUS, AMBIGUOUS])
+    assert date_order(pd.Series(["04-03-2024", "24-03-05"])).dayfirst is None
+    # a day above 12 that is no date (30 February) or a month above 12 proves nothing either
+    assert _parse(["04-03-2024", "30/02/2024", "13/13/2024"])[1] == [AMBIGUOUS, BAD, BAD]
+    # only a value read exactly one way (four-digit year, a number above 12) decides
+    assert _parse(["04-03-2024", "24-03-2005"]) == (["2024-03-04", "2005-03-24"], [OK, OK])
