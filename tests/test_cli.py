@@ -246,3 +246,21 @@ def test_visit_flags_are_checked(tmp_path, capsys):
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
+
+
+def test_a_path_that_does_not_exist_is_named_as_such(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere'}: no such file or directory" in err and "no scores table" not in err
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        bpo.load_study(tmp_path / "nowhere")
+
+
+def test_an_episodes_table_without_a_valid_row_exits_1_listing_the_problems(tmp_path, capsys):
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\nE1,1,03/04/2024\nE2,2,04/03/2024\n")
+    write(tmp_path / "scores.csv", "patient_id,episode_id,date,instrument,score\n1,E1,2024-05-02,nrs,7\n"
+          "2,E2,2024-05-02,nrs,7\n")
+    for flags in ([], ["--exclude"]):
+        assert main(["validate", str(tmp_path), *flags]) == 1
+        out = capsys.readouterr().out
+        assert "episodes.csv:2:onset_date: ambiguous date" in out and "episodes.csv:3:onset_date" in out
