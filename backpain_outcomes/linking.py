@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .problems import CONSEQUENCE, Problems
 from .validation import RawTable
 
-__all__ = ["link_tables", "member"]
+__all__ = ["link_tables", "member", "leading_zero_note"]
 
 
 def member(values: pd.Series, ids) -> np.ndarray:
@@ -98,6 +98,33 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
            "a date on or after the onset")
     return frame
+
+
+def leading_zero_note(clean: dict, col: str) -> str | None:
+    """A sentence when ids of ``col`` differ only by leading zeros (``001`` and ``1``), which are different
+    ids here: usually one file was saved by a program that drops them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> leading_zero_note({"patients": pd.DataFrame({"patient_id": ["001", "002"]}),
+    ...                    "scores": pd.DataFrame({"patient_id": ["1", "002"]})}, "patient_id")[:73]
+    "patient_id: 1 id(s) are written with and without leading zeros, such as '"
+    """
+    parts = [pd.DataFrame({"table": name, "id": pd.unique(frame[col].dropna().astype("str"))})
+             for name, frame in clean.items() if col in frame]
+    ids = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["table", "id"])
+    if not len(ids):
+        return None
+    ids["key"] = ids["id"].str.replace(r"^0+(?=.)", "", regex=True)
+    spellings = ids.groupby("key")["id"].transform("nunique")
+    near = ids[spellings > 1]
+    if not len(near):
+        return None
+    first = near[near["key"] == near["key"].iat[0]].drop_duplicates("id")
+    example = " and ".join(f"{i!r} ({', '.join(near.loc[near['id'] == i, 'table'].unique())})" for i in first["id"])
+    return (f"{col}: {near['key'].nunique()} id(s) are written with and without leading zeros, such as {example}; "
+            "they are read as different ids: if they are the same, write them the same way in every table")
 
 
 def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:

@@ -37,7 +37,7 @@ import pandas as pd
 from .checks import check_bool, check_choice, check_int
 from .dates import date_order, order_note
 from .exceptions import DataValidationError, ExcludedRowsWarning
-from .linking import link_tables
+from .linking import leading_zero_note, link_tables
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
@@ -379,6 +379,8 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
         notes.extend(blank_missing_marks(t))
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
     clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options)
+    id_cols = ("patient_id", "episode_id") if "episodes" in clean else ("patient_id",)
+    notes.extend(n for n in (leading_zero_note(clean, c) for c in id_cols) if n)
     if errors == "raise" and (p.any() or p.any(OPTIONAL)):
         problems = p.frame(kinds=(ERROR, OPTIONAL), internal=True)
         n_optional = int((problems["_kind"] == OPTIONAL).sum())

@@ -497,3 +497,17 @@ def test_an_invalid_optional_value_is_set_blank_and_never_costs_the_outcomes(tmp
     assert flow[("values set blank (invalid): age", "patients")] == 2
     assert "3 invalid value(s) in optional columns were set blank" in " ".join(study.notes)
     assert len(study.subset(["p1"]).blanked_values) == 3   # kept as loaded, like the exclusions
+
+
+def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path):
+    # 001 in the sessions table and 1 in the scores table: two patients as written, said in the notes
+    write(tmp_path / "sessions.csv", "patient_id,session_date,modality\n001,2024-01-02,cupping\n")
+    write(tmp_path / "scores.csv", SCORES + "1,2024-01-02,nrs,7\n002,2024-01-02,nrs,5\n")
+    study = bpo.load_study(tmp_path, today=TODAY)
+    assert study.episodes["patient_id"].nunique() == 3
+    note = [n for n in study.notes if "leading zeros" in n]
+    assert note == ["patient_id: 1 id(s) are written with and without leading zeros, such as '001' (sessions) and "
+                    "'1' (scores); they are read as different ids: if they are the same, write them the same way "
+                    "in every table"]
+    write(tmp_path / "sessions.csv", "patient_id,session_date,modality\n1,2024-01-02,cupping\n")
+    assert not any("leading zeros" in n for n in bpo.load_study(tmp_path, today=TODAY).notes)
