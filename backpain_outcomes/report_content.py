@@ -431,8 +431,9 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
     claims, glossary, numbers = claims_section(cfg, res, km, led, c3)
     ep = sub.episodes
     lo, hi = cfg.period or (None, None)  # an open end: the first or last first visit selected
-    period_text = (f"{lo if lo is not None else ep['first_visit_date'].min():%d %b %Y} to "
-                   f"{hi if hi is not None else ep['first_visit_date'].max():%d %b %Y}")
+    lo = ep["first_visit_date"].min() if lo is None else lo
+    hi = ep["first_visit_date"].max() if hi is None else hi
+    period_text = f"{lo:%d %b %Y} to {hi:%d %b %Y}" if pd.notna(lo) and pd.notna(hi) else "no visit dates recorded"
     notes = list(res["events"].notes) + list(bench.notes) + list(ther.notes)
     for name in ("compare", "curves"):
         if res.get(name) is not None:

@@ -20,17 +20,28 @@ import pandas as pd
 from .disclosure import DisclosureLedger
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, UNTREATED
 
-__all__ = ["FOLLOW_UP", "OUTCOME", "RESOLUTION", "episode_classes", "build_ledger", "quarter_of"]
+__all__ = ["FOLLOW_UP", "OUTCOME", "RESOLUTION", "NO_VISIT", "episode_classes", "build_ledger", "quarter_of"]
 
 FOLLOW_UP = ("none", "once", "followed")
 OUTCOME = ("not measured", "not improved", "improved")
 RESOLUTION = ("not at risk", "not resolved", "resolved")
 
 
+#: The quarter of an episode without a first visit date (an episode with no score).
+NO_VISIT = "no visit date"
+
+
 def quarter_of(dates: pd.Series) -> pd.Series:
-    """Calendar quarter of each date, as text: ``"2021 Q3"``."""
-    d = pd.to_datetime(dates)
-    return d.dt.year.astype(str) + " Q" + d.dt.quarter.astype(str)
+    """Calendar quarter of each date, as text: ``"2021 Q3"`` (``"no visit date"`` for a missing date).
+
+    Examples
+    --------
+    >>> quarter_of(pd.Series(["2021-08-02", None])).tolist()
+    ['2021 Q3', 'no visit date']
+    """
+    d = pd.to_datetime(pd.Series(dates))
+    text = d.dt.year.astype("Int64").astype(str) + " Q" + d.dt.quarter.astype("Int64").astype(str)
+    return text.where(d.notna(), NO_VISIT).astype(object)
 
 
 def episode_classes(study, instrument: str, day: float, near: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
