@@ -161,7 +161,7 @@ class Study:
         dates = sc["date"].to_numpy("datetime64[ns]")
         sc = sc.assign(days_since_onset=((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float),
                        days_since_first_contact=((dates - first_dt[sc_pos]) / np.timedelta64(1, "D")).astype(float))
-        inst_code = pd.Categorical(sc["instrument"], categories=list(INSTRUMENTS)).codes
+        inst_code = pd.Index(list(INSTRUMENTS)).get_indexer(sc["instrument"])  # -1: a rating of change (grc)
         sc["score_100"] = score_100(sc["instrument"], sc["score"])
         order = np.lexsort((dates.astype(np.int64), inst_code, sc_pos))  # by episode, instrument, date (stable)
         sc = sc.iloc[order].reset_index(drop=True)

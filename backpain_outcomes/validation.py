@@ -282,7 +282,7 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     num, bad, yes_no = numbers(raw)
     items = _item_scores(t, p, inst, options)
     _not_a_number(t, p, "score", bad, yes_no, "score", "a number")
-    code = pd.Categorical(inst, categories=list(INSTRUMENTS)).codes  # -1 where unknown
+    code = pd.Index(list(INSTRUMENTS)).get_indexer(inst)  # -1 where unknown or a rating of change (grc)
     has_item_cols = any(ITEM_COLUMN.match(c) for c in d.columns)
     missing = raw.isna().to_numpy(bool)
     has_items = items.notna().to_numpy() | (missing & np.isin(code, [2, 3]) & has_item_cols)
