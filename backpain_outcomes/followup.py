@@ -7,7 +7,7 @@ too high. :func:`responder_rate` states the share missing, gives the
 complete-case rate, and reweights the observed episodes by the inverse of
 their estimated probability of being observed, from a logistic model of
 observation given the covariates, the modality and the **last score before
-the horizon window** (weakly penalised: a ridge of 1 on each standardised
+the horizon window** (weakly penalised: a ridge of 0.1 on each standardised
 coefficient, so that a small group observed entirely keeps finite weights) (inverse probability of censoring weighting, Robins,
 Rotnitzky & Zhao 1995, J Am Stat Assoc 90:106-121; Seaman & White 2013, Stat
 Methods Med Res 22:278-295). This removes the bias of drop-out that depends on
@@ -35,9 +35,9 @@ from .vocabulary import label
 __all__ = ["responder_rate", "ResponderRate", "ipw_observed_means"]
 
 ALL = "all"
-#: ridge penalty of the observation model on each standardised coefficient (about a normal prior with SD 1 on
+#: ridge penalty of the observation model on each standardised coefficient (a weak normal prior, SD about 3, on
 #: each log-odds ratio): keeps the fit finite when a small group is always or never observed
-RIDGE = 1.0
+RIDGE = 0.1
 
 
 def ipw_observed_means(y, observed, X, prob, groups, cluster=None, beta=None, ridge=0.0):
