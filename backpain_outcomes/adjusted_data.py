@@ -15,7 +15,8 @@ from .checks import check_by
 from .resolution import time_to_resolution
 from .vocabulary import MCID_ABSOLUTE, MCID_RELATIVE, UNKNOWN, label
 
-__all__ = ["ComparisonData", "comparison_data", "outcome_at_day", "covariate_frame", "design", "drop_missing", "DEFAULT_COVARIATES",
+__all__ = ["ComparisonData", "comparison_data", "outcome_at_day", "covariate_frame", "design", "drop_missing",
+           "common_support", "DEFAULT_COVARIATES",
            "OUTCOMES"]
 
 DEFAULT_COVARIATES = ("age", "sex", "chronicity", "baseline", "clinic_id")
@@ -158,6 +159,28 @@ def _groups(frame, reference, min_n, notes):
     return names
 
 
+def common_support(frame: pd.DataFrame, covariates, instrument: str, notes: list) -> pd.DataFrame:
+    """Leave out episodes whose level of a categorical covariate some group never has (positivity fails there).
+
+    The weighted comparison is then for the other episodes; each removal is stated in ``notes``.
+    """
+    for c in covariates:
+        if _is_numeric(frame[c]):
+            continue
+        s = frame[c].astype(str)
+        seen = pd.crosstab(s, frame["modality"])
+        bad = [lev for lev in seen.index if (seen.loc[lev] == 0).any()]
+        if bad and len(bad) < len(seen.index):
+            drop = s.isin(bad).to_numpy()
+            name = _covariate_label(c, instrument)
+            missing = {lev: ", ".join(label(m).lower() for m in seen.columns if seen.loc[lev, m] == 0) for lev in bad}
+            notes.append(f"left out {int(drop.sum())} episode(s) with {name} " + "; ".join(
+                f"{lev} (no {who} episode has it)" for lev, who in missing.items())
+                + ": positivity fails there, so the comparison is for the other episodes")
+            frame = frame[~drop]
+    return frame
+
+
 def comparison_data(study, instrument, day, reference, covariates, origin, window, outcome, rule, min_n,
                     keep_unknown_outcome: bool = False) -> ComparisonData:
     """Assemble the episodes of a comparison (see :class:`ComparisonData`).
@@ -177,6 +200,8 @@ def comparison_data(study, instrument, day, reference, covariates, origin, windo
         notes.append(f"outcome: {what}; known for {int(frame['known'].sum())} of {n_all} episodes")
     frame, cov_used = drop_missing(frame, list(covariates), notes, instrument)
     names = _groups(frame[frame["known"]] if keep_unknown_outcome else frame, reference, min_n, notes)
+    frame = common_support(frame[frame["modality"].isin(names)], cov_used, instrument, notes)
+    names = _groups(frame, reference, min_n, notes)
     frame = frame[frame["modality"].isin(names)].reset_index(drop=True)
     X, x_names, Z, used, dnotes = design(frame, cov_used, instrument)
     group = pd.Categorical(frame["modality"], categories=names).codes.astype(int)

@@ -31,6 +31,7 @@ from .checks import check_alpha, check_by, check_day, check_instrument, check_mi
 from .resolution import check_study
 from .results import Result
 from .vocabulary import label
+from .weighting import ridge_logit
 
 __all__ = ["responder_rate", "ResponderRate", "ipw_observed_means"]
 
@@ -149,25 +150,11 @@ def _last_score_before(study, instrument, origin, before):
     return first[["baseline_day", "last_score"]]
 
 
-def _ridge_logit(X, r, ridge, maxiter=100):
-    """Newton-Raphson for a logistic regression with a ridge penalty on every coefficient but the intercept."""
-    pen = np.diag(np.r_[0.0, np.full(X.shape[1] - 1, ridge)])
-    beta = np.zeros(X.shape[1])
-    for it in range(maxiter):
-        prob = 1 / (1 + np.exp(-np.clip(X @ beta, -35, 35)))
-        info = (X * (prob * (1 - prob))[:, None]).T @ X + pen
-        step = np.linalg.solve(info, X.T @ (r - prob) - pen @ beta)
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-9:
-            return beta, info, True, it + 1
-    return beta, info, False, maxiter
-
-
 def _observation_model(X, observed, x_names, alpha):
     """Weakly penalised logistic model of being observed: (probabilities, beta, model table, converged, notes)."""
     notes = []
     try:
-        beta, info, converged, _ = _ridge_logit(X, observed.astype(float), RIDGE)
+        beta, info, converged, _ = ridge_logit(X, observed.astype(float), RIDGE)
     except np.linalg.LinAlgError as err:
         raise ValueError(f"the model of being observed could not be fitted ({err}); drop covariates or merge "
                          "groups") from err

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from backpain_outcomes.followup import ResponderRate, _ridge_logit, ipw_observed_means, responder_rate
+from backpain_outcomes.followup import ResponderRate, ipw_observed_means, responder_rate
 from backpain_outcomes.simulate_methods import simulate_confounded
+from backpain_outcomes.weighting import ridge_logit
 
 
 def _data(n=400, seed=8):
@@ -38,7 +39,7 @@ def _psi(theta, X, y, observed, groups, ridge=0.0):
 def test_sandwich_matches_finite_differences(ridge):
     X, y, observed, g = _data()
     if ridge:
-        beta, _, converged, _ = _ridge_logit(X, observed.astype(float), ridge)
+        beta, _, converged, _ = ridge_logit(X, observed.astype(float), ridge)
         assert converged
     else:
         beta = sm.Logit(observed.astype(float), X).fit(disp=False).params

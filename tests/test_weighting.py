@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from backpain_outcomes.weighting import aipw_means, balance_table, fit_propensity, ipt_weights, ipw_means
+from backpain_outcomes.weighting import (
+    OUTCOME_RIDGE,
+    aipw_means,
+    balance_table,
+    fit_propensity,
+    ipt_weights,
+    ipw_means,
+    ridge_logit,
+)
 
 
 def _data(n=300, seed=4):
@@ -121,7 +129,14 @@ def test_aipw_by_hand_and_reduction_to_ipw():
     w, _ = ipt_weights(fit.probs, group)
     mu, cov, notes = aipw_means(y, group, X, w, np.ones(len(y)), [0, 1, 2])
     assert not notes
-    m1 = sm.GLM(y[group == 1], X[group == 1], family=sm.families.Binomial()).fit().predict(X)
+    # the outcome model of group 1 is the ridge-0.1 logistic fit: its penalised score equation holds
+    beta = sm.GLM(y[group == 1], X[group == 1], family=sm.families.Binomial()).fit().params
+    b1, _, ok, _ = ridge_logit(X[group == 1], y[group == 1], OUTCOME_RIDGE)
+    p1 = 1 / (1 + np.exp(-X[group == 1] @ b1))
+    np.testing.assert_allclose(X[group == 1].T @ (y[group == 1] - p1), [0, OUTCOME_RIDGE * b1[1], OUTCOME_RIDGE * b1[2]],
+                               atol=1e-8)
+    np.testing.assert_allclose(b1, beta, atol=0.05)  # close to the unpenalised maximum likelihood
+    m1 = 1 / (1 + np.exp(-X @ b1))
     r = (group == 1) * w * (y - m1)
     assert mu[1] == pytest.approx(m1.mean() + r.sum() / ((group == 1) * w).sum())
     # intercept-only outcome models: the augmentation cancels and AIPW equals the Hajek IPW mean
