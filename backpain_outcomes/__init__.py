@@ -11,12 +11,15 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from .adjusted import WeightedComparison, weighted_comparison
 from .benchmarking import TherapistBenchmark, benchmark_therapists
 from .casemix import ClinicBenchmark, benchmark_clinic
 from .claims import ClaimReport, ClaimResult, evaluate_seed_claims, test_resolution_claim
 from .compare import ModalityComparison, compare_modalities
 from .curves import RecoveryCurves, fit_recovery_curves
+from .datasets import load_anderson1984
 from .episode_curves import EpisodeCurves, fit_episode_curves
+from .evalue import EValue, e_value
 from .exceptions import (
     BackpainError,
     ConvergenceError,
@@ -26,9 +29,11 @@ from .exceptions import (
     SmallSampleWarning,
     StatisticalWarning,
 )
+from .followup import ResponderRate, responder_rate
 from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
 from .mixed import MixedModelResult, fit_mixed_model
+from .ordinal import GRCModel, fit_grc_model
 from .power import PowerResult, SampleSizeResult, claim_power, claim_sample_size
 from .reference import reference_curves
 from .report import clinic_report
@@ -40,6 +45,7 @@ from .simulate import SimulationTruth, simulate_study
 from .study import Study
 from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories
 from .version import __version__
+from .visits import load_visits
 from .vocabulary import label
 
 
@@ -61,7 +67,8 @@ def example_path() -> Path:
 __all__ = [
     "__version__",
     # data
-    "Study", "load_study", "example_path", "simulate_study", "SimulationTruth", "label",
+    "Study", "load_study", "load_visits", "load_anderson1984", "example_path", "simulate_study", "SimulationTruth",
+    "label",
     "mcid_table", "score_odi", "score_rmdq",
     # definitions of resolved
     "Resolution", "DEFAULT_RULE", "as_rule",
@@ -72,7 +79,9 @@ __all__ = [
     # recovery curves and models
     "fit_recovery_curves", "RecoveryCurves", "fit_episode_curves", "EpisodeCurves",
     "fit_mixed_model", "MixedModelResult", "compare_modalities", "ModalityComparison",
-    "fit_trajectories", "TrajectoryResult", "adjusted_rand_index",
+    "fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "fit_grc_model", "GRCModel",
+    # confounding and missing follow-up
+    "weighted_comparison", "WeightedComparison", "e_value", "EValue", "responder_rate", "ResponderRate",
     # clinics
     "benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark",
     "report_content", "ReportContent", "clinic_report",

@@ -36,6 +36,11 @@ def _all_results(study):
     out["claim_power"] = bpo.claim_power([50, 100], 0.7, method="formula")
     out["claim_sample_size"] = bpo.claim_sample_size(0.7, method="formula")
     out["report_content"] = bpo.report_content(study, progress=False)
+    out["weighted_comparison"] = bpo.weighted_comparison(study, covariates=("age", "sex", "chronicity", "baseline"))
+    out["e_value"] = bpo.e_value(1.8, 1.2, 2.6)
+    out["responder_rate"] = bpo.responder_rate(study, covariates=("age", "sex", "chronicity", "baseline"))
+    out["fit_grc_model"] = bpo.fit_grc_model(bpo.load_anderson1984(), by="x1", reference=1, adjust=["x2", "x3"],
+                                             scale=6)
     return out
 
 
