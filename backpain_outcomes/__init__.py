@@ -25,6 +25,7 @@ from .exceptions import (
     ConvergenceError,
     ConvergenceWarning,
     DataValidationError,
+    DisclosureError,
     MissingDependencyError,
     SmallSampleWarning,
     StatisticalWarning,
@@ -86,6 +87,6 @@ __all__ = [
     "benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark",
     "report_content", "ReportContent", "clinic_report",
     # contract and errors
-    "Result", "BackpainError", "DataValidationError", "ConvergenceError", "MissingDependencyError",
+    "Result", "BackpainError", "DataValidationError", "DisclosureError", "ConvergenceError", "MissingDependencyError",
     "StatisticalWarning", "ConvergenceWarning", "SmallSampleWarning",
 ]
