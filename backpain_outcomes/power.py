@@ -1,6 +1,6 @@
 """Power and sample size for the claim test ("a share ``claimed`` of untreated episodes resolve by ``day``").
 
-Two ways to the same number:
+Three ways to the same number:
 
 * **simulation** (the reference): ``n_sim`` studies of ``n`` untreated
   episodes are simulated with :func:`~backpain_outcomes.simulate_study`
@@ -10,267 +10,35 @@ Two ways to the same number:
   share of studies in which the one-sided test rejects the claim at level
   ``alpha``, with its Monte Carlo standard error.
 * **formula** (a fast check): the normal approximation of that test on the
-  complementary log-log scale. With :math:`u(S) = \\log(-\\log S)`,
-  :math:`S_0 = 1 - \\text{claimed}`, :math:`S_1 = 1 - \\text{true rate}` and the
-  Greenwood variance of :math:`\\log \\hat S`,
-
-  .. math:: \\text{power} = \\Phi\\!\\left(\\frac{|u(S_1) - u(S_0)|}{\\mathrm{se}_1} - z_{1-\\alpha}\\right),
-            \\qquad \\mathrm{se}_1 = \\frac{\\sqrt{V}}{|\\log S_1|},
-            \\qquad V = \\frac{1 - S_1}{n S_1}
-
-  without drop-out (the Greenwood variance of a complete sample). With
-  exponential drop-out at rate :math:`c = 1/\\text{dropout\\_mean\\_days}` and
-  a constant resolution hazard :math:`h = -\\log S_1 / \\text{day}`,
-  :math:`V = \\frac{h}{n(h + c)}\\left(e^{(h + c)\\,\\text{day}} - 1\\right)`.
-  The sample size inverts the same formula:
-  :math:`n = \\left((z_{1-\\alpha} + z_{\\text{power}})\\, \\mathrm{sd}_1 / |u(S_1) - u(S_0)|\\right)^2`.
+  complementary log-log scale with the Greenwood variance, and its inverse
+  for the sample size (:mod:`backpain_outcomes.power_formula`);
+* **exact**: under complete follow-up, the binomial distribution of the
+  number of resolutions run through the test's p-value at every count.
 
 The test is the one of :func:`~backpain_outcomes.claims.test_resolution_claim`:
 against the claim when ``true_rate < claimed`` (H1: p < claimed), the mirror
 test when ``true_rate > claimed``. Power analysis for survival quantities on
 the log-log scale: Borgan & Liestøl 1990 (Scand J Stat 17:35-41); simulation
-of power: Arnold et al. 2011 (BMC Med Res Methodol 11:94).
+of power: Arnold et al. 2011 (BMC Med Res Methodol 11:94) and
+:mod:`backpain_outcomes.power_simulation`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import warnings
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
-from tqdm import tqdm
 
-from .checks import check_alpha, check_bool, check_choice, check_day, check_int, check_positive, check_proportion
-from .claims import test_resolution_claim
+from .checks import check_alpha, check_bool, check_choice, check_day, check_int, check_proportion
+from .power_formula import check_dropout, power_exact, power_formula, sample_size_formula
+from .power_simulation import simulate_power
 from .results import Result
-from .simulate import simulate_study
-from .vocabulary import UNTREATED
 
 __all__ = ["claim_power", "claim_sample_size", "PowerResult", "SampleSizeResult", "power_formula",
            "power_exact", "sample_size_formula"]
 
 METHODS = ("simulation", "formula", "exact", "both")
-#: share of untreated patients in each simulated study (the treated ones are dropped before the test)
-_SIM_UNTREATED_SHARE = 0.85
-
-
-# ------------------------------------------------------------------ the formula
-def _variance_log_s(n, s1, day, dropout_mean_days):
-    """Greenwood variance of log S(day) for ``n`` episodes (approximation under exponential drop-out)."""
-    if not np.isfinite(dropout_mean_days):
-        return (1 - s1) / (n * s1)
-    h, c = -math.log(s1) / day, 1.0 / dropout_mean_days
-    return h / (n * (h + c)) * math.expm1((h + c) * day)
-
-
-def _distance_and_sd(true_rate, claimed, day, dropout_mean_days):
-    """(|u1 - u0|, sd of u-hat for one episode) on the complementary log-log scale."""
-    s0, s1 = 1 - claimed, 1 - true_rate
-    delta = abs(math.log(-math.log(s1)) - math.log(-math.log(s0)))
-    sd1 = math.sqrt(_variance_log_s(1, s1, day, dropout_mean_days)) / abs(math.log(s1))
-    return delta, sd1
-
-
-def power_formula(n, true_rate, claimed=0.90, day=42, alpha=0.05, dropout_mean_days=np.inf) -> float:
-    """Normal-approximation power of the one-sided claim test (see the module docstring).
-
-    Parameters
-    ----------
-    n : int
-        Episodes at risk.
-    true_rate, claimed : float
-        True and claimed share resolved by ``day``.
-    day : float
-    alpha : float
-        One-sided level.
-    dropout_mean_days : float
-        Mean of an exponential drop-out time (``np.inf``: none before ``day``).
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(power_formula(75, 0.80, claimed=0.90), 3)
-    0.803
-    """
-    n = check_int(n, "n", low=1)
-    true_rate, claimed = check_proportion(true_rate, "true_rate"), check_proportion(claimed, "claimed")
-    day, alpha = check_day(day), check_alpha(alpha)
-    dropout_mean_days = _check_dropout(dropout_mean_days)
-    delta, sd1 = _distance_and_sd(true_rate, claimed, day, dropout_mean_days)
-    return float(stats.norm.cdf(delta * math.sqrt(n) / sd1 - stats.norm.ppf(1 - alpha)))
-
-
-def sample_size_formula(true_rate, power=0.80, claimed=0.90, day=42, alpha=0.05, dropout_mean_days=np.inf) -> int:
-    """Episodes at risk for the claim test to reach ``power`` (normal approximation, rounded up).
-
-    Examples
-    --------
-    >>> sample_size_formula(0.80, power=0.80, claimed=0.90)
-    75
-    """
-    true_rate, claimed = check_proportion(true_rate, "true_rate"), check_proportion(claimed, "claimed")
-    power, day, alpha = check_proportion(power, "power"), check_day(day), check_alpha(alpha)
-    dropout_mean_days = _check_dropout(dropout_mean_days)
-    if true_rate == claimed:
-        raise ValueError(f"true_rate equals claimed ({claimed:g}): no number of episodes gives power above alpha; "
-                         "choose the true rate under which the claim should be refuted")
-    delta, sd1 = _distance_and_sd(true_rate, claimed, day, dropout_mean_days)
-    return max(1, math.ceil(((stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) * sd1 / delta) ** 2 - 1e-9))
-
-
-def _p_values_by_events(n, claimed):
-    r"""One-sided p-values (below, above) of the claim test for 0..n resolutions among n episodes, no censoring.
-
-    Without censoring the Kaplan-Meier estimate is :math:`\hat S = 1 - k/n` and the
-    Greenwood variance of :math:`\log \hat S` telescopes to :math:`k / (n (n - k))`;
-    no resolution and all resolved use the exact bounds of the package's test.
-    """
-    k = np.arange(n + 1)
-    s = 1 - k / n
-    below, above = np.empty(n + 1), np.empty(n + 1)
-    inner = (k > 0) & (k < n)
-    ki, si = k[inner], s[inner]
-    se_u = np.sqrt(ki / (n * (n - ki))) / np.abs(np.log(si))
-    z = (np.log(-np.log(si)) - math.log(-math.log(1 - claimed))) / se_u
-    below[inner], above[inner] = stats.norm.cdf(z), stats.norm.sf(z)
-    below[0], above[0] = (1 - claimed) ** n, 1.0
-    below[n], above[n] = 1.0, claimed ** n
-    return below, above
-
-
-def power_exact(n, true_rate, claimed=0.90, alpha=0.05) -> float:
-    """Exact power of the claim test under complete follow-up to the day, every episode at risk.
-
-    The number of resolutions by the day is Binomial(``n``, ``true_rate``);
-    the power sums its probabilities over the counts at which the one-sided
-    test rejects. It shows the saw-tooth in ``n`` that the smooth formula
-    (:func:`power_formula`) cannot.
-
-    Examples
-    --------
-    >>> round(power_exact(10, 0.70, claimed=0.90), 4)
-    0.3504
-    """
-    n = check_int(n, "n", low=1)
-    true_rate, claimed = check_proportion(true_rate, "true_rate"), check_proportion(claimed, "claimed")
-    alpha = check_alpha(alpha)
-    below, above = _p_values_by_events(n, claimed)
-    p = below if true_rate < claimed else above
-    return float(stats.binom.pmf(np.arange(n + 1), n, true_rate)[p < alpha].sum())
-
-
-# ------------------------------------------------------------------ the simulation
-def _check_dropout(value) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value == np.inf:
-        return np.inf
-    return check_positive(value, "dropout_mean_days")
-
-
-@functools.lru_cache(maxsize=32)
-def _rate_at_42(true_rate: float, day: float, horizon: int) -> float:
-    """The simulator's ``untreated_resolved_by_42`` giving ``true_rate`` resolved by ``day`` (first contact)."""
-    if day == 42:
-        try:
-            simulate_study(40, seed=0, untreated_resolved_by_42=true_rate, horizon=horizon)
-        except ValueError as err:
-            raise ValueError(f"true_rate={true_rate:g} cannot be simulated: {err}; use method='formula'") from err
-        return true_rate
-
-    def truth(x):
-        _, tr = simulate_study(40, seed=0, untreated_resolved_by_42=x, horizon=horizon)
-        cum = tr.cumulative_resolution(day=day, origin="first_contact", n_mc=20000, seed=1)
-        return float(cum["true_cumulative_resolution"].iloc[0]) - true_rate
-
-    lo, hi = 0.01, 0.95
-    f_lo, f_hi = truth(lo), truth(hi)
-    if f_lo > 0 or f_hi < 0:
-        raise ValueError(f"true_rate={true_rate:g} by day {day:g} is outside what the simulator can produce "
-                         f"({f_lo + true_rate:.3f} to {f_hi + true_rate:.3f}); use method='formula'")
-    return float(optimize.brentq(truth, lo, hi, xtol=1e-4))
-
-
-def _study_seed(seed: int, attempt: int) -> int:
-    return seed if attempt == 0 else int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
-
-
-def _one_study(seed: int, ns: tuple, rate42: float, claimed: float, day: float, alpha: float, below: bool,
-               dropout_mean_days: float, horizon: int) -> tuple[list[tuple], list[str]]:
-    """Simulate one study with at least max(ns) untreated episodes and test the claim on the first n of each size.
-
-    Returns ``([(rejected, n_at_risk, estimable) per n], warning texts)``.
-    """
-    n_max = max(ns)
-    n_pat = math.ceil((n_max + 4 * math.sqrt(n_max) + 10) / _SIM_UNTREATED_SHARE)
-    texts: list[str] = []
-    for attempt in range(20):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            study, _ = simulate_study(n_pat, seed=_study_seed(seed, attempt), untreated_share=_SIM_UNTREATED_SHARE,
-                                      untreated_resolved_by_42=rate42, horizon=horizon,
-                                      dropout_mean_days=dropout_mean_days)
-        texts += [str(w.message) for w in caught]
-        ids = study.episodes.loc[study.episodes["modality"] == UNTREATED, "episode_id"].to_numpy()
-        if len(ids) >= n_max:
-            break
-    else:  # pragma: no cover - 20 draws short of n_max episodes has probability below 1e-80
-        raise RuntimeError("the simulator did not produce enough untreated episodes")
-    out = []
-    for n in ns:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = test_resolution_claim(study.subset(ids[:n]), claimed=claimed, day=day, population=UNTREATED,
-                                        origin="first_contact", alpha=alpha, sensitivity=False, min_n=1)
-        texts += [str(w.message) for w in caught]
-        p = res.p_value_below if below else res.p_value_above
-        out.append((bool(np.isfinite(p) and p < alpha), int(res.n), bool(np.isfinite(res.estimate))))
-    return out, texts
-
-
-def _run(seed, args):
-    return _one_study(seed, *args)
-
-
-def _simulate(ns, true_rate, claimed, day, alpha, n_sim, seed, dropout_mean_days, n_jobs, progress):
-    """Simulated power at each n for one true rate: (rows, notes)."""
-    horizon = int(math.ceil(day)) + 56
-    rate42 = _rate_at_42(true_rate, day, horizon)
-    seeds = np.random.SeedSequence(seed).generate_state(n_sim).tolist()  # the same studies for every n
-    args = (tuple(ns), rate42, claimed, day, alpha, true_rate < claimed, dropout_mean_days, horizon)
-    bar = tqdm(total=n_sim, desc=f"simulated studies (true rate {true_rate:g})", disable=not progress, leave=False)
-    results = []
-    if n_jobs == 1:
-        for s in seeds:
-            results.append(_run(s, args))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            for r in pool.map(_run, seeds, [args] * n_sim, chunksize=max(1, n_sim // (8 * n_jobs))):
-                results.append(r)
-                bar.update()
-    bar.close()
-    rows = []
-    for j, n in enumerate(ns):
-        rej = np.array([r[0][j][0] for r in results])
-        p = float(rej.mean())
-        rows.append({"n": n, "true_rate": true_rate, "claimed": claimed, "day": day, "alpha": alpha,
-                     "method": "simulation", "power": p, "mc_se": math.sqrt(p * (1 - p) / n_sim), "n_sim": n_sim,
-                     "mean_at_risk": float(np.mean([r[0][j][1] for r in results])),
-                     "not_estimable": int(sum(not r[0][j][2] for r in results))})
-    counts: dict[str, int] = {}
-    for r in results:
-        for t in set(r[1]):
-            counts[t] = counts.get(t, 0) + 1
-    notes = [f"{k} of {n_sim} simulated studies (true rate {true_rate:g}) warned: {t}"
-             for t, k in sorted(counts.items(), key=lambda kv: -kv[1])[:5]]
-    return rows, notes
 
 
 def _formula_rows(ns, true_rate, claimed, day, alpha, dropout_mean_days, method="formula"):
@@ -414,7 +182,7 @@ def _plot_power(table, ax, target, chosen):
 def _check_common(claimed, day, alpha, method, n_sim, seed, dropout_mean_days, n_jobs, progress):
     return (check_proportion(claimed, "claimed"), check_day(day), check_alpha(alpha),
             check_choice(method, "method", METHODS), check_int(n_sim, "n_sim", low=1), check_int(seed, "seed"),
-            _check_dropout(dropout_mean_days), check_int(n_jobs, "n_jobs", low=1), check_bool(progress, "progress"))
+            check_dropout(dropout_mean_days), check_int(n_jobs, "n_jobs", low=1), check_bool(progress, "progress"))
 
 
 def claim_power(n, true_rate, claimed: float = 0.90, day: float = 42, alpha: float = 0.05,
@@ -474,7 +242,7 @@ def claim_power(n, true_rate, claimed: float = 0.90, day: float = 42, alpha: flo
     rows, notes = [], _common_notes(claimed, day, dropout, "simulation" in methods)
     for rate in rates:
         if "simulation" in methods:
-            r, w = _simulate(ns, rate, claimed, day, alpha, n_sim, seed, dropout, n_jobs, progress)
+            r, w = simulate_power(ns, rate, claimed, day, alpha, n_sim, seed, dropout, n_jobs, progress)
             rows += r
             notes += w
         for m in ("formula", "exact"):
@@ -533,14 +301,14 @@ def claim_sample_size(true_rate: float, power: float = 0.80, claimed: float = 0.
         return SampleSizeResult(n0, True, table["power"].iat[0], n0, table, target, true_rate, claimed, day, alpha,
                                 method, notes)
     cands = _candidates(max(2, int(0.7 * n0)), max(3, 2 * n0), 10)
-    rows, w = _simulate(cands, true_rate, claimed, day, alpha, n_sim, seed, dropout, n_jobs, progress)
+    rows, w = simulate_power(cands, true_rate, claimed, day, alpha, n_sim, seed, dropout, n_jobs, progress)
     table = pd.DataFrame(rows)
     ok = table[table["power"] >= target]
     if len(ok) and not ok["n"].min() == table["n"].min():
         hi = int(ok["n"].min())
         lo = int(table.loc[table["n"] < hi, "n"].max())
         if hi - lo > 1:
-            more, w2 = _simulate(_candidates(lo + 1, hi - 1, min(hi - lo - 1, 6)), true_rate, claimed, day, alpha,
+            more, w2 = simulate_power(_candidates(lo + 1, hi - 1, min(hi - lo - 1, 6)), true_rate, claimed, day, alpha,
                                  n_sim, seed, dropout, n_jobs, progress)
             table = pd.concat([table, pd.DataFrame(more)]).sort_values("n")
             w += w2

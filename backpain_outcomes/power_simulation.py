@@ -1,0 +1,130 @@
+"""Simulated power of the claim test through the package's own simulator and test (used by :mod:`backpain_outcomes.power`).
+
+Each simulated study has at least the largest ``n`` untreated episodes
+(:func:`~backpain_outcomes.simulate_study` with a share of 85% untreated; the
+treated episodes are dropped), and the claim is tested on its first ``n``
+untreated episodes for every ``n`` with
+:func:`~backpain_outcomes.test_resolution_claim` (``origin="first_contact"``,
+the simulator's time origin), so the same studies serve every ``n``
+(common random numbers). Simulation of power: Arnold et al. 2011 (BMC Med
+Res Methodol 11:94).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from scipy import optimize
+from tqdm import tqdm
+
+from .claims import test_resolution_claim
+from .simulate import simulate_study
+from .vocabulary import UNTREATED
+
+__all__ = ["simulate_power"]
+
+#: share of untreated patients in each simulated study (the treated ones are dropped before the test)
+SIM_UNTREATED_SHARE = 0.85
+
+
+@functools.lru_cache(maxsize=32)
+def _rate_at_42(true_rate: float, day: float, horizon: int) -> float:
+    """The simulator's ``untreated_resolved_by_42`` giving ``true_rate`` resolved by ``day`` (first contact)."""
+    if day == 42:
+        try:
+            simulate_study(40, seed=0, untreated_resolved_by_42=true_rate, horizon=horizon)
+        except ValueError as err:
+            raise ValueError(f"true_rate={true_rate:g} cannot be simulated: {err}; use method='formula'") from err
+        return true_rate
+
+    def truth(x):
+        _, tr = simulate_study(40, seed=0, untreated_resolved_by_42=x, horizon=horizon)
+        cum = tr.cumulative_resolution(day=day, origin="first_contact", n_mc=20000, seed=1)
+        return float(cum["true_cumulative_resolution"].iloc[0]) - true_rate
+
+    lo, hi = 0.01, 0.95
+    f_lo, f_hi = truth(lo), truth(hi)
+    if f_lo > 0 or f_hi < 0:
+        raise ValueError(f"true_rate={true_rate:g} by day {day:g} is outside what the simulator can produce "
+                         f"({f_lo + true_rate:.3f} to {f_hi + true_rate:.3f}); use method='formula'")
+    return float(optimize.brentq(truth, lo, hi, xtol=1e-4))
+
+
+def _study_seed(seed: int, attempt: int) -> int:
+    return seed if attempt == 0 else int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def _one_study(seed: int, ns: tuple, rate42: float, claimed: float, day: float, alpha: float, below: bool,
+               dropout_mean_days: float, horizon: int) -> tuple[list[tuple], list[str]]:
+    """Simulate one study with at least max(ns) untreated episodes and test the claim on the first n of each size.
+
+    Returns ``([(rejected, n_at_risk, estimable) per n], warning texts)``.
+    """
+    n_max = max(ns)
+    n_pat = math.ceil((n_max + 4 * math.sqrt(n_max) + 10) / SIM_UNTREATED_SHARE)
+    texts: list[str] = []
+    for attempt in range(20):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            study, _ = simulate_study(n_pat, seed=_study_seed(seed, attempt), untreated_share=SIM_UNTREATED_SHARE,
+                                      untreated_resolved_by_42=rate42, horizon=horizon,
+                                      dropout_mean_days=dropout_mean_days)
+        texts += [str(w.message) for w in caught]
+        ids = study.episodes.loc[study.episodes["modality"] == UNTREATED, "episode_id"].to_numpy()
+        if len(ids) >= n_max:
+            break
+    else:  # pragma: no cover - 20 draws short of n_max episodes has probability below 1e-80
+        raise RuntimeError("the simulator did not produce enough untreated episodes")
+    out = []
+    for n in ns:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = test_resolution_claim(study.subset(ids[:n]), claimed=claimed, day=day, population=UNTREATED,
+                                        origin="first_contact", alpha=alpha, sensitivity=False, min_n=1)
+        texts += [str(w.message) for w in caught]
+        p = res.p_value_below if below else res.p_value_above
+        out.append((bool(np.isfinite(p) and p < alpha), int(res.n), bool(np.isfinite(res.estimate))))
+    return out, texts
+
+
+def _run(seed, args):
+    return _one_study(seed, *args)
+
+
+def simulate_power(ns, true_rate, claimed, day, alpha, n_sim, seed, dropout_mean_days, n_jobs, progress):
+    """Simulated power at each n for one true rate: (rows, notes)."""
+    horizon = int(math.ceil(day)) + 56
+    rate42 = _rate_at_42(true_rate, day, horizon)
+    seeds = np.random.SeedSequence(seed).generate_state(n_sim).tolist()  # the same studies for every n
+    args = (tuple(ns), rate42, claimed, day, alpha, true_rate < claimed, dropout_mean_days, horizon)
+    bar = tqdm(total=n_sim, desc=f"simulated studies (true rate {true_rate:g})", disable=not progress, leave=False)
+    results = []
+    if n_jobs == 1:
+        for s in seeds:
+            results.append(_run(s, args))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            for r in pool.map(_run, seeds, [args] * n_sim, chunksize=max(1, n_sim // (8 * n_jobs))):
+                results.append(r)
+                bar.update()
+    bar.close()
+    rows = []
+    for j, n in enumerate(ns):
+        rej = np.array([r[0][j][0] for r in results])
+        p = float(rej.mean())
+        rows.append({"n": n, "true_rate": true_rate, "claimed": claimed, "day": day, "alpha": alpha,
+                     "method": "simulation", "power": p, "mc_se": math.sqrt(p * (1 - p) / n_sim), "n_sim": n_sim,
+                     "mean_at_risk": float(np.mean([r[0][j][1] for r in results])),
+                     "not_estimable": int(sum(not r[0][j][2] for r in results))})
+    counts: dict[str, int] = {}
+    for r in results:
+        for t in set(r[1]):
+            counts[t] = counts.get(t, 0) + 1
+    notes = [f"{k} of {n_sim} simulated studies (true rate {true_rate:g}) warned: {t}"
+             for t, k in sorted(counts.items(), key=lambda kv: -kv[1])[:5]]
+    return rows, notes
