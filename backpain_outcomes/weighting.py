@@ -274,7 +274,7 @@ def aipw_means(y: np.ndarray, group: np.ndarray, X: np.ndarray, w: np.ndarray, t
     in the group, or a fit that fails or does not converge).
     """
     n = len(y)
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []
     mu = np.full(len(groups), np.nan)
     infl = np.zeros((n, len(groups)))
     pibar = target_weight.mean()
