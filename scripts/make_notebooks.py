@@ -88,14 +88,21 @@ write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "power = bpo.claim_power([10, 20, 30, 50, 100], [0.5, 0.7, 0.8], method='formula')\nax = power.plot()",
     "pd.concat([bpo.claim_sample_size(r, power=0.8, method='formula').table for r in (0.5, 0.7, 0.8)])",
     "md:## Real data: Anderson (1984)\n101 patients with back pain, progress three weeks after treatment "
-    "(R package gnm, `backPain`). What share had complete relief, or marked improvement or better? Wilson 95% CI.",
+    "(R package gnm, `backPain`), loaded through the package as a global rating of change (1 = complete relief "
+    "... 6 = worse). What share had complete relief, or marked improvement or better? Wilson 95% CI.",
     "from statsmodels.stats.proportion import proportion_confint\n"
-    "anderson = pd.read_csv(bpo.example_path().parent / 'anderson1984_backpain.csv')\nn = len(anderson)\n"
-    "out = []\nfor label, k in [('complete relief', (anderson.pain_code == 6).sum()),\n"
-    "                 ('marked improvement or complete relief', (anderson.pain_code >= 5).sum())]:\n"
+    "from backpain_outcomes.datasets import ANDERSON_SCALE, load_anderson1984\n"
+    "from backpain_outcomes.ordinal import fit_grc_model\n"
+    "anderson = load_anderson1984()\nrating = anderson.scores['score']\nn = len(rating)\nout = []\n"
+    "for label, k in [('complete relief', int((rating == 1).sum())),\n"
+    "                 ('marked improvement or complete relief', int((rating <= 2).sum()))]:\n"
     "    lo, hi = proportion_confint(k, n, method='wilson')\n"
-    "    out.append({'outcome at 3 weeks': label, 'n': n, 'events': int(k), 'share': k / n, 'ci_low': lo, 'ci_high': hi})\n"
+    "    out.append({'outcome at 3 weeks': label, 'n': n, 'events': k, 'share': k / n, 'ci_low': lo, 'ci_high': hi})\n"
     "anderson_table = pd.DataFrame(out)\nanderson_table",
+    "md:The ratings by prognostic group (`x1`), in a proportional-odds model adjusted for `x2` and `x3` "
+    "(statsmodels `OrderedModel`), with per-cut logistic fits to check the proportional-odds assumption.",
+    "grc = fit_grc_model(anderson, by='x1', reference=1, adjust=['x2', 'x3'], scale=ANDERSON_SCALE)\n"
+    "ax = grc.plot()\ngrc.table",
     "r = anderson_table.iloc[1]; c = anderson_table.iloc[0]\n"
     "print(f'Even with a lenient definition (marked improvement or better), {r.share:.0%} '\n"
     "      f'(95% CI {r.ci_low:.0%}-{r.ci_high:.0%}) of these treated patients had resolved at three weeks, '\n"
@@ -118,6 +125,10 @@ write("02_recovery_curves_by_modality.ipynb", [
     "md:## By chronicity",
     "by_chron = bpo.fit_recovery_curves(study, by='chronicity', progress=False)\nax = by_chron.plot(reference=None)\n"
     "by_chron.table[['chronicity', 'b0', 'plateau', 'tau_days', 'converged', 'note']]",
+    "md:Chronic episodes, timed from onset, enter after day 84 with pain that has already levelled off: from onset "
+    "their mean shows no decay within follow-up, so the decay time is not identified and the fit says so (the "
+    "warning above and the `note` column) instead of reporting a number. `origin='first_contact'` asks the other "
+    "question, recovery from the start of care.",
     "md:## Per-episode half-lives\nEvery episode fitted on its own (batched Levenberg-Marquardt); episodes with "
     "fewer than four measurements, or whose decay time is not identified, are listed rather than dropped.",
     "ep = bpo.fit_episode_curves(study)\nprint(ep.table['converged'].value_counts())\n"
@@ -186,18 +197,30 @@ write("05_clinic_report.ipynb", [
     "`backpain-outcomes report DIR -o report.html` (or `report.pdf` with Chromium installed). Its content is "
     "computed once (`bpo.report_content`), so every number can be inspected before any HTML is written.",
     "import tempfile, pathlib\nimport backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
-    "content = bpo.report_content(study, progress=False)\nprint(content.summary())",
-    "md:## The numbers behind the first page\nThe same configuration (rule, origin, horizon, instrument) is used "
-    "by every number, table and figure.",
-    "content.table",
-    "u = content.numbers['untreated_resolution']\n"
-    "print(f\"Untreated episodes resolved by day {content.config.day:g}: {u['estimate']:.0%} \"\n"
-    "      f\"(95% CI {u['ci_low']:.0%}-{u['ci_high']:.0%})\")",
-    "md:## Tables of the report (small counts suppressed and audited)",
+    "content = bpo.report_content(study, clinic='C1', progress=False)\n"
+    "for line in content.config.lines():\n    print(line)",
+    "md:## The first page: key outcomes next to what this clinic's case mix predicts\nExpected values come "
+    "from models fitted on all clinics of the data; the range is where the clinic's figure would fall if it did "
+    "exactly as expected.",
+    "content.tables['key_outcomes']",
+    "print(content.text['responders_vs_resolved'][0] if isinstance(content.text['responders_vs_resolved'], list) "
+    "else content.text['responders_vs_resolved'])",
+    "md:## The same number as the API\nThe report's untreated resolution by day 42 is the claim test with the "
+    "report's configuration (here on the whole study: clinic C1's untreated row is too small to publish).",
+    "whole = bpo.report_content(study, progress=False)\nu = whole.numbers['untreated_resolution']\n"
+    "claim = bpo.test_resolution_claim(study, 0.90, day=42, population='untreated', sensitivity=False)\n"
+    "print(f\"report: {u['estimate']:.4f} (95% CI {u['ci_low']:.4f}-{u['ci_high']:.4f}); \"\n"
+    "      f\"test_resolution_claim: {claim.estimate:.4f} ({claim.ci_low:.4f}-{claim.ci_high:.4f})\")",
     "content.tables['outcomes']",
+    "md:## Disclosure control\nCounts under 5 are printed as \"<5\" (primary suppression). Then the report plays "
+    "the attacker: from every published count, total and margin it solves for the bounds of each hidden count "
+    "(linear and integer programming) and hides more counts, marked \"suppressed\", until none can be recovered.",
+    "ledger = content.ledger.table()\nhidden = ledger.query(\"shown and status != 'published'\")\n"
+    "print(f\"{(hidden['text'] == '<5').sum()} counts shown as '<5', {(hidden['text'] == 'suppressed').sum()} \"\n"
+    "      'further counts suppressed so that none of them can be recomputed')\nhidden[['family', 'text']].head(10)",
     "content.tables['trend']",
     "md:## Writing it\nThe HTML is self-contained (no network); PDF needs headless Chromium.",
-    "out = bpo.clinic_report(study, pathlib.Path(tempfile.mkdtemp()) / 'report.html', progress=False)\n"
+    "out = bpo.clinic_report(study, pathlib.Path(tempfile.mkdtemp()) / 'report.html', clinic='C1', progress=False)\n"
     "print(out.name, out.stat().st_size, 'bytes')",
     "md:## Every quarter, from the clinic's own export\n"
     "1. Export `patients`, `episodes`, `sessions` and `scores` (CSV or Excel) into one folder.\n"
@@ -205,10 +228,8 @@ write("05_clinic_report.ipynb", [
     "   Fix the rows, or add `--exclude` to report on the valid rows (the report counts the rest).\n"
     "3. Produce the report for the quarter and the clinic:\n"
     "   `backpain-outcomes report export/ --clinic C1 --period 2025-01-01 2025-03-31 -o q1.pdf`.\n"
-    "4. Therapists are shown as T1, T2... and counts under 5 are hidden with everything that would reveal "
+    "4. Therapists are shown as T1, T2... and small counts are hidden with everything that would reveal "
     "them; `--show-therapists` is for internal use only.",
-    "q = bpo.report_content(study, clinic='C1', period=('2021-01-01', '2022-12-31'), progress=False)\n"
-    "q.table",
 ])
 
 
