@@ -100,7 +100,7 @@ class WeightedComparison(Result):
                 {"Weighted comparisons": show, "Balance (standardised mean differences)": bal})
 
     def plot(self, ax=None):
-        """Love plot: |standardised mean difference| per covariate before (open) and after (filled) weighting."""
+        """Love plot: absolute standardised mean difference per covariate before (open) and after (filled) weighting."""
         import matplotlib.pyplot as plt
         covs = list(dict.fromkeys(self.balance["covariate"]))
         if ax is None:
