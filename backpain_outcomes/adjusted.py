@@ -81,10 +81,6 @@ class WeightedComparison(Result):
     notes : list of str
     """
 
-    def __init__(self, **fields):
-        for k, v in fields.items():
-            setattr(self, k, v)
-        self._freeze()
 
     def _parts(self):
         t = self.table.assign(modality=self.table["modality"].map(label), reference=self.table["reference"].map(label))

@@ -108,10 +108,6 @@ class ResponderRate(Result):
     notes : list of str
     """
 
-    def __init__(self, **fields):
-        for k, v in fields.items():
-            setattr(self, k, v)
-        self._freeze()
 
     def _parts(self):
         t = self.table.assign(group=self.table["group"].map(lambda g: g if g == ALL else label(g)))

@@ -149,10 +149,6 @@ class ReportContent(Result):
     benchmark: ClinicBenchmark
     therapists: TherapistBenchmark
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
-        self._freeze()
 
     def _parts(self):
         return self.title, [*self.config.lines(), *self.notes], {"Key outcomes": self.table}

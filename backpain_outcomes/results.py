@@ -47,7 +47,8 @@ def html_block(title: str, lines: list[str], tables: dict[str, pd.DataFrame] | N
 class Result:
     """Base class of every analysis result (see the module docstring for the contract).
 
-    Subclasses set their attributes in ``__init__`` and call
+    ``Result(**fields)`` sets every field and freezes; subclasses that
+    compute attributes set them in their own ``__init__`` and call
     ``self._freeze()`` last; they implement ``_parts()`` returning
     ``(title, lines, tables)`` for the text and HTML views, and ``plot``.
     """
@@ -55,6 +56,12 @@ class Result:
     _frozen = False
     table: pd.DataFrame
     notes: list[str]
+
+    def __init__(self, **fields):
+        """Set every field as an attribute, then freeze (subclasses with computed fields override this)."""
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self._freeze()
 
     def __setattr__(self, name, value):
         if self._frozen:
