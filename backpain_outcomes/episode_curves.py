@@ -25,7 +25,7 @@ import pandas as pd
 
 from .checks import check_instrument, check_int, check_origin
 from .curves import check_scale
-from .recovery_model import MIN_DISTINCT_DAYS, TAU_BOUNDS, identifiable_tau, tau_problem
+from .recovery_model import MIN_DISTINCT_DAYS, TAU_BOUNDS, identifiable_tau, solve_normal_equations, tau_problem
 from .results import Result
 from .vocabulary import label
 
@@ -78,15 +78,7 @@ def _dot(a, b):
 def _linear_from_sums(n, sy, yy, se, see, sey):
     """(b0, plateau, sse) from the sums of e = exp(-t/tau): closed-form 2x2 least squares (constant where
     the equations are singular), as :func:`~backpain_outcomes.recovery_model.linear_given_tau`."""
-    a11, a12, a22 = see, se - see, n - 2 * se + see
-    r1, r2 = sey, sy - sey
-    det = a11 * a22 - a12**2
-    ok = det > 1e-12 * np.maximum(a11 * a22, 1e-300)
-    safe = np.where(ok, det, 1.0)
-    b0 = np.where(ok, (a22 * r1 - a12 * r2) / safe, (r1 + r2) / np.maximum(a11 + 2 * a12 + a22, 1e-300))
-    pl = np.where(ok, (a11 * r2 - a12 * r1) / safe, b0)
-    sse = np.maximum(yy - 2 * (b0 * r1 + pl * r2) + b0 * b0 * a11 + 2 * b0 * pl * a12 + pl * pl * a22, 0.0)
-    return b0, pl, sse
+    return solve_normal_equations(see, se - see, n - 2 * se + see, sey, sy - sey, yy)
 
 
 def _profiled_sse(n, sy, yy, se, see, sey):

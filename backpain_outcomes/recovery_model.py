@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TAU_BOUNDS", "TAU_GRID", "MIN_DISTINCT_DAYS", "exp_plateau", "jacobian", "linear_given_tau",
+__all__ = ["solve_normal_equations", "TAU_BOUNDS", "TAU_GRID", "MIN_DISTINCT_DAYS", "exp_plateau", "jacobian", "linear_given_tau",
            "profile_start", "identifiable_tau", "tau_problem"]
 
 #: Bounds of tau in days for every fit (a tau on a bound is not identified).
@@ -95,6 +95,23 @@ def linear_given_tau(t, y, w, tau, wf=None, yy=None):
     a22 = np.einsum("em,em->e", f, f)
     r1, r2 = np.einsum("em,em->e", e, y), np.einsum("em,em->e", f, y)
     yy = np.einsum("em,em->e", y * wf, y) if yy is None else yy
+    return solve_normal_equations(a11, a12, a22, r1, r2, yy)
+
+
+def solve_normal_equations(a11, a12, a22, r1, r2, yy):
+    """``(b0, plateau, sse)`` from the 2x2 normal equations of the linear parameters given tau.
+
+    With ``e = exp(-t / tau)`` and ``f = 1 - e`` on the observed points, ``a`` holds the cross-products
+    ``e'e``, ``e'f``, ``f'f``, ``r`` holds ``e'y``, ``f'y`` and ``yy = y'y``; the sum of squares comes
+    from the normal equations without forming residuals. Where the equations are singular (no decay
+    visible), the fit is a constant.
+
+    Examples
+    --------
+    >>> b0, pl, sse = solve_normal_equations(*[np.array([v]) for v in (1.0, 0.0, 1.0, 6.0, 2.0, 40.0)])
+    >>> float(b0[0]), float(pl[0]), float(sse[0])
+    (6.0, 2.0, 0.0)
+    """
     det = a11 * a22 - a12**2
     ok = det > 1e-12 * np.maximum(a11 * a22, 1e-300)
     safe = np.where(ok, det, 1.0)
