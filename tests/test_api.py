@@ -153,3 +153,31 @@ def test_one_number_through_api_cli_report_and_notebook(tmp_path, example_study)
     assert cli == pytest.approx(api, abs=1e-12)
     assert report == pytest.approx(api, abs=1e-12)
     assert notebook == pytest.approx(api, abs=1e-10)  # stored with 10 decimals
+
+
+def test_same_day_repeats_give_one_answer_through_api_claims_cli_and_report(tmp_path):
+    """Issue 10: with several scores on one day, the claim test, C1, the CLI and the report agree."""
+    import shutil
+
+    from backpain_outcomes.cli import main
+
+    data = tmp_path / "study"
+    shutil.copytree(bpo.example_path(), data)
+    scores = pd.read_csv(data / "scores.csv")
+    extra = scores[scores["instrument"] == "nrs"].iloc[::7].copy()
+    extra["score"] = (extra["score"] + 3).clip(upper=10)         # a second, different score on the same day
+    pd.concat([scores, extra]).to_csv(data / "scores.csv", index=False)
+    study = bpo.load_study(data)
+    assert len(study.same_day_scores) == 2 * len(extra)
+    claim = bpo.test_resolution_claim(study, day=42, sensitivity=False)
+    assert 0 <= claim.estimate <= 1 and "nan" not in claim.verdict and "inf" not in claim.verdict
+    c1 = bpo.evaluate_seed_claims(study).table
+    c1_42 = c1.loc[(c1["claim"] == "C1") & c1["comparison"].str.contains("day 42"), "estimate"].item()
+    out = tmp_path / "claims.csv"
+    assert main(["claims", str(data), "--csv", str(out)]) == 0
+    cli = pd.read_csv(out)
+    cli_42 = cli.loc[(cli["claim"] == "C1") & cli["comparison"].str.contains("day 42"), "estimate"].item()
+    report = bpo.report_content(study, progress=False).numbers["untreated_resolution"]["estimate"]
+    assert c1_42 == pytest.approx(claim.estimate, abs=1e-12)
+    assert cli_42 == pytest.approx(claim.estimate, abs=1e-12)
+    assert report == pytest.approx(claim.estimate, abs=1e-12)
