@@ -217,16 +217,21 @@ def validate_episodes(t: RawTable, p: Problems, dayfirst, today) -> pd.DataFrame
     return out
 
 
+def _vocabulary_column(t: RawTable, p: Problems, col: str, normalise, user_map, choices) -> pd.Series:
+    """``col`` mapped onto the vocabulary (aliases and the user's map); unknown labels flagged as problems."""
+    mapped = normalise(t.data[col], user_map)
+    t.flag(p, (t.data[col].notna() & mapped.isna()).to_numpy(), col, f"unknown_{col}",
+           f"unknown {col} (map it with {col}_map={{...}})", "one of " + ", ".join(choices))
+    return mapped
+
+
 def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -> pd.DataFrame:
     """Sessions: patient, date and a modality of the vocabulary required; duration 0-600 minutes."""
     d = t.data
     _required(t, p, ["patient_id", "modality"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["session_date"] = _dates(t, p, "session_date", dayfirst, today)
-    mod = normalise_modality(d["modality"], modality_map)
-    t.flag(p, (d["modality"].notna() & mod.isna()).to_numpy(), "modality", "unknown_modality",
-           "unknown modality (map it with modality_map={...})", "one of " + ", ".join([*MODALITIES, UNTREATED]))
-    out["modality"] = mod
+    out["modality"] = _vocabulary_column(t, p, "modality", normalise_modality, modality_map, [*MODALITIES, UNTREATED])
     out["therapist_id"] = _optional_ids(d, "therapist_id")
     out["duration_min"] = _number(t, p, "duration_min", 0, 600, "duration") if "duration_min" in d else np.nan
     return out
@@ -274,9 +279,7 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     _required(t, p, ["patient_id", "instrument"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["date"] = _dates(t, p, "date", dayfirst, today)
-    inst = normalise_instrument(d["instrument"], instrument_map)
-    t.flag(p, (d["instrument"].notna() & inst.isna()).to_numpy(), "instrument", "unknown_instrument",
-           "unknown instrument (map it with instrument_map={...})", "one of " + ", ".join(INSTRUMENTS))
+    inst = _vocabulary_column(t, p, "instrument", normalise_instrument, instrument_map, list(INSTRUMENTS))
     out["instrument"] = inst
     raw = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
     num, bad, yes_no = numbers(raw)
