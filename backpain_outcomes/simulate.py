@@ -356,7 +356,8 @@ def simulate_study(n_patients: int = 500, seed: int | None = None, *, untreated_
                              "session_date": (first[s_ep] + pd.to_timedelta(nv["t"].to_numpy(), unit="D")).strftime("%Y-%m-%d"),
                              "modality": s_mod, "therapist_id": np.array([f"T{t + 1:02d}" for t in therapist])[s_ep],
                              "duration_min": rng.choice([30, 45, 60], len(nv))})
-    frames = {"patients": patients, "episodes": episodes, "sessions": sessions, "scores": scores}
+    # A world without treatment has no sessions table at all (an empty table is refused as an empty file).
+    frames = {"patients": patients, "episodes": episodes, "sessions": sessions if len(sessions) else None, "scores": scores}
     study = load_study(**frames, today=pd.Timestamp("2100-01-01"))
     te = eps.drop(columns=["phase"]).assign(episode_id=eid, patient_id=pid,
                                             therapist_id=np.where(untreated, None, [f"T{t + 1:02d}" for t in therapist]),

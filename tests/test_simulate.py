@@ -22,6 +22,13 @@ def test_untreated_episodes_are_declared(tmp_path):
             == study.episodes["treatment_status"]).all()
 
 
+def test_a_world_without_treatment_has_no_sessions():
+    study, truth = simulate_study(40, seed=3, untreated_share=1.0)
+    assert len(study.sessions) == 0
+    assert set(study.episodes["treatment_status"]) == {"untreated"}
+    assert set(truth.episodes["modality"]) == {"untreated"}
+
+
 def test_untreated_resolved_by_42_is_the_first_contact_truth():
     _, truth = simulate_study(100, seed=2, untreated_resolved_by_42=0.6)
     assert truth.untreated_resolved_by_42 == pytest.approx(0.6)
