@@ -126,13 +126,17 @@ def km_at_days(km: pd.DataFrame, day, time, entry, event) -> pd.DataFrame:
     DataFrame with ``day``, ``cumulative_resolution`` (1 - S), ``ci_low``,
     ``ci_high``, ``se``, ``se_log``, ``n_at_risk`` (entry < day <= time) and
     ``n_events`` (events up to the day). Every value is missing after the
-    last follow-up, where the estimate is not defined.
+    last follow-up, where the estimate is not defined, unless every episode
+    had resolved by then (survival reached 0, which stays 0).
 
     Examples
     --------
-    >>> t, e = np.array([2.0, 3, 3, 5]), np.array([True, True, False, True])
+    >>> t, e = np.array([2.0, 3, 3, 5]), np.array([True, True, False, False])
     >>> km_at_days(kaplan_meier(t, e), [3, 9], t, np.zeros(4), e)["cumulative_resolution"].tolist()
     [0.5, nan]
+    >>> e = np.ones(4, bool)  # the last episode resolves at day 5: S = 0 from then on
+    >>> km_at_days(kaplan_meier(t, e), [3, 9], t, np.zeros(4), e)["cumulative_resolution"].tolist()
+    [0.75, 1.0]
     """
     days = np.atleast_1d(np.asarray(day, float))
     time, entry, event = np.asarray(time, float), np.asarray(entry, float), np.asarray(event, bool)
@@ -143,7 +147,8 @@ def km_at_days(km: pd.DataFrame, day, time, entry, event) -> pd.DataFrame:
         if len(vals) == 0:
             return np.full(len(days), fill, dtype=float)
         return np.where(pos >= 0, vals[np.maximum(pos, 0)], fill)
-    beyond = days > (np.max(time) if len(time) else -np.inf)
+    reached_zero = len(km) > 0 and float(km["survival"].iloc[-1]) == 0.0
+    beyond = days > (np.max(time) if len(time) else -np.inf) if not reached_zero else np.zeros(len(days), bool)
     surv = np.where(beyond, np.nan, pick("survival", 1.0))
     out = pd.DataFrame({"day": days, "cumulative_resolution": 1 - surv,
                         "ci_low": np.where(beyond, np.nan, 1 - pick("surv_high", np.nan)),

@@ -56,7 +56,11 @@ def test_km_at_days_is_the_step_function_by_hand():
     km = kaplan_meier(t, e)
     at = km_at_days(km, [1, 2, 4, 5, 6], t, np.zeros(4), e)
     np.testing.assert_allclose(at["cumulative_resolution"].to_numpy()[:4], [0, 0.25, 0.5, 1.0])
-    assert np.isnan(at["cumulative_resolution"].iloc[4])  # after the last follow-up: not defined
+    assert at["cumulative_resolution"].iloc[4] == 1.0  # S reached 0 at day 5 (an event) and stays 0
+    e_last_censored = np.array([True, True, False, False])  # hand: S(3) = 1/2, last follow-up censored at 5
+    later = km_at_days(kaplan_meier(t, e_last_censored), [5, 6], t, np.zeros(4), e_last_censored)
+    assert later["cumulative_resolution"].iloc[0] == 0.5
+    assert np.isnan(later["cumulative_resolution"].iloc[1])  # after the last follow-up: not defined
     assert at["n_at_risk"].tolist() == [4, 4, 1, 1, 0]
     assert at["n_events"].tolist() == [0, 1, 2, 3, 3]
 
