@@ -7,6 +7,7 @@ import pandas as pd
 
 from .checks import check_choice, check_instrument, check_origin
 from .instruments import score_100
+from .linking import member
 from .results import html_block, text_block
 from .vocabulary import (
     CHRONICITY_LEVELS,
@@ -202,8 +203,8 @@ class Study:
         key = arm_raw.map(lambda v: str(v).strip().lower() if isinstance(v, str) else None)
         arm_treated = key.isin(TREATED_ARMS).to_numpy()
         arm_untreated = (arm == UNTREATED).to_numpy()
-        marked = ep["episode_id"].isin(declared["episode_id"]).to_numpy()
-        has_sessions = ep["episode_id"].isin(ss["episode_id"]).to_numpy() if len(ss) else np.zeros(len(ep), bool)
+        marked = member(ep["episode_id"], declared["episode_id"].dropna())
+        has_sessions = member(ep["episode_id"], ss["episode_id"].dropna()) if len(ss) else np.zeros(len(ep), bool)
         notes = {"_untreated": (arm_untreated | marked) & ~arm_treated, "_treated": arm_treated}
         unread = sorted({str(v) for v, a, t in zip(arm_raw, arm_untreated, arm_treated)
                          if isinstance(v, str) and v.strip() and not a and not t})
@@ -224,9 +225,9 @@ class Study:
     def _lost_sessions(ep: pd.DataFrame, excluded: pd.DataFrame) -> np.ndarray:
         """Episodes with a session row excluded at loading: the row's episode, or every episode of its
         patient when its episode is not one of the study's."""
-        known = excluded["episode_id"].isin(ep["episode_id"])
-        return (ep["episode_id"].isin(excluded.loc[known, "episode_id"].dropna())
-                | ep["patient_id"].isin(excluded.loc[~known, "patient_id"].dropna())).to_numpy()
+        known = member(excluded["episode_id"], ep["episode_id"].dropna())
+        return (member(ep["episode_id"], excluded.loc[known, "episode_id"].dropna())
+                | member(ep["patient_id"], excluded.loc[~known, "patient_id"].dropna()))
 
     def _lost_notes(self, ep: pd.DataFrame, lost: np.ndarray, said_untreated: np.ndarray) -> list[str]:
         """Sentences on the episodes whose session rows were excluded (all of them, or some)."""
