@@ -28,7 +28,8 @@ from .checks import check_alpha, check_by, check_choice, check_modality
 from .rules import as_rule
 from .vocabulary import UNKNOWN, label
 
-__all__ = ["kaplan_meier", "km_at_days", "km_median", "cox_by_group", "CoxFit", "ENTRY_EPS", "ADJUST"]
+__all__ = ["kaplan_meier", "km_at_days", "km_median", "risk_counts", "kaplan_meier_counts", "km_at_days_counts",
+           "cox_by_group", "CoxFit", "ENTRY_EPS", "ADJUST"]
 
 #: PHReg counts a subject at risk at t when entry <= t; R's coxph (and :func:`kaplan_meier`)
 #: use entry < t. Days are whole numbers, so this shift of the entries reproduces R exactly.
@@ -89,13 +90,54 @@ def kaplan_meier(time, event, entry=None, alpha: float = 0.05) -> pd.DataFrame:
         raise ValueError(f"time, event and entry must have the same length, got {len(time)}, {len(event)}, {len(entry)}")
     if np.any(entry > time):
         raise ValueError("entry must not be after time")
-    t_ev = np.unique(time[event])
-    ts = np.sort(time)
-    es = np.sort(entry)
-    n_risk = (len(time) - np.searchsorted(ts, t_ev, side="left")) - (len(entry) - np.searchsorted(es, t_ev, side="left"))
-    d = np.bincount(np.searchsorted(t_ev, time[event]), minlength=len(t_ev)).astype(float)
-    cens_times = np.sort(time[~event])
-    c = np.diff(np.searchsorted(cens_times, np.r_[t_ev, np.inf], side="left"))
+    return kaplan_meier_counts(risk_counts(time, event, entry), alpha=alpha)
+
+
+def risk_counts(time, event, entry=None) -> pd.DataFrame:
+    """Per-day counts behind a delayed-entry Kaplan-Meier estimate: its sufficient statistics.
+
+    The estimate, its variance and the numbers at risk depend on the data only through how many
+    episodes enter, resolve and are censored on each day, so counts of disjoint sets of episodes
+    (partitions of a registry) add up to the counts of their union.
+
+    Returns
+    -------
+    DataFrame sorted by ``day``: ``day``, ``entries``, ``events``, ``censored`` (integers).
+
+    Examples
+    --------
+    >>> risk_counts([2, 3, 3], [True, True, False], [0, 1, 1]).values.tolist()
+    [[0.0, 1.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0], [2.0, 0.0, 1.0, 0.0], [3.0, 0.0, 1.0, 1.0]]
+    """
+    time = np.asarray(time, float).ravel()
+    event = np.asarray(event, bool).ravel()
+    entry = np.zeros_like(time) if entry is None else np.asarray(entry, float).ravel()
+    days, inv = np.unique(np.r_[entry, time], return_inverse=True)
+    n = len(time)
+    k = len(days)
+    return pd.DataFrame({"day": days, "entries": np.bincount(inv[:n], minlength=k),
+                         "events": np.bincount(inv[n:][event], minlength=k),
+                         "censored": np.bincount(inv[n:][~event], minlength=k)})
+
+
+def kaplan_meier_counts(counts: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`kaplan_meier` from per-day counts (:func:`risk_counts`, or their sum over partitions).
+
+    Same output, to the last bit, as :func:`kaplan_meier` on the episodes behind the counts.
+    """
+    alpha = check_alpha(alpha)
+    c = counts.sort_values("day", kind="stable")
+    day = c["day"].to_numpy(float)
+    entries, events, cens = (c[k].to_numpy(np.int64) for k in ("entries", "events", "censored"))
+    entered = np.cumsum(entries) - entries  # entries before each day (entry < t)
+    exited = np.cumsum(events + cens) - events - cens  # exits before each day (time < t)
+    at = events > 0
+    t_ev = day[at]
+    n_risk = entered[at] - exited[at]
+    d = events[at].astype(float)
+    cum_cens = np.r_[0, np.cumsum(cens)]
+    pos = np.searchsorted(day, np.r_[t_ev, np.inf], side="left")
+    c_ = np.diff(cum_cens[pos])
     surv = np.cumprod(1.0 - d / n_risk)
     with np.errstate(divide="ignore", invalid="ignore"):
         var_log = np.cumsum(np.where(n_risk > d, d / (n_risk * (n_risk - d)), np.inf))
@@ -106,7 +148,7 @@ def kaplan_meier(time, event, entry=None, alpha: float = 0.05) -> pd.DataFrame:
         high = surv ** np.exp(inner)
     se = np.where(surv > 0, surv * np.where(np.isfinite(se_log), se_log, 0), np.nan)
     return pd.DataFrame({"time": t_ev, "n_at_risk": n_risk.astype(int), "n_events": d.astype(int),
-                         "n_censored": c.astype(int), "survival": surv, "se_log": se_log,
+                         "n_censored": c_.astype(int), "survival": surv, "se_log": se_log,
                          "se": se, "surv_low": low, "surv_high": high})
 
 
@@ -138,8 +180,15 @@ def km_at_days(km: pd.DataFrame, day, time, entry, event) -> pd.DataFrame:
     >>> km_at_days(kaplan_meier(t, e), [3, 9], t, np.zeros(4), e)["cumulative_resolution"].tolist()
     [0.75, 1.0]
     """
+    return km_at_days_counts(km, day, risk_counts(time, event, entry))
+
+
+def km_at_days_counts(km: pd.DataFrame, day, counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`km_at_days` from the per-day counts behind ``km`` (:func:`risk_counts`)."""
     days = np.atleast_1d(np.asarray(day, float))
-    time, entry, event = np.asarray(time, float), np.asarray(entry, float), np.asarray(event, bool)
+    c = counts.sort_values("day", kind="stable")
+    cday = c["day"].to_numpy(float)
+    entries, events, cens = (c[k].to_numpy(np.int64) for k in ("entries", "events", "censored"))
     pos = np.searchsorted(km["time"].to_numpy(), days, side="right") - 1
 
     def pick(col, fill):
@@ -147,19 +196,20 @@ def km_at_days(km: pd.DataFrame, day, time, entry, event) -> pd.DataFrame:
         if len(vals) == 0:
             return np.full(len(days), fill, dtype=float)
         return np.where(pos >= 0, vals[np.maximum(pos, 0)], fill)
-    reached_zero = len(km) > 0 and float(km["survival"].iloc[-1]) == 0.0
-    beyond = days > (np.max(time) if len(time) else -np.inf) if not reached_zero else np.zeros(len(days), bool)
+    exits = events + cens
+    last = cday[exits > 0].max() if (exits > 0).any() else -np.inf
+    reached_zero = len(km) > 0 and float(km["survival"].iloc[-1]) == 0.0  # S reached 0 stays 0
+    beyond = days > last if not reached_zero else np.zeros(len(days), bool)
     surv = np.where(beyond, np.nan, pick("survival", 1.0))
     out = pd.DataFrame({"day": days, "cumulative_resolution": 1 - surv,
                         "ci_low": np.where(beyond, np.nan, 1 - pick("surv_high", np.nan)),
                         "ci_high": np.where(beyond, np.nan, 1 - pick("surv_low", np.nan)),
                         "se": np.where(beyond, np.nan, pick("se", 0.0)),
                         "se_log": np.where(beyond, np.nan, pick("se_log", 0.0))})
-    ts, es = np.sort(time), np.sort(entry)
-    out["n_at_risk"] = (len(time) - np.searchsorted(ts, days, side="left")) - (
-        len(entry) - np.searchsorted(es, days, side="left"))
-    ev_times = np.sort(time[event])
-    out["n_events"] = np.searchsorted(ev_times, days, side="right")
+    before = np.searchsorted(cday, days, side="left")  # days strictly before each day
+    cum_entries, cum_exits = np.r_[0, np.cumsum(entries)], np.r_[0, np.cumsum(exits)]
+    out["n_at_risk"] = cum_entries[before] - cum_exits[before]
+    out["n_events"] = np.r_[0, np.cumsum(events)][np.searchsorted(cday, days, side="right")]
     return out
 
 
