@@ -43,7 +43,7 @@ from scipy import linalg, sparse
 from threadpoolctl import threadpool_limits
 
 __all__ = ["GroupStats", "LMMFit", "profiled_deviance", "deviance_derivatives", "moment_start", "fit_lmm",
-           "singular_columns"]
+           "fit_lmm_stats", "singular_columns"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,51 @@ class GroupStats:
         self.Zty = np.column_stack(self.zy)
         self.codes = codes
         self.size = np.bincount(codes, minlength=G)
+
+    def compact(self) -> dict:
+        """The statistics as a few contiguous arrays (what :meth:`merge` takes): ``groups``, ``ZtX`` (G, q, p),
+        ``ZtZ`` (G, q, q), ``Zty`` (G, q), ``size`` and the totals ``XtX``, ``Xty``, ``yty``, ``n``."""
+        return {"groups": np.asarray(self.groups), "ZtX": np.ascontiguousarray(self.ZtX), "ZtZ": self.ZtZ,
+                "Zty": self.Zty, "size": self.size, "XtX": self.XtX, "Xty": self.Xty, "yty": self.yty, "n": self.n}
+
+    @classmethod
+    def merge(cls, parts) -> GroupStats:
+        """The statistics of all rows of several parts (dicts from :meth:`compact`), in the order given.
+
+        Totals are summed; per-group arrays are concatenated, and summed by
+        group label where a group has rows in more than one part. The rows
+        themselves are not held: ``codes`` is empty.
+
+        Examples
+        --------
+        >>> X = np.column_stack([np.ones(6), np.arange(6.0)])
+        >>> y, g = np.array([1.0, 3, 2, 5, 4, 6]), np.array([0, 0, 1, 1, 2, 2])
+        >>> whole = GroupStats(X, X[:, :1], y, g)
+        >>> merged = GroupStats.merge([GroupStats(X[:3], X[:3, :1], y[:3], g[:3]).compact(),
+        ...                            GroupStats(X[3:], X[3:, :1], y[3:], g[3:]).compact()])
+        >>> bool(np.allclose(merged.ZtX, whole.ZtX) and np.allclose(merged.XtX, whole.XtX)), merged.G
+        (True, 3)
+        """
+        labels = np.concatenate([part["groups"] for part in parts])
+        arrays = {key: np.concatenate([part[key] for part in parts]) for key in ("ZtX", "ZtZ", "Zty", "size")}
+        codes, uniq = pd.factorize(labels)
+        if len(uniq) < len(labels):  # a group split across parts: add its pieces
+            for key, arr in arrays.items():
+                total = np.zeros((len(uniq), *arr.shape[1:]), arr.dtype)
+                np.add.at(total, codes, arr)
+                arrays[key] = total
+            labels = np.asarray(uniq)
+        s = cls.__new__(cls)
+        s.XtX, s.Xty = sum(part["XtX"] for part in parts), sum(part["Xty"] for part in parts)
+        s.yty, s.n = float(sum(part["yty"] for part in parts)), int(sum(part["n"] for part in parts))
+        zx, s.ZtZ, s.Zty, s.size = arrays["ZtX"], arrays["ZtZ"], arrays["Zty"], arrays["size"]
+        s.G, s.q, s.p = zx.shape
+        s.groups, s.codes = labels, np.empty(0, np.intp)
+        qzx = np.ascontiguousarray(zx.transpose(1, 0, 2))  # (q, G, p), as the constructor lays it out
+        s.Zx, s.ZtX = list(qzx), qzx.transpose(1, 0, 2)
+        s.zy = [np.ascontiguousarray(s.Zty[:, a]) for a in range(s.q)]
+        s.zz = [[np.ascontiguousarray(s.ZtZ[:, a, b]) for b in range(s.q)] for a in range(s.q)]
+        return s
 
 
 def _lambda(theta, q):
@@ -389,6 +434,24 @@ def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None) -> LMMFit:
         raise ValueError(f"Z must have one or two columns (random effects per group), got shape {Z.shape}")
     with threadpool_limits(limits=1, user_api="blas"):
         s = GroupStats(X, Z, y, groups)
+    return fit_lmm_stats(s, reml, starts)
+
+
+def fit_lmm_stats(s: GroupStats, reml: bool = True, starts=None) -> LMMFit:
+    """:func:`fit_lmm` from the sufficient statistics ``s`` (for example merged from parts of the data with
+    :meth:`GroupStats.merge`); the same checks, optimiser and estimates.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(50), 4)
+    >>> X = np.column_stack([np.ones(200), np.tile(np.arange(4.0), 50)])
+    >>> y = X @ [5.0, -1.0] + rng.normal(0, 1, 50)[g] + rng.normal(0, 0.5, 200)
+    >>> halves = [GroupStats(X[i::2], X[i::2, :1], y[i::2], g[i::2]).compact() for i in (0, 1)]
+    >>> bool(np.allclose(fit_lmm_stats(GroupStats.merge(halves)).beta, fit_lmm(X, X[:, :1], y, g).beta))
+    True
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
         if s.G < 2:
             raise ValueError("a mixed model needs at least two groups")
         bad = singular_columns(s.XtX)

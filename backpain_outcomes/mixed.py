@@ -31,6 +31,7 @@ The formula checks, model matrices and rescaling maps are in
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 
@@ -48,7 +49,7 @@ from .results import Result
 from .vocabulary import instrument_label, label
 
 __all__ = ["fit_mixed_model", "MixedModelResult", "conditional_cov_fe", "check_formula", "check_re_formula",
-           "term_label", "TIME_UNIT"]
+           "term_label", "mixed_result", "TIME_UNIT", "ENGINES"]
 
 #: Time is fitted in units of this many days, then every estimate is put back per day.
 TIME_UNIT = 30.0
@@ -259,6 +260,29 @@ def _run_engine(design, engine, reml, notes):
     return est, eng, est.re_names
 
 
+def mixed_result(est, engine: str, re_names: list, A, D, notes: list, *, names, info, frame, nobs, formula,
+                 re_formula, groups, time, reml, instrument, origin) -> MixedModelResult:
+    """The :class:`MixedModelResult` of a fit ``est`` on the rescaled time scale, put back per day through the
+    design maps ``A`` (fixed effects) and ``D`` (random effects), with notes (and a
+    :class:`ConvergenceWarning`) on non-convergence and boundary fits."""
+    if not est.converged:
+        notes.append("the model did not converge: estimates are unreliable; simplify the random effects "
+                     "(re_formula='1') or check for groups with a single observation")
+        warnings.warn(notes[-1], ConvergenceWarning, stacklevel=4)
+    if est.at_boundary:
+        notes.append("a random-effect variance is estimated at zero (boundary fit): that random effect is not "
+                     "supported by the data")
+    A_inv, Dinv = np.linalg.inv(A), np.linalg.inv(D)
+    llf = est.llf - (np.log(abs(np.linalg.det(A))) if reml else 0.0)
+    return MixedModelResult(
+        names=names, re_names=re_names, beta=A_inv @ est.beta, cov_fe=A_inv @ est.cov_fe @ A_inv.T,
+        cov_re=Dinv @ est.cov_re @ Dinv.T, scale=est.sigma2, llf=llf, converged=est.converged,
+        blup=np.asarray(est.blup) @ Dinv.T, groups_index=est.groups, formula=formula, re_formula=re_formula,
+        groups=groups, time=time, notes=notes, frame=frame, design=info, engine=engine, nobs=nobs, reml=reml,
+        instrument=instrument, origin=origin)
+
+
+@functools.singledispatch
 def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", re_formula: str | None = "~ day",
                     groups: str = "episode_id", reml: bool = True, instrument: str = "nrs",
                     origin: str = "onset", time: str = "day", engine: str = "auto") -> MixedModelResult:
@@ -321,19 +345,7 @@ def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", r
     design = build_design(data, formula, re_formula, groups, time, TIME_UNIT, notes)
     check_design(design, notes)
     est, eng, re_names = _run_engine(design, engine, reml, notes)
-    if not est.converged:
-        notes.append("the model did not converge: estimates are unreliable; simplify the random effects "
-                     "(re_formula='1') or check for groups with a single observation")
-        warnings.warn(notes[-1], ConvergenceWarning, stacklevel=2)
-    if est.at_boundary:
-        notes.append("a random-effect variance is estimated at zero (boundary fit): that random effect is not "
-                     "supported by the data")
-    A_inv, Dinv = np.linalg.inv(design.A), np.linalg.inv(design.D)
-    llf = est.llf - (np.log(abs(np.linalg.det(design.A))) if reml else 0.0)
-    return MixedModelResult(
-        names=design.names, re_names=re_names, beta=A_inv @ est.beta, cov_fe=A_inv @ est.cov_fe @ A_inv.T,
-        cov_re=Dinv @ est.cov_re @ Dinv.T, scale=est.sigma2, llf=llf, converged=est.converged,
-        blup=np.asarray(est.blup) @ Dinv.T, groups_index=est.groups, formula=formula, re_formula=re_formula,
-        groups=groups, time=time, notes=notes, frame=design.frame, design=design.info, engine=eng,
-        nobs=len(design.frame), reml=reml, instrument=instrument if from_study else None,
-        origin=origin if from_study else None)
+    return mixed_result(est, eng, re_names, design.A, design.D, notes, names=design.names, info=design.info,
+                        frame=design.frame, nobs=len(design.frame), formula=formula, re_formula=re_formula,
+                        groups=groups, time=time, reml=reml, instrument=instrument if from_study else None,
+                        origin=origin if from_study else None)

@@ -24,7 +24,8 @@ from threadpoolctl import threadpool_limits
 from .lmm_fast import singular_columns
 from .vocabulary import did_you_mean
 
-__all__ = ["Design", "build_design", "check_design", "check_formula", "check_re_formula", "FEW_GROUPS"]
+__all__ = ["Design", "build_design", "check_design", "check_design_summary", "check_formula", "check_re_formula",
+           "model_columns", "formula_variables", "FEW_GROUPS"]
 
 #: Rows per block when a design is checked block by block.
 _BLOCK = 1 << 15
@@ -45,6 +46,23 @@ def _formula_names(desc) -> set[str]:
                 continue
             names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     return names
+
+
+def formula_variables(formula: str) -> set[str]:
+    """Every name a patsy formula uses: columns, and functions such as ``C`` or ``center``.
+
+    Examples
+    --------
+    >>> sorted(formula_variables("score ~ center(age) + C(visit)"))
+    ['C', 'age', 'center', 'score', 'visit']
+    """
+    return _formula_names(patsy.ModelDesc.from_formula(formula))
+
+
+def model_columns(columns, formula: str, re_formula: str | None, groups: str) -> list:
+    """The columns of the data a model uses (a row missing one of them is left out), in the data's order."""
+    used = formula_variables(formula) | (formula_variables(re_formula) if re_formula else set())
+    return [c for c in columns if c in used or c == groups]
 
 
 def check_re_formula(re_formula, columns, name: str = "re_formula") -> str | None:
@@ -171,8 +189,7 @@ def _linear_map(X_raw, X_s):
 def build_design(data, formula, re_formula, groups, time, unit, notes) -> Design:
     """Complete rows, model matrices per day and per ``unit`` days, and the linear maps between them."""
     groups, time = _column(groups, data, "groups"), _column(time, data, "time", numeric=True)
-    needed = [c for c in data.columns if c in _formula_names(patsy.ModelDesc.from_formula(formula))
-              or (re_formula and c in _formula_names(patsy.ModelDesc.from_formula(re_formula))) or c == groups]
+    needed = model_columns(data.columns, formula, re_formula, groups)
     frame = data.dropna(subset=needed).reset_index(drop=True)
     if len(frame) < len(data):
         notes.append(f"{len(data) - len(frame)} row(s) with missing values were left out (listwise deletion)")
@@ -217,31 +234,43 @@ def check_design(design: Design, notes: list) -> None:
     ['only 2 groups: random-effect variances are poorly determined with fewer than 5']
     """
     f, g = design.frame, design.groups
-    n_groups = f[g].nunique()
+    sizes = f.groupby(g, sort=False).size()
+    varying = (int((f.groupby(g, sort=False)[design.time].nunique() >= 2).sum()) if design.Z_s.shape[1] > 1
+               else None)
+    y = np.asarray(design.y, float)
+    y_range = (len(y), float(y.min()), float(y.max())) if len(y) else (0, np.nan, np.nan)
+    check_design_summary(design.formula, g, design.time, len(sizes), y_range, bool((sizes < 2).all()),
+                         design.X_raw.T @ design.X_raw, design.names, varying, notes)
+
+
+def check_design_summary(formula: str, groups: str, time: str, n_groups: int, y_range: tuple, single: bool, XtX,
+                         names: list, varying: int | None, notes: list) -> None:
+    """:func:`check_design` from a summary of the data: the number of groups, ``(n, smallest, largest)``
+    of the outcome, whether every group has a single observation, the cross-product ``X'X`` of the
+    per-day design and its column names, and the number of groups with two or more distinct times (None
+    without a random slope). The same errors and notes as :func:`check_design`."""
+    g = groups
     if n_groups < 2:
         raise ValueError(f"a mixed model needs at least two groups, but the data hold {n_groups} value(s) of "
                          f"groups={g!r}; with one group use ordinary regression")
-    y = np.asarray(design.y, float)
-    if len(y) and np.ptp(y) == 0:
-        raise ValueError(f"the outcome of formula={design.formula!r} does not vary (every one of the {len(y)} values "
-                         f"is {y[0]:g}): there is nothing for a model to explain, so no estimate or standard error "
+    n_y, y_min, y_max = y_range
+    if n_y and y_min == y_max:
+        raise ValueError(f"the outcome of formula={formula!r} does not vary (every one of the {n_y} values "
+                         f"is {y_min:g}): there is nothing for a model to explain, so no estimate or standard error "
                          "is meaningful")
-    sizes = f.groupby(g, sort=False).size()
-    if (sizes < 2).all():
+    if single:
         raise ValueError(f"every group ({g}) has a single observation, so random effects cannot be told apart "
                          "from residual error; check groups= or use ordinary regression")
-    bad = singular_columns(design.X_raw.T @ design.X_raw)
+    bad = singular_columns(XtX)
     if bad:
-        cols = [design.names[i] for i in bad]
-        raise ValueError(f"the fixed-effects design of formula={design.formula!r} is singular: "
+        cols = [names[i] for i in bad]
+        raise ValueError(f"the fixed-effects design of formula={formula!r} is singular: "
                          f"{', '.join(cols)} are constant zero or linear combinations of each other (a level with "
                          "no observations, a covariate that never varies, or the same variable twice); simplify "
                          "the formula or drop empty levels")
     if n_groups < FEW_GROUPS:
         notes.append(f"only {n_groups} groups: random-effect variances are poorly determined with fewer than "
                      f"{FEW_GROUPS}")
-    if design.Z_s.shape[1] > 1:
-        varying = int((f.groupby(g, sort=False)[design.time].nunique() >= 2).sum())
-        if varying < FEW_GROUPS:
-            notes.append(f"only {varying} group(s) have two or more distinct values of {design.time}: too few to "
-                         "estimate a random slope; consider re_formula='1'")
+    if varying is not None and varying < FEW_GROUPS:
+        notes.append(f"only {varying} group(s) have two or more distinct values of {time}: too few to "
+                     "estimate a random slope; consider re_formula='1'")

@@ -15,10 +15,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .lmm_fast import GroupStats, LMMFit, fit_lmm
+from .lmm_fast import GroupStats, LMMFit, fit_lmm, fit_lmm_stats
 from .mixed_design import Design
 
-__all__ = ["conditional_cov_fe", "fit_fast", "fit_statsmodels"]
+__all__ = ["conditional_cov_fe", "fit_fast", "fit_fast_stats", "fit_statsmodels"]
 
 
 def conditional_cov_fe(X, Z, groups, G, sigma2):
@@ -107,7 +107,17 @@ def fit_fast(design: Design, reml: bool, notes: list) -> LMMFit:
     >>> fit.beta.round(3).tolist(), fit.converged, notes  # intercept, change per 30 days
     ([5.567, -1.733], True, [])
     """
-    est = fit_lmm(design.X_s, design.Z_s, design.y, design.scaled[design.groups], reml=reml)
+    return _noted(fit_lmm(design.X_s, design.Z_s, design.y, design.scaled[design.groups], reml=reml), notes)
+
+
+def fit_fast_stats(stats: GroupStats, reml: bool, notes: list) -> LMMFit:
+    """:func:`fit_fast` from the sufficient statistics of the rescaled design (e.g. merged from partitions
+    with :meth:`~backpain_outcomes.lmm_fast.GroupStats.merge`); the same optimiser and notes."""
+    return _noted(fit_lmm_stats(stats, reml), notes)
+
+
+def _noted(est: LMMFit, notes: list) -> LMMFit:
+    """``est``, with its optimiser message and a flat likelihood at the optimum appended to ``notes``."""
     if not est.converged:
         notes.append(f"the optimiser reported: {est.message}")
     if est.newton_step_rel > 1e-3:
