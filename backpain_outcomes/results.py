@@ -19,6 +19,8 @@ import html
 
 import pandas as pd
 
+from .export import export_result
+
 __all__ = ["Result", "text_block", "html_block"]
 
 
@@ -91,6 +93,14 @@ class Result:
 
     def _repr_html_(self) -> str:
         return html_block(*self._parts())
+
+    def export(self, path, format: str | None = None, force: bool = False, **options):
+        """Write the result as a publication table: ``.md`` (Markdown), ``.tex`` (LaTeX, booktabs),
+        ``.docx`` (Word, the ``export`` extra) or ``.csv`` (the raw ``.table``), by the suffix of
+        ``path`` or ``format``; never over an existing file without ``force=True``. ``options`` (``digits``,
+        ``ci``, ``labels``, ``columns``) go to :func:`backpain_outcomes.export.publication_table`.
+        Returns the path."""
+        return export_result(self, path, format=format, force=force, **options)
 
     def plot(self, ax=None):  # pragma: no cover - every subclass overrides
         """Figure of the result on ``ax`` (a new figure when None); returns the Axes."""
