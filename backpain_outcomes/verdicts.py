@@ -13,12 +13,13 @@ from scipy import stats
 
 from .checks import check_by, check_choice, check_modality
 from .resolution import DEFAULT_RULE, Resolution, time_to_resolution
-from .survival import kaplan_meier, km_at_days
+from .survival import kaplan_meier_counts, km_at_days_counts, risk_counts
 from .vocabulary import CHRONICITY_LEVELS, INSTRUMENTS, UNKNOWN, UNTREATED, label
 
 __all__ = ["claim_at_day", "pct", "ci_text", "basis_text", "verdict_text", "claim_caveats", "sensitivity_rules",
            "sensitivity_grid", "sensitivity_range", "population_spec", "population_label", "select_population",
-           "wants_untreated", "untreated_notes", "POPULATION_COLUMNS", "STATUS"]
+           "wants_untreated", "untreated_notes", "POPULATION_COLUMNS", "STATUS", "event_counts", "claim_at_counts",
+           "caveats_from_counts", "untreated_notes_from_counts", "sensitivity_populations", "sensitivity_table"]
 
 #: Columns of the event table a population may be defined on.
 POPULATION_COLUMNS = ("modality", "chronicity", "treatment_status")
@@ -90,7 +91,13 @@ def untreated_notes(ev: pd.DataFrame, argument: str = "population") -> list[str]
         When no episode is known to be untreated: explains how to declare it.
     """
     status = ev["treatment_status"].astype(str)
-    n_untreated, n_unknown = int((status == UNTREATED).sum()), int((status == UNKNOWN).sum())
+    return untreated_notes_from_counts(int((status == UNTREATED).sum()), int((status == UNKNOWN).sum()),
+                                       set(ev["modality"].astype(str)), argument)
+
+
+def untreated_notes_from_counts(n_untreated: int, n_unknown: int, modalities, argument: str = "population"
+                                ) -> list[str]:
+    """:func:`untreated_notes` from the numbers of untreated and unknown episodes and the modalities present."""
     if n_untreated == 0 and n_unknown > 0:
         raise ValueError(
             f"{argument}='untreated': no episode is known to be untreated, and {n_unknown} episode(s) have an "
@@ -100,7 +107,7 @@ def untreated_notes(ev: pd.DataFrame, argument: str = "population") -> list[str]
             "table ('untreated' or 'treated'), or a session row with modality 'no treatment' for each untreated "
             "episode.")
     if n_untreated == 0:
-        present = ", ".join(sorted(set(ev["modality"].astype(str))))
+        present = ", ".join(sorted(modalities))
         raise ValueError(f"{argument}='untreated': the study has no untreated episodes; groups present: {present}. "
                          f"Pass {argument}=... to test another population.")
     if n_unknown:
@@ -143,20 +150,33 @@ def claim_at_day(ev: pd.DataFrame, claimed: float, day: float, alpha: float = 0.
     >>> float(claim_at_day(ev, 0.9, 42)["estimate"])
     0.5
     """
+    return claim_at_counts(event_counts(ev), claimed, day, alpha)
+
+
+def event_counts(ev: pd.DataFrame) -> pd.DataFrame:
+    """Per-day counts (:func:`~backpain_outcomes.survival.risk_counts`) of the episodes at risk of an event table."""
     r = ev[ev["at_risk"].to_numpy(bool)]
-    time, entry, event = r["day"].to_numpy(float), r["entry"].to_numpy(float), r["resolved"].to_numpy(bool)
-    out = {"n": int(len(r)), "events": int((event & (time <= day)).sum()), "estimate": np.nan,
+    return risk_counts(r["day"].to_numpy(float), r["resolved"].to_numpy(bool), r["entry"].to_numpy(float))
+
+
+def claim_at_counts(counts: pd.DataFrame, claimed: float, day: float, alpha: float = 0.05) -> dict:
+    """:func:`claim_at_day` from the per-day counts of the episodes at risk (:func:`event_counts`, or their
+    sum over the partitions of a registry)."""
+    day_col = counts["day"].to_numpy(float)
+    events, exits = counts["events"].to_numpy(np.int64), (counts["events"] + counts["censored"]).to_numpy(np.int64)
+    n = int(counts["entries"].sum())
+    out = {"n": n, "events": int(events[day_col <= day].sum()), "estimate": np.nan,
            "ci_low": np.nan, "ci_high": np.nan, "p_below": np.nan, "p_above": np.nan, "n_at_risk": 0,
-           "last_day": float(time.max()) if len(time) else np.nan}
-    if len(r) == 0:
+           "last_day": float(day_col[exits > 0].max()) if n else np.nan}
+    if n == 0:
         return out
-    km = kaplan_meier(time, event, entry, alpha=alpha)
-    row = km_at_days(km, [day], time, entry, event).iloc[0]
+    km = kaplan_meier_counts(counts, alpha=alpha)
+    row = km_at_days_counts(km, [day], counts).iloc[0]
     out.update(estimate=row["cumulative_resolution"], ci_low=row["ci_low"], ci_high=row["ci_high"],
                n_at_risk=int(row["n_at_risk"]))
     if np.isnan(row["cumulative_resolution"]):
         return out
-    s_hat, n = 1 - row["cumulative_resolution"], len(r)
+    s_hat = 1 - row["cumulative_resolution"]
     if s_hat >= 1:
         out.update(p_below=(1 - claimed) ** n, p_above=1.0, ci_low=0.0, ci_high=1 - (alpha / 2) ** (1 / n))
     elif s_hat <= 0:
@@ -207,22 +227,30 @@ def verdict_text(res: dict, claimed: float, day: float, who: str, alpha: float, 
 # ------------------------------------------------------------------ caveats
 def claim_caveats(ev_pop: pd.DataFrame, rule: Resolution, origin: str, day: float, res: dict, spec) -> list[str]:
     """Plain-language caveats of a claim estimate: censoring, delayed entry, size, regression to the mean."""
-    out = []
     r = ev_pop[ev_pop["at_risk"].to_numpy(bool)]
-    if len(r):
-        share = float((~r["resolved"] & (r["day"] < day)).mean())
+    return caveats_from_counts(event_counts(ev_pop), float(r["baseline"].mean()) if len(r) else np.nan, rule,
+                               origin, day, res, spec)
+
+
+def caveats_from_counts(counts: pd.DataFrame, mean_baseline: float, rule: Resolution, origin: str, day: float,
+                        res: dict, spec) -> list[str]:
+    """:func:`claim_caveats` from the per-day counts of the episodes at risk and their mean baseline score."""
+    out = []
+    n = int(counts["entries"].sum())
+    if n:
+        before = (counts["day"] < day).to_numpy()
+        share = float(counts.loc[before, "censored"].sum() / n)
         if share > 0.1:
             out.append(f"{share:.0%} of episodes at risk were censored (lost to follow-up) before day {day:g}; the "
                        "estimate assumes their chance of resolving equals that of those still followed.")
-        late = float((r["entry"] >= day).mean())
+        late = float(counts.loc[~before, "entries"].sum() / n)
         if origin == "onset" and late > 0:
             out.append(f"{late:.0%} of episodes were first measured on or after day {day:g} from onset and cannot "
                        "inform resolution by that day (delayed entry).")
-        mean_base = float(r["baseline"].mean())
         high = INSTRUMENTS[rule.instrument][1]
-        if np.isfinite(mean_base) and mean_base > 0.4 * high:
+        if np.isfinite(mean_baseline) and mean_baseline > 0.4 * high:
             out.append(f"Episodes entered when care was sought (mean baseline {rule.instrument.upper()} "
-                       f"{mean_base:.1f} of {high:g}); part of the later improvement may be regression to the "
+                       f"{mean_baseline:.1f} of {high:g}); part of the later improvement may be regression to the "
                        "mean rather than natural recovery.")
     if res["n"] < 30:
         out.append(f"Only {res['n']} episodes at risk: the interval is wide and the normal approximation is rough.")
@@ -256,18 +284,36 @@ def sensitivity_rules(instruments) -> list[Resolution]:
 
 def sensitivity_grid(study, claimed, alpha, spec, origins, rules, days, min_n) -> pd.DataFrame:
     """Estimates over rule x population (and its chronicity strata) x origin x relapse handling x day."""
-    pops = [spec]
-    if spec is not None and "chronicity" not in spec:
-        pops += [{**spec, "chronicity": [c]} for c in CHRONICITY_LEVELS[:3]]
-    rows = []
+    pops = sensitivity_populations(spec)
+    counts = {}
     for rule in rules:
         for origin in origins:
             for relapse in ("ignore", "undo"):
                 ev = time_to_resolution(study, rule, origin=origin, relapse=relapse).table
-                for pop in pops:
-                    sub, name = select_population(ev, pop), population_label(pop)
+                for i, pop in enumerate(pops):
+                    counts[rule, origin, relapse, i] = event_counts(select_population(ev, pop))
+    return sensitivity_table(counts, claimed, alpha, pops, origins, rules, days, min_n)
+
+
+def sensitivity_populations(spec: dict | None) -> list:
+    """The populations of the sensitivity analyses: ``spec``, and its chronicity strata unless it names one."""
+    pops = [spec]
+    if spec is not None and "chronicity" not in spec:
+        pops += [{**spec, "chronicity": [c]} for c in CHRONICITY_LEVELS[:3]]
+    return pops
+
+
+def sensitivity_table(counts: dict, claimed, alpha, pops, origins, rules, days, min_n) -> pd.DataFrame:
+    """The sensitivity grid from per-day counts: ``counts[rule, origin, relapse, i]`` (:func:`event_counts`) of
+    population ``pops[i]`` (:func:`sensitivity_populations`)."""
+    rows = []
+    for rule in rules:
+        for origin in origins:
+            for relapse in ("ignore", "undo"):
+                for i, pop in enumerate(pops):
+                    name = population_label(pop)
                     for day in days:
-                        res = claim_at_day(sub, claimed, day, alpha)
+                        res = claim_at_counts(counts[rule, origin, relapse, i], claimed, day, alpha)
                         rows.append({"rule": repr(rule), "rule_code": rule.code, "population": name, "origin": origin,
                                      "relapse": relapse, "day": day, "estimate": res["estimate"],
                                      "ci_low": res["ci_low"], "ci_high": res["ci_high"], "n": res["n"],
