@@ -1,0 +1,410 @@
+"""Table 1: baseline characteristics of a study's episodes by group, as R's ``tableone`` gives.
+
+Per group (and overall): episodes and patients; age, mean (SD); sex, n (%);
+chronicity, n (%); the baseline score, mean (SD), or median [IQR] when its
+distribution is skewed; days from onset to first contact, the day of the
+baseline measurement and the number of treatment sessions, median [IQR];
+clinic, n (%) when recorded. Percentages are of the episodes with the value
+recorded; every variable states its missing count.
+
+Standardised mean differences (SMD) follow Yang & Dalton (2012, SAS Global
+Forum paper 335-2012), the definition of ``tableone``'s ``smd = TRUE``: for a
+continuous variable :math:`|\\bar x_i - \\bar x_j| / \\sqrt{(s_i^2 + s_j^2)/2}`
+(through :func:`backpain_outcomes.weighting.balance_table`); for a
+categorical variable with level proportions :math:`p_i, p_j` (the first level
+dropped), :math:`\\sqrt{(p_i - p_j)^T S^{-} (p_i - p_j)}` with
+:math:`S = (S_i + S_j)/2`, :math:`S_i = \\mathrm{diag}(p_i) - p_i p_i^T` and
+:math:`S^{-}` the Moore-Penrose inverse. With more than two groups
+``tableone`` prints the mean of the pairwise SMDs; the table gives that mean
+and the largest pairwise SMD. An SMD above 0.1 is commonly read as imbalance
+(Austin 2009, Stat Med 28:3083-3107). Optional p-values: one-way ANOVA
+(mean (SD) rows), Kruskal-Wallis (median [IQR] rows), Pearson's chi-square
+(n (%) rows), as ``tableone``'s defaults.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .checks import check_bool, check_by, check_instrument, check_origin
+from .results import Result
+from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
+from .weighting import SMD_THRESHOLD, balance_table
+
+__all__ = ["table_one", "TableOne", "categorical_smd", "continuous_smd", "SKEW_LIMIT"]
+
+#: a continuous variable whose pooled sample skewness exceeds this (in absolute value) is shown as median [IQR]
+SKEW_LIMIT = 1.0
+COLUMNS = ["variable", "level", "group", "statistic", "n", "missing", "count", "percent", "mean", "sd", "median",
+           "q1", "q3"]
+OVERALL = "overall"
+
+
+def continuous_smd(x, a, b) -> float:
+    """|SMD| of a continuous variable between the episodes in masks ``a`` and ``b`` (missing values dropped).
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> round(continuous_smd(x, np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 1], bool)), 4)
+    2.8284
+    """
+    x = np.asarray(x, float)
+    keep = np.isfinite(x) & (a | b)
+    if min((keep & a).sum(), (keep & b).sum()) < 1:
+        return float("nan")
+    z = pd.DataFrame({"x": x[keep]})
+    t = balance_table(z, b[keep].astype(int), {1: np.ones(int(keep.sum()))}, ["a", "b"])
+    return float(abs(t["smd_before"].iloc[0]))
+
+
+def categorical_smd(x, a, b) -> float:
+    """Yang & Dalton (2012) SMD of a categorical variable between masks ``a`` and ``b`` (missing dropped).
+
+    Examples
+    --------
+    >>> x = np.array(["f", "f", "m", "f", "m", "m"], dtype=object)
+    >>> round(categorical_smd(x, np.arange(6) < 3, np.arange(6) >= 3), 4)  # (2/3 - 1/3) / sqrt(2/9)
+    0.7071
+    """
+    x = pd.Series(np.asarray(x, dtype=object))
+    ok = x.notna().to_numpy()
+    levels = sorted(set(x[ok & (a | b)]), key=str)
+    if len(levels) < 1 or min((ok & a).sum(), (ok & b).sum()) < 1:
+        return float("nan")
+    p = [np.array([(x[ok & m] == lev).mean() for lev in levels[1:]], float) for m in (a, b)]
+    if len(levels) == 1:
+        return 0.0
+    cov = [np.diag(q) - np.outer(q, q) for q in p]
+    s, d = (cov[0] + cov[1]) / 2, p[0] - p[1]
+    if np.allclose(s, 0):
+        return 0.0 if np.allclose(d, 0) else float("nan")
+    return float(np.sqrt(max(d @ np.linalg.pinv(s) @ d, 0.0)))
+
+
+def _variables(study, instrument: str, origin: str) -> tuple[pd.DataFrame, list[tuple[str, str, str]], list[str]]:
+    """Per-episode values of every variable, their (name, kind, header) and notes on what is left out."""
+    ep = study.episodes
+    frame = study.analysis_frame(instrument, origin=origin, include_baseline=True)
+    first = frame[frame["visit"] == 1].set_index("episode_id")
+    ids = ep["episode_id"]
+    inst = label(instrument)
+    chron = ep["chronicity"].astype(str)
+    values = pd.DataFrame({
+        "age": pd.to_numeric(ep["age"], errors="coerce"),
+        "sex": ep["sex"].astype(object).where(ep["sex"].notna(), None),
+        "chronicity": chron.where(chron != UNKNOWN, None).astype(object),
+        "days_to_first_contact": (ep["first_visit_date"] - ep["onset_date"]).dt.days.astype(float),
+        f"baseline_{instrument}": first["score"].reindex(ids).to_numpy(float),
+        "baseline_day": first["day"].reindex(ids).to_numpy(float),
+        "n_sessions": ep["n_sessions"].astype(float),
+        "clinic_id": ep["clinic_id"].astype(object).where(ep["clinic_id"].notna(), None),
+    }, index=ep.index)
+    since = label(origin)
+    spec = [("age", "continuous", "Age (years)"), ("sex", "categorical", "Sex"),
+            ("chronicity", "categorical", "Chronicity"),
+            ("days_to_first_contact", "skewed", "Days from onset to first contact"),
+            (f"baseline_{instrument}", "continuous", f"Baseline {inst}"),
+            ("baseline_day", "skewed", f"Day of the baseline {inst} ({since})"),
+            ("n_sessions", "skewed", "Treatment sessions"), ("clinic_id", "categorical", "Clinic")]
+    notes, kept = [], []
+    day, delay = values["baseline_day"], values["days_to_first_contact"]
+    if origin == "onset" and np.allclose(day.fillna(-1), delay.fillna(-1)) or origin != "onset" and (
+            day.fillna(0) == 0).all():
+        values["baseline_day"] = np.nan
+        notes.append(f"every episode's baseline {inst} was measured at its first contact")
+    for name, kind, head in spec:
+        if name == "baseline_day" and values[name].isna().all():
+            continue
+        if values[name].notna().any():
+            kept.append((name, kind, head))
+        elif name != "clinic_id":
+            notes.append(f"{head}: not recorded for any episode; not shown")
+    return values, kept, notes
+
+
+def _group_order(values: pd.Series, by: str) -> list[str]:
+    present = [str(v) for v in pd.unique(values.dropna())]
+    known = MODALITY_LEVELS if by == "modality" else CHRONICITY_LEVELS if by == "chronicity" else ()
+    return [v for v in known if v in present] + sorted(v for v in present if v not in known)
+
+
+def _summary_rows(name: str, kind: str, x: pd.Series, masks: dict) -> list[dict]:
+    """Long rows of one variable (``kind``: n_pct, mean_sd or median_iqr) for every group and overall."""
+    rows = []
+    for group, m in masks.items():
+        v = x[m]
+        n, missing = int(v.notna().sum()), int(v.isna().sum())
+        if kind == "n_pct":
+            levels = sorted({str(u) for u in x.dropna()}, key=lambda u: (
+                CHRONICITY_LEVELS.index(u) if name == "chronicity" and u in CHRONICITY_LEVELS else 99, u))
+            counts = v.dropna().astype(str).value_counts()
+            for lev in levels:
+                c = int(counts.get(lev, 0))
+                rows.append({"variable": name, "level": lev, "group": group, "statistic": "n_pct", "n": n,
+                             "missing": missing, "count": c, "percent": 100 * c / n if n else np.nan})
+        else:
+            f = v.dropna().to_numpy(float)
+            q = np.percentile(f, [25, 50, 75]) if n else [np.nan] * 3
+            rows.append({"variable": name, "level": "", "group": group, "statistic": kind, "n": n,
+                         "missing": missing, "mean": f.mean() if n else np.nan,
+                         "sd": f.std(ddof=1) if n > 1 else np.nan, "median": q[1], "q1": q[0], "q3": q[2]})
+    return rows
+
+
+def _compare(name: str, kind: str, x: pd.Series, masks: dict, test: bool) -> dict:
+    """SMD (mean and largest of the pairwise ones) and optionally a p-value across the groups."""
+    groups = {g: m.to_numpy() for g, m in masks.items() if g != OVERALL}
+    values = x.to_numpy(dtype=object if kind == "n_pct" else float)
+    smd = categorical_smd if kind == "n_pct" else continuous_smd
+    pairs = [smd(values, groups[a], groups[b]) for a, b in combinations(groups, 2)]
+    finite = [s for s in pairs if np.isfinite(s)]
+    out = {"variable": name, "smd": float(np.mean(finite)) if finite else np.nan,
+           "smd_max": float(np.max(finite)) if finite else np.nan, "n_pairs": len(finite), "p_value": np.nan,
+           "test": ""}
+    if test:
+        out.update(_test(kind, x, groups))
+    return out
+
+
+def _test(kind: str, x: pd.Series, groups: dict) -> dict:
+    """Pearson's chi-square (n (%)), one-way ANOVA (mean (SD)) or Kruskal-Wallis (median [IQR])."""
+    if kind == "n_pct":
+        tab = pd.crosstab(x[np.any(list(groups.values()), axis=0)].dropna(),
+                          pd.Series(np.select(list(groups.values()), list(groups), ""), index=x.index)[x.notna()])
+        tab = tab.loc[:, [g for g in groups if g in tab.columns]]
+        if tab.shape[0] < 2 or tab.shape[1] < 2:
+            return {"p_value": np.nan, "test": "chi-square (not computable: one level or one group)"}
+        chi = stats.chi2_contingency(tab.to_numpy())
+        small = (chi.expected_freq < 5).mean()
+        return {"p_value": float(chi.pvalue),
+                "test": "chi-square" + (f" ({small:.0%} of expected counts < 5)" if small > 0 else "")}
+    samples = [x[m].dropna().to_numpy(float) for m in groups.values()]
+    samples = [s for s in samples if len(s) >= 2]
+    if len(samples) < 2:
+        return {"p_value": np.nan, "test": "not computable (fewer than two groups with two values)"}
+    if np.ptp(np.concatenate(samples)) == 0:
+        return {"p_value": np.nan, "test": "not computable (every value is the same)"}
+    if kind == "mean_sd":
+        return {"p_value": float(stats.f_oneway(*samples).pvalue), "test": "one-way ANOVA"}
+    return {"p_value": float(stats.kruskal(*samples).pvalue), "test": "Kruskal-Wallis"}
+
+
+def _statistic(name: str, kind: str, x: pd.Series, nonnormal) -> str:
+    """n_pct, mean_sd or median_iqr; a continuous variable is skewed when listed in ``nonnormal`` or, when
+    ``nonnormal`` is None, when its pooled sample skewness exceeds :data:`SKEW_LIMIT` in absolute value."""
+    if kind == "categorical":
+        return "n_pct"
+    if kind == "skewed":
+        return "median_iqr"
+    if nonnormal is not None:
+        return "median_iqr" if name in nonnormal else "mean_sd"
+    f = x.dropna().to_numpy(float)
+    skew = stats.skew(f, bias=False) if len(f) > 2 and np.ptp(f) > 0 else 0.0
+    return "median_iqr" if abs(skew) > SKEW_LIMIT else "mean_sd"
+
+
+def _check_nonnormal(nonnormal, names: list[str]):
+    if nonnormal is None:
+        return None
+    items = [nonnormal] if isinstance(nonnormal, str) else list(nonnormal)
+    bad = [v for v in items if v not in names]
+    if bad:
+        raise ValueError(f"nonnormal: {', '.join(map(repr, bad))} not a continuous variable of the table; "
+                         f"choose from {', '.join(names)}")
+    return set(items)
+
+
+def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: str = "onset", smd: bool = True,
+              test: bool = False, nonnormal=None) -> TableOne:
+    """Baseline characteristics of the episodes by group (Table 1), with SMDs and optional p-values.
+
+    Parameters
+    ----------
+    study : Study
+    by : str
+        One column of ``study.episodes``: ``"modality"`` (default), ``"chronicity"``, ``"clinic_id"``, ...
+    instrument : str
+        The instrument of the baseline score (any accepted spelling).
+    origin : {"onset", "first_contact"}
+        Day 0 of the day of the baseline measurement.
+    smd : bool
+        Standardised mean differences (mean and largest of the pairwise ones, Yang & Dalton 2012).
+    test : bool
+        P-values across the groups (off by default: a Table 1 describes, it does not test).
+    nonnormal : list of str, optional
+        Continuous variables to show as median [IQR] (default: those with |skewness| > 1).
+
+    Returns
+    -------
+    TableOne
+
+    References
+    ----------
+    Yang D, Dalton JE (2012). A unified approach to measuring the effect size between two groups using
+    SAS. SAS Global Forum 2012, paper 335-2012. Yoshida K, Bartel A. tableone: Create 'Table 1' to
+    describe baseline characteristics (R package).
+    """
+    cols = check_by(by, study.episodes.columns)
+    if len(cols) != 1:
+        raise ValueError(f"by must name one column of study.episodes, got {by!r}")
+    by, instrument, origin = cols[0], check_instrument(instrument), check_origin(origin)
+    smd, test = check_bool(smd, "smd"), check_bool(test, "test")
+    values, spec, notes = _variables(study, instrument, origin)
+    nonnormal = _check_nonnormal(nonnormal, [n for n, k, _ in spec if k == "continuous"])
+    ep = study.episodes
+    group = ep[by].astype(object).map(lambda v: None if v is None or pd.isna(v) else str(v))
+    order = _group_order(group, by)
+    masks = {g: (group == g) for g in order}
+    masks[OVERALL] = pd.Series(True, index=ep.index)
+    if group.isna().any():
+        notes.append(f"{int(group.isna().sum())} episode(s) without a {by} are counted in Overall only")
+    rows = [{"variable": "episodes", "level": "", "group": g, "statistic": "n", "count": int(m.sum())}
+            for g, m in masks.items()]
+    rows += [{"variable": "patients", "level": "", "group": g, "statistic": "n",
+              "count": int(ep.loc[m, "patient_id"].nunique())} for g, m in masks.items()]
+    comps, heads = [], {"episodes": "Episodes", "patients": "Patients"}
+    for name, kind, head in spec:
+        stat = _statistic(name, kind, values[name], nonnormal)
+        heads[name] = head
+        rows += _summary_rows(name, stat, values[name], masks)
+        if len(order) >= 2 and (smd or test):
+            comps.append({**_compare(name, stat, values[name], masks, test), "statistic": stat})
+    if len(order) < 2:
+        notes.append(f"only one {by} group: no SMD or p-value")
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"n": "Int64", "missing": "Int64", "count": "Int64"})
+    comparisons = pd.DataFrame(comps, columns=["variable", "statistic", "smd", "smd_max", "n_pairs", "p_value",
+                                               "test"])
+    return TableOne(table, comparisons, heads, by=by, instrument=instrument, origin=origin, groups=order,
+                    smd=smd, test=test, notes=notes + _method_notes(comparisons, heads, smd, test))
+
+
+def _method_notes(comparisons: pd.DataFrame, headers: dict, smd: bool, test: bool) -> list[str]:
+    notes = ["Percentages are of the episodes with the value recorded; Missing counts the episodes without it"]
+    skewed = [headers.get(v, v) for v in comparisons.loc[comparisons["statistic"] == "median_iqr", "variable"]]
+    if smd and len(comparisons):
+        notes.append("SMD: mean of the pairwise standardised mean differences between the groups (as R tableone "
+                     "prints them; Yang & Dalton 2012); Max SMD: the largest pairwise one; above "
+                     f"{SMD_THRESHOLD:g} is commonly read as imbalance")
+        big = [headers.get(v, v) for v in comparisons.loc[comparisons["smd_max"] > SMD_THRESHOLD, "variable"]]
+        if big:
+            notes.append(f"groups differ at baseline (max pairwise SMD > {SMD_THRESHOLD:g}) in: {', '.join(big)}; "
+                         "comparisons of outcomes between them need adjustment")
+    if test and len(comparisons):
+        notes.append("P values: one-way ANOVA for mean (SD), Kruskal-Wallis for median [IQR], Pearson's "
+                     "chi-square for n (%); descriptive, not adjusted for multiple testing")
+    if skewed:
+        notes.append(f"median [IQR] for {', '.join(skewed)} (counts, days, or |skewness| > {SKEW_LIMIT:g})")
+    return notes
+
+
+class TableOne(Result):
+    """Result of :func:`table_one`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Long and tidy: ``variable``, ``level`` (categorical variables),
+        ``group`` (a group or ``overall``), ``statistic`` (``n``, ``n_pct``,
+        ``mean_sd``, ``median_iqr``), ``n`` (episodes with the value),
+        ``missing``, ``count``, ``percent``, ``mean``, ``sd``, ``median``,
+        ``q1``, ``q3``.
+    comparisons : DataFrame
+        Per variable: ``variable``, ``statistic``, ``smd`` (mean of the
+        pairwise SMDs, as tableone prints), ``smd_max``, ``n_pairs``,
+        ``p_value``, ``test``.
+    formatted : DataFrame
+        The printed Table 1 (text), as :meth:`publication_frame` gives it.
+    by, instrument, origin : str
+    groups : list of str
+    notes : list of str
+    """
+
+    def __init__(self, table, comparisons, headers, *, by, instrument, origin, groups, smd, test, notes):
+        self.table, self.comparisons, self.headers = table, comparisons, dict(headers)
+        self.by, self.instrument, self.origin, self.groups = by, instrument, origin, list(groups)
+        self.show_smd, self.show_test = smd, test
+        self.notes = list(notes)
+        self.formatted = self.publication_frame()
+        self._freeze()
+
+    def publication_frame(self, digits: int = 2, labels: bool = True) -> pd.DataFrame:
+        """The Table 1 as text: a row per statistic (and per level), a column per group, Overall, Missing,
+        SMD (and P value); ``attrs`` holds the title and the notes."""
+        t = self.table
+        names = {g: (label(g) if labels else g) for g in [*self.groups, OVERALL]}
+        names[OVERALL] = "Overall" if labels else OVERALL
+        comp = self.comparisons.set_index("variable")
+        total = int(t.loc[(t["variable"] == "episodes") & (t["group"] == OVERALL), "count"].iloc[0])
+        out = []
+        for var, rows in t.groupby("variable", sort=False):
+            out += _wide_rows(var, rows, self.headers.get(var, var) if labels else var, names, digits, labels,
+                              comp.loc[var] if var in comp.index else None, total)
+        frame = pd.DataFrame(out)
+        keep = ["Characteristic", *names.values(), "Missing, n (%)"]
+        keep += ["SMD", "Max SMD"] if self.show_smd and len(self.comparisons) else []
+        keep += ["P value"] if self.show_test and len(self.comparisons) else []
+        frame = frame.reindex(columns=keep).fillna("")
+        frame.attrs = {"title": self._title(), "notes": list(self.notes)}
+        return frame
+
+    def _title(self) -> str:
+        return f"Baseline characteristics by {label(self.by) if self.by != 'modality' else 'modality'}"
+
+    def _parts(self):
+        return self._title(), list(self.notes), {"Table 1": self.formatted}
+
+    def plot(self, ax=None):
+        """Love plot: the mean and the largest pairwise SMD of every variable, with the 0.1 line."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.4 * max(len(self.comparisons), 3) + 1))
+        c = self.comparisons
+        y = np.arange(len(c))
+        ax.plot(c["smd"], y, "o", color="black", label="SMD (mean of pairs)")
+        ax.plot(c["smd_max"], y, "s", mfc="none", color="grey", label="largest pairwise SMD")
+        ax.axvline(SMD_THRESHOLD, color="grey", ls="--", lw=1)
+        ax.set_yticks(y, [self.headers.get(v, v) for v in c["variable"]])
+        ax.invert_yaxis()
+        ax.set_xlabel("standardised mean difference")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _fmt(v, digits: int) -> str:
+    return "NA" if v is None or pd.isna(v) else f"{float(v):.{digits}f}"
+
+
+def _wide_rows(var, rows, head, names, digits, labels, comp, total) -> list[dict]:
+    """The printed row(s) of one variable."""
+    stat = rows["statistic"].iloc[0]
+    by_group = {g: r for g, r in rows.groupby("group", sort=False)}
+    first = {"Characteristic": head}
+    if stat == "n":
+        return [{**first, "Characteristic": f"{head}, n",
+                 **{names[g]: str(int(r["count"].iloc[0])) for g, r in by_group.items()}}]
+    missing = int(rows.loc[rows["group"] == OVERALL, "missing"].iloc[0])
+    first["Missing, n (%)"] = f"{missing} ({100 * missing / total:.1f})" if total else str(missing)
+    if comp is not None:
+        first["SMD"], first["Max SMD"] = _fmt(comp["smd"], 3), _fmt(comp["smd_max"], 3)
+        first["P value"] = "NA" if pd.isna(comp["p_value"]) else (
+            "<0.001" if comp["p_value"] < 0.001 else f"{comp['p_value']:.3f}")
+    if stat == "mean_sd":
+        first["Characteristic"] = f"{head}, mean (SD)"
+        return [{**first, **{names[g]: f"{_fmt(r['mean'].iloc[0], digits)} ({_fmt(r['sd'].iloc[0], digits)})"
+                             for g, r in by_group.items()}}]
+    if stat == "median_iqr":
+        first["Characteristic"] = f"{head}, median [IQR]"
+        return [{**first, **{names[g]: f"{_fmt(r['median'].iloc[0], digits)} [{_fmt(r['q1'].iloc[0], digits)}, "
+                                       f"{_fmt(r['q3'].iloc[0], digits)}]" for g, r in by_group.items()}}]
+    out = [{**first, "Characteristic": f"{head}, n (%)"}]
+    for level, lev_rows in rows.groupby("level", sort=False):
+        text = label(level) if labels else level
+        cells = {names[g]: f"{int(r['count'])} ({_fmt(r['percent'], 1)})" for _, r in lev_rows.iterrows()
+                 for g in [r["group"]]}
+        out.append({"Characteristic": "    " + text[:1].upper() + text[1:], **cells})
+    return out
