@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from . import style
 from .adjusted_data import DEFAULT_COVARIATES, OUTCOMES, comparison_data
 from .checks import check_alpha, check_choice, check_day, check_instrument, check_min_n, check_modality, check_origin, check_positive
 from .evalue import ci_e_value, e_value_rr, interpret
@@ -97,40 +98,44 @@ class WeightedComparison(Result):
 
     def plot(self, ax=None):
         """Love plot: absolute standardised mean difference per covariate before (open) and after (filled) weighting."""
-        import matplotlib.pyplot as plt
         covs = list(dict.fromkeys(self.balance["covariate"]))
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.32 * len(covs) + 1.8))
+        ax = style.new_axes(ax, figsize=(7.5, 0.32 * len(covs) + 2.0))
         ypos = {c: i for i, c in enumerate(covs[::-1])}
         mods = list(dict.fromkeys(self.balance["modality"]))
         for j, m in enumerate(mods):
             b = self.balance[self.balance["modality"] == m]
             y = b["covariate"].map(ypos).to_numpy(float) + (j - (len(mods) - 1) / 2) * 0.1
-            color = f"C{j % 10}"
+            color = style.colour(m, levels=mods)
             ax.scatter(b["smd_before"].abs(), y, facecolors="none", edgecolors=color, s=22)
             ax.scatter(b["smd_after"].abs(), y, color=color, s=22, label=label(m))
-        ax.axvline(SMD_THRESHOLD, color="grey", ls="--")
-        ax.set_yticks(list(ypos.values()), list(ypos.keys()))
-        ax.set_xlabel(f"|standardised mean difference| vs {label(self.reference).lower()} "
-                      "(open: unweighted, filled: weighted)")
-        ax.legend(fontsize="small", loc="lower right")
+        ax.axvline(SMD_THRESHOLD, color="grey", ls="--", lw=1)
+        ax.set_yticks(list(ypos.values()), [str(c).replace("_", " ") for c in ypos], fontsize=style.TICK_SIZE)
+        ax.set_xlabel(f"|Standardised mean difference| vs {label(self.reference).lower()}\n"
+                      "(open: unweighted, filled: weighted)", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Covariate", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, title="Modality",
+                     title_fontsize=style.LABEL_SIZE)
         return ax
 
     def plot_effects(self, ax=None):
-        """Forest plot of the risk differences: unweighted, weighted (with CI) and doubly robust."""
-        import matplotlib.pyplot as plt
+        """Forest plot of the risk differences: unweighted, weighted (with CI) and doubly robust; n per row."""
         t = self.table.reset_index(drop=True)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.5 * len(t) + 1.5))
+        ax = style.new_axes(ax, figsize=(7.5, 0.5 * len(t) + 1.9))
         y = np.arange(len(t))[::-1]
         ax.errorbar(t["rd"], y, xerr=[t["rd"] - t["rd_ci_low"], t["rd_ci_high"] - t["rd"]], fmt="o",
-                    color="black", capsize=3, label="weighted (IPTW)")
-        ax.plot(t["rd_crude"], y + 0.15, "x", color="C3", label="unweighted")
-        ax.plot(t["rd_dr"], y - 0.15, "s", color="C0", ms=4, label="doubly robust")
-        ax.axvline(0, color="grey", ls="--")
-        ax.set_yticks(y, t["modality"].map(label))
-        ax.set_xlabel(f"difference in the share {self.outcome} by day {self.day:g} vs {label(self.reference).lower()}")
-        ax.legend(fontsize="small")
+                    color="black", capsize=3, label=f"weighted (IPTW), {style.ci_text(self.alpha)}")
+        ax.plot(t["rd_crude"], y + 0.15, "x", color=style.OKABE_ITO["vermillion"], label="unweighted")
+        ax.plot(t["rd_dr"], y - 0.15, "s", color=style.OKABE_ITO["blue"], ms=4, label="doubly robust")
+        ax.axvline(0, color="grey", ls="--", lw=1)
+        ax.set_yticks(y, [label(m) for m in t["modality"]], fontsize=style.TICK_SIZE)
+        style.n_column(ax, y, t["n"])
+        n_ref = int(t["n_reference"].iat[0]) if len(t) else 0
+        ax.set_xlabel(f"Difference in the share {str(self.outcome).replace('_', ' ')} by day {self.day:g}\n"
+                      f"vs {label(self.reference).lower()} (n = {n_ref})", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Modality", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=3, frameon=False)
         return ax
 
 

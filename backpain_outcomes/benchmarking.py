@@ -21,6 +21,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 
+from . import style
 from .checks import check_bool, check_day, check_instrument, check_min_n, check_origin, check_positive, check_proportion
 from .results import Result
 from .vocabulary import MCID_ABSOLUTE, MCID_RELATIVE, instrument_label
@@ -140,23 +141,26 @@ class TherapistBenchmark(Result):
 
     def plot(self, ax=None):
         """Funnel plot: observed minus expected improvement against caseload, with the control limits."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.2))
+        ax = style.new_axes(ax, figsize=(7, 4.2))
         g = self.table
         if len(g):
             n = np.linspace(max(g["n"].min() * 0.8, 1), g["n"].max() * 1.1, 100)
             ax.plot(n, self.z * self.sigma / np.sqrt(n), "k--", lw=1, label=f"{self.limit:.1%} control limits")
             ax.plot(n, -self.z * self.sigma / np.sqrt(n), "k--", lw=1)
-            colours = np.where(g["flag"] == "", "#2a6f97", "#c0392b")
-            ax.scatter(g["n"], g["o_minus_e"], color=colours, zorder=3)
+            out = (g["flag"] != "").to_numpy()
+            for mask, name, col in ((~out, "within the limits", style.OKABE_ITO["blue"]),
+                                    (out, "outside the limits", style.OKABE_ITO["vermillion"])):
+                if mask.any():
+                    ax.scatter(g["n"][mask], g["o_minus_e"][mask], color=col, zorder=3, label=f"therapist, {name}")
             for rec in g.itertuples():
-                ax.annotate(str(rec.therapist), (rec.n, rec.o_minus_e), fontsize=8, xytext=(3, 3),
+                ax.annotate(str(rec.therapist), (rec.n, rec.o_minus_e), fontsize=style.TEXT_SIZE, xytext=(3, 3),
                             textcoords="offset points")
-            ax.legend(fontsize=8, loc="upper right")
+            style.legend(ax, loc="upper right")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel("episodes per therapist")
-        ax.set_ylabel(f"observed - expected improvement\n({instrument_label(self.instrument)} points)")
+        ax.set_xlabel("Episodes per therapist (n)", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel(f"Observed - expected improvement\n({instrument_label(self.instrument)} points)",
+                      fontsize=style.LABEL_SIZE)
+        ax.tick_params(labelsize=style.TICK_SIZE)
         return ax
 
 

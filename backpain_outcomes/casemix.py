@@ -31,6 +31,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from . import style
 from .benchmarking import covariate_terms, outcome_at_day
 from .checks import check_alpha, check_day, check_instrument, check_origin
 from .reference import reference_curves
@@ -75,21 +76,26 @@ class ClinicBenchmark(Result):
                 {"Key outcomes": self.table})
 
     def plot(self, ax=None):
-        """Observed value with CI against the expected range, one panel row per outcome (scaled to expected)."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3))
+        """Observed value with CI against the expected range, one row per outcome (scaled to expected), n per row."""
+        names = {"improved": "Improved", "score_at_day": "Mean score at the horizon",
+                 "median_days": "Median days to resolution", "followed_up": "Followed up"}
         t = self.table.reset_index(drop=True)
-        y = np.arange(len(t))
+        ax = style.new_axes(ax, figsize=(7, 0.5 * len(t) + 1.6))
+        y = np.arange(len(t))[::-1]
         scale = t["expected"].where(t["expected"] > 0)
         ax.errorbar(t["observed"] / scale, y, xerr=[(t["observed"] - t["ci_low"]) / scale,
-                                                   (t["ci_high"] - t["observed"]) / scale], fmt="o", label="observed")
+                                                   (t["ci_high"] - t["observed"]) / scale], fmt="o",
+                    color=style.OKABE_ITO["blue"], capsize=3, label="observed with its CI (95% unless alpha was set)")
         ax.hlines(y, t["expected_low"] / scale, t["expected_high"] / scale, color="grey", lw=6, alpha=0.4,
                   label="expected range")
         ax.axvline(1, color="k", lw=0.8)
-        ax.set_yticks(y, t["outcome"])
-        ax.set_xlabel("observed / expected")
-        ax.legend(fontsize=8)
+        ax.set_yticks(y, [names.get(o, str(o).replace('_', ' ')) for o in t["outcome"]],
+                      fontsize=style.TICK_SIZE)
+        style.n_column(ax, y, t["n"])
+        ax.set_xlabel("Observed / expected", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Outcome", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, frameon=False)
         return ax
 
 

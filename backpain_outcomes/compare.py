@@ -27,6 +27,7 @@ import statsmodels.formula.api as smf
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from . import style
 from .benchmarking import outcome_at_day
 from .checks import (
     check_alpha,
@@ -93,19 +94,23 @@ class ModalityComparison(Result):
                 {"Comparisons": t})
 
     def plot(self, ax=None):
-        """Forest plot of the adjusted differences with their CIs (modalities not compared are left out)."""
-        import matplotlib.pyplot as plt
+        """Forest plot of the adjusted differences with their CIs and n per row (modalities not compared left out)."""
         t = self.table[self.table["difference"].notna()].reset_index(drop=True)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.5 * len(t) + 1.5))
+        ax = style.new_axes(ax, figsize=(7.5, 0.45 * len(t) + 1.9))
         y = np.arange(len(t))[::-1]
         lo = (t["difference"] - t["ci_low"]).fillna(0)
         hi = (t["ci_high"] - t["difference"]).fillna(0)
-        ax.errorbar(t["difference"], y, xerr=[lo, hi], fmt="o", color="black", capsize=3)
-        ax.axvline(0, color="grey", ls="--")
-        ax.set_yticks(y, [label(m) for m in t["modality"]])
-        ax.set_xlabel(f"adjusted difference in {instrument_label(self.instrument)} at day {self.day:g} "
-                      f"vs {label(self.reference)} (negative = better)")
+        for yi, m, d, a, b in zip(y, t["modality"], t["difference"], lo, hi):
+            ax.errorbar([d], [yi], xerr=[[a], [b]], fmt="o", color=style.colour(m), capsize=3)
+        ax.axvline(0, color="grey", ls="--", lw=1)
+        ax.set_yticks(y, [label(m) for m in t["modality"]], fontsize=style.TICK_SIZE)
+        style.n_column(ax, y, t["n"])
+        n_ref = int(t["n_reference"].iat[0]) if len(t) else 0
+        ax.set_xlabel(f"Adjusted difference in {instrument_label(self.instrument)} at day {self.day:g}, "
+                      f"{style.ci_text(self.alpha)}\nvs {label(self.reference)} (n = {n_ref}); negative = better",
+                      fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Modality", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
         return ax
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
+from . import style
 from .checks import (
     check_alpha,
     check_bool,
@@ -179,33 +180,41 @@ class RecoveryCurves(Result):
 
         ``day``: days to draw (default 200 points across each group's window).
         The reference (Costa et al. 2012, pain 0-100 from onset) is drawn for
-        pain instruments, on the scale of the curves.
+        pain instruments, on the scale of the curves. One colour per modality
+        (:mod:`~backpain_outcomes.style`); with more than ``style.MAX_BANDS``
+        groups only the untreated group's band is drawn (the legend says so).
         """
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
-        for rec in self.table.itertuples(index=False):
-            if not rec.converged:
-                continue
+        ax = style.new_axes(ax, figsize=(8, 5))
+        fitted = [rec for rec in self.table.itertuples(index=False) if rec.converged]
+        keys = [tuple(getattr(rec, b) for b in self.by) for rec in fitted]
+        styles = style.group_styles([k[0] if len(k) == 1 else k for k in keys])
+        many = len(fitted) > style.MAX_BANDS
+        for rec, key in zip(fitted, keys):
             days = np.linspace(rec.first_day, rec.last_day, 200) if day is None else _check_pred_days(day)
             g = self.predict(days)
             for b in self.by:
                 g = g[g[b] == getattr(rec, b)]
             g = g[g["in_data"]]
-            line, = ax.plot(g["day"], g["predicted"], label=self._group_name(rec))
-            ax.fill_between(g["day"], g["ci_low"], g["ci_high"], alpha=0.15, color=line.get_color())
+            colour, ls = styles.get(key[0] if len(key) == 1 else key, (style.OKABE_ITO["blue"], "-"))
+            ax.plot(g["day"], g["predicted"], label=self._group_name(rec), color=colour, ls=ls, lw=1.6)
+            if not many or key == ("untreated",):
+                ax.fill_between(g["day"], g["ci_low"], g["ci_high"], alpha=style.CI_ALPHA, color=colour, lw=0)
         if reference and self.instrument in ("nrs", "vas"):
             from .reference import reference_curves
             ref = reference_curves(reference)
             factor = 0.1 if self.instrument == "nrs" and self.scale != "100" else 1.0
             for stratum, g in ref.groupby("stratum"):
-                ax.plot(g["day"], g["mean_pain_0_100"] * factor, "k--" if stratum == "acute" else "k:",
+                ax.plot(g["day"], g["mean_pain_0_100"] * factor, color="dimgrey", ls="--" if stratum == "acute" else ":",
                         marker="o", ms=3, lw=1, label=f"Natural course, {stratum} (Costa 2012)")
-        ax.set_xlabel(label(self.origin))
-        ax.set_ylabel(f"mean {instrument_label(self.instrument)}" if self.scale != "100"
-                      else f"mean {label(self.instrument)} (0-100)")
+        ax.set_xlabel(label(self.origin), fontsize=style.LABEL_SIZE)
+        ax.set_ylabel(f"Mean {instrument_label(self.instrument)}" if self.scale != "100"
+                      else f"Mean {label(self.instrument)} (0-100)", fontsize=style.LABEL_SIZE)
         ax.set_ylim(*score_range(self.instrument, self.scale))
-        ax.legend(fontsize=7)
+        ax.tick_params(labelsize=style.TICK_SIZE)
+        level = style.ci_text(self.alpha)
+        shade = f"shaded: {level}" + (" of Untreated only (more than 4 groups)" if many else "")
+        ax.set_title(f"Recovery curves ({shade})", fontsize=style.TITLE_SIZE)
+        style.legend(ax, ncol=2)
         return ax
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import style
 from .checks import check_instrument, check_int, check_origin
 from .curves import check_scale
 from .recovery_model import MIN_DISTINCT_DAYS, TAU_BOUNDS, identifiable_tau, solve_normal_equations, tau_problem
@@ -289,18 +290,24 @@ class EpisodeCurves(Result):
                 {"Identified curves by modality": by})
 
     def plot(self, ax=None):
-        """Half-lives of the identified curves by modality (box plots, log scale)."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4.5))
+        """Half-lives of the identified curves by modality (box plots in the modality's colour, log scale, n)."""
+        ax = style.new_axes(ax, figsize=(8, 4.5))
         ok = self.table[self.table["converged"]]
         groups = [(m, g["half_life_days"].to_numpy(float)) for m, g in ok.groupby("modality", sort=True)]
         if groups:
-            ax.boxplot([g for _, g in groups], showfliers=False)
-            ax.set_xticks(range(1, len(groups) + 1), [label(m) for m, _ in groups], rotation=20)
+            box = ax.boxplot([g for _, g in groups], showfliers=False, patch_artist=True,
+                             medianprops={"color": "black"})
+            for patch, (m, _) in zip(box["boxes"], groups):
+                patch.set(facecolor=style.colour(m), alpha=0.6)
+            ax.set_xticks(range(1, len(groups) + 1), [label(m) for m, _ in groups],
+                          fontsize=style.TICK_SIZE)
             ax.set_yscale("log")
-        ax.set_ylabel("half-life of the episode's curve (days)")
-        ax.set_title(f"Per-episode recovery, {label(self.instrument)}", fontsize=10)
+            for i, (_, g) in enumerate(groups, start=1):
+                ax.annotate(f"n = {len(g)}", (i, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=style.TICK_SIZE)
+        ax.set_xlabel("Modality (episodes with an identified curve)", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Half-life of the episode's curve (days)", fontsize=style.LABEL_SIZE)
+        ax.set_title(f"Per-episode recovery, {label(self.instrument)}", fontsize=style.TITLE_SIZE, pad=14)
         return ax
 
 

@@ -27,6 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from . import style
 from .checks import check_bool, check_choice, check_positive
 from .results import Result
 
@@ -114,9 +115,7 @@ class EValue(Result):
 
     def plot(self, ax=None):
         """The pairs (confounder-treatment RR, confounder-outcome RR) that just explain the estimate away."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 4.5))
+        ax = style.new_axes(ax, figsize=(5.5, 4.5))
         rr = self.rr if self.rr >= 1 else 1 / self.rr
         if np.isfinite(rr) and rr > 1:
             top = max(3 * self.e_value, 5)
@@ -133,9 +132,10 @@ class EValue(Result):
                 ax.plot(x2[k2], y2[k2], color="grey", ls="--", label=f"CI limit, E-value = {self.e_value_ci:.2f}")
             ax.set_xlim(1, top)
             ax.set_ylim(1, top)
-        ax.set_xlabel("risk ratio of the confounder with the treatment")
-        ax.set_ylabel("risk ratio of the confounder with the outcome")
-        ax.legend(fontsize="small")
+        ax.set_xlabel("Risk ratio of the confounder with the treatment", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Risk ratio of the confounder with the outcome", fontsize=style.LABEL_SIZE)
+        ax.tick_params(labelsize=style.TICK_SIZE)
+        style.legend(ax)
         return ax
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from . import style
 from .adjusted_data import DEFAULT_COVARIATES, covariate_frame, design, drop_missing, outcome_at_day
 from .checks import check_alpha, check_by, check_day, check_instrument, check_min_n, check_origin, check_positive
 from .resolution import check_study
@@ -117,23 +118,24 @@ class ResponderRate(Result):
                 {"Responder rates": show, "Observation model (odds ratios)": self.model})
 
     def plot(self, ax=None):
-        """Complete-case and weighted responder rates per group with their confidence intervals."""
-        import matplotlib.pyplot as plt
+        """Complete-case and weighted responder rates per group with their CIs and n per row."""
         t = self.table.reset_index(drop=True)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.5 * len(t) + 1.5))
+        ax = style.new_axes(ax, figsize=(7.5, 0.5 * len(t) + 1.9))
         y = np.arange(len(t))[::-1]
-        names = t["group"].map(lambda g: "All episodes" if g == ALL else label(g))
+        names = ["All episodes" if g == ALL else label(g) for g in t["group"]]
         ax.errorbar(t["rate_complete_case"], y + 0.12, xerr=[t["rate_complete_case"] - t["cc_ci_low"],
-                    t["cc_ci_high"] - t["rate_complete_case"]], fmt="o", mfc="white", color="C3", capsize=3,
-                    label="complete cases")
+                    t["cc_ci_high"] - t["rate_complete_case"]], fmt="o", mfc="white",
+                    color=style.OKABE_ITO["vermillion"], capsize=3, label="complete cases")
         ax.errorbar(t["rate_weighted"], y - 0.12, xerr=[t["rate_weighted"] - t["ci_low"],
                     t["ci_high"] - t["rate_weighted"]], fmt="o", color="black", capsize=3,
                     label="weighted for missing follow-up")
-        ax.set_yticks(y, names)
+        ax.set_yticks(y, names, fontsize=style.TICK_SIZE)
         ax.set_xlim(0, 1)
-        ax.set_xlabel(f"share responding at day {self.day:g}")
-        ax.legend(fontsize="small")
+        style.n_column(ax, y, t["n"])
+        ax.set_xlabel(f"Share responding at day {self.day:g} ({style.ci_text(self.alpha)})", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Group", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, frameon=False)
         return ax
 
 

@@ -40,6 +40,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from . import style
 from .checks import check_alpha, check_bool, check_choice, check_instrument, check_origin
 from .curves import data_window, score_range
 from .exceptions import ConvergenceWarning
@@ -211,27 +212,34 @@ class MixedModelResult(Result):
     def plot(self, ax=None, kind: str = "curves", by: str = "modality"):
         """``kind="curves"``: population-mean curves per level of ``by`` within each level's data;
         ``kind="effects"``: forest plot of the fixed effects (intercept left out) with 95% CIs."""
-        import matplotlib.pyplot as plt
         check_choice(kind, "kind", ("curves", "effects"))
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
+        ax = style.new_axes(ax, figsize=(8, 5))
         if kind == "effects" or self.time not in self._frame:
             t = self.table[self.table["term"] != "Intercept"].reset_index(drop=True)
             y = np.arange(len(t))[::-1]
             ax.errorbar(t["estimate"], y, xerr=[t["estimate"] - t["ci_low"], t["ci_high"] - t["estimate"]],
                         fmt="o", color="black", capsize=3)
-            ax.axvline(0, color="grey", ls="--")
-            ax.set_yticks(y, [term_label(x) for x in t["term"]])
-            ax.set_xlabel("fixed effect (per day for time terms) with 95% CI")
+            ax.axvline(0, color="grey", ls="--", lw=1)
+            ax.set_yticks(y, [term_label(x) for x in t["term"]], fontsize=style.TICK_SIZE)
+            ax.set_xlabel(f"Fixed effect (per day for time terms), 95% CI; n = {self.nobs} measurements of "
+                          f"{self.n_groups} {self.groups.replace('_id', '').replace('_', ' ')}s",
+                          fontsize=style.LABEL_SIZE)
+            ax.set_ylabel("Term", fontsize=style.LABEL_SIZE)
             return ax
         curves = self.mean_curves(by)
         groups = [((), curves)] if by not in curves else list(curves.groupby(by, sort=True))
+        styles = style.group_styles([k[0] if isinstance(k, tuple) and k else k for k, _ in groups])
         for key, g in groups:
-            name = label(key[0] if isinstance(key, tuple) and key else key) if by in curves else "Mean"
-            ax.plot(g[self.time], g["predicted"], label=name)
-        ax.set_xlabel(label(self.origin) if self.origin and self.time == "day" else self.time)
-        ax.set_ylabel(f"predicted mean {instrument_label(self.instrument)}" if self.instrument else "predicted mean")
-        ax.legend(fontsize=8)
+            key = key[0] if isinstance(key, tuple) and key else key
+            name = label(key) if by in curves else "Mean"
+            colour, ls = styles.get(key, (style.OKABE_ITO["blue"], "-")) if by in curves else (style.OKABE_ITO["blue"], "-")
+            ax.plot(g[self.time], g["predicted"], label=name, color=colour, ls=ls, lw=1.6)
+        ax.set_xlabel(label(self.origin) if self.origin and self.time == "day" else label(self.time),
+                      fontsize=style.LABEL_SIZE)
+        ax.set_ylabel(f"Predicted mean {instrument_label(self.instrument)}" if self.instrument else "Predicted mean",
+                      fontsize=style.LABEL_SIZE)
+        ax.tick_params(labelsize=style.TICK_SIZE)
+        style.legend(ax)
         return ax
 
 

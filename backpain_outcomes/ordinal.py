@@ -32,6 +32,7 @@ from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.stats.proportion import proportion_confint
 
+from . import style
 from .checks import check_alpha, check_by, check_choice, check_day, check_min_n, check_modality, check_origin, check_positive
 from .results import Result
 from .vocabulary import GRC_IMPROVED, GRC_LABELS, MODALITY_LEVELS, RATINGS_OF_CHANGE, UNKNOWN, label
@@ -117,22 +118,31 @@ class GRCModel(Result):
                 {"Odds ratios of a better rating": show, "Ratings by group": self.distribution.drop(columns="group")})
 
     def plot(self, ax=None):
-        """Share of each category per group (stacked bars, the best category on the left); returns the Axes."""
+        """Share of each category per group (stacked bars, the best category on the left); returns the Axes.
+
+        Colours run from blue (better) to red (worse) on ColorBrewer's RdBu scale, readable with
+        the common colour-vision deficiencies.
+        """
         import matplotlib.pyplot as plt
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 0.6 * len(self.distribution) + 1.5))
+        ax = style.new_axes(ax, figsize=(8.5, 0.6 * len(self.distribution) + 1.7))
         counts = self.distribution[list(self.scale)].to_numpy(float)
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        colours = plt.get_cmap("RdYlGn_r")(np.linspace(0.05, 0.95, len(self.scale)))
+        colours = plt.get_cmap("RdBu_r")(np.linspace(0.05, 0.95, len(self.scale)))
         left = np.zeros(len(shares))
+        totals = counts.sum(axis=1).astype(int)
+        names = [f"{g} (n = {n})" for g, n in zip(self.distribution["label"], totals)]
         for j, name in enumerate(self.scale):
-            ax.barh(self.distribution["label"], shares[:, j], left=left, color=colours[j], label=name)
+            ax.barh(names, shares[:, j], left=left, color=colours[j], edgecolor="white", lw=0.5,
+                    label=str(name).replace("_", " "))
             left += shares[:, j]
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
-        ax.set_xlabel("share of rated episodes")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, title="Global rating of change")
+        ax.set_xlabel("share of rated episodes", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Group", fontsize=style.LABEL_SIZE)
+        ax.tick_params(labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, title="Global rating of change",
+                     title_fontsize=style.LABEL_SIZE)
         return ax
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import style
 from .checks import (
     check_by,
     check_choice,
@@ -201,28 +202,37 @@ class TrajectoryResult(Result):
                 {"Enumeration": self.table, "Classes": self.sizes})
 
     def plot(self, ax=None, n_spaghetti: int = 150, seed: int = 0):
-        """Class mean curves with 95% CI (over each class's data) over a sample of individual episodes."""
-        import matplotlib.pyplot as plt
+        """Class mean curves with 95% CI (over each class's data) over a sample of individual episodes.
+
+        Classes take the palette of :mod:`~backpain_outcomes.style` in class order; with more than
+        ``style.MAX_BANDS`` classes the bands are left out (the legend says so).
+        """
         n_spaghetti, seed = check_int(n_spaghetti, "n_spaghetti"), check_int(seed, "seed")
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
+        ax = style.new_axes(ax, figsize=(8, 5))
         rng = np.random.default_rng(seed)
         eps = self.classes["episode_id"].to_numpy()
         pick = set(rng.choice(eps, size=min(n_spaghetti, len(eps)), replace=False))
         cls = self.classes.set_index("episode_id")["class"]
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        styles = style.group_styles(sorted(self.curves["class"].unique()))
+        bands = len(styles) <= style.MAX_BANDS
         f = self._context["frame"]
         for eid, g in f[f["episode_id"].isin(pick)].groupby("episode_id"):
-            ax.plot(g["day"], g["score"], color=colors[(cls[eid] - 1) % len(colors)], alpha=0.15, lw=0.7)
+            ax.plot(g["day"], g["score"], color=styles.get(cls[eid], ("grey", "-"))[0], alpha=0.15, lw=0.7)
         share = self.sizes.set_index("class")["share"]
         for c, g in self.curves.groupby("class"):
-            col = colors[(c - 1) % len(colors)]
-            ax.plot(g["day"], g["mean"], color=col, lw=2.5, label=f"{c}: {g['label'].iat[0]} ({share[c]:.0%})")
-            ax.fill_between(g["day"], g["ci_low"], g["ci_high"], color=col, alpha=0.25)
-        ax.set_xlabel(label(self.origin) if self.origin else "day")
-        ax.set_ylabel(instrument_label(self.instrument) if self.instrument else "score")
+            col, ls = styles[c]
+            name = f"class {c}: {g['label'].iat[0]} ({share[c]:.0%} of {len(eps)} episodes)"
+            ax.plot(g["day"], g["mean"], color=col, ls=ls, lw=2.5, label=name)
+            if bands:
+                ax.fill_between(g["day"], g["ci_low"], g["ci_high"], color=col, alpha=style.CI_ALPHA + 0.1)
+        ax.set_xlabel(label(self.origin) if self.origin else "Day", fontsize=style.LABEL_SIZE)
+        ax.set_ylabel(instrument_label(self.instrument) if self.instrument else "Score", fontsize=style.LABEL_SIZE)
         ax.set_ylim(self._context["low"], self._context["high"])
-        ax.legend(fontsize=8)
+        ax.tick_params(labelsize=style.TICK_SIZE)
+        ax.set_title("Trajectory classes: mean with 95% CI" + ("" if bands else " (bands not drawn: more than "
+                                                                             f"{style.MAX_BANDS} classes)")
+                     + "; thin lines: a sample of episodes", fontsize=style.TITLE_SIZE)
+        style.legend(ax)
         return ax
 
 
