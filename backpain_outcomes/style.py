@@ -34,7 +34,7 @@ from .vocabulary import MIXED, UNKNOWN, UNTREATED
 
 __all__ = ["OKABE_ITO", "MODALITY_COLOURS", "MODALITY_LINESTYLES", "FALLBACK_COLOURS", "LINESTYLES",
            "TITLE_SIZE", "LABEL_SIZE", "TICK_SIZE", "TEXT_SIZE", "CI_ALPHA", "MAX_BANDS", "MIN_AT_RISK",
-           "AT_RISK_SHARE", "colour", "linestyle", "group_styles", "ci_text", "new_axes", "owns_layout",
+           "AT_RISK_SHARE", "n_column", "colour", "linestyle", "group_styles", "ci_text", "new_axes", "owns_layout",
            "informative_limit", "legend"]
 
 #: Okabe & Ito (2008) colour-universal-design palette, by the names of the paper.
@@ -194,3 +194,14 @@ def informative_limit(entry, exit, horizon=None, min_at_risk: int = MIN_AT_RISK,
     enough = days[at_risk >= need]
     limit = float(enough.max()) if enough.size else float(days.min())
     return max(min(max(limit, floor), float(exit.max())), floor if floor else 1.0)
+
+
+def n_column(ax, y, counts, header: str = "n") -> None:
+    """Counts right of a forest plot's panel, one per row at the rows' ``y`` (data units), with a header."""
+    from matplotlib.transforms import blended_transform_factory
+    trans = blended_transform_factory(ax.transAxes, ax.transData)
+    for yi, n in zip(y, counts):
+        ax.text(1.02, yi, "" if n is None or n != n else f"{n:.0f}", transform=trans, ha="left", va="center",
+                fontsize=TICK_SIZE, gid="n_column")
+    ax.text(1.02, 1.0, header, transform=ax.transAxes, ha="left", va="bottom", fontsize=TICK_SIZE, weight="bold",
+            gid="n_column")
