@@ -33,6 +33,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from . import style
 from .checks import check_alpha, check_bool, check_choice, check_day, check_int, check_proportion
 from .power_formula import check_dropout, power_exact, power_formula, power_normal, sample_size_formula
 from .power_simulation import simulate_power
@@ -165,25 +166,28 @@ class SampleSizeResult(Result):
 
 
 def _plot_power(table, ax, target, chosen):
-    import matplotlib.pyplot as plt
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+    ax = style.new_axes(ax, figsize=(7, 4.5))
+    rates = sorted(table["true_rate"].unique())
+    colours = style.group_styles([f"{r:.0%}" for r in rates])
+    dashes = {"formula": "--", "exact": ":", "normal": "-."}
     for (rate, method), g in table.groupby(["true_rate", "method"], sort=True):
         g = g.sort_values("n")
+        col = colours[f"{rate:.0%}"][0]
         if method == "simulation":
-            ax.errorbar(g["n"], g["power"], yerr=1.96 * g["mc_se"], marker="o", capsize=3,
-                        label=f"true rate {rate:.0%}, simulated")
+            ax.errorbar(g["n"], g["power"], yerr=1.96 * g["mc_se"], marker="o", capsize=3, color=col,
+                        label=f"true rate {rate:.0%}, simulated (95% Monte Carlo interval)")
         else:
-            ax.plot(g["n"], g["power"], ls="--" if method == "formula" else ":", marker=".",
-                    label=f"true rate {rate:.0%}, {method}")
+            ax.plot(g["n"], g["power"], ls=dashes.get(method, "--"), marker=".", color=col,
+                    label=f"true rate {rate:.0%}, {str(method).replace('_', ' ')}")
     if target is not None:
         ax.axhline(target, color="grey", ls=":", label=f"target power {target:.0%}")
     if chosen is not None:
         ax.axvline(chosen, color="black", ls=":", label=f"n = {chosen}")
-    ax.set_xlabel("untreated episodes")
-    ax.set_ylabel("power")
+    ax.set_xlabel("Untreated episodes (n)", fontsize=style.LABEL_SIZE)
+    ax.set_ylabel("Power", fontsize=style.LABEL_SIZE)
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize="small")
+    ax.tick_params(labelsize=style.TICK_SIZE)
+    style.legend(ax)
     return ax
 
 
