@@ -1,0 +1,360 @@
+"""REDCap projects: the data dictionary, and the declarative mapping of instruments and events onto a study.
+
+A REDCap project is described by its **data dictionary** (the CSV file
+downloaded from *Project Setup > Data Dictionary*, or the ``metadata`` of the
+API): one row per field, naming its form (instrument), its type and, for
+radio buttons, drop-downs and checkboxes, its choices ``"1, Deep tissue | 2,
+Swedish"``. :func:`read_dictionary` reads it under either set of headers.
+
+The **mapping** says which instruments and fields of the project are the
+study's sessions, scores and patient-level facts. It is a plain dict (or a
+``.json`` or ``.toml`` file holding one)::
+
+    {"patient": "record_id",                       # default: the project's record id (first field)
+     "events": ["enrolment_arm_1", "treatment_arm_1", "week6_arm_1"],   # default: every event
+     "arms": {1: "treated", 2: "natural course"},  # arm number -> the episode's arm
+     "onset": "onset_date",
+     "patients": {"age": "age", "sex": "sex", "clinic": "site"},
+     "sessions": {"instrument": "treatment_session", "date": "sess_date", "treatment": "sess_modality",
+                  "therapist": "sess_therapist", "duration": "sess_minutes"},
+     "scores": [{"instrument": "pain_nrs", "date": "nrs_date", "value": "nrs_score", "as": "nrs"},
+                {"instrument": "oswestry", "date": "odi_date", "items": ["odi_q1", ..., "odi_q10"], "as": "odi"}],
+     "untreated": ["Advice only"],                 # treatment labels meaning "not treated"
+     "treatments": {"Hot stones": "other"}}        # extra treatment spellings
+
+:func:`read_mapping` checks it against the dictionary: every field must exist
+(an unknown one is an error naming the mapping key, the field and the closest
+field names) and belong to the instrument of its entry; every instrument must
+be a form of the project; ``as`` must be an instrument of the vocabulary; an
+ODI lists 10 item fields and an RMDQ 24.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .reading import ReadError, read_part
+from .vocabulary import did_you_mean, instrument_name, normalise_modality
+
+__all__ = ["RedcapField", "RedcapDictionary", "RedcapMapping", "ScoreMap", "read_dictionary", "read_mapping",
+           "parse_choices", "MAPPING_KEYS"]
+
+#: Dictionary headers (letters and digits only, lower case) -> name used here; the file's and the API's headers.
+_HEADERS = {"variablefieldname": "field_name", "fieldname": "field_name", "formname": "form_name",
+            "fieldtype": "field_type", "fieldlabel": "field_label",
+            "choicescalculationsorsliderlabels": "choices", "selectchoicesorcalculations": "choices",
+            "textvalidationtypeorshowslidernumber": "validation"}
+_REQUIRED = ("field_name", "form_name", "field_type")
+#: Field types whose values are codes with labels.
+_CHOICE_TYPES = ("radio", "dropdown", "checkbox", "yesno", "truefalse")
+_IMPLIED = {"yesno": {"1": "Yes", "0": "No"}, "truefalse": {"1": "True", "0": "False"}}
+#: Top-level keys of a mapping, and the keys of its entries.
+MAPPING_KEYS = {"patient": "the field holding the patient id (default: the record id)",
+                "events": "list of the events whose rows are read (default: every event)",
+                "arms": "{arm number: arm of the episode}", "arm": "the field holding the episode's arm",
+                "onset": "the field holding the onset date of the episode",
+                "patients": "{'age'|'sex'|'clinic': field}",
+                "sessions": "{'instrument': form, 'date': field, 'treatment': field, 'therapist': field, "
+                            "'duration': field}",
+                "scores": "list of {'instrument': form, 'date': field, 'value': field or 'items': [fields], "
+                          "'as': instrument}",
+                "untreated": "treatment labels that mean 'not treated'",
+                "treatments": "{treatment label: modality}"}
+_SESSION_KEYS = ("instrument", "date", "treatment", "therapist", "duration")
+_SCORE_KEYS = ("instrument", "date", "value", "items", "as")
+_PATIENT_KEYS = ("age", "sex", "clinic")
+_N_ITEMS = {"odi": 10, "rmdq": 24}
+
+
+def _key(text: object) -> str:
+    return re.sub(r"[^0-9a-z]+", "", str(text).lower())
+
+
+def parse_choices(text: object) -> dict[str, str]:
+    """Codes and labels of a choice field: ``"1, Deep tissue | 2, Swedish"`` -> ``{"1": "Deep tissue", ...}``.
+
+    Each choice is split at its first comma, so labels may hold commas.
+
+    Examples
+    --------
+    >>> parse_choices("0, None | 1, Mild, occasional | 2, Severe")
+    {'0': 'None', '1': 'Mild, occasional', '2': 'Severe'}
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return {}
+    out = {}
+    for item in str(text).split("|"):
+        code, sep, lab = item.partition(",")
+        if code.strip():
+            out[code.strip()] = lab.strip() if sep else code.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class RedcapField:
+    """One field of the data dictionary."""
+
+    name: str
+    form: str
+    type: str
+    label: str
+    choices: dict
+    validation: str
+
+    @property
+    def is_date(self) -> bool:
+        """A date or date-time field (text validated as ``date_ymd``, ``datetime_dmy``, ...)."""
+        return self.validation.startswith(("date", "datetime"))
+
+
+@dataclass(frozen=True)
+class RedcapDictionary:
+    """A project's data dictionary: fields in order, their forms, the record id field."""
+
+    fields: dict                 # name -> RedcapField, in dictionary order
+    source: str
+
+    @property
+    def record_id(self) -> str:
+        """The record id field: the first field of the dictionary."""
+        return next(iter(self.fields))
+
+    @property
+    def forms(self) -> list[str]:
+        """Form (instrument) names in dictionary order."""
+        return list(dict.fromkeys(f.form for f in self.fields.values()))
+
+    def form_of(self, text: object) -> str | None:
+        """The form a repeat-instrument value names: its name (raw export) or its label (label export)."""
+        k = _key(text)
+        return next((f for f in self.forms if _key(f) == k), None)
+
+
+def read_dictionary(dictionary) -> RedcapDictionary:
+    """Read a REDCap data dictionary: a CSV file, a DataFrame, or the API's metadata (a list of dicts).
+
+    The headers may be the file's (``Variable / Field Name``, ``Form Name``,
+    ``Field Type``, ``Choices, Calculations, OR Slider Labels``, ...) or the
+    API's (``field_name``, ``form_name``, ``select_choices_or_calculations``).
+    Descriptive fields hold no data and are left out.
+
+    Raises
+    ------
+    ValueError
+        The dictionary cannot be read or lacks a required column.
+    """
+    if isinstance(dictionary, list):
+        frame, source = pd.DataFrame(dictionary), "<REDCap metadata>"
+    else:
+        source = "<dictionary DataFrame>" if isinstance(dictionary, pd.DataFrame) else Path(dictionary).name
+        try:
+            frame = read_part(dictionary, "redcap_dictionary", None, source)[0].data
+        except ReadError as err:
+            raise ValueError(f"dictionary: {source}: {err.message}") from None
+    names = {c: _HEADERS.get(_key(c)) for c in frame.columns}
+    missing = [c for c in _REQUIRED if c not in names.values()]
+    if missing:
+        raise ValueError(f"dictionary: {source} is not a REDCap data dictionary: no column {', '.join(missing)} "
+                         f"(headers found: {', '.join(map(repr, frame.columns))}; expected 'Variable / Field "
+                         "Name', 'Form Name', 'Field Type', ... as downloaded from Project Setup)")
+    frame = frame.rename(columns={c: n for c, n in names.items() if n}).astype(object)
+    fields = {}
+    for rec in frame.to_dict("records"):
+        def text(col, rec=rec):
+            v = rec.get(col)
+            return "" if v is None or (isinstance(v, float) and v != v) else str(v).strip()
+        name, kind = text("field_name"), text("field_type").lower()
+        if not name or kind == "descriptive":
+            continue
+        choices = _IMPLIED.get(kind) or (parse_choices(text("choices")) if kind in _CHOICE_TYPES else {})
+        fields[name] = RedcapField(name, text("form_name"), kind, text("field_label"), choices,
+                                   text("validation").lower())
+    if not fields:
+        raise ValueError(f"dictionary: {source} lists no field")
+    return RedcapDictionary(fields, source)
+
+
+# ------------------------------------------------------------------------------------------------ mapping
+@dataclass(frozen=True)
+class ScoreMap:
+    """One scored instrument: its form, date field, score field or item fields, and the study instrument."""
+
+    form: str
+    date: str
+    instrument: str
+    value: str | None = None
+    items: tuple = ()
+
+
+@dataclass(frozen=True)
+class RedcapMapping:
+    """A checked mapping (see the module notes)."""
+
+    patient: str
+    record_id: str
+    events: tuple | None
+    arms: dict
+    arm: str | None
+    onset: str | None
+    patients: dict               # study column (age, sex, clinic_id) -> field
+    sessions: dict               # role -> field, with "instrument" -> form; empty without sessions
+    scores: tuple
+    untreated: tuple
+    treatments: dict = field(default_factory=dict)
+
+    def fields(self) -> list[tuple[str, str]]:
+        """(mapping key, field) of every field the mapping reads, in the mapping's order."""
+        out = [("['patient']", self.patient)]
+        out += [(f"[{k!r}]", f) for k, f in (("arm", self.arm), ("onset", self.onset)) if f is not None]
+        out += [(f"['patients'][{k!r}]", f) for k, f in self.patients.items()]
+        out += [(f"['sessions'][{k!r}]", f) for k, f in self.sessions.items() if k != "instrument"]
+        for i, s in enumerate(self.scores):
+            out += [(f"['scores'][{i}]['date']", s.date)]
+            out += [(f"['scores'][{i}]['value']", s.value)] if s.value else []
+            out += [(f"['scores'][{i}]['items'][{j}]", f) for j, f in enumerate(s.items)]
+        return out
+
+
+class _Checker:
+    """Field and form checks naming the mapping key they come from."""
+
+    def __init__(self, dictionary: RedcapDictionary):
+        self.d = dictionary
+
+    def field(self, name, where: str, form: str | None = None) -> str:
+        if not isinstance(name, str):
+            raise TypeError(f"mapping{where} must be a field name (str), got {name!r}")
+        f = self.d.fields.get(name)
+        if f is None:
+            raise ValueError(f"mapping{where}: no field {name!r} in the data dictionary "
+                             f"{self.d.source}{did_you_mean(name, self.d.fields)}")
+        if f.type == "checkbox":
+            raise ValueError(f"mapping{where}: {name!r} is a checkbox field (several answers per row); map a "
+                             "radio, drop-down or text field")
+        if form is not None and f.form != form:
+            raise ValueError(f"mapping{where}: field {name!r} is on the instrument {f.form!r}, not {form!r}")
+        return name
+
+    def form(self, name, where: str) -> str:
+        if not isinstance(name, str) or name not in self.d.forms:
+            raise ValueError(f"mapping{where}: no instrument {name!r} in the data dictionary {self.d.source} "
+                             f"(instruments: {', '.join(self.d.forms)}){did_you_mean(name, self.d.forms)}")
+        return name
+
+
+def _keys(entry, allowed, where: str) -> dict:
+    if not isinstance(entry, dict):
+        raise TypeError(f"mapping{where} must be a dict with keys {', '.join(allowed)}, got {entry!r}")
+    unknown = [k for k in entry if k not in allowed]
+    if unknown:
+        raise ValueError(f"mapping{where}: unknown key {unknown[0]!r}; keys: {', '.join(allowed)}"
+                         f"{did_you_mean(unknown[0], allowed)}")
+    return entry
+
+
+def _labels(value, where: str) -> tuple:
+    values = [value] if isinstance(value, str) else list(value or [])
+    if any(not isinstance(v, str) for v in values):
+        raise TypeError(f"mapping{where} must be text labels, got {values!r}")
+    return tuple(values)
+
+
+def _score(entry, k: int, check: _Checker) -> ScoreMap:
+    where = f"['scores'][{k}]"
+    entry = _keys(entry, _SCORE_KEYS, where)
+    for need in ("instrument", "date", "as"):
+        if need not in entry:
+            raise ValueError(f"mapping{where}: missing {need!r} ({', '.join(_SCORE_KEYS)})")
+    form = check.form(entry["instrument"], f"{where}['instrument']")
+    inst = instrument_name(entry["as"], f"mapping{where}['as']", ratings=True)
+    date = check.field(entry["date"], f"{where}['date']", form)
+    if ("value" in entry) == ("items" in entry):
+        raise ValueError(f"mapping{where}: give either 'value' (the score field) or 'items' (the item fields)")
+    if "value" in entry:
+        return ScoreMap(form, date, inst, value=check.field(entry["value"], f"{where}['value']", form))
+    items = entry["items"]
+    if inst not in _N_ITEMS or not isinstance(items, list | tuple):
+        raise ValueError(f"mapping{where}['items']: items are scored for odi (10 fields) and rmdq (24 fields) only, "
+                         f"given as a list of field names; got {entry['as']!r} with {items!r}")
+    if len(items) != _N_ITEMS[inst]:
+        raise ValueError(f"mapping{where}['items']: {inst} has {_N_ITEMS[inst]} items; {len(items)} field(s) given")
+    return ScoreMap(form, date, inst,
+                    items=tuple(check.field(f, f"{where}['items'][{i}]", form) for i, f in enumerate(items)))
+
+
+def _load(mapping) -> dict:
+    if isinstance(mapping, dict):
+        return mapping
+    if isinstance(mapping, str | Path):
+        path = Path(mapping)
+        if path.suffix.lower() not in (".json", ".toml"):
+            raise ValueError(f"mapping: {path.name} is neither a .json nor a .toml file; or pass a dict")
+        text = path.read_text(encoding="utf-8")
+        try:
+            out = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+            raise ValueError(f"mapping: {path.name} cannot be read: {err}") from None
+        if not isinstance(out, dict):
+            raise TypeError(f"mapping: {path.name} must hold one object (a dict), got {type(out).__name__}")
+        return out
+    raise TypeError(f"mapping must be a dict or the path of a .json or .toml file, got {type(mapping).__name__}")
+
+
+def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
+    """Check a mapping (dict, or ``.json``/``.toml`` file) against the data dictionary.
+
+    Raises
+    ------
+    ValueError
+        Naming the mapping key, the value and the closest valid names.
+    """
+    m = _keys(_load(mapping), tuple(MAPPING_KEYS), "")
+    check = _Checker(dictionary)
+    if "sessions" not in m and "scores" not in m:
+        raise ValueError("mapping: give 'scores' (and usually 'sessions'); keys: " + ", ".join(MAPPING_KEYS))
+    rid = dictionary.record_id
+    patient = check.field(m.get("patient", rid), "['patient']")
+    sessions: dict = {}
+    if m.get("sessions") is not None:
+        s = _keys(m["sessions"], _SESSION_KEYS, "['sessions']")
+        for need in ("instrument", "date", "treatment"):
+            if need not in s:
+                raise ValueError(f"mapping['sessions']: missing {need!r} ({', '.join(_SESSION_KEYS)})")
+        form = check.form(s["instrument"], "['sessions']['instrument']")
+        sessions = {"instrument": form, **{r: check.field(s[r], f"['sessions'][{r!r}]", form)
+                                           for r in _SESSION_KEYS[1:] if s.get(r) is not None}}
+    scores = m.get("scores") or []
+    if isinstance(scores, dict):
+        scores = [scores]
+    if not isinstance(scores, list) or not scores:
+        raise ValueError("mapping['scores'] must be a list of score instruments, e.g. [{'instrument': 'pain_nrs', "
+                         "'date': 'nrs_date', 'value': 'nrs_score', 'as': 'nrs'}]")
+    patients = _keys(m.get("patients") or {}, _PATIENT_KEYS, "['patients']")
+    events = m.get("events")
+    if events is not None:
+        events = _labels(events, "['events']")
+        if not events:
+            raise ValueError("mapping['events'] lists no event; leave it out to read every event")
+    arms = m.get("arms") or {}
+    if not isinstance(arms, dict) or any(not str(a).strip().isdigit() or not isinstance(v, str)
+                                         for a, v in arms.items()):
+        raise ValueError(f"mapping['arms'] must map arm numbers to arm labels, e.g. {{1: 'treated', 2: 'natural "
+                         f"course'}}, got {arms!r}")
+    if arms and m.get("arm") is not None:
+        raise ValueError("mapping: give either 'arms' (arm numbers of the events) or 'arm' (a field), not both")
+    treatments = m.get("treatments") or {}
+    normalise_modality(pd.Series([], dtype=object), treatments)  # a target outside the vocabulary raises
+    return RedcapMapping(
+        patient=patient, record_id=rid, events=events, arms={int(str(a).strip()): v for a, v in arms.items()},
+        arm=None if m.get("arm") is None else check.field(m["arm"], "['arm']"),
+        onset=None if m.get("onset") is None else check.field(m["onset"], "['onset']"),
+        patients={("clinic_id" if r == "clinic" else r): check.field(f, f"['patients'][{r!r}]")
+                  for r, f in patients.items() if f is not None},
+        sessions=sessions, scores=tuple(_score(e, k, check) for k, e in enumerate(scores)),
+        untreated=_labels(m.get("untreated"), "['untreated']"), treatments=dict(treatments))
