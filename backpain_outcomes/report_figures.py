@@ -2,7 +2,9 @@
 
 Only groups whose counts the report publishes are drawn (a curve of a small
 group would show its size in its steps). Numbers at risk sit in a table
-aligned under the curves, in the report's normal type.
+aligned under the curves, in the report's normal type. Colours, line styles
+and type sizes come from :mod:`~backpain_outcomes.style`, so a modality has
+the same colour here as in every ``plot()`` of the package.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import io
 import numpy as np
 import pandas as pd
 
+from . import style
 from .survival import kaplan_meier
 from .vocabulary import instrument_label, label
 
 __all__ = ["png", "resolution_figure", "recovery_figure", "trend_figure", "at_risk_days"]
-
-_COLOURS = ["#1b6ca8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b", "#34495e"]
 
 
 def png(fig) -> str:
@@ -41,22 +42,23 @@ def resolution_figure(events: pd.DataFrame, groups: list, at_risk_text: dict, da
     """Cumulative resolution (1 - Kaplan-Meier) per modality with the numbers at risk aligned below."""
     import matplotlib.pyplot as plt
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(8.2, 3.6 + 0.24 * len(groups)), sharex=True,
-                                  gridspec_kw={"height_ratios": [3.4, 0.45 + 0.24 * len(groups)], "hspace": 0.08})
+                                  gridspec_kw={"height_ratios": [3.4, 0.45 + 0.24 * len(groups)]}, layout="constrained")
     r = events[events["at_risk"]]
     xmax = max(days) if days else day
-    for i, g in enumerate(groups):
+    styles = style.group_styles(groups)
+    for g in groups:
         e = r[r["modality"] == g]
         km = kaplan_meier(e["day"], e["resolved"], e["entry"])
         x = np.r_[0, km["time"].to_numpy()]
         y = np.r_[0, 1 - km["survival"].to_numpy()]
         keep = x <= xmax
-        colour = _COLOURS[i % len(_COLOURS)]
-        ax.step(x[keep], y[keep], where="post", color=colour, lw=1.6, label=label(g))
-    ax.axvline(day, color="grey", ls=":", lw=1)
+        colour, ls = styles[g]
+        ax.step(x[keep], y[keep], where="post", color=colour, ls=ls, lw=1.6, label=label(g))
+    ax.axvline(day, color="grey", ls=":", lw=1, gid="horizon")
     ax.text(day, 0.02, f" day {day:g}", va="bottom", fontsize=9, color="#444")
     ax.set_ylim(0, 1)
     ax.set_xlim(0, xmax * 1.02)
-    ax.set_ylabel("share resolved")
+    ax.set_ylabel("share resolved", fontsize=9)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.25)
@@ -64,7 +66,8 @@ def resolution_figure(events: pd.DataFrame, groups: list, at_risk_text: dict, da
     tab.set_yticks(range(len(groups)), [label(g) for g in groups][::-1], fontsize=9)
     for i, g in enumerate(groups):
         for d in days:
-            tab.text(d, len(groups) - 1 - i, at_risk_text.get((g, d), ""), ha="center", va="center", fontsize=9)
+            tab.text(d, len(groups) - 1 - i, at_risk_text.get((g, d), ""), ha="center", va="center", fontsize=9,
+                     gid="at_risk")
     tab.tick_params(axis="y", length=0)
     for side in ("top", "right", "left"):
         tab.spines[side].set_visible(False)
@@ -89,31 +92,36 @@ def recovery_figure(curves, groups: list, instrument: str, origin: str) -> dict 
              & np.isfinite(t["last_day"].astype(float))]
     if rows.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7.6, 4.0))
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    styles = style.group_styles(groups)
+    many = len(rows) > style.MAX_BANDS
     for rec in rows.itertuples(index=False):
         days = np.linspace(rec.first_day, rec.last_day, 120)
         p = curves.predict(days)
         p = p[(p["modality"] == rec.modality) & p["in_data"]]
-        colour = _COLOURS[groups.index(rec.modality) % len(_COLOURS)]
-        ax.plot(p["day"], p["predicted"], color=colour, lw=1.6, label=label(rec.modality))
-        ax.fill_between(p["day"], p["ci_low"], p["ci_high"], color=colour, alpha=0.12)
+        colour, ls = styles[rec.modality]
+        ax.plot(p["day"], p["predicted"], color=colour, ls=ls, lw=1.6, label=label(rec.modality))
+        if not many or rec.modality == "untreated":
+            ax.fill_between(p["day"], p["ci_low"], p["ci_high"], color=colour, alpha=style.CI_ALPHA, lw=0)
     drew_ref = instrument in ("nrs", "vas")
     if drew_ref:
         factor = 0.1 if instrument == "nrs" else 1.0
         for stratum, g in reference_curves("costa2012").groupby("stratum"):
-            ax.plot(g["day"], g["mean_pain_0_100"] * factor, "k--" if stratum == "acute" else "k:", marker="o", ms=3,
-                    lw=1, label=f"Natural course, {stratum} (Costa 2012)")
+            ax.plot(g["day"], g["mean_pain_0_100"] * factor, color="dimgrey", ls="--" if stratum == "acute" else ":",
+                    marker="o", ms=3, lw=1, label=f"Natural course, {stratum} (Costa 2012)")
     ax.set_xlabel(label(origin))
     ax.set_ylabel(f"mean {instrument_label(instrument)}")
     ax.grid(alpha=0.25)
     ax.legend(fontsize=8, ncol=2, frameon=False)
     return {"name": "recovery", "data": png(fig),
             "alt": (f"Line chart of the fitted mean {label(instrument)} against {label(origin)}, one curve per "
-                    "modality with a shaded 95% band" + (", and black dashed and dotted lines for the published "
-                                                        "natural course of acute and persistent back pain."
-                                                        if drew_ref else ".")),
+                    "modality" + (" (the untreated curve with a shaded 95% band)" if many else
+                                  " with a shaded 95% band")
+                    + (", and grey dashed and dotted lines for the published natural course of acute and persistent "
+                       "back pain." if drew_ref else ".")),
             "caption": (f"Fitted recovery curves (mean {instrument_label(instrument)}) by modality with 95% bands"
-                        + ("; black: natural course from onset (Menezes Costa et al. 2012)." if drew_ref else "."))}
+                        + (f" (drawn for untreated episodes only: more than {style.MAX_BANDS} groups)" if many else "")
+                        + ("; grey: natural course from onset (Menezes Costa et al. 2012)." if drew_ref else "."))}
 
 
 def trend_figure(trend: pd.DataFrame, day: float) -> dict | None:
@@ -122,17 +130,18 @@ def trend_figure(trend: pd.DataFrame, day: float) -> dict | None:
     t = trend.dropna(subset=["rate"])
     if t.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7.6, 3.0))
+    fig, ax = plt.subplots(figsize=(7.6, 3.0), layout="constrained")
     x = np.arange(len(t))
     rate = t["rate"].to_numpy(float)
     # a Wilson bound of 0 of n (or n of n) can miss the rate by a rounding error: never a negative error bar
     below = np.clip(rate - t["ci_low"].to_numpy(float), 0.0, None)
     above = np.clip(t["ci_high"].to_numpy(float) - rate, 0.0, None)
-    ax.errorbar(x, rate, yerr=[below, above], fmt="o-", color=_COLOURS[0], capsize=3, lw=1.2)
+    ax.errorbar(x, rate, yerr=[below, above], fmt="o-", color=style.OKABE_ITO["blue"], capsize=3, lw=1.2)
     ax.set_xticks(x, t["quarter"], fontsize=8, rotation=45, ha="right")
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_ylabel(f"improved at day {day:g}")
+    ax.set_ylabel(f"improved at day {day:g}", fontsize=9)
+    ax.set_xlabel("quarter of first visit (95% Wilson intervals)", fontsize=9)
     ax.grid(alpha=0.25)
     return {"name": "trend", "data": png(fig),
             "alt": "Dot chart of the share of episodes improved by a clinically important amount per quarter of "
