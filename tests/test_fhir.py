@@ -1,0 +1,233 @@
+"""FHIR R4 sources (backpain_outcomes.fhir): a Bundle and a Bulk Data NDJSON export of the same resources.
+
+The test resources (tests/data/fhir/bundle.json, tests/data/fhir/export/*.ndjson) are written as a FHIR server
+exports them: a searchset Bundle with fullUrls (one subject given as an absolute URL), and one NDJSON file per
+resource type. Every expected value below is read off those files by hand.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backpain_outcomes import fhir_read
+from backpain_outcomes.exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError
+from backpain_outcomes.fhir import load_fhir
+
+DATA = Path(__file__).parent / "data" / "fhir"
+BUNDLE, EXPORT = DATA / "bundle.json", DATA / "export"
+CUP = {"http://clinic.example.org/CodeSystem/treatments|CUP": "cupping"}
+
+
+def _load(source, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = load_fhir(source, today="2025-01-01", errors="exclude", modality_map=CUP, **kw)
+    return study, caught
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return _load(BUNDLE)
+
+
+def _rows(frame: pd.DataFrame, columns: list) -> list:
+    out = frame[columns].astype(object).where(frame[columns].notna(), None)
+    return [tuple(r) for r in out.itertuples(index=False)]
+
+
+# ------------------------------------------------------------------------------------------ tables
+def test_patients_ages_at_onset_and_sex_from_gender(bundle):
+    study, _ = bundle
+    # p1 born 1980-06-15, first onset 2024-02-20: 43 (birthday not yet reached); p2 1975-01-10 at 2024-03-01: 49;
+    # p3 has gender "unknown" (no sex) and birthDate "1990" (a year only: age blank, said in the notes)
+    assert _rows(study.patients, ["patient_id", "age", "sex"]) == [("p1", 43.0, "female"), ("p2", 49.0, "male"),
+                                                                   ("p3", None, None)]
+    assert any("1 patient(s) have a birthDate without a day" in n for n in study.notes)
+
+
+def test_episodes_from_low_back_pain_conditions(bundle):
+    study, _ = bundle
+    # c1 onsetDateTime; c2 onsetDateTime with a +01:00 offset (the day written); c3 ICD-10 M54.5, onsetPeriod.start;
+    # c9 (hypertension, SNOMED 38341003) is not an episode
+    got = _rows(study.episodes.assign(onset=study.episodes["onset_date"].dt.strftime("%Y-%m-%d")),
+                ["episode_id", "patient_id", "onset", "modality", "n_sessions"])
+    assert got == [("c1", "p1", "2024-02-20", "mixed", 2), ("c2", "p2", "2024-03-01", "cupping", 1),
+                   ("c3", "p3", "2024-01-05", "dry_needling", 1)]
+
+
+def test_scores_from_observations_and_questionnaires(bundle):
+    study, _ = bundle
+    sc = study.scores.assign(day=study.scores["date"].dt.strftime("%Y-%m-%d")).sort_values("_row")
+    got = _rows(sc, ["_row", "episode_id", "instrument", "day", "score"])
+    assert got == [
+        (9, "c1", "nrs", "2024-03-01", 7.0),     # obs-1, 72514-3, valueQuantity 7 {score}, 09:30+01:00
+        (10, "c1", "nrs", "2024-03-15", 4.0),    # obs-2, valueInteger 4
+        (11, "c1", "vas", "2024-03-01", 62.0),   # obs-3, 38214-3, 62 mm
+        (12, "c2", "vas", "2024-03-05", 55.0),   # obs-4, 38208-5 in cm: 5.5 cm = 55 mm (absolute subject URL)
+        (13, "c2", "nrs", "2024-03-05", 6.0),    # obs-5, 38208-5 in {score}: the 0-10 NRS
+        (14, "c2", "nrs", "2024-03-20", 3.0),    # obs-6
+        (17, "c3", "nrs", "2024-01-10", 8.0),    # obs-9, 09:30Z
+        # qr-odi-1: sections 2,1,2,1,2,1,-,1,2,2 (ordinalValue of valueCoding), section 7 unanswered:
+        # 100 * 14 / (5 * 9) (Fairbank & Pynsent 2000, one missing section reduces the denominator)
+        (20, "c1", "odi", "2024-03-01", pytest.approx(100 * 14 / 45)),
+        (22, "c2", "rmdq", "2024-03-05", 6.0),   # qr-rmdq-1: items 1, 2, 5, 9, 14, 20 true
+    ]
+    assert set(study.scores["_source"]) == {"bundle.json"}
+
+
+def test_sessions_from_procedures_and_encounters(bundle):
+    study, _ = bundle
+    ss = study.sessions.assign(day_=study.sessions["session_date"].dt.strftime("%Y-%m-%d")).sort_values("_row")
+    assert _rows(ss, ["_row", "patient_id", "day_", "modality", "therapist_id"]) == [
+        (24, "p1", "2024-03-01", "deep_tissue", "pr-1"),     # proc-1: display "Deep tissue massage"
+        (25, "p1", "2024-03-08", "trigger_point", "pr-1"),   # proc-2: text "Trigger point therapy"
+        (26, "p2", "2024-03-05", "cupping", None),           # proc-3: local code CUP through modality_map
+        (29, "p3", "2024-01-10", "dry_needling", None),      # enc-1: Encounter.type text "Dry needling"
+    ]
+
+
+def test_every_resource_is_used_or_excluded_with_its_reason(bundle):
+    study, caught = bundle
+    assert _rows(study.exclusions, ["table", "row", "column", "reason"]) == [
+        ("episodes", 8, "Condition/c9: code", "other_code"),
+        ("scores", 15, "Observation/obs-7: code", "other_code"),              # heart rate, LOINC 8867-4
+        ("scores", 16, "Observation/obs-8: status", "entered_in_error"),
+        ("scores", 18, "Observation/obs-10: subject.reference", "unknown_patient"),  # Patient/p9 not in the Bundle
+        ("scores", 19, "Observation/obs-17: valueQuantity.value", "invalid_fhir"),   # "seven"
+        ("scores", 21, "QuestionnaireResponse/qr-odi-2: item", "not_scorable"),      # two sections unanswered
+        ("sessions", 23, "Encounter/enc-2", "visit_of_procedure"),            # proc-1's encounter
+        ("sessions", 27, "Procedure/proc-4: code", "unknown_modality"),       # "Hot stones", not mapped
+        ("sessions", 28, "Procedure/proc-5: status", "not_done"),
+    ]
+    # 28 resources of the types read (3 Patient, 4 Condition, 11 Observation, 3 QuestionnaireResponse,
+    # 5 Procedure, 2 Encounter) = 19 rows used + 9 excluded; the Practitioner is counted in the notes
+    used = len(study.patients) + len(study.episodes) + len(study.scores) + len(study.sessions)
+    assert used + len(study.exclusions) == 28
+    flow = study.flow().set_index(["stage", "table"])["n"]
+    assert [flow[("rows read", t)] for t in ("patients", "episodes", "sessions", "scores")] == [3, 4, 7, 14]
+    assert "types not read by this loader: Practitioner 1" in study.notes[0]
+    # unknown_patient, invalid_fhir, not_scorable, unknown_modality are errors; the others are set aside
+    assert [str(w.message)[:47] for w in caught if w.category is ExcludedRowsWarning] == [
+        "4 invalid resource(s) or row(s) were excluded ("]
+
+
+def test_raise_lists_every_problem_with_resource_path_value_and_expectation():
+    with pytest.raises(DataValidationError) as info:
+        load_fhir(BUNDLE, today="2025-01-01", modality_map=CUP)
+    p = info.value.problems
+    assert _rows(p, ["source", "row", "column", "value", "reason"]) == [
+        ("bundle.json", 18, "Observation/obs-10: subject.reference", "p9", "unknown_patient"),
+        ("bundle.json", 18, "Observation/obs-10: effectiveDateTime", "2024-03-02", "no_episode"),
+        ("bundle.json", 19, "Observation/obs-17: valueQuantity.value", "seven", "invalid_fhir"),
+        ("bundle.json", 21, "QuestionnaireResponse/qr-odi-2: item", "8 of 10 answered", "not_scorable"),
+        ("bundle.json", 27, "Procedure/proc-4: code", "http://clinic.example.org/CodeSystem/treatments|HS 'Hot stones'",
+         "unknown_modality"),
+    ]
+    row = p.iloc[2]
+    assert row["expected"] == "a FHIR decimal: a JSON number such as 7 or 6.5"
+    assert "bundle.json:19:Observation/obs-17: valueQuantity.value: invalid Observation (FHIR R4)" in str(info.value)
+
+
+def test_bundle_and_ndjson_export_give_the_same_study(bundle):
+    a, _ = bundle
+    b, _ = _load(EXPORT)
+    for table in ("patients", "episodes", "scores", "sessions"):
+        x = getattr(a, table).drop(columns=["_source", "_row"], errors="ignore")
+        y = getattr(b, table).drop(columns=["_source", "_row"], errors="ignore")
+        key = list(x.columns[:3])
+        pd.testing.assert_frame_equal(x.sort_values(key).reset_index(drop=True),
+                                      y.sort_values(key).reset_index(drop=True))
+    assert _rows(a.exclusions, ["column", "reason"]) == _rows(b.exclusions, ["column", "reason"])
+    # NDJSON problems name the file and the line: obs-17 is line 11 of Observation.ndjson
+    hit = b.exclusions[b.exclusions["reason"] == "invalid_fhir"]
+    assert _rows(hit, ["source", "row"]) == [("Observation.ndjson", 11)]
+
+
+def test_parsed_json_loads_like_the_file():
+    study, _ = _load(json.loads(BUNDLE.read_text(encoding="utf-8")))
+    assert len(study.scores) == 9 and set(study.scores["_source"]) == {"<FHIR resources>"}
+
+
+def test_missing_fhir_resources_names_the_extra(monkeypatch):
+    monkeypatch.setattr(fhir_read, "R4B", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'backpain_outcomes\[sources\]'"):
+        load_fhir(BUNDLE)
+
+
+# ------------------------------------------------------------------------------------------ small cases
+def _patient(pid="a"):
+    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1970-01-01"}
+
+
+def _nrs(oid, value=5, when="2024-05-02", **extra):
+    return {"resourceType": "Observation", "id": oid, "status": "final", "subject": {"reference": "Patient/a"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value}, **extra}
+
+
+def test_partial_dates_units_and_declared_codes_are_named():
+    vas_pct = {**_nrs("v1", 40), "code": {"coding": [{"system": "http://loinc.org", "code": "38214-3"}]},
+               "valueQuantity": {"value": 40, "unit": "%", "code": "%"}}
+    local = {**_nrs("l1", 3), "code": {"coding": [{"system": "http://clinic.example.org/obs", "code": "PAIN"}]}}
+    res = [_patient(), _nrs("o1"), _nrs("o2", when="2024-05"), vas_pct, local,
+           {"resourceType": "Procedure", "id": "x1", "status": "completed", "subject": {"reference": "Patient/a"},
+            "code": {"text": "Consultation"}, "performedDateTime": "2024-05-02"}]
+    with pytest.raises(DataValidationError) as info:
+        load_fhir(res, today="2025-01-01", modality_map={"Consultation": None})
+    assert _rows(info.value.problems, ["row", "column", "reason"]) == [
+        (3, "Observation/o2: effectiveDateTime", "invalid_date"),   # "2024-05" is not a day
+        (4, "Observation/v1: valueQuantity.code", "invalid_unit"),  # a VAS in % is neither mm nor cm
+    ]
+    with pytest.warns(ExcludedRowsWarning, match="2 invalid resource"):
+        study = load_fhir(res, today="2025-01-01", modality_map={"Consultation": None}, errors="exclude",
+                          observation_codes={"http://clinic.example.org/obs|PAIN": "NRS"})
+    assert _rows(study.scores, ["_row", "instrument", "score"]) == [(2, "nrs", 5.0), (5, "nrs", 3.0)]
+    assert _rows(study.exclusions[study.exclusions["table"] == "sessions"], ["column", "reason"]) == [
+        ("Procedure/x1: code", "not_a_session")]
+
+
+def test_questionnaire_declared_by_canonical_and_rmdq_items():
+    items = [{"linkId": f"q{k}", "answer": [{"valueCoding": {"code": "Y" if k <= 10 else "N"}}]} for k in range(1, 25)]
+    qr = {"resourceType": "QuestionnaireResponse", "id": "r1", "status": "completed",
+          "questionnaire": "http://clinic.example.org/Questionnaire/back-form|3", "subject": {"reference": "Patient/a"},
+          "authored": "2024-05-02T10:00:00+02:00", "item": items}
+    study = load_fhir([_patient(), qr], today="2025-01-01",
+                      questionnaires={"http://clinic.example.org/Questionnaire/back-form": "Roland-Morris"})
+    assert _rows(study.scores, ["instrument", "score"]) == [("rmdq", 10.0)]  # ten "Y" answers
+    with pytest.raises(DataValidationError, match="not the ODI or the RMDQ") as info:
+        load_fhir([_patient(), qr], today="2025-01-01")
+    assert info.value.problems["reason"].tolist() == ["other_questionnaire"]
+    assert info.value.header.startswith("no resource gives a score")
+
+
+def test_ndjson_line_that_is_not_json_is_a_problem_of_its_line(tmp_path):
+    lines = [json.dumps(_patient()), '{"resourceType": "Observation", "id": "broken"', json.dumps(_nrs("o1"))]
+    (tmp_path / "All.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as info:
+        load_fhir(tmp_path, today="2025-01-01")
+    assert _rows(info.value.problems, ["table", "source", "row", "reason"]) == [
+        ("fhir", "All.ndjson", 2, "invalid_json")]
+    with pytest.warns(ExcludedRowsWarning, match="1 invalid resource"):
+        study = load_fhir(tmp_path / "All.ndjson", today="2025-01-01", errors="exclude")
+    assert len(study.scores) == 1 and study.exclusions["reason"].tolist() == ["invalid_json"]
+
+
+def test_invalid_patient_excludes_its_resources_as_a_consequence():
+    bad = {**_patient(), "birthDate": "1970-02-30"}
+    with pytest.raises(DataValidationError) as info:
+        load_fhir([bad, _nrs("o1"), {**_nrs("o2"), "subject": {"reference": "Patient/b"}}, _patient("b")],
+                  today="2025-01-01")
+    # one problem, the patient's: its observation is not a second error
+    assert _rows(info.value.problems, ["row", "column", "reason"]) == [(1, "Patient/a: birthDate", "invalid_fhir")]
+
+
+def test_arguments_are_checked_by_name():
+    with pytest.raises(ValueError, match="modality_map"):
+        load_fhir(BUNDLE, modality_map={"HS": "hot stones"})
+    with pytest.raises(ValueError, match=r"questionnaires\['x'\].*odi or rmdq"):
+        load_fhir(BUNDLE, questionnaires={"x": "nrs"})
+    with pytest.raises(TypeError, match="source must be a path"):
+        load_fhir(42)
