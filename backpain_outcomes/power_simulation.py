@@ -6,8 +6,11 @@ treated episodes are dropped), and the claim is tested on its first ``n``
 untreated episodes for every ``n`` with
 :func:`~backpain_outcomes.test_resolution_claim` (``origin="first_contact"``,
 the simulator's time origin), so the same studies serve every ``n``
-(common random numbers). Simulation of power: Arnold et al. 2011 (BMC Med
-Res Methodol 11:94).
+(common random numbers). The test is computed as
+:func:`~backpain_outcomes.test_resolution_claim` computes it (``claim_at_day``
+on the untreated rows of :func:`~backpain_outcomes.time_to_resolution`), once
+per simulated study for every ``n``. Simulation of power: Arnold et al. 2011
+(BMC Med Res Methodol 11:94).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import numpy as np
 from scipy import optimize
 from tqdm import tqdm
 
-from .claims import test_resolution_claim
+from .resolution import DEFAULT_RULE, time_to_resolution
 from .simulate import simulate_study
+from .verdicts import claim_at_day
 from .vocabulary import UNTREATED
 
 __all__ = ["simulate_power", "simulator_rate", "CALIBRATION_MC"]
@@ -101,14 +105,17 @@ def _one_study(seed: int, ns: tuple, rate42: float, claimed: float, day: float, 
     else:  # pragma: no cover - 20 draws short of n_max episodes has probability below 1e-80
         raise RuntimeError("the simulator did not produce enough untreated episodes")
     out = []
+    # test_resolution_claim(study.subset(ids[:n]), population="untreated", origin="first_contact") computes its
+    # p-values as claim_at_day on the untreated rows of time_to_resolution, which are per episode: one
+    # time_to_resolution serves every n (tests/test_power.py checks the identity)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ttr = time_to_resolution(study, DEFAULT_RULE, origin="first_contact").table.set_index("episode_id")
+    texts += [str(w.message) for w in caught]
     for n in ns:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = test_resolution_claim(study.subset(ids[:n]), claimed=claimed, day=day, population=UNTREATED,
-                                        origin="first_contact", alpha=alpha, sensitivity=False, min_n=1)
-        texts += [str(w.message) for w in caught]
-        p = res.p_value_below if below else res.p_value_above
-        out.append((bool(np.isfinite(p) and p < alpha), int(res.n), bool(np.isfinite(res.estimate))))
+        res = claim_at_day(ttr.loc[ids[:n]], claimed, day, alpha)
+        p = res["p_below"] if below else res["p_above"]
+        out.append((bool(np.isfinite(p) and p < alpha), int(res["n"]), bool(np.isfinite(res["estimate"]))))
     return out, texts
 
 

@@ -23,6 +23,7 @@ import pytest
 from scipy import stats
 
 from backpain_outcomes import power_simulation
+from backpain_outcomes.claims import test_resolution_claim
 from backpain_outcomes.power import (
     PowerResult,
     SampleSizeResult,
@@ -34,6 +35,8 @@ from backpain_outcomes.power import (
     sample_size_formula,
 )
 from backpain_outcomes.power_formula import EXACT_MAX_N
+from backpain_outcomes.resolution import time_to_resolution
+from backpain_outcomes.simulate import simulate_study
 from backpain_outcomes.verdicts import claim_at_day
 
 
@@ -180,3 +183,18 @@ def test_exact_power_is_the_package_test_on_binomial_counts():
     assert res.table.query("method == 'exact' and n == 10")["power"].item() == pytest.approx(0.3504, abs=1e-4)
     with pytest.raises(ValueError, match="method='exact' assumes complete follow-up"):
         claim_power(10, 0.7, method="exact", dropout_mean_days=300)
+
+
+def test_simulated_test_is_test_resolution_claim_on_the_first_n_untreated_episodes():
+    # power_simulation computes claim_at_day once per study on time_to_resolution's untreated rows; this is what
+    # test_resolution_claim does on study.subset(first n untreated episodes)
+    study, _ = simulate_study(70, seed=5, untreated_share=0.85, untreated_resolved_by_42=0.7, horizon=98)
+    ids = study.episodes.loc[study.episodes["modality"] == "untreated", "episode_id"].to_numpy()
+    ttr = time_to_resolution(study, origin="first_contact").table.set_index("episode_id")
+    for n in (12, 40):
+        ref = test_resolution_claim(study.subset(ids[:n]), claimed=0.9, day=42, population="untreated",
+                                    origin="first_contact", sensitivity=False, min_n=1)
+        fast = claim_at_day(ttr.loc[ids[:n]], 0.9, 42, 0.05)
+        assert (fast["n"], fast["events"]) == (ref.n, ref.events)
+        assert fast["p_below"] == pytest.approx(ref.p_value_below, rel=1e-12)
+        assert fast["p_above"] == pytest.approx(ref.p_value_above, rel=1e-12)
