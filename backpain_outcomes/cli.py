@@ -14,6 +14,13 @@ Outputs are never written onto an input or into an input directory,
 replace an existing file only with ``--force``, and are written to a
 temporary file moved into place on success, so a failure leaves an older
 file untouched.
+
+Every output records its provenance (package version, command line, analysis
+configuration, seed, UTC date, SHA-256 of the input files and of the tables as
+analysed): embedded in HTML, PNG, SVG and text files, in a sidecar
+``<name>.provenance.json`` next to CSV, PDF, Parquet and Excel files; read it
+back with :func:`backpain_outcomes.provenance.read_provenance`. A sidecar is
+an output like any other: never an input, replaced only with ``--force``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from .curves import fit_recovery_curves
 from .exceptions import DataValidationError, MissingDependencyError, format_problems
 from .loading import load_study
 from .problems import count_by_kind
+from .provenance import figure_metadata, invocation, make_provenance, sidecar_path, text_with_provenance, written_with_sidecar
 from .reading import TABLES, find_table_files, table_of_file
 from .report import clinic_report
 from .rules import DEFAULT_RULE, as_rule
@@ -217,14 +225,42 @@ def _load(args):
     for note in getattr(study, "notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.problems:
-        safe_csv(study.exclusions, args.problems, engine="arrow")
+        _csv(study.exclusions, args.problems, make_provenance("load_study", {}, study=study), engine="arrow")
         print(f"{len(study.exclusions)} excluded row(s) written to {args.problems}", file=sys.stderr)
     return study
 
 
+def _check_file(path, args, suffixes, what: str) -> Path:
+    """Check an output and its provenance sidecar (neither an input; replaced only with ``--force``)."""
+    out = check_output(path, _inputs(args), args.force, suffixes=suffixes, what=what)
+    if suffixes != (".txt",):
+        check_output(sidecar_path(out), _inputs(args), args.force, what=what)
+    return out
+
+
+def _csv(df: pd.DataFrame, path, provenance, engine: str = "pandas") -> None:
+    """Write a CSV file and its provenance sidecar, atomically."""
+    with written_with_sidecar(path, provenance) as tmp:
+        safe_csv(df, tmp, engine=engine)
+
+
+def _read_files(args) -> list[Path]:
+    """The data files a failed load read (directories expanded to their table files)."""
+    files = []
+    for p in _inputs(args):
+        files += [f for fs in find_table_files(p)[0].values() for f in fs] if p.is_dir() else [p]
+    return files
+
+
+def _loading(args) -> dict:
+    """How the input was read (recorded in every output's provenance)."""
+    keys = ("exclude", "dayfirst", "no_sessions", "sheet", "visits", *_VISIT_COLUMNS, "score", "untreated_label")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
 def _check_problems_file(args) -> None:
     if getattr(args, "problems", None):
-        check_output(args.problems, _inputs(args), args.force, suffixes=(".csv",), what="--problems")
+        _check_file(args.problems, args, (".csv",), "--problems")
 
 
 def _print_problems(err: DataValidationError, args) -> None:
@@ -237,7 +273,7 @@ def _print_problems(err: DataValidationError, args) -> None:
     print(f"\n{n} problem(s) by kind:")
     print(count_by_kind(problems).to_string(index=False))
     if getattr(args, "problems", None):
-        safe_csv(problems, args.problems, engine="arrow")
+        _csv(problems, args.problems, make_provenance("load_study", {}, input_files=_read_files(args)), engine="arrow")
         print(f"all {n} problem(s) written to {args.problems}", file=sys.stderr)
     elif n > SHOWN:
         print("Write them all with --problems FILE.", file=sys.stderr)
@@ -269,34 +305,44 @@ def _claims_args(p):
     _add_min_n(p, 20)
     p.add_argument("--population", help="test one claim on this population (e.g. untreated) instead of C1-C4")
     p.add_argument("--csv", metavar="FILE", help="also write the claims table to this CSV file")
+    p.add_argument("--text", metavar="FILE", help="also write the printed verdicts to this .txt file")
+
+
+def _claims_text(args, report) -> str:
+    lines = [f"Rule: {args.rule!r}; day {args.day:g}; origin {args.origin}; claimed {args.claimed:.0%}\n"]
+    for rec in report.table.itertuples(index=False):
+        lines += [f"[{rec.claim}] {rec.comparison}", f"     {rec.verdict}"]
+        if isinstance(rec.caveat, str) and rec.caveat:
+            lines.append(f"     caveat: {rec.caveat}")
+    return "\n".join(lines + [f"note: {note}" for note in report.notes])
 
 
 @command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts", _claims_args)
 def cmd_claims(args):
     _check_problems_file(args)
     if args.csv:
-        check_output(args.csv, _inputs(args), args.force, suffixes=(".csv",), what="--csv")
+        _check_file(args.csv, args, (".csv",), "--csv")
+    if args.text:
+        _check_file(args.text, args, (".txt",), "--text")
     study = _load(args)
+    config = {k: getattr(args, k) for k in ("rule", "day", "origin", "claimed", "alpha", "min_n", "population")}
     if args.population:
         res = test_resolution_claim(study, claimed=args.claimed, day=args.day, rule=args.rule,
                                     population=args.population, origin=args.origin, alpha=args.alpha, min_n=args.min_n)
-        print(res.summary())
-        table = res.table
+        text, table, function = res.summary(), res.table, "test_resolution_claim"
     else:
         report = evaluate_seed_claims(study, rule=args.rule, day=args.day, origin=args.origin, claimed=args.claimed,
                                       alpha=args.alpha, min_n=args.min_n)
-        print(f"Rule: {args.rule!r}; day {args.day:g}; origin {args.origin}; claimed {args.claimed:.0%}\n")
-        for rec in report.table.itertuples(index=False):
-            print(f"[{rec.claim}] {rec.comparison}")
-            print(f"     {rec.verdict}")
-            if isinstance(rec.caveat, str) and rec.caveat:
-                print(f"     caveat: {rec.caveat}")
-        for note in report.notes:
-            print(f"note: {note}")
-        table = report.table
+        text, table, function = _claims_text(args, report), report.table, "evaluate_seed_claims"
+    print(text)
+    provenance = make_provenance(function, config, study=study)
     if args.csv:
-        safe_csv(table, args.csv)
+        _csv(table, args.csv, provenance)
         print(f"\nclaims table written to {args.csv}")
+    if args.text:
+        with atomic_path(args.text) as tmp:
+            tmp.write_text(text_with_provenance(text, provenance), encoding="utf-8")
+        print(f"claims text written to {args.text}")
     return 0
 
 
@@ -312,18 +358,20 @@ def _compare_args(p):
 def cmd_compare(args):
     _check_problems_file(args)
     if args.csv:
-        check_output(args.csv, _inputs(args), args.force, suffixes=(".csv",), what="--csv")
+        _check_file(args.csv, args, (".csv",), "--csv")
     study = _load(args)
     res = compare_modalities(study, instrument=args.instrument, day=args.day, reference=args.reference,
                              origin=args.origin, alpha=args.alpha, min_n=args.min_n)
     print(res.summary())
     if args.csv:
-        safe_csv(res.table, args.csv)
+        config = {k: getattr(args, k) for k in ("instrument", "day", "reference", "origin", "alpha", "min_n")}
+        _csv(res.table, args.csv, make_provenance("compare_modalities", config, study=study))
         print(f"\ncomparison table written to {args.csv}")
     return 0
 
 
 _CURVE_FILES = ("recovery_curves.csv", "recovery_curves.png", "recovery_curves.svg")
+_CURVE_SIDECAR = sidecar_path(_CURVE_FILES[0]).name
 
 
 def _curves_args(p):
@@ -336,19 +384,22 @@ def _curves_args(p):
 @command("curves", "fit recovery curves per group; write the parameters (CSV) and the figure (PNG, SVG)", _curves_args)
 def cmd_curves(args):
     _check_problems_file(args)
-    out = check_directory(args.output, _inputs(args), args.force, _CURVE_FILES)
+    out = check_directory(args.output, _inputs(args), args.force, (*_CURVE_FILES, _CURVE_SIDECAR))
     study = _load(args)
-    curves = fit_recovery_curves(study, by=[b.strip() for b in args.by.split(",")], instrument=args.instrument,
+    by = [b.strip() for b in args.by.split(",")]
+    curves = fit_recovery_curves(study, by=by, instrument=args.instrument,
                                  origin=args.origin, alpha=args.alpha, min_n=args.min_n, progress=False)
     matplotlib.use("Agg")
     ax = curves.plot()
-    with atomic_path(out / _CURVE_FILES[0]) as csv, atomic_path(out / _CURVE_FILES[1]) as png, \
+    config = {"instrument": args.instrument, "by": by, "origin": args.origin, "alpha": args.alpha, "min_n": args.min_n}
+    provenance = make_provenance("fit_recovery_curves", config, study=study)
+    with written_with_sidecar(out / _CURVE_FILES[0], provenance) as csv, atomic_path(out / _CURVE_FILES[1]) as png, \
             atomic_path(out / _CURVE_FILES[2]) as svg:
         safe_csv(curves.table, csv)
-        ax.figure.savefig(png, bbox_inches="tight", dpi=120)
-        ax.figure.savefig(svg, bbox_inches="tight")
+        ax.figure.savefig(png, bbox_inches="tight", dpi=120, metadata=figure_metadata(provenance, "png"))
+        ax.figure.savefig(svg, bbox_inches="tight", metadata=figure_metadata(provenance, "svg"))
     print(curves.summary())
-    print(f"\nwrote {', '.join(str(out / f) for f in _CURVE_FILES)}")
+    print(f"\nwrote {', '.join(str(out / f) for f in (*_CURVE_FILES, _CURVE_SIDECAR))}")
     return 0
 
 
@@ -366,7 +417,7 @@ def _report_args(p):
 @command("report", "write the clinic outcome report (self-contained HTML, or PDF with Chromium)", _report_args)
 def cmd_report(args):
     _check_problems_file(args)
-    out = check_output(args.output, _inputs(args), args.force, suffixes=(".html", ".htm", ".pdf"), what="-o")
+    out = _check_file(args.output, args, (".html", ".htm", ".pdf"), "-o")
     study = _load(args)
     with atomic_path(out) as tmp:
         clinic_report(study, tmp, clinic=args.clinic, period=tuple(args.period) if args.period else None,
@@ -411,8 +462,10 @@ def cmd_simulate(args):
     _check_simulate_output(out, names, args.force)
     kwargs = {} if args.untreated_resolved_by_42 is None else {"untreated_resolved_by_42": args.untreated_resolved_by_42}
     _, truth, frames = simulate_study(args.n, seed=args.seed, return_frames=True, **kwargs)
+    config = {"n": args.n, "format": args.format, "untreated_resolved_by_42": args.untreated_resolved_by_42}
+    provenance = make_provenance("simulate_study", config, seed=args.seed)
     for name, df in frames.items():
-        with atomic_path(out / f"{name}{suffix}") as tmp:
+        with written_with_sidecar(out / f"{name}{suffix}", provenance) as tmp:
             if args.format == "csv":
                 df.to_csv(tmp, index=False)
             elif args.format == "parquet":
@@ -420,7 +473,7 @@ def cmd_simulate(args):
             else:
                 df.to_excel(tmp, index=False)
     if args.truth:
-        safe_csv(truth.episodes, out / "truth" / "episodes.csv")
+        _csv(truth.episodes, out / "truth" / "episodes.csv", provenance)
     print(f"wrote {args.n} patients to {out.resolve()}")
     return 0
 
@@ -456,7 +509,9 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+            with pd.option_context("display.max_colwidth", 200, "display.width", 250), \
+                    invocation(["backpain-outcomes", *(sys.argv[1:] if argv is None else argv)],
+                               **({"loading": _loading(args)} if hasattr(args, "path") else {})):
                 return int(args.func(args) or 0)
     except DataValidationError as err:
         _print_problems(err, args)

@@ -10,6 +10,7 @@ numbers from CSS page-margin boxes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from .exceptions import MissingDependencyError
+from .provenance import embed_html, make_provenance, sidecar_path, written_with_sidecar
 from .report_content import ReportContent, report_content
 from .resolution import DEFAULT_RULE
 from .safe_io import atomic_path, check_output
@@ -137,6 +139,10 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     Path of the written file. An existing file at ``path`` is replaced, but
     never one of the study's input files; the report is written to a
     temporary file first, so a failure leaves an older report untouched.
+    Its provenance (version, configuration, date, SHA-256 of the inputs) is
+    embedded in the HTML, or written next to a PDF as
+    ``report.pdf.provenance.json``; read it with
+    :func:`~backpain_outcomes.provenance.read_provenance`.
 
     See Also
     --------
@@ -150,15 +156,20 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     >>> out.suffix
     '.html'
     """
-    path = check_output(path, getattr(study, "input_files", []), force=True, suffixes=(".html", ".htm", ".pdf"),
-                        what="path")
-    if path.suffix.lower() == ".pdf":
+    inputs = getattr(study, "input_files", [])
+    path = check_output(path, inputs, force=True, suffixes=(".html", ".htm", ".pdf"), what="path")
+    pdf = path.suffix.lower() == ".pdf"
+    if pdf:
+        check_output(sidecar_path(path), inputs, force=True, what="path")
         _browser(None)  # fail before the analyses when Chromium is missing
     content = report_content(study, clinic=clinic, period=period, title=title, rule=rule, day=day, origin=origin,
                              instrument=instrument, min_n=min_n, show_therapists=show_therapists, progress=progress)
-    html = render_html(content)
-    with atomic_path(path) as tmp_out:  # a failure leaves an existing report untouched
-        if path.suffix.lower() == ".pdf":
+    provenance = make_provenance("clinic_report", dataclasses.asdict(content.config) | {"rule": content.config.rule},
+                                 study=study)
+    html = embed_html(render_html(content), provenance)
+    # a failure leaves an existing report untouched; a PDF keeps its provenance in a sidecar
+    with (written_with_sidecar(path, provenance) if pdf else atomic_path(path)) as tmp_out:
+        if pdf:
             with tempfile.TemporaryDirectory() as tmp:
                 h = Path(tmp) / "report.html"
                 h.write_text(html, encoding="utf-8")

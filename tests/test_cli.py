@@ -118,8 +118,8 @@ def test_a_failed_write_leaves_every_older_file(study, tmp_path, monkeypatch, ca
 def test_curves_and_compare_write_their_files(study, tmp_path, capsys):
     out = tmp_path / "curves"
     assert main(["curves", str(study), "-o", str(out), "--origin", "first_contact", "--by", "modality"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["recovery_curves.csv", "recovery_curves.png",
-                                                     "recovery_curves.svg"]
+    assert sorted(p.name for p in out.iterdir()) == ["recovery_curves.csv", "recovery_curves.csv.provenance.json",
+                                                     "recovery_curves.png", "recovery_curves.svg"]
     assert main(["compare", str(study), "--day", "42", "--reference", "none", "--csv", str(tmp_path / "c.csv")]) == 0
     assert "untreated" in pd.read_csv(tmp_path / "c.csv").to_string()
 
@@ -185,8 +185,9 @@ def test_validate_reports_blank_rows_and_same_day_scores(tmp_path, capsys):
 def test_simulate_writes_a_new_directory_that_validates(tmp_path, capsys):
     out = tmp_path / "sim"
     assert main(["simulate", "-n", "60", "-o", str(out), "--truth"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["episodes.csv", "patients.csv", "scores.csv", "sessions.csv",
-                                                     "truth"]
+    tables = ["episodes.csv", "patients.csv", "scores.csv", "sessions.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*tables, *(t + ".provenance.json" for t in tables),
+                                                            "truth"])
     assert main(["validate", str(out)]) == 0
     before = snapshot(out)
     assert main(["simulate", "-n", "60", "-o", str(out)]) == 2

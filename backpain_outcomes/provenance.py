@@ -1,0 +1,379 @@
+"""Provenance of every written output: which version, configuration, seed, date and input data produced it.
+
+A :class:`Provenance` record holds the package version, the function (and
+command line) that wrote the file, the analysis configuration (rule, origin,
+horizon, instrument, alpha, ``min_n``, reference, ...), the random seed
+(``None`` when nothing was random), the UTC time of writing, the SHA-256 of
+every input file, the SHA-256 of each table of the study as analysed (a
+canonical CSV serialisation, so that a study built in memory is identified
+too) and the versions of Python, pandas and NumPy.
+
+Each kind of output carries it in a form a script reads back with
+:func:`read_provenance`:
+
+========================  ==========================================================================
+output                    where the record is
+========================  ==========================================================================
+HTML                      ``<meta name="backpain-outcomes:provenance" content="JSON">`` and
+                          ``<script type="application/json" id="backpain-outcomes-provenance">``
+PNG                       a ``tEXt`` chunk with the key ``backpain-outcomes:provenance``
+SVG                       the Dublin Core ``<dc:description>`` of the figure's metadata
+text (``.txt``)           a footer: a line ``-- backpain-outcomes provenance (JSON) --`` and one JSON line
+CSV, PDF, Parquet, Excel  a sidecar file ``<name>.provenance.json`` next to the output (a PDF printed by
+                          Chromium keeps no custom metadata; a comment line would break CSV readers),
+                          which also holds the SHA-256 of the output, so a changed output is detected
+========================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import datetime as dt
+import hashlib
+import html
+import json
+import numbers
+import platform
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .exceptions import BackpainError
+from .rules import Resolution
+from .safe_io import atomic_path, final_path
+from .version import __version__
+
+__all__ = ["Provenance", "ProvenanceError", "make_provenance", "invocation", "read_provenance", "sha256_file",
+           "sha256_frame", "sidecar_path", "written_with_sidecar", "embed_html", "figure_metadata",
+           "text_with_provenance", "SCHEMA", "KEY", "SIDECAR_SUFFIX", "TEXT_MARK", "STUDY_TABLES"]
+
+#: Identifies the layout of the record (changes when fields change meaning).
+SCHEMA = "backpain-outcomes/provenance/1"
+#: Name of the HTML meta element and of the PNG text chunk.
+KEY = "backpain-outcomes:provenance"
+#: Suffix of the sidecar file: ``claims.csv`` -> ``claims.csv.provenance.json``.
+SIDECAR_SUFFIX = ".provenance.json"
+#: The line that opens the provenance footer of a text output.
+TEXT_MARK = "-- backpain-outcomes provenance (JSON) --"
+#: The tables of a Study whose canonical serialisation is hashed.
+STUDY_TABLES = ("patients", "episodes", "sessions", "scores")
+_SCRIPT_ID = "backpain-outcomes-provenance"
+_DC = "{http://purl.org/dc/elements/1.1/}description"
+_INVOCATION: contextvars.ContextVar[dict | None] = contextvars.ContextVar("backpain_outcomes_invocation",
+                                                                          default=None)
+
+
+class ProvenanceError(BackpainError, ValueError):
+    """A file without a readable provenance record, or whose sidecar no longer matches it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """Where an output came from.
+
+    Attributes
+    ----------
+    version : str
+        Version of backpain_outcomes that wrote the file.
+    function : str
+        The function that wrote it (``"clinic_report"``, ``"cli.claims"``, ...).
+    command : list of str or None
+        The command line (``["backpain-outcomes", "claims", ...]``), None when called from Python.
+    config : dict
+        The analysis configuration: ``rule`` (its text, which :func:`~backpain_outcomes.rules.as_rule`
+        reads back), ``rule_description``, ``origin``, ``day``, ``instrument``, ``alpha``, ``min_n``,
+        ``reference``, ... and, from the command line, ``loading`` (how the input was read).
+    seed : int or None
+        Random seed; None when the output involves no random numbers.
+    created : str
+        UTC time of writing, ISO 8601 (``2026-11-26T23:59:01Z``).
+    inputs : list of dict
+        Every input file read: ``path``, ``bytes``, ``sha256``.
+    tables : dict of str -> str
+        SHA-256 of each table of the study as analysed (:func:`sha256_frame`).
+    environment : dict
+        Versions of Python, pandas and NumPy.
+    output_sha256 : str or None
+        SHA-256 of the output (sidecar records only: an embedded record cannot hash its own file).
+    """
+
+    version: str
+    function: str
+    config: dict
+    seed: int | None = None
+    created: str = ""
+    inputs: list = dataclasses.field(default_factory=list)
+    tables: dict = dataclasses.field(default_factory=dict)
+    environment: dict = dataclasses.field(default_factory=dict)
+    command: list | None = None
+    output_sha256: str | None = None
+    schema: str = SCHEMA
+
+    @property
+    def created_at(self) -> dt.datetime:
+        """``created`` as a timezone-aware datetime (UTC)."""
+        return dt.datetime.fromisoformat(self.created.replace("Z", "+00:00"))
+
+    def to_dict(self) -> dict:
+        """The record as plain JSON types."""
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The record as JSON text (ASCII only, keys in a fixed order)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=True, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Provenance:
+        """Read a record back from :meth:`to_dict` (unknown keys are an error: they belong to another schema)."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise ProvenanceError(f"not a provenance record of schema {SCHEMA!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ProvenanceError(f"unknown provenance field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+# ----------------------------------------------------------------------------------------- building
+def sha256_file(path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_frame(df: pd.DataFrame) -> str:
+    """SHA-256 (hex) of a canonical CSV serialisation of ``df``.
+
+    Columns in their order, no index, ``\\n`` line ends, UTF-8, floats with 17
+    significant digits (round-trip), dates in ISO 8601, missing values empty.
+    The same table gives the same hash whether it was read from a file or built
+    in memory.
+    """
+    text = df.to_csv(index=False, lineterminator="\n", float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S",
+                     na_rep="")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain(value):
+    """A configuration value as JSON types (a rule as its text; numbers as int or float; paths as text)."""
+    if isinstance(value, Resolution):
+        return value.code
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | range | np.ndarray | pd.Index):
+        return [_plain(v) for v in value]
+    if isinstance(value, pd.Timestamp | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _config(config: dict) -> dict:
+    out = {str(k): _plain(v) for k, v in config.items()}
+    rule = config.get("rule")
+    if isinstance(rule, Resolution):
+        out["rule_description"] = repr(rule)
+    return out
+
+
+@contextlib.contextmanager
+def invocation(command, **settings):
+    """Within this block every record made by :func:`make_provenance` names the command line
+    ``command`` (a list of words) and adds ``settings`` (e.g. ``loading=...``) to its configuration."""
+    token = _INVOCATION.set({"command": [str(c) for c in command], "settings": dict(settings)})
+    try:
+        yield
+    finally:
+        _INVOCATION.reset(token)
+
+
+def _inputs(files) -> list[dict]:
+    out = []
+    for f in dict.fromkeys(Path(p).resolve() for p in files):
+        if f.is_file():
+            out.append({"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)})
+    return out
+
+
+def make_provenance(function: str, config: dict, study=None, seed: int | None = None, input_files=()) -> Provenance:
+    """A record for an output written now.
+
+    Parameters
+    ----------
+    function : str
+        The writer (``"clinic_report"``, ``"cli.claims"``).
+    config : dict
+        The analysis configuration (a :class:`~backpain_outcomes.rules.Resolution` is stored as its text).
+    study : Study, optional
+        Its ``input_files`` are hashed, and so are its tables as analysed.
+    seed : int, optional
+    input_files : iterable of path
+        Files read in addition to (or instead of) the study's.
+    """
+    files = [*(getattr(study, "input_files", None) or []), *input_files]
+    tables = {}
+    if study is not None:
+        tables = {name: sha256_frame(getattr(study, name)) for name in STUDY_TABLES
+                  if isinstance(getattr(study, name, None), pd.DataFrame)}
+    inv = _INVOCATION.get()
+    cfg = _config({**(inv["settings"] if inv else {}), **config})
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    env = {"python": platform.python_version(), "pandas": pd.__version__, "numpy": np.__version__}
+    return Provenance(version=__version__, function=function, config=cfg, seed=None if seed is None else int(seed),
+                      created=now, inputs=_inputs(files), tables=tables, environment=env,
+                      command=inv["command"] if inv else None)
+
+
+# ----------------------------------------------------------------------------------------- writing
+def sidecar_path(path) -> Path:
+    """The sidecar of an output: ``out/claims.csv`` -> ``out/claims.csv.provenance.json``."""
+    final = final_path(path)
+    return final.with_name(final.name + SIDECAR_SUFFIX)
+
+
+@contextlib.contextmanager
+def written_with_sidecar(path, provenance: Provenance):
+    """A temporary path for the output; on success the output and its sidecar are moved into place.
+
+    The sidecar records the SHA-256 of the output. If the block raises, neither file is written
+    and older ones are left untouched (both go through :func:`~backpain_outcomes.safe_io.atomic_path`).
+    """
+    with atomic_path(sidecar_path(path)) as side, atomic_path(path) as tmp:
+        yield tmp
+        record = dataclasses.replace(provenance, output_sha256=sha256_file(tmp))
+        side.write_text(record.to_json(indent=2) + "\n", encoding="utf-8")
+
+
+def _script_json(provenance: Provenance) -> str:
+    """JSON safe inside ``<script>``: ``<``, ``>`` and ``&`` as ``\\u`` escapes (no ``</script>`` can occur)."""
+    return provenance.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def embed_html(document: str, provenance: Provenance) -> str:
+    """``document`` with the record in a ``<meta>`` element and a JSON ``<script>`` at the end of ``<head>``."""
+    block = (f'<meta name="{KEY}" content="{html.escape(provenance.to_json(), quote=True)}">\n'
+             f'<script type="application/json" id="{_SCRIPT_ID}">{_script_json(provenance)}</script>\n')
+    at = document.lower().find("</head>")
+    if at < 0:
+        raise ValueError("the HTML document has no </head> to hold the provenance record")
+    return document[:at] + block + document[at:]
+
+
+def figure_metadata(provenance: Provenance, fmt: str) -> dict:
+    """``metadata=`` for matplotlib's ``savefig`` in format ``fmt`` (``png``: a text chunk; ``svg``: the
+    Dublin Core description)."""
+    fmt = fmt.lower().lstrip(".")
+    creator = f"backpain-outcomes {provenance.version}"
+    if fmt == "png":
+        return {"Software": creator, KEY: provenance.to_json()}
+    if fmt == "svg":
+        return {"Creator": creator, "Description": provenance.to_json()}
+    raise ValueError(f"fmt must be png or svg, got {fmt!r}")
+
+
+def text_with_provenance(text: str, provenance: Provenance) -> str:
+    """``text`` followed by the provenance footer (a marker line and one JSON line)."""
+    return text.rstrip("\n") + f"\n\n{TEXT_MARK}\n{provenance.to_json()}\n"
+
+
+# ----------------------------------------------------------------------------------------- reading
+class _HeadReader(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.meta: str | None = None
+        self.script: list[str] | None = None
+        self._in = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "meta" and a.get("name") == KEY and self.meta is None:
+            self.meta = a.get("content")
+        elif tag == "script" and a.get("id") == _SCRIPT_ID and self.script is None:
+            self.script, self._in = [], True
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in = False
+
+    def handle_data(self, data):
+        if self._in and self.script is not None:
+            self.script.append(data)
+
+
+def _from_html(path: Path) -> str | None:
+    reader = _HeadReader()
+    reader.feed(path.read_text(encoding="utf-8"))
+    if reader.script is not None:
+        return "".join(reader.script)
+    return reader.meta
+
+
+def _from_png(path: Path) -> str | None:
+    with Image.open(path) as im:
+        return getattr(im, "text", {}).get(KEY)
+
+
+def _from_svg(path: Path) -> str | None:
+    node = ET.parse(path).getroot().find(f".//{_DC}")
+    return None if node is None else node.text
+
+
+def _from_text(path: Path) -> str | None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    marks = [i for i, line in enumerate(lines) if line == TEXT_MARK]
+    return lines[marks[-1] + 1] if marks and marks[-1] + 1 < len(lines) else None
+
+
+_EMBEDDED = {".html": _from_html, ".htm": _from_html, ".png": _from_png, ".svg": _from_svg, ".txt": _from_text}
+
+
+def _parse(text: str, where) -> Provenance:
+    try:
+        return Provenance.from_dict(json.loads(text))
+    except json.JSONDecodeError as err:
+        raise ProvenanceError(f"{where}: the provenance record is not valid JSON ({err})") from None
+
+
+def read_provenance(path) -> Provenance:
+    """The provenance record of a file written by the package.
+
+    Reads the record embedded in HTML, PNG, SVG and text outputs, else the sidecar
+    ``<name>.provenance.json`` (whose ``output_sha256`` must match the file). ``path`` may
+    also be the sidecar itself.
+
+    Raises
+    ------
+    ProvenanceError
+        When the file has no record, or has changed since its sidecar was written.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProvenanceError(f"{path}: no such file")
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return _parse(path.read_text(encoding="utf-8"), path)
+    reader = _EMBEDDED.get(path.suffix.lower())
+    text = reader(path) if reader else None
+    if text is not None:
+        return _parse(text, path)
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise ProvenanceError(f"{path} carries no provenance record and has no sidecar {side.name}")
+    record = _parse(side.read_text(encoding="utf-8"), side)
+    if record.output_sha256 != sha256_file(path):
+        raise ProvenanceError(f"{path} has changed since {side.name} was written (SHA-256 differs)")
+    return record
