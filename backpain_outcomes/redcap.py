@@ -249,6 +249,12 @@ def _relabel(frame: pd.DataFrame, names: dict, dedupe: bool = False) -> pd.DataF
     return out
 
 
+def _in_file_order(problems: pd.DataFrame) -> pd.DataFrame:
+    """Problems by file and line (a whole-file problem first)."""
+    order = problems.assign(_s=problems["source"].astype(str), _r=problems["row"].astype("Float64").fillna(-1.0))
+    return problems.loc[order.sort_values(["_s", "_r"], kind="stable").index].reset_index(drop=True)
+
+
 def _load(t: _Tables, errors: str, options: dict) -> Study:
     """Hand the tables to the loader; problems found before loading join the loader's."""
     try:
@@ -258,11 +264,9 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
                                errors=errors, **options)
     except DataValidationError as err:
         both = pd.concat([err.problems, t.pre], ignore_index=True) if len(t.pre) else err.problems
-        both = both.sort_values(["table", "source", "row"], kind="stable", key=lambda s: s.astype(object)
-                                if s.name != "row" else s)
-        raise DataValidationError(_relabel(both, t.names, dedupe=True), header=err.header) from None
+        raise DataValidationError(_in_file_order(_relabel(both, t.names, dedupe=True)), header=err.header) from None
     if len(t.pre) and errors == "raise":
-        raise DataValidationError(_relabel(t.pre, t.names, dedupe=True))
+        raise DataValidationError(_in_file_order(_relabel(t.pre, t.names, dedupe=True)))
     for w in caught:  # re-stated for the caller's line
         warnings.warn(w.message, w.category, stacklevel=3)
     study.exclusions = _relabel(study.exclusions, t.names)

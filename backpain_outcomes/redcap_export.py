@@ -136,6 +136,9 @@ def classify_rows(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> 
     """The event, arm, repeat instrument and episode of every row, and whether its event is read."""
     d, n = ex.data, len(ex.data)
     notes = []
+    if m.events is not None and "redcap_event_name" not in d:
+        raise ValueError(f"mapping['events']: {ex.part.source} has no column redcap_event_name (the project is not "
+                         "longitudinal, or the export left the events out); leave 'events' out of the mapping")
     events = d["redcap_event_name"] if "redcap_event_name" in d else pd.Series(None, index=d.index, dtype=object)
     codes, uniq = pd.factorize(events)
     keys = [event_key(e) for e in uniq]
