@@ -23,6 +23,7 @@ p-values (Holm 1979). They are adjusted associations in observational data.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -181,6 +182,7 @@ def _relapses(sub, study, rule, origin, spec, claimed, day, alpha):
             "estimate_if_relapse_undoes": undo["estimate"]}
 
 
+@functools.singledispatch
 def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DEFAULT_RULE,
                           population="untreated", origin: str = "onset", alpha: float = 0.05,
                           relapse: str = "ignore", sensitivity: bool = True, sensitivity_days=SENSITIVITY_DAYS,

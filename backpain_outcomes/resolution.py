@@ -27,6 +27,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -36,11 +37,12 @@ from .checks import check_alpha, check_by, check_choice, check_days, check_min_n
 from .exceptions import SmallSampleWarning
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
-from .survival import kaplan_meier, km_at_days, km_median
+from .survival import kaplan_meier_counts, km_at_days_counts, km_median, risk_counts
 from .vocabulary import label
 
 __all__ = ["Resolution", "as_rule", "DEFAULT_RULE", "episode_events", "time_to_resolution", "TimeToResolution",
-           "resolution_curve", "ResolutionCurve", "RELAPSE", "check_study"]
+           "resolution_curve", "ResolutionCurve", "RELAPSE", "check_study", "event_notes", "curve_from_counts",
+           "curve_tables"]
 
 #: How a measurement failing the rule after a resolution is handled.
 RELAPSE = ("ignore", "undo")
@@ -213,19 +215,26 @@ def _events(study, rule, origin, relapse):
     ev["treatment_status"] = ep["treatment_status"].astype(str).to_numpy() if "treatment_status" in ep else ""
     ev["chronicity"] = ep["chronicity"].astype(str).to_numpy()
     ev["censored_reason"] = np.where(ev["resolved"], "", ev["status"])
-    notes = []
-    n_comb = int(ev["n_combined"].sum())
-    if n_comb:
-        n_eps = int((ev["n_combined"] > 0).sum())
-        notes.append(f"{n_comb} {rule.instrument.upper()} measurement(s) in {n_eps} episode(s) were taken on the same "
-                     f"day as another of the same episode and were combined into one visit by their {rule.same_day}.")
-    gone = ev.loc[~ev["at_risk"], "status"].value_counts()
-    if len(gone):
-        notes.append("Not at risk (no information on the time to resolution): "
-                     + ", ".join(f"{n} {_GONE.get(k, k)}" for k, n in gone.items()) + ".")
+    notes = event_notes(rule, int(ev["n_combined"].sum()), int((ev["n_combined"] > 0).sum()),
+                        ev.loc[~ev["at_risk"], "status"].value_counts())
     return ev[_TTR_COLUMNS].reset_index(drop=True), notes
 
 
+def event_notes(rule: Resolution, n_combined: int, n_episodes_combined: int, not_at_risk: pd.Series) -> list[str]:
+    """Notes of an event table: measurements combined into same-day visits, and the episodes not at risk
+    (``not_at_risk``: their number by ``status``, largest first)."""
+    notes = []
+    if n_combined:
+        notes.append(f"{n_combined} {rule.instrument.upper()} measurement(s) in {n_episodes_combined} episode(s) "
+                     "were taken on the same day as another of the same episode and were combined into one visit by "
+                     f"their {rule.same_day}.")
+    if len(not_at_risk):
+        notes.append("Not at risk (no information on the time to resolution): "
+                     + ", ".join(f"{n} {_GONE.get(k, k)}" for k, n in not_at_risk.items()) + ".")
+    return notes
+
+
+@functools.singledispatch
 def time_to_resolution(study, rule=DEFAULT_RULE, origin: str = "onset", relapse: str = "ignore") -> TimeToResolution:
     """Time to resolution, one row per episode with measurements of the rule's instrument.
 
@@ -307,23 +316,61 @@ class ResolutionCurve(Result):
 
 
 def _curve_group(g, days, alpha):
-    """Step table, table at ``days`` and median row of one group of the event table."""
+    """Step table, table at ``days``, median row and first risk set of one group of the event table."""
     r = g[g["at_risk"]]
-    time, entry, event = r["day"].to_numpy(float), r["entry"].to_numpy(float), r["resolved"].to_numpy(bool)
-    km = kaplan_meier(time, event, entry, alpha=alpha)
+    counts = risk_counts(r["day"].to_numpy(float), r["resolved"].to_numpy(bool), r["entry"].to_numpy(float))
+    reasons = g["censored_reason"]
+    return curve_from_counts(counts, days, alpha, int((reasons == "resolved at entry").sum()),
+                             int((reasons == "single visit").sum()))
+
+
+def curve_from_counts(counts: pd.DataFrame, days, alpha: float, resolved_at_entry: int = 0, single_visit: int = 0):
+    """One group's curve from the per-day counts of its episodes at risk
+    (:func:`~backpain_outcomes.survival.risk_counts`, or their sum over partitions).
+
+    Returns ``(steps, table, median_row, first)``: the step table, the table at ``days`` (the
+    steps when None), the row of ``medians`` and (numbers at risk, day) of the first event.
+    """
+    km = kaplan_meier_counts(counts, alpha=alpha)
     steps = km.assign(day=km["time"], cumulative_resolution=1 - km["survival"], ci_low=1 - km["surv_high"],
                       ci_high=1 - km["surv_low"])[["day", "cumulative_resolution", "ci_low", "ci_high", "n_at_risk",
                                                    "n_events", "se"]]
-    tab = steps if days is None else km_at_days(km, days, time, entry, event).drop(columns="se_log")
+    tab = steps if days is None else km_at_days_counts(km, days, counts).drop(columns="se_log")
     med = km_median(km)
-    reasons = g["censored_reason"]
-    row = {"median_days": med[0], "median_ci_low": med[1], "median_ci_high": med[2], "n": int(len(r)),
-           "events": int(event.sum()), "resolved_at_entry": int((reasons == "resolved at entry").sum()),
-           "single_visit": int((reasons == "single visit").sum())}
+    row = {"median_days": med[0], "median_ci_low": med[1], "median_ci_high": med[2],
+           "n": int(counts["entries"].sum()), "events": int(counts["events"].sum()),
+           "resolved_at_entry": int(resolved_at_entry), "single_visit": int(single_visit)}
     first = (int(km["n_at_risk"].iloc[0]), float(km["time"].iloc[0])) if len(km) else None
     return steps, tab, row, first
 
 
+def curve_tables(groups: list, by_cols: list, notes: list[str], min_n: int):
+    """``(table, steps, medians, notes)`` of a curve from ``[(key, curve_from_counts(...)), ...]``;
+    a note and a ``SmallSampleWarning`` for each small group."""
+    rows, steps_all, meds, notes = [], [], [], list(notes)
+    given = len(notes)
+    for key, (steps, tab, med, first) in groups:
+        lab = dict(zip(by_cols, key))
+        for col, val in reversed(lab.items()):
+            tab = tab.assign(**{col: val})[[col, *tab.columns]]
+            steps = steps.assign(**{col: val})[[col, *steps.columns]]
+        rows.append(tab)
+        steps_all.append(steps)
+        meds.append({**lab, **med})
+        name = ", ".join(label(v) for v in lab.values()) or "all episodes"
+        if first is not None and first[0] < min_n:
+            notes.append(f"{name}: only {first[0]} episode(s) at risk at the first resolution (day {first[1]:g}); "
+                         "early estimates are unstable.")
+        if med["n"] < min_n:
+            notes.append(f"{name}: only {med['n']} episode(s) at risk in all; treat the curve as descriptive.")
+    for n in notes[given:]:
+        warnings.warn(n, SmallSampleWarning, stacklevel=3)
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    steps = pd.concat(steps_all, ignore_index=True) if steps_all else pd.DataFrame()
+    return table, steps, pd.DataFrame(meds), notes
+
+
+@functools.singledispatch
 def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", day=None, alpha: float = 0.05,
                      min_n: int = 10, relapse: str = "ignore") -> ResolutionCurve:
     """Cumulative resolution (1 - KM) with Greenwood variance and log-log CI, per group.
@@ -382,24 +429,6 @@ def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", d
             ev[c] = ep[c].reindex(ev["episode_id"]).astype(str).to_numpy()
     groups = [((), ev)] if not by_cols else [
         ((k,) if not isinstance(k, tuple) else k, g) for k, g in ev.groupby(by_cols, sort=True, observed=True)]
-    rows, steps_all, meds, notes = [], [], [], list(ttr.notes)
-    for key, g in groups:
-        lab = dict(zip(by_cols, key))
-        steps, tab, med, first = _curve_group(g, days, alpha)
-        for col, val in reversed(lab.items()):
-            tab = tab.assign(**{col: val})[[col, *tab.columns]]
-            steps = steps.assign(**{col: val})[[col, *steps.columns]]
-        rows.append(tab)
-        steps_all.append(steps)
-        meds.append({**lab, **med})
-        name = ", ".join(label(v) for v in lab.values()) or "all episodes"
-        if first is not None and first[0] < min_n:
-            notes.append(f"{name}: only {first[0]} episode(s) at risk at the first resolution (day {first[1]:g}); "
-                         "early estimates are unstable.")
-        if med["n"] < min_n:
-            notes.append(f"{name}: only {med['n']} episode(s) at risk in all; treat the curve as descriptive.")
-    for n in notes[len(ttr.notes):]:
-        warnings.warn(n, SmallSampleWarning, stacklevel=2)
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    steps = pd.concat(steps_all, ignore_index=True) if steps_all else pd.DataFrame()
-    return ResolutionCurve(table, steps, pd.DataFrame(meds), ev, rule, by_cols, origin, days, alpha, notes)
+    table, steps, medians, notes = curve_tables([(key, _curve_group(g, days, alpha)) for key, g in groups], by_cols,
+                                                ttr.notes, min_n)
+    return ResolutionCurve(table, steps, medians, ev, rule, by_cols, origin, days, alpha, notes)

@@ -1,0 +1,228 @@
+"""Registries too large for memory: a study as partitioned Parquet, analysed partition by partition on Dask.
+
+Every analysis of a registry reduces to sums computed per partition and merged: per-day counts of
+entries, events and censorings for Kaplan-Meier and the claim test, per-group cross-products for
+the mixed model, per-class sufficient statistics for the trajectory classes, counts and means for
+the report. A partition is an ordinary in-memory :class:`~backpain_outcomes.study.Study` of whole
+patients (so of whole episodes, see :mod:`backpain_outcomes.registry_store`); the public analyses
+accept a :class:`PartitionedStudy` wherever they accept a Study and return the same result types.
+
+The protocol (:class:`Partitions`) the registry analyses rely on:
+
+* ``n_partitions``;
+* ``map(fn, *args)``: ``fn(partition, *args)`` on every partition, results in partition order;
+* ``reduce(fn, combine, *args)``: the same, folded with ``combine`` in partition order as results arrive;
+* the loading bookkeeping, merged over partitions: ``flow()``, ``exclusions``, ``blanked_values``,
+  ``same_day_scores``, ``notes``, ``rows_read``, ``sources``, ``instruments``, ``onset_known``.
+
+:class:`PartitionedStudy` runs the partitions on a ``distributed.Client`` (a local cluster of two
+single-threaded worker processes by default); :class:`SequentialPartitions` runs in-memory studies
+one after the other, without Dask, for tests and small data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+import weakref
+from pathlib import Path
+
+import pandas as pd
+
+from . import registry_survival  # noqa: F401 - registers the survival analyses for partitioned studies
+from .checks import check_bool
+from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError
+from .loading import load_study
+from .reading import TABLES
+from .registry_partitions import Partitions, SequentialPartitions, partition_bookkeeping
+from .registry_store import partition_parts, read_registry, simulate_partitioned, write_partitioned
+
+try:
+    from distributed import Client, LocalCluster, as_completed
+except ImportError:  # the ``registry`` extra
+    Client = LocalCluster = as_completed = None
+
+__all__ = ["Partitions", "PartitionedStudy", "SequentialPartitions", "load_partitioned", "write_partitioned",
+           "simulate_partitioned", "partition_bookkeeping", "PERSIST_ROWS"]
+
+#: Registries with at most this many score rows keep their partitions in the workers' memory between analyses.
+PERSIST_ROWS = 2_000_000
+
+
+# ------------------------------------------------------------------------------------------------ Dask
+def _load(directory, meta, k, options) -> dict:
+    """Load partition ``k``; its Study, its bookkeeping, or its problems; warnings recorded to be shown once."""
+    parts = partition_parts(directory, meta, k)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            study = load_study(**{t: parts.get(t) for t in TABLES}, **options)
+        except DataValidationError as err:
+            return {"study": None, "problems": err.problems, "header": err.header, "warnings": []}
+    said = [(type(w.message), str(w.message)) for w in caught]
+    return {"study": study, "book": partition_bookkeeping(study), "warnings": said}
+
+
+def _without_study(loaded: dict) -> dict:
+    return {k: v for k, v in loaded.items() if k != "study"}
+
+
+def _apply(loaded: dict, fn, *args):
+    return fn(loaded["study"], *args)
+
+
+def _load_apply(directory, meta, k, options, fn, *args):
+    """Load partition ``k`` again (its warnings were shown when the registry was loaded) and apply ``fn``."""
+    study = load_study(**dict(partition_parts(directory, meta, k)), **options)
+    return fn(study, *args)
+
+
+def _shutdown(client, cluster) -> None:
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+class PartitionedStudy(Partitions):
+    """A registry on disk (:func:`load_partitioned`), its partitions loaded and analysed on Dask workers.
+
+    Use it as a context manager, or call :meth:`close`, to stop the local cluster it started.
+
+    Attributes
+    ----------
+    directory : Path
+    n_partitions : int
+    persist : bool
+        Whether the loaded partitions stay in the workers' memory between analyses (else each
+        analysis loads them again from the Parquet files).
+    client : distributed.Client
+    """
+
+    def __init__(self, directory, meta, options, client, persist):
+        self.directory, self._meta, self._options = Path(directory), meta, dict(options)
+        self.n_partitions = int(meta["n_partitions"])
+        self._cluster = None
+        if client is None:
+            self._cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(self._cluster)
+        self.client = client
+        self._finalizer = weakref.finalize(self, _shutdown, client if self._cluster else None, self._cluster)
+        futures = [client.submit(_load, str(self.directory), meta, k, self._options, pure=False)
+                   for k in range(self.n_partitions)]
+        loaded = client.gather([client.submit(_without_study, f, pure=False) for f in futures])
+        self._raise_problems(loaded)
+        books = [d["book"] for d in loaded]
+        n_scores = sum(b["n_scores"] for b in books)
+        self.persist = n_scores <= PERSIST_ROWS if persist is None else check_bool(persist, "persist")
+        self._futures = futures if self.persist else None
+        if not self.persist:
+            del futures
+        super().__init__(books)
+        self._warn(loaded)
+
+    def _raise_problems(self, loaded: list[dict]) -> None:
+        bad = [d for d in loaded if "problems" in d]
+        if not bad:
+            return
+        order = {s: i for i, s in enumerate(dict.fromkeys(src["source"] for src in self._meta["sources"]))}
+        problems = pd.concat([d["problems"].astype({"table": object, "source": object}) for d in bad],
+                             ignore_index=True)
+        key = pd.DataFrame({"t": problems["table"], "s": problems["source"].map(order),
+                            "r": pd.to_numeric(problems["row"], errors="coerce")})
+        problems = problems.loc[key.sort_values(["t", "s", "r"], kind="stable").index].reset_index(drop=True)
+        headers = [d["header"] for d in bad if d["header"]]
+        header = None
+        if headers and all(h == "the input cannot be read" for h in headers):
+            header = headers[0]
+        elif headers:
+            n_optional = sum(int(m.group(1)) for h in headers for m in [re.search(r"\((\d+) of them", h)] if m)
+            header = (f"{len(problems)} problem(s) found in the input data ({n_optional} of them invalid values in "
+                      "optional columns, which errors='exclude' sets blank, keeping their rows)")
+        self.close()
+        raise DataValidationError(problems, header=header)
+
+    def _warn(self, loaded: list[dict]) -> None:
+        """The partitions' warnings, once: excluded rows as one count, others once per distinct message."""
+        said = [w for d in loaded for w in d["warnings"]]
+        if any(kind is ExcludedRowsWarning for kind, _ in said):
+            ex = self.exclusions
+            bad = ex[~ex["reason"].astype(str).isin(["duplicate", "blank_row"])]
+            warnings.warn(f"{len(bad)} invalid row(s) were excluded (see study.exclusions; "
+                          f"reasons: {ex['reason'].astype(str).value_counts().to_dict()})", ExcludedRowsWarning,
+                          stacklevel=3)
+        for kind, message in dict.fromkeys((k, m) for k, m in said if k is not ExcludedRowsWarning):
+            warnings.warn(message, kind, stacklevel=3)
+
+    def _submit(self, fn, args) -> list:
+        if self._futures is not None:
+            return [self.client.submit(_apply, f, fn, *args, pure=False) for f in self._futures]
+        return [self.client.submit(_load_apply, str(self.directory), self._meta, k, self._options, fn, *args,
+                                   pure=False) for k in range(self.n_partitions)]
+
+    def map(self, fn, *args) -> list:
+        return self.client.gather(self._submit(fn, args))
+
+    def reduce(self, fn, combine, *args):
+        """Fold the results in partition order as they arrive; only results waiting for an earlier one are held."""
+        futures = self._submit(fn, args)
+        index = {f.key: i for i, f in enumerate(futures)}
+        waiting, total, nxt = {}, None, 0
+        for fut in as_completed(futures):
+            waiting[index[fut.key]] = fut.result()
+            fut.release()
+            while nxt in waiting:
+                value = waiting.pop(nxt)
+                total = value if nxt == 0 else combine(total, value)
+                nxt += 1
+        return total
+
+    def close(self) -> None:
+        """Release the partitions held by the workers and stop the local cluster started for this registry."""
+        self._futures = None
+        self._finalizer()
+
+    def __enter__(self) -> PartitionedStudy:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PartitionedStudy {self.directory}: {self.n_partitions} partitions>"
+
+
+def load_partitioned(directory, *, client=None, persist: bool | None = None, **options) -> PartitionedStudy:
+    """Load a registry written by :func:`write_partitioned` or :func:`simulate_partitioned`.
+
+    Each partition is checked by :func:`~backpain_outcomes.load_study` on a Dask worker, with the
+    rows' original files and lines, so the problems are those of loading the whole study (one
+    ``DataValidationError`` listing all of them, or the exclusions of every partition with
+    ``errors="exclude"``), and flow counts are the sums over partitions.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The registry directory.
+    client : distributed.Client, optional
+        Where to run: any Dask cluster. By default a ``LocalCluster`` of two single-threaded worker
+        processes is started and stopped by :meth:`PartitionedStudy.close` (or ``with``).
+    persist : bool, optional
+        Keep the loaded partitions in the workers' memory between analyses (default: when the
+        registry has at most :data:`PERSIST_ROWS` score rows); otherwise each analysis reads them again.
+    **options
+        Options of :func:`~backpain_outcomes.load_study` (``errors``, ``today``, ``no_sessions``, ...).
+
+    Returns
+    -------
+    PartitionedStudy
+    """
+    if Client is None:
+        raise MissingDependencyError("registries need dask and distributed: pip install 'backpain_outcomes[registry]'")
+    try:
+        inspect.signature(load_study).bind(**options)
+    except TypeError as err:
+        raise TypeError(f"load_partitioned: {err} (options are those of load_study)") from None
+    meta = read_registry(directory)
+    return PartitionedStudy(directory, meta, options, client, persist)
