@@ -200,7 +200,8 @@ def _map(resources: list, p: Problems, options: Options) -> tuple[Mapper, Counte
     valid = {id(r): parse(r, p) for r in mine}
     lost = {r.rid for r in mine if r.rtype == "Patient" and not valid[id(r)] and r.rid is not None}
     urls = {r.full_url: (r.rtype, r.rid) for r in resources if r.full_url}
-    mapper = Mapper(p, options, urls, lost)
+    known = {r.rid for r in mine if r.rtype == "Patient"} or None
+    mapper = Mapper(p, options, urls, lost, known)
     order = {"Patient": 0, "Condition": 1, "Encounter": 3}
     for r in sorted((r for r in mine if valid[id(r)]), key=lambda r: order.get(r.rtype, 2)):
         if r.rtype == "Encounter":

@@ -64,6 +64,7 @@ class Mapper:
     options: Options
     full_urls: dict
     lost_patients: set                                   # ids of Patient resources not used
+    known_patients: set | None                           # ids of every Patient resource (None: there are none)
     rows: dict = field(default_factory=dict)             # (table, source) -> list of row dicts
     lines: dict = field(default_factory=dict)            # (table, source) -> list of rows (line / entry)
     where: dict = field(default_factory=dict)            # (table, source, row) -> (label, {column: path})
@@ -99,6 +100,11 @@ class Mapper:
         if why and why != "missing":
             self.drop(res, "subject.reference", "not_a_patient", f"the subject is {why}, not a Patient",
                       "a reference to a Patient", reference.reference, kind=ERROR)
+            return False
+        if pid is not None and self.known_patients is not None and pid not in self.known_patients:
+            self.drop(res, "subject.reference", "unknown_patient", f"the subject {reference.reference} is not "
+                      "in the input (no Patient resource has this id)", "a reference to a Patient of the input",
+                      reference.reference, kind=ERROR)
             return False
         if pid is not None and pid in self.lost_patients:
             self.drop(res, "subject.reference", "patient_excluded", "the patient's own resource is not used "

@@ -119,14 +119,13 @@ def test_raise_lists_every_problem_with_resource_path_value_and_expectation():
         load_fhir(BUNDLE, today="2025-01-01", modality_map=CUP)
     p = info.value.problems
     assert _rows(p, ["source", "row", "column", "value", "reason"]) == [
-        ("bundle.json", 18, "Observation/obs-10: subject.reference", "p9", "unknown_patient"),
-        ("bundle.json", 18, "Observation/obs-10: effectiveDateTime", "2024-03-02", "no_episode"),
+        ("bundle.json", 18, "Observation/obs-10: subject.reference", "Patient/p9", "unknown_patient"),  # once
         ("bundle.json", 19, "Observation/obs-17: valueQuantity.value", "seven", "invalid_fhir"),
         ("bundle.json", 21, "QuestionnaireResponse/qr-odi-2: item", "8 of 10 answered", "not_scorable"),
         ("bundle.json", 27, "Procedure/proc-4: code", "http://clinic.example.org/CodeSystem/treatments|HS 'Hot stones'",
          "unknown_modality"),
     ]
-    row = p.iloc[2]
+    row = p.iloc[1]
     assert row["expected"] == "a FHIR decimal: a JSON number such as 7 or 6.5"
     assert "bundle.json:19:Observation/obs-17: valueQuantity.value: invalid Observation (FHIR R4)" in str(info.value)
 
@@ -231,3 +230,19 @@ def test_arguments_are_checked_by_name():
         load_fhir(BUNDLE, questionnaires={"x": "nrs"})
     with pytest.raises(TypeError, match="source must be a path"):
         load_fhir(42)
+
+
+def test_transaction_bundle_with_urn_uuid_references():
+    # a transaction Bundle as Synthea and most EHR exports write it: fullUrl urn:uuid, references to the fullUrl
+    pid, cid = "3b1f6c52-8a7e-4d6b-9f0e-2f1c7d4e5a60", "9d0c1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
+    patient = {**_patient(pid), "id": pid}
+    cond = {"resourceType": "Condition", "id": cid, "subject": {"reference": f"urn:uuid:{pid}"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "279039007"}]},
+            "onsetDateTime": "2024-04-28"}
+    obs = {**_nrs("o1", 6), "subject": {"reference": f"urn:uuid:{pid}"}}
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r, "request": {"method": "POST",
+                         "url": r["resourceType"]}} for r in (patient, cond, obs)]}
+    study = load_fhir(bundle, today="2025-01-01")
+    assert _rows(study.scores, ["patient_id", "episode_id", "score"]) == [(pid, cid, 6.0)]
+    assert study.patients["age"].tolist() == [54.0]  # born 1970-01-01, onset 2024-04-28
