@@ -42,14 +42,14 @@ from .exceptions import MissingDependencyError
 from .safe_io import atomic_path, check_output, safe_csv
 from .vocabulary import label
 
-try:
+try:  # optional dependency: the ``export`` extra
     import docx
-    from docx.shared import Pt
-except ImportError:  # pragma: no cover - the export extra installs it
-    docx = None
-    Pt = None
+    import docx.shared
+except ImportError:  # pragma: no cover - the tests monkeypatch docx to None
+    docx = None  # type: ignore[assignment]
 
-__all__ = ["publication_table", "to_markdown", "to_latex", "to_docx", "export_result", "FORMATS", "CI_STYLES"]
+__all__ = ["publication_table", "to_markdown", "to_latex", "to_docx", "export_result", "interval_pairs", "term_label",
+           "code_label", "format_number", "format_p", "latex_escape", "FORMATS", "CI_STYLES"]
 
 #: file suffix -> format written by :func:`export_result`
 FORMATS = {".md": "markdown", ".tex": "latex", ".docx": "docx", ".csv": "csv"}
@@ -135,8 +135,8 @@ def _points(instrument) -> str:
 def _header(col: str, instrument=None, interval: str | None = None, kind: str = "") -> str:
     """Column header with unit; ``interval`` ("95% CI") is added for a combined estimate; ``kind`` is the
     result type (a few columns mean something else in one result)."""
-    name, unit = _HEADERS_BY_RESULT.get(kind, {}).get(col) or _HEADERS.get(col, (None, ""))
-    if name is None:
+    name, unit = _HEADERS_BY_RESULT.get(kind, {}).get(col) or _HEADERS.get(col) or ("", "")
+    if not name:
         words = col.replace("_", " ").strip()
         name = (words[:1].upper() + words[1:]) if words else col
         name = re.sub(r"^N ", "N, ", name)
@@ -219,8 +219,21 @@ def _column_text(s: pd.Series, digits: int, sizes=None) -> pd.Series:
     if name == "term":
         return text.map(term_label)
     if name in _CODED:
-        return text.map(lambda v: label(v) if v else v)
+        return text.map(code_label)
     return text
+
+
+def code_label(value: object) -> str:
+    """The label of a vocabulary code; any other text unchanged (a clinic ``c_1`` stays ``c_1``).
+
+    Examples
+    --------
+    >>> code_label("dry_needling"), code_label("c_1")
+    ('Dry needling', 'c_1')
+    """
+    value = "" if value is None else str(value)
+    text = label(value)
+    return text if value and text != value.replace("_", " ") else value
 
 
 def _integral(s: pd.Series) -> bool:
@@ -439,7 +452,7 @@ def to_docx(result, path, *, force: bool = False, inputs=(), **options) -> Path:
     notes = table.attrs.get("notes", [])
     if notes:
         run = document.add_paragraph().add_run("Notes: " + " ".join(str(n).rstrip(".") + "." for n in notes))
-        run.font.size = Pt(8)
+        run.font.size = docx.shared.Pt(8)
     with atomic_path(path) as tmp:
         document.save(str(tmp))
     return path

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from .checks import check_bool, check_by, check_instrument, check_origin
+from .export import code_label
 from .results import Result
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
 from .weighting import SMD_THRESHOLD, balance_table
@@ -156,16 +157,21 @@ def _summary_rows(name: str, kind: str, x: pd.Series, masks: dict) -> list[dict]
     return rows
 
 
-def _compare(name: str, kind: str, x: pd.Series, masks: dict, test: bool) -> dict:
-    """SMD (mean and largest of the pairwise ones) and optionally a p-value across the groups."""
+def _compare(name: str, kind: str, x: pd.Series, masks: dict, smd: bool, test: bool) -> dict:
+    """SMD (mean and largest of the pairwise ones) and a p-value across the groups, each when asked for and
+    when there are two groups or more."""
     groups = {g: m.to_numpy() for g, m in masks.items() if g != OVERALL}
-    values = x.to_numpy(dtype=object if kind == "n_pct" else float)
-    smd = categorical_smd if kind == "n_pct" else continuous_smd
-    pairs = [smd(values, groups[a], groups[b]) for a, b in combinations(groups, 2)]
-    finite = [s for s in pairs if np.isfinite(s)]
-    out = {"variable": name, "smd": float(np.mean(finite)) if finite else np.nan,
-           "smd_max": float(np.max(finite)) if finite else np.nan, "n_pairs": len(finite), "p_value": np.nan,
+    out = {"variable": name, "statistic": kind, "smd": np.nan, "smd_max": np.nan, "n_pairs": 0, "p_value": np.nan,
            "test": ""}
+    if len(groups) < 2:
+        return out
+    if smd:
+        values = x.to_numpy(dtype=object if kind == "n_pct" else float)
+        one = categorical_smd if kind == "n_pct" else continuous_smd
+        pairs = [one(values, groups[a], groups[b]) for a, b in combinations(groups, 2)]
+        every = all(np.isfinite(pairs))  # a pair without SMD: no summary (as tableone's mean of the pairs)
+        out.update(smd=float(np.mean(pairs)) if every else np.nan, smd_max=float(np.max(pairs)) if every else np.nan,
+                   n_pairs=int(np.isfinite(pairs).sum()))
     if test:
         out.update(_test(kind, x, groups))
     return out
@@ -268,25 +274,24 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
     rows += [{"variable": "patients", "level": "", "group": g, "statistic": "n",
               "count": int(ep.loc[m, "patient_id"].nunique())} for g, m in masks.items()]
     comps, heads = [], {"episodes": "Episodes", "patients": "Patients"}
-    for name, kind, head in spec:
+    for name, kind, head in (item for item in spec if item[0] != by):  # the grouping itself is the columns
         stat = _statistic(name, kind, values[name], nonnormal)
         heads[name] = head
         rows += _summary_rows(name, stat, values[name], masks)
-        if len(order) >= 2 and (smd or test):
-            comps.append({**_compare(name, stat, values[name], masks, test), "statistic": stat})
+        comps.append(_compare(name, stat, values[name], masks, smd, test))
     if len(order) < 2:
         notes.append(f"only one {by} group: no SMD or p-value")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"n": "Int64", "missing": "Int64", "count": "Int64"})
     comparisons = pd.DataFrame(comps, columns=["variable", "statistic", "smd", "smd_max", "n_pairs", "p_value",
                                                "test"])
     return TableOne(table, comparisons, heads, by=by, instrument=instrument, origin=origin, groups=order,
-                    smd=smd, test=test, notes=notes + _method_notes(comparisons, heads, smd, test))
+                    smd=smd, test=test, notes=notes + _method_notes(comparisons, heads, order, smd, test))
 
 
-def _method_notes(comparisons: pd.DataFrame, headers: dict, smd: bool, test: bool) -> list[str]:
+def _method_notes(comparisons: pd.DataFrame, headers: dict, groups: list, smd: bool, test: bool) -> list[str]:
     notes = ["Percentages are of the episodes with the value recorded; Missing counts the episodes without it"]
     skewed = [headers.get(v, v) for v in comparisons.loc[comparisons["statistic"] == "median_iqr", "variable"]]
-    if smd and len(comparisons):
+    if smd and len(groups) >= 2:
         notes.append("SMD: mean of the pairwise standardised mean differences between the groups (as R tableone "
                      "prints them; Yang & Dalton 2012); Max SMD: the largest pairwise one; above "
                      f"{SMD_THRESHOLD:g} is commonly read as imbalance")
@@ -294,7 +299,11 @@ def _method_notes(comparisons: pd.DataFrame, headers: dict, smd: bool, test: boo
         if big:
             notes.append(f"groups differ at baseline (max pairwise SMD > {SMD_THRESHOLD:g}) in: {', '.join(big)}; "
                          "comparisons of outcomes between them need adjustment")
-    if test and len(comparisons):
+    lost = [headers.get(v, v) for v in comparisons.loc[comparisons["smd"].isna(), "variable"]]
+    if smd and lost and len(groups) >= 2:
+        notes.append(f"SMD not estimable for {', '.join(lost)}: for some pair of groups a group has no value, a "
+                     "single value, or both groups have no variation (n_pairs counts the estimable pairs)")
+    if test and len(groups) >= 2:
         notes.append("P values: one-way ANOVA for mean (SD), Kruskal-Wallis for median [IQR], Pearson's "
                      "chi-square for n (%); descriptive, not adjusted for multiple testing")
     if skewed:
@@ -336,7 +345,7 @@ class TableOne(Result):
         """The Table 1 as text: a row per statistic (and per level), a column per group, Overall, Missing,
         SMD (and P value); ``attrs`` holds the title and the notes."""
         t = self.table
-        names = {g: (label(g) if labels else g) for g in [*self.groups, OVERALL]}
+        names = {g: _capital(code_label(g)) if labels else g for g in [*self.groups, OVERALL]}
         names[OVERALL] = "Overall" if labels else OVERALL
         comp = self.comparisons.set_index("variable")
         total = int(t.loc[(t["variable"] == "episodes") & (t["group"] == OVERALL), "count"].iloc[0])
@@ -346,8 +355,8 @@ class TableOne(Result):
                               comp.loc[var] if var in comp.index else None, total)
         frame = pd.DataFrame(out)
         keep = ["Characteristic", *names.values(), "Missing, n (%)"]
-        keep += ["SMD", "Max SMD"] if self.show_smd and len(self.comparisons) else []
-        keep += ["P value"] if self.show_test and len(self.comparisons) else []
+        keep += ["SMD", "Max SMD"] if self.show_smd and len(self.groups) >= 2 else []
+        keep += ["P value"] if self.show_test and len(self.groups) >= 2 else []
         frame = frame.reindex(columns=keep).fillna("")
         frame.attrs = {"title": self._title(), "notes": list(self.notes)}
         return frame
@@ -373,6 +382,10 @@ class TableOne(Result):
         ax.set_xlabel("standardised mean difference")
         ax.legend(fontsize="small")
         return ax
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _fmt(v, digits: int) -> str:
@@ -403,8 +416,8 @@ def _wide_rows(var, rows, head, names, digits, labels, comp, total) -> list[dict
                                        f"{_fmt(r['q3'].iloc[0], digits)}]" for g, r in by_group.items()}}]
     out = [{**first, "Characteristic": f"{head}, n (%)"}]
     for level, lev_rows in rows.groupby("level", sort=False):
-        text = label(level) if labels else level
+        text = code_label(level) if labels else level
         cells = {names[g]: f"{int(r['count'])} ({_fmt(r['percent'], 1)})" for _, r in lev_rows.iterrows()
                  for g in [r["group"]]}
-        out.append({"Characteristic": "    " + text[:1].upper() + text[1:], **cells})
+        out.append({"Characteristic": "    " + _capital(text), **cells})
     return out
