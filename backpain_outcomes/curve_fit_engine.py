@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .recovery_model import TAU_BOUNDS, exp_plateau, jacobian, profile_start, tau_problem
+from .recovery_model import TAU_BOUNDS, TAU_GRID, exp_plateau, jacobian, solve_normal_equations, tau_problem
 
-__all__ = ["CurveFit", "fit_curve"]
+__all__ = ["CurveFit", "fit_curve", "fit_curve_sums", "day_sums"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,102 @@ def _bootstrap(t, y, clusters, theta, n_boot, rng, progress, bounds):
     return boot, (np.cov(boot.T) if len(boot) >= 2 else np.full((3, 3), np.nan))
 
 
+def day_sums(day, score):
+    """Distinct days with the count, sum and sum of squares of the scores on each: all
+    :func:`fit_curve_sums` needs.
+
+    Examples
+    --------
+    >>> [v.tolist() for v in day_sums([0.0, 7.0, 0.0], [5.0, 3.0, 6.0])]
+    [[0.0, 7.0], [2.0, 1.0], [11.0, 3.0], [61.0, 9.0]]
+    """
+    t, y = np.asarray(day, float), np.asarray(score, float)
+    days, pos = np.unique(t, return_inverse=True)
+    return (days, np.bincount(pos, minlength=len(days)).astype(float), np.bincount(pos, y, len(days)),
+            np.bincount(pos, y * y, len(days)))
+
+
+def _profile_start_sums(t, n, sy, syy):
+    """The grid tau with the smallest SSE (the first of equals), with its exact (b0, plateau), from sums."""
+    e = np.exp(-t[None, :] / TAU_GRID[:, None])
+    f = 1 - e
+    b0, pl, sse = solve_normal_equations((n * e * e).sum(1), (n * e * f).sum(1), (n * f * f).sum(1),
+                                         (e * sy).sum(1), (f * sy).sum(1), np.full(len(TAU_GRID), syy.sum()))
+    best = int(np.argmin(sse))
+    return np.array([b0[best], pl[best], TAU_GRID[best]])
+
+
+def _sse_derivatives(theta, t, n, sy, syy):
+    """Sum of squares with its exact gradient and Hessian in (b0, plateau, tau), from per-day sums."""
+    b0, pl, tau = theta
+    e = np.exp(-t / tau)
+    f = pl + (b0 - pl) * e
+    J = jacobian(t, *theta)
+    r = sy - n * f  # per-day sum of residuals
+    sse = float(syy.sum() - 2 * (f * sy).sum() + (n * f * f).sum())
+    d_bt, d_tt = e * t / tau**2, (b0 - pl) * e * t * (t - 2 * tau) / tau**4
+    second = np.zeros((3, 3))
+    second[0, 2] = second[2, 0] = (r * d_bt).sum()
+    second[1, 2] = second[2, 1] = -(r * d_bt).sum()
+    second[2, 2] = (r * d_tt).sum()
+    return sse, -2 * J.T @ r, 2 * ((J * n[:, None]).T @ J - second)
+
+
+def _polish(theta, t, n, sy, syy, steps=5):
+    """Newton steps with the exact Hessian from the least-squares optimum, each kept when it lowers the
+    sum of squares or, where that is flat to rounding (1e-13 of itself), the gradient: the estimate is
+    then fixed by the exact gradient, not by the optimiser's tolerance, so the same data summed in
+    another order give the same estimate to far below its standard error."""
+    sse, g, H = _sse_derivatives(theta, t, n, sy, syy)
+    for _ in range(steps):
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        new = theta + step
+        if not (np.all(np.isfinite(new)) and TAU_BOUNDS[0] < new[2] < TAU_BOUNDS[1]):
+            break
+        sse2, g2, H2 = _sse_derivatives(new, t, n, sy, syy)
+        if not (sse2 < sse or (sse2 <= sse + 1e-13 * max(abs(sse), 1.0) and np.linalg.norm(g2) < np.linalg.norm(g))):
+            break
+        theta, sse, g, H = new, sse2, g2, H2
+    return theta
+
+
+def fit_curve_sums(day, n, sy, syy) -> tuple[np.ndarray, float, int, str]:
+    """The least-squares fit of the recovery model from per-day sums (:func:`day_sums`; sums over several
+    parts of the data added up): ``(theta, residual_sd, n_iterations, problem)``.
+
+    The residuals :math:`\\sqrt{n_d}(f(t_d) - \\bar y_d)` differ from the per-measurement ones by a
+    constant sum of squares, so the optimum is that of all measurements.
+
+    Examples
+    --------
+    >>> t = np.tile(np.arange(0.0, 100.0, 10.0), 4)
+    >>> y = exp_plateau(t, 7.0, 2.0, 20.0) + np.repeat([0.1, -0.1, 0.2, -0.2], 10)
+    >>> theta, rsd, _, problem = fit_curve_sums(*day_sums(t, y))
+    >>> [round(float(v), 3) for v in theta], problem
+    ([7.0, 2.0, 20.0], '')
+    """
+    t, n, sy, syy = (np.asarray(a, float) for a in (day, n, sy, syy))
+    lo, hi = np.array([-np.inf, -np.inf, TAU_BOUNDS[0]]), np.array([np.inf, np.inf, TAU_BOUNDS[1]])
+    x0 = np.clip(_profile_start_sums(t, n, sy, syy), lo + 1e-9, hi - 1e-9)
+    w, ybar = np.sqrt(n), sy / n
+    res = optimize.least_squares(lambda p: w * (exp_plateau(t, *p) - ybar), x0,
+                                 jac=lambda p: w[:, None] * jacobian(t, *p), bounds=(lo, hi), method="trf",
+                                 xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    theta = res.x
+    problem = str(tau_problem(np.array([theta[2]]), t[None, :], np.ones((1, len(t)), bool),
+                              np.array([theta[0]]), np.array([theta[1]]))[0])
+    if not problem and not res.success:
+        problem = f"least squares did not converge ({res.message})"
+    if not problem:
+        theta = _polish(theta, t, n, sy, syy)
+    fitted = exp_plateau(t, *theta)
+    sse = max(float(syy.sum() - 2 * (fitted * sy).sum() + (n * fitted**2).sum()), 0.0)
+    return theta, float(np.sqrt(sse / max(n.sum() - 3, 1))), int(res.nfev), problem
+
+
 def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> CurveFit:
     """Fit the recovery model to pooled measurements, with clustered or bootstrap covariance.
 
@@ -104,16 +200,7 @@ def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> 
     """
     t, y = np.asarray(day, float), np.asarray(score, float)
     lo, hi = np.array([-np.inf, -np.inf, TAU_BOUNDS[0]]), np.array([np.inf, np.inf, TAU_BOUNDS[1]])
-    x0 = np.clip(profile_start(t, y), lo + 1e-9, hi - 1e-9)
-    res = optimize.least_squares(lambda p: exp_plateau(t, *p) - y, x0, jac=lambda p: jacobian(t, *p),
-                                 bounds=(lo, hi), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    theta = res.x
-    problem = str(tau_problem(np.array([theta[2]]), t[None, :], np.ones((1, len(t)), bool),
-                              np.array([theta[0]]), np.array([theta[1]]))[0])
-    if not problem and not res.success:
-        problem = f"least squares did not converge ({res.message})"
-    r = y - exp_plateau(t, *theta)
-    rsd = float(np.sqrt(np.sum(r**2) / max(len(y) - 3, 1)))
+    theta, rsd, n_iter, problem = fit_curve_sums(*day_sums(t, y))
     boot = None
     if problem:
         cov = np.full((3, 3), np.nan)
@@ -121,4 +208,4 @@ def fit_curve(day, score, cluster, n_boot: int = 0, rng=None, progress=None) -> 
         boot, cov = _bootstrap(t, y, cluster, theta, n_boot, rng or np.random.default_rng(0), progress, (lo, hi))
     else:
         cov = _cluster_cov(t, y, cluster, theta)
-    return CurveFit(theta, cov, rsd, int(res.nfev), not problem, problem, boot)
+    return CurveFit(theta, cov, rsd, n_iter, not problem, problem, boot)

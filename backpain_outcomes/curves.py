@@ -18,6 +18,7 @@ clustered or bootstrap covariance, is
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -44,7 +45,7 @@ from .results import Result
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
 __all__ = ["fit_recovery_curves", "RecoveryCurves", "CurveFit", "fit_curve", "score_range", "check_scale",
-           "data_window"]
+           "data_window", "curve_frame", "left_out_note", "fit_group", "group_row", "curves_result"]
 
 SCALES = ("100",)
 _PARAM_COLUMNS = ["b0", "b0_ci_low", "b0_ci_high", "plateau", "plateau_ci_low", "plateau_ci_high", "tau_days",
@@ -231,8 +232,10 @@ def _group_frames(frame, by_cols):
     return [(k if isinstance(k, tuple) else (k,), g) for k, g in frame.groupby(by_cols, observed=True, sort=True)]
 
 
-def _group_row(key, g, by_cols, fit, window, z):
-    row = {**dict(zip(by_cols, key)), "n_episodes": g["episode_id"].nunique(), "n_scores": len(g),
+def group_row(key, n_episodes: int, n_scores: int, by_cols, fit, window, z) -> dict:
+    """One row of :attr:`RecoveryCurves.table`: the group's key, counts, data window and the estimates
+    of ``fit`` with normal-approximation CIs (``z``), NaN when it is not usable."""
+    row = {**dict(zip(by_cols, key)), "n_episodes": n_episodes, "n_scores": n_scores,
            "first_day": window[0], "last_day": window[1]}
     if fit is None or not fit.converged:
         row.update({c: np.nan for c in _PARAM_COLUMNS})
@@ -251,7 +254,14 @@ def _group_row(key, g, by_cols, fit, window, z):
     return {**row, "residual_sd": fit.residual_sd, "converged": True, "n_iterations": fit.n_iterations}
 
 
-def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
+def left_out_note(n_episodes: int, by_cols) -> str:
+    """The note on episodes left out for lack of a value of ``by``."""
+    return f"{n_episodes} episode(s) without a value of {', '.join(by_cols)} were left out."
+
+
+def curve_frame(study, by_cols, instrument, origin, scale) -> tuple[pd.DataFrame, int]:
+    """Every measurement the curves use (baseline included) with the ``by`` columns, and the number of
+    episodes left out for lack of a ``by`` value."""
     frame = study.analysis_frame(instrument, origin=origin, include_baseline=True, scale=scale)
     ep = study.episodes.set_index("episode_id")
     for b in by_cols:
@@ -260,43 +270,67 @@ def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
         if b in ("modality", "chronicity"):
             frame[b] = frame[b].astype(str)
     missing = frame[by_cols].isna().any(axis=1) if by_cols else pd.Series(False, index=frame.index)
-    if missing.any():
-        notes.append(f"{frame.loc[missing, 'episode_id'].nunique()} episode(s) without a value of "
-                     f"{', '.join(by_cols)} were left out.")
-    return frame[~missing]
+    n_out = int(frame.loc[missing, "episode_id"].nunique()) if missing.any() else 0
+    return frame[~missing], n_out
+
+
+def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
+    frame, n_out = curve_frame(study, by_cols, instrument, origin, scale)
+    if n_out:
+        notes.append(left_out_note(n_out, by_cols))
+    return frame
 
 
 def _fit_group(key, g, min_n, n_boot, rng, bar, score_lim, notes):
-    """(fit or None, data window, why it is not fitted or not identified) of one group; warnings for the
-    caller of :func:`fit_recovery_curves`, notes on a converged fit's extrapolated b0 or shortened window."""
+    """:func:`fit_group` of the measurements ``g`` of one group."""
+    return fit_group(key, g["episode_id"].nunique(), len(g), data_window(g, min_n), float(g["day"].max()),
+                     lambda: fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float),
+                                       g["episode_id"].to_numpy(), n_boot, rng, bar), min_n, score_lim, notes)
+
+
+def fit_group(key, n_episodes: int, n_scores: int, window, last_day: float, fitter, min_n: int, score_lim,
+              notes: list):
+    """(fit or None, data window, why it is not fitted or not identified) of one group with ``n_episodes``
+    episodes, ``n_scores`` measurements up to ``last_day`` and data ``window``; ``fitter()`` gives its
+    :class:`CurveFit`. Warnings for the caller of :func:`fit_recovery_curves`, notes on a converged fit's
+    extrapolated b0 or shortened window."""
     name = ", ".join(label(k) for k in key) or "All episodes"
-    n_ep, window = g["episode_id"].nunique(), data_window(g, min_n)
-    if n_ep < min_n:
-        why = f"{name}: only {n_ep} episode(s), fewer than min_n={min_n}; not fitted"
-        warnings.warn(why, SmallSampleWarning, stacklevel=3)
+    if n_episodes < min_n:
+        why = f"{name}: only {n_episodes} episode(s), fewer than min_n={min_n}; not fitted"
+        warnings.warn(why, SmallSampleWarning, stacklevel=4)
         return None, window, why
-    if n_ep == len(g):
+    if n_episodes == n_scores:
         why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
                "measurements, so it is not fitted")
-        warnings.warn(why, SmallSampleWarning, stacklevel=3)
+        warnings.warn(why, SmallSampleWarning, stacklevel=4)
         return None, window, why
-    fit = fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float), g["episode_id"].to_numpy(),
-                    n_boot, rng, bar)
+    fit = fitter()
     if not fit.converged:
         why = f"{name}: {fit.problem}; estimates not reported"
-        warnings.warn(why, ConvergenceWarning, stacklevel=3)
+        warnings.warn(why, ConvergenceWarning, stacklevel=4)
         return fit, window, why
     low, high = score_lim
     if not low <= fit.theta[0] <= high:
         notes.append(f"{name}: b0 (the curve at day 0) is {fit.theta[0]:.3g}, outside the score range "
                      f"{low:g}-{high:g}: day 0 lies before the group's data, so b0 is an extrapolation; "
                      f"read start_score (the curve on day {window[0]:g}) instead.")
-    if window[1] < g["day"].max():
+    if window[1] < last_day:
         notes.append(f"{name}: fewer than {min_n} episodes have measurements after day "
                      f"{window[1]:g}; the curve is shown up to that day.")
     return fit, window, ""
 
 
+def curves_result(rows: list, covs: dict, by_cols, instrument, origin, scale, se, alpha, min_n,
+                  notes) -> RecoveryCurves:
+    """The :class:`RecoveryCurves` of the group rows (:func:`group_row` plus ``note``) and covariances."""
+    order = [*by_cols, *_PARAM_COLUMNS, "start_score", "n_episodes", "n_scores", "first_day", "last_day", "residual_sd",
+             "converged", "n_iterations", "note"]
+    table = pd.DataFrame(rows).reindex(columns=order)
+    table["converged"] = table["converged"].astype(bool)
+    return RecoveryCurves(table, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
+
+
+@functools.singledispatch
 def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: str = "onset",
                         scale: str | None = None, se: str = "cluster", n_boot: int = 200, seed: int = 0,
                         alpha: float = 0.05, min_n: int = 5, progress: bool = True) -> RecoveryCurves:
@@ -371,11 +405,8 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
             covs[key] = fit.cov
         if why:
             notes.append(why + ".")
-        rows.append({**_group_row(key, g, by_cols, fit, window, z), "note": why.split(": ", 1)[-1]})
+        rows.append({**group_row(key, g["episode_id"].nunique(), len(g), by_cols, fit, window, z),
+                     "note": why.split(": ", 1)[-1]})
     if bar is not None:
         bar.close()
-    order = [*by_cols, *_PARAM_COLUMNS, "start_score", "n_episodes", "n_scores", "first_day", "last_day", "residual_sd",
-             "converged", "n_iterations", "note"]
-    table = pd.DataFrame(rows).reindex(columns=order)
-    table["converged"] = table["converged"].astype(bool)
-    return RecoveryCurves(table, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
+    return curves_result(rows, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)

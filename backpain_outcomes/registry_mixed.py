@@ -12,13 +12,13 @@ same optimiser and finishing code as :func:`~backpain_outcomes.mixed.fit_mixed_m
 so the estimates are those of the in-memory fit and the result is the same
 :class:`~backpain_outcomes.mixed.MixedModelResult`.
 
-Three passes over the partitions, each returning small objects:
+Two passes over the partitions (a third only for a time map that is not a column scaling), each returning small objects:
 
-1. the columns of the analysis frame and whether onsets are known;
-2. factor levels (so that every partition builds the same design columns:
-   levels are global, in the vocabulary's order) and a few rows per
-   partition, from which every partition rebuilds the same patsy design;
-3. the per-group statistics, the cross-products and column maxima that give
+1. the columns of the analysis frame, whether onsets are known, factor
+   levels (so that every partition builds the same design columns: levels
+   are global, in the vocabulary's order) and a few rows per partition, from
+   which every partition rebuilds the same patsy design;
+2. the per-group statistics, the cross-products and column maxima that give
    the time-rescaling maps, and the model rows kept on the result (all of
    them up to :data:`FRAME_ROWS`, else the rows of a fixed subset of groups,
    said in a note: ``predict``, ``mean_curves`` and ``plot`` use them, the
@@ -42,7 +42,7 @@ from .mixed_design import check_design_summary, check_formula, check_re_formula,
 from .mixed_engines import fit_fast_stats
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS
 
-__all__ = ["fit_mixed_model_partitioned", "FRAME_ROWS", "STATEFUL_TRANSFORMS"]
+__all__ = ["fit_mixed_model_partitioned", "frame_or_reason", "raise_for_reasons", "FRAME_ROWS", "STATEFUL_TRANSFORMS"]
 
 #: A partitioned fit keeps all its model rows on the result up to this many; beyond, a subset of groups.
 FRAME_ROWS = 1_000_000
@@ -54,9 +54,9 @@ _ORDER = {v: i for i, v in enumerate((*MODALITY_LEVELS, *CHRONICITY_LEVELS))}
 
 
 # ------------------------------------------------------------------ per partition
-def _frame(study, instrument, origin):
-    """The partition's analysis frame, or why there is none: None (no scores of the instrument) or the
-    number of its episodes with scores but no onset (origin="onset")."""
+def frame_or_reason(study, instrument: str, origin: str, include_baseline: bool = False, scale=None):
+    """A partition's ``analysis_frame``, or why it has none: None (no scores of the instrument) or the
+    number of its episodes with scores but no onset (``origin="onset"``); see :func:`raise_for_reasons`."""
     sc = study.scores[study.scores["instrument"] == instrument]
     if sc.empty:
         return None
@@ -64,20 +64,40 @@ def _frame(study, instrument, origin):
         unknown = int(sc.loc[sc["days_since_onset"].isna(), "episode_id"].nunique())
         if unknown:
             return unknown
-    return study.analysis_frame(instrument, origin=origin)
+    return study.analysis_frame(instrument, origin=origin, include_baseline=include_baseline, scale=scale)
 
 
-def _columns(study, instrument, origin):
-    data = _frame(study, instrument, origin)
-    return data if data is None or isinstance(data, int) else list(data.columns)
+def raise_for_reasons(found: list, instrument: str, parts) -> list:
+    """The partitions' results that are not reasons (:func:`frame_or_reason`); the in-memory error when
+    onsets are missing (counted over all partitions) or no partition has scores of the instrument."""
+    unknown = sum(i for i in found if isinstance(i, int) and not isinstance(i, bool))
+    if unknown:
+        raise ValueError(f"origin='onset' needs the onset date of every episode, but {unknown} "
+                         "episode(s) have none (no episodes table or blank onset_date); "
+                         "use origin='first_contact' instead")
+    usable = [i for i in found if i is not None and not isinstance(i, int)]
+    if not usable:
+        raise ValueError(f"no {instrument} scores in this study; instruments present: "
+                         f"{', '.join(parts.instruments) or 'none'}")
+    return usable
 
 
-def _levels(study, instrument, origin, needed, groups):
-    """Levels of the non-numeric model columns (of the complete rows for plain columns), row counts and a
-    few complete rows."""
+def _frame(study, instrument, origin):
+    return frame_or_reason(study, instrument, origin)
+
+
+def _levels(study, instrument, origin, formula, re_formula, groups):
+    """The frame's columns; with formulas patsy can read, the levels of the non-numeric model columns (of
+    the complete rows for plain columns), row counts and a few complete rows. None without scores, the
+    number of episodes without onset when they stop origin="onset"."""
     data = _frame(study, instrument, origin)
     if not isinstance(data, pd.DataFrame):
-        return None
+        return data
+    out: dict = {"columns": list(data.columns)}
+    try:
+        needed = model_columns(data.columns, formula, re_formula, groups)
+    except patsy.PatsyError:  # the driver's checks say what is wrong
+        return out
     frame = data.dropna(subset=needed)
     levels = {}
     for c in needed:
@@ -87,7 +107,8 @@ def _levels(study, instrument, origin, needed, groups):
             levels[c] = list(data[c].cat.categories)
         elif not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
             levels[c] = list(pd.unique(frame[c].dropna()))
-    return {"levels": levels, "n_rows": len(data), "n_complete": len(frame), "sample": frame.head(TEMPLATE_ROWS)}
+    return {**out, "levels": levels, "n_rows": len(data), "n_complete": len(frame),
+            "sample": frame.head(TEMPLATE_ROWS)}
 
 
 def _typed(frame, dtypes):
@@ -189,16 +210,10 @@ def _linear_map(parts, key):
 
 def _spec(parts, instrument, origin, formula, re_formula, groups, time):
     """Checked formulas and what every partition needs to build the same design: (spec, notes, totals)."""
-    cols = parts.map(_columns, instrument, origin)
-    unknown = sum(c for c in cols if isinstance(c, int))
-    if unknown:
-        raise ValueError(f"origin='onset' needs the onset date of every episode, but {unknown} "
-                         "episode(s) have none (no episodes table or blank onset_date); "
-                         "use origin='first_contact' instead")
-    columns = next((c for c in cols if isinstance(c, list)), None)
-    if columns is None:
-        raise ValueError(f"no {instrument} scores in this study; instruments present: "
-                         f"{', '.join(parts.instruments) or 'none'}")
+    found = parts.map(_levels, instrument, origin, formula, re_formula if isinstance(re_formula, str) else None,
+                      groups)
+    info = raise_for_reasons(found, instrument, parts)
+    columns = info[0]["columns"]
     re_formula = check_re_formula(re_formula, columns)
     formula = check_formula(formula, columns, "formula", two_sided=True)
     for name, f in (("formula", formula), ("re_formula", re_formula)):
@@ -210,12 +225,11 @@ def _spec(parts, instrument, origin, formula, re_formula, groups, time):
         if not isinstance(value, str) or value not in columns:
             raise ValueError(f"{name}={value!r} is not a column of the data; choose from {', '.join(columns)}")
     needed = model_columns(columns, formula, re_formula, groups)
-    info = [i for i in parts.map(_levels, instrument, origin, needed, groups) if i is not None]
-    found: dict[str, list] = {}
+    found_levels: dict[str, list] = {}
     for i in info:
         for c, lv in i["levels"].items():
-            found.setdefault(c, []).extend(lv)
-    dtypes = {c: _global_order(lv) for c, lv in found.items()}
+            found_levels.setdefault(c, []).extend(lv)
+    dtypes = {c: _global_order(lv) for c, lv in found_levels.items()}
     template = pd.concat([i["sample"] for i in info], ignore_index=True)
     n_rows, n_complete = sum(i["n_rows"] for i in info), sum(i["n_complete"] for i in info)
     if n_complete == 0:
