@@ -142,12 +142,15 @@ def _ndjson(path: Path, p: Problems) -> list[Resource]:
     return out
 
 
-def _json_file(path: Path, p: Problems) -> list[Resource]:
+def _json_file(path: Path, p: Problems, notes: list, in_directory: bool) -> list[Resource]:
     try:
         obj = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         _bad(p, path.name, err.lineno, "invalid_json", f"the file is not JSON ({err.msg} at line {err.lineno}, "
              f"column {err.colno})", "a FHIR Bundle or resource in JSON")
+        return []
+    if in_directory and not (isinstance(obj, dict) and obj.get("resourceType")):
+        notes.append(f"{path.name}: not read, not a FHIR resource (no resourceType; a Bulk Data manifest?)")
         return []
     if isinstance(obj, list):
         _bad(p, path.name, np.nan, "not_a_resource", "a JSON list, not a Bundle", "a FHIR Bundle or resource")
@@ -181,7 +184,7 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
         raise ValueError(f"source: {path} holds no .ndjson or .json file")
     out: list[Resource] = []
     for f in readable:
-        out += _ndjson(f, p) if f.suffix.lower() == ".ndjson" else _json_file(f, p)
+        out += _ndjson(f, p) if f.suffix.lower() == ".ndjson" else _json_file(f, p, notes, path.is_dir())
     return out, notes, [f.resolve() for f in readable]
 
 

@@ -246,3 +246,15 @@ def test_transaction_bundle_with_urn_uuid_references():
     study = load_fhir(bundle, today="2025-01-01")
     assert _rows(study.scores, ["patient_id", "episode_id", "score"]) == [(pid, cid, 6.0)]
     assert study.patients["age"].tolist() == [54.0]  # born 1970-01-01, onset 2024-04-28
+
+
+def test_export_directory_notes_a_manifest_and_other_files(tmp_path):
+    (tmp_path / "Patient.ndjson").write_text(json.dumps(_patient()) + "\n", encoding="utf-8")
+    (tmp_path / "Observation.ndjson").write_text(json.dumps(_nrs("o1")) + "\n\n", encoding="utf-8")  # a blank line
+    (tmp_path / "manifest.json").write_text(json.dumps({"transactionTime": "2024-06-01T00:00:00Z", "output": []}),
+                                            encoding="utf-8")
+    (tmp_path / "README.txt").write_text("export of 2024-06-01\n", encoding="utf-8")
+    study = load_fhir(tmp_path, today="2025-01-01")
+    assert len(study.scores) == 1 and len(study.exclusions) == 0
+    assert any("1 file(s) not read (neither .ndjson nor .json): README.txt" in n for n in study.notes)
+    assert any(n.startswith("manifest.json: not read, not a FHIR resource") for n in study.notes)
