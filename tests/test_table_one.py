@@ -82,6 +82,19 @@ def test_smd_formulas_by_hand():
     assert categorical_smd(np.array(["f"] * 6, dtype=object), a, b) == 0.0  # one level: no difference
 
 
+def test_smds_of_the_example_match_r(t1):
+    # R 4.2, written from Yang & Dalton's formula as tableone's modules-smd.R computes it: for each pair of the six
+    # modalities, categorical sqrt(d' MASS::ginv(S) d) (first level dropped, S the mean of the two multinomial
+    # covariances), continuous |mean_a - mean_b| / sqrt((var_a + var_b) / 2); mean and max over the 15 pairs
+    expected = {"sex": (0.143892, 0.354787), "chronicity": (0.216498, 0.326814), "clinic_id": (0.163045, 0.374782),
+                "age": (0.082034, 0.192867)}
+    comp = t1.comparisons.set_index("variable")
+    for var, (mean, largest) in expected.items():
+        assert comp.loc[var, "smd"] == pytest.approx(mean, abs=1e-6), var
+        assert comp.loc[var, "smd_max"] == pytest.approx(largest, abs=1e-6), var
+        assert comp.loc[var, "n_pairs"] == 15
+
+
 def _small_study():
     rows = [("e1", "p1", "untreated", 30.0, "female", 6), ("e2", "p2", "untreated", 40.0, None, 7),
             ("e3", "p3", "cupping", 50.0, "male", 5), ("e4", "p4", "cupping", np.nan, "female", 8),
