@@ -1,24 +1,42 @@
 """Write the notebooks in notebooks/ from the cell sources below.
 
-Run: python scripts/make_notebooks.py [--execute]   (--execute stores the outputs in the notebooks)
+Run: python scripts/make_notebooks.py --execute [--output DIR]
+
+``--execute`` runs every notebook and stores its outputs (the committed notebooks
+carry them: the docs render them and a test reads a number from them); without it
+the notebooks are written without outputs. ``--output DIR`` writes them into DIR
+instead of notebooks/.
+
+Every number of the narrative comes from code: a markdown cell holds no hand-typed
+result (tests/test_notebooks.py scans them). Numbers that depend on the data are
+printed, or written as Markdown by a code cell (``display(Markdown(...))``).
 """
 
+import argparse
 from pathlib import Path
 
 import nbformat as nbf
 
 NB = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS: dict[str, list[str]] = {}
 
 
 def write(name, cells):
+    """Register a notebook: its cells, markdown ones prefixed with ``md:``."""
+    NOTEBOOKS[name] = cells
+
+
+def notebook(name) -> nbf.NotebookNode:
+    """The notebook ``name`` without outputs."""
     nb = nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c) for c in cells]
-    nbf.write(nb, NB / name)
+    nb.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c)
+                for c in NOTEBOOKS[name]]
+    return nb
 
 
 write("01_quickstart.ipynb", [
-    "md:# Quick start\nLoad the shipped example study (simulated, 500 patients), look at what was loaded and "
+    "md:# Quick start\nLoad the shipped example study (simulated), look at what was loaded and "
     "what was excluded, and plot raw pain trajectories by modality.",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\nimport backpain_outcomes as bpo\n"
     "study = bpo.load_study(bpo.example_path())\nprint(study.summary())",
@@ -26,21 +44,23 @@ write("01_quickstart.ipynb", [
     "An episode is *untreated* only when the data say so (an `arm` of the episodes table, a \"no treatment\" "
     "session row, or `load_study(..., no_sessions=\"untreated\")`); otherwise its status is *unknown*.",
     "study.flow()",
-    "md:## Episodes by modality and chronicity\nChronicity is measured from onset to first contact "
-    "(acute < 6 weeks, subacute 6-12, chronic >= 12).",
+    "md:## Episodes by modality and chronicity\nChronicity is measured from onset to first contact; "
+    "the column labels give the bands.",
     "ep = study.episodes.assign(modality=study.episodes['modality'].map(bpo.label),\n"
     "                           chronicity=study.episodes['chronicity'].map(bpo.label))\n"
     "pd.crosstab(ep['modality'], ep['chronicity'], margins=True, margins_name='Total')",
-    "md:## Raw NRS trajectories by modality (days since first contact, 40 episodes each)",
+    "md:## Raw NRS trajectories by modality (days since first contact, the first episodes of each)",
+    "shown = 40  # episodes drawn per modality\n"
     "frame = study.analysis_frame('nrs', origin='first_contact', include_baseline=True)\n"
     "mods = list(frame['modality'].cat.categories)\n"
     "fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True, sharey=True)\n"
     "for ax, mod in zip(axes.flat, mods):\n"
     "    sub = frame[frame['modality'] == mod]\n"
-    "    for _, g in list(sub.groupby('episode_id'))[:40]:\n"
+    "    for _, g in list(sub.groupby('episode_id'))[:shown]:\n"
     "        ax.plot(g['day'], g['score'], color='grey', alpha=0.3, lw=0.8)\n"
     "    ax.set_title(bpo.label(mod)); ax.set_xlim(0, 200); ax.set_ylim(0, 10)\n"
-    "fig.supxlabel('days since first contact'); fig.supylabel('pain NRS (0-10)');",
+    "fig.suptitle(f'{shown} episodes per modality')\n"
+    "fig.supxlabel('days since first contact'); fig.supylabel(bpo.label('nrs'));",
     "md:## What a user sees when a file is broken\nEvery problem is listed at once, as "
     "`file:row:column: message (got VALUE, expected ...)`.",
     "import tempfile, pathlib\nd = pathlib.Path(tempfile.mkdtemp())\n"
@@ -55,9 +75,9 @@ write("01_quickstart.ipynb", [
 write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "md:# Does back pain resolve on its own?\nThe popular claim: *almost 90% of back-pain episodes resolve on "
     "their own*. In the literature that figure is a consultation statistic (Croft et al. 1998, BMJ: about 90% "
-    "stopped consulting by 3 months, 21% had completely recovered). Here the claim is tested with censoring, "
-    "delayed entry and an explicit definition of *resolved* (default: NRS <= 1 on two consecutive visits, "
-    "`rule=\"nrs<=1 x2\"`), timed from pain onset.",
+    "stopped consulting by 3 months, 21% had completely recovered). Here the claim (`claimed=0.90`) is tested "
+    "with censoring, delayed entry and an explicit definition of *resolved* (default `rule=\"nrs<=1 x2\"`: "
+    "NRS `<= 1` on two consecutive visits), timed from pain onset.",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
     "claim = bpo.test_resolution_claim(study, claimed=0.90, day=42, rule='nrs<=1 x2')\n"
@@ -76,24 +96,29 @@ write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "md:## Every claim of the project",
     "report = bpo.evaluate_seed_claims(study)\nreport.table[['claim', 'comparison', 'estimate', 'ci_low', 'ci_high', "
     "'p_holm', 'verdict']]",
-    "md:## A world where 90% is true, and one where it is false\nThe simulator sets the true share of untreated "
-    "episodes resolved by day 42 (from first contact). The test should not reject when the truth is 90% and "
-    "should reject when it is lower.",
+    "md:## A world where the claim is true, and one where it is false\nThe simulator sets the true share of "
+    "untreated episodes resolved by the horizon, from first contact (`untreated_resolved_by_42`). The test should "
+    "not reject when the truth is the claimed share and should reject when it is lower.",
     "rows = []\nfor truth in (0.90, 0.70):\n    s, t = bpo.simulate_study(800, seed=4, untreated_share=0.4, "
     "untreated_resolved_by_42=truth)\n    c = bpo.test_resolution_claim(s, origin='first_contact', sensitivity=False)\n"
     "    rows.append({'true': truth, 'estimate': c.estimate, 'ci_low': c.ci_low, 'ci_high': c.ci_high, "
     "'verdict': c.verdict_code})\npd.DataFrame(rows)",
-    "md:### Power: untreated episodes needed to refute 90%\nThe normal approximation on the complementary "
-    "log-log scale of the test (fast), and the sample size for 80% power at several true rates.",
+    "md:### Power: untreated episodes needed to refute the claim\nThe normal approximation on the "
+    "complementary log-log scale of the test (fast), and the sample size for the chosen power (`power=0.8`) at "
+    "several true rates.",
     "power = bpo.claim_power([10, 20, 30, 50, 100], [0.5, 0.7, 0.8], method='formula')\nax = power.plot()",
     "pd.concat([bpo.claim_sample_size(r, power=0.8, method='formula').table for r in (0.5, 0.7, 0.8)])",
-    "md:## Real data: Anderson (1984)\n101 patients with back pain, progress three weeks after treatment "
-    "(R package gnm, `backPain`), loaded through the package as a global rating of change (1 = complete relief "
-    "... 6 = worse). What share had complete relief, or marked improvement or better? Wilson 95% CI.",
+    "md:## Real data: Anderson (1984)\nPatients with back pain, progress three weeks after treatment "
+    "(R package gnm, `backPain`), loaded through the package as a global rating of change (`ANDERSON_SCALE`, "
+    "from complete relief to worse). What share had complete relief, or marked improvement or better? Wilson "
+    "intervals.",
+    "from IPython.display import Markdown, display\n"
     "from statsmodels.stats.proportion import proportion_confint\n"
     "from backpain_outcomes.datasets import ANDERSON_SCALE, load_anderson1984\n"
     "from backpain_outcomes.ordinal import fit_grc_model\n"
     "anderson = load_anderson1984()\nrating = anderson.scores['score']\nn = len(rating)\nout = []\n"
+    "display(Markdown(f'{n} patients; ratings ' + ', '.join(f'{i} = {s}' for i, s in enumerate(ANDERSON_SCALE, 1))"
+    " + '.'))\n"
     "for label, k in [('complete relief', int((rating == 1).sum())),\n"
     "                 ('marked improvement or complete relief', int((rating <= 2).sum()))]:\n"
     "    lo, hi = proportion_confint(k, n, method='wilson')\n"
@@ -125,10 +150,16 @@ write("02_recovery_curves_by_modality.ipynb", [
     "md:## By chronicity",
     "by_chron = bpo.fit_recovery_curves(study, by='chronicity', progress=False)\nax = by_chron.plot(reference=None)\n"
     "by_chron.table[['chronicity', 'b0', 'plateau', 'tau_days', 'converged', 'note']]",
-    "md:Chronic episodes, timed from onset, enter after day 84 with pain that has already levelled off: from onset "
-    "their mean shows no decay within follow-up, so the decay time is not identified and the fit says so (the "
-    "warning above and the `note` column) instead of reporting a number. `origin='first_contact'` asks the other "
-    "question, recovery from the start of care.",
+    "from IPython.display import Markdown\n"
+    "from backpain_outcomes.vocabulary import CHRONIC_DAYS\n"
+    "chronic = by_chron.table.set_index('chronicity').loc['chronic']\n"
+    "Markdown(f'Chronic episodes, timed from onset, enter after day {CHRONIC_DAYS} with pain that has already '\n"
+    "         'levelled off: from onset their mean shows no decay within follow-up, so the decay time is not '\n"
+    "         'identified and the fit says so (the warning above and the `note` column) instead of reporting a '\n"
+    "         'number. `origin=\"first_contact\"` asks the other question, recovery from the start of care.'\n"
+    "         if not chronic['converged'] else\n"
+    "         f'Chronic episodes, timed from onset, enter after day {CHRONIC_DAYS}; their decay time is '\n"
+    "         f'{chronic[\"tau_days\"]:.1f} days.')",
     "md:## Per-episode half-lives\nEvery episode fitted on its own (batched Levenberg-Marquardt); episodes with "
     "fewer than four measurements, or whose decay time is not identified, are listed rather than dropped.",
     "ep = bpo.fit_episode_curves(study)\nprint(ep.table['converged'].value_counts())\n"
@@ -141,7 +172,7 @@ write("02_recovery_curves_by_modality.ipynb", [
     "m = bpo.fit_mixed_model(study, 'score ~ day * modality + baseline', re_formula='~ day')\n"
     "m.table.round(4)",
     "ax = m.plot()",
-    "md:## Modalities compared with untreated episodes at 6 weeks",
+    "md:## Modalities compared with untreated episodes at the horizon (`day=42`)",
     "cmp = bpo.compare_modalities(study, instrument='nrs', day=42)\n"
     "cmp.table[['modality', 'difference', 'ci_low', 'ci_high', 'p_holm', 'responder_rate', 'hazard_ratio', 'n']].round(3)",
     "ax = cmp.plot()",
@@ -154,8 +185,9 @@ write("02_recovery_curves_by_modality.ipynb", [
 
 write("04_trajectory_subgroups.ipynb", [
     "md:# Trajectory subgroups\nA latent class growth model finds groups of episodes with similar pain "
-    "courses. Dunn, Jordan & Croft (2006) found four in primary care: persistent mild (36%), recovering (30%), "
-    "severe chronic (21%) and fluctuating (13%). The number of classes is chosen from the enumeration table.",
+    "courses. Dunn, Jordan & Croft (2006) found four in primary care: persistent mild, recovering, severe "
+    "chronic and fluctuating (their shares are compared with ours below). The number of classes is chosen from "
+    "the enumeration table.",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
     "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
     "traj = bpo.fit_trajectories(study, instrument='nrs', k=range(1, 6), n_init=10, seed=0,\n"
@@ -205,14 +237,18 @@ write("05_clinic_report.ipynb", [
     "content.tables['key_outcomes']",
     "print(content.text['responders_vs_resolved'][0] if isinstance(content.text['responders_vs_resolved'], list) "
     "else content.text['responders_vs_resolved'])",
-    "md:## The same number as the API\nThe report's untreated resolution by day 42 is the claim test with the "
-    "report's configuration (here on the whole study: clinic C1's untreated row is too small to publish).",
+    "md:## The same number as the API\nThe report's untreated resolution by its horizon (`day=42`) is the claim "
+    "test with the report's configuration.",
+    "from IPython.display import Markdown, display\n"
+    "one = content.numbers['untreated_resolution']\n"
+    "shown = 'published' if one['published'] else 'not published in its report'\n"
+    "display(Markdown(f\"Clinic `C1`'s untreated row ({one['n']} episodes) is {shown}; here on the whole study:\"))\n"
     "whole = bpo.report_content(study, progress=False)\nu = whole.numbers['untreated_resolution']\n"
     "claim = bpo.test_resolution_claim(study, 0.90, day=42, population='untreated', sensitivity=False)\n"
     "print(f\"report: {u['estimate']:.4f} (95% CI {u['ci_low']:.4f}-{u['ci_high']:.4f}); \"\n"
     "      f\"test_resolution_claim: {claim.estimate:.4f} ({claim.ci_low:.4f}-{claim.ci_high:.4f})\")",
     "content.tables['outcomes']",
-    "md:## Disclosure control\nCounts under 5 are printed as \"<5\" (primary suppression). Then the report plays "
+    "md:## Disclosure control\nCounts under `min_n` (default `5`) are printed as `<5` (primary suppression). Then the report plays "
     "the attacker: from every published count, total and margin it solves for the bounds of each hidden count "
     "(linear and integer programming) and hides more counts, marked \"suppressed\", until none can be recovered.",
     "ledger = content.ledger.table()\nhidden = ledger.query(\"shown and status != 'published'\")\n"
@@ -228,17 +264,26 @@ write("05_clinic_report.ipynb", [
     "   Fix the rows, or add `--exclude` to report on the valid rows (the report counts the rest).\n"
     "3. Produce the report for the quarter and the clinic:\n"
     "   `backpain-outcomes report export/ --clinic C1 --period 2025-01-01 2025-03-31 -o q1.pdf`.\n"
-    "4. Therapists are shown as T1, T2... and small counts are hidden with everything that would reveal "
+    "4. Therapists are shown as `T1`, `T2`... and small counts are hidden with everything that would reveal "
     "them; `--show-therapists` is for internal use only.",
 ])
 
 
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--execute", action="store_true", help="run the notebooks and store their outputs")
+    parser.add_argument("--output", type=Path, default=NB, help="directory to write into (default notebooks/)")
+    args = parser.parse_args(argv)
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name in NOTEBOOKS:
+        nb = notebook(name)
+        if args.execute:
+            from nbclient import NotebookClient
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(args.output)}}).execute()
+        nbf.write(nb, args.output / name)
+        print("executed" if args.execute else "wrote", args.output / name)
+
+
 if __name__ == "__main__":
-    import sys
-    if "--execute" in sys.argv:
-        from nbclient import NotebookClient
-        for path in sorted(NB.glob("*.ipynb")):
-            nb = nbf.read(path, as_version=4)
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NB)}}).execute()
-            nbf.write(nb, path)
-            print("executed", path.name)
+    main()
