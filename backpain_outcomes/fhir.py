@@ -169,6 +169,20 @@ def load_fhir(source, *, observation_codes: dict | None = None, questionnaires: 
         fhir.resources is not installed (``pip install 'backpain_outcomes[sources]'``).
     DataValidationError
         Every problem once, as ``file:row:Type/id: json.path: message``.
+
+    Examples
+    --------
+    >>> from backpain_outcomes.fhir import load_fhir
+    >>> resources = [
+    ...     {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-06-15"},
+    ...     {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+    ...      "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+    ...      "effectiveDateTime": "2024-03-01T09:30:00+01:00", "valueQuantity": {"value": 7}}]
+    >>> study = load_fhir(resources, today="2025-01-01")
+    >>> study.scores[["patient_id", "instrument", "score", "_row"]].values.tolist()
+    [['p1', 'nrs', 7.0, 2]]
+    >>> study.patients["age"].tolist()  # at the first score: no Condition gives an onset
+    [43.0]
     """
     require_fhir_resources()
     options = _options(observation_codes, questionnaires, condition_codes, modality_map, odi_max_missing,

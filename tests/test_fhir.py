@@ -258,3 +258,16 @@ def test_export_directory_notes_a_manifest_and_other_files(tmp_path):
     assert len(study.scores) == 1 and len(study.exclusions) == 0
     assert any("1 file(s) not read (neither .ndjson nor .json): README.txt" in n for n in study.notes)
     assert any(n.startswith("manifest.json: not read, not a FHIR resource") for n in study.notes)
+
+
+def test_r4b_models_read_r4_elements_that_r5_renamed():
+    # why R4B: R5 renamed Procedure.performed[x] to occurrence[x], so an R4 Procedure fails the R5 model
+    from fhir.resources import get_fhir_model_class as r5_model
+    from fhir.resources.R4B import get_fhir_model_class as r4b_model
+    from pydantic import ValidationError
+
+    proc = {"resourceType": "Procedure", "status": "completed", "subject": {"reference": "Patient/a"},
+            "performedDateTime": "2024-05-02"}
+    assert str(r4b_model("Procedure").model_validate(proc).performedDateTime) == "2024-05-02"
+    with pytest.raises(ValidationError, match="performedDateTime"):
+        r5_model("Procedure").model_validate(proc)
