@@ -360,6 +360,17 @@ def read_provenance(path) -> Provenance:
     ------
     ProvenanceError
         When the file has no record, or has changed since its sidecar was written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
+    >>> with written_with_sidecar(out, make_provenance("example", {"day": 42, "origin": "onset"})) as tmp:
+    ...     _ = tmp.write_text("a\\n1\\n")
+    >>> sorted(p.name for p in out.parent.iterdir())
+    ['table.csv', 'table.csv.provenance.json']
+    >>> read_provenance(out).config
+    {'day': 42, 'origin': 'onset'}
     """
     path = Path(path)
     if not path.is_file():
