@@ -24,6 +24,8 @@ to the score range, and labelled from their own shape ("Rapid recovery",
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -45,7 +47,8 @@ from .results import Result
 from .trajectory_labels import class_label, distinct_labels
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
-__all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "class_label", "distinct_labels"]
+__all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "class_label", "distinct_labels",
+           "trajectory_rows", "trajectory_notes", "check_trajectory_options", "fit_trajectories_frame"]
 
 
 def adjusted_rand_index(a, b) -> float:
@@ -251,18 +254,34 @@ def _long_frame(study, instrument, origin, day, notes):
     else:
         raise TypeError(f"study must be a Study or a long DataFrame with episode_id, day and score, "
                         f"got {type(study).__name__}")
+    frame, n_late, n_single = trajectory_rows(frame, day)
+    notes.extend(trajectory_notes(n_late, n_single, day))
+    return frame, episodes, lo, hi, inst, orig
+
+
+def trajectory_rows(frame: pd.DataFrame, day) -> tuple[pd.DataFrame, int, int]:
+    """The ``episode_id``, ``day``, ``score`` rows a trajectory model uses (complete, up to ``day``, episodes
+    with two or more of them), the number of measurements after ``day`` and of single-measurement episodes
+    left out."""
     frame = frame[["episode_id", "day", "score"]].dropna()
+    n_late = 0
     if day is not None:
         late = frame["day"] > day
-        if late.any():
-            notes.append(f"{int(late.sum())} measurements after day {day:g} were left out (day={day:g}).")
+        n_late = int(late.sum())
         frame = frame[~late]
-    n_meas = frame.groupby("episode_id")["score"].transform("size")
-    few = n_meas < 2
-    if few.any():
-        notes.append(f"{frame.loc[few, 'episode_id'].nunique()} episode(s) with a single measurement were left "
+    few = frame.groupby("episode_id")["score"].transform("size") < 2
+    return frame[~few], n_late, int(frame.loc[few, "episode_id"].nunique()) if few.any() else 0
+
+
+def trajectory_notes(n_late: int, n_single: int, day) -> list[str]:
+    """The notes on the rows :func:`trajectory_rows` left out."""
+    notes = []
+    if n_late:
+        notes.append(f"{n_late} measurements after day {day:g} were left out (day={day:g}).")
+    if n_single:
+        notes.append(f"{n_single} episode(s) with a single measurement were left "
                      "out (a trajectory needs repeated measurements).")
-    return frame[~few], episodes, lo, hi, inst, orig
+    return notes
 
 
 def _enumeration_row(K, fit, p, E, common):
@@ -289,8 +308,9 @@ def _choose_k(enum, smallest_class, E):
     return best_k, expl
 
 
-def _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
-                   smallest_class, day, min_n):
+def check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
+                             smallest_class, day, min_n):
+    """The options of :func:`fit_trajectories` checked: ``(ks, degree, day, min_n)``."""
     ks = check_k(k)
     check_choice(time, "time", ("polynomial", "spline"))
     degree = check_int(degree, "degree", low=1)
@@ -310,6 +330,7 @@ def _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, t
     return ks, degree, (None if day is None else check_day(day, "day")), check_min_n(min_n)
 
 
+@functools.singledispatch
 def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "spline", degree: int = 2,
                      n_knots: int = 2, origin: str = "onset", n_init: int = 20, seed: int = 0,
                      variance: str = "class", max_iter: int = 1000, tol: float = 1e-9, short_iter: int = 30,
@@ -379,10 +400,23 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
     True
     """
     instrument, origin = check_instrument(instrument), check_origin(origin)
-    ks, degree, day, min_n = _check_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol,
-                                            short_iter, n_refine, smallest_class, day, min_n)
+    ks, degree, day, min_n = check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, max_iter,
+                                                      tol, short_iter, n_refine, smallest_class, day, min_n)
     notes: list[str] = []
     frame, episodes_table, lo, hi, inst, orig = _long_frame(study, instrument, origin, day, notes)
+    return fit_trajectories_frame(frame, episodes_table, (lo, hi), inst, orig, notes, ks, time, degree, n_knots,
+                                  n_init, seed, variance, max_iter, tol, short_iter, n_refine, smallest_class, day,
+                                  min_n)
+
+
+def fit_trajectories_frame(frame, episodes_table, score_range, inst, orig, notes, ks, time, degree, n_knots, n_init,
+                           seed, variance, max_iter, tol, short_iter, n_refine, smallest_class, day,
+                           min_n) -> TrajectoryResult:
+    """:func:`fit_trajectories` of the rows :func:`trajectory_rows` keeps (``episode_id``, ``day``,
+    ``score``), with checked options; ``episodes_table`` (or None) serves ``crosstab``, ``score_range`` the
+    curves' clipping, ``notes`` the sentences so far. Rows are sorted by episode and day first, so the
+    order in which they come does not change the result."""
+    lo, hi = score_range
     frame, eps, starts, n_i = sort_episodes(frame)
     E = len(eps)
     if E < max(ks):
