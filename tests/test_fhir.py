@@ -271,3 +271,35 @@ def test_r4b_models_read_r4_elements_that_r5_renamed():
     assert str(r4b_model("Procedure").model_validate(proc).performedDateTime) == "2024-05-02"
     with pytest.raises(ValidationError, match="performedDateTime"):
         r5_model("Procedure").model_validate(proc)
+
+
+def test_statuses_and_absent_values_are_set_aside_with_their_reason():
+    lbp = {"coding": [{"system": "http://snomed.info/sct", "code": "279039007"}]}
+    ver = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+    res = [_patient(),
+           {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/a"}, "code": lbp,
+            "onsetDateTime": "2024-04-01"},
+           {"resourceType": "Condition", "id": "c2", "subject": {"reference": "Patient/a"}, "code": lbp,
+            "onsetDateTime": "2024-04-20", "verificationStatus": {"coding": [{"system": ver, "code": "entered-in-error"}]}},
+           {"resourceType": "Condition", "id": "c3", "subject": {"reference": "Patient/a"}, "code": lbp},
+           _nrs("o1"),
+           {**_nrs("o2", None), "valueQuantity": None, "dataAbsentReason": {"text": "Patient asleep"}},
+           {**_nrs("o3", 4), "status": "cancelled"},
+           {"resourceType": "QuestionnaireResponse", "id": "r1", "status": "entered-in-error",
+            "questionnaire": "http://example.org/Questionnaire/odi", "subject": {"reference": "Patient/a"}},
+           {"resourceType": "Encounter", "id": "e1", "status": "cancelled", "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/a"}, "type": [{"text": "Cupping"}], "period": {"start": "2024-05-02"}},
+           {"resourceType": "Encounter", "id": "e2", "status": "finished", "class": {"code": "AMB"},
+            "subject": {"reference": "Patient/a"}, "type": [{"text": "Follow-up visit"}], "period": {"start": "2024-05-03"}}]
+    res[5].pop("valueQuantity")
+    study = load_fhir(res, today="2025-01-01")  # nothing here is an error
+    assert _rows(study.exclusions, ["row", "column", "reason"]) == [
+        (3, "Condition/c2: verificationStatus", "entered_in_error"),
+        (4, "Condition/c3: onset[x]", "no_onset"),
+        (6, "Observation/o2: dataAbsentReason", "data_absent"),
+        (7, "Observation/o3: status", "not_final"),
+        (8, "QuestionnaireResponse/r1: status", "entered_in_error"),
+        (9, "Encounter/e1: status", "not_done"),
+        (10, "Encounter/e2: type", "no_treatment"),
+    ]
+    assert _rows(study.episodes, ["episode_id", "modality"]) == [("c1", "unknown")]
