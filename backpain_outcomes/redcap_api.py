@@ -15,11 +15,12 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from .exceptions import MissingDependencyError
+from .exceptions import ExcludedRowsWarning, MissingDependencyError
 from .reading import frame_part
 from .redcap import load_redcap
 from .study import Study
@@ -27,8 +28,8 @@ from .study import Study
 try:
     import redcap as pycap
     from requests import RequestException
-except ImportError:  # the 'sources' extra
-    pycap = None
+except ImportError:  # pragma: no cover - the sources extra; the tests monkeypatch pycap to None
+    pycap = None  # type: ignore[assignment]
     RequestException = OSError  # type: ignore[assignment,misc]
 
 __all__ = ["fetch_redcap", "TOKEN_ENV"]
@@ -132,8 +133,12 @@ def fetch_redcap(url: str, mapping, *, token_env: str = TOKEN_ENV, errors: str =
     records, metadata = _export(project, url)
     frame = pd.read_csv(io.StringIO(records), dtype=str, keep_default_na=False)
     part = frame_part(frame, f"REDCap API ({urlsplit(url).netloc})")
-    study = load_redcap(part, metadata, mapping, errors=errors, dayfirst=dayfirst, today=today,
-                        no_sessions=no_sessions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExcludedRowsWarning)
+        study = load_redcap(part, metadata, mapping, errors=errors, dayfirst=dayfirst, today=today,
+                            no_sessions=no_sessions)
+    for w in caught:  # re-stated for the caller's line
+        warnings.warn(w.message, w.category, stacklevel=2)
     study.notes.insert(0, f"records and data dictionary exported from the REDCap API at {url} (flat, raw); rows are "
                           "numbered as in a CSV export (line 2 = the first record row)")
     return study

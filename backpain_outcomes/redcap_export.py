@@ -174,16 +174,41 @@ def form_rows(ex: RedcapExport, rows: ExportRows, form: str, fields: list[str]) 
     return rows.event_ok & ((rows.form == form) | ((rows.form == "") & filled))
 
 
+def _text(value: object) -> str:
+    """A cell as REDCap writes it: 1.0 read from a numeric column is the code "1"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return re.sub(r"\s+", " ", str(value)).strip()
+
+
 def choice_values(values: pd.Series, choices: dict, numeric: bool) -> pd.Series:
-    """A choice field as codes (``numeric``) or labels, from the raw or the label export; other values as written."""
+    """A choice field as codes (``numeric``) or labels, from the raw or the label export; other values as written.
+
+    A value that is a code is read as the code (raw export); otherwise a value that is a label, in any case, is read
+    as that label (label export).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> nrs = {"0": "0 No pain", "7": "7"}
+    >>> choice_values(pd.Series(["7", "0 no pain", 7.0, "x"]), nrs, numeric=True).tolist()
+    ['7', '0', '7', 'x']
+    >>> choice_values(pd.Series(["1", "Cupping"]), {"1": "Deep tissue", "5": "Cupping"}, numeric=False).tolist()
+    ['Deep tissue', 'Cupping']
+    """
     if not choices:
         return values
-    if numeric:
-        lookup = {re.sub(r"\s+", " ", lab).strip().lower(): code for code, lab in choices.items()}
-        lookup.update({c: c for c in choices})
-        return values.map(lambda v: None if v is None or v != v else lookup.get(
-            v if v in choices else re.sub(r"\s+", " ", str(v)).strip().lower(), v)).astype(object)
-    return values.map(lambda v: None if v is None or v != v else choices.get(v, v)).astype(object)
+    by_label = {_text(lab).lower(): code for code, lab in choices.items()}
+
+    def read(v):
+        if v is None or v != v:
+            return None
+        t = _text(v)
+        code = t if t in choices else by_label.get(t.lower())
+        if code is None:
+            return v
+        return code if numeric else choices[code]
+    return values.map(read).astype(object)
 
 
 def field_values(ex: RedcapExport, dic: RedcapDictionary, name: str, study_column: str) -> pd.Series:

@@ -54,10 +54,10 @@ SCORES = [("101", "2024-03-04", "nrs", 7.0, 6), ("101", "2024-03-11", "nrs", 5.0
           ("104", "2024-03-12", "nrs", 5.0, 25), ("104", "2024-03-26", "nrs", 2.0, 26)]
 
 
-def _load(records=DATA / "records_raw.csv", mapping=MAPPING, **kw):
+def _load(records=DATA / "records_raw.csv", mapping=MAPPING, dictionary=DICTIONARY, **kw):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExcludedRowsWarning)
-        study = load_redcap(records, DICTIONARY, mapping, today=TODAY, errors="exclude", **kw)
+        study = load_redcap(records, dictionary, mapping, today=TODAY, errors="exclude", **kw)
     return study, [str(w.message) for w in caught]
 
 
@@ -273,3 +273,56 @@ def test_the_dictionary_reads_file_and_api_headers_alike():
 def test_choices_and_events_are_parsed_as_redcap_writes_them():
     assert parse_choices("1, Deep tissue | 2, Swedish, relaxing") == {"1": "Deep tissue", "2": "Swedish, relaxing"}
     assert event_key("follow_up_arm_2") == event_key("Follow-up (Arm 2: Natural course)") == ("follow_up", 2)
+
+
+def _dictionary_with(**changes):
+    """The test dictionary as a DataFrame, with choices changed ({field: choices}) and fields added (name: row)."""
+    d = pd.read_csv(DICTIONARY, dtype=str, keep_default_na=False)
+    col = "Choices, Calculations, OR Slider Labels"
+    for name, value in changes.items():
+        if isinstance(value, str):
+            d.loc[d["Variable / Field Name"] == name, col] = value
+        else:
+            d = pd.concat([d.iloc[:2], pd.DataFrame([dict(zip(d.columns, [name, *value]))]), d.iloc[2:]])
+    return d.fillna("")
+
+
+def test_untreated_and_treatment_labels_of_the_mapping():
+    choices = "1, Deep tissue | 2, Trigger point | 5, Cupping | 8, Advice only | 9, No treatment"
+    dic = _dictionary_with(sess_modality=choices)
+    raw = pd.read_csv(DATA / "records_raw.csv", dtype=str, keep_default_na=False)
+    raw.loc[[11, 12], "sess_modality"] = "8"        # lines 13-14: 102's sessions were advice only
+    raw.loc[12, "sess_date"] = "2024-03-13"
+    mapping = {k: v for k, v in MAPPING.items() if k != "arms"}
+    with pytest.raises(DataValidationError) as err:   # "Advice only" is not in the vocabulary
+        load_redcap(raw, dic, mapping, today=TODAY)
+    assert err.value.problems[["row", "column", "value"]].values.tolist()[:2] == [
+        [13, "sess_modality", "Advice only"], [14, "sess_modality", "Advice only"]]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always", ExcludedRowsWarning)
+        study = load_redcap(raw, dic, {**mapping, "untreated": ["Advice only"]}, today=TODAY, errors="exclude")
+        other = load_redcap(raw, dic, {**mapping, "treatments": {"Advice only": "other"}}, today=TODAY,
+                            errors="exclude")
+    assert study.episodes.set_index("episode_id").loc["102", "treatment_status"] == "untreated"
+    assert other.episodes.set_index("episode_id").loc["102", "modality"] == "other"
+
+
+def test_a_patient_field_groups_records_as_episodes_of_one_patient():
+    dic = _dictionary_with(mrn=["enrolment", "", "text", "Medical record number", "", "", "", *[""] * 10])
+    raw = pd.read_csv(DATA / "records_raw.csv", dtype=str, keep_default_na=False)
+    raw.insert(4, "mrn", "")
+    raw.loc[[0, 10, 17, 22], "mrn"] = ["P1", "P1", "P3", "P4"]   # enrolment rows: 101 and 102 are one patient
+    mapping = {k: v for k, v in MAPPING.items() if k != "patients"} | {"patient": "mrn"}
+    study, _ = _load(raw, mapping=mapping, dictionary=dic)
+    assert study.episodes[["episode_id", "patient_id"]].values.tolist() == [
+        ["101", "P1"], ["102", "P1"], ["103", "P3"], ["104", "P4"]]
+    assert study.sessions["patient_id"].tolist() == ["P1", "P1", "P1", "P1"]
+    assert study.scores.groupby("patient_id").size().to_dict() == {"P1": 9, "P3": 5, "P4": 2}
+
+
+def test_a_dataframe_read_with_numeric_columns_loads_alike():
+    raw = pd.read_csv(DATA / "records_raw.csv")        # codes and scores read as numbers (1.0, 7.0), ids as 101
+    assert raw["sess_modality"].dtype == float
+    study, _ = _load(raw)
+    assert _sessions(study) == SESSIONS
+    assert _scores(study) == SCORES
