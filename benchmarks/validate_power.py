@@ -11,7 +11,7 @@
 3. The same comparison with exponential drop-out (mean 200 days), where the formula
    is the normal approximation with its constant-hazard expected Greenwood variance.
 
-Run: ``.venv/bin/python benchmarks/validate_power.py [part] [n_sim] [search_sim] [dropout_sim]`` with part one of
+Run: ``.venv/bin/python benchmarks/validate_power.py [part] [n_sim] [search_sim] [dropout_sim] [rate]`` with part one of
 exact, grid, size, dropout, all (defaults: all, 1000 studies per grid point and for the check of the sample size, 300 per
 candidate of the simulated sample-size search (0: no search), 500 per point with drop-out; seeds fixed).
 """
@@ -43,9 +43,11 @@ def compare(table, label):
     return t
 
 
-def grid(n_sim):
+def grid(n_sim, rate=None):
+    """The grid (or one true rate of it, for running the rates in parallel processes)."""
     t0 = time.time()
-    res = [claim_power(ns, rate, claimed=0.90, day=42, method="both", n_sim=n_sim, seed=2024) for rate, ns in GRID.items()]
+    rates = GRID if rate is None else {float(rate): GRID[float(rate)]}
+    res = [claim_power(ns, r, claimed=0.90, day=42, method="both", n_sim=n_sim, seed=2024) for r, ns in rates.items()]
     table = pd.concat([r.table for r in res])
     compare(table, f"1. complete follow-up, claimed 0.90, day 42, alpha 0.05, {n_sim} simulated studies per true rate")
     print(f"[{time.time() - t0:.0f} s]", flush=True)
@@ -95,11 +97,11 @@ def exact():
     print(pd.DataFrame(rows).round(4).to_string(index=False), flush=True)
 
 
-def main(part="all", n_sim=1000, search_sim=300, dropout_sim=500):
+def main(part="all", n_sim=1000, search_sim=300, dropout_sim=500, rate=None):
     if part in ("exact", "all"):
         exact()
     if part in ("grid", "all"):
-        grid(n_sim)
+        grid(n_sim, rate)
     if part in ("size", "all"):
         size(n_sim, search_sim)
     if part in ("dropout", "all"):
@@ -107,4 +109,4 @@ def main(part="all", n_sim=1000, search_sim=300, dropout_sim=500):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2], *[int(a) for a in sys.argv[2:]])
+    main(*sys.argv[1:2], *[int(a) for a in sys.argv[2:5]], *[float(a) for a in sys.argv[5:6]])
