@@ -241,6 +241,14 @@ class _Checker:
             raise ValueError(f"mapping{where}: field {name!r} is on the instrument {f.form!r}, not {form!r}")
         return name
 
+    def date(self, name, where: str, form: str | None = None) -> str:
+        name = self.field(name, where, form)
+        f = self.d.fields[name]
+        if f.type in _CHOICE_TYPES:
+            raise ValueError(f"mapping{where}: field {name!r} is a {f.type} field, not a date; map the field that "
+                             "holds the date (a text field validated as a date)")
+        return name
+
     def form(self, name, where: str) -> str:
         if not isinstance(name, str) or name not in self.d.forms:
             raise ValueError(f"mapping{where}: no instrument {name!r} in the data dictionary {self.d.source} "
@@ -273,7 +281,7 @@ def _score(entry, k: int, check: _Checker) -> ScoreMap:
             raise ValueError(f"mapping{where}: missing {need!r} ({', '.join(_SCORE_KEYS)})")
     form = check.form(entry["instrument"], f"{where}['instrument']")
     inst = instrument_name(entry["as"], f"mapping{where}['as']", ratings=True)
-    date = check.field(entry["date"], f"{where}['date']", form)
+    date = check.date(entry["date"], f"{where}['date']", form)
     if ("value" in entry) == ("items" in entry):
         raise ValueError(f"mapping{where}: give either 'value' (the score field) or 'items' (the item fields)")
     if "value" in entry:
@@ -327,8 +335,9 @@ def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
             if need not in s:
                 raise ValueError(f"mapping['sessions']: missing {need!r} ({', '.join(_SESSION_KEYS)})")
         form = check.form(s["instrument"], "['sessions']['instrument']")
-        sessions = {"instrument": form, **{r: check.field(s[r], f"['sessions'][{r!r}]", form)
-                                           for r in _SESSION_KEYS[1:] if s.get(r) is not None}}
+        sessions = {"instrument": form, "date": check.date(s["date"], "['sessions']['date']", form),
+                    **{r: check.field(s[r], f"['sessions'][{r!r}]", form)
+                       for r in _SESSION_KEYS[2:] if s.get(r) is not None}}
     scores = m.get("scores") or []
     if isinstance(scores, dict):
         scores = [scores]
@@ -353,7 +362,7 @@ def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
     return RedcapMapping(
         patient=patient, record_id=rid, events=events, arms={int(str(a).strip()): v for a, v in arms.items()},
         arm=None if m.get("arm") is None else check.field(m["arm"], "['arm']"),
-        onset=None if m.get("onset") is None else check.field(m["onset"], "['onset']"),
+        onset=None if m.get("onset") is None else check.date(m["onset"], "['onset']"),
         patients={("clinic_id" if r == "clinic" else r): check.field(f, f"['patients'][{r!r}]")
                   for r, f in patients.items() if f is not None},
         sessions=sessions, scores=tuple(_score(e, k, check) for k, e in enumerate(scores)),

@@ -222,6 +222,8 @@ def test_mapping_errors_name_the_key_the_field_and_close_matches():
     assert "either 'value'" in error(lambda m: m["scores"][0].update(items=ITEMS))
     assert "mapping['patients']: unknown key 'gender'" in error(lambda m: m["patients"].update(gender="sex"))
     assert "either 'arms'" in error(lambda m: m.update(arm="site"))
+    assert "field 'sess_modality' is a dropdown field, not a date" in error(
+        lambda m: m["sessions"].update(date="sess_modality"))
 
 
 def test_a_mapping_loads_from_json_and_toml(tmp_path):
