@@ -12,6 +12,7 @@ from backpain_outcomes import registry_models  # noqa: F401 - registers the part
 from backpain_outcomes.curves import RecoveryCurves, fit_recovery_curves
 from backpain_outcomes.lmm_fast import GroupStats, fit_lmm, fit_lmm_stats
 from backpain_outcomes.mixed import MixedModelResult, fit_mixed_model
+from backpain_outcomes.registry import load_partitioned, write_partitioned
 from backpain_outcomes.registry_partitions import SequentialPartitions
 from backpain_outcomes.simulate import simulate_study
 from backpain_outcomes.trajectories import TrajectoryResult, fit_trajectories
@@ -20,8 +21,13 @@ TOL = 1e-8  # issue 16: model estimates equal in memory to 1e-8
 
 
 @pytest.fixture(scope="module")
-def study():
-    return simulate_study(300, seed=2)[0]  # every modality with follow-up, so the default formula is estimable
+def simulated():
+    return simulate_study(300, seed=2, return_frames=True)  # every modality with follow-up: the default formula fits
+
+
+@pytest.fixture(scope="module")
+def study(simulated):
+    return simulated[0]
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +124,23 @@ def test_trajectories_equal_in_memory(study, parts):
         np.testing.assert_allclose(b.sizes["share"], a.sizes["share"], rtol=TOL, atol=TOL)
         pd.testing.assert_frame_equal(b.classes, a.classes, rtol=TOL, atol=TOL)
     pd.testing.assert_frame_equal(part.crosstab("modality"), mem.crosstab("modality"))
+
+
+def test_on_a_two_worker_dask_cluster(simulated, tmp_path):
+    """The three analyses of a registry written as Parquet and loaded on a local cluster of two workers."""
+    distributed = pytest.importorskip("distributed")
+    study, _, frames = simulated
+    directory = write_partitioned(frames, tmp_path / "registry", patients_per_partition=100)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with distributed.Client(cluster) as client:
+            part = load_partitioned(directory, client=client)
+            assert part.n_partitions == 3
+            _same_mixed(fit_mixed_model(study), fit_mixed_model(part))
+            _same_curves(fit_recovery_curves(study, progress=False), fit_recovery_curves(part, progress=False))
+            kwargs = {"k": [1, 2], "n_init": 3}
+            mem, traj = fit_trajectories(study, **kwargs), fit_trajectories(part, **kwargs)
+            np.testing.assert_allclose(traj.table["loglik"], mem.table["loglik"], rtol=TOL)
+            pd.testing.assert_frame_equal(traj.classes, mem.classes, rtol=TOL, atol=TOL)
+    finally:
+        cluster.close()
