@@ -14,11 +14,11 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from . import style
-from .checks import check_proportion
+from .checks import check_int, check_proportion
 from .survival import kaplan_meier
 from .vocabulary import label
 
-__all__ = ["plot_resolution", "plot_time_to_resolution", "plot_claim", "plot_sensitivity", "plot_claim_report"]
+__all__ = ["plot_resolution", "plot_resolution_panels", "plot_time_to_resolution", "plot_claim", "plot_sensitivity", "plot_claim_report"]
 
 
 def _steps(ev: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -47,12 +47,12 @@ def _at_risk_rows(ax, rows, days):
     left = ax.transAxes
     size = style.TEXT_SIZE
 
-    def below(trans, points):
-        return offset_copy(trans, fig=fig, y=-points, units="points")
-    ax.text(-0.01, 0, "Number at risk", transform=below(left, 34), fontsize=size, ha="right", va="top", weight="bold")
+    def below(trans, points, left_pts=0.0):
+        return offset_copy(trans, fig=fig, x=-left_pts, y=-points, units="points")
+    ax.text(0, 0, "Number at risk", transform=below(left, 34, 14), fontsize=size, ha="right", va="top", weight="bold")
     for i, (name, color, counts) in enumerate(rows):
         pts = 47 + 12 * i
-        ax.text(-0.01, 0, name, transform=below(left, pts), fontsize=size, ha="right", va="top", color=color)
+        ax.text(0, 0, name, transform=below(left, pts, 14), fontsize=size, ha="right", va="top", color=color)
         for d, n in zip(days, counts):
             ax.text(d, 0, str(n), transform=below(base, pts), fontsize=size, ha="center", va="top", gid="at_risk")
     if not style.owns_layout(ax):  # a caller's figure without a layout engine: make room by hand
@@ -103,7 +103,8 @@ def _band_groups(names, reference="untreated"):
         return set(names), ""
     keep = {k for k in names if k == (reference,)}
     shown = f" of {label(reference)} only" if keep else " not drawn"
-    return keep, f";\nbands{shown} (more than {style.MAX_BANDS} groups; CIs in .table)"
+    return keep, (f";\nbands{shown} (more than {style.MAX_BANDS} groups;\n"
+                  "every band in the table and in small multiples)")
 
 
 def plot_resolution(curve, ax=None, claimed=None, at_risk_days=None):
@@ -143,6 +144,72 @@ def plot_resolution(curve, ax=None, claimed=None, at_risk_days=None):
     days = _tick_days(ax, at_risk_days)
     _at_risk_rows(ax, [(n, c, _risk_counts(sub, days)) for n, c, sub in rows], days)
     return ax
+
+
+def _curve_groups(curve):
+    """[(key tuple, name, steps, events)] of a resolution curve, in the order of its table."""
+    steps, ev, by = curve.steps, curve.events, list(curve.by)
+    groups = [((), steps)] if not by else list(steps.groupby(by, sort=True))
+    out = []
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        sub = ev
+        for col, val in zip(by, key):
+            sub = sub[sub[col].astype(str) == str(val)]
+        out.append((key, ", ".join(label(v) for v in key) or "All episodes", g, sub))
+    return out
+
+
+def plot_resolution_panels(curve, reference: str | None = "untreated", ncols: int = 3):
+    """Small multiples of a resolution curve: one panel per group, each with the reference group, both banded.
+
+    The answer to more groups than ``style.MAX_BANDS``: every group keeps its
+    confidence band, drawn next to the reference (``None``: no reference).
+    Each panel has the horizon(s), the same informative time axis and its
+    numbers at risk aligned under the day ticks.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        One per group (unused grid cells are removed).
+
+    Examples
+    --------
+    >>> import backpain_outcomes as bpo
+    >>> curve = bpo.resolution_curve(bpo.load_study(bpo.example_path()), "nrs<=1 x2", by="modality", day=[42])
+    >>> len(plot_resolution_panels(curve))  # five modalities, each beside untreated
+    5
+    """
+    import matplotlib.pyplot as plt
+    ncols = check_int(ncols, "ncols", low=1)
+    groups = _curve_groups(curve)
+    ref = next((g for g in groups if g[0] == (reference,)), None)
+    if reference is not None and ref is None:
+        present = ", ".join(repr(k[0]) for k, *_ in groups if len(k) == 1)
+        raise ValueError(f"reference={reference!r} is not a group of the curve; groups: {present or 'none'}")
+    panels = [g for g in groups if g is not ref] or groups
+    nrows = -(-len(panels) // ncols)
+    ncols = min(ncols, len(panels))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.2 * nrows), squeeze=False, sharey=True,
+                             layout="constrained")
+    xmax = _xmax(curve.events, list(curve.day or []))
+    styles = style.group_styles([k[0] if len(k) == 1 else k for k, *_ in groups])
+    for ax, (key, name, steps, sub) in zip(axes.flat, panels):
+        shown = [(key, name, steps, sub)] + ([ref] if ref is not None else [])
+        handles = []
+        for k, n, st, _ in shown:
+            colour, ls = styles.get(k[0] if len(k) == 1 else k, (None, "-")) if k else (None, "-")
+            handles.append(_draw(ax, st, n, colour, ls))
+        for d in curve.day or []:
+            _horizon(ax, d)
+        _finish(ax, curve.origin, curve.alpha, curve.rule, handles, xmax)
+        ax.set_title(name if ref is None else f"{name} and {ref[1]}", fontsize=style.TITLE_SIZE)
+        days = _tick_days(ax, None)
+        _at_risk_rows(ax, [(n, h.get_color(), _risk_counts(e, days)) for (_, n, _, e), h in zip(shown, handles)], days)
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
+    fig.suptitle(f"Resolution: {curve.rule!r}", fontsize=style.TITLE_SIZE + 1)
+    return axes.ravel()[:len(panels)]
 
 
 def plot_time_to_resolution(ttr, ax=None):

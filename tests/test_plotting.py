@@ -18,6 +18,7 @@ from matplotlib.patches import PathPatch  # noqa: E402
 
 import backpain_outcomes as bpo  # noqa: E402
 from backpain_outcomes import report_figures, style  # noqa: E402
+from backpain_outcomes.plotting import plot_resolution_panels  # noqa: E402
 from backpain_outcomes.vocabulary import INSTRUMENT_RANGES, label  # noqa: E402
 
 RULE = "nrs<=1 x2"
@@ -257,3 +258,24 @@ def test_plot_on_a_callers_axes_keeps_its_figure(results):
     assert results["compare_modalities"][0].plot(ax=b) is b
     assert fig.get_layout_engine() is None  # the caller's layout is left alone (room made by subplots_adjust)
     plt.close(fig)
+
+
+def test_small_multiples_keep_every_band_beside_the_reference(results):
+    curve = results["resolution_curve"][0]
+    groups = sorted(curve.steps["modality"].unique())
+    axes = plot_resolution_panels(curve)
+    assert len(axes) == len(groups) - 1  # every modality but the reference gets a panel
+    axes[0].figure.canvas.draw()
+    for ax, mod in zip(axes, [g for g in groups if g != "untreated"]):
+        assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 2
+        assert _line_colour(ax, label(mod)) == to_hex(style.colour(mod))
+        assert _line_colour(ax, "Untreated") == to_hex(style.colour("untreated"))
+        assert _horizon_lines(ax, 42)
+        lo, hi = ax.get_xlim()
+        ticks = sorted(t for t in ax.get_xticks() if lo <= t <= hi)
+        numbers = [t for t in ax.texts if t.get_gid() == "at_risk"]
+        assert len(numbers) == 2 * len(ticks)
+        assert sorted({t.get_position()[0] for t in numbers}) == pytest.approx(ticks)
+    with pytest.raises(ValueError, match="reference='swedish_massage'"):
+        plot_resolution_panels(curve, reference="swedish_massage")
+    plt.close("all")
