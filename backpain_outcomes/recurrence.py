@@ -46,9 +46,13 @@ period *i*,
 
 which equals Greenwood's variance exactly when every patient contributes one
 period (Lin & Wei 1989, JASA 84:1074-1078; Therneau & Grambsch 2000,
-Modeling Survival Data, section 7.2; R
-``survfit(Surv(time, status) ~ 1, id = patient, robust = TRUE)``). The
-log-log interval uses it.
+Modeling Survival Data, section 7.2; equal to R
+``survfit(Surv(time, status) ~ 1, cluster = patient)``, tests/test_recurrence.py).
+The log-log interval uses it. Pooling the periods of a patient assumes that
+they share one distribution of time to recurrence; with patients who recur
+faster than others the later periods come mostly from them and the pooled
+estimate leans their way (Lin, Sun & Ying 1999, Biometrika 86:59-70), so the
+estimate from each patient's first period alone is reported beside it.
 """
 
 from __future__ import annotations
@@ -203,7 +207,10 @@ class Recurrence(Result):
         (log-log, patient-clustered SE), ``se`` (patient-clustered SE of the
         cumulative recurrence), ``se_greenwood``, ``ci_low_greenwood``,
         ``ci_high_greenwood`` (as if periods were independent),
-        ``n_at_risk``, ``n_events``.
+        ``n_at_risk``, ``n_events``, and ``first_period_recurrence``,
+        ``first_ci_low``, ``first_ci_high`` (the estimate from each patient's
+        first period at risk only, Greenwood log-log interval: a check of
+        the pooling assumption).
     curve : DataFrame
         The Kaplan-Meier table (:func:`~backpain_outcomes.survival.kaplan_meier`)
         with ``cumulative_recurrence``, ``se_log_robust``, ``ci_low`` and
@@ -233,7 +240,7 @@ class Recurrence(Result):
                  f"patients, {self.n_recurrences} recurrences (a new episode at least {self.gap} days after the "
                  f"resolution, dated by its {self.origin.replace('_', ' ')})", *self.notes]
         show = self.table[["day", "cumulative_recurrence", "ci_low", "ci_high", "se", "se_greenwood", "n_at_risk",
-                           "n_events"]]
+                           "n_events", "first_period_recurrence"]]
         counts = self.intervals["status"].value_counts().rename_axis("status").reset_index()
         return "Recurrence after resolution", lines, {"Cumulative recurrence": show, "Episodes by status": counts}
 
@@ -283,6 +290,15 @@ def _at_days(km, days, time, event, cluster, alpha):
         "n_events": (event[None, :] & (time[None, :] <= days[:, None])).sum(1)})
 
 
+def _first_periods(risk, days, alpha):
+    """Kaplan-Meier over each patient's first period at risk (independent periods; Greenwood)."""
+    first = risk.drop_duplicates("patient_id")
+    time, event = first["time"].to_numpy(float), first["recurred"].to_numpy(bool)
+    t = _at_days(kaplan_meier(time, event, alpha=alpha), days, time, event, first["patient_id"].to_numpy(), alpha)
+    return pd.DataFrame({"first_period_recurrence": t["cumulative_recurrence"],
+                         "first_ci_low": t["ci_low_greenwood"], "first_ci_high": t["ci_high_greenwood"]})
+
+
 def _notes(intervals, table, gap, origin):
     risk = intervals[intervals["at_risk"]]
     per = risk["patient_id"].value_counts()
@@ -297,6 +313,10 @@ def _notes(intervals, table, gap, origin):
     if many:
         notes.append(f"{many} patient(s) contribute more than one period at risk (up to {int(per.max())}): the "
                      "confidence intervals use patient-clustered (robust) standard errors")
+        notes.append("pooling a patient's periods assumes they share one distribution of time to recurrence; when "
+                     "some patients recur faster than others, later periods come mostly from them and the pooled "
+                     "estimate leans their way (Lin, Sun & Ying 1999); first_period_recurrence uses each patient's "
+                     "first period only")
     none_after = int(((risk["time"] <= 7) & ~risk["recurred"]).sum())
     if none_after:
         notes.append(f"{none_after} of {len(risk)} periods at risk have no contact more than 7 days after the "
@@ -363,4 +383,5 @@ def recurrence(study, *, rule=DEFAULT_RULE, gap: int = DEFAULT_GAP, day=365, ori
     curve = km.assign(cumulative_recurrence=1 - km["survival"], se_log_robust=np.sqrt(var_r), ci_low=1 - hi,
                       ci_high=1 - lo)
     table = _at_days(km, days, time, event, cluster, alpha)
+    table = pd.concat([table, _first_periods(risk, days, alpha)], axis=1)
     return Recurrence(table, curve, intervals, rule, gap, origin, alpha, _notes(intervals, table, gap, origin))

@@ -88,6 +88,8 @@ def test_estimate_and_clustered_se_by_hand():
     assert any("1 patient(s) contribute more than one period" in n for n in res.notes)
     assert any("1 resolution(s) were followed by a new episode within 30 days" in n for n in res.notes)
     assert (res.n_patients, res.n_periods, res.n_recurrences, res.max_periods_per_patient) == (3, 4, 2, 2)
+    # first periods only: A (45, event), D (90, event), F (180): S(60) = 2/3, S(120) = 1/3
+    assert t.loc[[60, 120], "first_period_recurrence"].tolist() == pytest.approx([1 / 3, 2 / 3])
 
 
 def test_clustered_variance_matches_r_survfit_robust():
@@ -131,7 +133,8 @@ def test_simulated_study_recovers_the_truth_within_the_ci():
 def test_result_contract_and_plot():
     res = recurrence(hand_study(), day=60)
     assert list(res.table.columns) == ["day", "cumulative_recurrence", "ci_low", "ci_high", "se", "se_greenwood",
-                                       "ci_low_greenwood", "ci_high_greenwood", "n_at_risk", "n_events"]
+                                       "ci_low_greenwood", "ci_high_greenwood", "n_at_risk", "n_events",
+                                       "first_period_recurrence", "first_ci_low", "first_ci_high"]
     assert "Recurrence after resolution" in res.summary() and "<table" in res._repr_html_()
     assert isinstance(res.plot(), matplotlib.axes.Axes)
     with pytest.raises(AttributeError):
