@@ -127,9 +127,17 @@ _SESSION_COLUMNS = {"date": "session_date", "treatment": "modality", "therapist"
                     "duration": "duration_min"}
 
 
+def _presence(dic: RedcapDictionary, form: str, date: str, fields: list[str], shared: bool) -> list[str]:
+    """The fields whose value makes a row of ``form`` a session or a score: its own fields, the date only when it is
+    on the form and the form is not shared by the sessions and a score."""
+    return [f for f in fields if f != date or (dic.fields[f].form == form and not shared)]
+
+
 def _sessions(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict):
     fields = {c: m.sessions[r] for r, c in _SESSION_COLUMNS.items() if r in m.sessions}
-    take = form_rows(ex, rows, m.sessions["instrument"], list(fields.values()))
+    form = m.sessions["instrument"]
+    shared = any(s.form == form for s in m.scores)
+    take = form_rows(ex, rows, form, _presence(dic, form, m.sessions["date"], list(fields.values()), shared), shared)
     data = pd.DataFrame({**ids, **{c: field_values(ex, dic, f, c) for c, f in fields.items()}}).loc[take]
     src = ex.part.source
     names.update({("sessions", src, c): ex.header[f] for c, f in {**_id_fields(dic, m), **fields}.items()})
@@ -147,8 +155,9 @@ def _scores(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: Exp
     several = len(m.scores) > 1
     for s in m.scores:
         src = f"{ex.part.source} ({s.form})" if several else ex.part.source
-        fields = [s.date, *([s.value] if s.value else s.items)]
-        take = form_rows(ex, rows, s.form, fields)
+        shared = s.form == m.sessions.get("instrument")
+        fields = _presence(dic, s.form, s.date, [s.date, *([s.value] if s.value else s.items)], shared)
+        take = form_rows(ex, rows, s.form, fields, shared)
         used[f"{s.instrument} score(s) from {s.form!r}"] = take
         cols = {"date": ex.data[s.date].astype(object), "instrument": s.instrument}
         if s.value:
@@ -222,8 +231,8 @@ def _account(ex: RedcapExport, m: RedcapMapping, rows: ExportRows, used: dict) -
                      + f" ({_lines(lines[idx.to_numpy()])})")
     empty = rows.event_ok & ~other & ~np.any(list(used.values()), axis=0)
     if empty.any():
-        notes.append(f"{part.source}: not used: {int(empty.sum())} row(s) in which no mapped field holds a value "
-                     f"({_lines(lines[empty])})")
+        notes.append(f"{part.source}: not used: {int(empty.sum())} row(s) holding no treatment, score, patient or "
+                     f"episode value ({_lines(lines[empty])})")
     if ex.labels:
         notes.append(f"{part.source}: headers read as field labels (a label export)")
     return notes
@@ -277,6 +286,17 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
         warnings.warn(f"{len(t.pre)} score row(s) of the REDCap export excluded before loading (no item answered); "
                       "see study.exclusions", ExcludedRowsWarning, stacklevel=3)
     return study
+
+
+def _check_dates(dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows) -> None:
+    """A repeating instrument's rows hold only its own fields: its date must be one of them."""
+    repeating = {f for f in rows.form if f}
+    entries = [("['sessions']['date']", m.sessions["instrument"], m.sessions["date"])] if m.sessions else []
+    entries += [(f"['scores'][{i}]['date']", s.form, s.date) for i, s in enumerate(m.scores)]
+    for where, form, date in entries:
+        if form in repeating and dic.fields[date].form != form:
+            raise ValueError(f"mapping{where}: field {date!r} is on the instrument {dic.fields[date].form!r}, but "
+                             f"{form!r} repeats and its rows hold only its own fields; map a date field of {form!r}")
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -340,6 +360,7 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     m = read_mapping(mapping, dic)
     ex = export_headers(read_export(records), dic, m)
     rows = classify_rows(ex, dic, m)
+    _check_dates(dic, m, rows)
     tables = _tables(ex, dic, m, rows)
     if not tables.scores and len(tables.pre):
         raise DataValidationError(_relabel(tables.pre, tables.names, dedupe=True))

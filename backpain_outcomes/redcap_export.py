@@ -168,9 +168,16 @@ def classify_rows(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> 
     return ExportRows(event_ok, form, repeat, episode, arm, notes)
 
 
-def form_rows(ex: RedcapExport, rows: ExportRows, form: str, fields: list[str]) -> np.ndarray:
-    """Rows of one instrument: its repeat instances, and event rows where one of its mapped fields holds a value."""
-    filled = ex.data[fields].notna().any(axis=1).to_numpy()
+def form_rows(ex: RedcapExport, rows: ExportRows, form: str, fields: list[str], shared: bool = False) -> np.ndarray:
+    """Rows of one instrument: its repeat instances, and the event rows where one of ``fields`` holds a value.
+
+    An instrument ``shared`` by the sessions and a score (a visit form holding the treatment and the pain score)
+    gives only the rows, instances or not, where one of ``fields`` holds a value: a visit without a score is not a
+    missing score, and a visit without a treatment is not a session.
+    """
+    filled = ex.data[fields].notna().any(axis=1).to_numpy() if fields else np.zeros(len(ex.data), bool)
+    if shared:
+        return rows.event_ok & ((rows.form == form) | (rows.form == "")) & filled
     return rows.event_ok & ((rows.form == form) | ((rows.form == "") & filled))
 
 

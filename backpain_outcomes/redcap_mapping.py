@@ -281,7 +281,7 @@ def _score(entry, k: int, check: _Checker) -> ScoreMap:
             raise ValueError(f"mapping{where}: missing {need!r} ({', '.join(_SCORE_KEYS)})")
     form = check.form(entry["instrument"], f"{where}['instrument']")
     inst = instrument_name(entry["as"], f"mapping{where}['as']", ratings=True)
-    date = check.date(entry["date"], f"{where}['date']", form)
+    date = check.date(entry["date"], f"{where}['date']")  # may be a field filled once per event on another form
     if ("value" in entry) == ("items" in entry):
         raise ValueError(f"mapping{where}: give either 'value' (the score field) or 'items' (the item fields)")
     if "value" in entry:
@@ -335,7 +335,7 @@ def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
             if need not in s:
                 raise ValueError(f"mapping['sessions']: missing {need!r} ({', '.join(_SESSION_KEYS)})")
         form = check.form(s["instrument"], "['sessions']['instrument']")
-        sessions = {"instrument": form, "date": check.date(s["date"], "['sessions']['date']", form),
+        sessions = {"instrument": form, "date": check.date(s["date"], "['sessions']['date']"),
                     **{r: check.field(s[r], f"['sessions'][{r!r}]", form)
                        for r in _SESSION_KEYS[2:] if s.get(r) is not None}}
     scores = m.get("scores") or []

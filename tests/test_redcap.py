@@ -123,7 +123,8 @@ def test_every_row_is_used_or_reported_with_its_reason(raw_study):
                         "(line 18)")
     assert notes[2] == ("records_raw.csv: not used: 1 row(s) of the repeating instrument 'adverse_event', not in "
                         "the mapping (line 9)")
-    assert notes[3] == "records_raw.csv: not used: 1 row(s) in which no mapped field holds a value (line 27)"
+    assert notes[3] == ("records_raw.csv: not used: 1 row(s) holding no treatment, score, patient or episode value "
+                        "(line 27)")
     flow = study.flow().set_index(["stage", "table"])["n"]
     for table, used, excluded in (("sessions", 4, 1), ("scores", 16, 1), ("episodes", 4, 0), ("patients", 4, 0)):
         assert flow[("rows read", table)] == used + excluded
@@ -211,8 +212,9 @@ def test_mapping_errors_name_the_key_the_field_and_close_matches():
     msg = error(lambda m: m["scores"][0].update(value="nrs_scor"))
     assert msg.startswith("mapping['scores'][0]['value']: no field 'nrs_scor' in the data dictionary dictionary.csv")
     assert "(did you mean 'nrs_score'?)" in msg
-    msg = error(lambda m: m["scores"][0].update(date="sess_date"))
-    assert msg == "mapping['scores'][0]['date']: field 'sess_date' is on the instrument 'treatment_session', not 'pain_nrs'"
+    msg = error(lambda m: m["scores"][0].update(value="sess_minutes"))
+    assert msg == ("mapping['scores'][0]['value']: field 'sess_minutes' is on the instrument 'treatment_session', "
+                   "not 'pain_nrs'")
     msg = error(lambda m: m["sessions"].update(instrument="treatment_sessions"))
     assert "no instrument 'treatment_sessions'" in msg and "(did you mean 'treatment_session'?)" in msg
     assert "unknown key 'onest'" in error(lambda m: m.update(onest="onset_date"))
@@ -224,6 +226,42 @@ def test_mapping_errors_name_the_key_the_field_and_close_matches():
     assert "either 'arms'" in error(lambda m: m.update(arm="site"))
     assert "field 'sess_modality' is a dropdown field, not a date" in error(
         lambda m: m["sessions"].update(date="sess_modality"))
+
+
+def test_a_repeating_instrument_needs_its_own_date_field():
+    mapping = json.loads(json.dumps(MAPPING))
+    mapping["scores"][0]["date"] = "sess_date"   # pain_nrs repeats: its rows never hold the session date
+    with pytest.raises(ValueError, match=r"mapping\['scores'\]\[0\]\['date'\]: field 'sess_date' is on the instrument "
+                                         "'treatment_session', but 'pain_nrs' repeats"):
+        load_redcap(DATA / "records_raw.csv", DICTIONARY, mapping, today=TODAY)
+
+
+def test_a_visit_form_holds_the_session_and_the_score_and_an_event_date():
+    """One visit form per event (date, treatment, NRS), the ODI on its own form dated by the visit's date; a visit
+    without a score is a session only, a visit without a treatment a score only (lines counted by hand)."""
+    dic = pd.DataFrame({"Variable / Field Name": ["record_id", "visit_date", "treatment", "nrs", "odi_total"],
+                        "Form Name": ["enrolment", "visit", "visit", "visit", "oswestry"],
+                        "Field Type": ["text", "text", "dropdown", "text", "text"],
+                        "Choices, Calculations, OR Slider Labels": ["", "", "1, Swedish | 9, No treatment", "", ""],
+                        "Text Validation Type OR Show Slider Number": ["", "date_ymd", "", "integer", "number"]})
+    records = pd.DataFrame({
+        "record_id": ["1", "1", "2", "2", "2"],
+        "redcap_event_name": ["baseline_arm_1", "week_2_arm_1", "baseline_arm_1", "week_2_arm_1", "week_4_arm_1"],
+        "visit_date": ["2024-05-01", "2024-05-15", "2024-05-02", "2024-05-16", "2024-05-30"],
+        "treatment": ["1", "1", "9", None, None],
+        "nrs": ["6", None, "5", "3", None],
+        "odi_total": ["40", "30", None, None, None]})
+    mapping = {"sessions": {"instrument": "visit", "date": "visit_date", "treatment": "treatment"},
+               "scores": [{"instrument": "visit", "date": "visit_date", "value": "nrs", "as": "nrs"},
+                          {"instrument": "oswestry", "date": "visit_date", "value": "odi_total", "as": "odi"}]}
+    study = load_redcap(records, dic, mapping, today=TODAY)
+    assert _scores(study) == [("1", "2024-05-01", "nrs", 6.0, 2), ("1", "2024-05-01", "odi", 40.0, 2),
+                              ("1", "2024-05-15", "odi", 30.0, 3), ("2", "2024-05-02", "nrs", 5.0, 4),
+                              ("2", "2024-05-16", "nrs", 3.0, 5)]
+    assert study.sessions["_row"].tolist() == [2, 3]            # line 4 ("No treatment") declares 2 untreated
+    assert study.episodes["modality"].tolist() == ["swedish", "untreated"]
+    assert study.notes[1] == ("<REDCap records DataFrame>: not used: 1 row(s) holding no treatment, score, patient "
+                              "or episode value (line 6)")
 
 
 def test_a_mapping_loads_from_json_and_toml(tmp_path):
