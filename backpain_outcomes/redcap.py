@@ -15,14 +15,18 @@ applies and every problem names the line and the column of the export:
 - each row of a score instrument is a score of its study instrument (ODI and
   RMDQ may be scored from their item fields by the loader's
   :func:`~backpain_outcomes.instruments.score_odi` and
-  :func:`~backpain_outcomes.instruments.score_rmdq`);
+  :func:`~backpain_outcomes.instruments.score_rmdq`); an instrument that is
+  both (a visit form holding the treatment and the pain score) gives a
+  session for each row with a treatment and a score for each row with a
+  score;
 - a record is one patient's episode (``episode_id`` = the record id; a record
   enrolled in several arms has one episode per arm), with the onset date and
   the arm of the mapping; the patient is the record, or the ``patient`` field
   when one patient has several records;
 - rows of events and repeating instruments the mapping does not name, and
-  rows in which no mapped field holds a value, are not used: ``study.notes``
-  counts them by reason, with their lines. Nothing is dropped silently.
+  rows holding no treatment, score, patient or episode value, are not used:
+  ``study.notes`` counts them by reason, with their lines. Nothing is dropped
+  silently.
 
 Choice fields are read from the raw export (codes, ``1``) or the label
 export (``Deep tissue``) alike: treatments, sex, clinic, arm and therapist

@@ -24,9 +24,13 @@ study's sessions, scores and patient-level facts. It is a plain dict (or a
 
 :func:`read_mapping` checks it against the dictionary: every field must exist
 (an unknown one is an error naming the mapping key, the field and the closest
-field names) and belong to the instrument of its entry; every instrument must
-be a form of the project; ``as`` must be an instrument of the vocabulary; an
-ODI lists 10 item fields and an RMDQ 24.
+field names) and belong to the instrument of its entry, except a date, which
+may be a field filled once per event on another instrument (a visit date);
+dates must not be choice fields and no field may be a checkbox; every
+instrument must be a form of the project; ``as`` must be an instrument of the
+vocabulary; an ODI lists 10 item fields and an RMDQ 24. The same instrument
+may be the sessions instrument and a score instrument (a visit form holding
+the treatment and the pain score).
 """
 
 from __future__ import annotations
