@@ -118,7 +118,9 @@ def _episodes(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: E
     return Part(src, out, table["_line"].to_numpy(np.int64)), patient, holders, notes
 
 
-def _patients(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, patient: np.ndarray, names: dict):
+def _patients(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, patient: np.ndarray,
+              names: dict):
+    """One patients row per patient id with the age, sex and clinic fields; and the rows holding them."""
     frame = pd.DataFrame({c: field_values(ex, dic, f, c) for c, f in m.patients.items()}, index=ex.data.index)
     table = _record_table(frame, patient, ex.part.lines, rows.event_ok)
     out = pd.DataFrame({"patient_id": table["_key"].to_numpy(object), **{c: table[c] for c in m.patients}})
@@ -138,6 +140,7 @@ def _presence(dic: RedcapDictionary, form: str, date: str, fields: list[str], sh
 
 
 def _sessions(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict):
+    """The sessions part: rows of the sessions instrument (see :func:`form_rows`)."""
     fields = {c: m.sessions[r] for r, c in _SESSION_COLUMNS.items() if r in m.sessions}
     form = m.sessions["instrument"]
     shared = any(s.form == form for s in m.scores)
