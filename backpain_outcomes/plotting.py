@@ -247,13 +247,14 @@ def plot_claim(claim, ax=None):
 def plot_sensitivity(claim, ax=None):
     """Heat map of the sensitivity table (the claim's population): rule x origin x relapse by day."""
     s = claim.sensitivity
-    s = s[s["population"] == claim.population] if len(s) else s
-    piv = s.pivot_table(index=["rule_code", "origin", "relapse"], columns="day", values="estimate", dropna=False)
-    ax = style.new_axes(ax, figsize=(9.5, 1.6 + 0.22 * max(len(piv), 4)))
     if not len(s):
+        ax = style.new_axes(ax, figsize=(6, 2))
         ax.text(0.5, 0.5, "No sensitivity analyses (run with sensitivity=True)", ha="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
+    s = s[s["population"] == claim.population]
+    piv = s.pivot_table(index=["rule_code", "origin", "relapse"], columns="day", values="estimate", dropna=False)
+    ax = style.new_axes(ax, figsize=(9.5, 1.6 + 0.22 * max(len(piv), 4)))
     im = ax.imshow(piv.to_numpy(float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     ax.set_xticks(range(piv.shape[1]), [f"day {int(d)}" for d in piv.columns], fontsize=style.TICK_SIZE)
     ax.set_yticks(range(piv.shape[0]), [f"{r} | {label(o).lower()} | relapse: {rl}" for r, o, rl in piv.index],

@@ -279,3 +279,10 @@ def test_small_multiples_keep_every_band_beside_the_reference(results):
     with pytest.raises(ValueError, match="reference='swedish_massage'"):
         plot_resolution_panels(curve, reference="swedish_massage")
     plt.close("all")
+
+
+def test_heatmap_without_sensitivity_analyses_says_so(study):
+    claim = bpo.test_resolution_claim(study, day=42, rule=RULE, sensitivity=False)
+    ax = claim.plot_sensitivity()
+    assert [t.get_text() for t in ax.texts] == ["No sensitivity analyses (run with sensitivity=True)"]
+    plt.close("all")
