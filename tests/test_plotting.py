@@ -46,6 +46,8 @@ def results(study):
         "sensitivity": (claim, {"method": "plot_sensitivity"}, None, None),
         "evaluate_seed_claims": (bpo.evaluate_seed_claims(study, rule=RULE), {}, None, None),
         "fit_recovery_curves": (bpo.fit_recovery_curves(study, by="modality", progress=False), {}, NRS, None),
+        "fit_recovery_curves_odi": (bpo.fit_recovery_curves(study, instrument="odi", progress=False), {},
+                                    INSTRUMENT_RANGES["odi"], None),
         "fit_episode_curves": (bpo.fit_episode_curves(study), {}, None, None),
         "fit_mixed_model": (bpo.fit_mixed_model(study, "score ~ day + baseline", re_formula="1"), {}, NRS, None),
         "fit_mixed_model_effects": (bpo.fit_mixed_model(study, "score ~ day + baseline", re_formula="1"),
