@@ -86,7 +86,8 @@ def read_export(records) -> Part:
 
 def export_headers(part: Part, dic: RedcapDictionary, m: RedcapMapping) -> RedcapExport:
     """Columns under their field names: as written (raw headers) or by their labels, the k-th header with a label
-    being the k-th field with that label in dictionary order (the export's order)."""
+    being the k-th field with that label in dictionary order (the export's order; pandas names a repeated header
+    ``Date.1``)."""
     cols = [str(c) for c in part.data.columns]
     labels = dic.record_id not in cols
     if not labels:
@@ -102,8 +103,12 @@ def export_headers(part: Part, dic: RedcapDictionary, m: RedcapMapping) -> Redca
         seen: dict = {}
         names = []
         for c in cols:
-            k = seen[key(c)] = seen.get(key(c), -1) + 1
-            hits = by_label.get(key(c), [])
+            label = key(c)
+            dup = re.match(r"^(.*)\.\d+$", label)  # "Date.1": pandas' name for a second "Date" column
+            if label not in by_label and dup and dup[1] in by_label:
+                label = dup[1]
+            k = seen[label] = seen.get(label, -1) + 1
+            hits = by_label.get(label, [])
             names.append(hits[k] if k < len(hits) else c)
         if dic.record_id not in names:
             raise ValueError(f"records: {part.source} has no column {dic.record_id!r} (the record id, the first field "
@@ -155,7 +160,14 @@ def classify_rows(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> 
     repeat = d["redcap_repeat_instrument"] if "redcap_repeat_instrument" in d else pd.Series(
         None, index=d.index, dtype=object)
     rcodes, runiq = pd.factorize(repeat)
-    form = np.append(np.array([dic.form_of(r) for r in runiq], dtype=object), "")[rcodes]
+    forms = [dic.form_of(r) for r in runiq]
+    for k, r in enumerate(runiq):
+        if forms[k] is None:
+            forms[k] = _form_filled(d.loc[rcodes == k], dic)
+            if forms[k] is not None:
+                notes.append(f"{ex.part.source}: repeating instrument {r!r} read as the instrument {forms[k]!r}, "
+                             "whose fields its rows fill")
+    form = np.append(np.array(forms, dtype=object), "")[rcodes]
     record = d[dic.record_id].astype(object)
     span = pd.Series(arm[event_ok]).groupby(record[event_ok].to_numpy()).nunique()
     several = record.map(span).fillna(1).to_numpy() > 1
@@ -166,6 +178,15 @@ def classify_rows(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> 
         notes.append(f"{int(record[several].nunique())} record(s) are enrolled in several arms: each arm is an "
                      "episode, named 'record (arm N)'")
     return ExportRows(event_ok, form, repeat, episode, arm, notes)
+
+
+def _form_filled(rows: pd.DataFrame, dic: RedcapDictionary) -> str | None:
+    """The one instrument whose fields some of these rows fill (rows of a repeat instrument named by a label that
+    is not its form's name), or None."""
+    cols = [c for c in rows.columns if c in dic.fields and c != dic.record_id]
+    filled = rows[cols].notna().any(axis=0) if cols else pd.Series(dtype=bool)
+    forms = {dic.fields[c].form for c in filled.index[filled.to_numpy()]}
+    return forms.pop() if len(forms) == 1 else None
 
 
 def form_rows(ex: RedcapExport, rows: ExportRows, form: str, fields: list[str], shared: bool = False) -> np.ndarray:

@@ -145,6 +145,15 @@ def test_the_label_export_gives_the_same_study():
     assert "headers read as field labels" in " ".join(lab.notes)
 
 
+def test_an_instrument_label_unlike_its_name_is_read_from_the_fields_it_fills():
+    lab = pd.read_csv(DATA / "records_labels.csv", dtype=str, keep_default_na=False)
+    lab["Repeat Instrument"] = lab["Repeat Instrument"].replace("Pain NRS", "Numeric pain rating")
+    study, _ = _load(lab)
+    assert _scores(study) == SCORES
+    assert ("<REDCap records DataFrame>: repeating instrument 'Numeric pain rating' read as the instrument 'pain_nrs', "
+            "whose fields its rows fill") in study.notes
+
+
 def test_raw_headers_with_label_values_load_alike():
     raw = pd.read_csv(DATA / "records_raw.csv", dtype=str, keep_default_na=False)
     lab = pd.read_csv(DATA / "records_labels.csv", dtype=str, keep_default_na=False)
