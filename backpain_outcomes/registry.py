@@ -52,16 +52,17 @@ PERSIST_ROWS = 2_000_000
 
 # ------------------------------------------------------------------------------------------------ Dask
 def _load(directory, meta, k, options) -> dict:
-    """Load partition ``k``; its Study, its bookkeeping, or its problems; warnings recorded to be shown once."""
+    """Load partition ``k``: its Study and bookkeeping, or its problems.
+
+    A partition's ``ExcludedRowsWarning`` is raised where it is loaded (a worker's log); the registry
+    raises one for all partitions when it is loaded.
+    """
     parts = partition_parts(directory, meta, k)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            study = load_study(**{t: parts.get(t) for t in TABLES}, **options)
-        except DataValidationError as err:
-            return {"study": None, "problems": err.problems, "header": err.header, "warnings": []}
-    said = [(type(w.message), str(w.message)) for w in caught]
-    return {"study": study, "book": partition_bookkeeping(study), "warnings": said}
+    try:
+        study = load_study(**{t: parts.get(t) for t in TABLES}, **options)
+    except DataValidationError as err:
+        return {"study": None, "problems": err.problems, "header": err.header}
+    return {"study": study, "book": partition_bookkeeping(study)}
 
 
 def _without_study(loaded: dict) -> dict:
@@ -105,7 +106,7 @@ class PartitionedStudy(Partitions):
         self.n_partitions = int(meta["n_partitions"])
         self._cluster = None
         if client is None:
-            self._cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            self._cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
             client = Client(self._cluster)
         self.client = client
         self._finalizer = weakref.finalize(self, _shutdown, client if self._cluster else None, self._cluster)
@@ -120,7 +121,7 @@ class PartitionedStudy(Partitions):
         if not self.persist:
             del futures
         super().__init__(books)
-        self._warn(loaded)
+        self._warn()
 
     def _raise_problems(self, loaded: list[dict]) -> None:
         bad = [d for d in loaded if "problems" in d]
@@ -143,17 +144,14 @@ class PartitionedStudy(Partitions):
         self.close()
         raise DataValidationError(problems, header=header)
 
-    def _warn(self, loaded: list[dict]) -> None:
-        """The partitions' warnings, once: excluded rows as one count, others once per distinct message."""
-        said = [w for d in loaded for w in d["warnings"]]
-        if any(kind is ExcludedRowsWarning for kind, _ in said):
-            ex = self.exclusions
-            bad = ex[~ex["reason"].astype(str).isin(["duplicate", "blank_row"])]
-            warnings.warn(f"{len(bad)} invalid row(s) were excluded (see study.exclusions; "
-                          f"reasons: {ex['reason'].astype(str).value_counts().to_dict()})", ExcludedRowsWarning,
-                          stacklevel=3)
-        for kind, message in dict.fromkeys((k, m) for k, m in said if k is not ExcludedRowsWarning):
-            warnings.warn(message, kind, stacklevel=3)
+    def _warn(self) -> None:
+        """One ``ExcludedRowsWarning`` for the rows excluded in all partitions, as loading the whole study gives."""
+        ex = self.exclusions
+        reasons = ex["reason"].astype(str)
+        n_bad = int((~reasons.isin(["duplicate", "blank_row"])).sum())
+        if n_bad:
+            warnings.warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
+                          f"reasons: {reasons.value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
 
     def _submit(self, fn, args) -> list:
         if self._futures is not None:

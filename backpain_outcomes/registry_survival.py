@@ -79,8 +79,11 @@ COUNT_COLUMNS = ["entries", "events", "censored"]
 _GROUP_COLUMNS = ["rows", "resolved_at_entry", "single_visit"]
 
 
-def _keyed(counts: pd.DataFrame, key: str) -> pd.DataFrame:
-    return counts.assign(key=key)[["key", "day", *COUNT_COLUMNS]]
+def _stack(pairs: list) -> pd.DataFrame:
+    """One table of ``[(key, counts), ...]``: the per-day counts with their key."""
+    sizes = [len(c) for _, c in pairs]
+    cols = {c: np.concatenate([p[c].to_numpy() for _, p in pairs]) for c in ("day", *COUNT_COLUMNS)}
+    return pd.DataFrame({"key": np.repeat(np.array([k for k, _ in pairs], dtype=object), sizes), **cols})
 
 
 def _sum_frames(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -155,11 +158,11 @@ def _curve_partition(study, rule, origin, relapse, by_cols) -> dict:
                     index=ev.index, dtype=object)  # one text key per group of the by columns
     counts, groups = [], []
     for k, g in ev.groupby(key, sort=False):
-        counts.append(_keyed(event_counts(g), k))
+        counts.append((k, event_counts(g)))
         reasons = g["censored_reason"]
         groups.append({"key": k, "rows": len(g), "resolved_at_entry": int((reasons == "resolved at entry").sum()),
                        "single_visit": int((reasons == "single visit").sum())})
-    return {**_event_partial(ev), "counts": pd.concat(counts, ignore_index=True),
+    return {**_event_partial(ev), "counts": _stack(counts),
             "groups": pd.DataFrame(groups, columns=["key", *_GROUP_COLUMNS]), "events": [ev]}
 
 
@@ -190,13 +193,13 @@ def _claim_partition(study, rule, origin, relapse, spec, configs, pops) -> dict:
     sub = select_population(ev, spec)
     at = sub[sub["at_risk"].to_numpy(bool)]
     resolved = sub[sub["resolved"].to_numpy(bool)]
-    frames = [_keyed(event_counts(sub), "main"), _keyed(event_counts(select_population(undo, spec)), "undo")]
+    frames = [("main", event_counts(sub)), ("undo", event_counts(select_population(undo, spec)))]
     for i, (r, o, rel) in enumerate(configs):
         e = ev if (r, o, rel) == (rule, origin, relapse) else undo if (r, o, rel) == (rule, origin, "undo") else \
             time_to_resolution(study, r, origin=o, relapse=rel).table
-        frames += [_keyed(event_counts(select_population(e, pop)), f"{i}/{j}") for j, pop in enumerate(pops)]
+        frames += [(f"{i}/{j}", event_counts(select_population(e, pop))) for j, pop in enumerate(pops)]
     status = ev["treatment_status"].astype(str)
-    return {**_event_partial(ev), "counts": pd.concat(frames, ignore_index=True),
+    return {**_event_partial(ev), "counts": _stack(frames),
             "untreated": int((status == UNTREATED).sum()), "unknown": int((status == UNKNOWN).sum()),
             "modalities": set(ev["modality"].astype(str)), "n_population": len(sub),
             "baseline_sum": float(at["baseline"].sum()), "n_at_risk": len(at), "resolved": len(resolved),

@@ -120,15 +120,23 @@ def risk_counts(time, event, entry=None) -> pd.DataFrame:
                          "censored": np.bincount(inv[n:][~event], minlength=k)})
 
 
+def _count_arrays(counts: pd.DataFrame):
+    """Distinct days (sorted) and the entries, events and censorings on each, as arrays."""
+    day = counts["day"].to_numpy(float)
+    arrays = [counts[k].to_numpy(np.int64) for k in ("entries", "events", "censored")]
+    if len(day) > 1 and not (np.diff(day) > 0).all():  # unsorted, or a day on several rows: add them up
+        day, inv = np.unique(day, return_inverse=True)
+        arrays = [np.bincount(inv, weights=a, minlength=len(day)).astype(np.int64) for a in arrays]
+    return (day, *arrays)
+
+
 def kaplan_meier_counts(counts: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """:func:`kaplan_meier` from per-day counts (:func:`risk_counts`, or their sum over partitions).
 
     Same output, to the last bit, as :func:`kaplan_meier` on the episodes behind the counts.
     """
     alpha = check_alpha(alpha)
-    c = counts.sort_values("day", kind="stable")
-    day = c["day"].to_numpy(float)
-    entries, events, cens = (c[k].to_numpy(np.int64) for k in ("entries", "events", "censored"))
+    day, entries, events, cens = _count_arrays(counts)
     entered = np.cumsum(entries) - entries  # entries before each day (entry < t)
     exited = np.cumsum(events + cens) - events - cens  # exits before each day (time < t)
     at = events > 0
@@ -186,9 +194,7 @@ def km_at_days(km: pd.DataFrame, day, time, entry, event) -> pd.DataFrame:
 def km_at_days_counts(km: pd.DataFrame, day, counts: pd.DataFrame) -> pd.DataFrame:
     """:func:`km_at_days` from the per-day counts behind ``km`` (:func:`risk_counts`)."""
     days = np.atleast_1d(np.asarray(day, float))
-    c = counts.sort_values("day", kind="stable")
-    cday = c["day"].to_numpy(float)
-    entries, events, cens = (c[k].to_numpy(np.int64) for k in ("entries", "events", "censored"))
+    cday, entries, events, cens = _count_arrays(counts)
     pos = np.searchsorted(km["time"].to_numpy(), days, side="right") - 1
 
     def pick(col, fill):

@@ -162,9 +162,9 @@ def event_counts(ev: pd.DataFrame) -> pd.DataFrame:
 def claim_at_counts(counts: pd.DataFrame, claimed: float, day: float, alpha: float = 0.05) -> dict:
     """:func:`claim_at_day` from the per-day counts of the episodes at risk (:func:`event_counts`, or their
     sum over the partitions of a registry)."""
-    day_col = counts["day"].to_numpy(float)
-    events, exits = counts["events"].to_numpy(np.int64), (counts["events"] + counts["censored"]).to_numpy(np.int64)
-    n = int(counts["entries"].sum())
+    day_col, events = counts["day"].to_numpy(float), counts["events"].to_numpy(np.int64)
+    exits = events + counts["censored"].to_numpy(np.int64)
+    n = int(counts["entries"].to_numpy(np.int64).sum())
     out = {"n": n, "events": int(events[day_col <= day].sum()), "estimate": np.nan,
            "ci_low": np.nan, "ci_high": np.nan, "p_below": np.nan, "p_above": np.nan, "n_at_risk": 0,
            "last_day": float(day_col[exits > 0].max()) if n else np.nan}

@@ -1,0 +1,155 @@
+"""The registry path (Parquet partitioned by patient, analysed on a 2-worker Dask cluster) against the same
+study in memory: the expected values are the in-memory results of the package itself on the same rows."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backpain_outcomes.claims import test_resolution_claim as claim_test
+from backpain_outcomes.exceptions import DataValidationError, ExcludedRowsWarning
+from backpain_outcomes.loading import load_study
+from backpain_outcomes.registry import load_partitioned, simulate_partitioned, write_partitioned
+from backpain_outcomes.registry_partitions import SequentialPartitions
+from backpain_outcomes.registry_store import SOURCE_ROW
+from backpain_outcomes.resolution import resolution_curve, time_to_resolution
+from backpain_outcomes.simulate import simulate_study, write_study
+
+distributed = pytest.importorskip("distributed")
+
+TODAY = "2030-01-01"
+#: Threads start at once; worker processes (as load_partitioned starts by default, pickling included) are exercised by
+#: benchmarks/bench_registry.py and give the same results.
+PROCESSES = False
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=PROCESSES, dashboard_address=":0")
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def csv_study(tmp_path_factory):
+    """A simulated study written as CSV files, with bad rows injected into three tables."""
+    _, _, frames = simulate_study(200, seed=11, untreated_resolved_by_42=0.5, return_frames=True)
+    frames = {k: v.copy() for k, v in frames.items()}
+    sc = frames["scores"]
+    sc.loc[sc.index[30], "score"] = 14  # NRS out of range (0-10)
+    sc = pd.concat([sc, sc.iloc[[40]]], ignore_index=True)  # an exact duplicate, set aside
+    frames["scores"] = sc
+    frames["sessions"].loc[frames["sessions"].index[5], "modality"] = "reiki"  # not in the vocabulary
+    frames["episodes"].loc[frames["episodes"].index[150], "onset_date"] = "2021-02-30"  # no such day
+    root = tmp_path_factory.mktemp("registry")
+    return write_study(frames, root / "csv"), root
+
+
+@pytest.fixture(scope="module")
+def registry(csv_study):
+    src, root = csv_study
+    return write_partitioned(src, root / "reg", patients_per_partition=50)
+
+
+@pytest.fixture(scope="module")
+def both(csv_study, registry, client):
+    src, _ = csv_study
+    with pytest.warns(ExcludedRowsWarning):
+        mem = load_study(src, errors="exclude", today=TODAY)
+    with pytest.warns(ExcludedRowsWarning):
+        part = load_partitioned(registry, client=client, errors="exclude", today=TODAY)
+    yield mem, part
+    part.close()
+
+
+def test_episodes_are_never_split_across_partitions(registry):
+    where = {}
+    for table in ("episodes", "sessions", "scores"):
+        for f in sorted((registry / table).glob("part-*.parquet")):
+            k = int(f.stem.split("-")[1])
+            for e in pd.read_parquet(f, columns=["episode_id"])["episode_id"].dropna().unique():
+                where.setdefault(e, set()).add(k)
+    assert len(where) == 200
+    assert all(len(ks) == 1 for ks in where.values())
+    assert len(list((registry / "scores").glob("part-*.parquet"))) == 4  # 200 patients, 50 per partition
+
+
+def test_problems_name_the_same_file_and_line_as_in_memory(csv_study, registry, client):
+    src, _ = csv_study
+    with pytest.raises(DataValidationError) as mem:
+        load_study(src, today=TODAY)
+    with pytest.raises(DataValidationError) as part:
+        load_partitioned(registry, client=client, today=TODAY)
+    a, b = (e.value.problems.astype(str) for e in (mem, part))
+    pd.testing.assert_frame_equal(a, b)
+    # the injected rows, at their lines in the CSV files (position + 2: below the header)
+    assert b[["table", "row", "reason"]].values.tolist() == [
+        ["episodes", "152", "bad_date"], ["scores", "32", "out_of_range"], ["sessions", "7", "unknown_modality"]]
+
+
+def test_exclusions_and_flow_are_those_of_the_whole_study(both):
+    mem, part = both
+    pd.testing.assert_frame_equal(mem.exclusions.astype(str), part.exclusions.astype(str))
+    assert set(part.exclusions["reason"]) >= {"duplicate"}
+    pd.testing.assert_frame_equal(mem.flow(), part.flow())
+    assert part.instruments == mem.instruments
+
+
+def test_claim_with_sensitivity_equals_in_memory(both):
+    mem, part = both
+    opts = {"claimed": 0.5, "day": 42, "origin": "first_contact", "sensitivity_days": (14, 84)}
+    a, b = claim_test(mem, **opts), claim_test(part, **opts)
+    assert type(a) is type(b)
+    pd.testing.assert_frame_equal(a.table, b.table, rtol=1e-10, atol=1e-10)
+    pd.testing.assert_frame_equal(a.sensitivity, b.sensitivity, rtol=1e-10, atol=1e-10)
+    assert a.notes == b.notes and a.excluded == b.excluded
+    assert a.relapses == pytest.approx(b.relapses, nan_ok=True)
+    pd.testing.assert_frame_equal(a.events_table.reset_index(drop=True), b.events_table)
+
+
+@pytest.mark.parametrize("by", [None, "modality", ["chronicity", "clinic_id"]])
+def test_resolution_curve_equals_in_memory(both, by):
+    mem, part = both
+    with warnings.catch_warnings(record=True):  # small groups warn in both; the notes are compared below
+        warnings.simplefilter("always")
+        a = resolution_curve(mem, by=by, day=[14, 42, 182])
+        b = resolution_curve(part, by=by, day=[14, 42, 182])
+    for name in ("table", "steps", "medians"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), rtol=1e-10, atol=1e-10)
+    pd.testing.assert_frame_equal(a.events, b.events)
+    assert a.notes == b.notes
+
+
+def test_time_to_resolution_equals_in_memory(both):
+    mem, part = both
+    a, b = time_to_resolution(mem, "nrs<=2"), time_to_resolution(part, "nrs<=2")
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.notes == b.notes
+
+
+def test_simulated_registry_is_reproducible_with_distinct_ids(tmp_path, client):
+    opts = {"patients_per_partition": 12, "seed": 4, "untreated_resolved_by_42": 0.5}
+    one, two = simulate_partitioned(tmp_path / "a", 30, **opts), simulate_partitioned(tmp_path / "b", 30, **opts)
+    ids = pd.concat([pd.read_parquet(f) for f in sorted((one / "episodes").glob("*.parquet"))])
+    assert ids["episode_id"].is_unique and len(ids) == 30  # 3 partitions: 12 + 12 + 6
+    for f in sorted((one / "scores").glob("*.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(f), pd.read_parquet(two / "scores" / f.name))
+    with load_partitioned(one, client=client) as part:
+        rows = np.concatenate([pd.read_parquet(f)[SOURCE_ROW].to_numpy()
+                               for f in sorted((one / "scores").glob("*.parquet"))])
+        assert part.n_partitions == 3 and part.rows_read["scores"] == len(rows)
+        assert part.flow().set_index("stage").loc["episodes", "n"] == 30
+    with pytest.raises(FileExistsError):
+        simulate_partitioned(tmp_path / "a", 30, **opts)
+
+
+def test_sequential_partitions_split_whole_patients():
+    study, _ = simulate_study(60, seed=2)
+    parts = SequentialPartitions.split(study, 3)
+    assert parts.n_partitions == 3
+    assert sum(parts.map(lambda s: len(s.episodes))) == 60
+    pd.testing.assert_frame_equal(parts.flow(), study.flow())
+    a, b = claim_test(study, sensitivity=False, min_n=1), claim_test(parts, sensitivity=False, min_n=1)
+    pd.testing.assert_frame_equal(a.table, b.table)
