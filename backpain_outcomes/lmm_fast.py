@@ -148,9 +148,9 @@ class GroupStats:
         self.size = np.bincount(codes, minlength=G)
 
     def compact(self) -> dict:
-        """The statistics as a few contiguous arrays (what :meth:`merge` takes): ``groups``, ``ZtX`` (G, q, p),
+        """The statistics as a few arrays (what :meth:`merge` takes): ``groups``, ``ZtX`` (G, q, p),
         ``ZtZ`` (G, q, q), ``Zty`` (G, q), ``size`` and the totals ``XtX``, ``Xty``, ``yty``, ``n``."""
-        return {"groups": np.asarray(self.groups), "ZtX": np.ascontiguousarray(self.ZtX), "ZtZ": self.ZtZ,
+        return {"groups": np.asarray(self.groups), "ZtX": self.ZtX, "ZtZ": self.ZtZ,
                 "Zty": self.Zty, "size": self.size, "XtX": self.XtX, "Xty": self.Xty, "yty": self.yty, "n": self.n}
 
     @classmethod
@@ -172,21 +172,29 @@ class GroupStats:
         (True, 3)
         """
         labels = np.concatenate([part["groups"] for part in parts])
-        arrays = {key: np.concatenate([part[key] for part in parts]) for key in ("ZtX", "ZtZ", "Zty", "size")}
+        arrays = {key: np.concatenate([part[key] for part in parts]) for key in ("ZtZ", "Zty", "size")}
+        G, q, p = len(labels), parts[0]["ZtZ"].shape[1], parts[0]["XtX"].shape[0]
+        qzx = np.empty((q, G, p))  # (q, G, p), as the constructor lays it out, filled without a second copy
+        start = 0
+        for part in parts:
+            qzx[:, start:start + len(part["groups"])] = part["ZtX"].transpose(1, 0, 2)
+            start += len(part["groups"])
         codes, uniq = pd.factorize(labels)
         if len(uniq) < len(labels):  # a group split across parts: add its pieces
             for key, arr in arrays.items():
                 total = np.zeros((len(uniq), *arr.shape[1:]), arr.dtype)
                 np.add.at(total, codes, arr)
                 arrays[key] = total
-            labels = np.asarray(uniq)
+            summed = np.zeros((q, len(uniq), p))
+            for a in range(q):
+                np.add.at(summed[a], codes, qzx[a])
+            qzx, labels = summed, np.asarray(uniq)
         s = cls.__new__(cls)
         s.XtX, s.Xty = sum(part["XtX"] for part in parts), sum(part["Xty"] for part in parts)
         s.yty, s.n = float(sum(part["yty"] for part in parts)), int(sum(part["n"] for part in parts))
-        zx, s.ZtZ, s.Zty, s.size = arrays["ZtX"], arrays["ZtZ"], arrays["Zty"], arrays["size"]
-        s.G, s.q, s.p = zx.shape
+        s.ZtZ, s.Zty, s.size = arrays["ZtZ"], arrays["Zty"], arrays["size"]
+        s.q, s.G, s.p = qzx.shape
         s.groups, s.codes = labels, np.empty(0, np.intp)
-        qzx = np.ascontiguousarray(zx.transpose(1, 0, 2))  # (q, G, p), as the constructor lays it out
         s.Zx, s.ZtX = list(qzx), qzx.transpose(1, 0, 2)
         s.zy = [np.ascontiguousarray(s.Zty[:, a]) for a in range(s.q)]
         s.zz = [[np.ascontiguousarray(s.ZtZ[:, a, b]) for b in range(s.q)] for a in range(s.q)]
