@@ -307,7 +307,7 @@ class EpisodeCurves(Result):
                             textcoords="offset points", ha="center", va="bottom", fontsize=style.TICK_SIZE)
         ax.set_xlabel("Modality (episodes with an identified curve)", fontsize=style.LABEL_SIZE)
         ax.set_ylabel("Half-life of the episode's curve (days)", fontsize=style.LABEL_SIZE)
-        ax.set_title(f"Per-episode recovery, {label(self.instrument)}", fontsize=style.TITLE_SIZE, pad=14)
+        ax.set_title(f"Per-episode recovery, {label(self.instrument)}", fontsize=style.TITLE_SIZE, pad=20)
         return ax
 
 
