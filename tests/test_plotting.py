@@ -122,6 +122,12 @@ def test_every_plot_has_labels_human_legends_and_stays_in_range(results, report)
             box = t.get_window_extent(renderer)
             assert (box.x0 >= fig_box.x0 - 1 and box.x1 <= fig_box.x1 + 1 and box.y0 >= fig_box.y0 - 1
                     and box.y1 <= fig_box.y1 + 1), f"{name}: {t.get_text()!r} is cut off"
+        heads = [t for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if t.get_text().strip()]
+        for head in heads:  # the title and the axis labels overlap no other text
+            hb = head.get_window_extent(renderer)
+            for t in _texts(ax):
+                if t is not head and t.get_window_extent(renderer).overlaps(hb):
+                    raise AssertionError(f"{name}: {head.get_text()!r} overlaps {t.get_text()!r}")
         plt.close("all")
 
 
