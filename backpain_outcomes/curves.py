@@ -281,19 +281,13 @@ def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
     return frame
 
 
-def _fit_group(key, g, min_n, n_boot, rng, bar, score_lim, notes):
-    """:func:`fit_group` of the measurements ``g`` of one group."""
-    return fit_group(key, g["episode_id"].nunique(), len(g), data_window(g, min_n), float(g["day"].max()),
-                     lambda: fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float),
-                                       g["episode_id"].to_numpy(), n_boot, rng, bar), min_n, score_lim, notes)
-
-
 def fit_group(key, n_episodes: int, n_scores: int, window, last_day: float, fitter, min_n: int, score_lim,
               notes: list):
     """(fit or None, data window, why it is not fitted or not identified) of one group with ``n_episodes``
     episodes, ``n_scores`` measurements up to ``last_day`` and data ``window``; ``fitter()`` gives its
-    :class:`CurveFit`. Warnings for the caller of :func:`fit_recovery_curves`, notes on a converged fit's
-    extrapolated b0 or shortened window."""
+    :class:`CurveFit`. Warnings (stack level for a call from the function registered for
+    :func:`fit_recovery_curves`) for its caller, notes on a converged fit's extrapolated b0 or shortened
+    window."""
     name = ", ".join(label(k) for k in key) or "All episodes"
     if n_episodes < min_n:
         why = f"{name}: only {n_episodes} episode(s), fewer than min_n={min_n}; not fitted"
@@ -399,8 +393,12 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
     rng = np.random.default_rng(seed)
     rows, covs = [], {}
     for key, g in groups:
-        fit, window, why = _fit_group(key, g, min_n, n_boot if se == "bootstrap" else 0, rng, bar,
-                                      score_range(instrument, scale), notes)
+        boot = n_boot if se == "bootstrap" else 0
+        fit, window, why = fit_group(key, g["episode_id"].nunique(), len(g), data_window(g, min_n),
+                                     float(g["day"].max()),
+                                     lambda g=g, boot=boot: fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float),
+                                                                      g["episode_id"].to_numpy(), boot, rng, bar),
+                                     min_n, score_range(instrument, scale), notes)
         if fit is not None and fit.converged:
             covs[key] = fit.cov
         if why:
