@@ -34,6 +34,27 @@ from backpain_outcomes.registry import load_partitioned, simulate_partitioned
 FORMULA = "score ~ day * modality + baseline"
 
 
+def recovery_curves(study):
+    """Pooled recovery curves by modality, episode-clustered SEs."""
+    return fit_recovery_curves(study, progress=False)
+
+
+def mixed_model(study, formula=FORMULA):
+    """Random intercept and slope per episode, REML."""
+    return fit_mixed_model(study, formula, re_formula="~ day")
+
+
+def mixed_model_small(study):
+    """The mixed model with three fixed effects: the driver's memory grows with groups x fixed effects."""
+    return mixed_model(study, "score ~ day + baseline")
+
+
+#: For benchmarks/bench_registry.py (``ANALYSES.update(MODEL_ANALYSES)``).
+MODEL_ANALYSES = {"pooled recovery curves by modality": recovery_curves,
+                  "mixed model, score ~ day + baseline, (day | episode)": mixed_model_small,
+                  f"mixed model, {FORMULA}, (day | episode)": mixed_model}
+
+
 class PeakMemory:
     """Largest summed resident memory of this process and its children while the block runs (bytes)."""
 
@@ -86,10 +107,9 @@ def main():
         print(f"{study.n_partitions} partitions", flush=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            curves = timed("fit_recovery_curves(by='modality')",
-                           lambda: fit_recovery_curves(study, progress=False))
+            curves = timed("fit_recovery_curves(by='modality')", lambda: recovery_curves(study))
             model = timed(f"fit_mixed_model({args.formula!r}, re_formula='~ day')",
-                          lambda: fit_mixed_model(study, args.formula))
+                          lambda: mixed_model(study, args.formula))
         for w in caught:
             print(f"warning: {w.message}")
         print(curves.table[["modality", "b0", "plateau", "tau_days", "n_episodes", "n_scores"]].to_string())
