@@ -1,9 +1,13 @@
 """Simulated power of the claim test through the package's own simulator and test (used by :mod:`backpain_outcomes.power`).
 
-Each simulated study has at least the largest ``n`` untreated episodes
-(:func:`~backpain_outcomes.simulate_study` with a share of 85% untreated; the
-treated episodes are dropped), and the claim is tested on its first ``n``
-untreated episodes for every ``n`` with
+Each simulated study is a block of the largest ``n`` untreated episodes of a
+run of :func:`~backpain_outcomes.simulate_study` (85% untreated; the treated
+episodes are dropped). Untreated episodes are independent and identically
+distributed (one per patient), so one run of the simulator with
+``BLOCK_EPISODES`` untreated episodes holds ``BLOCK_EPISODES // max(n)``
+independent studies in disjoint blocks, which saves the fixed cost of loading
+a study per simulated study. The claim is tested on the first ``n``
+episodes of each block for every ``n`` as
 :func:`~backpain_outcomes.test_resolution_claim` (``origin="first_contact"``,
 the simulator's time origin), so the same studies serve every ``n``
 (common random numbers). The test is computed as
@@ -35,6 +39,8 @@ __all__ = ["simulate_power", "simulator_rate", "CALIBRATION_MC"]
 SIM_UNTREATED_SHARE = 0.85
 
 
+#: untreated episodes per run of the simulator: a run holds BLOCK_EPISODES // max(n) independent studies
+BLOCK_EPISODES = 2400
 #: Monte Carlo episodes of the check that the simulator delivers the true rate (SE about 0.0006 at a rate of 0.8)
 CALIBRATION_MC = 400_000
 
@@ -83,14 +89,18 @@ def _study_seed(seed: int, attempt: int) -> int:
     return seed if attempt == 0 else int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
 
 
-def _one_study(seed: int, ns: tuple, rate42: float, claimed: float, day: float, alpha: float, below: bool,
-               dropout_mean_days: float, horizon: int) -> tuple[list[tuple], list[str]]:
-    """Simulate one study with at least max(ns) untreated episodes and test the claim on the first n of each size.
+def _block(seed: int, k: int, ns: tuple, rate42: float, claimed: float, day: float, alpha: float, below: bool,
+           dropout_mean_days: float, horizon: int) -> tuple[list[list[tuple]], list[str]]:
+    """``k`` simulated studies from one run of the simulator, each tested on its first n untreated episodes.
 
-    Returns ``([(rejected, n_at_risk, estimable) per n], warning texts)``.
+    The untreated episodes of a simulated study are independent and identically distributed (one per patient,
+    no therapist effect), so consecutive disjoint blocks of ``max(ns)`` of them are ``k`` independent studies;
+    one larger run of the simulator saves the fixed cost of ``k - 1`` loads. Returns
+    ``([[(rejected, n_at_risk, estimable) per n] per study], warning texts)``.
     """
     n_max = max(ns)
-    n_pat = math.ceil((n_max + 4 * math.sqrt(n_max) + 10) / SIM_UNTREATED_SHARE)
+    need = k * n_max
+    n_pat = math.ceil((need + 4 * math.sqrt(need) + 10) / SIM_UNTREATED_SHARE)
     texts: list[str] = []
     for attempt in range(20):
         with warnings.catch_warnings(record=True) as caught:
@@ -100,59 +110,67 @@ def _one_study(seed: int, ns: tuple, rate42: float, claimed: float, day: float, 
                                       dropout_mean_days=dropout_mean_days)
         texts += [str(w.message) for w in caught]
         ids = study.episodes.loc[study.episodes["modality"] == UNTREATED, "episode_id"].to_numpy()
-        if len(ids) >= n_max:
+        if len(ids) >= need:
             break
-    else:  # pragma: no cover - 20 draws short of n_max episodes has probability below 1e-80
+    else:  # pragma: no cover - 20 draws short of the episodes needed has probability below 1e-80
         raise RuntimeError("the simulator did not produce enough untreated episodes")
-    out = []
     # test_resolution_claim(study.subset(ids[:n]), population="untreated", origin="first_contact") computes its
     # p-values as claim_at_day on the untreated rows of time_to_resolution, which are per episode: one
-    # time_to_resolution serves every n (tests/test_power.py checks the identity)
+    # time_to_resolution serves every n and every block (tests/test_power.py checks the identity)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ttr = time_to_resolution(study, DEFAULT_RULE, origin="first_contact").table.set_index("episode_id")
     texts += [str(w.message) for w in caught]
-    for n in ns:
-        res = claim_at_day(ttr.loc[ids[:n]], claimed, day, alpha)
-        p = res["p_below"] if below else res["p_above"]
-        out.append((bool(np.isfinite(p) and p < alpha), int(res["n"]), bool(np.isfinite(res["estimate"]))))
-    return out, texts
+    studies = []
+    for b in range(k):
+        block, out = ids[b * n_max:(b + 1) * n_max], []
+        for n in ns:
+            res = claim_at_day(ttr.loc[block[:n]], claimed, day, alpha)
+            p = res["p_below"] if below else res["p_above"]
+            out.append((bool(np.isfinite(p) and p < alpha), int(res["n"]), bool(np.isfinite(res["estimate"]))))
+        studies.append(out)
+    return studies, texts
 
 
 def _run(seed, args):
-    return _one_study(seed, *args)
+    return _block(seed, *args)
 
 
 def simulate_power(ns, true_rate, claimed, day, alpha, n_sim, seed, dropout_mean_days, n_jobs, progress):
     """Simulated power at each n for one true rate: (rows, notes)."""
     horizon = int(math.ceil(day)) + 56
     rate42 = simulator_rate(true_rate, day, horizon, CALIBRATION_MC)
-    seeds = np.random.SeedSequence(seed).generate_state(n_sim).tolist()  # the same studies for every n
-    args = (tuple(ns), rate42, claimed, day, alpha, true_rate < claimed, dropout_mean_days, horizon)
-    bar = tqdm(total=n_sim, desc=f"simulated studies (true rate {true_rate:g})", disable=not progress, leave=False)
-    results = []
+    k = max(1, min(n_sim, BLOCK_EPISODES // max(ns)))  # studies per run of the simulator
+    n_runs = math.ceil(n_sim / k)
+    seeds = np.random.SeedSequence(seed).generate_state(n_runs).tolist()  # the same studies for every n
+    args = (k, tuple(ns), rate42, claimed, day, alpha, true_rate < claimed, dropout_mean_days, horizon)
+    bar = tqdm(total=n_runs, desc=f"simulator runs of {k} studies (true rate {true_rate:g})", disable=not progress,
+               leave=False)
+    runs = []
     if n_jobs == 1:
         for s in seeds:
-            results.append(_run(s, args))
+            runs.append(_run(s, args))
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            for r in pool.map(_run, seeds, [args] * n_sim, chunksize=max(1, n_sim // (8 * n_jobs))):
-                results.append(r)
+            for r in pool.map(_run, seeds, [args] * n_runs, chunksize=max(1, n_runs // (8 * n_jobs))):
+                runs.append(r)
                 bar.update()
     bar.close()
+    studies = [st for r in runs for st in r[0]][:n_sim]
     rows = []
     for j, n in enumerate(ns):
-        rej = np.array([r[0][j][0] for r in results])
+        rej = np.array([st[j][0] for st in studies])
         p = float(rej.mean())
         rows.append({"n": n, "true_rate": true_rate, "claimed": claimed, "day": day, "alpha": alpha,
                      "method": "simulation", "power": p, "mc_se": math.sqrt(p * (1 - p) / n_sim), "n_sim": n_sim,
-                     "mean_at_risk": float(np.mean([r[0][j][1] for r in results])),
-                     "not_estimable": int(sum(not r[0][j][2] for r in results))})
+                     "mean_at_risk": float(np.mean([st[j][1] for st in studies])),
+                     "not_estimable": int(sum(not st[j][2] for st in studies))})
+    results = runs
     counts: dict[str, int] = {}
     for r in results:
         for t in set(r[1]):
             counts[t] = counts.get(t, 0) + 1
-    notes = [f"{k} of {n_sim} simulated studies (true rate {true_rate:g}) warned: {t}"
-             for t, k in sorted(counts.items(), key=lambda kv: -kv[1])[:5]]
+    notes = [f"{c} of {n_runs} runs of the simulator (true rate {true_rate:g}) warned: {t}"
+             for t, c in sorted(counts.items(), key=lambda kv: -kv[1])[:5]]
     return rows, notes
