@@ -236,7 +236,8 @@ def choice_values(values: pd.Series, choices: dict, numeric: bool) -> pd.Series:
         if code is None:
             return v
         return code if numeric else choices[code]
-    return values.map(read).astype(object)
+    codes, uniq = pd.factorize(values)  # each distinct value read once
+    return pd.Series(np.array([read(u) for u in uniq] + [None], dtype=object)[codes], index=values.index, dtype=object)
 
 
 def field_values(ex: RedcapExport, dic: RedcapDictionary, name: str, study_column: str) -> pd.Series:
