@@ -198,7 +198,8 @@ class MixedModelResult(Result):
             lo, hi = -np.inf, np.inf
         rows = []
         for key, g in levels:
-            first, last = data_window(g.rename(columns={self.groups: "episode_id", self.time: "day"}), min_n)
+            # only the two columns the window needs: a frame may hold "day" beside another time column ("week")
+            first, last = data_window(g[[self.groups, self.time]].set_axis(["episode_id", "day"], axis=1), min_n)
             if not np.isfinite(first):
                 continue
             new = pd.DataFrame({**typical, self.time: np.linspace(first, last, n_points)})
@@ -221,7 +222,7 @@ class MixedModelResult(Result):
                         fmt="o", color="black", capsize=3)
             ax.axvline(0, color="grey", ls="--", lw=1)
             ax.set_yticks(y, [term_label(x) for x in t["term"]], fontsize=style.TICK_SIZE)
-            ax.set_xlabel(f"Fixed effect (per day for time terms), 95% CI; n = {self.nobs} measurements of "
+            ax.set_xlabel(f"Fixed effect (per {self.time.replace('_', ' ')} for time terms), 95% CI; n = {self.nobs} measurements of "
                           f"{self.n_groups} {self.groups.replace('_id', '').replace('_', ' ')}s",
                           fontsize=style.LABEL_SIZE)
             ax.set_ylabel("Term", fontsize=style.LABEL_SIZE)

@@ -39,6 +39,7 @@ write("01_quickstart.ipynb", [
     "md:# Quick start\nLoad the shipped example study (simulated), look at what was loaded and "
     "what was excluded, and plot raw pain trajectories by modality.",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\nimport backpain_outcomes as bpo\n"
+    "from backpain_outcomes.style import colour\n"
     "study = bpo.load_study(bpo.example_path())\nprint(study.summary())",
     "md:## Flow counts\nRows read = rows used + rows excluded, per table; then the episodes by treatment status. "
     "An episode is *untreated* only when the data say so (an `arm` of the episodes table, a \"no treatment\" "
@@ -53,11 +54,11 @@ write("01_quickstart.ipynb", [
     "shown = 40  # episodes drawn per modality\n"
     "frame = study.analysis_frame('nrs', origin='first_contact', include_baseline=True)\n"
     "mods = list(frame['modality'].cat.categories)\n"
-    "fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True, sharey=True)\n"
+    "fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True, sharey=True, layout='constrained')\n"
     "for ax, mod in zip(axes.flat, mods):\n"
     "    sub = frame[frame['modality'] == mod]\n"
     "    for _, g in list(sub.groupby('episode_id'))[:shown]:\n"
-    "        ax.plot(g['day'], g['score'], color='grey', alpha=0.3, lw=0.8)\n"
+    "        ax.plot(g['day'], g['score'], color=colour(mod), alpha=0.3, lw=0.8)\n"
     "    ax.set_title(bpo.label(mod)); ax.set_xlim(0, 200); ax.set_ylim(0, 10)\n"
     "fig.suptitle(f'{shown} episodes per modality')\n"
     "fig.supxlabel('days since first contact'); fig.supylabel(bpo.label('nrs'));",
@@ -86,7 +87,10 @@ write("03_does_back_pain_resolve_on_its_own.ipynb", [
     "md:Every caveat of the estimate is on the result:",
     "for note in claim.notes:\n    print('-', note)",
     "md:## Cumulative resolution by modality (left-truncated Kaplan-Meier, from onset)",
-    "curve = bpo.resolution_curve(study, 'nrs<=1 x2', by='modality')\nax = curve.plot(claimed=0.90)",
+    "curve = bpo.resolution_curve(study, 'nrs<=1 x2', by='modality', day=[42])\nax = curve.plot(claimed=0.90)",
+    "md:With six groups one panel cannot show every interval; the same curves as small multiples, each modality "
+    "beside the untreated episodes, both with their confidence bands and numbers at risk:",
+    "axes = bpo.plot_resolution_panels(curve)",
     "md:## Sensitivity: how the answer moves with the definition, origin and relapse handling\n"
     "Each cell is the estimated share of untreated episodes resolved by that day.",
     "ax = claim.plot_sensitivity()",
@@ -139,7 +143,8 @@ write("02_recovery_curves_by_modality.ipynb", [
     "the half-life is `tau * ln 2`. Time runs from pain onset, as everywhere in the package. Standard errors "
     "are clustered by episode (repeated measures).",
     "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
-    "import backpain_outcomes as bpo\nstudy = bpo.load_study(bpo.example_path())\n"
+    "import backpain_outcomes as bpo\nfrom backpain_outcomes.style import colour\n"
+    "study = bpo.load_study(bpo.example_path())\n"
     "curves = bpo.fit_recovery_curves(study, by='modality', progress=False)\n"
     "curves.table[['modality', 'b0', 'plateau', 'tau_days', 'half_life_days', 'half_life_days_ci_low', "
     "'half_life_days_ci_high', 'n_episodes', 'converged']].round(2)",
@@ -163,14 +168,27 @@ write("02_recovery_curves_by_modality.ipynb", [
     "md:## Per-episode half-lives\nEvery episode fitted on its own (batched Levenberg-Marquardt); episodes with "
     "fewer than four measurements, or whose decay time is not identified, are listed rather than dropped.",
     "ep = bpo.fit_episode_curves(study)\nprint(ep.table['converged'].value_counts())\n"
-    "fig, ax = plt.subplots(figsize=(7, 4))\n"
-    "for mod, g in ep.table[ep.table['converged']].groupby('modality'):\n"
-    "    ax.hist(g['half_life_days'].clip(upper=60), bins=30, histtype='step', label=bpo.label(mod))\n"
+    "fig, ax = plt.subplots(figsize=(7, 4), layout='constrained')\n"
+    "for mod, g in ep.table[ep.table['converged']].groupby('modality', observed=True):\n"
+    "    ax.hist(g['half_life_days'].clip(upper=60), bins=30, histtype='step', label=bpo.label(mod), color=colour(mod))\n"
     "ax.set_xlabel('half-life (days, clipped at 60)'); ax.set_ylabel('episodes'); ax.legend(fontsize=8);",
     "md:## Longitudinal mixed model\nRandom intercept and slope per episode; the fast engine gives the same "
-    "estimates as lme4 and statsmodels. Estimates are per day.",
-    "m = bpo.fit_mixed_model(study, 'score ~ day * modality + baseline', re_formula='~ day')\n"
-    "m.table.round(4)",
+    "estimates as lme4 and statsmodels. A straight line is a fair summary only early in an episode, so the model "
+    "uses the scores of the first 12 weeks from onset; time is in weeks, so a slope is the change in NRS per "
+    "week. Each estimate has its confidence interval and p-value.",
+    "WEEKS = 12\n"
+    "frame = study.analysis_frame('nrs').assign(week=lambda d: d['day'] / 7)\n"
+    "early = frame[frame['week'] <= WEEKS]\n"
+    "m = bpo.fit_mixed_model(early, 'score ~ week * modality + baseline', re_formula='~ week', time='week')\n"
+    "print(f\"{len(early)} scores of {early['episode_id'].nunique()} episodes within {WEEKS} weeks of onset\")\n"
+    "m.table.round(3)",
+    "import numpy as np\n"
+    "slope = m.table.set_index('term').loc['week']\n"
+    "sd = np.sqrt(np.diag(m.cov_re))\n"
+    "print(f\"Untreated episodes: NRS changes by {slope['estimate']:.2f} points per week \"\n"
+    "      f\"(95% CI {slope['ci_low']:.2f} to {slope['ci_high']:.2f}, p = {slope['p_value']:.2g}).\")\n"
+    "print(f\"Between episodes, the starting level varies with SD {sd[0]:.2f} points and the weekly slope with SD \"\n"
+    "      f\"{sd[1]:.2f} points (correlation {m.cov_re.iloc[0, 1] / sd[0] / sd[1]:.2f}).\")",
     "ax = m.plot()",
     "md:## Modalities compared with untreated episodes at the horizon (`day=42`)",
     "cmp = bpo.compare_modalities(study, instrument='nrs', day=42)\n"

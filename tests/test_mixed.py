@@ -137,3 +137,16 @@ def test_result_methods_check_their_arguments(example_study):
         m.predict(f.drop(columns="baseline"))
     with pytest.raises(TypeError, match="include_random_effects"):
         m.predict(f, include_random_effects="no")
+
+
+def test_time_in_weeks_beside_a_day_column_gives_per_week_slopes_and_plots(example_study):
+    frame = example_study.analysis_frame("nrs").assign(week=lambda d: d["day"] / 7)
+    early = frame[frame["week"] <= 12]
+    per_day = bpo.fit_mixed_model(early, "score ~ day + baseline", re_formula="~ day")
+    per_week = bpo.fit_mixed_model(early, "score ~ week + baseline", re_formula="~ week", time="week")
+    # a linear reparametrisation: the weekly slope is 7 times the daily one, with 7 times its SE
+    np.testing.assert_allclose(per_week.fe_params["week"], 7 * per_day.fe_params["day"], rtol=1e-5)
+    np.testing.assert_allclose(per_week.bse_fe["week"], 7 * per_day.bse_fe["day"], rtol=1e-4)
+    ax = per_week.plot()  # the frame also has "day": the plot must use the week column
+    assert ax.get_xlim()[1] < 13
+    assert "per week" in per_week.plot(kind="effects").get_xlabel()
