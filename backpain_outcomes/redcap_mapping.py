@@ -216,7 +216,7 @@ class RedcapMapping:
         """(mapping key, field) of every field the mapping reads, in the mapping's order."""
         out = [("['patient']", self.patient)]
         out += [(f"[{k!r}]", f) for k, f in (("arm", self.arm), ("onset", self.onset)) if f is not None]
-        out += [(f"['patients'][{k!r}]", f) for k, f in self.patients.items()]
+        out += [(f"['patients'][{'clinic' if k == 'clinic_id' else k!r}]", f) for k, f in self.patients.items()]
         out += [(f"['sessions'][{k!r}]", f) for k, f in self.sessions.items() if k != "instrument"]
         for i, s in enumerate(self.scores):
             out += [(f"['scores'][{i}]['date']", s.date)]
