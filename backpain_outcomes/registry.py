@@ -27,6 +27,7 @@ import re
 import warnings
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -38,10 +39,10 @@ from .reading import TABLES
 from .registry_partitions import Partitions, SequentialPartitions, partition_bookkeeping
 from .registry_store import partition_parts, read_registry, simulate_partitioned, write_partitioned
 
-try:
-    from distributed import Client, LocalCluster, as_completed
-except ImportError:  # the ``registry`` extra
-    Client = LocalCluster = as_completed = None
+try:  # optional dependency: the ``registry`` extra
+    import distributed
+except ImportError:  # pragma: no cover - the registry extra is installed with the test extra
+    distributed = None  # type: ignore[assignment]
 
 __all__ = ["Partitions", "PartitionedStudy", "SequentialPartitions", "load_partitioned", "write_partitioned",
            "simulate_partitioned", "partition_bookkeeping", "PERSIST_ROWS"]
@@ -57,9 +58,9 @@ def _load(directory, meta, k, options) -> dict:
     A partition's ``ExcludedRowsWarning`` is raised where it is loaded (a worker's log); the registry
     raises one for all partitions when it is loaded.
     """
-    parts = partition_parts(directory, meta, k)
+    parts: dict[str, Any] = {t: partition_parts(directory, meta, k).get(t) for t in TABLES}
     try:
-        study = load_study(**{t: parts.get(t) for t in TABLES}, **options)
+        study = load_study(**parts, **options)
     except DataValidationError as err:
         return {"study": None, "problems": err.problems, "header": err.header}
     return {"study": study, "book": partition_bookkeeping(study)}
@@ -75,7 +76,8 @@ def _apply(loaded: dict, fn, *args):
 
 def _load_apply(directory, meta, k, options, fn, *args):
     """Load partition ``k`` again (its warnings were shown when the registry was loaded) and apply ``fn``."""
-    study = load_study(**dict(partition_parts(directory, meta, k)), **options)
+    parts: dict[str, Any] = dict(partition_parts(directory, meta, k))
+    study = load_study(**parts, **options)
     return fn(study, *args)
 
 
@@ -106,8 +108,8 @@ class PartitionedStudy(Partitions):
         self.n_partitions = int(meta["n_partitions"])
         self._cluster = None
         if client is None:
-            self._cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-            client = Client(self._cluster)
+            self._cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+            client = distributed.Client(self._cluster)
         self.client = client
         self._finalizer = weakref.finalize(self, _shutdown, client if self._cluster else None, self._cluster)
         futures = [client.submit(_load, str(self.directory), meta, k, self._options, pure=False)
@@ -167,7 +169,7 @@ class PartitionedStudy(Partitions):
         futures = self._submit(fn, args)
         index = {f.key: i for i, f in enumerate(futures)}
         waiting, total, nxt = {}, None, 0
-        for fut in as_completed(futures):
+        for fut in distributed.as_completed(futures):
             waiting[index[fut.key]] = fut.result()
             fut.release()
             while nxt in waiting:
@@ -216,7 +218,7 @@ def load_partitioned(directory, *, client=None, persist: bool | None = None, **o
     -------
     PartitionedStudy
     """
-    if Client is None:
+    if distributed is None:
         raise MissingDependencyError("registries need dask and distributed: pip install 'backpain_outcomes[registry]'")
     try:
         inspect.signature(load_study).bind(**options)

@@ -92,7 +92,7 @@ def _inputs(study_or_path, sheet) -> dict[str, list[Part]]:
             files = {"scores": [path]}
         else:
             raise FileNotFoundError(f"{path}: no such file or directory")
-    out = {}
+    out: dict[str, list[Part]] = {}
     for table in TABLES:
         for obj in files.get(table, []):
             label = f"<{table} DataFrame>" if isinstance(obj, pd.DataFrame) else Path(obj).name
@@ -167,7 +167,8 @@ def write_partitioned(study_or_path, directory, *, patients_per_partition: int =
                     order[key] = len(order)
     n_parts = max(1, -(-len(order) // per))
     out = _prepare(directory, force)
-    sources, frames = [], {}
+    sources: list[dict] = []
+    frames: dict[tuple[str, int], list[pd.DataFrame]] = {}
     for table, plist in parts.items():
         for i, part in enumerate(plist):
             where = np.array([order[k] // per if k is not None else 0 for k in keys[table, i]], dtype=np.int64)
@@ -193,14 +194,35 @@ def _write_meta(out: Path, n_parts: int, sources: list, offsets: dict, per: int)
     tmp.replace(out / REGISTRY_FILE)
 
 
+def _simulate_one(out: str, k: int, size: int, first: int, width: int, seed: int, options: dict) -> dict:
+    """Simulate partition ``k`` (patients ``first + 1``...) and write its tables; their numbers of rows."""
+    _, _, frames = simulate_study(size, seed=seed, return_frames=True, **options)
+    ids = {c: np.array([f"{c[0].upper()}{first + i + 1:0{width}d}" for i in range(size)], dtype=object)
+           for c in ("patient_id", "episode_id")}
+    rows = {}
+    for table in TABLES:
+        df = frames.pop(table)
+        for col, new in ids.items():
+            if col in df:
+                df[col] = new[df[col].str[1:].astype(int).to_numpy() - 1]
+        df[SOURCE_FILE] = f"{table} (simulated)"
+        df[SOURCE_ROW] = np.arange(len(df), dtype=np.int64) + 2
+        path = _part_file(Path(out), table, k)
+        path.parent.mkdir(exist_ok=True)
+        df.to_parquet(path, index=False)
+        rows[table] = len(df)
+    return rows
+
+
 def simulate_partitioned(directory, n_patients: int, *, patients_per_partition: int = 50_000,
-                         seed: int | None = None, force: bool = False, **options) -> Path:
+                         seed: int | None = None, force: bool = False, client=None, **options) -> Path:
     """Simulate a study of any size straight to a registry directory, one partition at a time.
 
     Each partition is an independent :func:`~backpain_outcomes.simulate_study` of its patients,
     seeded by its own child of ``numpy.random.SeedSequence(seed)`` (``spawn``), so the registry is
-    reproducible and only one partition is in memory at a time. Patient and episode ids run on over
-    the partitions (``P0000001``...); rows are numbered as in one CSV export per table.
+    reproducible and a process holds one partition at a time, never the study. Patient and episode
+    ids run on over the partitions (``P0000001``...); rows are numbered as in one CSV export per
+    table (each partition's lines are offset by the rows of the partitions before it).
 
     Parameters
     ----------
@@ -211,6 +233,8 @@ def simulate_partitioned(directory, n_patients: int, *, patients_per_partition: 
     seed : int, optional
     force : bool
         Replace a registry already in ``directory``.
+    client : distributed.Client, optional
+        Simulate the partitions on this Dask cluster, in parallel (default: one after the other here).
     **options
         Passed to :func:`~backpain_outcomes.simulate_study` (``untreated_share``,
         ``untreated_resolved_by_42``, ``dropout_mean_days``, ...).
@@ -223,28 +247,14 @@ def simulate_partitioned(directory, n_patients: int, *, patients_per_partition: 
     per = check_int(patients_per_partition, "patients_per_partition", low=1)
     n_parts = -(-n // per)
     out = _prepare(directory, force)
-    children = np.random.SeedSequence(seed).spawn(n_parts)
+    seeds = [int(c.generate_state(1)[0]) for c in np.random.SeedSequence(seed).spawn(n_parts)]
     width = max(5, len(str(n)))
-    offsets: dict[str, list[int]] = {t: [] for t in TABLES}
-    rows = dict.fromkeys(TABLES, 0)
-    for k, child in enumerate(children):
-        size = min(per, n - k * per)
-        _, _, frames = simulate_study(size, seed=int(child.generate_state(1)[0]), return_frames=True, **options)
-        ids = {c: np.array([f"{c[0].upper()}{k * per + i + 1:0{width}d}" for i in range(size)], dtype=object)
-               for c in ("patient_id", "episode_id")}
-        for table in TABLES:
-            df = frames[table].copy()
-            for col, new in ids.items():
-                if col in df:
-                    df[col] = new[df[col].str[1:].astype(int).to_numpy() - 1]
-            df[SOURCE_FILE] = f"{table} (simulated)"
-            df[SOURCE_ROW] = np.arange(len(df), dtype=np.int64) + 2
-            path = _part_file(out, table, k)
-            path.parent.mkdir(exist_ok=True)
-            df.to_parquet(path, index=False)
-            offsets[table].append(rows[table])
-            rows[table] += len(df)
-        del frames
+    jobs = [(str(out), k, min(per, n - k * per), k * per, width, seeds[k], options) for k in range(n_parts)]
+    if client is None:
+        rows = [_simulate_one(*job) for job in jobs]
+    else:
+        rows = client.gather([client.submit(_simulate_one, *job, pure=False) for job in jobs])
+    offsets = {t: np.r_[0, np.cumsum([r[t] for r in rows])[:-1]].astype(int).tolist() for t in TABLES}
     sources = [{"table": t, "source": f"{t} (simulated)", "columns": list(_columns_of(out, t)), "header_fields": 0,
                 "notes": [], "home": 0, "blank": [], "ragged": [], "ragged_fields": []} for t in TABLES]
     _write_meta(out, n_parts, sources, offsets, per)
