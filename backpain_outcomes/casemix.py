@@ -63,11 +63,13 @@ class ClinicBenchmark(Result):
     clinic : str or None
     source : str
         ``"all clinics"`` or the natural-course source used.
+    alpha : float
+        One minus the level of every interval.
     notes : list of str
     """
 
-    def __init__(self, table, clinic, source, notes):
-        self.table, self.clinic, self.source = table, clinic, source
+    def __init__(self, table, clinic, source, notes, alpha: float = 0.05):
+        self.table, self.clinic, self.source, self.alpha = table, clinic, source, alpha
         self.notes = list(notes)
         self._freeze()
 
@@ -85,7 +87,7 @@ class ClinicBenchmark(Result):
         scale = t["expected"].where(t["expected"] > 0)
         ax.errorbar(t["observed"] / scale, y, xerr=[(t["observed"] - t["ci_low"]) / scale,
                                                    (t["ci_high"] - t["observed"]) / scale], fmt="o",
-                    color=style.OKABE_ITO["blue"], capsize=3, label="observed with its CI (95% unless alpha was set)")
+                    color=style.OKABE_ITO["blue"], capsize=3, label=f"observed with its {style.ci_text(self.alpha)}")
         ax.hlines(y, t["expected_low"] / scale, t["expected_high"] / scale, color="grey", lw=6, alpha=0.4,
                   label="expected range")
         ax.axvline(1, color="k", lw=0.8)
@@ -263,7 +265,7 @@ def benchmark_clinic(study, clinic=None, instrument: str = "nrs", day: float = 4
     if not network:
         notes.append("Expected values come from the published natural course, which reports mean pain only; the "
                      "other outcomes have no published benchmark" + (" (one clinic in the data)." if clinic else "."))
-    return ClinicBenchmark(table, clinic, "all clinics" if network else source, notes)
+    return ClinicBenchmark(table, clinic, "all clinics" if network else source, notes, alpha=alpha)
 
 
 def _score_row(near, mine, terms, network, instrument, origin, day, z, notes):

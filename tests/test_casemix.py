@@ -71,3 +71,10 @@ def test_whole_study_is_benchmarked_against_the_natural_course(example_study):
 def test_unknown_clinic_names_the_choices(example_study):
     with pytest.raises(ValueError, match="C1, C2, C3"):
         benchmark_clinic(example_study, clinic="C9")
+
+
+def test_the_plot_states_the_interval_level_asked_for(example_study):
+    bench = bpo.benchmark_clinic(example_study, alpha=0.10)
+    assert bench.alpha == 0.10
+    legend = [t.get_text() for t in bench.plot().get_legend().get_texts()]
+    assert "observed with its 90% CI" in legend
