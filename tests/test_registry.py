@@ -153,3 +153,19 @@ def test_sequential_partitions_split_whole_patients():
     pd.testing.assert_frame_equal(parts.flow(), study.flow())
     a, b = claim_test(study, sensitivity=False, min_n=1), claim_test(parts, sensitivity=False, min_n=1)
     pd.testing.assert_frame_equal(a.table, b.table)
+
+
+def test_a_study_loaded_from_files_and_its_frames_are_written_alike(csv_study, registry, tmp_path):
+    src, _ = csv_study
+    with pytest.warns(ExcludedRowsWarning):
+        study = load_study(src, errors="exclude", today=TODAY)
+    again = write_partitioned(study, tmp_path / "again", patients_per_partition=50)  # its input files, read again
+    for f in sorted((registry / "scores").glob("*.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(f), pd.read_parquet(again / "scores" / f.name))
+    frames = {t: pd.read_csv(src / f"{t}.csv", dtype=str, keep_default_na=False) for t in ("episodes", "scores")}
+    out = write_partitioned(frames, tmp_path / "frames", patients_per_partition=100)
+    rows = pd.read_parquet(out / "scores" / "part-00000.parquet")[SOURCE_ROW]
+    assert rows.iloc[0] == 2 and rows.is_monotonic_increasing  # a DataFrame's rows as in a CSV export
+    with pytest.raises(FileExistsError):
+        write_partitioned(frames, tmp_path / "frames")
+    assert write_partitioned(frames, tmp_path / "frames", force=True) == out
