@@ -26,6 +26,20 @@ Procedure, Encounter       a treatment session: ``code`` / ``type`` -> modality,
 
 Every resource is used or excluded with its reason (``study.exclusions``);
 resources of other types are counted in ``study.notes``.
+
+Real exports
+    A resource read twice (a Patient included in every page of a search, an
+    NDJSON file given twice) is used once, the other copies ``duplicate``;
+    of several versions of one ``Type/id`` the latest by ``meta.versionId``
+    (else ``meta.lastUpdated``) is used, the others ``superseded``; copies that
+    differ with nothing to order them are ``conflicting_versions`` errors,
+    every one. A Bundle page with a ``next`` link, OperationOutcome errors and
+    warnings (a truncated search), a missing Patient resource and a VAS
+    without unit are said in ``study.notes``; a deletion in a history Bundle
+    is set aside (``deleted``). References may name a version
+    (``Patient/p1/_history/2``). The day of a dateTime is the calendar day
+    written, whatever its UTC offset (``2024-05-03T23:30:00-05:00`` is
+    2024-05-03), for scores, sessions and onsets alike.
 """
 
 from __future__ import annotations
@@ -39,7 +53,15 @@ from .checks import check_bool, check_choice, check_int
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .fhir_codes import ITEMS, LOW_BACK_PAIN_CODES, OBSERVATION_CODES
 from .fhir_map import SET_ASIDE_REASONS, Mapper, Options
-from .fhir_read import FHIR_VERSION, READ_TYPES, parse, read_resources, require_fhir_resources
+from .fhir_read import (
+    FHIR_VERSION,
+    READ_TYPES,
+    deduplicate,
+    outcome_notes,
+    parse,
+    read_resources,
+    require_fhir_resources,
+)
 from .loading import load_study
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .study import NO_SESSIONS, Study
@@ -54,7 +76,11 @@ _TABLES = ("patients", "episodes", "sessions", "scores")
 def _codes(observation_codes) -> dict:
     out: dict[str, str | None] = dict(OBSERVATION_CODES)
     for code, inst in (observation_codes or {}).items():
-        out[str(code)] = None if inst is None else instrument_name(inst, f"observation_codes[{code!r}]")
+        name = None if inst is None else instrument_name(inst, f"observation_codes[{code!r}]")
+        if name not in (None, "nrs", "vas"):
+            raise ValueError(f"observation_codes[{code!r}]: {inst!r} is not a score an Observation holds here; "
+                             "choose nrs or vas (or None to stop reading a code)")
+        out[str(code)] = name
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -76,6 +102,10 @@ def _options(observation_codes, questionnaires, condition_codes, modality_map, o
             raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     if isinstance(condition_codes, str):
         condition_codes = [condition_codes]
+    if condition_codes is not None and (not isinstance(condition_codes, list | tuple | set | frozenset) or
+                                        not all(isinstance(c, str) and c.strip() for c in condition_codes)):
+        raise TypeError("condition_codes must be a code or a list of codes ('system|code' or the bare code, as "
+                        f"text), got {type(condition_codes).__name__}: {condition_codes!r}"[:300])
     mapping = dict(modality_map or {})
     normalise_modality(pd.Series([], dtype=object), {k: v for k, v in mapping.items() if v is not None})
     return Options(_codes(observation_codes), _questionnaires(questionnaires),
@@ -192,7 +222,7 @@ def load_fhir(source, *, observation_codes: dict | None = None, questionnaires: 
     p = Problems()
     resources, notes, files = read_resources(source, p)
     mapper, other = _map(resources, p, options)
-    notes = [_read_note(resources, mapper, other), *notes]
+    notes = [_read_note(resources, mapper, other), *notes, *outcome_notes(resources), *mapper.notes()]
     partial = mapper.fill_ages()
     if partial:
         notes.append(f"{partial} patient(s) have a birthDate without a day (a year or a month): their age is blank")
@@ -210,12 +240,13 @@ def load_fhir(source, *, observation_codes: dict | None = None, questionnaires: 
 def _map(resources: list, p: Problems, options: Options) -> tuple[Mapper, Counter]:
     """Parse every resource of a type read here and map it; the others are counted."""
     other: Counter = Counter(r.rtype for r in resources if r.rtype not in READ_TYPES)
-    mine = [r for r in resources if r.rtype in READ_TYPES]
+    every = [r for r in resources if r.rtype in READ_TYPES]
+    mine = deduplicate(every, p)
     valid = {id(r): parse(r, p) for r in mine}
-    lost = {r.rid for r in mine if r.rtype == "Patient" and not valid[id(r)] and r.rid is not None}
+    known = {r.rid for r in every if r.rtype == "Patient" and r.rid is not None}
+    lost = known - {r.rid for r in mine if r.rtype == "Patient" and valid[id(r)]}
     urls = {r.full_url: (r.rtype, r.rid) for r in resources if r.full_url}
-    known = {r.rid for r in mine if r.rtype == "Patient"} or None
-    mapper = Mapper(p, options, urls, lost, known)
+    mapper = Mapper(p, options, urls, lost, known or None)
     order = {"Patient": 0, "Condition": 1, "Encounter": 3}
     for r in sorted((r for r in mine if valid[id(r)]), key=lambda r: order.get(r.rtype, 2)):
         if r.rtype == "Encounter":

@@ -94,15 +94,17 @@ def unit_ok(kind: str, unit: str) -> bool:
 
 
 def patient_of(reference, full_urls: dict) -> tuple[str | None, str]:
-    """(patient id, reason) of a Reference: ``Patient/123``, an absolute URL ending in ``Patient/123``, or a
-    ``urn:uuid:`` fullUrl of a Patient in the same Bundle. The reason is "" when it points at a patient."""
+    """(patient id, reason) of a Reference: ``Patient/123``, an absolute URL ending in ``Patient/123`` (either
+    may name a version, ``Patient/123/_history/2``), or a ``urn:uuid:`` fullUrl of a Patient in the same
+    Bundle. The reason is "" when it points at a patient."""
     ref = getattr(reference, "reference", None)
     if not ref:
         return None, "missing"
-    if ref in full_urls:
-        rtype, rid = full_urls[ref]
+    base = re.sub(r"/_history/[^/]*$", "", ref)
+    if ref in full_urls or base in full_urls:
+        rtype, rid = full_urls.get(ref) or full_urls[base]
         return (rid, "") if rtype == "Patient" else (None, f"a {rtype}")
-    parts = ref.rstrip("/").split("/")
+    parts = re.sub(r"/_history/[^/]*$", "", ref.rstrip("/")).split("/")  # a versioned reference
     if len(parts) >= 2 and parts[-2] == "Patient":
         return parts[-1], ""
     if len(parts) >= 2 and parts[-2][:1].isupper():

@@ -37,7 +37,8 @@ __all__ = ["Mapper", "Options", "SET_ASIDE_REASONS"]
 
 #: Reasons of resources set aside (excluded in both modes, never errors).
 SET_ASIDE_REASONS = ("entered_in_error", "not_done", "not_final", "other_code", "other_questionnaire",
-                     "not_a_session", "no_treatment", "no_onset", "refuted", "data_absent", "visit_of_procedure")
+                     "not_a_session", "no_treatment", "no_onset", "refuted", "data_absent", "visit_of_procedure",
+                     "superseded", "deleted")
 _OBS_USED = {"final", "amended", "corrected", "preliminary"}
 _PROC_USED = {"completed", "in-progress", "stopped"}
 _ENC_USED = {"finished", "in-progress", "arrived", "onleave", "triaged"}
@@ -71,6 +72,18 @@ class Mapper:
     births: dict = field(default_factory=dict)           # patient id -> birthDate as parsed
     counts: Counter = field(default_factory=Counter)     # what was used, for the notes
     procedure_encounters: set = field(default_factory=set)
+    flags: Counter = field(default_factory=Counter)      # things to say in the notes
+
+    def notes(self) -> list[str]:
+        """Notes on how the resources were read (what no single problem says)."""
+        out = []
+        if self.known_patients is None:
+            out.append("no Patient resource in the input: the patients are those named by the subjects, without "
+                       "sex or age (a Bulk Data export without Patient.ndjson?)")
+        if self.flags["vas_no_unit"]:
+            out.append(f"{self.flags['vas_no_unit']} VAS observation(s) have no unit: read as mm (0-100); a VAS "
+                       "recorded 0-10 needs its unit cm")
+        return out
 
     # -------------------------------------------------------------------------------- bookkeeping
     def add(self, table: str, res: Resource, row: dict, paths: dict) -> None:
@@ -198,6 +211,8 @@ class Mapper:
                           "mm or cm" if kind == "vas" else "no unit, or {score}", unit, kind=ERROR)
                 return False
             value = m.valueQuantity.value
+            if kind == "vas" and not unit:
+                self.flags["vas_no_unit"] += 1
             row["score"] = None if value is None else float(value) * factor
             paths["score"] = "valueQuantity.value"
         elif m.valueInteger is not None:

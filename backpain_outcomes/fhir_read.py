@@ -21,6 +21,7 @@ FHIR version
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import MissingDependencyError
-from .problems import ERROR, Problems
+from .problems import ERROR, SET_ASIDE, Problems
 
 R4B: Any
 ValidationError: Any
@@ -41,7 +42,7 @@ except ImportError:  # pragma: no cover - the tests monkeypatch R4B to None
     ValidationError = None
 
 __all__ = ["Resource", "READ_TYPES", "TABLE_OF_TYPE", "require_fhir_resources", "read_resources", "parse",
-           "json_path", "FHIR_VERSION"]
+           "json_path", "FHIR_VERSION", "deduplicate", "outcome_notes"]
 
 #: The FHIR version of the models used (fhir.resources.R4B).
 FHIR_VERSION = "R4B (4.3.0), read as R4"
@@ -90,16 +91,34 @@ class Resource:
 
 
 # ------------------------------------------------------------------------------------------ reading
-def _bad(p: Problems, source: str, row, reason: str, message: str, expected: str, value=None) -> None:
-    p.add(OTHER_TABLE, source, [row], "", reason, message, expected, value=[value])
+def _bad(p: Problems, source: str, row, reason: str, message: str, expected: str, value=None,
+         kind: str = ERROR) -> None:
+    p.add(OTHER_TABLE, source, [row], "", reason, message, expected, value=[value], kind=kind)
 
 
-def _from_object(obj, source: str, p: Problems, file_row: int | None = None) -> list[Resource]:
+def _next_page(obj: dict, source: str, notes: list | None) -> None:
+    """A note when a Bundle is one page of a paged search (its ``link`` has a ``next``)."""
+    links = obj.get("link")
+    links = links if isinstance(links, list) else []
+    url = next((str(link.get("url")) for link in links if isinstance(link, dict) and link.get("relation") == "next"),
+               None)
+    if url is not None and notes is not None:
+        notes.append(f"{source}: one page of a paged search (its next page is {_short(url, 200)}); the resources "
+                     "of other pages are read only when their files are given too")
+
+
+def _deleted(entry) -> bool:
+    request = entry.get("request") if isinstance(entry, dict) else None
+    return isinstance(request, dict) and str(request.get("method", "")).upper() == "DELETE"
+
+
+def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
+                 notes: list | None = None) -> list[Resource]:
     """Resources of one parsed JSON value: a Bundle (its entries), one resource, or a list of resources."""
     if isinstance(obj, list):
         out = []
         for i, item in enumerate(obj, start=1):
-            out += _from_object(item, source, p, i)
+            out += _from_object(item, source, p, i, notes)
         return out
     if not isinstance(obj, dict) or not obj.get("resourceType"):
         _bad(p, source, file_row or 1, "not_a_resource", "not a FHIR resource (no resourceType)",
@@ -107,6 +126,7 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None) -> 
         return []
     if obj["resourceType"] != "Bundle":
         return [Resource(source, file_row or 1, obj)]
+    _next_page(obj, source, notes)
     entries = obj.get("entry") or []
     if not isinstance(entries, list):
         _bad(p, source, np.nan, "invalid_bundle", "Bundle.entry is not a list", "a list of entries", _short(entries))
@@ -114,6 +134,10 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None) -> 
     out = []
     for i, entry in enumerate(entries, start=1):
         res = entry.get("resource") if isinstance(entry, dict) else None
+        if res is None and _deleted(entry):
+            _bad(p, source, i, "deleted", f"Bundle entry[{i - 1}] records a deletion ({entry['request'].get('url')})",
+                 "", None, kind=SET_ASIDE)
+            continue
         if not isinstance(res, dict) or not res.get("resourceType"):
             _bad(p, source, i, "not_a_resource", f"Bundle entry[{i - 1}] holds no resource",
                  "entry.resource with a resourceType", _short(entry))
@@ -155,7 +179,7 @@ def _json_file(path: Path, p: Problems, notes: list, in_directory: bool) -> list
     if isinstance(obj, list):
         _bad(p, path.name, np.nan, "not_a_resource", "a JSON list, not a Bundle", "a FHIR Bundle or resource")
         return []
-    return _from_object(obj, path.name, p)
+    return _from_object(obj, path.name, p, notes=notes)
 
 
 def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list[Path]]:
@@ -166,7 +190,8 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     a Bundle or resource dict, or a list of resource dicts.
     """
     if isinstance(source, dict | list):
-        return _from_object(source, "<FHIR resources>", p), [], []
+        found: list[str] = []
+        return _from_object(source, "<FHIR resources>", p, notes=found), found, []
     if not isinstance(source, str | Path):
         raise TypeError(f"source must be a path (a Bundle .json file, an .ndjson file or a directory of them) or "
                         f"parsed FHIR JSON (a dict or a list of dicts), got {type(source).__name__}")
@@ -175,7 +200,7 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
         raise FileNotFoundError(f"{path}: no such file or directory")
     files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
     readable = [f for f in files if f.suffix.lower() in (".ndjson", ".json")]
-    notes = []
+    notes: list[str] = []
     skipped = [f.name for f in files if f not in readable and not f.name.startswith(".")]
     if skipped:
         notes.append(f"{path.name}: {len(skipped)} file(s) not read (neither .ndjson nor .json): "
@@ -188,6 +213,101 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     return out, notes, [f.resolve() for f in readable]
 
 
+# ------------------------------------------------------------------------------------------ outcomes, duplicates
+def outcome_notes(resources: list[Resource], shown: int = 5) -> list[str]:
+    """A note for each error or warning of an OperationOutcome in the input (a searchset Bundle's outcome
+    entry says when the server truncated or refused part of the search)."""
+    out = []
+    for r in resources:
+        issues = r.raw.get("issue") if r.rtype == "OperationOutcome" else None
+        for issue in issues if isinstance(issues, list) else []:
+            if not isinstance(issue, dict) or issue.get("severity") not in ("fatal", "error", "warning"):
+                continue
+            details = issue.get("details")
+            details = details if isinstance(details, dict) else {}
+            text = issue.get("diagnostics") or details.get("text") or "no diagnostics"
+            out.append(f"{r.source}:{r.row}: OperationOutcome {issue['severity']} ({issue.get('code')}): "
+                       f"{_short(str(text), 200)}")
+    if len(out) > shown:
+        out = out[:shown] + [f"... and {len(out) - shown} more OperationOutcome issue(s)"]
+    return out
+
+
+def _version_key(res: Resource):
+    """(versionId as a number or text, lastUpdated as UTC) of a resource's ``meta``; None where absent."""
+    meta = res.raw.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    version = meta.get("versionId")
+    if version is not None:
+        version = int(version) if str(version).isdigit() else str(version)
+    updated = meta.get("lastUpdated")
+    try:
+        updated = dt.datetime.fromisoformat(str(updated).replace("Z", "+00:00")) if updated is not None else None
+        if updated is not None and updated.tzinfo is None:
+            updated = None
+    except ValueError:
+        updated = None
+    return version, updated
+
+
+def _latest(copies: list[Resource]) -> tuple[Resource | None, str]:
+    """The latest of several versions of one resource and the element that orders them, else (None, "")."""
+    keys = [_version_key(r) for r in copies]
+    for k, path in ((0, "meta.versionId"), (1, "meta.lastUpdated")):
+        values = [key[k] for key in keys]
+        if all(v is not None for v in values) and len({type(v) for v in values}) == 1:
+            best = max(values)
+            if values.count(best) == 1:
+                return copies[values.index(best)], path
+    return None, ""
+
+
+def _without_meta(raw: dict) -> dict:
+    return {k: v for k, v in raw.items() if k != "meta"}
+
+
+def deduplicate(resources: list[Resource], p: Problems) -> list[Resource]:
+    """The resources with each ``Type/id`` once.
+
+    Copies of one resource read more than once (the same page or NDJSON file twice, a Patient included in
+    every page of a search) are ``duplicate`` (the first read is used); versions that ``meta.versionId``
+    (else ``meta.lastUpdated``) orders are ``superseded`` but the latest; copies that differ and that
+    nothing orders are ``conflicting_versions`` errors, every one of them (which one is right is unknown).
+    """
+    groups: dict[tuple[str, str], list[Resource]] = {}
+    for r in resources:
+        if r.rtype in READ_TYPES and r.rid is not None:
+            groups.setdefault((r.rtype, r.rid), []).append(r)
+    dropped: set[int] = set()
+    for copies in (g for g in groups.values() if len(g) > 1):
+        distinct: list[Resource] = []
+        for r in copies:
+            same = next((d for d in distinct if _without_meta(d.raw) == _without_meta(r.raw)), None)
+            if same is None:
+                distinct.append(r)
+                continue
+            dropped.add(id(r))
+            p.add(r.table, r.source, [r.row], r.label, "duplicate", f"the same resource as {same.source}:"
+                  f"{same.row} (read twice)", "each resource once", value=[None], kind=SET_ASIDE)
+        if len(distinct) < 2:
+            continue
+        latest, path = _latest(distinct)
+        for r in distinct:
+            if latest is not None and r is not latest:
+                p.add(r.table, r.source, [r.row], f"{r.label}: {path}", "superseded", "an older version of "
+                      f"{r.label}; the version at {latest.source}:{latest.row} is used", "the latest version",
+                      value=[str(dict(zip(("meta.versionId", "meta.lastUpdated"), _version_key(r)))[path])],
+                      kind=SET_ASIDE)
+            elif latest is None:
+                others = ", ".join(f"{d.source}:{d.row}" for d in distinct if d is not r)
+                p.add(r.table, r.source, [r.row], r.label, "conflicting_versions", f"{r.label} is also at {others}"
+                      " with other content, and no meta.versionId or meta.lastUpdated says which is the latest",
+                      "one version of each resource, or versions with meta.versionId", value=[None], kind=ERROR)
+            if r is not latest:
+                dropped.add(id(r))
+    return [r for r in resources if id(r) not in dropped]
+
+
 # ------------------------------------------------------------------------------------------ parsing
 def json_path(loc) -> str:
     """A pydantic error location as a JSON path: ``('item', 0, 'answer', 0, 'valueInteger')`` ->
@@ -196,7 +316,7 @@ def json_path(loc) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part not in ("__root__",):
+        elif part not in ("__root__", "root"):
             out += ("." if out else "") + str(part)
     return out
 
@@ -216,6 +336,13 @@ _EXPECTED = (("missing", "a value (the element is required in FHIR R4)"),
              ("int", "a whole number"), ("bool", "true or false"),
              ("pattern", "a value of the FHIR type's pattern (ids: letters, digits, '-' and '.')"),
              ("multiple", "one value[x] element, not several"))
+
+
+#: Elements that FHIR R5 added or renamed in the types read here (what an R5 resource given by mistake shows).
+_R5_ELEMENTS = frozenset({"occurrenceDateTime", "occurrencePeriod", "occurrenceString", "occurrenceAge",
+                          "occurrenceRange", "occurrenceTiming", "actualPeriod", "plannedStartDate", "plannedEndDate",
+                          "virtualService", "careTeam", "reason", "admission", "recorded", "reported", "used",
+                          "supportingInfo", "triggeredBy", "bodyStructure", "subjectStatus"})
 
 
 def _expected(err) -> str:
@@ -240,6 +367,10 @@ def parse(res: Resource, p: Problems) -> bool:
         value = e.get("input")
         values.append(None if value is None or e.get("type", "").endswith("missing") else _short(value))
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
+            last = path.split(".")[-1]
+            msg = f"{path} is not an element of {res.rtype} in FHIR R4" + (
+                " (it is one in FHIR R5: is the export R5? this loader reads R4)" if last in _R5_ELEMENTS else "")
         messages.append(f"invalid {res.rtype} (FHIR R4): {msg}")
         expected.append(_expected(e))
     for col, val, msg, exp in zip(columns, values, messages, expected):
