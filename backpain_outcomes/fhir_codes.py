@@ -105,6 +105,8 @@ def patient_of(reference, full_urls: dict) -> tuple[str | None, str]:
         rtype, rid = full_urls.get(ref) or full_urls[base]
         return (rid, "") if rtype == "Patient" else (None, f"a {rtype}")
     parts = re.sub(r"/_history/[^/]*$", "", ref.rstrip("/")).split("/")  # a versioned reference
+    if ref.startswith("#"):
+        return None, f"a contained resource ({ref})"
     if len(parts) >= 2 and parts[-2] == "Patient":
         return parts[-1], ""
     if len(parts) >= 2 and parts[-2][:1].isupper():

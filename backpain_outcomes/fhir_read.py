@@ -22,6 +22,7 @@ FHIR version
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,29 +147,59 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
     return out
 
 
+def _kind(path: Path) -> str | None:
+    """``ndjson`` or ``json`` (also gzip-compressed, ``.ndjson.gz``, as Bulk Data servers may serve them)."""
+    name = path.name.lower().removesuffix(".gz")
+    return next((k for k in ("ndjson", "json") if name.endswith("." + k)), None)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+_NOT_UTF8 = "FHIR JSON in UTF-8 (re-export the file as UTF-8)"
+
+
 def _ndjson(path: Path, p: Problems) -> list[Resource]:
+    """One resource per line. Lines end at a line feed (CRLF too), never at a U+2028 inside a JSON text as
+    ``str.splitlines`` would have it. The file is read line by line (a huge export is not held
+    as text twice)."""
     out = []
-    text = path.read_text(encoding="utf-8-sig")
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            _bad(p, path.name, line_no, "invalid_json", f"the line is not JSON ({err.msg} at column {err.colno})",
-                 "one JSON resource per line", _short(line))
-            continue
-        if isinstance(obj, dict) and obj.get("resourceType") == "Bundle":
-            _bad(p, path.name, line_no, "not_a_resource", "a Bundle on a line of an NDJSON file",
-                 "one resource per line (Bulk Data NDJSON)", "Bundle")
-            continue
-        out += _from_object(obj, path.name, p, line_no)
-    return out
+    with _open(path) as f:
+        for line_no, raw in enumerate(f, start=1):
+            raw = raw.removeprefix(b"\xef\xbb\xbf") if line_no == 1 else raw
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                _bad(p, path.name, line_no, "invalid_encoding", f"the line is not UTF-8 (byte {err.start + 1})",
+                     _NOT_UTF8, _short(raw.decode("utf-8", "replace")))
+                continue
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                _bad(p, path.name, line_no, "invalid_json", f"the line is not JSON ({err.msg} at column {err.colno})",
+                     "one JSON resource per line", _short(line.rstrip("\r\n")))
+                continue
+            if isinstance(obj, dict) and obj.get("resourceType") == "Bundle":
+                _bad(p, path.name, line_no, "not_a_resource", "a Bundle on a line of an NDJSON file",
+                     "one resource per line (Bulk Data NDJSON)", "Bundle")
+                continue
+            out += _from_object(obj, path.name, p, line_no)
+        return out
 
 
 def _json_file(path: Path, p: Problems, notes: list, in_directory: bool) -> list[Resource]:
+    with _open(path) as f:
+        data = f.read()
     try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
+        obj = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        _bad(p, path.name, line, "invalid_encoding", f"the file is not UTF-8 (byte {err.start + 1}, line {line})",
+             _NOT_UTF8)
+        return []
     except json.JSONDecodeError as err:
         _bad(p, path.name, err.lineno, "invalid_json", f"the file is not JSON ({err.msg} at line {err.lineno}, "
              f"column {err.colno})", "a FHIR Bundle or resource in JSON")
@@ -199,17 +230,17 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
-    readable = [f for f in files if f.suffix.lower() in (".ndjson", ".json")]
+    readable = [f for f in files if _kind(f) is not None]
     notes: list[str] = []
     skipped = [f.name for f in files if f not in readable and not f.name.startswith(".")]
     if skipped:
-        notes.append(f"{path.name}: {len(skipped)} file(s) not read (neither .ndjson nor .json): "
+        notes.append(f"{path.name}: {len(skipped)} file(s) not read (neither .ndjson nor .json, nor gzipped): "
                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
     if not readable:
-        raise ValueError(f"source: {path} holds no .ndjson or .json file")
+        raise ValueError(f"source: {path} holds no .ndjson or .json file (nor .ndjson.gz, .json.gz)")
     out: list[Resource] = []
     for f in readable:
-        out += _ndjson(f, p) if f.suffix.lower() == ".ndjson" else _json_file(f, p, notes, path.is_dir())
+        out += _ndjson(f, p) if _kind(f) == "ndjson" else _json_file(f, p, notes, path.is_dir())
     return out, notes, [f.resolve() for f in readable]
 
 

@@ -256,7 +256,7 @@ def test_export_directory_notes_a_manifest_and_other_files(tmp_path):
     (tmp_path / "README.txt").write_text("export of 2024-06-01\n", encoding="utf-8")
     study = load_fhir(tmp_path, today="2025-01-01")
     assert len(study.scores) == 1 and len(study.exclusions) == 0
-    assert any("1 file(s) not read (neither .ndjson nor .json): README.txt" in n for n in study.notes)
+    assert any("1 file(s) not read (neither .ndjson nor .json, nor gzipped): README.txt" in n for n in study.notes)
     assert any(n.startswith("manifest.json: not read, not a FHIR resource") for n in study.notes)
 
 

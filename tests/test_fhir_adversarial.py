@@ -231,6 +231,44 @@ def test_bom_crlf_empty_files_and_a_huge_line(tmp_path):
                                                                         ("Observation.ndjson", 2)]
 
 
+def test_line_separators_inside_json_text_do_not_split_an_ndjson_line(tmp_path):
+    # U+2028 and U+0085 are line breaks for str.splitlines but may stand unescaped inside a JSON string
+    obs = _nrs("o1", note=[{"text": "first\u2028second \x85 third"}])
+    (tmp_path / "a.ndjson").write_text(json.dumps(_patient()) + "\n" + json.dumps(obs, ensure_ascii=False) + "\n",
+                                       encoding="utf-8")
+    study, warned = _load(tmp_path / "a.ndjson")
+    assert warned == [] and _rows(study.scores, ["_row", "score"]) == [(2, 5.0)]
+
+
+def test_files_not_in_utf8_are_problems_of_their_line(tmp_path):
+    latin = json.dumps(_nrs("o2", when="2024-05-03")).encode()[:-1] + b', "note": [{"text": "caf\xe9"}]}'
+    (tmp_path / "a.ndjson").write_bytes(b"\n".join([json.dumps(_patient()).encode(), latin,
+                                                    json.dumps(_nrs("o1")).encode()]) + b"\n")
+    (tmp_path / "b.json").write_bytes(b'{"resourceType": "Patient", "id": "m",\n "name": [{"family": "M\xfcller"}]}')
+    with pytest.raises(DataValidationError) as info:
+        load_fhir(tmp_path, today="2025-01-01")
+    assert _rows(info.value.problems, ["source", "row", "reason"]) == [("a.ndjson", 2, "invalid_encoding"),
+                                                                      ("b.json", 2, "invalid_encoding")]
+
+
+def test_a_gzipped_bulk_export(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "Patient.ndjson.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps(_patient()) + "\n")
+    with gzip.open(tmp_path / "Observation.ndjson.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps(_nrs("o1")) + "\n")
+    study, _ = _load(tmp_path)
+    assert _rows(study.scores, ["_source", "_row", "score"]) == [("Observation.ndjson.gz", 1, 5.0)]
+
+
+def test_a_contained_subject_is_named_as_such():
+    obs = {**_nrs("o1"), "subject": {"reference": "#p"}, "contained": [_patient("p")]}
+    with pytest.raises(DataValidationError, match="a contained resource") as info:
+        load_fhir([_patient(), obs, _nrs("o2")], today="2025-01-01")
+    assert _rows(info.value.problems, ["column", "reason"]) == [("Observation/o1: subject.reference", "not_a_patient")]
+
+
 def test_a_directory_without_patients_says_so(tmp_path):
     (tmp_path / "Observation.ndjson").write_text(json.dumps(_nrs("o1")) + "\n", encoding="utf-8")
     study, _ = _load(tmp_path)
