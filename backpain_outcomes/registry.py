@@ -37,7 +37,13 @@ from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDepende
 from .loading import load_study
 from .reading import TABLES
 from .registry_partitions import Partitions, SequentialPartitions, partition_bookkeeping
-from .registry_store import partition_parts, read_registry, simulate_partitioned, write_partitioned
+from .registry_store import (
+    partition_parts,
+    read_registry,
+    registry_dayfirst,
+    simulate_partitioned,
+    write_partitioned,
+)
 
 try:  # optional dependency: the ``registry`` extra
     import distributed
@@ -225,4 +231,10 @@ def load_partitioned(directory, *, client=None, persist: bool | None = None, **o
     except TypeError as err:
         raise TypeError(f"load_partitioned: {err} (options are those of load_study)") from None
     meta = read_registry(directory)
-    return PartitionedStudy(directory, meta, options, client, persist)
+    note = None
+    if options.get("dayfirst") is None:
+        options["dayfirst"], note = registry_dayfirst(meta)
+    study = PartitionedStudy(directory, meta, options, client, persist)
+    if note:
+        study.notes.append(note)
+    return study

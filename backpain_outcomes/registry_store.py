@@ -33,17 +33,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .checks import check_bool, check_int
+from .dates import date_order
 from .reading import TABLES, Part, find_table_files, normalise_column, read_part, table_of_file
 from .simulate import simulate_study
 from .study import Study
 
-__all__ = ["write_partitioned", "simulate_partitioned", "read_registry", "partition_parts", "REGISTRY_FILE",
-           "SOURCE_FILE", "SOURCE_ROW"]
+__all__ = ["write_partitioned", "simulate_partitioned", "read_registry", "partition_parts", "registry_dayfirst",
+           "REGISTRY_FILE", "SOURCE_FILE", "SOURCE_ROW"]
 
 REGISTRY_FILE = "registry.json"
 #: Columns added to every partition file: the row's original file (or sheet) and its line there.
 SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
 _FORMAT = "backpain_outcomes registry 1"
+#: The date column of each table.
+_DATES = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
 
 
 def _part_file(directory: Path, table: str, k: int) -> Path:
@@ -123,6 +126,27 @@ def _storable(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _date_orders(parts: dict[str, list[Part]]) -> dict:
+    """The order of day and month each table's dates prove as a whole (None: not proven), as load_study
+    infers it for the whole study; a partition alone might prove less."""
+    out = {}
+    for table, col in _DATES.items():
+        values = [p.data[c] for p in parts.get(table, []) for c in p.data.columns if normalise_column(c, table) == col]
+        if values:
+            out[table] = date_order(pd.concat(values, ignore_index=True)).dayfirst
+    return out
+
+
+def registry_dayfirst(meta: dict) -> tuple[bool | None, str | None]:
+    """``dayfirst`` for loading every partition: the order the whole registry's dates prove, and a note."""
+    proven = {v for v in meta.get("dayfirst", {}).values() if v is not None}
+    if len(proven) != 1:
+        return None, None
+    first = proven.pop()
+    return first, (f"dates of the form nn/nn/yyyy are read {'day' if first else 'month'} first in every partition, "
+                   "the order the registry's dates prove as a whole")
+
+
 def _source_record(table: str, part: Part, home: int) -> dict:
     return {"table": table, "source": part.source, "columns": [str(c) for c in part.data.columns],
             "header_fields": int(part.header_fields), "notes": list(part.notes), "home": int(home),
@@ -182,13 +206,13 @@ def write_partitioned(study_or_path, directory, *, patients_per_partition: int =
         path = _part_file(out, table, k)
         path.parent.mkdir(exist_ok=True)
         pd.concat(fs, ignore_index=True).to_parquet(path, index=False)
-    _write_meta(out, n_parts, sources, {}, per)
+    _write_meta(out, n_parts, sources, {}, per, _date_orders(parts))
     return out
 
 
-def _write_meta(out: Path, n_parts: int, sources: list, offsets: dict, per: int) -> None:
+def _write_meta(out: Path, n_parts: int, sources: list, offsets: dict, per: int, dayfirst=None) -> None:
     meta = {"format": _FORMAT, "n_partitions": n_parts, "patients_per_partition": per, "sources": sources,
-            "row_offsets": offsets}
+            "row_offsets": offsets, "dayfirst": dayfirst or {}}
     tmp = out / (REGISTRY_FILE + ".tmp")
     tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     tmp.replace(out / REGISTRY_FILE)

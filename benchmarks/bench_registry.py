@@ -36,8 +36,14 @@ def claim_test(study):
     return test_resolution_claim(study, claimed=0.5, day=42, origin="first_contact")
 
 
+def claim_test_alone(study):
+    """The same test without the sensitivity grid (one definition of resolved instead of 7 x 2 origins x 2)."""
+    return test_resolution_claim(study, claimed=0.5, day=42, origin="first_contact", sensitivity=False)
+
+
 #: name -> function(partitioned study); the results are kept so a reader can check them.
-ANALYSES = {"claim test (with sensitivity grid)": claim_test, **MODEL_ANALYSES}
+ANALYSES = {"claim test (no sensitivity grid)": claim_test_alone, "claim test (with sensitivity grid)": claim_test,
+            **MODEL_ANALYSES}
 
 
 class PeakMemory:
