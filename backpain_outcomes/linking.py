@@ -19,15 +19,38 @@ import pyarrow.compute as pc
 from .problems import CONSEQUENCE, Problems
 from .validation import RawTable
 
-__all__ = ["link_tables", "member", "leading_zero_note"]
+__all__ = ["link_tables", "member", "index_of", "leading_zero_note"]
+
+
+def _text(values) -> pa.Array:
+    """Text ids as one Arrow array (no copy for an Arrow-backed ``str`` column)."""
+    s = values if isinstance(values, pd.Series | pd.Index) else pd.Series(values)
+    if not (pd.api.types.is_string_dtype(s) and s.dtype != object):
+        s = pd.Series(s, dtype="str")
+    arr = pa.array(s)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.cast(arr, pa.large_string())
 
 
 def member(values: pd.Series, ids) -> np.ndarray:
     """``values.isin(ids)`` for text ids (an Arrow hash lookup); missing values are not members."""
-    text = pc.cast(pa.array(pd.Series(values, dtype="str")), pa.large_string())
-    found = pc.is_in(text, value_set=pc.cast(pa.array(pd.Series(ids, dtype="str")), pa.large_string()))
-    return found.to_numpy(zero_copy_only=False).astype(bool) & pd.notna(values).to_numpy() if len(values) else \
-        np.zeros(0, bool)
+    if not len(values):
+        return np.zeros(0, bool)
+    found = pc.is_in(_text(values), value_set=_text(ids))
+    return found.to_numpy(zero_copy_only=False).astype(bool) & pd.notna(values).to_numpy()
+
+
+def index_of(values, ids) -> np.ndarray:
+    """Position of each of ``values`` in ``ids`` (-1 where absent), as ``pd.Index(ids).get_indexer(values)``
+    for text ids (an Arrow hash lookup; a missing value finds a missing id). Numbers are looked up by pandas."""
+    if not len(values):
+        return np.zeros(0, np.int64)
+    if not all(pd.api.types.is_string_dtype(v) or pd.api.types.infer_dtype(v, skipna=True) in ("string", "empty")
+               for v in (values, ids)):
+        return pd.Index(ids).get_indexer(values)
+    found = pc.index_in(_text(values), value_set=_text(ids), skip_nulls=False)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
@@ -58,11 +81,12 @@ def _covering(rows: pd.DataFrame, date_col: str, episodes: pd.DataFrame) -> pd.S
 
 
 def _assign_episodes(t: RawTable, frame: pd.DataFrame, valid: pd.DataFrame, lost: pd.DataFrame, date_col: str,
-                     p: Problems) -> None:
-    """Give rows without ``episode_id`` the patient's episode with the latest onset on or before their date."""
+                     p: Problems) -> bool:
+    """Give rows without ``episode_id`` the patient's episode with the latest onset on or before their date
+    (True when some rows needed one)."""
     need = frame["episode_id"].isna() & frame[date_col].notna() & frame["patient_id"].notna()
     if not need.any():
-        return
+        return False
     found = _covering(frame.loc[need], date_col, valid.reset_index())
     frame.loc[found.index, "episode_id"] = found.to_numpy()
     unassigned = need & frame["episode_id"].isna()
@@ -75,6 +99,18 @@ def _assign_episodes(t: RawTable, frame: pd.DataFrame, valid: pd.DataFrame, lost
            "a date on or after the onset of one of the patient's episodes")
     t.flag(p, unassigned & cause, date_col, "episode_excluded", "the episode that would hold this row is excluded "
            "(see the episodes table)", "a valid episode", kind=CONSEQUENCE)
+    return True
+
+
+def _other_patient(patient: pd.Series, owners: pd.Series, at: np.ndarray) -> np.ndarray:
+    """Rows whose episode (at row ``at`` of the valid episodes, -1 for none) belongs to another patient
+    (a missing patient on either side differs, as ``!=`` does)."""
+    known = at >= 0
+    if not known.any():
+        return known
+    idx = pa.array(np.where(known, at, 0))
+    same = pc.equal(pc.take(_text(owners), idx), _text(patient)).fill_null(False)
+    return known & ~same.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p: Problems) -> pd.DataFrame:
@@ -87,14 +123,14 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     known, valid, lost = episodes
     given = frame["episode_id"].notna().to_numpy()
     broken = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
-    owner = frame["episode_id"].map(valid["patient_id"])
-    wrong = given & ~broken & (owner != frame["patient_id"]).fillna(False).to_numpy()
+    at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
+    wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at)
     t.flag(p, wrong, "episode_id", "unknown_episode", "episode belongs to another patient",
            "an episode of this patient", values=frame["episode_id"])
-    _assign_episodes(t, frame, valid, lost, date_col, p)
-    onset = (frame["episode_id"].map(valid["onset_date"]) if len(valid)  # no valid episode: map gives floats
-             else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"))
-    before = (frame[date_col] < onset).fillna(False).to_numpy()
+    if _assign_episodes(t, frame, valid, lost, date_col, p):
+        at = index_of(frame["episode_id"], valid.index)
+    onsets = np.r_[valid["onset_date"].to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns")]
+    before = frame[date_col].to_numpy("datetime64[ns]") < onsets[at]  # at -1 picks NaT: never before
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
            "a date on or after the onset")
     return frame

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .checks import check_choice, check_instrument, check_origin
 from .instruments import score_100
-from .linking import member
+from .linking import index_of, member
 from .results import html_block, text_block
 from .vocabulary import (
     CHRONICITY_LEVELS,
@@ -27,6 +27,20 @@ __all__ = ["Study", "NO_SESSIONS"]
 NO_SESSIONS = (UNKNOWN, UNTREATED)
 #: ``arm`` labels that declare an episode treated (matched without regard to case).
 TREATED_ARMS = frozenset({"treated", "treatment", "intervention", "active", "active treatment"})
+
+
+def _sort_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """``np.lexsort((dates, code, pos))`` (codes from -1): one stable sort of a combined key when the dates are
+    whole days and the key fits in 63 bits, else the lexsort."""
+    ns = dates.astype(np.int64)
+    day = 86_400_000_000_000
+    if len(ns) and not np.isnat(dates).any() and not (ns % day).any():
+        days = ns // day - ns.min() // day
+        span, width = int(days.max()) + 1, int(code.max()) + 2
+        group = (pos.astype(np.int64) + 1) * width + (code + 1)
+        if (int(group.max()) + 1) * span < 2**62:
+            return np.argsort(group * span + days, kind="stable")
+    return np.lexsort((ns, code, pos))
 
 
 class Study:
@@ -135,9 +149,8 @@ class Study:
             pt = patients.drop(columns=[c for c in ("_source", "_row") if c in patients]).copy()
         self.patients = pt.reset_index(drop=True)
         ep = ep.reset_index(drop=True)
-        ep_index = pd.Index(ep["episode_id"])
-        sc_pos = ep_index.get_indexer(sc["episode_id"])  # row of each score's / session's episode
-        ss_pos = ep_index.get_indexer(ss["episode_id"])
+        sc_pos = index_of(sc["episode_id"], ep["episode_id"])  # row of each score's / session's episode
+        ss_pos = index_of(ss["episode_id"], ep["episode_id"])
         big = np.iinfo(np.int64).max
         first = np.full(len(ep), big)
         np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").astype(np.int64))
@@ -160,11 +173,12 @@ class Study:
         onset = ep["onset_date"].to_numpy("datetime64[ns]")
         first_dt = ep["first_visit_date"].to_numpy("datetime64[ns]")
         dates = sc["date"].to_numpy("datetime64[ns]")
-        sc = sc.assign(days_since_onset=((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float),
-                       days_since_first_contact=((dates - first_dt[sc_pos]) / np.timedelta64(1, "D")).astype(float))
-        inst_code = pd.Index(list(INSTRUMENTS)).get_indexer(sc["instrument"])  # -1: a rating of change (grc)
-        sc["score_100"] = score_100(sc["instrument"], sc["score"])
-        order = np.lexsort((dates.astype(np.int64), inst_code, sc_pos))  # by episode, instrument, date (stable)
+        sc["days_since_onset"] = ((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float)
+        sc["days_since_first_contact"] = ((dates - first_dt[sc_pos]) / np.timedelta64(1, "D")).astype(float)
+        inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
+        inst_code = np.r_[index_of(inst_cat.categories, list(INSTRUMENTS)), -1][inst_cat.codes]  # -1: grc
+        sc["score_100"] = score_100(pd.Series(inst_cat, index=sc.index), sc["score"])
+        order = _sort_order(sc_pos, inst_code, dates)  # by episode, instrument, date (stable)
         sc = sc.iloc[order].reset_index(drop=True)
         sc_pos, inst_code = sc_pos[order], inst_code[order]
         first_row = np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc) else []
@@ -176,7 +190,7 @@ class Study:
                 base[sc_pos[rows]] = score[rows]
                 ep[f"baseline_{inst}"] = base
         info = self.patients.set_index("patient_id")
-        pat_pos = info.index.get_indexer(ep["patient_id"])
+        pat_pos = index_of(ep["patient_id"], info.index)
         for col in ("age", "sex", "clinic_id"):
             ep[col] = (pd.Series(info[col].to_numpy()[pat_pos], index=ep.index).where(pat_pos >= 0)
                        if col in info else None)
@@ -187,7 +201,7 @@ class Study:
         ss = ss.assign(day=((sdates - first_dt[ss_pos]) / np.timedelta64(1, "D")).astype(float) if len(ss) else [],
                        days_since_onset=((sdates - onset[ss_pos]) / np.timedelta64(1, "D")).astype(float)
                        if len(ss) else [])
-        self.sessions = ss.iloc[np.lexsort((sdates.astype(np.int64), ss_pos))].reset_index(drop=True)
+        self.sessions = ss.iloc[_sort_order(ss_pos, np.zeros(len(ss), np.int64), sdates)].reset_index(drop=True)
 
     @staticmethod
     def _declared_status(ep: pd.DataFrame, ss: pd.DataFrame, declared: pd.DataFrame) -> dict:
@@ -199,14 +213,15 @@ class Study:
         Sessions win over a declaration: an episode with treatment sessions is treated.
         """
         arm_raw = ep["arm"].astype(object) if "arm" in ep else pd.Series(None, index=ep.index, dtype=object)
-        arm = normalise_modality(arm_raw)
-        key = arm_raw.map(lambda v: str(v).strip().lower() if isinstance(v, str) else None)
-        arm_treated = key.isin(TREATED_ARMS).to_numpy()
-        arm_untreated = (arm == UNTREATED).to_numpy()
+        codes, labels = pd.factorize(arm_raw)  # each distinct arm label read once
+        treated = [isinstance(v, str) and v.strip().lower() in TREATED_ARMS for v in labels]
+        untreated = (normalise_modality(pd.Series(labels, dtype=object)) == UNTREATED).tolist()
+        arm_treated = np.array([*treated, False], bool)[codes]
+        arm_untreated = np.array([*untreated, False], bool)[codes]
         marked = member(ep["episode_id"], declared["episode_id"].dropna())
         has_sessions = member(ep["episode_id"], ss["episode_id"].dropna()) if len(ss) else np.zeros(len(ep), bool)
         notes = {"_untreated": (arm_untreated | marked) & ~arm_treated, "_treated": arm_treated}
-        unread = sorted({str(v) for v, a, t in zip(arm_raw, arm_untreated, arm_treated)
+        unread = sorted({str(v) for v, a, t in zip(labels, untreated, treated)
                          if isinstance(v, str) and v.strip() and not a and not t})
         if unread:
             notes["unread"] = (f"arm values {', '.join(map(repr, unread[:8]))} do not say whether an episode was "
