@@ -121,6 +121,11 @@ def singular_columns(XtX: np.ndarray, tol: float = 1e-10) -> list[int]:
     return [int(i) for i in np.flatnonzero(involved)]
 
 
+#: Groups per block when the deviance and its derivatives are summed: their temporaries (about 80 numbers
+#: a group) then take a few hundred MB however many groups there are.
+BLOCK_GROUPS = 200_000
+
+
 class GroupStats:
     """Sufficient statistics of a grouped design.
 
@@ -147,6 +152,26 @@ class GroupStats:
         self.codes = codes
         self.size = np.bincount(codes, minlength=G)
 
+    def blocks(self, size: int | None = None):
+        """The statistics of consecutive blocks of at most ``size`` groups (default :data:`BLOCK_GROUPS`):
+        views of the per-group arrays with the totals of all groups; ``self`` when it is one block."""
+        size = size or BLOCK_GROUPS
+        if self.G <= size:
+            yield self
+            return
+        for start in range(0, self.G, size):
+            yield self._block(start, min(start + size, self.G))
+
+    def _block(self, start: int, stop: int) -> GroupStats:
+        blk = GroupStats.__new__(GroupStats)
+        blk.XtX, blk.Xty, blk.yty, blk.n, blk.p, blk.q = self.XtX, self.Xty, self.yty, self.n, self.p, self.q
+        blk.G, blk.groups, blk.codes, blk.size = stop - start, self.groups[start:stop], self.codes[:0], \
+            self.size[start:stop]
+        blk.Zx, blk.zy = [z[start:stop] for z in self.Zx], [z[start:stop] for z in self.zy]
+        blk.zz = [[z[start:stop] for z in row] for row in self.zz]
+        blk.ZtX, blk.ZtZ, blk.Zty = self.ZtX[start:stop], self.ZtZ[start:stop], self.Zty[start:stop]
+        return blk
+
     def compact(self) -> dict:
         """The statistics as a few arrays (what :meth:`merge` takes): ``groups``, ``ZtX`` (G, q, p),
         ``ZtZ`` (G, q, q), ``Zty`` (G, q), ``size`` and the totals ``XtX``, ``Xty``, ``yty``, ``n``."""
@@ -154,12 +179,14 @@ class GroupStats:
                 "Zty": self.Zty, "size": self.size, "XtX": self.XtX, "Xty": self.Xty, "yty": self.yty, "n": self.n}
 
     @classmethod
-    def merge(cls, parts) -> GroupStats:
+    def merge(cls, parts, consume: bool = False) -> GroupStats:
         """The statistics of all rows of several parts (dicts from :meth:`compact`), in the order given.
 
         Totals are summed; per-group arrays are concatenated, and summed by
         group label where a group has rows in more than one part. The rows
-        themselves are not held: ``codes`` is empty.
+        themselves are not held: ``codes`` is empty. ``consume=True`` drops
+        each part's largest array (``ZtX``) from its dict once it is copied,
+        so the merge needs one copy of it, not two.
 
         Examples
         --------
@@ -179,6 +206,8 @@ class GroupStats:
         for part in parts:
             qzx[:, start:start + len(part["groups"])] = part["ZtX"].transpose(1, 0, 2)
             start += len(part["groups"])
+            if consume:
+                part["ZtX"] = None
         codes, uniq = pd.factorize(labels)
         if len(uniq) < len(labels):  # a group split across parts: add its pieces
             for key, arr in arrays.items():
@@ -221,26 +250,37 @@ def _matmul(A, B, q):
 
 
 def _core(theta, s: GroupStats, reml: bool):
-    """Everything the deviance and its derivatives need at one theta (a dict), or None where A is singular."""
+    """Everything the deviance and its derivatives need at one theta (a dict), or None where A is singular.
+
+    Groups enter in blocks of :data:`BLOCK_GROUPS` (:meth:`GroupStats.blocks`), so the temporaries stay
+    small however many groups there are; ``T`` is kept for every group."""
     q = s.q
     L = _lambda(theta, q)
     Sig = L @ L.T
-    S = s.zz
-    M = [[(1.0 if i == j else 0.0) + sum(S[i][k] * Sig[k, j] for k in range(q)) for j in range(q)]
-         for i in range(q)]  # I + S Sigma
-    if q == 1:
-        det = M[0][0]
-        T = [[1.0 / det]]
-    else:
-        det = M[0][0] * M[1][1] - M[0][1] * M[1][0]
-        T = [[M[1][1] / det, -M[0][1] / det], [-M[1][0] / det, M[0][0] / det]]
-    W = [[sum(Sig[a, c] * T[c][b] for c in range(q)) for b in range(q)] for a in range(q)]  # Sigma T
-    wx = [sum(W[a][b][:, None] * s.Zx[b] for b in range(q)) for a in range(q)]  # W Z'X, (G, p) per row a
-    wz = [sum(W[a][b] * s.zy[b] for b in range(q)) for a in range(q)]
-    A = s.XtX - sum(s.Zx[a].T @ wx[a] for a in range(q))
+    corr_A, corr_c, corr_y, logdet, Ts = 0.0, 0.0, 0.0, 0.0, []
+    for blk in s.blocks():
+        S = blk.zz
+        M = [[(1.0 if i == j else 0.0) + sum(S[i][k] * Sig[k, j] for k in range(q)) for j in range(q)]
+             for i in range(q)]  # I + S Sigma
+        if q == 1:
+            det = M[0][0]
+            T = [[1.0 / det]]
+        else:
+            det = M[0][0] * M[1][1] - M[0][1] * M[1][0]
+            T = [[M[1][1] / det, -M[0][1] / det], [-M[1][0] / det, M[0][0] / det]]
+        W = [[sum(Sig[a, c] * T[c][b] for c in range(q)) for b in range(q)] for a in range(q)]  # Sigma T
+        wx = [sum(W[a][b][:, None] * blk.Zx[b] for b in range(q)) for a in range(q)]  # W Z'X, (G, p) per row a
+        wz = [sum(W[a][b] * blk.zy[b] for b in range(q)) for a in range(q)]
+        corr_A = corr_A + sum(blk.Zx[a].T @ wx[a] for a in range(q))
+        corr_c = corr_c + sum(blk.Zx[a].T @ wz[a] for a in range(q))
+        corr_y = corr_y + sum(float(blk.zy[a] @ wz[a]) for a in range(q))
+        logdet = logdet + np.log(det).sum()
+        Ts.append(T)
+    T = Ts[0] if len(Ts) == 1 else [[np.concatenate([t[i][j] for t in Ts]) for j in range(q)] for i in range(q)]
+    A = s.XtX - corr_A
     A = (A + A.T) / 2
-    c = s.Xty - sum(s.Zx[a].T @ wz[a] for a in range(q))
-    ytVy = s.yty - sum(float(s.zy[a] @ wz[a]) for a in range(q))
+    c = s.Xty - corr_c
+    ytVy = s.yty - corr_y
     try:
         chol = np.linalg.cholesky(A)
     except np.linalg.LinAlgError:
@@ -250,7 +290,7 @@ def _core(theta, s: GroupStats, reml: bool):
     if not r2 > 0:
         return None
     dof = s.n - s.p if reml else s.n
-    dev = np.log(det).sum() + dof * (1 + np.log(2 * np.pi * r2 / dof))
+    dev = logdet + dof * (1 + np.log(2 * np.pi * r2 / dof))
     if reml:
         dev += 2 * np.log(np.diag(chol)).sum()
     return dict(L=L, Sig=Sig, T=T, chol=chol, beta=beta, r2=r2, dof=dof, dev=float(dev))
@@ -306,47 +346,73 @@ def deviance_derivatives(theta, s: GroupStats, reml: bool = True):
     return _derivatives(theta, _core(theta, s, reml), s, reml)
 
 
-def _derivatives(theta, k, s: GroupStats, reml: bool):
-    """``(dev, grad, hess)`` from the :func:`_core` results ``k`` at ``theta``."""
-    nt = len(theta)
-    if k is None:
-        return np.inf, np.full(nt, np.nan), np.full((nt, nt), np.nan)
-    q, S, T, L = s.q, s.zz, k["T"], k["L"]
-    P = [sum(T[a][b][:, None] * s.Zx[b] for b in range(q)) for a in range(q)]  # Z'V^-1X, (G, p) per row a
-    Ainv = linalg.cho_solve((k["chol"], True), np.eye(s.p))
-    r2, dof = k["r2"], k["dof"]
-    u = _conditional_residuals(k, s)
+def _block_sums(T, blk: GroupStats, beta, Ainv, E, reml: bool) -> dict:
+    """The sums over the groups of one block that the gradient and Hessian need (see
+    :func:`deviance_derivatives`), given the block's ``T`` and the global beta and :math:`A^{-1}`."""
+    q, nt, S = blk.q, len(E), blk.zz
+    P = [sum(T[a][b][:, None] * blk.Zx[b] for b in range(q)) for a in range(q)]  # Z'V^-1X, (G, p) per row a
+    e = [blk.zy[b] - blk.Zx[b] @ beta for b in range(q)]
+    u = [sum(T[a][b] * e[b] for b in range(q)) for a in range(q)]
     K = _matmul(T, S, q)
     if q == 2:
         K[0][1] = K[1][0] = (K[0][1] + K[1][0]) / 2  # symmetric in exact arithmetic
-    Gm = np.array([[K[a][b].sum() - dof / r2 * (u[a] @ u[b]) for b in range(q)] for a in range(q)])
+    out = {"K": np.array([[K[a][b].sum() for b in range(q)] for a in range(q)]),
+           "uu": np.array([[u[a] @ u[b] for b in range(q)] for a in range(q)])}
+    KE = [_matmul(K, m, q) for m in E]
+    v = [[sum(m[a, b] * u[b] for b in range(q)) for a in range(q)] for m in E]  # E u per group
+    out["s"] = np.array([sum(u[a] @ vi[a] for a in range(q)) for vi in v])
+    out["h"] = np.array([sum(P[a].T @ vi[a] for a in range(q)) for vi in v])  # (nt, p)
+    out["kk"] = np.array([[sum(KE[i][a][b] @ KE[j][b][a] for a in range(q) for b in range(q)) for j in range(nt)]
+                          for i in range(nt)])
+    out["ukv"] = np.array([[sum(v[i][a] @ (K[a][b] * v[j][b]) for a in range(q) for b in range(q))
+                            for j in range(nt)] for i in range(nt)])
     if reml:
         R = [P[a] @ Ainv for a in range(q)]
         Q = [[np.einsum("gp,gp->g", R[a], P[b]) for b in range(q)] for a in range(q)]
-        Gm -= np.array([[Q[a][b].sum() for b in range(q)] for a in range(q)])
-    dL = _dlambda(q)
-    E = [d @ L.T + L @ d.T for d in dL]  # dSigma / dtheta_i
-    grad = np.array([np.sum(Gm * e) for e in E])
-    KE = [_matmul(K, e, q) for e in E]
-    v = [[sum(e[a, b] * u[b] for b in range(q)) for a in range(q)] for e in E]  # E u per group
-    s_ = np.array([sum(u[a] @ vi[a] for a in range(q)) for vi in v])
-    h = np.array([sum(P[a].T @ vi[a] for a in range(q)) for vi in v])  # (nt, p)
-    hess = np.empty((nt, nt))
-    if reml:
-        QE = [_matmul(Q, e, q) for e in E]
+        out["Q"] = np.array([[Q[a][b].sum() for b in range(q)] for a in range(q)])
+        QE = [_matmul(Q, m, q) for m in E]
+        out["KQ"] = np.array([[sum(KE[i][a][b] @ QE[j][b][a] + KE[j][a][b] @ QE[i][b][a]
+                                   for a in range(q) for b in range(q)) for j in range(nt)] for i in range(nt)])
         C = [[P[a].T @ P[b] if b >= a else None for b in range(q)] for a in range(q)]
         if q == 2:
             C[1][0] = C[0][1].T
-        AB = [Ainv @ sum(e[a, b] * C[a][b] for a in range(q) for b in range(q)) for e in E]
+        out["C"] = np.array(C)
+    return out
+
+
+def _derivatives(theta, k, s: GroupStats, reml: bool):
+    """``(dev, grad, hess)`` from the :func:`_core` results ``k`` at ``theta``, the groups summed in blocks."""
+    nt = len(theta)
+    if k is None:
+        return np.inf, np.full(nt, np.nan), np.full((nt, nt), np.nan)
+    q, L = s.q, k["L"]
+    Ainv = linalg.cho_solve((k["chol"], True), np.eye(s.p))
+    r2, dof = k["r2"], k["dof"]
+    dL = _dlambda(q)
+    E = [d @ L.T + L @ d.T for d in dL]  # dSigma / dtheta_i
+    acc: dict = {}
+    start = 0
+    for blk in s.blocks():
+        T = [[k["T"][i][j][start:start + blk.G] for j in range(q)] for i in range(q)]
+        part = _block_sums(T, blk, k["beta"], Ainv, E, reml)
+        acc = part if not acc else {key: acc[key] + part[key] for key in acc}
+        start += blk.G
+    Gm = acc["K"] - dof / r2 * acc["uu"]
+    if reml:
+        Gm -= acc["Q"]
+    grad = np.array([np.sum(Gm * m) for m in E])
+    s_, h = acc["s"], acc["h"]
+    hess = np.empty((nt, nt))
+    if reml:
+        C = acc["C"]
+        AB = [Ainv @ sum(m[a, b] * C[a][b] for a in range(q) for b in range(q)) for m in E]
     for i in range(nt):
         for j in range(i + 1):
-            kk = sum(KE[i][a][b] @ KE[j][b][a] for a in range(q) for b in range(q))
-            ukv = sum(v[i][a] @ (K[a][b] * v[j][b]) for a in range(q) for b in range(q))
-            hij = (-kk + dof * ((2 * ukv - 2 * h[i] @ Ainv @ h[j]) / r2 - s_[i] * s_[j] / r2**2)
+            hij = (-acc["kk"][i, j] + dof * ((2 * acc["ukv"][i, j] - 2 * h[i] @ Ainv @ h[j]) / r2
+                                             - s_[i] * s_[j] / r2**2)
                    + np.sum(Gm * (dL[i] @ dL[j].T + dL[j] @ dL[i].T)))
             if reml:
-                hij += (sum(KE[i][a][b] @ QE[j][b][a] + KE[j][a][b] @ QE[i][b][a]
-                            for a in range(q) for b in range(q)) - np.sum(AB[i] * AB[j].T))
+                hij += acc["KQ"][i, j] - np.sum(AB[i] * AB[j].T)
             hess[i, j] = hess[j, i] = hij
     return k["dev"], grad, hess
 

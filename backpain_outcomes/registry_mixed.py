@@ -270,7 +270,7 @@ def fit_mixed_model_partitioned(parts, formula: str = "score ~ day * modality + 
     if n_complete < n_rows:
         notes.append(f"{n_rows - n_complete} row(s) with missing values were left out (listwise deletion)")
     parts_out = [p for p in parts.map(_statistics, instrument, origin, spec) if p is not None]
-    stats = GroupStats.merge([p["stats"] for p in parts_out])
+    stats = GroupStats.merge([p.pop("stats") for p in parts_out], consume=True)
     names = list(x_info.column_names)
     check_design_summary(formula, groups, time, stats.G, (n_complete, min(p["y_min"] for p in parts_out),
                                                           max(p["y_max"] for p in parts_out)),

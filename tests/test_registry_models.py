@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backpain_outcomes import registry_models  # noqa: F401 - registers the partitioned implementations
+from backpain_outcomes import lmm_fast, registry_models  # noqa: F401 - registers the partitioned implementations
 from backpain_outcomes.curves import RecoveryCurves, fit_recovery_curves
 from backpain_outcomes.lmm_fast import GroupStats, fit_lmm, fit_lmm_stats
 from backpain_outcomes.mixed import MixedModelResult, fit_mixed_model
@@ -68,6 +68,14 @@ def test_mixed_model_groups_spanning_partitions(study, parts):
     merged = GroupStats.merge(halves)
     assert merged.G == 2 and merged.size.tolist() == [4, 4]
     np.testing.assert_allclose(fit_lmm_stats(merged).beta, fit_lmm(X, X[:, :1], y, g).beta, atol=1e-10)
+
+
+def test_mixed_model_summed_in_blocks_of_groups(study, parts, monkeypatch):
+    # the driver sums the deviance and its derivatives over blocks of groups (memory bounded at registry scale)
+    whole = fit_mixed_model(study)
+    monkeypatch.setattr(lmm_fast, "BLOCK_GROUPS", 37)
+    _same_mixed(whole, fit_mixed_model(parts))
+    _same_mixed(whole, fit_mixed_model(study))
 
 
 def test_mixed_model_refusals_name_the_argument(study, parts):
