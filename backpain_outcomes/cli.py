@@ -40,7 +40,15 @@ from .curves import fit_recovery_curves
 from .exceptions import DataValidationError, MissingDependencyError, format_problems
 from .loading import load_study
 from .problems import count_by_kind
-from .provenance import figure_metadata, invocation, make_provenance, sidecar_path, text_with_provenance, written_with_sidecar
+from .provenance import (
+    figure_metadata,
+    invocation,
+    make_provenance,
+    seal_figure,
+    sidecar_path,
+    text_with_provenance,
+    written_with_sidecar,
+)
 from .reading import TABLES, find_table_files, table_of_file
 from .report import clinic_report
 from .rules import DEFAULT_RULE, as_rule
@@ -231,11 +239,21 @@ def _load(args):
 
 
 def _check_file(path, args, suffixes, what: str) -> Path:
-    """Check an output and its provenance sidecar (neither an input; replaced only with ``--force``)."""
+    """Check an output and its provenance sidecar (neither an input; replaced only with ``--force``), and that
+    no other output of the command has the same path."""
     out = check_output(path, _inputs(args), args.force, suffixes=suffixes, what=what)
-    if suffixes != (".txt",):
+    claimed = vars(args).setdefault("_outputs", {})
+    other = claimed.get(out.resolve())
+    if other is not None:
+        raise OutputError(f"{what}: {out} is also the output of {other}; give each output its own file")
+    claimed[out.resolve()] = what
+    if out.suffix.lower() in _SIDECAR_SUFFIXES:
         check_output(sidecar_path(out), _inputs(args), args.force, what=what)
     return out
+
+
+#: Outputs whose provenance is a sidecar (the others embed it: HTML, text, PNG, SVG).
+_SIDECAR_SUFFIXES = (".csv", ".pdf", ".parquet", ".xlsx")
 
 
 def _csv(df: pd.DataFrame, path, provenance, engine: str = "pandas") -> None:
@@ -398,6 +416,8 @@ def cmd_curves(args):
         safe_csv(curves.table, csv)
         ax.figure.savefig(png, bbox_inches="tight", dpi=120, metadata=figure_metadata(provenance, "png"))
         ax.figure.savefig(svg, bbox_inches="tight", metadata=figure_metadata(provenance, "svg"))
+        seal_figure(png, provenance)
+        seal_figure(svg, provenance)
     print(curves.summary())
     print(f"\nwrote {', '.join(str(out / f) for f in (*_CURVE_FILES, _CURVE_SIDECAR))}")
     return 0

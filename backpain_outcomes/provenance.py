@@ -34,9 +34,12 @@ import datetime as dt
 import hashlib
 import html
 import json
+import math
 import numbers
 import platform
+import re
 import xml.etree.ElementTree as ET
+import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -51,7 +54,7 @@ from .version import __version__
 
 __all__ = ["Provenance", "ProvenanceError", "make_provenance", "invocation", "read_provenance", "sha256_file",
            "sha256_frame", "sidecar_path", "written_with_sidecar", "embed_html", "figure_metadata",
-           "text_with_provenance", "SCHEMA", "KEY", "SIDECAR_SUFFIX", "TEXT_MARK", "STUDY_TABLES"]
+           "text_with_provenance", "seal_figure", "SCHEMA", "KEY", "SIDECAR_SUFFIX", "TEXT_MARK", "STUDY_TABLES"]
 
 #: Identifies the layout of the record (changes when fields change meaning).
 SCHEMA = "backpain-outcomes/provenance/1"
@@ -94,13 +97,18 @@ class Provenance:
     created : str
         UTC time of writing, ISO 8601 (``2026-11-26T23:59:01Z``).
     inputs : list of dict
-        Every input file read: ``path``, ``bytes``, ``sha256``.
+        Every input file read: ``path``, ``bytes``, ``sha256``, sorted by path.
     tables : dict of str -> str
         SHA-256 of each table of the study as analysed (:func:`sha256_frame`).
     environment : dict
         Versions of Python, pandas and NumPy.
     output_sha256 : str or None
         SHA-256 of the output (sidecar records only: an embedded record cannot hash its own file).
+    content_sha256 : str or None
+        SHA-256 of the output without its embedded record (HTML, PNG, SVG and text outputs), so that
+        :func:`read_provenance` tells an output edited after writing: of the document as written for
+        HTML (line ends read as ``\n``), of the text above the footer for text, of every PNG chunk but
+        the record's (type and data), of the SVG with the record's text left out.
     """
 
     version: str
@@ -113,6 +121,7 @@ class Provenance:
     environment: dict = dataclasses.field(default_factory=dict)
     command: list | None = None
     output_sha256: str | None = None
+    content_sha256: str | None = None
     schema: str = SCHEMA
 
     @property
@@ -133,11 +142,26 @@ class Provenance:
         """Read a record back from :meth:`to_dict` (unknown keys are an error: they belong to another schema)."""
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ProvenanceError(f"not a provenance record of schema {SCHEMA!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ProvenanceError(f"unknown provenance field(s) {', '.join(unknown)}")
+        missing = [name for name, f in fields.items() if name not in data and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ProvenanceError(f"the provenance record is missing the field(s) {', '.join(missing)}")
+        for name, value in data.items():
+            kinds = _FIELD_TYPES.get(name)
+            if (kinds is not None and not isinstance(value, kinds)) or (isinstance(value, bool) and name == "seed"):
+                raise ProvenanceError(f"provenance field {name} holds {type(value).__name__} {value!r:.60}, not "
+                                      f"{' or '.join(k.__name__.replace('NoneType', 'null') for k in kinds or ())}")
         return cls(**data)
+
+
+_FIELD_TYPES: dict[str, tuple] = {"version": (str,), "function": (str,), "config": (dict,), "seed": (int, type(None)),
+                                  "created": (str,), "inputs": (list,), "tables": (dict,), "environment": (dict,),
+                                  "command": (list, type(None)), "output_sha256": (str, type(None)),
+                                  "content_sha256": (str, type(None)), "schema": (str,)}
 
 
 # ----------------------------------------------------------------------------------------- building
@@ -156,7 +180,9 @@ def sha256_frame(df: pd.DataFrame) -> str:
     Columns in their order, no index, ``\\n`` line ends, UTF-8, floats with 17
     significant digits (round-trip), dates in ISO 8601, missing values empty.
     The same table gives the same hash whether it was read from a file or built
-    in memory.
+    in memory. Rows are hashed in their order: the hash identifies the table
+    as analysed, and the tables of a study keep each row's file and line
+    (``_source``, ``_row``), so the same rows in another order are other input.
     """
     text = df.to_csv(index=False, lineterminator="\n", float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S",
                      na_rep="")
@@ -169,10 +195,14 @@ def _plain(value):
         return value.code
     if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         value = float(value)
+        if not math.isfinite(value):
+            return str(value)  # "nan", "inf": JSON has no such number
         return int(value) if value.is_integer() else value
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -204,7 +234,7 @@ def invocation(command, **settings):
 
 def _inputs(files) -> list[dict]:
     out = []
-    for f in dict.fromkeys(Path(p).resolve() for p in files):
+    for f in sorted(dict.fromkeys(Path(p).resolve() for p in files)):  # by path: the order given does not matter
         if f.is_file():
             out.append({"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)})
     return out
@@ -264,19 +294,35 @@ def _script_json(provenance: Provenance) -> str:
     return provenance.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _html_block(provenance: Provenance) -> str:
+    return (f'<meta name="{KEY}" content="{html.escape(provenance.to_json(), quote=True)}">\n'
+            f'<script type="application/json" id="{_SCRIPT_ID}">{_script_json(provenance)}</script>\n')
+
+
+_HTML_BLOCK = re.compile(f'<meta name="{re.escape(KEY)}" content="[^"]*">\n<script type="application/json" '
+                         f'id="{_SCRIPT_ID}">([^<]*)</script>\n')
+
+
 def embed_html(document: str, provenance: Provenance) -> str:
-    """``document`` with the record in a ``<meta>`` element and a JSON ``<script>`` at the end of ``<head>``."""
-    block = (f'<meta name="{KEY}" content="{html.escape(provenance.to_json(), quote=True)}">\n'
-             f'<script type="application/json" id="{_SCRIPT_ID}">{_script_json(provenance)}</script>\n')
+    """``document`` with the record in a ``<meta>`` element and a JSON ``<script>`` at the end of ``<head>``.
+
+    The record holds the SHA-256 of ``document`` (``content_sha256``), which :func:`read_provenance` checks.
+    """
+    document = document.replace("\r\n", "\n")  # as read back (universal newlines)
     at = document.lower().find("</head>")
     if at < 0:
         raise ValueError("the HTML document has no </head> to hold the provenance record")
+    block = _html_block(dataclasses.replace(provenance, content_sha256=_sha(document)))
     return document[:at] + block + document[at:]
 
 
 def figure_metadata(provenance: Provenance, fmt: str) -> dict:
     """``metadata=`` for matplotlib's ``savefig`` in format ``fmt`` (``png``: a text chunk; ``svg``: the
-    Dublin Core description)."""
+    Dublin Core description). Call :func:`seal_figure` on the file written to add the hash of its content."""
     fmt = fmt.lower().lstrip(".")
     creator = f"backpain-outcomes {provenance.version}"
     if fmt == "png":
@@ -287,8 +333,67 @@ def figure_metadata(provenance: Provenance, fmt: str) -> dict:
 
 
 def text_with_provenance(text: str, provenance: Provenance) -> str:
-    """``text`` followed by the provenance footer (a marker line and one JSON line)."""
-    return text.rstrip("\n") + f"\n\n{TEXT_MARK}\n{provenance.to_json()}\n"
+    """``text`` followed by the provenance footer (a marker line and one JSON line); the record holds the
+    SHA-256 of the text above the footer."""
+    body = text.replace("\r\n", "\n").rstrip("\n") + "\n"
+    record = dataclasses.replace(provenance, content_sha256=_sha(body))
+    return body + f"\n{TEXT_MARK}\n{record.to_json()}\n"
+
+
+# ----------------------------------------------------------------------------------------- figures
+_PNG = b"\x89PNG\r\n\x1a\n"
+_SVG_RECORD = re.compile(r"(<dc:description>)(.*?)(</dc:description>)", re.DOTALL)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    if not data.startswith(_PNG):
+        raise ValueError("not a PNG file")
+    out, pos = [], len(_PNG)
+    while pos + 8 <= len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        out.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+    if not out or out[-1][0] != b"IEND":
+        raise ValueError("the PNG file is truncated")
+    return out
+
+
+def _ours(ctype: bytes, body: bytes) -> bool:
+    return ctype in (b"tEXt", b"zTXt", b"iTXt") and body.split(b"\0", 1)[0] == KEY.encode("latin-1")
+
+
+def _png_content(chunks) -> str:
+    h = hashlib.sha256()
+    for ctype, body in chunks:
+        if not _ours(ctype, body):
+            h.update(len(body).to_bytes(4, "big") + ctype + body)
+    return h.hexdigest()
+
+
+def _chunk(ctype: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + ctype + body + zlib.crc32(ctype + body).to_bytes(4, "big")
+
+
+def seal_figure(path, provenance: Provenance) -> None:
+    """Write the record, with the SHA-256 of the figure's content, into a PNG or SVG file saved by matplotlib
+    (a PNG needs no ``metadata=``; an SVG must have been saved with :func:`figure_metadata`)."""
+    path = Path(path)
+    fmt = final_path(path).suffix.lower()
+    if fmt == ".png":
+        chunks = _png_chunks(path.read_bytes())
+        record = dataclasses.replace(provenance, content_sha256=_png_content(chunks))
+        ours = _chunk(b"tEXt", KEY.encode("latin-1") + b"\0" + record.to_json().encode("ascii"))
+        kept = [_chunk(t, b) for t, b in chunks if not _ours(t, b)]
+        path.write_bytes(_PNG + b"".join(kept[:-1]) + ours + kept[-1])
+    elif fmt == ".svg":
+        text = path.read_text(encoding="utf-8")
+        if not _SVG_RECORD.search(text):
+            raise ValueError(f"{path.name}: save the SVG with metadata=figure_metadata(provenance, 'svg') first")
+        record = dataclasses.replace(provenance, content_sha256=_sha(_SVG_RECORD.sub(r"\1\3", text, count=1)))
+        body = html.escape(record.to_json(), quote=False)
+        path.write_text(_SVG_RECORD.sub(lambda m: m[1] + body + m[3], text, count=1), encoding="utf-8")
+    else:
+        raise ValueError(f"seal_figure writes PNG or SVG files, not {fmt or 'a file without a suffix'}")
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -315,28 +420,45 @@ class _HeadReader(HTMLParser):
             self.script.append(data)
 
 
-def _from_html(path: Path) -> str | None:
-    reader = _HeadReader()
-    reader.feed(path.read_text(encoding="utf-8"))
-    if reader.script is not None:
-        return "".join(reader.script)
-    return reader.meta
+def _from_html(path: Path) -> tuple[str, str | None] | None:
+    text = path.read_text(encoding="utf-8")
+    m = _HTML_BLOCK.search(text)
+    if m is not None:
+        return m[1], _sha(text[:m.start()] + text[m.end():])
+    reader = _HeadReader()  # a record not as written (the document was re-saved): no content to compare
+    reader.feed(text)
+    found = "".join(reader.script) if reader.script is not None else reader.meta
+    return None if found is None else (found, "")
 
 
-def _from_png(path: Path) -> str | None:
-    with Image.open(path) as im:
-        return getattr(im, "text", {}).get(KEY)
+def _from_png(path: Path) -> tuple[str, str | None] | None:
+    chunks = _png_chunks(path.read_bytes())
+    found = next(((t, b) for t, b in chunks if _ours(t, b)), None)
+    if found is None:
+        return None
+    text: str | None = None
+    if found[0] == b"tEXt":
+        text = found[1][len(KEY) + 1:].decode("latin-1")
+    else:  # a compressed or international text chunk
+        with Image.open(path) as im:
+            text = getattr(im, "text", {}).get(KEY)
+    return None if text is None else (text, _png_content(chunks))
 
 
-def _from_svg(path: Path) -> str | None:
+def _from_svg(path: Path) -> tuple[str, str | None] | None:
     node = ET.parse(path).getroot().find(f".//{_DC}")
-    return None if node is None else node.text
+    if node is None or node.text is None:
+        return None
+    raw = path.read_text(encoding="utf-8")
+    return node.text, _sha(_SVG_RECORD.sub(r"\1\3", raw, count=1)) if _SVG_RECORD.search(raw) else ""
 
 
-def _from_text(path: Path) -> str | None:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    marks = [i for i, line in enumerate(lines) if line == TEXT_MARK]
-    return lines[marks[-1] + 1] if marks and marks[-1] + 1 < len(lines) else None
+def _from_text(path: Path) -> tuple[str, str | None] | None:
+    text = path.read_text(encoding="utf-8")
+    at = text.rfind(f"\n{TEXT_MARK}\n")
+    if at < 0:
+        return None
+    return text[at + len(TEXT_MARK) + 2:].split("\n", 1)[0], _sha(text[:at])
 
 
 _EMBEDDED = {".html": _from_html, ".htm": _from_html, ".png": _from_png, ".svg": _from_svg, ".txt": _from_text}
@@ -349,17 +471,39 @@ def _parse(text: str, where) -> Provenance:
         raise ProvenanceError(f"{where}: the provenance record is not valid JSON ({err})") from None
 
 
+def _embedded(path: Path, reader) -> Provenance | None:
+    """The record embedded in ``path``, checked against the file's content; None when there is none."""
+    try:
+        found = reader(path)
+    except (OSError, ValueError, SyntaxError) as err:  # UnicodeDecodeError, ET.ParseError, a corrupt image
+        raise ProvenanceError(f"{path}: cannot read its provenance record ({type(err).__name__}: {err})") from None
+    if found is None:
+        return None
+    record = _parse(found[0], path)
+    if record.content_sha256 is not None and record.content_sha256 != found[1]:
+        raise ProvenanceError(f"{path} has changed since it was written (the SHA-256 of its content differs "
+                              "from the one its provenance record holds)")
+    return record
+
+
+def _checked(path: Path, side: Path) -> Provenance:
+    record = _parse(side.read_text(encoding="utf-8"), side)
+    if record.output_sha256 != sha256_file(path):
+        raise ProvenanceError(f"{path} has changed since {side.name} was written (SHA-256 differs)")
+    return record
+
+
 def read_provenance(path) -> Provenance:
     """The provenance record of a file written by the package.
 
-    Reads the record embedded in HTML, PNG, SVG and text outputs, else the sidecar
-    ``<name>.provenance.json`` (whose ``output_sha256`` must match the file). ``path`` may
-    also be the sidecar itself.
+    Reads the record embedded in HTML, PNG, SVG and text outputs (whose ``content_sha256`` must match
+    the file without its record), else the sidecar ``<name>.provenance.json`` (whose ``output_sha256``
+    must match the file). ``path`` may also be the sidecar itself; its output is checked the same way.
 
     Raises
     ------
     ProvenanceError
-        When the file has no record, or has changed since its sidecar was written.
+        When the file has no record, cannot be read, or has changed since it was written.
 
     Examples
     --------
@@ -376,15 +520,15 @@ def read_provenance(path) -> Provenance:
     if not path.is_file():
         raise ProvenanceError(f"{path}: no such file")
     if path.name.endswith(SIDECAR_SUFFIX):
-        return _parse(path.read_text(encoding="utf-8"), path)
+        output = path.with_name(path.name.removesuffix(SIDECAR_SUFFIX))
+        if not output.is_file():
+            raise ProvenanceError(f"{output} no longer exists (its sidecar {path.name} remains)")
+        return _checked(output, path)
     reader = _EMBEDDED.get(path.suffix.lower())
-    text = reader(path) if reader else None
-    if text is not None:
-        return _parse(text, path)
+    record = _embedded(path, reader) if reader else None
+    if record is not None:
+        return record
     side = sidecar_path(path)
     if not side.is_file():
         raise ProvenanceError(f"{path} carries no provenance record and has no sidecar {side.name}")
-    record = _parse(side.read_text(encoding="utf-8"), side)
-    if record.output_sha256 != sha256_file(path):
-        raise ProvenanceError(f"{path} has changed since {side.name} was written (SHA-256 differs)")
-    return record
+    return _checked(path, side)
