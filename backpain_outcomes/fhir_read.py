@@ -115,11 +115,17 @@ def _deleted(entry) -> bool:
 
 def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
                  notes: list | None = None) -> list[Resource]:
-    """Resources of one parsed JSON value: a Bundle (its entries), one resource, or a list of resources."""
+    """Resources of one parsed JSON value: a Bundle (its entries), one resource, or a list of resources.
+
+    A Bundle inside a list or inside a Bundle entry (a batch-response holds one searchset Bundle per
+    request) is read as its own source, ``<FHIR resources> item 2`` or ``bundle.json entry 3``, so that each
+    resource keeps a row of its own: the entry number in its Bundle.
+    """
     if isinstance(obj, list):
         out = []
         for i, item in enumerate(obj, start=1):
-            out += _from_object(item, source, p, i, notes)
+            nested = isinstance(item, dict) and item.get("resourceType") == "Bundle"
+            out += _from_object(item, f"{source} item {i}" if nested else source, p, None if nested else i, notes)
         return out
     if not isinstance(obj, dict) or not obj.get("resourceType"):
         _bad(p, source, file_row or 1, "not_a_resource", "not a FHIR resource (no resourceType)",
@@ -142,6 +148,9 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
         if not isinstance(res, dict) or not res.get("resourceType"):
             _bad(p, source, i, "not_a_resource", f"Bundle entry[{i - 1}] holds no resource",
                  "entry.resource with a resourceType", _short(entry))
+            continue
+        if res["resourceType"] == "Bundle":
+            out += _from_object(res, f"{source} entry {i}", p, None, notes)
             continue
         out.append(Resource(source, i, res, entry.get("fullUrl")))
     return out

@@ -88,6 +88,22 @@ def test_history_bundle_deleted_entries_are_set_aside_not_errors():
     assert _rows(study.exclusions, ["table", "row", "reason"]) == [("fhir", 3, "deleted")]
 
 
+def test_bundles_in_a_list_and_in_a_batch_response_keep_a_row_each():
+    first = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": _patient()},
+                                                                     {"resource": _nrs("o1")}]}
+    second = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": _patient("b")}, {"resource": _nrs("o2", 11, subject="Patient/b")}]}
+    with pytest.raises(DataValidationError) as info:
+        load_fhir([first, second], today="2025-01-01")
+    assert _rows(info.value.problems, ["source", "row", "column"]) == [
+        ("<FHIR resources> item 2", 2, "Observation/o2: valueQuantity.value")]
+    batch = {"resourceType": "Bundle", "type": "batch-response", "entry": [
+        {"resource": first, "response": {"status": "200 OK"}}, {"resource": second, "response": {"status": "200 OK"}}]}
+    study, _ = _load(batch, errors="exclude")
+    assert _rows(study.scores, ["_source", "_row", "patient_id"]) == [("<FHIR resources> entry 1", 2, "a")]
+    assert _rows(study.exclusions, ["source", "row", "reason"]) == [("<FHIR resources> entry 2", 2, "out_of_range")]
+
+
 def test_same_patient_in_two_pages_of_a_search(tmp_path):
     for k, (obs, day) in enumerate([("o1", "2024-05-02"), ("o2", "2024-05-09")], start=1):
         page = {"resourceType": "Bundle", "type": "searchset", "entry": [
