@@ -211,6 +211,11 @@ class Mapper:
                           "mm or cm" if kind == "vas" else "no unit, or {score}", unit, kind=ERROR)
                 return False
             value = m.valueQuantity.value
+            if m.valueQuantity.comparator is not None:
+                self.drop(res, "valueQuantity.comparator", "inexact_value", f"the value is "
+                          f"{m.valueQuantity.comparator} {value}, not a score", "a value without comparator",
+                          f"{m.valueQuantity.comparator}{value}", kind=ERROR)
+                return False
             if kind == "vas" and not unit:
                 self.flags["vas_no_unit"] += 1
             row["score"] = None if value is None else float(value) * factor

@@ -184,9 +184,16 @@ def sha256_frame(df: pd.DataFrame) -> str:
     as analysed, and the tables of a study keep each row's file and line
     (``_source``, ``_row``), so the same rows in another order are other input.
     """
-    text = df.to_csv(index=False, lineterminator="\n", float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S",
-                     na_rep="")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    h = hashlib.sha256()
+    for start in range(0, max(len(df), 1), _CHUNK_ROWS):  # a large table is never held as one text
+        text = df.iloc[start:start + _CHUNK_ROWS].to_csv(index=False, header=start == 0, lineterminator="\n",
+                                                         float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S",
+                                                         na_rep="")
+        h.update(text.encode("utf-8"))
+    return h.hexdigest()
+
+
+_CHUNK_ROWS = 200_000
 
 
 def _plain(value):

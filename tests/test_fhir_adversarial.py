@@ -214,6 +214,14 @@ def test_scores_out_of_range_are_problems_of_their_resource():
         (3, "Observation/v1: valueQuantity.value", 150.0, "out_of_range")]
 
 
+def test_a_value_with_a_comparator_is_not_a_score():
+    with pytest.raises(DataValidationError) as info:
+        load_fhir([_patient(), _nrs("o1"), {**_nrs("o2"), "valueQuantity": {"value": 3, "comparator": "<"}}],
+                  today="2025-01-01")
+    assert _rows(info.value.problems, ["column", "value", "reason"]) == [
+        ("Observation/o2: valueQuantity.comparator", "<3", "inexact_value")]
+
+
 def test_score_units_and_a_vas_without_unit_is_said():
     vas = {**_nrs("v1", 40), "code": {"coding": [{"system": "http://loinc.org", "code": "38214-3"}]}}
     res = [_patient(), {**_nrs("o1"), "valueQuantity": {"value": 5, "code": "1"}},

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 import backpain_outcomes as bpo
+from backpain_outcomes import provenance
 from backpain_outcomes.cli import main
 from backpain_outcomes.provenance import (
     KEY,
@@ -94,6 +95,13 @@ def test_created_is_utc_iso_8601_and_hashes_are_stable(study):
     # the table hash identifies the table as analysed, row order included (documented in sha256_frame)
     df = pd.DataFrame({"a": [1, 2]})
     assert sha256_frame(df) != sha256_frame(df.iloc[::-1])
+
+
+def test_a_large_table_is_hashed_in_chunks_to_the_same_hash(monkeypatch):
+    df = pd.DataFrame({"a": [1.5, None, 3.0, 4.25, 5.0], "b": list("vwxyz")})
+    whole = sha256_frame(df)
+    monkeypatch.setattr(provenance, "_CHUNK_ROWS", 2)
+    assert sha256_frame(df) == whole   # the header once, then the rows: the same text in pieces
 
 
 def test_configuration_values_that_json_cannot_hold():
