@@ -48,6 +48,7 @@ from .exceptions import DataValidationError, ExcludedRowsWarning
 from .loading import load_study
 from .problems import EXCLUSION_COLUMNS, PROBLEM_COLUMNS, Problems
 from .reading import Part
+from .redcap_codes import Coded, blank_codes, coded_rows, incomplete_note, items_coded
 from .redcap_export import ExportRows, RedcapExport, classify_rows, export_headers, field_values, form_rows, read_export
 from .redcap_mapping import RedcapDictionary, RedcapMapping, read_dictionary, read_mapping
 from .study import NO_SESSIONS, Study
@@ -87,6 +88,8 @@ class _Tables:
     names: dict                 # (table, source, column) -> header of the export
     pre: pd.DataFrame           # problems found before loading (rows not handed to the loader)
     used: dict                  # what -> rows (bool) of the export, for the notes
+    coded: pd.DataFrame         # rows excluded before loading: their date, treatment or score is a missing code
+    by_form: dict               # form -> rows handed to the loader as sessions or scores
 
 
 def _episodes(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, names: dict):
@@ -139,33 +142,61 @@ def _presence(dic: RedcapDictionary, form: str, date: str, fields: list[str], sh
     return [f for f in fields if f != date or (dic.fields[f].form == form and not shared)]
 
 
-def _sessions(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict):
-    """The sessions part: rows of the sessions instrument (see :func:`form_rows`)."""
+def _sessions(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict,
+              coded: Coded):
+    """The sessions part: rows of the sessions instrument (see :func:`form_rows`), or None when there is none; the
+    rows read, and those excluded before loading (date or treatment a missing-data code)."""
     fields = {c: m.sessions[r] for r, c in _SESSION_COLUMNS.items() if r in m.sessions}
     form = m.sessions["instrument"]
     shared = any(s.form == form for s in m.scores)
-    take = form_rows(ex, rows, form, _presence(dic, form, m.sessions["date"], list(fields.values()), shared), shared)
-    data = pd.DataFrame({**ids, **{c: field_values(ex, dic, f, c) for c, f in fields.items()}}).loc[take]
+    present = _presence(dic, form, m.sessions["date"], list(fields.values()), shared)
+    found = form_rows(ex, rows, form, present, shared) | (_coded_any(ex, coded, present) & _form_ok(rows, form, shared))
     src = ex.part.source
+    take, out = coded_rows(ex, coded, found, "sessions", src, [m.sessions["date"], m.sessions["treatment"]])
     names.update({("sessions", src, c): ex.header[f] for c, f in {**_id_fields(dic, m), **fields}.items()})
-    return Part(src, data.reset_index(drop=True), ex.part.lines[take]), take
+    if not take.any():
+        return None, found, out
+    data = pd.DataFrame({**ids, **{c: field_values(ex, dic, f, c) for c, f in fields.items()}}).loc[take]
+    return Part(src, data.reset_index(drop=True), ex.part.lines[take]), found, out
+
+
+def _coded_any(ex: RedcapExport, coded: Coded, fields: list[str]) -> np.ndarray:
+    """Rows where one of ``fields`` held a missing-data code (now blank): rows of the form all the same."""
+    n = len(ex.data)
+    return np.any([coded.mask(f, n) for f in fields], axis=0) if fields else np.zeros(n, bool)
+
+
+def _form_ok(rows: ExportRows, form: str, shared: bool) -> np.ndarray:
+    return rows.event_ok & ((rows.form == form) | (rows.form == ""))
 
 
 def _id_fields(dic: RedcapDictionary, m: RedcapMapping) -> dict:
     return {"patient_id": m.patient, "episode_id": dic.record_id}
 
 
-def _scores(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict):
+def _scores(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, ids: dict, names: dict,
+            coded: Coded):
     """One part per score instrument; item-scored rows without any answered item are problems of their own (the
-    loader would read them as blank scores)."""
-    parts, used, pre = [], {}, []
+    loader would read them as blank scores); rows whose date or score is a missing-data code are excluded."""
+    parts, used, pre, out = [], {}, [], []
+    by_form: dict = {}
     several = len(m.scores) > 1
     for s in m.scores:
         src = f"{ex.part.source} ({s.form})" if several else ex.part.source
         shared = s.form == m.sessions.get("instrument")
         fields = _presence(dic, s.form, s.date, [s.date, *([s.value] if s.value else s.items)], shared)
-        take = form_rows(ex, rows, s.form, fields, shared)
+        take = form_rows(ex, rows, s.form, fields, shared) | (_coded_any(ex, coded, fields) &
+                                                               _form_ok(rows, s.form, shared))
         used[f"{s.instrument} score(s) from {s.form!r}"] = take
+        take, gone = coded_rows(ex, coded, take, "scores", src, [s.date, *([s.value] if s.value else [])])
+        if not s.value:
+            all_coded = items_coded(ex, coded, take, s.items)
+            if all_coded.any():  # no item answered, some coded: a recorded "no value", not a blank form
+                _, more = coded_rows(ex, coded, all_coded, "scores", src, list(s.items))
+                more["column"] = f"{ex.header[s.items[0]]}..{ex.header[s.items[-1]]}"
+                gone = pd.concat([gone, more], ignore_index=True) if len(gone) else more
+                take = take & ~all_coded
+        out.append(gone)
         cols = {"date": ex.data[s.date].astype(object), "instrument": s.instrument}
         if s.value:
             cols["score"] = field_values(ex, dic, s.value, "score")
@@ -183,14 +214,15 @@ def _scores(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: Exp
                 take = take & ~empty
         names.update({("scores", src, c): ex.header[f] for c, f in {**_id_fields(dic, m), "date": s.date}.items()})
         names[("base", src)] = ex.part.source
+        by_form[s.form] = by_form.get(s.form, np.zeros(len(take), bool)) | take
         if take.any():
             data = pd.DataFrame({**ids, **cols}, index=ex.data.index).loc[take]
             parts.append(Part(src, data.reset_index(drop=True), ex.part.lines[take]))
     frame = pd.concat(pre, ignore_index=True) if pre else pd.DataFrame({c: [] for c in PROBLEM_COLUMNS})
-    return parts, used, frame.astype({"row": "Int64"})
+    return parts, used, frame.astype({"row": "Int64"}), pd.concat(out, ignore_index=True), by_form
 
 
-def _tables(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows) -> _Tables:
+def _tables(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: ExportRows, coded: Coded) -> _Tables:
     names: dict = {}
     episodes, patient, holders, notes = _episodes(ex, dic, m, rows, names)
     rows.notes += notes
@@ -198,18 +230,27 @@ def _tables(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: Exp
     patients, p_holders = _patients(ex, dic, m, rows, pid, names) if m.patients else (None, holders & False)
     ids = {"patient_id": pd.Series(pid, index=ex.data.index, dtype=object),
            "episode_id": pd.Series(rows.episode, index=ex.data.index, dtype=object)}
-    used = {}
-    sessions = None
+    used: dict = {}
+    sessions, coded_sessions = None, []
     if m.sessions:
-        sessions, used[f"session(s) from {m.sessions['instrument']!r}"] = _sessions(ex, dic, m, rows, ids, names)
-    scores, score_used, pre = _scores(ex, dic, m, rows, ids, names)
+        form = m.sessions["instrument"]
+        sessions, used[f"session(s) from {form!r}"], gone = _sessions(ex, dic, m, rows, ids, names, coded)
+        coded_sessions.append(gone)
+        if sessions is None:
+            rows.notes.append(f"{ex.part.source}: no row of {form!r} holds a session (no session is loaded)")
+    scores, score_used, pre, gone, by_form = _scores(ex, dic, m, rows, ids, names, coded)
+    if sessions is not None:
+        form = m.sessions["instrument"]
+        lines = pd.Series(ex.part.lines).isin(sessions.lines).to_numpy()
+        by_form[form] = by_form.get(form, np.zeros(len(lines), bool)) | lines
     used.update(score_used)
     used["row(s) holding patient or episode fields"] = holders | p_holders
     if scores:  # blank and ragged lines are counted once, with the first scores part
         p = ex.part
         scores[0] = Part(scores[0].source, scores[0].data, scores[0].lines, p.blank, p.ragged, p.ragged_fields,
                          p.header_fields, list(p.notes))
-    return _Tables(episodes, patients, sessions, scores, names, pre, used)
+    coded_frame = pd.concat([*coded_sessions, gone], ignore_index=True).astype({"row": "Int64"})
+    return _Tables(episodes, patients, sessions, scores, names, pre, used, coded_frame, by_form)
 
 
 # ------------------------------------------------------------------------------------------------ notes
@@ -286,6 +327,13 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
     for w in caught:  # re-stated for the caller's line
         warnings.warn(w.message, w.category, stacklevel=3)
     study.exclusions = _relabel(study.exclusions, t.names)
+    if len(t.coded):
+        study.exclusions = pd.concat([study.exclusions, t.coded[EXCLUSION_COLUMNS]],
+                                     ignore_index=True).astype({"row": "Int64"})
+        for table, n in t.coded["table"].value_counts().items():
+            study.rows_read[table] = study.rows_read.get(table, 0) + int(n)
+        warnings.warn(f"{len(t.coded)} row(s) of the REDCap export excluded before loading (date, treatment or "
+                      "score is a missing-data code); see study.exclusions", ExcludedRowsWarning, stacklevel=3)
     if len(t.pre):
         study.exclusions = pd.concat([study.exclusions, _relabel(t.pre, t.names)[EXCLUSION_COLUMNS]],
                                      ignore_index=True).astype({"row": "Int64"})
@@ -363,12 +411,18 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     check_choice(no_sessions, "no_sessions", NO_SESSIONS)
     if dayfirst is not None:
         check_bool(dayfirst, "dayfirst")
+    if not isinstance(records, str | Path | pd.DataFrame | Part):
+        raise TypeError(f"records must be the path of the exported CSV file or a DataFrame, got "
+                        f"{type(records).__name__}")
+    if not isinstance(dictionary, str | Path | pd.DataFrame | list | RedcapDictionary):
+        raise TypeError(f"dictionary must be the path of the data dictionary CSV file, a DataFrame or the API's "
+                        f"metadata (a list of dicts), got {type(dictionary).__name__}")
     dic = dictionary if isinstance(dictionary, RedcapDictionary) else read_dictionary(dictionary)
     m = read_mapping(mapping, dic)
-    ex = export_headers(read_export(records), dic, m)
+    ex, coded, code_notes = blank_codes(export_headers(read_export(records), dic, m), dic, m)
     rows = classify_rows(ex, dic, m)
     _check_dates(dic, m, rows)
-    tables = _tables(ex, dic, m, rows)
+    tables = _tables(ex, dic, m, rows, coded)
     if not tables.scores and len(tables.pre):
         raise DataValidationError(_relabel(tables.pre, tables.names, dedupe=True))
     if not tables.scores:
@@ -379,7 +433,7 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     options = {"dayfirst": dayfirst, "today": today, "no_sessions": no_sessions, "odi_max_missing": odi_max_missing,
                "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing,
                "modality_map": {**m.treatments, **{lab: UNTREATED for lab in m.untreated}} or None}
-    notes = _account(ex, m, rows, tables.used) + rows.notes
+    notes = _account(ex, m, rows, tables.used) + rows.notes + code_notes + incomplete_note(ex, dic, tables.by_form)
     study = _load(tables, errors, options)
     study.notes = notes + study.notes
     if isinstance(records, str | Path):

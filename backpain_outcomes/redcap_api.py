@@ -13,6 +13,7 @@ PyCap is an optional dependency: ``pip install "backpain_outcomes[sources]"``.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import warnings
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from .checks import check_bool
 from .exceptions import ExcludedRowsWarning, MissingDependencyError
 from .reading import frame_part
 from .redcap import load_redcap
@@ -63,17 +65,64 @@ def _check_url(url) -> str:
     return url.rstrip("/") + "/"
 
 
-def _export(project, url: str) -> tuple[str, list]:
-    """The records (flat raw CSV) and the metadata (JSON) of the project; a refusal or a network failure is one
-    error naming the server, never the token."""
-    try:
-        records = project.export_records(format_type="csv", raw_or_label="raw", raw_or_label_headers="raw",
-                                         event_name="unique", record_type="flat")
-        metadata = project.export_metadata(format_type="json")
-    except pycap.RedcapError as err:
-        raise ConnectionError(f"the REDCap API at {url} refused the export: {err}") from None
-    except RequestException as err:
-        raise ConnectionError(f"the REDCap API at {url} could not be reached: {type(err).__name__}") from None
+def _scrub(text: object, token: str) -> str:
+    """A server's message, short, without the token (a page may echo the request)."""
+    out = re.sub(r"\s+", " ", str(text)).strip().replace(token, "[token]")
+    return out if len(out) <= 300 else out[:300] + " ..."
+
+
+def _refused(url: str, what: str, answer: object, token: str) -> ConnectionError | None:
+    """An answer that is an error or a web page instead of ``what``: one error naming the server, never the token."""
+    text = answer if isinstance(answer, str) else None
+    if isinstance(answer, dict) and "error" in answer:
+        return ConnectionError(f"the REDCap API at {url} refused the export: {_scrub(answer['error'], token)}")
+    if text is None:
+        return None
+    head = text.lstrip().lower()
+    if head.startswith(("<!doctype", "<html", "<?xml", "<")):
+        return ConnectionError(f"the REDCap API at {url} answered with an HTML page instead of the {what} (is the URL "
+                               "the project's API address, and is the server reachable without a login page?)")
+    if head.startswith("{"):
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError:
+            body = {"error": text}
+        return ConnectionError(f"the REDCap API at {url} refused the export: "
+                               f"{_scrub(body.get('error', body) if isinstance(body, dict) else body, token)}")
+    if not head.strip():
+        return ConnectionError(f"the REDCap API at {url} returned no records (the project has none, or the token's "
+                               "user may not export them)")
+    return None
+
+
+def _export(project, url: str, token: str) -> tuple[str, list]:
+    """The records (flat raw CSV) and the metadata (JSON) of the project; a refusal, a web page or a network failure
+    is one error naming the server, never the token."""
+    calls = {"records": lambda: project.export_records(format_type="csv", raw_or_label="raw",
+                                                       raw_or_label_headers="raw", event_name="unique",
+                                                       record_type="flat"),
+             "metadata": lambda: project.export_metadata(format_type="json")}
+    answers = {}
+    for what, call in calls.items():
+        try:
+            answers[what] = call()
+        except pycap.RedcapError as err:
+            text = str(err)
+            if text.startswith("Expecting value"):  # PyCap could not decode the JSON of the metadata it asked for
+                text, what = "<html>", "metadata"
+            refused = _refused(url, what, text, token)
+            if refused is not None and "HTML page" in str(refused):
+                raise refused from None
+            raise ConnectionError(f"the REDCap API at {url} refused the export: {_scrub(text, token)}") from None
+        except ValueError:  # the answer is not JSON (requests' JSONDecodeError): a web page
+            raise ConnectionError(f"the REDCap API at {url} answered with an HTML page instead of the {what} (is the "
+                                  "URL the project's API address?)") from None
+        except RequestException as err:
+            raise ConnectionError(f"the REDCap API at {url} could not be reached: {type(err).__name__}") from None
+        refused = _refused(url, what, answers[what], token)
+        if refused is not None:
+            raise refused
+    records, metadata = answers["records"], answers["metadata"]
     if not isinstance(metadata, list) or not isinstance(records, str):
         raise ConnectionError(f"the REDCap API at {url} answered with something other than records and metadata")
     return records, metadata
@@ -128,9 +177,10 @@ def fetch_redcap(url: str, mapping, *, token_env: str = TOKEN_ENV, errors: str =
         raise MissingDependencyError("fetch_redcap needs PyCap: pip install \"backpain_outcomes[sources]\" "
                                      "(or pip install pycap)")
     url = _check_url(url)
+    check_bool(verify_ssl, "verify_ssl")
     token = _token(token_env)
     project = pycap.Project(url, token, verify_ssl=verify_ssl)
-    records, metadata = _export(project, url)
+    records, metadata = _export(project, url, token)
     frame = pd.read_csv(io.StringIO(records), dtype=str, keep_default_na=False)
     part = frame_part(frame, f"REDCap API ({urlsplit(url).netloc})")
     with warnings.catch_warnings(record=True) as caught:

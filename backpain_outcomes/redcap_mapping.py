@@ -47,7 +47,7 @@ from .reading import ReadError, read_part
 from .vocabulary import did_you_mean, instrument_name, normalise_modality
 
 __all__ = ["RedcapField", "RedcapDictionary", "RedcapMapping", "ScoreMap", "read_dictionary", "read_mapping",
-           "parse_choices", "MAPPING_KEYS"]
+           "parse_choices", "missing_codes", "MAPPING_KEYS", "STANDARD_MISSING_CODES"]
 
 #: Dictionary headers (letters and digits only, lower case) -> name used here; the file's and the API's headers.
 _HEADERS = {"variablefieldname": "field_name", "fieldname": "field_name", "formname": "form_name",
@@ -69,7 +69,15 @@ MAPPING_KEYS = {"patient": "the field holding the patient id (default: the recor
                 "scores": "list of {'instrument': form, 'date': field, 'value': field or 'items': [fields], "
                           "'as': instrument}",
                 "untreated": "treatment labels that mean 'not treated'",
-                "treatments": "{treatment label: modality}"}
+                "treatments": "{treatment label: modality}",
+                "missing_codes": "the project's missing-data codes: a list, {code: label} or 'UNK, Unknown | ...'"}
+#: REDCap's built-in missing-data codes (Project Setup > Additional customizations > Missing Data Codes). Always
+#: read as missing in numbers and dates, where they cannot be a value; in categories only when declared.
+STANDARD_MISSING_CODES = ("NI", "INV", "UNK", "NASK", "ASKU", "NAV", "MSK", "NA", "NAVU", "NP", "QS", "QI", "TRC",
+                          "UNC", "DER", "PINF", "NINF", "OTH")
+#: Text validations of numbers and of dates (a field validated so holds only those).
+_NUMBER_VALIDATIONS = ("integer", "number")
+_NOT_NUMBERS = ("notes", "file", "signature", "descriptive", "checkbox")
 _SESSION_KEYS = ("instrument", "date", "treatment", "therapist", "duration")
 _SCORE_KEYS = ("instrument", "date", "value", "items", "as")
 _PATIENT_KEYS = ("age", "sex", "clinic")
@@ -211,6 +219,7 @@ class RedcapMapping:
     scores: tuple
     untreated: tuple
     treatments: dict = field(default_factory=dict)
+    missing_codes: dict = field(default_factory=dict)   # code -> label, declared by the mapping
 
     def fields(self) -> list[tuple[str, str]]:
         """(mapping key, field) of every field the mapping reads, in the mapping's order."""
@@ -251,6 +260,31 @@ class _Checker:
         if f.type in _CHOICE_TYPES:
             raise ValueError(f"mapping{where}: field {name!r} is a {f.type} field, not a date; map the field that "
                              "holds the date (a text field validated as a date)")
+        if f.type in ("calc", "slider", "file", "signature") or f.validation.startswith(_NUMBER_VALIDATIONS):
+            raise ValueError(f"mapping{where}: field {name!r} is a number ({_kind(f)}), not a date; map the field "
+                             "that holds the date (a text field validated as a date)")
+        return name
+
+    def number(self, name, where: str, form: str | None = None) -> str:
+        """A field holding a number (a score, an item, a duration, an age)."""
+        name = self.field(name, where, form)
+        f = self.d.fields[name]
+        if f.is_date or f.type in _NOT_NUMBERS or (f.type == "text" and f.validation and not
+                                                   f.validation.startswith(_NUMBER_VALIDATIONS)):
+            what = "date" if f.is_date else f"{f.type} field" if f.type != "text" else f"text field ({f.validation})"
+            raise ValueError(f"mapping{where}: field {name!r} is a {what}, not a number; map a field that holds "
+                             "numbers (integer or number text, radio or drop-down with numeric codes, calc, slider)")
+        return name
+
+    def category(self, name, where: str, form: str | None = None) -> str:
+        """A field holding a label (a treatment, a sex, a clinic, a therapist, an arm)."""
+        name = self.field(name, where, form)
+        f = self.d.fields[name]
+        if f.is_date or f.type in ("calc", "slider", "file", "signature") or \
+                f.validation.startswith(_NUMBER_VALIDATIONS):
+            what = "date" if f.is_date else f"number ({_kind(f)})"
+            raise ValueError(f"mapping{where}: field {name!r} is a {what}, not a label; map the radio, drop-down or "
+                             "text field holding the label")
         return name
 
     def form(self, name, where: str) -> str:
@@ -258,6 +292,36 @@ class _Checker:
             raise ValueError(f"mapping{where}: no instrument {name!r} in the data dictionary {self.d.source} "
                              f"(instruments: {', '.join(self.d.forms)}){did_you_mean(name, self.d.forms)}")
         return name
+
+
+def _kind(f: RedcapField) -> str:
+    return f"{f.type} field" + (f", {f.validation}" if f.validation else "")
+
+
+def missing_codes(value) -> dict:
+    """The mapping's ``missing_codes`` as {code: label}: a list of codes, a dict, or REDCap's setting text.
+
+    Examples
+    --------
+    >>> missing_codes("UNK, Unknown | -999, Not collected")
+    {'UNK': 'Unknown', '-999': 'Not collected'}
+    >>> missing_codes(["-9", -99])
+    {'-9': '-9', '-99': '-99'}
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return parse_choices(value)
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = [(v, v) for v in value]
+    else:
+        items = None
+    if items is None or any(not isinstance(v, str | int) or isinstance(v, bool) for pair in items for v in pair):
+        raise TypeError(f"mapping['missing_codes'] must list the project's missing-data codes (a list of codes, "
+                        f"{{code: label}} or 'UNK, Unknown | -999, Not collected'), got {value!r}")
+    return {str(c).strip(): str(lab).strip() for c, lab in items}
 
 
 def _keys(entry, allowed, where: str) -> dict:
@@ -271,8 +335,9 @@ def _keys(entry, allowed, where: str) -> dict:
 
 
 def _labels(value, where: str) -> tuple:
-    values = [value] if isinstance(value, str) else list(value or [])
-    if any(not isinstance(v, str) for v in values):
+    values = [value] if isinstance(value, str) else [] if value is None else list(value) if isinstance(
+        value, list | tuple) else None
+    if values is None or any(not isinstance(v, str) for v in values):
         raise TypeError(f"mapping{where} must be text labels, got {values!r}")
     return tuple(values)
 
@@ -289,7 +354,7 @@ def _score(entry, k: int, check: _Checker) -> ScoreMap:
     if ("value" in entry) == ("items" in entry):
         raise ValueError(f"mapping{where}: give either 'value' (the score field) or 'items' (the item fields)")
     if "value" in entry:
-        return ScoreMap(form, date, inst, value=check.field(entry["value"], f"{where}['value']", form))
+        return ScoreMap(form, date, inst, value=check.number(entry["value"], f"{where}['value']", form))
     items = entry["items"]
     if inst not in _N_ITEMS or not isinstance(items, list | tuple):
         raise ValueError(f"mapping{where}['items']: items are scored for odi (10 fields) and rmdq (24 fields) only, "
@@ -297,7 +362,7 @@ def _score(entry, k: int, check: _Checker) -> ScoreMap:
     if len(items) != _N_ITEMS[inst]:
         raise ValueError(f"mapping{where}['items']: {inst} has {_N_ITEMS[inst]} items; {len(items)} field(s) given")
     return ScoreMap(form, date, inst,
-                    items=tuple(check.field(f, f"{where}['items'][{i}]", form) for i, f in enumerate(items)))
+                    items=tuple(check.number(f, f"{where}['items'][{i}]", form) for i, f in enumerate(items)))
 
 
 def _load(mapping) -> dict:
@@ -339,8 +404,9 @@ def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
             if need not in s:
                 raise ValueError(f"mapping['sessions']: missing {need!r} ({', '.join(_SESSION_KEYS)})")
         form = check.form(s["instrument"], "['sessions']['instrument']")
+        kinds = {"treatment": check.category, "therapist": check.category, "duration": check.number}
         sessions = {"instrument": form, "date": check.date(s["date"], "['sessions']['date']"),
-                    **{r: check.field(s[r], f"['sessions'][{r!r}]", form)
+                    **{r: kinds[r](s[r], f"['sessions'][{r!r}]", form)
                        for r in _SESSION_KEYS[2:] if s.get(r) is not None}}
     scores = m.get("scores") or []
     if isinstance(scores, dict):
@@ -363,11 +429,27 @@ def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
         raise ValueError("mapping: give either 'arms' (arm numbers of the events) or 'arm' (a field), not both")
     treatments = m.get("treatments") or {}
     normalise_modality(pd.Series([], dtype=object), treatments)  # a target outside the vocabulary raises
-    return RedcapMapping(
+    kinds = {"age": check.number, "sex": check.category, "clinic": check.category}
+    out = RedcapMapping(
         patient=patient, record_id=rid, events=events, arms={int(str(a).strip()): v for a, v in arms.items()},
-        arm=None if m.get("arm") is None else check.field(m["arm"], "['arm']"),
+        arm=None if m.get("arm") is None else check.category(m["arm"], "['arm']"),
         onset=None if m.get("onset") is None else check.date(m["onset"], "['onset']"),
-        patients={("clinic_id" if r == "clinic" else r): check.field(f, f"['patients'][{r!r}]")
+        patients={("clinic_id" if r == "clinic" else r): kinds[r](f, f"['patients'][{r!r}]")
                   for r, f in patients.items() if f is not None},
         sessions=sessions, scores=tuple(_score(e, k, check) for k, e in enumerate(scores)),
-        untreated=_labels(m.get("untreated"), "['untreated']"), treatments=dict(treatments))
+        untreated=_labels(m.get("untreated"), "['untreated']"), treatments=dict(treatments),
+        missing_codes=missing_codes(m.get("missing_codes")))
+    _check_once(out)
+    return out
+
+
+def _check_once(m: RedcapMapping) -> None:
+    """A score, item, treatment or duration field is read for one purpose only (dates may be shared)."""
+    seen: dict = {}
+    for where, f in m.fields():
+        if where.endswith("['date']") or where in ("['patient']", "['onset']"):
+            continue
+        if f in seen:
+            raise ValueError(f"mapping{where}: field {f!r} is already mapped by mapping{seen[f]}; map each field "
+                             "once (only dates may be shared)")
+        seen[f] = where
