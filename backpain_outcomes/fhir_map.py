@@ -83,6 +83,9 @@ class Mapper:
         if self.flags["vas_no_unit"]:
             out.append(f"{self.flags['vas_no_unit']} VAS observation(s) have no unit: read as mm (0-100); a VAS "
                        "recorded 0-10 needs its unit cm")
+        if self.flags["component_pain"]:
+            out.append(f"{self.flags['component_pain']} Observation(s) of other codes (a panel) hold a pain score in "
+                       "a component, which this loader does not read: they are set aside as other_code")
         return out
 
     # -------------------------------------------------------------------------------- bookkeeping
@@ -187,6 +190,8 @@ class Mapper:
             return
         kind, factor, unit = observation_instrument(m, self.options.observation_codes)
         if kind is None:
+            if any(k in self.options.observation_codes for c in (m.component or []) for k in coding_keys(c.code)):
+                self.flags["component_pain"] += 1
             self.drop(res, "code", "other_code", f"not a pain score code ({code_text(m.code)})",
                       "LOINC 72514-3 (NRS), 38214-3 or 38208-5 (VAS), or one of observation_codes", code_text(m.code))
             return

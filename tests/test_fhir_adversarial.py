@@ -222,6 +222,17 @@ def test_a_value_with_a_comparator_is_not_a_score():
         ("Observation/o2: valueQuantity.comparator", "<3", "inexact_value")]
 
 
+def test_a_pain_score_inside_a_panel_is_said():
+    panel = {**_nrs("vs"), "code": {"coding": [{"system": "http://loinc.org", "code": "85353-1"}]},
+             "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+                            "valueQuantity": {"value": 6}}]}
+    panel.pop("valueQuantity")
+    study, _ = _load([_patient(), _nrs("o1"), panel])
+    assert _rows(study.exclusions, ["column", "reason"]) == [("Observation/vs: code", "other_code")]
+    assert any(n.startswith("1 Observation(s) of other codes (a panel) hold a pain score in a component")
+               for n in study.notes)
+
+
 def test_score_units_and_a_vas_without_unit_is_said():
     vas = {**_nrs("v1", 40), "code": {"coding": [{"system": "http://loinc.org", "code": "38214-3"}]}}
     res = [_patient(), {**_nrs("o1"), "valueQuantity": {"value": 5, "code": "1"}},
