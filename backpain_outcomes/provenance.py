@@ -32,22 +32,25 @@ import contextvars
 import dataclasses
 import datetime as dt
 import hashlib
-import html
 import json
 import math
 import numbers
 import platform
-import re
-import xml.etree.ElementTree as ET
-import zlib
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .exceptions import BackpainError
+from .provenance_formats import (
+    EMBEDDED_SUFFIXES,
+    KEY,
+    TEXT_MARK,
+    embedded_record,
+    html_with_record,
+    seal_file,
+    text_with_record,
+)
 from .rules import Resolution
 from .safe_io import atomic_path, final_path
 from .version import __version__
@@ -58,16 +61,10 @@ __all__ = ["Provenance", "ProvenanceError", "make_provenance", "invocation", "re
 
 #: Identifies the layout of the record (changes when fields change meaning).
 SCHEMA = "backpain-outcomes/provenance/1"
-#: Name of the HTML meta element and of the PNG text chunk.
-KEY = "backpain-outcomes:provenance"
 #: Suffix of the sidecar file: ``claims.csv`` -> ``claims.csv.provenance.json``.
 SIDECAR_SUFFIX = ".provenance.json"
-#: The line that opens the provenance footer of a text output.
-TEXT_MARK = "-- backpain-outcomes provenance (JSON) --"
 #: The tables of a Study whose canonical serialisation is hashed.
 STUDY_TABLES = ("patients", "episodes", "sessions", "scores")
-_SCRIPT_ID = "backpain-outcomes-provenance"
-_DC = "{http://purl.org/dc/elements/1.1/}description"
 _INVOCATION: contextvars.ContextVar[dict | None] = contextvars.ContextVar("backpain_outcomes_invocation",
                                                                           default=None)
 
@@ -296,22 +293,8 @@ def written_with_sidecar(path, provenance: Provenance):
         side.write_text(record.to_json(indent=2) + "\n", encoding="utf-8")
 
 
-def _script_json(provenance: Provenance) -> str:
-    """JSON safe inside ``<script>``: ``<``, ``>`` and ``&`` as ``\\u`` escapes (no ``</script>`` can occur)."""
-    return provenance.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _html_block(provenance: Provenance) -> str:
-    return (f'<meta name="{KEY}" content="{html.escape(provenance.to_json(), quote=True)}">\n'
-            f'<script type="application/json" id="{_SCRIPT_ID}">{_script_json(provenance)}</script>\n')
-
-
-_HTML_BLOCK = re.compile(f'<meta name="{re.escape(KEY)}" content="[^"]*">\n<script type="application/json" '
-                         f'id="{_SCRIPT_ID}">([^<]*)</script>\n')
+def _with_hash(provenance: Provenance):
+    return lambda content: dataclasses.replace(provenance, content_sha256=content).to_json()
 
 
 def embed_html(document: str, provenance: Provenance) -> str:
@@ -319,12 +302,7 @@ def embed_html(document: str, provenance: Provenance) -> str:
 
     The record holds the SHA-256 of ``document`` (``content_sha256``), which :func:`read_provenance` checks.
     """
-    document = document.replace("\r\n", "\n")  # as read back (universal newlines)
-    at = document.lower().find("</head>")
-    if at < 0:
-        raise ValueError("the HTML document has no </head> to hold the provenance record")
-    block = _html_block(dataclasses.replace(provenance, content_sha256=_sha(document)))
-    return document[:at] + block + document[at:]
+    return html_with_record(document, _with_hash(provenance))
 
 
 def figure_metadata(provenance: Provenance, fmt: str) -> dict:
@@ -342,135 +320,16 @@ def figure_metadata(provenance: Provenance, fmt: str) -> dict:
 def text_with_provenance(text: str, provenance: Provenance) -> str:
     """``text`` followed by the provenance footer (a marker line and one JSON line); the record holds the
     SHA-256 of the text above the footer."""
-    body = text.replace("\r\n", "\n").rstrip("\n") + "\n"
-    record = dataclasses.replace(provenance, content_sha256=_sha(body))
-    return body + f"\n{TEXT_MARK}\n{record.to_json()}\n"
-
-
-# ----------------------------------------------------------------------------------------- figures
-_PNG = b"\x89PNG\r\n\x1a\n"
-_SVG_RECORD = re.compile(r"(<dc:description>)(.*?)(</dc:description>)", re.DOTALL)
-
-
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    if not data.startswith(_PNG):
-        raise ValueError("not a PNG file")
-    out, pos = [], len(_PNG)
-    while pos + 8 <= len(data):
-        n = int.from_bytes(data[pos:pos + 4], "big")
-        out.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]))
-        pos += 12 + n
-    if not out or out[-1][0] != b"IEND":
-        raise ValueError("the PNG file is truncated")
-    return out
-
-
-def _ours(ctype: bytes, body: bytes) -> bool:
-    return ctype in (b"tEXt", b"zTXt", b"iTXt") and body.split(b"\0", 1)[0] == KEY.encode("latin-1")
-
-
-def _png_content(chunks) -> str:
-    h = hashlib.sha256()
-    for ctype, body in chunks:
-        if not _ours(ctype, body):
-            h.update(len(body).to_bytes(4, "big") + ctype + body)
-    return h.hexdigest()
-
-
-def _chunk(ctype: bytes, body: bytes) -> bytes:
-    return len(body).to_bytes(4, "big") + ctype + body + zlib.crc32(ctype + body).to_bytes(4, "big")
+    return text_with_record(text, _with_hash(provenance))
 
 
 def seal_figure(path, provenance: Provenance) -> None:
     """Write the record, with the SHA-256 of the figure's content, into a PNG or SVG file saved by matplotlib
     (a PNG needs no ``metadata=``; an SVG must have been saved with :func:`figure_metadata`)."""
-    path = Path(path)
-    fmt = final_path(path).suffix.lower()
-    if fmt == ".png":
-        chunks = _png_chunks(path.read_bytes())
-        record = dataclasses.replace(provenance, content_sha256=_png_content(chunks))
-        ours = _chunk(b"tEXt", KEY.encode("latin-1") + b"\0" + record.to_json().encode("ascii"))
-        kept = [_chunk(t, b) for t, b in chunks if not _ours(t, b)]
-        path.write_bytes(_PNG + b"".join(kept[:-1]) + ours + kept[-1])
-    elif fmt == ".svg":
-        text = path.read_text(encoding="utf-8")
-        if not _SVG_RECORD.search(text):
-            raise ValueError(f"{path.name}: save the SVG with metadata=figure_metadata(provenance, 'svg') first")
-        record = dataclasses.replace(provenance, content_sha256=_sha(_SVG_RECORD.sub(r"\1\3", text, count=1)))
-        body = html.escape(record.to_json(), quote=False)
-        path.write_text(_SVG_RECORD.sub(lambda m: m[1] + body + m[3], text, count=1), encoding="utf-8")
-    else:
-        raise ValueError(f"seal_figure writes PNG or SVG files, not {fmt or 'a file without a suffix'}")
+    seal_file(path, _with_hash(provenance), final_path(path).suffix.lower())
 
 
 # ----------------------------------------------------------------------------------------- reading
-class _HeadReader(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.meta: str | None = None
-        self.script: list[str] | None = None
-        self._in = False
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "meta" and a.get("name") == KEY and self.meta is None:
-            self.meta = a.get("content")
-        elif tag == "script" and a.get("id") == _SCRIPT_ID and self.script is None:
-            self.script, self._in = [], True
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self._in = False
-
-    def handle_data(self, data):
-        if self._in and self.script is not None:
-            self.script.append(data)
-
-
-def _from_html(path: Path) -> tuple[str, str | None] | None:
-    text = path.read_text(encoding="utf-8")
-    m = _HTML_BLOCK.search(text)
-    if m is not None:
-        return m[1], _sha(text[:m.start()] + text[m.end():])
-    reader = _HeadReader()  # a record not as written (the document was re-saved): no content to compare
-    reader.feed(text)
-    found = "".join(reader.script) if reader.script is not None else reader.meta
-    return None if found is None else (found, "")
-
-
-def _from_png(path: Path) -> tuple[str, str | None] | None:
-    chunks = _png_chunks(path.read_bytes())
-    found = next(((t, b) for t, b in chunks if _ours(t, b)), None)
-    if found is None:
-        return None
-    text: str | None = None
-    if found[0] == b"tEXt":
-        text = found[1][len(KEY) + 1:].decode("latin-1")
-    else:  # a compressed or international text chunk
-        with Image.open(path) as im:
-            text = getattr(im, "text", {}).get(KEY)
-    return None if text is None else (text, _png_content(chunks))
-
-
-def _from_svg(path: Path) -> tuple[str, str | None] | None:
-    node = ET.parse(path).getroot().find(f".//{_DC}")
-    if node is None or node.text is None:
-        return None
-    raw = path.read_text(encoding="utf-8")
-    return node.text, _sha(_SVG_RECORD.sub(r"\1\3", raw, count=1)) if _SVG_RECORD.search(raw) else ""
-
-
-def _from_text(path: Path) -> tuple[str, str | None] | None:
-    text = path.read_text(encoding="utf-8")
-    at = text.rfind(f"\n{TEXT_MARK}\n")
-    if at < 0:
-        return None
-    return text[at + len(TEXT_MARK) + 2:].split("\n", 1)[0], _sha(text[:at])
-
-
-_EMBEDDED = {".html": _from_html, ".htm": _from_html, ".png": _from_png, ".svg": _from_svg, ".txt": _from_text}
-
-
 def _parse(text: str, where) -> Provenance:
     try:
         return Provenance.from_dict(json.loads(text))
@@ -478,10 +337,10 @@ def _parse(text: str, where) -> Provenance:
         raise ProvenanceError(f"{where}: the provenance record is not valid JSON ({err})") from None
 
 
-def _embedded(path: Path, reader) -> Provenance | None:
+def _embedded(path: Path) -> Provenance | None:
     """The record embedded in ``path``, checked against the file's content; None when there is none."""
     try:
-        found = reader(path)
+        found = embedded_record(path)
     except (OSError, ValueError, SyntaxError) as err:  # UnicodeDecodeError, ET.ParseError, a corrupt image
         raise ProvenanceError(f"{path}: cannot read its provenance record ({type(err).__name__}: {err})") from None
     if found is None:
@@ -531,8 +390,7 @@ def read_provenance(path) -> Provenance:
         if not output.is_file():
             raise ProvenanceError(f"{output} no longer exists (its sidecar {path.name} remains)")
         return _checked(output, path)
-    reader = _EMBEDDED.get(path.suffix.lower())
-    record = _embedded(path, reader) if reader else None
+    record = _embedded(path) if path.suffix.lower() in EMBEDDED_SUFFIXES else None
     if record is not None:
         return record
     side = sidecar_path(path)
