@@ -18,19 +18,20 @@ aside as ``blank_row``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .checks import check_bool, check_choice
+from .checks import check_bool, check_choice, check_positive
 from .dates import OK, date_order, order_note, parse_dates
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .loading import load_study
 from .problems import Problems
 from .reading import Part, ReadError, column_keys, normalise_column, read_part
 from .study import NO_SESSIONS, Study
+from .visits_prepare import clean_treatments, episode_note, episodes_by_gap, prepare_dates
 from .vocabulary import UNTREATED, did_you_mean, instrument_name, normalise_instrument, normalise_modality
 
 __all__ = ["load_visits", "instrument_of_column", "VISIT_ROLES"]
@@ -91,6 +92,8 @@ def _score_columns(scores) -> list[tuple[str, str | None]] | None:
 def _labels(untreated_labels) -> list[str]:
     if untreated_labels is None:
         return []
+    if not isinstance(untreated_labels, str | list | tuple | set):
+        raise TypeError(f"untreated_labels must be text labels (a str or a list of str), got {untreated_labels!r}")
     labels = [untreated_labels] if isinstance(untreated_labels, str) else list(untreated_labels)
     bad = [v for v in labels if not isinstance(v, str)]
     if bad:
@@ -270,7 +273,8 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
                 scores=None, episode: str | None = None, therapist: str | None = None,
                 duration: str | None = None, untreated_labels=None,
                 patients=None, episodes=None, errors: str = "raise", dayfirst: bool | None = None, today=None,
-                modality_map: dict | None = None, no_sessions: str = "unknown", sheet=None) -> Study:
+                modality_map: dict | None = None, no_sessions: str = "unknown", sheet=None,
+                episode_gap: float | None = None) -> Study:
     """Load a long export of visits (one row per visit) as a study.
 
     Parameters
@@ -314,6 +318,12 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
         Extra treatment spellings, ``{"Hot stones": "other"}``.
     sheet : str or int, optional
         The sheet of a workbook to read (default: every non-empty sheet).
+    episode_gap : float, optional
+        Without an episode column or an episodes table: start a new episode
+        of a patient after more than this many days without a visit
+        (episodes ``p1/1``, ``p1/2``, ...). By default each patient's visits
+        are one episode, and ``study.notes`` names the patients whose visits
+        are more than 90 days apart.
 
     Returns
     -------
@@ -335,8 +345,12 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     Notes
     -----
     A visit row becomes a session when its treatment is filled in (a
-    "no treatment" value declares the episode untreated) and one score per
-    score column that holds a value. A row with neither a treatment nor a
+    "no treatment" value declares the episode untreated; a missing-value mark
+    such as ``N/A`` is read as blank) and one score per score column that
+    holds a value. Treatment labels are compared in Unicode compatibility form
+    without zero-width characters; a time of day after a date is dropped and
+    a number of 20000 to 80000 in the date column is an Excel serial date
+    (:mod:`backpain_outcomes.visits_prepare`; the notes count both). A row with neither a treatment nor a
     score is a ``missing_value`` problem of the first score column; blank
     rows are set aside. With several score columns the scores of each are
     named ``file (column)`` in ``study.exclusions`` and ``study.scores``
@@ -367,13 +381,21 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     if dayfirst is not None:
         check_bool(dayfirst, "dayfirst")
     normalise_modality(pd.Series([], dtype=object), modality_map)  # a target outside the vocabulary raises
+    if episode_gap is not None:
+        check_positive(episode_gap, "episode_gap")
+    _check_tables(patients, episodes)
     mapping = {**(modality_map or {}), **{lab: UNTREATED for lab in labels}}
     parts = _read_visits(visits, sheet)
     layouts = [_layout(part, declared, score_cols) for part in parts]
-    raw_dates = pd.concat([part.data[lay.roles["date"]].astype(object) for part, lay in zip(parts, layouts)],
-                          ignore_index=True)
+    parts, notes = _clean_parts(parts, layouts, mapping)
+    lines = np.concatenate([part.lines for part in parts])
+    where = ", ".join(f"{p.source}: {lay.roles['date']!r}" for p, lay in zip(parts, layouts))
+    raw_dates, date_notes = prepare_dates(pd.concat([part.data[lay.roles["date"]].astype(object)
+                                                     for part, lay in zip(parts, layouts)], ignore_index=True),
+                                          lines, where)
     dates = _iso_dates(raw_dates, dayfirst)
-    notes, sessions, score_parts, names = [], [], [], {}
+    parts, layouts, episode_notes = _episodes(parts, layouts, dates, lines, episode_gap, episodes is not None)
+    sessions, score_parts, names, summaries = [], [], {}, []
     start = 0
     for part, lay in zip(parts, layouts):
         split = _split(part, lay, dates.iloc[start:start + len(part.data)].set_axis(part.data.index))
@@ -383,16 +405,17 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
         names.update(split.names)
         untreated = 0 if split.sessions is None else int(
             (normalise_modality(split.sessions.data["modality"], mapping) == UNTREATED).sum())
-        notes.append(_summary(part, lay, split, untreated))
+        summaries.append(_summary(part, lay, split, untreated))
     if not score_parts:
         p = Problems()
         for part, lay in zip(parts, layouts):
             p.whole_file("visits", part.source, "no_scores", "no row has a score in "
                          f"{', '.join(repr(h) for h, _ in lay.scores)}", "at least one score")
         raise DataValidationError(p.frame(), header="the visits hold no score")
+    notes = summaries + notes + date_notes
     if dayfirst is None:
-        where = ", ".join(f"{p.source}: {lay.roles['date']!r}" for p, lay in zip(parts, layouts))
         notes.append(order_note(date_order(raw_dates), f"visit dates ({where})"))
+    notes += episode_notes
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ExcludedRowsWarning)
@@ -410,9 +433,59 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     return study
 
 
+def _check_tables(patients, episodes) -> None:
+    for name, value in (("patients", patients), ("episodes", episodes)):
+        items = value if isinstance(value, list | tuple) else [value]
+        if value is not None and not all(isinstance(v, str | Path | pd.DataFrame) for v in items):
+            raise TypeError(f"{name} must be a file path, a DataFrame or a list of them, got {type(value).__name__}")
+
+
+def _clean_parts(parts: list[Part], layouts: list[_Layout], mapping: dict) -> tuple[list[Part], list[str]]:
+    """Treatment labels in compatibility form, missing-value marks blank (see :func:`clean_treatments`)."""
+    out, notes = [], []
+    for part, lay in zip(parts, layouts):
+        header = lay.roles.get("treatment")
+        if header is None:
+            out.append(part)
+            continue
+        values, note = clean_treatments(part.data[header].astype(object), part.lines, header, mapping)
+        out.append(replace(part, data=part.data.assign(**{header: values})))
+        notes += [f"{part.source}: {note}"] if note else []
+    return out, notes
+
+
+_GAP_COLUMN = "episode (from visit gaps)"
+
+
+def _episodes(parts: list[Part], layouts: list[_Layout], dates: pd.Series, lines: np.ndarray, gap, table: bool):
+    """Without an episode column or an episodes table: the note on how episodes are formed; with ``gap``, an
+    episode column numbering each patient's episodes."""
+    if any("episode" in lay.roles for lay in layouts) or table:
+        if gap is not None:
+            raise ValueError("episode_gap: the visits have an episode column or an episodes table is given; "
+                             "episode_gap forms episodes only when there is neither (leave it out)")
+        return parts, layouts, []
+    patients = pd.concat([part.data[lay.roles["patient"]].astype(object) for part, lay in zip(parts, layouts)],
+                         ignore_index=True)
+    notes = episode_note(patients, dates.reset_index(drop=True), lines, gap)
+    if gap is None:
+        return parts, layouts, notes
+    ids = episodes_by_gap(patients, dates.reset_index(drop=True), float(gap))
+    start, new_parts, new_layouts = 0, [], []
+    for part, lay in zip(parts, layouts):
+        n = len(part.data)
+        new_parts.append(replace(part, data=part.data.assign(**{_GAP_COLUMN: ids.iloc[start:start + n].to_numpy()})))
+        new_layouts.append(_Layout({**lay.roles, "episode": _GAP_COLUMN}, lay.scores, lay.found))
+        start += n
+    return new_parts, new_layouts, notes
+
+
 def _read_visits(visits, sheet) -> list[Part]:
     """Every sheet (or the file, or the DataFrame) of visits, with its lines; a file that cannot be read is one
     problem naming it."""
+    if not isinstance(visits, str | Path | pd.DataFrame):
+        raise TypeError(f"visits must be a file path (.csv, .tsv, .xlsx, .parquet, ...) or a DataFrame, got "
+                        f"{type(visits).__name__}")
     source = "<visits DataFrame>" if isinstance(visits, pd.DataFrame) else Path(visits).name
     try:
         parts = read_part(visits, "visits", sheet, source)

@@ -1,0 +1,168 @@
+"""Visit exports before splitting: treatment labels, dates as record systems write them, and episodes.
+
+Helpers of :func:`~backpain_outcomes.visits.load_visits`, each returning the
+cleaned column and a plain sentence for ``study.notes`` saying what was done:
+
+- :func:`clean_treatments`: labels are compared in Unicode compatibility
+  form (NFKC: a full-width ``ＳＷＥＤＩＳＨ`` is ``SWEDISH``, a no-break space
+  a space), without zero-width characters and with single spaces; a
+  missing-value mark (``N/A``, ``-``, ``unknown``, ...; see
+  :data:`~backpain_outcomes.validation.MISSING_MARKS`) that the vocabulary
+  and the user's labels do not name is read as blank, so the visit is not a
+  session (``none`` and ``No treatment`` still say untreated).
+- :func:`prepare_dates`: a time of day after a date (``14/08/2024 10:15``,
+  ``2024-08-21T09:30``) is dropped; a number of 20000 to 80000 days (as text
+  or a number) is an Excel serial date, counted from 1899-12-30 (Excel's
+  1900 date system; 20000 is 1954-10-03, 80000 is 2119-01-10).
+- :func:`episodes_by_gap` and :func:`episode_note`: without an episode
+  column or an episodes table each patient's visits are one episode; a gap
+  longer than :data:`LONG_GAP_DAYS` is pointed out, and ``episode_gap``
+  starts a new episode after a longer gap (de Vet et al. 2002 separate
+  episodes of low back pain by at least a month without pain; a visit gap is
+  the export's only trace of that).
+
+References
+----------
+de Vet HCW, Heymans MW, Dunn KM, et al. Episodes of low back pain: a proposal
+for uniform definitions to be used in research. Spine 2002;27(21):2409-16.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from .validation import MISSING_MARKS
+from .vocabulary import normalise_modality
+
+__all__ = ["LONG_GAP_DAYS", "clean_treatments", "prepare_dates", "episodes_by_gap", "episode_note"]
+
+#: Days between two visits of one patient above which the notes point out that they may be two episodes.
+LONG_GAP_DAYS = 90
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
+_TIME = re.compile(r"^(\S*\d)(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[ap]\.?m\.?)?(?:Z|[+-]\d{2}:?\d{2})?)$",
+                   re.IGNORECASE)
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _lines(lines: np.ndarray, shown: int = 8) -> str:
+    head = ", ".join(str(int(v)) for v in lines[:shown])
+    return f"line{'s' if len(lines) > 1 else ''} {head}{', ...' if len(lines) > shown else ''}"
+
+
+def _clean(value):
+    if not isinstance(value, str):
+        return value
+    text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", value))
+    return re.sub(r"\s+", " ", text).strip() or None
+
+
+def clean_treatments(values: pd.Series, lines: np.ndarray, header: str, user_map: dict) -> tuple[pd.Series, str]:
+    """Treatment labels in compatibility form; missing-value marks as blank; and a note on the marks.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> out, note = clean_treatments(pd.Series(["Deep\\u00a0tissue", "N/A", "none"]), np.array([2, 3, 4]), "Tx", {})
+    >>> out.tolist(), note
+    (['Deep tissue', None, 'none'], "1 value(s) of 'Tx' are missing-value marks ('N/A'), read as blank: line 3")
+    """
+    codes, uniq = pd.factorize(values)
+    clean = [_clean(u) for u in uniq]
+    known = normalise_modality(pd.Series(clean, dtype=object), user_map or None).notna().to_numpy() if clean else []
+    user = {str(k).strip().lower() for k in (user_map or {})}
+    mark = [isinstance(c, str) and c.lower() in MISSING_MARKS and not k and c.lower() not in user
+            for c, k in zip(clean, known)]
+    table = np.array([None if m else c for c, m in zip(clean, mark)] + [None], dtype=object)
+    out = pd.Series(table[codes], index=values.index, dtype=object)
+    hit = np.append(np.array(mark, bool), False)[codes]
+    if not hit.any():
+        return out, ""
+    shown = ", ".join(repr(u) for u, m in zip(uniq, mark) if m)
+    return out, (f"{int(hit.sum())} value(s) of {header!r} are missing-value marks ({shown}), read as blank: "
+                 f"{_lines(lines[hit])}")
+
+
+def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.Series, list[str]]:
+    """Dates without their time of day, Excel serial day numbers as ISO dates; and notes saying so.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> out, notes = prepare_dates(pd.Series(["45504", "14/08/2024 10:15", "2024-08-21"]), np.array([2, 3, 4]), "d")
+    >>> out.tolist()
+    ['2024-07-31', '14/08/2024', '2024-08-21']
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values, []
+    out = values.astype(object).copy()
+    text = out.map(lambda v: v.strip() if isinstance(v, str) else v)
+    numeric = text.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v)
+    serial_text = text.map(lambda v: isinstance(v, str) and bool(_SERIAL.match(v))) | numeric
+    days = pd.to_numeric(text.where(serial_text), errors="coerce")
+    serial = (serial_text & days.between(20000, 80000)).to_numpy()
+    if serial.any():
+        out[serial] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(days[serial].to_numpy()), unit="D")).strftime(
+            "%Y-%m-%d").to_numpy(object)
+    timed = np.zeros(len(out), bool)
+    for k, v in enumerate(out.to_numpy(object)):
+        if isinstance(v, str) and not serial[k]:
+            m = _TIME.match(v.strip())
+            if m:
+                out.iat[k], timed[k] = m[1], True
+        elif isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "hour"):
+            ts = pd.Timestamp(v)
+            if ts is not pd.NaT and (ts.hour or ts.minute or ts.second):
+                out.iat[k], timed[k] = ts.strftime("%Y-%m-%d"), True
+    notes = []
+    if serial.any():
+        notes.append(f"{int(serial.sum())} date(s) of {where} read as Excel serial day numbers ({_lines(lines[serial])};"
+                     " days since 1899-12-30)")
+    if timed.any():
+        notes.append(f"{int(timed.sum())} date(s) of {where} hold a time of day: times of day dropped "
+                     f"({_lines(lines[timed])})")
+    return out, notes
+
+
+def _days(iso: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(iso):
+        return iso.dt.tz_localize(None).dt.normalize() if iso.dt.tz is not None else iso.dt.normalize()
+    return pd.to_datetime(iso.where(iso.map(lambda v: isinstance(v, str))), format="%Y-%m-%d", errors="coerce")
+
+
+def episodes_by_gap(patients: pd.Series, iso: pd.Series, gap: float) -> pd.Series:
+    """Episode ids ``patient/1``, ``patient/2``, ...: a new episode after more than ``gap`` days without a visit.
+    Rows without a readable date join their patient's episode before them in date order (the loader excludes
+    them)."""
+    frame = pd.DataFrame({"p": patients.astype(str).to_numpy(), "d": _days(iso).to_numpy()})
+    order = frame.sort_values(["p", "d"], kind="stable", na_position="last")
+    step = order.groupby("p")["d"].diff().dt.days.gt(gap)
+    number = step.astype(int).groupby(order["p"]).cumsum() + 1
+    ids = order["p"] + "/" + number.astype(str)
+    out = pd.Series(ids.reindex(frame.index).to_numpy(object), index=patients.index, dtype=object)
+    return out.where(patients.notna().to_numpy(), None)
+
+
+def episode_note(patients: pd.Series, iso: pd.Series, lines: np.ndarray, gap: float | None) -> list[str]:
+    """How episodes were formed from the visits, and the patients whose visits are far apart."""
+    if gap is not None:
+        return [f"episodes: a new episode starts after more than {gap:g} days without a visit (episode_gap); "
+                "episodes are named patient/1, patient/2, ... in date order"]
+    notes = ["episodes: without an episode column or an episodes table, each patient's visits are one episode "
+             "(episode_id = patient id) whose onset is unknown; analyse with origin='first_contact'"]
+    frame = pd.DataFrame({"p": patients.astype(str).to_numpy(), "d": _days(iso).to_numpy(), "line": lines})
+    frame = frame.loc[frame["d"].notna() & patients.notna().to_numpy()].sort_values(["p", "d"], kind="stable")
+    gaps = frame.groupby("p")["d"].diff().dt.days
+    far = frame.assign(gap=gaps, before=frame.groupby("p")["line"].shift()).loc[gaps > LONG_GAP_DAYS]
+    if len(far):
+        widest = far.sort_values("gap", ascending=False, kind="stable").drop_duplicates("p")
+        shown = "; ".join(f"{r.p}: {int(r.gap)} days, lines {int(r.before)} and {int(r.line)}"
+                          for r in widest.head(5).itertuples())
+        notes.append(f"{widest['p'].nunique()} patient(s) have visits more than {LONG_GAP_DAYS} days apart ({shown}"
+                     f"{'; ...' if len(widest) > 5 else ''}): they may be several episodes; give episode= (a column), "
+                     "an episodes table, or episode_gap= (days) to split them")
+    return notes
