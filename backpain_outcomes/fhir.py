@@ -53,15 +53,8 @@ from .checks import check_bool, check_choice, check_int
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .fhir_codes import ITEMS, LOW_BACK_PAIN_CODES, OBSERVATION_CODES
 from .fhir_map import SET_ASIDE_REASONS, Mapper, Options
-from .fhir_read import (
-    FHIR_VERSION,
-    READ_TYPES,
-    deduplicate,
-    outcome_notes,
-    parse,
-    read_resources,
-    require_fhir_resources,
-)
+from .fhir_read import FHIR_VERSION, READ_TYPES, parse, read_resources, require_fhir_resources
+from .fhir_versions import deduplicate, outcome_notes
 from .loading import load_study
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .study import NO_SESSIONS, Study

@@ -21,7 +21,6 @@ FHIR version
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import json
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ except ImportError:  # pragma: no cover - the tests monkeypatch R4B to None
     ValidationError = None
 
 __all__ = ["Resource", "READ_TYPES", "TABLE_OF_TYPE", "require_fhir_resources", "read_resources", "parse",
-           "json_path", "FHIR_VERSION", "deduplicate", "outcome_notes"]
+           "json_path", "FHIR_VERSION", "short"]
 
 #: The FHIR version of the models used (fhir.resources.R4B).
 FHIR_VERSION = "R4B (4.3.0), read as R4"
@@ -104,7 +103,7 @@ def _next_page(obj: dict, source: str, notes: list | None) -> None:
     url = next((str(link.get("url")) for link in links if isinstance(link, dict) and link.get("relation") == "next"),
                None)
     if url is not None and notes is not None:
-        notes.append(f"{source}: one page of a paged search (its next page is {_short(url, 200)}); the resources "
+        notes.append(f"{source}: one page of a paged search (its next page is {short(url, 200)}); the resources "
                      "of other pages are read only when their files are given too")
 
 
@@ -129,14 +128,14 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
         return out
     if not isinstance(obj, dict) or not obj.get("resourceType"):
         _bad(p, source, file_row or 1, "not_a_resource", "not a FHIR resource (no resourceType)",
-             "a JSON object with a resourceType", _short(obj))
+             "a JSON object with a resourceType", short(obj))
         return []
     if obj["resourceType"] != "Bundle":
         return [Resource(source, file_row or 1, obj)]
     _next_page(obj, source, notes)
     entries = obj.get("entry") or []
     if not isinstance(entries, list):
-        _bad(p, source, np.nan, "invalid_bundle", "Bundle.entry is not a list", "a list of entries", _short(entries))
+        _bad(p, source, np.nan, "invalid_bundle", "Bundle.entry is not a list", "a list of entries", short(entries))
         return []
     out = []
     for i, entry in enumerate(entries, start=1):
@@ -147,7 +146,7 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
             continue
         if not isinstance(res, dict) or not res.get("resourceType"):
             _bad(p, source, i, "not_a_resource", f"Bundle entry[{i - 1}] holds no resource",
-                 "entry.resource with a resourceType", _short(entry))
+                 "entry.resource with a resourceType", short(entry))
             continue
         if res["resourceType"] == "Bundle":
             out += _from_object(res, f"{source} entry {i}", p, None, notes)
@@ -181,7 +180,7 @@ def _ndjson(path: Path, p: Problems) -> list[Resource]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 _bad(p, path.name, line_no, "invalid_encoding", f"the line is not UTF-8 (byte {err.start + 1})",
-                     _NOT_UTF8, _short(raw.decode("utf-8", "replace")))
+                     _NOT_UTF8, short(raw.decode("utf-8", "replace")))
                 continue
             if not line.strip():
                 continue
@@ -189,7 +188,7 @@ def _ndjson(path: Path, p: Problems) -> list[Resource]:
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
                 _bad(p, path.name, line_no, "invalid_json", f"the line is not JSON ({err.msg} at column {err.colno})",
-                     "one JSON resource per line", _short(line.rstrip("\r\n")))
+                     "one JSON resource per line", short(line.rstrip("\r\n")))
                 continue
             if isinstance(obj, dict) and obj.get("resourceType") == "Bundle":
                 _bad(p, path.name, line_no, "not_a_resource", "a Bundle on a line of an NDJSON file",
@@ -253,101 +252,6 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     return out, notes, [f.resolve() for f in readable]
 
 
-# ------------------------------------------------------------------------------------------ outcomes, duplicates
-def outcome_notes(resources: list[Resource], shown: int = 5) -> list[str]:
-    """A note for each error or warning of an OperationOutcome in the input (a searchset Bundle's outcome
-    entry says when the server truncated or refused part of the search)."""
-    out = []
-    for r in resources:
-        issues = r.raw.get("issue") if r.rtype == "OperationOutcome" else None
-        for issue in issues if isinstance(issues, list) else []:
-            if not isinstance(issue, dict) or issue.get("severity") not in ("fatal", "error", "warning"):
-                continue
-            details = issue.get("details")
-            details = details if isinstance(details, dict) else {}
-            text = issue.get("diagnostics") or details.get("text") or "no diagnostics"
-            out.append(f"{r.source}:{r.row}: OperationOutcome {issue['severity']} ({issue.get('code')}): "
-                       f"{_short(str(text), 200)}")
-    if len(out) > shown:
-        out = out[:shown] + [f"... and {len(out) - shown} more OperationOutcome issue(s)"]
-    return out
-
-
-def _version_key(res: Resource):
-    """(versionId as a number or text, lastUpdated as UTC) of a resource's ``meta``; None where absent."""
-    meta = res.raw.get("meta")
-    meta = meta if isinstance(meta, dict) else {}
-    version = meta.get("versionId")
-    if version is not None:
-        version = int(version) if str(version).isdigit() else str(version)
-    updated = meta.get("lastUpdated")
-    try:
-        updated = dt.datetime.fromisoformat(str(updated).replace("Z", "+00:00")) if updated is not None else None
-        if updated is not None and updated.tzinfo is None:
-            updated = None
-    except ValueError:
-        updated = None
-    return version, updated
-
-
-def _latest(copies: list[Resource]) -> tuple[Resource | None, str]:
-    """The latest of several versions of one resource and the element that orders them, else (None, "")."""
-    keys = [_version_key(r) for r in copies]
-    for k, path in ((0, "meta.versionId"), (1, "meta.lastUpdated")):
-        values = [key[k] for key in keys]
-        if all(v is not None for v in values) and len({type(v) for v in values}) == 1:
-            best = max(values)
-            if values.count(best) == 1:
-                return copies[values.index(best)], path
-    return None, ""
-
-
-def _without_meta(raw: dict) -> dict:
-    return {k: v for k, v in raw.items() if k != "meta"}
-
-
-def deduplicate(resources: list[Resource], p: Problems) -> list[Resource]:
-    """The resources with each ``Type/id`` once.
-
-    Copies of one resource read more than once (the same page or NDJSON file twice, a Patient included in
-    every page of a search) are ``duplicate`` (the first read is used); versions that ``meta.versionId``
-    (else ``meta.lastUpdated``) orders are ``superseded`` but the latest; copies that differ and that
-    nothing orders are ``conflicting_versions`` errors, every one of them (which one is right is unknown).
-    """
-    groups: dict[tuple[str, str], list[Resource]] = {}
-    for r in resources:
-        if r.rtype in READ_TYPES and r.rid is not None:
-            groups.setdefault((r.rtype, r.rid), []).append(r)
-    dropped: set[int] = set()
-    for copies in (g for g in groups.values() if len(g) > 1):
-        distinct: list[Resource] = []
-        for r in copies:
-            same = next((d for d in distinct if _without_meta(d.raw) == _without_meta(r.raw)), None)
-            if same is None:
-                distinct.append(r)
-                continue
-            dropped.add(id(r))
-            p.add(r.table, r.source, [r.row], r.label, "duplicate", f"the same resource as {same.source}:"
-                  f"{same.row} (read twice)", "each resource once", value=[None], kind=SET_ASIDE)
-        if len(distinct) < 2:
-            continue
-        latest, path = _latest(distinct)
-        for r in distinct:
-            if latest is not None and r is not latest:
-                p.add(r.table, r.source, [r.row], f"{r.label}: {path}", "superseded", "an older version of "
-                      f"{r.label}; the version at {latest.source}:{latest.row} is used", "the latest version",
-                      value=[str(dict(zip(("meta.versionId", "meta.lastUpdated"), _version_key(r)))[path])],
-                      kind=SET_ASIDE)
-            elif latest is None:
-                others = ", ".join(f"{d.source}:{d.row}" for d in distinct if d is not r)
-                p.add(r.table, r.source, [r.row], r.label, "conflicting_versions", f"{r.label} is also at {others}"
-                      " with other content, and no meta.versionId or meta.lastUpdated says which is the latest",
-                      "one version of each resource, or versions with meta.versionId", value=[None], kind=ERROR)
-            if r is not latest:
-                dropped.add(id(r))
-    return [r for r in resources if id(r) not in dropped]
-
-
 # ------------------------------------------------------------------------------------------ parsing
 def json_path(loc) -> str:
     """A pydantic error location as a JSON path: ``('item', 0, 'answer', 0, 'valueInteger')`` ->
@@ -361,7 +265,8 @@ def json_path(loc) -> str:
     return out
 
 
-def _short(value, width: int = 80) -> str:
+def short(value, width: int = 80) -> str:
+    """A value as at most ``width`` characters of text (JSON for objects)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -405,7 +310,7 @@ def parse(res: Resource, p: Problems) -> bool:
         path = json_path(e.get("loc", ()))
         columns.append(f"{res.label}: {path}" if path else res.label)
         value = e.get("input")
-        values.append(None if value is None or e.get("type", "").endswith("missing") else _short(value))
+        values.append(None if value is None or e.get("type", "").endswith("missing") else short(value))
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             last = path.split(".")[-1]
