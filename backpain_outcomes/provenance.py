@@ -23,6 +23,19 @@ CSV, PDF, Parquet, Excel  a sidecar file ``<name>.provenance.json`` next to the 
                           Chromium keeps no custom metadata; a comment line would break CSV readers),
                           which also holds the SHA-256 of the output, so a changed output is detected
 ========================  ==========================================================================
+
+An embedded record holds the SHA-256 of the rest of its file
+(``content_sha256``, see :mod:`backpain_outcomes.provenance_formats`), so
+:func:`read_provenance` refuses every kind of output edited after it was
+written. Neither hash is a signature: whoever edits the record as well can
+make it match; they detect mistakes and stale files, not forgery.
+
+Decisions
+    Times are UTC, ISO 8601 with ``Z`` (``2026-11-26T23:59:01Z``). Input files
+    are listed by path, so the same files named in another order give the
+    same record. A table hash (:func:`sha256_frame`) depends on row order: it
+    identifies the table as analysed, whose rows name their file and line.
+    A configuration value JSON cannot hold (NaN, infinity) is kept as text.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def _from_text(path: Path) -> tuple[str, str] | None:
     at = text.rfind(f"\n{TEXT_MARK}\n")
     if at < 0:
         return None
-    return text[at + len(TEXT_MARK) + 2:].split("\n", 1)[0], sha256_text(text[:at])
+    record, _, tail = text[at + len(TEXT_MARK) + 2:].partition("\n")
+    return record, sha256_text(text[:at] + tail)  # text added below the footer is an edit too
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -138,6 +138,15 @@ def test_an_edited_html_or_text_output_is_reported(tmp_path, record):
             read_provenance(path)
 
 
+def test_text_added_below_the_footer_is_an_edit(tmp_path, record):
+    text = tmp_path / "v.txt"
+    text.write_text(text_with_provenance("C1: resolved 42%", record), encoding="utf-8")
+    with text.open("a", encoding="utf-8") as f:
+        f.write("C5: resolved 99%\n")
+    with pytest.raises(ProvenanceError, match="has changed since it was written"):
+        read_provenance(text)
+
+
 def test_an_edited_png_keeping_its_metadata_is_reported(tmp_path, record):
     path = _figure(tmp_path, record, "png")
     with Image.open(path) as im:  # an editor that keeps the text chunks and changes one pixel
