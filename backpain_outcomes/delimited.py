@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 __all__ = ["Part", "ReadError", "decode", "scan_records", "Scan", "read_text"]
@@ -208,17 +209,21 @@ def _keep_bytes(buf: bytes, scan: Scan, keep: np.ndarray) -> bytes:
 
 
 def _arrow_read(body: bytes, names: list[str], delim: str, multiline: bool) -> pd.DataFrame:
-    cols = [f"c{i}" for i in range(len(names))]
-    table = pacsv.read_csv(
+    df = _arrow_table(body, len(names), delim, multiline).to_pandas()
+    df.columns = names
+    return df
+
+
+def _arrow_table(body: bytes, n_columns: int, delim: str, multiline: bool) -> pa.Table:
+    """Every field as text, an empty one missing."""
+    cols = [f"c{i}" for i in range(n_columns)]
+    return pacsv.read_csv(
         io.BytesIO(body),
         read_options=pacsv.ReadOptions(column_names=cols),
         parse_options=pacsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
                                          newlines_in_values=multiline, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in cols}, null_values=[""],
                                              strings_can_be_null=True, quoted_strings_can_be_null=True))
-    df = table.to_pandas()
-    df.columns = names
-    return df
 
 
 def _python_read(text: str, delim: str) -> tuple[list[str], int, list, list, list, list]:
@@ -264,10 +269,61 @@ def read_text(path: Path, source: str) -> Part:
         notes.append(f"read with the {_NAMES[other]} ('{other}') as the delimiter: the header line holds "
                      f"no {_NAMES[delim]}")
         delim = other
+    part = _plain_part(buf, delim, source, notes)
+    if part is not None:
+        return part
     scan = scan_records(buf, delim)
     if scan is None:
         return _slow_part(buf.decode("utf-8"), delim, source, notes)
     return _fast_part(buf, scan, delim, source, notes)
+
+
+def _plain_part(buf: bytes, delim: str, source: str, notes: list) -> Part | None:
+    """The common case in one Arrow read: no quote in the file (so every line is one record and the ``k``-th
+    line below the header is line ``k + 1``), the header on line 1, every line with one field per header
+    column, every carriage return part of a CRLF line end. None when the file needs the record scan."""
+    end = buf.find(b"\n")
+    if end <= 0 or b'"' in buf or buf.count(b"\r") != buf.count(b"\r\n"):
+        return None
+    head = buf[:end]
+    if not head.strip(b" \t\r" + delim.encode()):  # a blank first line: the header is further down
+        return None
+    header = _split_header(head.decode("utf-8").rstrip("\r"), delim)
+    body = buf[end + 1:]
+    n = body.count(b"\n") + (len(body) > 0 and not body.endswith(b"\n"))
+    if not n:
+        return None
+    try:
+        table = _arrow_table(body, len(header), delim, False)
+    except (pa.ArrowInvalid, ValueError):  # a line with another number of fields
+        return None
+    if table.num_rows != n:
+        return None
+    blank = _blank_lines(body, table, delim)
+    df = table.to_pandas()
+    df.columns = header
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    if blank.any():
+        df = df.loc[~blank].reset_index(drop=True)
+    return Part(source, df, lines[~blank], lines[blank], header_fields=len(header), notes=notes)
+
+
+def _blank_lines(body: bytes, table: pa.Table, delim: str) -> np.ndarray:
+    """Rows (one per line, no quotes) holding only delimiters, spaces and tabs, as :func:`scan_records` finds."""
+    maybe = np.ones(table.num_rows, bool)
+    for col in table.columns:  # a blank line has every field missing or white space; the bytes then tell
+        if not maybe.any():
+            return maybe
+        empty = pc.or_kleene(pc.is_null(col), pc.utf8_is_space(col)).fill_null(True)
+        maybe &= empty.to_numpy(zero_copy_only=False).astype(bool)
+    rows = np.flatnonzero(maybe)
+    if not len(rows):
+        return maybe
+    starts = np.r_[0, np.flatnonzero(np.frombuffer(body, np.uint8) == _NL) + 1]
+    ends = np.r_[starts[1:] - 1, len(body)]
+    drop = (delim + " \t\r").encode()
+    maybe[rows] = [not body[starts[i]:ends[i]].translate(None, drop) for i in rows]
+    return maybe
 
 
 def _fast_part(buf: bytes, scan: Scan, delim: str, source: str, notes: list) -> Part:

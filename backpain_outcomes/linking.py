@@ -150,9 +150,12 @@ def leading_zero_note(clean: dict, col: str) -> str | None:
     parts = [pd.DataFrame({"table": name, "id": pd.unique(frame[col].dropna().astype("str"))})
              for name, frame in clean.items() if col in frame]
     ids = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["table", "id"])
-    if not len(ids):
+    zero = ids["id"].str.startswith("0").to_numpy(bool, na_value=False)
+    if not zero.any():  # only an id written with a leading zero can have another spelling
         return None
-    ids["key"] = ids["id"].str.replace(r"^0+(?=.)", "", regex=True)
+    bare = pd.Series(ids["id"].to_numpy()[zero], dtype="str").str.replace(r"^0+(.)", r"\1", regex=True)
+    ids = ids[zero | member(ids["id"], bare)].reset_index(drop=True)  # the ids that can share a key
+    ids["key"] = ids["id"].str.replace(r"^0+(.)", r"\1", regex=True)  # leading zeros off, one character kept
     spellings = ids.groupby("key")["id"].transform("nunique")
     near = ids[spellings > 1]
     if not len(near):

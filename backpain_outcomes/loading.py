@@ -48,12 +48,14 @@ from .reading import (
     find_table_files,
     normalise_column,
     read_part,
+    strip_text,
 )
 from .study import Study
 from .validation import (
     RawTable,
     blank_missing_marks,
     conflicting_ids,
+    first_seen_codes,
     row_keys,
     set_aside_duplicates,
     validate_episodes,
@@ -170,8 +172,7 @@ def _columns(name: str, part, p: Problems) -> pd.DataFrame | None:
     for col in df.columns:
         s = df[col]
         if pd.api.types.is_string_dtype(s) and s.dtype != object:
-            st = s.str.strip()
-            df[col] = st.where(st != "")
+            df[col] = strip_text(s)
     return df
 
 
@@ -203,7 +204,7 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
     codes = row_keys([pd.factorize(scores[c])[0] for c in ("episode_id", "instrument", "date")])
-    codes = np.unique(codes, return_inverse=True)[1] if len(codes) else codes
+    codes = first_seen_codes(codes)
     size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
     rep = size > 1
     if not rep.any():

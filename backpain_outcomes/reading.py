@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .delimited import Part, ReadError, read_text
 
 __all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "LABELLED_COLUMNS", "Part",
            "ReadError", "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part",
-           "read_workbook", "read_statistics_file", "frame_part"]
+           "read_workbook", "read_statistics_file", "frame_part", "strip_text"]
 
 #: table -> (required columns, optional columns)
 TABLES = {
@@ -216,6 +217,31 @@ def _sheet_part(rows: list[tuple], source: str) -> Part:
 
 
 # ----------------------------------------------------------------------------------------------- frames
+def strip_text(s: pd.Series) -> pd.Series:
+    """An Arrow-backed text column with surrounding white space removed and empty values missing.
+
+    The column is returned as it is when no value is empty or begins or ends with a byte that could be
+    white space (ASCII control characters, space, any non-ASCII byte): a check of two bytes per value.
+    """
+    arr = pa.array(s)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type):
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        offsets = np.frombuffer(arr.buffers()[1], np.int64 if pa.types.is_large_string(arr.type) else np.int32)
+        offsets = offsets[arr.offset: arr.offset + len(arr) + 1]
+        data = np.frombuffer(arr.buffers()[2], np.uint8) if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
+        start, stop = offsets[:-1][valid], offsets[1:][valid]
+        if not len(start) or ((stop > start).all() and not _loose(data[start]).any()
+                              and not _loose(data[stop - 1]).any()):
+            return s
+    st = s.str.strip()
+    return st.where(st != "")
+
+
+def _loose(byte: np.ndarray) -> np.ndarray:
+    return (byte <= 32) | (byte >= 127)
+
+
 def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
     """A DataFrame (or a Parquet file's) as a part: line = position + ``first_line`` (2: below a header), all-missing
     rows are blank."""
@@ -225,8 +251,7 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
         if s.dtype == object:
             df[col] = s.map(_cell)
         elif pd.api.types.is_string_dtype(s):
-            st = s.str.strip()
-            df[col] = st.where(st != "")
+            df[col] = strip_text(s)
     lines = np.arange(len(df), dtype=np.int64) + first_line
     blank = df.isna().all(axis=1).to_numpy() if len(df.columns) else np.zeros(len(df), bool)
     return Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],

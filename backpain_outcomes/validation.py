@@ -24,8 +24,8 @@ from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "MISSING_MARKS",
-           "OPTIONAL_COLUMNS", "blank_missing_marks"]
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "first_seen_codes",
+           "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
 
 #: Values that mark a missing value (compared without case or surrounding spaces).
 MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "-", "--", ".", "?", "missing", "none", "null", "nan", "unknown",
@@ -219,10 +219,19 @@ def validate_episodes(t: RawTable, p: Problems, dayfirst, today) -> pd.DataFrame
 
 def _vocabulary_column(t: RawTable, p: Problems, col: str, normalise, user_map, choices) -> pd.Series:
     """``col`` mapped onto the vocabulary (aliases and the user's map); unknown labels flagged as problems."""
-    mapped = normalise(t.data[col], user_map)
-    t.flag(p, (t.data[col].notna() & mapped.isna()).to_numpy(), col, f"unknown_{col}",
-           f"unknown {col} (map it with {col}_map={{...}})", "one of " + ", ".join(choices))
-    return mapped
+    return _vocabulary_codes(t, p, col, normalise, user_map, choices)[0]
+
+
+def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, choices):
+    """``col`` mapped onto the vocabulary, and each row's position in ``choices`` (-1: missing or another)."""
+    codes, labels = pd.factorize(t.data[col])  # each distinct label mapped once
+    names = normalise(pd.Series(labels, dtype=object), user_map).to_numpy(object)
+    mapped = pd.Series(np.r_[names, None][codes], index=t.data.index, dtype=object)
+    known = np.r_[pd.notna(names), True][codes]  # a missing value is not an unknown label
+    t.flag(p, ~known, col, f"unknown_{col}", f"unknown {col} (map it with {col}_map={{...}})",
+           "one of " + ", ".join(choices))
+    position = pd.Index(list(choices), dtype=object).get_indexer(pd.Index(names, dtype=object))
+    return mapped, np.r_[position, -1][codes]
 
 
 def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -> pd.DataFrame:
@@ -279,13 +288,13 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     _required(t, p, ["patient_id", "instrument"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["date"] = _dates(t, p, "date", dayfirst, today)
-    inst = _vocabulary_column(t, p, "instrument", normalise_instrument, instrument_map, list(INSTRUMENTS))
+    inst, code = _vocabulary_codes(t, p, "instrument", normalise_instrument, instrument_map, list(INSTRUMENTS))
     out["instrument"] = inst
     raw = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
     num, bad, yes_no = numbers(raw)
     items = _item_scores(t, p, inst, options)
     _not_a_number(t, p, "score", bad, yes_no, "score", "a number")
-    code = pd.Index(list(INSTRUMENTS)).get_indexer(inst)  # -1 where unknown or a rating of change (grc)
+    # code: -1 where unknown or a rating of change (grc)
     has_item_cols = any(ITEM_COLUMN.match(c) for c in d.columns)
     missing = raw.isna().to_numpy(bool)
     has_items = items.notna().to_numpy() | (missing & np.isin(code, [2, 3]) & has_item_cols)
@@ -327,6 +336,11 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     return key
 
 
+def first_seen_codes(key: np.ndarray) -> np.ndarray:
+    """Codes 0, 1, ... of the distinct values of ``key`` in the order they first appear (a hash, no sort)."""
+    return pd.factorize(key)[0].astype(np.int64) if len(key) else np.zeros(0, np.int64)
+
+
 def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
     """'line N' (or 'file:N' when the other row is in another file) for each pair of rows."""
     same = t.source[pos] == t.source[other]
@@ -341,11 +355,13 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     """
     cols = [_codes(clean[c], t.data[c] if c in t.data else None) for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    key = row_keys(cols)
-    _, first_of_key, inverse = np.unique(key, return_index=True, return_inverse=True)
-    dup = np.ones(len(key), bool)
-    dup[first_of_key] = False
+    inverse = first_seen_codes(row_keys(cols))
+    dup = np.ones(len(inverse), bool)
+    first_of_key = np.flatnonzero(np.r_[True, inverse[1:] > np.maximum.accumulate(inverse)[:-1]] if len(inverse)
+                                  else dup)
+    dup[first_of_key] = False  # first_of_key[c]: the first row of code c
     pos = np.flatnonzero(dup)
+    key = inverse
     if len(pos):
         first = first_of_key[inverse[pos]]
         p.drop(t.name, pos)
