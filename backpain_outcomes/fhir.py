@@ -280,6 +280,11 @@ def _load(parts: dict, p: Problems, where: dict, errors: str, today, no_sessions
     for table, n in excluded["table"].value_counts().items():
         if table in _TABLES:
             study.rows_read[table] = study.rows_read.get(table, 0) + int(n)
+    other = excluded.loc[~excluded["table"].isin(_TABLES), "reason"].value_counts()
+    if len(other):  # not in study.flow(), which counts the four tables
+        study.notes.append(f"{int(other.sum())} item(s) of the input are not resources of a table "
+                           f"({', '.join(f'{k} {v}' for k, v in other.sort_index().items())}): they are in "
+                           "study.exclusions as table fhir")
     study.exclusions = _merge(excluded, _plain(_relabel(study.exclusions, where), EXCLUSION_COLUMNS))
     study.blanked_values = _relabel(study.blanked_values, where)
     n_bad = int((~study.exclusions["reason"].isin([*SET_ASIDE_REASONS, "duplicate", "blank_row"])).sum())

@@ -234,7 +234,7 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     if not isinstance(source, str | Path):
         raise TypeError(f"source must be a path (a Bundle .json file, an .ndjson file or a directory of them) or "
                         f"parsed FHIR JSON (a dict or a list of dicts), got {type(source).__name__}")
-    path = Path(source)
+    path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory")
     files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]

@@ -86,6 +86,8 @@ def test_history_bundle_deleted_entries_are_set_aside_not_errors():
     study, warned = _load(bundle)  # errors="raise": a deletion is not a problem of the data
     assert warned == []
     assert _rows(study.exclusions, ["table", "row", "reason"]) == [("fhir", 3, "deleted")]
+    # the flow counts the four tables; what is not a resource of one is said in the notes
+    assert "1 item(s) of the input are not resources of a table (deleted 1)" in " ".join(study.notes)
 
 
 def test_bundles_in_a_list_and_in_a_batch_response_keep_a_row_each():
