@@ -96,7 +96,7 @@ def _levels(study, instrument, origin, formula, re_formula, groups):
     out: dict = {"columns": list(data.columns)}
     try:
         needed = model_columns(data.columns, formula, re_formula, groups)
-    except patsy.PatsyError:  # the driver's checks say what is wrong
+    except (patsy.PatsyError, TypeError, ValueError, AttributeError):  # the driver's checks say what is wrong
         return out
     frame = data.dropna(subset=needed)
     levels = {}
