@@ -31,6 +31,7 @@ import numpy as np
 
 from .exceptions import MissingDependencyError
 from .problems import ERROR, SET_ASIDE, Problems
+from .provenance import SIDECAR_SUFFIX
 
 R4B: Any
 ValidationError: Any
@@ -213,7 +214,9 @@ def _json_file(path: Path, p: Problems, notes: list, in_directory: bool) -> list
              f"column {err.colno})", "a FHIR Bundle or resource in JSON")
         return []
     if in_directory and not (isinstance(obj, dict) and obj.get("resourceType")):
-        notes.append(f"{path.name}: not read, not a FHIR resource (no resourceType; a Bulk Data manifest?)")
+        what = ("the provenance record of an output written here" if path.name.endswith(SIDECAR_SUFFIX)
+                else "no resourceType; a Bulk Data manifest?")
+        notes.append(f"{path.name}: not read, not a FHIR resource ({what})")
         return []
     if isinstance(obj, list):
         _bad(p, path.name, np.nan, "not_a_resource", "a JSON list, not a Bundle", "a FHIR Bundle or resource")

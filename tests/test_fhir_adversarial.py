@@ -313,6 +313,17 @@ def test_a_directory_without_patients_says_so(tmp_path):
     assert any("no Patient resource" in n for n in study.notes)
 
 
+def test_a_provenance_sidecar_in_an_export_directory_is_not_read(tmp_path):
+    (tmp_path / "Patient.ndjson").write_text(json.dumps(_patient()) + "\n", encoding="utf-8")
+    (tmp_path / "Observation.ndjson").write_text(json.dumps(_nrs("o1")) + "\n", encoding="utf-8")
+    (tmp_path / "claims.csv.provenance.json").write_text(json.dumps({"schema": "backpain-outcomes/provenance/1"}),
+                                                         encoding="utf-8")
+    study, warned = _load(tmp_path)
+    assert warned == [] and len(study.exclusions) == 0
+    assert "claims.csv.provenance.json: not read, not a FHIR resource (the provenance record of an output" in \
+        " ".join(study.notes)
+
+
 def test_a_json_file_that_is_not_fhir(tmp_path):
     (tmp_path / "data.json").write_text(json.dumps({"name": "not fhir"}), encoding="utf-8")
     with pytest.raises(DataValidationError) as info:
