@@ -18,7 +18,7 @@ aside as ``blank_row``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,65 +29,13 @@ from .dates import OK, date_order, order_note, parse_dates
 from .exceptions import DataValidationError, ExcludedRowsWarning
 from .loading import load_study
 from .problems import Problems
-from .reading import Part, ReadError, column_keys, normalise_column, read_part
+from .reading import Part, ReadError, read_part
 from .study import NO_SESSIONS, Study
+from .visits_layout import VISIT_ROLES, Layout, check_column, instrument_of_column, score_columns, visit_layout
 from .visits_prepare import clean_treatments, episode_note, episodes_by_gap, prepare_dates
-from .vocabulary import UNTREATED, did_you_mean, instrument_name, normalise_instrument, normalise_modality
+from .vocabulary import UNTREATED, normalise_modality
 
 __all__ = ["load_visits", "instrument_of_column", "VISIT_ROLES"]
-
-#: Argument of :func:`load_visits` -> the column it names, as the loader calls it.
-VISIT_ROLES = {"patient": "patient_id", "date": "date", "treatment": "treatment", "episode": "episode_id",
-               "therapist": "therapist_id", "duration": "duration_min"}
-_REQUIRED = ("patient", "date")
-_SUFFIXES = ("_score", "score", "_total", "_value")
-
-
-def instrument_of_column(name: object) -> str | None:
-    """The instrument a column's name says it holds, or None.
-
-    The name is matched as written, without a trailing unit and with its
-    camelCase words split, with or without a trailing ``score``, against the
-    instrument spellings of the vocabulary.
-
-    Examples
-    --------
-    >>> instrument_of_column("PainScore(0-10)"), instrument_of_column("NPRS_score"), instrument_of_column("ODI (%)")
-    ('nrs', 'nrs', 'odi')
-    >>> instrument_of_column("Treatment") is None
-    True
-    """
-    candidates = []
-    for key in column_keys(name):
-        candidates.append(key)
-        candidates += [key[: -len(s)] for s in _SUFFIXES if key.endswith(s) and len(key) > len(s)]
-    found = normalise_instrument(pd.Series(candidates, dtype=object)).dropna()
-    return found.iat[0] if len(found) else None
-
-
-# ------------------------------------------------------------------------------------------ arguments
-def _check_column(value, argument: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{argument} must be the name of a column (str), got {type(value).__name__}")
-    return value
-
-
-def _score_columns(scores) -> list[tuple[str, str | None]] | None:
-    """``scores=`` as [(column, instrument or None to be read from the name)]."""
-    if scores is None:
-        return None
-    if isinstance(scores, str):
-        scores = [scores]
-    if isinstance(scores, dict):
-        if not scores:
-            raise ValueError("scores={} names no column; give {column: instrument}, e.g. {'PainScore': 'nrs'}")
-        return [(_check_column(c, "scores"), None if i is None else instrument_name(i, f"scores[{c!r}]", ratings=True))
-                for c, i in scores.items()]
-    if isinstance(scores, list | tuple) and scores:
-        return [(_check_column(c, "scores"), None) for c in scores]
-    raise TypeError("scores must be a dict {column: instrument}, a column name or a list of column names, "
-                    f"got {scores!r}")
-
 
 def _labels(untreated_labels) -> list[str]:
     if untreated_labels is None:
@@ -99,72 +47,6 @@ def _labels(untreated_labels) -> list[str]:
     if bad:
         raise TypeError(f"untreated_labels must be text labels, got {bad[0]!r}")
     return labels
-
-
-# ------------------------------------------------------------------------------------------ layout
-@dataclass
-class _Layout:
-    """Which column of one part plays which role, and which columns hold which instrument."""
-
-    roles: dict[str, str]                       # argument -> header
-    scores: list[tuple[str, str]]               # (header, instrument)
-    found: list[str] = field(default_factory=list)  # what was found by name, for the notes
-
-
-def _find(headers: list[str], name: str, argument: str, source: str) -> str:
-    """The header a declared column name means: as written, else the one spelt alike (case, spaces, brackets)."""
-    if name in headers:
-        return name
-    def key(text):
-        return column_keys(text)[0].replace("_", "")
-    same = [h for h in headers if key(h) == key(name)]
-    if len(same) == 1:
-        return same[0]
-    raise ValueError(f"{argument}={name!r}: no such column in {source}; columns: {', '.join(map(repr, headers))}"
-                     f"{did_you_mean(name, headers)}")
-
-
-def _layout(part: Part, declared: dict, scores) -> _Layout:
-    headers = [str(c) for c in part.data.columns]
-    roles, found = {}, []
-    for arg, canonical in VISIT_ROLES.items():
-        if declared[arg] is not None:
-            roles[arg] = _find(headers, declared[arg], arg, part.source)
-            continue
-        hits = [h for h in headers if normalise_column(h, "visits") == canonical]
-        if len(hits) > 1:
-            raise ValueError(f"{arg}: columns {', '.join(map(repr, hits))} of {part.source} could each be the "
-                             f"{arg}; name one with {arg}='...'")
-        if hits:
-            roles[arg] = hits[0]
-            found.append(f"{arg} {hits[0]!r}")
-        elif arg in _REQUIRED:
-            raise ValueError(f"{arg}: no column of {part.source} is named like a {arg} "
-                             f"(columns: {', '.join(map(repr, headers))}); pass {arg}='<column>'")
-    used = set(roles.values())
-    if scores is None:
-        detected = [(h, instrument_of_column(h)) for h in headers if h not in used]
-        out = [(h, i) for h, i in detected if i is not None]
-        if not out:
-            raise ValueError(f"scores: no column of {part.source} is named after an instrument (columns: "
-                             f"{', '.join(map(repr, headers))}); declare them, e.g. scores={{'PainScore': 'nrs'}}")
-        found += [f"{i} scores {h!r}" for h, i in out]
-    else:
-        out = []
-        for name, inst in scores:
-            h = _find(headers, name, "scores", part.source)
-            if inst is None:
-                inst = instrument_of_column(h)
-                if inst is None:
-                    raise ValueError(f"scores: the instrument of column {h!r} cannot be told from its name; "
-                                     f"declare it, e.g. scores={{{h!r}: 'nrs'}}")
-                found.append(f"{inst} scores {h!r}")
-            out.append((h, inst))
-    twice = sorted({h for h, _ in out} & used)
-    if twice:
-        raise ValueError(f"scores: column {twice[0]!r} of {part.source} is already the "
-                         f"{next(a for a, h in roles.items() if h == twice[0])}")
-    return _Layout(roles, out, found)
 
 
 # ------------------------------------------------------------------------------------------ split
@@ -196,7 +78,7 @@ _ROLE_COLUMNS = {"sessions": (("patient", "patient_id"), ("date", "session_date"
                  "scores": (("patient", "patient_id"), ("date", "date"), ("episode", "episode_id"))}
 
 
-def _split(part: Part, lay: _Layout, dates: pd.Series) -> _Split:
+def _split(part: Part, lay: Layout, dates: pd.Series) -> _Split:
     """Sessions (rows with a treatment) and one scores part per score column (rows with a value), each row on
     its own line. Rows with neither go with the first score column (the loader reports the missing score);
     blank and ragged lines are counted once, with the first scores part."""
@@ -232,7 +114,7 @@ def _split(part: Part, lay: _Layout, dates: pd.Series) -> _Split:
     return _Split(sessions, scores, names, int(nothing.sum()))
 
 
-def _summary(part: Part, lay: _Layout, split: _Split, untreated: int) -> str:
+def _summary(part: Part, lay: Layout, split: _Split, untreated: int) -> str:
     """How one part was split, for ``study.notes``."""
     r = lay.roles
     what = [f"{len(split.sessions.lines)} session(s) from {r['treatment']!r}" + (
@@ -373,8 +255,8 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     declared = {"patient": patient, "date": date, "treatment": treatment, "episode": episode, "therapist": therapist,
                 "duration": duration}
     for arg, value in declared.items():
-        _check_column(value, arg)
-    score_cols = _score_columns(scores)
+        check_column(value, arg)
+    score_cols = score_columns(scores)
     labels = _labels(untreated_labels)
     check_choice(errors, "errors", ("raise", "exclude"))
     check_choice(no_sessions, "no_sessions", NO_SESSIONS)
@@ -386,7 +268,7 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     _check_tables(patients, episodes)
     mapping = {**(modality_map or {}), **{lab: UNTREATED for lab in labels}}
     parts = _read_visits(visits, sheet)
-    layouts = [_layout(part, declared, score_cols) for part in parts]
+    layouts = [visit_layout(part, declared, score_cols) for part in parts]
     parts, notes = _clean_parts(parts, layouts, mapping)
     lines = np.concatenate([part.lines for part in parts])
     where = ", ".join(f"{p.source}: {lay.roles['date']!r}" for p, lay in zip(parts, layouts))
@@ -440,7 +322,7 @@ def _check_tables(patients, episodes) -> None:
             raise TypeError(f"{name} must be a file path, a DataFrame or a list of them, got {type(value).__name__}")
 
 
-def _clean_parts(parts: list[Part], layouts: list[_Layout], mapping: dict) -> tuple[list[Part], list[str]]:
+def _clean_parts(parts: list[Part], layouts: list[Layout], mapping: dict) -> tuple[list[Part], list[str]]:
     """Treatment labels in compatibility form, missing-value marks blank (see :func:`clean_treatments`)."""
     out, notes = [], []
     for part, lay in zip(parts, layouts):
@@ -457,7 +339,7 @@ def _clean_parts(parts: list[Part], layouts: list[_Layout], mapping: dict) -> tu
 _GAP_COLUMN = "episode (from visit gaps)"
 
 
-def _episodes(parts: list[Part], layouts: list[_Layout], dates: pd.Series, lines: np.ndarray, gap, table: bool):
+def _episodes(parts: list[Part], layouts: list[Layout], dates: pd.Series, lines: np.ndarray, gap, table: bool):
     """Without an episode column or an episodes table: the note on how episodes are formed; with ``gap``, an
     episode column numbering each patient's episodes."""
     if any("episode" in lay.roles for lay in layouts) or table:
@@ -475,7 +357,7 @@ def _episodes(parts: list[Part], layouts: list[_Layout], dates: pd.Series, lines
     for part, lay in zip(parts, layouts):
         n = len(part.data)
         new_parts.append(replace(part, data=part.data.assign(**{_GAP_COLUMN: ids.iloc[start:start + n].to_numpy()})))
-        new_layouts.append(_Layout({**lay.roles, "episode": _GAP_COLUMN}, lay.scores, lay.found))
+        new_layouts.append(Layout({**lay.roles, "episode": _GAP_COLUMN}, lay.scores, lay.found))
         start += n
     return new_parts, new_layouts, notes
 

@@ -133,6 +133,15 @@ def test_header_variants_are_found(header):
     assert study.scores["score"].tolist() == [7.0, 5.0] and study.sessions["modality"].tolist() == ["deep_tissue"]
 
 
+def test_two_columns_named_like_one_instrument_must_be_declared():
+    visits = _csv("PatientID,VisitDate,Treatment,NRS,Pain score\np1,2024-07-01,Cupping,7,6\n")
+    with pytest.raises(ValueError, match="scores: columns 'NRS', 'Pain score' of <visits DataFrame> are each named "
+                                         "like a nrs score"):
+        load_visits(visits, today=TODAY)
+    study, _ = _load(visits, scores={"NRS": "nrs"})
+    assert study.scores["score"].tolist() == [7.0]
+
+
 def test_unicode_and_whitespace_in_treatment_labels():
     visits = _csv("PatientID,VisitDate,Treatment,NRS\n"
                   "p1,2024-07-01,Deep\u00a0tissue,7\n"          # no-break space
