@@ -70,6 +70,8 @@ def test_dag_column_dag_prefixed_ids_survey_timestamps_and_status_columns_are_re
     raw = _raw()
     raw.insert(1, "redcap_data_access_group", "north_site")
     raw["record_id"] = "12-" + raw["record_id"]
+    raw.insert(list(raw.columns).index("ae_desc"), "ae_kind___1", "0")       # an unmapped checkbox's columns
+    raw.insert(list(raw.columns).index("ae_desc"), "ae_kind___2", "1")
     raw.insert(list(raw.columns).index("nrs_date"), "pain_nrs_timestamp", "")
     raw.loc[raw["redcap_repeat_instrument"] == "pain_nrs", "pain_nrs_timestamp"] = "2024-03-04 10:11:12"
     study, _ = _load(raw)
@@ -134,6 +136,15 @@ def test_scores_of_incomplete_forms_are_used_and_counted_in_the_notes():
     # line 16 (NRS of 102, no score) was saved Incomplete in the test project
     assert any(n.startswith("<REDCap records DataFrame>: 3 session or score row(s) come from forms marked Incomplete "
                             "(status 0): pain_nrs lines 7, 8, 16; they are used as entered") for n in study.notes)
+
+
+def test_the_status_of_the_label_export_is_read_from_its_complete_columns():
+    lab = pd.read_csv(DATA / "records_labels.csv", dtype=str, keep_default_na=False)
+    status = [k for k, c in enumerate(lab.columns) if c.startswith("Complete?")][2]   # after "Pain now (0-10)"
+    lab.iloc[[5, 6], status] = "Incomplete"                                            # lines 7-8
+    study, _ = _load(lab)
+    assert any("3 session or score row(s) come from forms marked Incomplete (status 0): pain_nrs lines 7, 8, 16"
+               in n for n in study.notes)
 
 
 # ------------------------------------------------------------------------------------------------ missing codes
