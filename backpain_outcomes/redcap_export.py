@@ -177,7 +177,24 @@ def classify_rows(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> 
     if several.any():
         notes.append(f"{int(record[several].nunique())} record(s) are enrolled in several arms: each arm is an "
                      "episode, named 'record (arm N)'")
+    notes += _repeated_keys(ex, dic)
     return ExportRows(event_ok, form, repeat, episode, arm, notes)
+
+
+def _repeated_keys(ex: RedcapExport, dic: RedcapDictionary) -> list[str]:
+    """Rows with the record, event, repeat instrument and instance of another row but other values: REDCap writes
+    each once, so the file was assembled from several exports (exact duplicates are set aside by the loader)."""
+    keys = [c for c in (dic.record_id, "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
+            if c in ex.data]
+    d = ex.data.astype(object).where(ex.data.notna(), "")
+    same_key = d.duplicated(keys, keep=False).to_numpy() & ~d.duplicated(keep=False).to_numpy()
+    if not same_key.any():
+        return []
+    lines = ex.part.lines[same_key]
+    shown = ", ".join(str(int(v)) for v in lines[:8]) + (", ..." if len(lines) > 8 else "")
+    return [f"{ex.part.source}: {int(same_key.sum())} row(s) share their record, event and repeat instance with "
+            f"another row but hold other values (lines {shown}): REDCap exports each once, so the file may join "
+            "several exports; all are read, check which to keep"]
 
 
 def _form_filled(rows: pd.DataFrame, dic: RedcapDictionary) -> str | None:

@@ -56,6 +56,15 @@ def test_bom_crlf_unsorted_and_duplicated_rows_give_the_same_study(tmp_path):
     _flow_adds_up(study)
 
 
+def test_two_rows_of_one_instance_with_other_values_are_named():
+    raw = _raw()
+    raw.loc[3, "redcap_repeat_instance"] = "2"    # line 5 claims instance 2 of 101's sessions, like line 4
+    study, _ = _load(raw)
+    assert any("2 row(s) share their record, event and repeat instance with another row but hold other values "
+               "(lines 4, 5)" in n for n in study.notes)
+    assert _sessions(study) == SESSIONS            # both are read
+
+
 def test_excel_resaved_export_dates_day_first_and_ids_without_zeros():
     raw = _raw()
     for col in ("enrol_date", "onset_date", "sess_date", "nrs_date", "odi_date", "ae_date"):
