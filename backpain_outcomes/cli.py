@@ -242,14 +242,20 @@ def _check_file(path, args, suffixes, what: str) -> Path:
     """Check an output and its provenance sidecar (neither an input; replaced only with ``--force``), and that
     no other output of the command has the same path."""
     out = check_output(path, _inputs(args), args.force, suffixes=suffixes, what=what)
-    claimed = vars(args).setdefault("_outputs", {})
-    other = claimed.get(out.resolve())
-    if other is not None:
-        raise OutputError(f"{what}: {out} is also the output of {other}; give each output its own file")
-    claimed[out.resolve()] = what
+    _claim(args, out, what)
     if out.suffix.lower() in _SIDECAR_SUFFIXES:
         check_output(sidecar_path(out), _inputs(args), args.force, what=what)
     return out
+
+
+def _claim(args, path: Path, what: str) -> None:
+    """Refuse a second output of the command on the same path (it would replace the first)."""
+    claimed = vars(args).setdefault("_outputs", {})
+    for p in (path, sidecar_path(path)):
+        other = claimed.get(p.resolve())
+        if other is not None:
+            raise OutputError(f"{what}: {path} is also written by {other}; give each output its own file")
+    claimed.update({path.resolve(): what, sidecar_path(path).resolve(): what})
 
 
 #: Outputs whose provenance is a sidecar (the others embed it: HTML, text, PNG, SVG).
@@ -403,6 +409,8 @@ def _curves_args(p):
 def cmd_curves(args):
     _check_problems_file(args)
     out = check_directory(args.output, _inputs(args), args.force, (*_CURVE_FILES, _CURVE_SIDECAR))
+    for name in _CURVE_FILES:
+        _claim(args, out / name, "-o")
     study = _load(args)
     by = [b.strip() for b in args.by.split(",")]
     curves = fit_recovery_curves(study, by=by, instrument=args.instrument,

@@ -212,6 +212,10 @@ def test_two_outputs_on_one_path_are_refused(study, tmp_path, capsys):
     out = tmp_path / "both.csv"
     assert main(["claims", str(study), "--csv", str(out), "--problems", str(out)]) == 2
     assert "--csv" in capsys.readouterr().err and not out.exists()
+    curves = tmp_path / "curves"
+    argv = ["curves", str(study), "-o", str(curves), "--problems", str(curves / "recovery_curves.csv")]
+    assert main(argv) == 2
+    assert "is also written by --problems" in capsys.readouterr().err and not curves.exists()
 
 
 def test_an_html_report_ignores_a_sidecar_it_does_not_write(study, tmp_path, capsys):
