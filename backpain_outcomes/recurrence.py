@@ -67,7 +67,8 @@ from .resolution import DEFAULT_RULE, as_rule, check_study, time_to_resolution
 from .results import Result
 from .survival import kaplan_meier
 
-__all__ = ["recurrence", "Recurrence", "recurrence_intervals", "clustered_km_variance", "DEFAULT_GAP"]
+__all__ = ["recurrence", "Recurrence", "recurrence_intervals", "recurrence_from_intervals", "clustered_km_variance",
+           "DEFAULT_GAP"]
 
 #: days without back pain between a resolution and a new episode for it to count as a recurrence (de Vet et al. 2002)
 DEFAULT_GAP = 30
@@ -367,10 +368,21 @@ def recurrence(study, *, rule=DEFAULT_RULE, gap: int = DEFAULT_GAP, day=365, ori
     """
     check_study(study)
     rule = as_rule(rule)
-    days = np.asarray(check_days(day), float)
-    alpha = check_alpha(alpha)
-    intervals = recurrence_intervals(study, rule, gap, origin)
-    gap = int(gap)
+    days, alpha = check_days(day), check_alpha(alpha)
+    return recurrence_from_intervals(recurrence_intervals(study, rule, gap, origin), rule, int(gap), origin, days,
+                                     alpha)
+
+
+def recurrence_from_intervals(intervals: pd.DataFrame, rule, gap: int, origin: str, day=365,
+                              alpha: float = 0.05) -> Recurrence:
+    """The estimate of :func:`recurrence` from a table of :func:`recurrence_intervals`.
+
+    The intervals of a patient depend only on that patient's episodes, so the
+    rows of any set of patients give the estimate for those patients (used by
+    ``benchmarks/validate_recurrence.py`` to analyse blocks of patients of one
+    simulated study).
+    """
+    rule, days, alpha = as_rule(rule), np.asarray(check_days(day), float), check_alpha(alpha)
     risk = intervals[intervals["at_risk"]]
     if risk.empty:
         raise ValueError(f"no episode in this study resolved ({rule.code}) with a period of follow-up after it: "

@@ -28,7 +28,13 @@ import pytest
 from scipy import stats
 
 from backpain_outcomes.loading import load_study
-from backpain_outcomes.recurrence import Recurrence, clustered_km_variance, recurrence, recurrence_intervals
+from backpain_outcomes.recurrence import (
+    Recurrence,
+    clustered_km_variance,
+    recurrence,
+    recurrence_from_intervals,
+    recurrence_intervals,
+)
 from backpain_outcomes.simulate_recurrence import simulate_recurrence
 from backpain_outcomes.survival import kaplan_meier
 
@@ -153,3 +159,12 @@ def test_arguments_are_checked():
         recurrence(pd.DataFrame())
     with pytest.raises(ValueError, match="recurrence cannot be estimated"):
         recurrence(study.subset(["E", "G"]))
+
+
+def test_estimate_from_intervals_of_some_patients_is_the_estimate_of_those_patients():
+    study = hand_study()
+    intervals = recurrence_intervals(study)
+    part = recurrence_from_intervals(intervals[intervals["patient_id"].isin(["P1", "P3"])], "nrs<=1 x2", 30,
+                                     "onset", day=[60, 100])
+    whole = recurrence(study.subset(["A", "B", "F"]), day=[60, 100])
+    pd.testing.assert_frame_equal(part.table, whole.table)
