@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -16,6 +17,8 @@ from PIL import Image, PngImagePlugin
 import backpain_outcomes as bpo
 from backpain_outcomes import provenance
 from backpain_outcomes.cli import main
+from backpain_outcomes.exceptions import ExcludedRowsWarning
+from backpain_outcomes.fhir import load_fhir
 from backpain_outcomes.provenance import (
     KEY,
     Provenance,
@@ -195,6 +198,29 @@ def test_markup_in_the_configuration_cannot_leave_the_record(tmp_path, record):
     assert len(parser.scripts) == 1 and parser.scripts[0][0]["id"] == "backpain-outcomes-provenance"
     assert json.loads(parser.scripts[0][1])["config"]["title"].endswith(EVIL)
     assert page.count("</script>") == 1 and "<!--" not in page
+
+
+def test_a_file_name_with_markup_stays_inside_the_record(tmp_path):
+    # '/' cannot be in a file name, but a path can spell </script> across a directory boundary
+    data = tmp_path / "a<" / "script><img src=x onerror=alert(1)>.csv"
+    data.parent.mkdir()
+    data.write_text("x\n1\n")
+    record = make_provenance("test", {}, input_files=[data])
+    out = tmp_path / "r.html"
+    out.write_text(embed_html("<html><head></head><body></body></html>", record), encoding="utf-8")
+    page = out.read_text(encoding="utf-8")
+    assert "</script><img" not in page and "<img" not in page
+    assert read_provenance(out).inputs[0]["path"] == str(data.resolve())
+
+
+def test_a_fhir_study_names_its_files(tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(Path(__file__).parent / "data" / "fhir" / "export", export)
+    with pytest.warns(ExcludedRowsWarning):  # the test export holds invalid resources on purpose
+        study = load_fhir(export, today="2025-01-01", errors="exclude",
+                          modality_map={"http://clinic.example.org/CodeSystem/treatments|CUP": "cupping"})
+    record = make_provenance("test", {}, study=study)
+    assert [i["path"] for i in record.inputs] == [str(p.resolve()) for p in sorted(export.glob("*.ndjson"))]
 
 
 def test_a_pdf_sidecar_that_is_an_input_is_refused(tmp_path):
