@@ -83,6 +83,10 @@ class Mapper:
         if self.flags["vas_no_unit"]:
             out.append(f"{self.flags['vas_no_unit']} VAS observation(s) have no unit: read as mm (0-100); a VAS "
                        "recorded 0-10 needs its unit cm")
+        if self.flags["utc_times"]:
+            out.append(f"{self.flags['utc_times']} date(s) are times written in UTC (Z or +00:00): the day of each "
+                       "is the UTC day written, which is the next local day for an evening visit west of UTC (the "
+                       "day of a dateTime is always the day written, whatever its offset)")
         if self.flags["component_pain"]:
             out.append(f"{self.flags['component_pain']} Observation(s) of other codes (a panel) hold a pain score in "
                        "a component, which this loader does not read: they are set aside as other_code")
@@ -140,6 +144,8 @@ class Mapper:
                               value, kind=ERROR)
                     return False
                 row[column], paths[column] = day, path
+                if isinstance(value, dt.datetime) and value.utcoffset() == dt.timedelta(0) and value.time() != dt.time():
+                    self.flags["utc_times"] += 1
                 return True
         row[column], paths[column] = None, missing
         return True

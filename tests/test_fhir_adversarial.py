@@ -203,6 +203,11 @@ def test_the_score_day_is_the_local_day_written_whatever_the_offset():
     days = study.scores.sort_values("_row")["date"].dt.strftime("%Y-%m-%d").tolist()
     assert days == ["2024-05-03", "2024-05-10", "2024-05-20"]
     assert study.scores.sort_values("_row")["score"].tolist() == [5.0, 5.0, 4.0]
+    assert not any("UTC" in n for n in study.notes)
+    # a time in UTC is its UTC day (Epic-style exports write Z): said in the notes, not moved
+    study, _ = _load([_patient(), _nrs("o1", when="2024-05-04T02:30:00Z"), _nrs("o2", when="2024-05-05")])
+    assert study.scores.sort_values("_row")["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-05-04", "2024-05-05"]
+    assert any(n.startswith("1 date(s) are times written in UTC") for n in study.notes)
 
 
 # ------------------------------------------------------------------------------------------ values and units
