@@ -102,7 +102,7 @@ def deduplicate(resources: list[Resource], p: Problems) -> list[Resource]:
             if latest is not None and r is not latest:
                 p.add(r.table, r.source, [r.row], f"{r.label}: {path}", "superseded", "an older version of "
                       f"{r.label}; the version at {latest.source}:{latest.row} is used", "the latest version",
-                      value=[str(dict(zip(("meta.versionId", "meta.lastUpdated"), _version_key(r)))[path])],
+                      value=[str((r.raw.get("meta") or {}).get(path.removeprefix("meta.")))],
                       kind=SET_ASIDE)
             elif latest is None:
                 others = ", ".join(f"{d.source}:{d.row}" for d in distinct if d is not r)

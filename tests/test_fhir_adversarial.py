@@ -137,6 +137,8 @@ def test_versions_ordered_by_last_updated_when_there_is_no_version_id():
     new = _nrs("o1", 6, meta={"lastUpdated": "2024-05-03T05:00:00+00:00"})
     study, _ = _load([_patient(), new, old])
     assert _rows(study.scores, ["score"]) == [(6.0,)]
+    assert _rows(study.exclusions, ["column", "value", "reason"]) == [
+        ("Observation/o1: meta.lastUpdated", "2024-05-02T23:30:00-05:00", "superseded")]
 
 
 def test_the_same_observation_in_two_ndjson_files_is_counted_once(tmp_path):
