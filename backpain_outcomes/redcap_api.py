@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from .checks import check_bool
+from .checks import check_bool, check_choice
 from .exceptions import ExcludedRowsWarning, MissingDependencyError
 from .reading import frame_part
 from .redcap import load_redcap
-from .study import Study
+from .study import NO_SESSIONS, Study
 
 try:
     import redcap as pycap
@@ -178,6 +178,10 @@ def fetch_redcap(url: str, mapping, *, token_env: str = TOKEN_ENV, errors: str =
                                      "(or pip install pycap)")
     url = _check_url(url)
     check_bool(verify_ssl, "verify_ssl")
+    check_choice(errors, "errors", ("raise", "exclude"))   # before the server is asked for anything
+    check_choice(no_sessions, "no_sessions", NO_SESSIONS)
+    if dayfirst is not None:
+        check_bool(dayfirst, "dayfirst")
     token = _token(token_env)
     project = pycap.Project(url, token, verify_ssl=verify_ssl)
     records, metadata = _export(project, url, token)

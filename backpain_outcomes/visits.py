@@ -368,6 +368,10 @@ def _read_visits(visits, sheet) -> list[Part]:
     if not isinstance(visits, str | Path | pd.DataFrame):
         raise TypeError(f"visits must be a file path (.csv, .tsv, .xlsx, .parquet, ...) or a DataFrame, got "
                         f"{type(visits).__name__}")
+    if sheet is not None and (isinstance(visits, pd.DataFrame) or Path(visits).suffix.lower() not in
+                              (".xlsx", ".xlsm", ".xls")):
+        raise ValueError(f"sheet={sheet!r}: only a workbook (.xlsx, .xlsm, .xls) has sheets; leave sheet out for "
+                         f"{'a DataFrame' if isinstance(visits, pd.DataFrame) else Path(visits).name}")
     source = "<visits DataFrame>" if isinstance(visits, pd.DataFrame) else Path(visits).name
     try:
         parts = read_part(visits, "visits", sheet, source)

@@ -260,10 +260,17 @@ def test_the_api_answering_nothing_an_error_or_a_page_is_one_connection_error(mo
     assert message in str(err.value) and TOKEN not in str(err.value)
 
 
-def test_verify_ssl_must_be_a_bool(monkeypatch):
-    _serve(monkeypatch)
+def test_arguments_are_checked_before_the_server_is_asked(monkeypatch):
+    asked = []
+    monkeypatch.setattr(requests.Session, "post", lambda *a, **k: asked.append(1))
+    monkeypatch.setenv("REDCAP_API_TOKEN", TOKEN)
     with pytest.raises(TypeError, match="verify_ssl must be True or False"):
         fetch_redcap(URL, MAPPING, verify_ssl="no")
+    with pytest.raises(ValueError, match="errors='skip' is not valid; choose one of 'raise', 'exclude'"):
+        fetch_redcap(URL, MAPPING, errors="skip")
+    with pytest.raises(ValueError, match="no_sessions='none' is not valid"):
+        fetch_redcap(URL, MAPPING, no_sessions="none")
+    assert not asked
 
 
 def test_items_coded_missing_count_as_unanswered_items():

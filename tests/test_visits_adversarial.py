@@ -177,5 +177,8 @@ def test_bad_arguments_name_the_argument():
             load_visits(bad)
     with pytest.raises(TypeError, match="patients must be"):
         load_visits(visits, patients=42)
-    with pytest.raises(ValueError, match="episode_gap must be a positive number"):
-        load_visits(visits, episode_gap="90 days")
+    for bad in ("90 days", True, 0):
+        with pytest.raises(ValueError, match="episode_gap must be a positive number"):
+            load_visits(visits, episode_gap=bad)
+    with pytest.raises(ValueError, match="sheet=2: only a workbook"):
+        load_visits(visits, sheet=2)
