@@ -127,6 +127,10 @@ class _Checker:
         if not isinstance(name, str):
             raise TypeError(f"mapping{where} must be a field name (str), got {name!r}")
         f = self.d.fields.get(name)
+        box = name.rpartition("___")[0]
+        if f is None and box in self.d.fields and self.d.fields[box].type == "checkbox":
+            raise ValueError(f"mapping{where}: {name!r} is the column of one option of the checkbox field {box!r} "
+                             "(several answers per row); map a radio, drop-down or text field")
         if f is None:
             raise ValueError(f"mapping{where}: no field {name!r} in the data dictionary "
                              f"{self.d.source}{did_you_mean(name, self.d.fields)}")

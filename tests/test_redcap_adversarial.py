@@ -220,6 +220,18 @@ def test_a_field_of_the_wrong_type_is_refused_naming_the_key(change, message):
     assert str(err.value).startswith(message), str(err.value)
 
 
+def test_a_checkbox_or_one_of_its_option_columns_is_refused():
+    dic = pd.read_csv(DICTIONARY, dtype=str, keep_default_na=False)
+    dic.loc[dic["Variable / Field Name"] == "sess_modality", "Field Type"] = "checkbox"
+    mapping = copy.deepcopy(MAPPING)
+    with pytest.raises(ValueError, match=r"mapping\['sessions'\]\['treatment'\]: 'sess_modality' is a checkbox"):
+        read_mapping(mapping, read_dictionary(dic))
+    mapping["sessions"]["treatment"] = "sess_modality___1"
+    with pytest.raises(ValueError, match="'sess_modality___1' is the column of one option of the checkbox field "
+                                         "'sess_modality'"):
+        read_mapping(mapping, read_dictionary(dic))
+
+
 def test_a_notes_field_as_a_score_is_refused():
     dic = pd.read_csv(DICTIONARY, dtype=str, keep_default_na=False)
     dic.loc[dic["Variable / Field Name"] == "nrs_score", "Field Type"] = "notes"
