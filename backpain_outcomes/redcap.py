@@ -48,7 +48,7 @@ from .exceptions import DataValidationError, ExcludedRowsWarning
 from .loading import load_study
 from .problems import EXCLUSION_COLUMNS, PROBLEM_COLUMNS, Problems
 from .reading import Part
-from .redcap_codes import Coded, blank_codes, coded_rows, incomplete_note, items_coded
+from .redcap_codes import Coded, blank_codes, coded_rows, incomplete_note, items_coded, prepare_date_fields
 from .redcap_export import ExportRows, RedcapExport, classify_rows, export_headers, field_values, form_rows, read_export
 from .redcap_mapping import RedcapDictionary, RedcapMapping, read_dictionary, read_mapping
 from .study import NO_SESSIONS, Study
@@ -420,6 +420,7 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     dic = dictionary if isinstance(dictionary, RedcapDictionary) else read_dictionary(dictionary)
     m = read_mapping(mapping, dic)
     ex, coded, code_notes = blank_codes(export_headers(read_export(records), dic, m), dic, m)
+    ex, date_notes = prepare_date_fields(ex, m)
     rows = classify_rows(ex, dic, m)
     _check_dates(dic, m, rows)
     tables = _tables(ex, dic, m, rows, coded)
@@ -433,7 +434,7 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     options = {"dayfirst": dayfirst, "today": today, "no_sessions": no_sessions, "odi_max_missing": odi_max_missing,
                "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing,
                "modality_map": {**m.treatments, **{lab: UNTREATED for lab in m.untreated}} or None}
-    notes = _account(ex, m, rows, tables.used) + rows.notes + code_notes + incomplete_note(ex, dic, tables.by_form)
+    notes = _account(ex, m, rows, tables.used) + rows.notes + code_notes + date_notes + incomplete_note(ex, dic, tables.by_form)
     study = _load(tables, errors, options)
     study.notes = notes + study.notes
     if isinstance(records, str | Path):

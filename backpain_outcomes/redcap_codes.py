@@ -16,6 +16,11 @@ Each instrument has a status column (``<form>_complete``: 0 Incomplete,
 to Incomplete unless the person entering data changes it, so the values of
 incomplete forms are used as entered; :func:`incomplete_note` says how many
 used rows come from such forms, with their lines.
+
+An export resaved by a spreadsheet may write a date-time field as
+``04/03/2024 10:30`` or a date as a serial day number:
+:func:`prepare_date_fields` drops the time of day and reads serials as dates
+in every mapped date field (see :func:`~backpain_outcomes.visits_prepare.prepare_dates`).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import pandas as pd
 from .problems import EXCLUSION_COLUMNS
 from .redcap_export import RedcapExport
 from .redcap_mapping import STANDARD_MISSING_CODES, RedcapDictionary, RedcapMapping
+from .visits_prepare import prepare_dates
 
-__all__ = ["Coded", "blank_codes", "coded_rows", "items_coded", "incomplete_note", "form_status"]
+__all__ = ["Coded", "blank_codes", "coded_rows", "items_coded", "incomplete_note", "form_status",
+           "prepare_date_fields"]
 
 
 @dataclass
@@ -155,3 +162,16 @@ def incomplete_note(ex: RedcapExport, dic: RedcapDictionary, used: dict) -> list
         return []
     return [f"{ex.part.source}: {total} session or score row(s) come from forms marked Incomplete (status 0): {'; '.join(parts)}; "
             "they are used as entered (REDCap leaves a form Incomplete unless its status is changed)"]
+
+
+def prepare_date_fields(ex: RedcapExport, m: RedcapMapping) -> tuple[RedcapExport, list[str]]:
+    """Every mapped date field without times of day, serial day numbers as dates; and notes saying so."""
+    dates = list(dict.fromkeys(f for f in (m.sessions.get("date"), m.onset, *(s.date for s in m.scores)) if f))
+    data, notes = ex.data, []
+    for f in dates:
+        values, said = prepare_dates(data[f], ex.part.lines, f"{ex.part.source}: {ex.header[f]!r}")
+        if said:
+            data = data.copy() if data is ex.data else data
+            data[f] = values
+            notes += said
+    return (RedcapExport(ex.part, data, ex.header, ex.labels) if notes else ex), notes

@@ -75,6 +75,15 @@ def test_excel_resaved_export_dates_day_first_and_ids_without_zeros():
     assert sorted(set(study.episodes["episode_id"])) == ["1", "2", "3", "4"]
 
 
+def test_date_time_fields_and_resaved_date_times_are_read_as_dates():
+    raw = _raw()
+    raw.loc[1, "sess_date"] = "2024-03-04 10:30"        # line 3: a datetime_ymd field as REDCap writes it
+    raw.loc[5, "nrs_date"] = "11/03/2024 10:30"         # line 7: the same resaved by a spreadsheet, day first
+    study, _ = _load(raw, dayfirst=True)
+    assert _scores(study) == SCORES and _sessions(study) == SESSIONS
+    assert any("'nrs_date' hold a time of day: times of day dropped (line 7)" in n for n in study.notes)
+
+
 def test_dag_column_dag_prefixed_ids_survey_timestamps_and_status_columns_are_read_alike():
     raw = _raw()
     raw.insert(1, "redcap_data_access_group", "north_site")
