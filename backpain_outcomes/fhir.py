@@ -216,6 +216,10 @@ def load_fhir(source, *, observation_codes: dict | None = None, questionnaires: 
     resources, notes, files = read_resources(source, p)
     mapper, other = _map(resources, p, options)
     notes = [_read_note(resources, mapper, other), *notes, *outcome_notes(resources), *mapper.notes()]
+    named = sum(r.id_from_url for r in resources)
+    if named:
+        notes.append(f"{named} resource(s) without an id (a transaction Bundle) are named by their fullUrl "
+                     "(urn:uuid:<uuid> gives the id <uuid>)")
     partial = mapper.fill_ages()
     if partial:
         notes.append(f"{partial} patient(s) have a birthDate without a day (a year or a month): their age is blank")

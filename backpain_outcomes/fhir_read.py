@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class Resource:
     raw: dict
     full_url: str | None = None
     model: Any = None      # the parsed fhir.resources model, once valid
+    id_from_url: bool = False  # no id of its own: named by the last segment of its fullUrl
 
     @property
     def rtype(self) -> str:
@@ -113,6 +115,20 @@ def _deleted(entry) -> bool:
     return isinstance(request, dict) and str(request.get("method", "")).upper() == "DELETE"
 
 
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _entry_resource(source: str, row: int, res: dict, full_url) -> Resource:
+    """A Bundle entry's resource; one without ``id`` (a transaction that POSTs it) is named by the last segment
+    of its fullUrl (``urn:uuid:<uuid>`` -> ``<uuid>``), which is what the other entries' references name."""
+    full_url = full_url if isinstance(full_url, str) and full_url else None
+    if res.get("id") is None and full_url is not None:
+        derived = re.split(r"[/:]", full_url.rstrip("/"))[-1]
+        if _ID.fullmatch(derived):
+            return Resource(source, row, {**res, "id": derived}, full_url, id_from_url=True)
+    return Resource(source, row, res, full_url)
+
+
 def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
                  notes: list | None = None) -> list[Resource]:
     """Resources of one parsed JSON value: a Bundle (its entries), one resource, or a list of resources.
@@ -152,7 +168,7 @@ def _from_object(obj, source: str, p: Problems, file_row: int | None = None,
         if res["resourceType"] == "Bundle":
             out += _from_object(res, f"{source} entry {i}", p, None, notes)
             continue
-        out.append(Resource(source, i, res, entry.get("fullUrl")))
+        out.append(_entry_resource(source, i, res, entry.get("fullUrl")))
     return out
 
 

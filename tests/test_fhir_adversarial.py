@@ -172,6 +172,24 @@ def test_a_patient_given_twice_with_different_content_loses_its_scores_as_a_cons
 
 
 # ------------------------------------------------------------------------------------------ references and dates
+def test_a_transaction_bundle_without_resource_ids_is_read_by_full_url():
+    # a transaction POSTs resources without id; the entries reference each other by their urn:uuid fullUrls
+    pid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    patient, obs = _patient(), _nrs("x", subject=f"urn:uuid:{pid}")
+    patient.pop("id")
+    obs.pop("id")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{pid}", "resource": patient, "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": "urn:uuid:7c9e6679-7425-40de-944b-e07fc1f90ae7", "resource": obs,
+         "request": {"method": "POST", "url": "Observation"}}]}
+    study, _ = _load(bundle)
+    assert _rows(study.scores, ["patient_id", "score"]) == [(pid, 5.0)]
+    assert _rows(study.patients, ["patient_id", "sex"]) == [(pid, "female")]
+    assert "id" not in patient  # the input is not changed
+    assert any(n.startswith("2 resource(s) without an id (a transaction Bundle) are named by their fullUrl")
+               for n in study.notes)
+
+
 def test_versioned_and_absolute_subject_references():
     res = [_patient(), _nrs("o1", subject="Patient/a/_history/3"),
            _nrs("o2", when="2024-05-03", subject="https://fhir.epic.com/api/FHIR/R4/Patient/a/_history/1"),
