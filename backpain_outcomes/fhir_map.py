@@ -11,6 +11,7 @@ applies to them too.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -282,7 +283,8 @@ class Mapper:
                                             ("performedPeriod.start", m.performedPeriod and m.performedPeriod.start)],
                       [p.actor for p in (m.performer or [])], "performed[x]")
         if m.encounter is not None and m.encounter.reference:
-            self.procedure_encounters.add(m.encounter.reference)
+            ref = re.sub(r"/_history/[^/]*$", "", m.encounter.reference.rstrip("/"))
+            self.procedure_encounters.update({m.encounter.reference, ref, "/".join(ref.split("/")[-2:])})
 
     def encounter(self, res: Resource, refs: set) -> None:
         m = res.model

@@ -198,6 +198,23 @@ def test_versioned_and_absolute_subject_references():
     assert _rows(study.scores, ["patient_id", "score"]) == [("a", 5.0)] * 3
 
 
+def test_the_visit_of_a_procedure_named_by_a_versioned_or_absolute_reference_is_not_a_second_session():
+    def visit(eid, day):
+        return {"resourceType": "Encounter", "id": eid, "status": "finished", "class": {"code": "AMB"},
+                "subject": {"reference": "Patient/a"}, "type": [{"text": "Cupping"}], "period": {"start": day}}
+
+    def proc(pid, encounter, day):
+        return {"resourceType": "Procedure", "id": pid, "status": "completed", "subject": {"reference": "Patient/a"},
+                "code": {"text": "Cupping"}, "performedDateTime": day, "encounter": {"reference": encounter}}
+
+    res = [_patient(), _nrs("o1"), visit("e1", "2024-05-02"), visit("e2", "2024-05-09"),
+           proc("x1", "Encounter/e1/_history/4", "2024-05-02"),
+           proc("x2", "https://ehr.example.org/fhir/Encounter/e2", "2024-05-09")]
+    study, _ = _load(res)
+    assert _rows(study.sessions, ["_row"]) == [(5,), (6,)]  # the Procedures only
+    assert _rows(study.exclusions, ["row", "reason"]) == [(3, "visit_of_procedure"), (4, "visit_of_procedure")]
+
+
 def test_a_missing_subject_is_named():
     no_subject = _nrs("o1")
     no_subject.pop("subject")
