@@ -395,7 +395,7 @@ def read_provenance(path) -> Provenance:
     >>> read_provenance(out).config
     {'day': 42, 'origin': 'onset'}
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ProvenanceError(f"{path}: no such file")
     if path.name.endswith(SIDECAR_SUFFIX):
