@@ -244,6 +244,7 @@ def _map(resources: list, p: Problems, options: Options) -> tuple[Mapper, Counte
     lost = known - {r.rid for r in mine if r.rtype == "Patient" and valid[id(r)]}
     urls = {r.full_url: (r.rtype, r.rid) for r in resources if r.full_url}
     mapper = Mapper(p, options, urls, lost, known or None)
+    mapper.merges([r for r in mine if r.rtype == "Patient" and valid[id(r)]])
     order = {"Patient": 0, "Condition": 1, "Encounter": 3}
     for r in sorted((r for r in mine if valid[id(r)]), key=lambda r: order.get(r.rtype, 2)):
         if r.rtype == "Encounter":

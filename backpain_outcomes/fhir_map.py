@@ -39,7 +39,7 @@ __all__ = ["Mapper", "Options", "SET_ASIDE_REASONS"]
 #: Reasons of resources set aside (excluded in both modes, never errors).
 SET_ASIDE_REASONS = ("entered_in_error", "not_done", "not_final", "other_code", "other_questionnaire",
                      "not_a_session", "no_treatment", "no_onset", "refuted", "data_absent", "visit_of_procedure",
-                     "superseded", "deleted")
+                     "superseded", "deleted", "replaced")
 _OBS_USED = {"final", "amended", "corrected", "preliminary"}
 _PROC_USED = {"completed", "in-progress", "stopped"}
 _ENC_USED = {"finished", "in-progress", "arrived", "onleave", "triaged"}
@@ -74,6 +74,25 @@ class Mapper:
     counts: Counter = field(default_factory=Counter)     # what was used, for the notes
     procedure_encounters: set = field(default_factory=set)
     flags: Counter = field(default_factory=Counter)      # things to say in the notes
+    replaced: dict = field(default_factory=dict)         # patient id -> the id it was merged into
+
+    def merges(self, patients: list[Resource]) -> None:
+        """Patients merged into another (``link`` of type ``replaced-by`` naming a Patient of the input): their
+        resources are the other patient's, so that one person is not counted twice."""
+        for r in patients:
+            for link in r.model.link or []:
+                pid, why = patient_of(link.other, self.full_urls)
+                if link.type == "replaced-by" and not why and pid is not None and pid != r.model.id and \
+                        pid in (self.known_patients or ()):
+                    self.replaced[r.model.id] = pid
+                    break
+
+    def _merged(self, pid: str) -> str:
+        seen = {pid}
+        while pid in self.replaced and self.replaced[pid] not in seen:  # a chain of merges, never a loop
+            pid = self.replaced[pid]
+            seen.add(pid)
+        return pid
 
     def notes(self) -> list[str]:
         """Notes on how the resources were read (what no single problem says)."""
@@ -88,6 +107,9 @@ class Mapper:
             out.append(f"{self.flags['utc_times']} date(s) are times written in UTC (Z or +00:00): the day of each "
                        "is the UTC day written, which is the next local day for an evening visit west of UTC (the "
                        "day of a dateTime is always the day written, whatever its offset)")
+        if self.flags["replaced"]:
+            out.append(f"{self.flags['replaced']} Patient(s) were merged into another (link replaced-by): their "
+                       "resources are counted as the other patient's")
         if self.flags["component_pain"]:
             out.append(f"{self.flags['component_pain']} Observation(s) of other codes (a panel) hold a pain score in "
                        "a component, which this loader does not read: they are set aside as other_code")
@@ -122,6 +144,7 @@ class Mapper:
             self.drop(res, "subject.reference", "not_a_patient", f"the subject is {why}, not a Patient",
                       "a reference to a Patient", reference.reference, kind=ERROR)
             return False
+        pid = None if pid is None else self._merged(pid)
         if pid is not None and self.known_patients is not None and pid not in self.known_patients:
             self.drop(res, "subject.reference", "unknown_patient", f"the subject {reference.reference} is not "
                       "in the input (no Patient resource has this id)", "a reference to a Patient of the input",
@@ -154,6 +177,11 @@ class Mapper:
     # -------------------------------------------------------------------------------- resources
     def patient(self, res: Resource) -> None:
         m = res.model
+        if m.id in self.replaced:
+            self.drop(res, "link", "replaced", f"the patient was merged into Patient/{self._merged(m.id)} (link "
+                      "replaced-by): their resources are that patient's", "", self.replaced[m.id])
+            self.flags["replaced"] += 1
+            return
         gender = None if m.gender in (None, "unknown") else m.gender
         self.births[m.id] = m.birthDate
         self.add("patients", res, {"patient_id": m.id, "sex": gender, "age": None},

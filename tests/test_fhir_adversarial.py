@@ -190,6 +190,18 @@ def test_a_transaction_bundle_without_resource_ids_is_read_by_full_url():
                for n in study.notes)
 
 
+def test_a_patient_merged_into_another_is_one_patient():
+    # an EHR merge: the old record is inactive and links to the surviving one; its Observations keep its id
+    old = _patient("old", active=False, link=[{"other": {"reference": "Patient/a"}, "type": "replaced-by"}])
+    res = [_patient(), old, _nrs("o1"), _nrs("o2", 3, when="2024-05-20", subject="Patient/old")]
+    study, warned = _load(res)
+    assert warned == [] and _rows(study.patients, ["patient_id"]) == [("a",)]
+    assert _rows(study.scores, ["patient_id", "score"]) == [("a", 5.0), ("a", 3.0)]
+    assert _rows(study.exclusions, ["row", "column", "value", "reason"]) == [(2, "Patient/old: link", "a", "replaced")]
+    assert any(n.startswith("1 Patient(s) were merged into another") for n in study.notes)
+    _adds_up(study, 4)
+
+
 def test_versioned_and_absolute_subject_references():
     res = [_patient(), _nrs("o1", subject="Patient/a/_history/3"),
            _nrs("o2", when="2024-05-03", subject="https://fhir.epic.com/api/FHIR/R4/Patient/a/_history/1"),
