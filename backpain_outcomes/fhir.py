@@ -37,9 +37,15 @@ Real exports
     warnings (a truncated search), a missing Patient resource and a VAS
     without unit are said in ``study.notes``; a deletion in a history Bundle
     is set aside (``deleted``). References may name a version
-    (``Patient/p1/_history/2``). The day of a dateTime is the calendar day
-    written, whatever its UTC offset (``2024-05-03T23:30:00-05:00`` is
-    2024-05-03), for scores, sessions and onsets alike.
+    (``Patient/p1/_history/2``). A Patient merged into another (``link``
+    ``replaced-by``) is set aside as ``replaced`` and its resources are the
+    other patient's. Resources without an id in a transaction Bundle are named
+    by their ``urn:uuid`` fullUrl; Bundles inside a list or a batch-response
+    are read as their own sources; gzipped NDJSON (``.ndjson.gz``) is read;
+    a value with a ``comparator`` (``<3``) is not a score. The day of a
+    dateTime is the calendar day written, whatever its UTC offset
+    (``2024-05-03T23:30:00-05:00`` is 2024-05-03), for scores, sessions and
+    onsets alike (times in UTC are counted in the notes).
 """
 
 from __future__ import annotations
