@@ -55,7 +55,7 @@ from .validation import (
     RawTable,
     blank_missing_marks,
     conflicting_ids,
-    first_seen_codes,
+    group_codes,
     row_keys,
     set_aside_duplicates,
     validate_episodes,
@@ -204,7 +204,7 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
     codes = row_keys([pd.factorize(scores[c])[0] for c in ("episode_id", "instrument", "date")])
-    codes = first_seen_codes(codes)
+    codes = group_codes(codes)[0]
     size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
     rep = size > 1
     if not rep.any():
@@ -224,7 +224,8 @@ def _used(raw: dict, clean: dict, p: Problems) -> dict:
         t = raw[name]
         ok = np.ones(len(frame), bool)
         ok[p.positions(name, kinds=(ERROR, CONSEQUENCE, SET_ASIDE))] = False
-        used[name] = frame.loc[ok].assign(_source=t.source[ok], _row=t.rows[ok]).reset_index(drop=True)
+        rows = frame if ok.all() else frame.loc[ok]
+        used[name] = rows.assign(_source=t.source_text(ok), _row=t.rows[ok]).reset_index(drop=True)
     return used
 
 
@@ -465,7 +466,8 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
         warnings.warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
                       f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
     read = {name: raw[name].n_read for name in raw}
-    sources = {name: ", ".join(dict.fromkeys(raw[name].source)) for name in raw}
+    sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[pd.unique(raw[name].source_index)]))
+               for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,

@@ -224,22 +224,30 @@ def strip_text(s: pd.Series) -> pd.Series:
     white space (ASCII control characters, space, any non-ASCII byte): a check of two bytes per value.
     """
     arr = pa.array(s)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type):
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if not all(_tidy(c) for c in chunks):
+        st = s.str.strip()
+        return st.where(st != "")
+    return s
+
+
+def _tidy(arr: pa.Array) -> bool:
+    """True when no value of an Arrow text array is empty or has a byte that could be white space at an end."""
+    if not (pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type)):
+        return False
+    if not len(arr) or arr.null_count == len(arr):
+        return True
+    offsets = np.frombuffer(arr.buffers()[1], np.int64 if pa.types.is_large_string(arr.type) else np.int32)
+    offsets = offsets[arr.offset: arr.offset + len(arr) + 1]
+    start, stop = offsets[:-1], offsets[1:]
+    if arr.null_count:
         valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        offsets = np.frombuffer(arr.buffers()[1], np.int64 if pa.types.is_large_string(arr.type) else np.int32)
-        offsets = offsets[arr.offset: arr.offset + len(arr) + 1]
-        data = np.frombuffer(arr.buffers()[2], np.uint8) if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
-        start, stop = offsets[:-1][valid], offsets[1:][valid]
-        if not len(start) or ((stop > start).all() and not _loose(data[start]).any()
-                              and not _loose(data[stop - 1]).any()):
-            return s
-    st = s.str.strip()
-    return st.where(st != "")
-
-
-def _loose(byte: np.ndarray) -> np.ndarray:
-    return (byte <= 32) | (byte >= 127)
+        start, stop = start[valid], stop[valid]
+    if not (stop > start).all():
+        return False
+    data = np.frombuffer(arr.buffers()[2], np.uint8)
+    first, last = data[start], data[stop - 1]
+    return not (((first <= 32) | (first >= 127)).any() or ((last <= 32) | (last >= 127)).any())
 
 
 def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:

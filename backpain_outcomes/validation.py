@@ -24,7 +24,7 @@ from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "first_seen_codes",
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "group_codes",
            "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
 
 #: Values that mark a missing value (compared without case or surrounding spaces).
@@ -56,6 +56,14 @@ class RawTable:
     def source(self) -> np.ndarray:
         """File (or ``file[sheet]``) of every row."""
         return np.array(self.sources, dtype=object)[self.source_index]
+
+    def source_text(self, rows: np.ndarray):
+        """File of the rows selected by the mask ``rows``, as an Arrow-backed ``str`` array (built in Arrow; an
+        empty selection is an empty object array, as a column of no rows is)."""
+        if not rows.any():
+            return self.source[rows]
+        names = pa.array([str(s) for s in self.sources], pa.large_string())
+        return pd.array(pc.take(names, pa.array(self.source_index[rows])), dtype="str")
 
     def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
              kind: str = ERROR) -> None:
@@ -155,15 +163,24 @@ def blank_missing_marks(t: RawTable) -> list[str]:
     for col in OPTIONAL_COLUMNS.get(t.name, ()):
         if col not in t.data:
             continue
-        codes, uniq = pd.factorize(t.data[col])
-        mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])
-        hit = mark[codes]
+        hit = _marks(t.data[col])
         if hit.any():
+            written = ", ".join(repr(u) for u in pd.unique(t.data[col][hit]))  # in the order first written
             t.data[col] = t.data[col].where(~hit)
-            written = ", ".join(repr(u) for u, m in zip(uniq, mark) if m)
             notes.append(f"{t.name}.{col}: {int(hit.sum())} value(s) written {written} read as blank (a mark of "
                          "a missing value)")
     return notes
+
+
+def _marks(values: pd.Series) -> np.ndarray:
+    """Rows holding a missing-value mark (text only; compared stripped, in lower case)."""
+    if pd.api.types.is_string_dtype(values) and values.dtype != object:
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(values)))
+        hit = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
+        return hit.to_numpy(zero_copy_only=False).astype(bool)
+    codes, uniq = pd.factorize(values)
+    mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])
+    return mark[codes]
 
 
 def _required(t: RawTable, p: Problems, cols) -> None:
@@ -197,7 +214,7 @@ def validate_patients(t: RawTable, p: Problems) -> pd.DataFrame:
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"])})
     out["age"] = _number(t, p, "age", 0, 120, "age") if "age" in d else np.nan
     if "sex" in d:
-        out["sex"] = id_text(d["sex"]).map(lambda v: None if v is None or v != v else _SEX.get(v.lower(), v.lower()))
+        out["sex"] = _sex(id_text(d["sex"]))
     else:
         out["sex"] = None
     out["clinic_id"] = _optional_ids(d, "clinic_id")
@@ -205,6 +222,15 @@ def validate_patients(t: RawTable, p: Problems) -> pd.DataFrame:
         if col not in out:
             out[col] = d[col].to_numpy()
     return out
+
+
+def _sex(written: pd.Series) -> pd.Series:
+    """Sex as written, in lower case, the f/m spellings unified (each spelling read once)."""
+    codes, spellings = pd.factorize(written)
+    if not len(spellings):
+        return written.map(lambda v: None)
+    sex = pd.Series(spellings, dtype="str").map(lambda v: _SEX.get(v.lower(), v.lower()))
+    return pd.Series(sex.array.take(codes, allow_fill=True), index=written.index)
 
 
 def validate_episodes(t: RawTable, p: Problems, dayfirst, today) -> pd.DataFrame:
@@ -336,9 +362,16 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     return key
 
 
-def first_seen_codes(key: np.ndarray) -> np.ndarray:
-    """Codes 0, 1, ... of the distinct values of ``key`` in the order they first appear (a hash, no sort)."""
-    return pd.factorize(key)[0].astype(np.int64) if len(key) else np.zeros(0, np.int64)
+def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group) for the distinct values of ``key``, groups numbered in the
+    order of their values, as ``np.unique(key, return_inverse=True, return_index=True)`` gives them. A stable
+    sort: fast on rows that come in order, as they usually do."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]] if len(key) else np.zeros(0, bool)
+    inverse = np.empty(len(key), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return inverse, order[new]
 
 
 def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -355,13 +388,11 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     """
     cols = [_codes(clean[c], t.data[c] if c in t.data else None) for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    inverse = first_seen_codes(row_keys(cols))
-    dup = np.ones(len(inverse), bool)
-    first_of_key = np.flatnonzero(np.r_[True, inverse[1:] > np.maximum.accumulate(inverse)[:-1]] if len(inverse)
-                                  else dup)
-    dup[first_of_key] = False  # first_of_key[c]: the first row of code c
+    key = row_keys(cols)
+    inverse, first_of_key = group_codes(key)
+    dup = np.ones(len(key), bool)
+    dup[first_of_key] = False  # first_of_key[c]: the first row of group c
     pos = np.flatnonzero(dup)
-    key = inverse
     if len(pos):
         first = first_of_key[inverse[pos]]
         p.drop(t.name, pos)

@@ -12,12 +12,16 @@
    valid one, in bounded memory.
 
 Each measurement runs in a fresh process (``--one``), so that the peak RSS is
-that of the one load; times are the best of ``--repeat`` runs.
+that of the one load; times are the best of ``--repeat`` runs. With
+``--steps`` the study load also reports the time of each stage (reading,
+checking, linking, building the Study) from the best run: the functions that
+``load_study`` calls are wrapped with timers in that process.
 
-Run: ``.venv/bin/python benchmarks/bench_load.py [n_rows] [--repeat 3]``
+Run: ``.venv/bin/python benchmarks/bench_load.py [n_rows] [--repeat 3] [--steps] [--part all|study|junk]``
 """
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
@@ -49,15 +53,46 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
     return directory
 
 
+#: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``).
+STEPS = {"reading": ("_read", "_date_notes", "blank_missing_marks"),
+         "checking": ("validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
+                      "_check_ratings", "set_aside_duplicates", "conflicting_ids"),
+         "linking": ("link_tables", "leading_zero_note"),
+         "building": ("_blank_optional", "_used", "same_day_scores", "Study")}
+
+
+def _time_steps() -> dict:
+    """Wrap the stages' functions in ``backpain_outcomes.loading`` with timers; returns the dict they fill."""
+    from backpain_outcomes import loading
+
+    spent: dict = {}
+
+    def timer(f, step):
+        @functools.wraps(f)
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[step] = spent.get(step, 0.0) + time.perf_counter() - t
+        return timed
+
+    for step, names in STEPS.items():
+        for name in names:
+            setattr(loading, name, timer(getattr(loading, name), step))
+    return spent
+
+
 def one(kind: str, path: str) -> dict:
     """Run one measurement in this process; returns seconds and peak RSS (MiB)."""
     import backpain_outcomes as bpo
     from backpain_outcomes.cli import main
     from backpain_outcomes.exceptions import DataValidationError
 
+    spent = _time_steps() if kind == "steps" else {}
     t0 = time.perf_counter()
     out = {}
-    if kind == "load":
+    if kind in ("load", "steps"):
         try:
             out["rows_used"] = len(bpo.load_study(path, today="2026-01-01").scores)
         except DataValidationError as err:
@@ -74,6 +109,8 @@ def one(kind: str, path: str) -> dict:
         [reader(f) for f in sorted(Path(path).iterdir())]
     out["seconds"] = time.perf_counter() - t0
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if spent:
+        out["steps"] = {**spent, "other": out["seconds"] - sum(spent.values())}
     return out
 
 
@@ -85,13 +122,14 @@ def measure(kind: str, path: Path, repeat: int) -> dict:
     return best
 
 
-def prepare(directory: Path, n: int) -> None:
-    """Write the three inputs (run in its own process, so that the measuring process stays small)."""
+def prepare(directory: Path, n: int, part: str = "all") -> None:
+    """Write the inputs (run in its own process, so that the measuring process stays small)."""
     import backpain_outcomes as bpo
     from backpain_outcomes.simulate import write_study
 
-    scores_file(directory / "valid", n, True)
-    scores_file(directory / "junk", n, False)
+    if part != "study":
+        scores_file(directory / "valid", n, True)
+        scores_file(directory / "junk", n, False)
     _, _, frames = bpo.simulate_study(max(n // 25, 100), seed=1, return_frames=True)
     for fmt in ("csv", "parquet"):
         write_study(frames, directory / fmt, fmt=fmt)
@@ -99,36 +137,64 @@ def prepare(directory: Path, n: int) -> None:
                       "patients": len(frames["patients"])}))
 
 
-def main(n: int, repeat: int) -> None:
+def _machine() -> str:
+    import os
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}); Python "
+            f"{platform.python_version()}, pandas {pd.__version__}; load average {load}")
+
+
+def main(n: int, repeat: int, steps: bool = False, part: str = "all") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        sizes = json.loads(subprocess.run([sys.executable, __file__, "--prepare", str(tmp), str(n)], check=True,
+        sizes = json.loads(subprocess.run([sys.executable, __file__, "--prepare", str(tmp), str(n), part], check=True,
                                           capture_output=True, text=True).stdout)
-        print(f"{n:,} score rows, every row valid / every row invalid (scores table only); best of {repeat}")
-        labels = {"load": "load_study", "cli": "CLI validate", "cli_problems": "  --problems"}
-        for kind in labels:
-            a, b = measure(kind, tmp / "valid", repeat), measure(kind, tmp / "junk", repeat)
-            extra = f"   {b.get('problems', '')} problems" if kind == "load" else f"   {b['lines_printed']} lines printed"
-            print(f"{labels[kind]:12s} valid {a['seconds']:6.2f} s "
-                  f"({a['peak_mib']:5.0f} MiB peak)   invalid {b['seconds']:6.2f} s ({b['peak_mib']:5.0f} MiB peak)   "
-                  f"ratio {b['seconds'] / a['seconds']:4.2f}{extra}")
-        print(f"\nsimulated study: {sizes['scores']:,} score rows, {sizes['sessions']:,} sessions, "
-              f"{sizes['patients']:,} patients")
-        for fmt in ("csv", "parquet"):
-            raw, ours = measure("pandas", tmp / fmt, repeat), measure("load", tmp / fmt, repeat)
-            print(f"{fmt:8s} raw read {raw['seconds']:6.2f} s ({raw['peak_mib']:5.0f} MiB peak)   load_study "
-                  f"{ours['seconds']:6.2f} s ({ours['peak_mib']:5.0f} MiB peak)   ratio "
-                  f"{ours['seconds'] / raw['seconds']:5.1f}x")
+        print(_machine())
+        if part in ("all", "junk"):
+            _junk(tmp, n, repeat)
+        if part in ("all", "study"):
+            _study(tmp, sizes, repeat, steps)
+        print(f"(load average at the end: {', '.join(f'{x:.1f}' for x in __import__('os').getloadavg())})")
+
+
+def _junk(tmp: Path, n: int, repeat: int) -> None:
+    print(f"{n:,} score rows, every row valid / every row invalid (scores table only); best of {repeat}")
+    labels = {"load": "load_study", "cli": "CLI validate", "cli_problems": "  --problems"}
+    for kind in labels:
+        a, b = measure(kind, tmp / "valid", repeat), measure(kind, tmp / "junk", repeat)
+        extra = f"   {b.get('problems', '')} problems" if kind == "load" else f"   {b['lines_printed']} lines printed"
+        print(f"{labels[kind]:12s} valid {a['seconds']:6.2f} s "
+              f"({a['peak_mib']:5.0f} MiB peak)   invalid {b['seconds']:6.2f} s ({b['peak_mib']:5.0f} MiB peak)   "
+              f"ratio {b['seconds'] / a['seconds']:4.2f}{extra}")
+
+
+def _study(tmp: Path, sizes: dict, repeat: int, steps: bool) -> None:
+    print(f"\nsimulated study: {sizes['scores']:,} score rows, {sizes['sessions']:,} sessions, "
+          f"{sizes['patients']:,} patients; best of {repeat}; raw read = pd.read_csv(f, engine='pyarrow') / "
+          "pd.read_parquet(f) of each file")
+    for fmt in ("csv", "parquet"):
+        raw, ours = measure("pandas", tmp / fmt, repeat), measure("steps" if steps else "load", tmp / fmt, repeat)
+        print(f"{fmt:8s} raw read {raw['seconds']:6.2f} s ({raw['peak_mib']:5.0f} MiB peak)   load_study "
+              f"{ours['seconds']:6.2f} s ({ours['peak_mib']:5.0f} MiB peak)   ratio "
+              f"{ours['seconds'] / raw['seconds']:5.1f}x")
+        if steps:
+            print("         steps of load_study: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["steps"].items()))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         print(json.dumps(one(sys.argv[2], sys.argv[3])))
     elif len(sys.argv) > 1 and sys.argv[1] == "--prepare":
-        prepare(Path(sys.argv[2]), int(sys.argv[3]))
+        prepare(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "all")
     else:
         ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         ap.add_argument("n", nargs="?", type=int, default=1_000_000)
         ap.add_argument("--repeat", type=int, default=3)
+        ap.add_argument("--steps", action="store_true", help="time each stage of the study load")
+        ap.add_argument("--part", choices=("all", "study", "junk"), default="all")
         args = ap.parse_args()
-        main(args.n, args.repeat)
+        main(args.n, args.repeat, args.steps, args.part)
