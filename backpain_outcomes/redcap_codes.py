@@ -77,12 +77,12 @@ def blank_codes(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> tu
         if not known:
             continue
         col = data[f]
-        codes, uniq = pd.factorize(col)
-        hit = np.array([known.get(_text(u)) for u in uniq] + [None], dtype=object)[codes]
-        mask = pd.notna(hit) & (hit != None)  # noqa: E711 - elementwise on an object array
+        mask = _code_mask(col, known)
         if mask.any():
-            cells[f] = (mask, np.asarray(col.astype(object).to_numpy(), dtype=object))
-            counts.append(f"{ex.header[f]} {int(mask.sum())} ({', '.join(sorted(set(hit[mask].astype(str))))})")
+            written = np.asarray(col.astype(object).to_numpy(), dtype=object)
+            found = sorted({known[_text(v)] for v in written[mask]})
+            cells[f] = (mask, written)
+            counts.append(f"{ex.header[f]} {int(mask.sum())} ({', '.join(found)})")
     if not cells:
         return ex, Coded({}, {}), []
     data = data.copy()
@@ -92,6 +92,17 @@ def blank_codes(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping) -> tu
             f"as blank (a session or score without its value is excluded as missing_value): {'; '.join(counts)}")
     labels = {**{c: c for c in STANDARD_MISSING_CODES}, **m.missing_codes}
     return RedcapExport(ex.part, data, ex.header, ex.labels), Coded(cells, labels), [note]
+
+
+def _code_mask(col: pd.Series, known: dict) -> np.ndarray:
+    """Cells holding one of the codes (or labels) in ``known``: compared as text, numbers as numbers."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        nums = [float(k) for k in known if re.fullmatch(r"[+-]?\d+(?:\.\d+)?", k)]
+        return col.isin(nums).to_numpy(dtype=bool) if nums else np.zeros(len(col), bool)
+    if col.dtype == object:   # mixed cells (a DataFrame): each distinct value compared once, as REDCap writes it
+        codes, uniq = pd.factorize(col)
+        return np.append(np.array([_text(u) in known for u in uniq], bool), False)[codes]
+    return col.isin(list(known)).to_numpy(dtype=bool)
 
 
 def _text(value: object) -> str:
@@ -151,8 +162,9 @@ def incomplete_note(ex: RedcapExport, dic: RedcapDictionary, used: dict) -> list
         status = form_status(ex, dic, form)
         if status is None:
             continue
-        text = status.astype(object).map(lambda v: None if v is None or v != v else _text(v).lower())
-        bad = rows & text.isin(["0", "incomplete"]).to_numpy()
+        zero = status.eq(0) if pd.api.types.is_numeric_dtype(status) else status.isin(
+            ["0", "Incomplete", "incomplete", "INCOMPLETE", 0, 0.0])
+        bad = rows & zero.fillna(False).to_numpy(dtype=bool)
         if bad.any():
             total += int(bad.sum())
             lines = ex.part.lines[bad]

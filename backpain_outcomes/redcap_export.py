@@ -186,8 +186,13 @@ def _repeated_keys(ex: RedcapExport, dic: RedcapDictionary) -> list[str]:
     each once, so the file was assembled from several exports (exact duplicates are set aside by the loader)."""
     keys = [c for c in (dic.record_id, "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance")
             if c in ex.data]
-    d = ex.data.astype(object).where(ex.data.notna(), "")
-    same_key = d.duplicated(keys, keep=False).to_numpy() & ~d.duplicated(keep=False).to_numpy()
+    keyed = ex.data[keys].astype(object)
+    by_key = keyed.where(keyed.notna(), "").duplicated(keep=False).to_numpy()
+    if not by_key.any():
+        return []
+    rows = ex.data.loc[by_key].astype(object)
+    same_key = by_key.copy()
+    same_key[by_key] = ~rows.where(rows.notna(), "").duplicated(keep=False).to_numpy()
     if not same_key.any():
         return []
     lines = ex.part.lines[same_key]

@@ -87,6 +87,27 @@ def clean_treatments(values: pd.Series, lines: np.ndarray, header: str, user_map
                  f"{_lines(lines[hit])}")
 
 
+def _date_value(v) -> tuple[object, int]:
+    """(the value as the loader should read it, 1 when it was a serial day number, 2 when it had a time of day)."""
+    if isinstance(v, str):
+        t = v.strip()
+        if _SERIAL.match(t) and 20000 <= float(t) <= 80000:
+            return (_EXCEL_EPOCH + pd.Timedelta(days=int(float(t)))).strftime("%Y-%m-%d"), 1
+        m = _TIME.match(t)
+        return (m[1], 2) if m else (v, 0)
+    if isinstance(v, bool):
+        return v, 0
+    if isinstance(v, int | float | np.integer | np.floating):
+        if v == v and 20000 <= v <= 80000:
+            return (_EXCEL_EPOCH + pd.Timedelta(days=int(v))).strftime("%Y-%m-%d"), 1
+        return v, 0
+    if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "hour"):
+        ts = pd.Timestamp(v)
+        if ts is not pd.NaT and (ts.hour or ts.minute or ts.second):
+            return ts.strftime("%Y-%m-%d"), 2
+    return v, 0
+
+
 def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.Series, list[str]]:
     """Dates without their time of day, Excel serial day numbers as ISO dates; and notes saying so.
 
@@ -99,25 +120,14 @@ def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return values, []
-    out = values.astype(object).copy()
-    text = out.map(lambda v: v.strip() if isinstance(v, str) else v)
-    numeric = text.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v)
-    serial_text = text.map(lambda v: isinstance(v, str) and bool(_SERIAL.match(v))) | numeric
-    days = pd.to_numeric(text.where(serial_text), errors="coerce")
-    serial = (serial_text & days.between(20000, 80000)).to_numpy()
-    if serial.any():
-        out[serial] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(days[serial].to_numpy()), unit="D")).strftime(
-            "%Y-%m-%d").to_numpy(object)
-    timed = np.zeros(len(out), bool)
-    for k, v in enumerate(out.to_numpy(object)):
-        if isinstance(v, str) and not serial[k]:
-            m = _TIME.match(v.strip())
-            if m:
-                out.iat[k], timed[k] = m[1], True
-        elif isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "hour"):
-            ts = pd.Timestamp(v)
-            if ts is not pd.NaT and (ts.hour or ts.minute or ts.second):
-                out.iat[k], timed[k] = ts.strftime("%Y-%m-%d"), True
+    codes, uniq = pd.factorize(values)   # each distinct value read once
+    read = [_date_value(u) for u in uniq]
+    kind = np.append(np.array([k for _, k in read], np.int8), 0)[codes]
+    if not kind.any():
+        return values, []
+    new = np.array([v for v, _ in read] + [None], dtype=object)[codes]
+    out = values.astype(object).mask(kind > 0, pd.Series(new, index=values.index, dtype=object))
+    serial, timed = kind == 1, kind == 2
     notes = []
     if serial.any():
         notes.append(f"{int(serial.sum())} date(s) of {where} read as Excel serial day numbers ({_lines(lines[serial])};"
