@@ -57,15 +57,17 @@ CI_STYLES = ("combined", "separate")
 
 _SUFFIX_PAIRS = (("ci_low", "ci_high"), ("ci_lower", "ci_upper"), ("conf_low", "conf_high"),
                  ("lower", "upper"), ("low", "high"))
-_ESTIMATE_ALIASES = {"hr": "hazard_ratio", "cc": "rate_complete_case", "responder": "responder_rate",
-                     "responder_diff": "responder_difference"}
+_ESTIMATE_ALIASES = {"hr": "hazard_ratio", "or": "odds_ratio", "cc": "rate_complete_case",
+                     "responder": "responder_rate", "responder_diff": "responder_difference"}
 _MAIN_ESTIMATES = ("estimate", "difference", "cumulative_resolution", "observed", "rate_weighted", "rate")
 _P_VALUE = re.compile(r"p|p_?value(_\w+)?|p_holm|p_adj\w*|p_(below|above)")
 _WHOLE = re.compile(r"n|n_\w+|events(_\w+)?|responders|k|(\w+_)?day|window")
 _CODED = ("modality", "reference", "group", "chronicity", "instrument", "population", "level")
 _METADATA = ("rule", "origin", "alpha", "package_version", "reference", "instrument", "claimed", "day")
 #: result type -> {column: (label, unit)} where a column means something else than in _HEADERS
-_HEADERS_BY_RESULT = {"ResponderRate": {"difference": ("Weighted - complete-case rate", "")}}
+_HEADERS_BY_RESULT = {"ResponderRate": {"difference": ("Weighted - complete-case rate", "")},
+                      "WeightedComparison": {"rate": ("Rate, weighted", ""),
+                                             "rate_reference": ("Reference rate, weighted", "")}}
 _POINTS = {"nrs": "NRS points", "vas": "VAS mm", "odi": "ODI points", "rmdq": "RMDQ points"}
 #: column -> (label, unit); "{points}" is the unit of the result's instrument
 _HEADERS = {
@@ -84,6 +86,16 @@ _HEADERS = {
     "e_value_ci": ("E-value of the CI limit", ""), "observed": ("Observed", ""), "expected": ("Expected", ""),
     "rate_weighted": ("Rate, weighted", ""), "rate_complete_case": ("Rate, complete cases", ""),
     "o_minus_e": ("Observed - expected", ""), "": ("Limits", ""), "age": ("Age", "years"),
+    "odds_ratio": ("Odds ratio", ""), "loglik": ("Log-likelihood", ""), "n_params": ("Parameters", ""),
+    "bic": ("BIC", ""), "aic": ("AIC", ""), "sabic": ("Sample-size adjusted BIC", ""), "mc_se": ("Monte Carlo SE", ""),
+    "n_sim": ("Simulations", ""), "rate_crude": ("Rate, crude", ""), "rate_reference_crude": ("Reference rate, crude", ""),
+    "rd_crude": ("Risk difference, crude", ""), "rr_crude": ("Risk ratio, crude", ""), "rate_reference": ("Reference rate", ""),
+    "rd_se": ("SE of the risk difference", ""),
+    "rate_dr": ("Rate, doubly robust", ""), "rate_reference_dr": ("Reference rate, doubly robust", ""),
+    "rd_dr": ("Risk difference, doubly robust", ""), "rr_dr": ("Risk ratio, doubly robust", ""),
+    "ess": ("Effective sample size", ""), "ess_reference": ("Effective sample size, reference", ""),
+    "events_reference": ("Events, reference", ""), "max_abs_smd_before": ("Max |SMD| before weighting", ""),
+    "max_abs_smd_after": ("Max |SMD| after weighting", ""),
 }
 
 
@@ -183,10 +195,13 @@ def format_number(v, digits: int = 2, size: float | None = None) -> str:
     --------
     >>> format_number(0.2691), format_number(-0.002341), format_number(-0.000011, size=0.000764)
     ('0.27', '-0.0023', '-0.00001')
+    >>> format_number(-0.0001, size=5.0)
+    '0.00'
     """
     if _missing(v):
         return "NA"
-    return f"{float(v):.{_decimals(abs(float(v)) if size is None else size, digits)}f}"
+    text = f"{float(v):.{_decimals(abs(float(v)) if size is None else size, digits)}f}"
+    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # never "-0.00"
 
 
 def format_p(p) -> str:
@@ -215,7 +230,7 @@ def _column_text(s: pd.Series, digits: int, sizes=None) -> pd.Series:
             return s.map(lambda v: "NA" if _missing(v) else f"{float(v):.0f}")
         sizes = [None] * len(s) if sizes is None else list(sizes)
         return pd.Series([format_number(v, digits, z) for v, z in zip(s, sizes)], index=s.index, dtype=object)
-    text = s.astype(object).map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    text = s.astype(object).map(lambda v: "" if _missing(v) else str(v))
     if name == "term":
         return text.map(term_label)
     if name in _CODED:
@@ -442,13 +457,13 @@ def to_docx(result, path, *, force: bool = False, inputs=(), **options) -> Path:
     document = docx.Document()
     if table.attrs.get("title"):
         document.add_paragraph().add_run(str(table.attrs["title"])).bold = True
-    grid = document.add_table(rows=len(table) + 1, cols=len(table.columns))
+    grid = document.add_table(rows=1, cols=len(table.columns))
     grid.style = "Table Grid"
-    for j, name in enumerate(table.columns):
-        grid.cell(0, j).paragraphs[0].add_run(str(name)).bold = True
-    for i, row in enumerate(table.itertuples(index=False), start=1):
-        for j, value in enumerate(row):
-            grid.cell(i, j).text = str(value)
+    for cell, name in zip(grid.rows[0].cells, table.columns):
+        cell.paragraphs[0].add_run(str(name)).bold = True
+    for row in table.itertuples(index=False):  # row by row: table.cell(i, j) is quadratic in python-docx
+        for cell, value in zip(grid.add_row().cells, row):
+            cell.text = str(value)
     notes = table.attrs.get("notes", [])
     if notes:
         run = document.add_paragraph().add_run("Notes: " + " ".join(str(n).rstrip(".") + "." for n in notes))
