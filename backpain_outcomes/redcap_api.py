@@ -58,6 +58,10 @@ def _token(token_env: str) -> str:
 def _check_url(url) -> str:
     """The API address, ending in ``/api/`` as PyCap requires."""
     parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is not None and (parts.query or parts.fragment or "@" in parts.netloc):
+        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"   # never echo what may be a secret
+        raise ValueError(f"url: give the API address alone, without a query, a fragment or a user name and "
+                         f"password (such as '{shown}'); the token goes in the environment variable only")
     if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or \
             not url.rstrip("/").endswith("/api"):
         raise ValueError(f"url: expected the address of a REDCap API, ending in /api/, such as "

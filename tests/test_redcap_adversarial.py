@@ -47,7 +47,9 @@ def test_bom_crlf_unsorted_and_duplicated_rows_give_the_same_study(tmp_path):
     shuffled = pd.concat([raw.sample(frac=1, random_state=3), raw.iloc[[2, 5]]], ignore_index=True)
     path = tmp_path / "export.csv"
     path.write_bytes(b"\xef\xbb\xbf" + shuffled.to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
-    study, _ = _load(path)
+    dictionary = tmp_path / "dictionary.csv"          # the dictionary resaved the same way
+    dictionary.write_bytes(b"\xef\xbb\xbf" + DICTIONARY.read_bytes().replace(b"\n", b"\r\n"))
+    study, _ = _load(path, dictionary=dictionary)
     # same sessions and scores as the sorted export, with the lines of the shuffled file
     assert sorted(s[:5] for s in _sessions(study)) == sorted(s[:5] for s in SESSIONS)
     assert sorted(s[:4] for s in _scores(study)) == sorted(s[:4] for s in SCORES)
@@ -291,6 +293,10 @@ def test_arguments_are_checked_before_the_server_is_asked(monkeypatch):
         fetch_redcap(URL, MAPPING, errors="skip")
     with pytest.raises(ValueError, match="no_sessions='none' is not valid"):
         fetch_redcap(URL, MAPPING, no_sessions="none")
+    for url in (URL + "?token=" + TOKEN, "https://me:" + TOKEN + "@redcap.example.org/api/", URL + "#" + TOKEN):
+        with pytest.raises(ValueError, match="url: give the API address alone") as err:
+            fetch_redcap(url, MAPPING)
+        assert TOKEN not in str(err.value)
     assert not asked
 
 
