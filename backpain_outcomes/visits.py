@@ -32,7 +32,7 @@ from .problems import Problems
 from .reading import Part, ReadError, read_part
 from .study import NO_SESSIONS, Study
 from .visits_layout import VISIT_ROLES, Layout, check_column, instrument_of_column, score_columns, visit_layout
-from .visits_prepare import clean_treatments, episode_note, episodes_by_gap, prepare_dates
+from .visits_prepare import clean_ids, clean_treatments, episode_note, episodes_by_gap, prepare_dates
 from .vocabulary import UNTREATED, normalise_modality
 
 __all__ = ["load_visits", "instrument_of_column", "VISIT_ROLES"]
@@ -323,16 +323,24 @@ def _check_tables(patients, episodes) -> None:
 
 
 def _clean_parts(parts: list[Part], layouts: list[Layout], mapping: dict) -> tuple[list[Part], list[str]]:
-    """Treatment labels in compatibility form, missing-value marks blank (see :func:`clean_treatments`)."""
+    """Treatment labels in compatibility form, missing-value marks blank (see :func:`clean_treatments`); patient
+    and episode ids without invisible characters (see :func:`clean_ids`)."""
     out, notes = [], []
     for part, lay in zip(parts, layouts):
+        data, said = part.data, []
+        for role in ("patient", "episode"):
+            header = lay.roles.get(role)
+            if header is not None:
+                values, note = clean_ids(data[header], part.lines, header)
+                data = data.assign(**{header: values}) if note else data
+                said += [note] if note else []
         header = lay.roles.get("treatment")
-        if header is None:
-            out.append(part)
-            continue
-        values, note = clean_treatments(part.data[header].astype(object), part.lines, header, mapping)
-        out.append(replace(part, data=part.data.assign(**{header: values})))
-        notes += [f"{part.source}: {note}"] if note else []
+        if header is not None:
+            values, note = clean_treatments(data[header].astype(object), part.lines, header, mapping)
+            data = data.assign(**{header: values})
+            said += [note] if note else []
+        out.append(replace(part, data=data) if data is not part.data else part)
+        notes += [f"{part.source}: {n}" for n in said]
     return out, notes
 
 

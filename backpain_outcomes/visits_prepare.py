@@ -10,6 +10,10 @@ cleaned column and a plain sentence for ``study.notes`` saying what was done:
   :data:`~backpain_outcomes.validation.MISSING_MARKS`) that the vocabulary
   and the user's labels do not name is read as blank, so the visit is not a
   session (``none`` and ``No treatment`` still say untreated).
+- :func:`clean_ids`: patient and episode ids lose zero-width characters and
+  are read in compatibility form (``p1`` followed by a zero-width space, as
+  pasted from a web page, is ``p1``; full-width ``ｐ１`` is ``p1``), so one
+  patient does not become two.
 - :func:`prepare_dates`: a time of day after a date (``14/08/2024 10:15``,
   ``2024-08-21T09:30``) is dropped; a number of 20000 to 80000 days (as text
   or a number) is an Excel serial date, counted from 1899-12-30 (Excel's
@@ -38,7 +42,7 @@ import pandas as pd
 from .validation import MISSING_MARKS
 from .vocabulary import normalise_modality
 
-__all__ = ["LONG_GAP_DAYS", "clean_treatments", "prepare_dates", "episodes_by_gap", "episode_note"]
+__all__ = ["LONG_GAP_DAYS", "clean_ids", "clean_treatments", "prepare_dates", "episodes_by_gap", "episode_note"]
 
 #: Days between two visits of one patient above which the notes point out that they may be two episodes.
 LONG_GAP_DAYS = 90
@@ -59,6 +63,20 @@ def _clean(value):
         return value
     text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", value))
     return re.sub(r"\s+", " ", text).strip() or None
+
+
+def clean_ids(values: pd.Series, lines: np.ndarray, header: str) -> tuple[pd.Series, str]:
+    """Ids without zero-width characters, in compatibility form; and a note on the ids changed (none: "")."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return values, ""
+    codes, uniq = pd.factorize(values)
+    clean = [_clean(u) for u in uniq]
+    changed = np.append(np.array([c != u for c, u in zip(clean, uniq)], bool), False)[codes]
+    if not changed.any():
+        return values, ""
+    out = pd.Series(np.array(clean + [None], dtype=object)[codes], index=values.index, dtype=object)
+    return out.where(codes >= 0, None), (f"{int(changed.sum())} id(s) of {header!r} held invisible or full-width "
+                                         f"characters, removed or read in compatibility form: {_lines(lines[changed])}")
 
 
 def clean_treatments(values: pd.Series, lines: np.ndarray, header: str, user_map: dict) -> tuple[pd.Series, str]:

@@ -154,6 +154,17 @@ def test_unicode_and_whitespace_in_treatment_labels():
         "p1": "deep_tissue", "p2": "deep_tissue", "p3": "untreated", "p4": "swedish", "p5": "swedish"}
 
 
+def test_invisible_characters_do_not_split_a_patient():
+    visits = _csv("PatientID,VisitDate,Treatment,NRS\n"
+                  "p1,2024-07-01,Cupping,7\n"
+                  "p1\u200b,2024-07-08,,5\n"                 # 3: zero-width space after the id
+                  "\uff50\uff11,2024-07-15,,4\n")            # 4: full-width p1
+    study, _ = _load(visits, errors="raise")
+    assert study.episodes["episode_id"].tolist() == ["p1"] and study.scores["patient_id"].tolist() == ["p1"] * 3
+    assert any("2 id(s) of 'PatientID' held invisible or full-width characters, removed or read in compatibility "
+               "form: lines 3, 4" in n for n in study.notes)
+
+
 def test_formula_strings_never_reach_a_csv_as_formulas(tmp_path):
     visits = _csv("PatientID,VisitDate,Treatment,NRS,Therapist\n"
                   '=1+1,2024-07-01,"=HYPERLINK(""http://x"")",7,@SUM(A1)\n'
