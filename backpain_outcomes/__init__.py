@@ -8,6 +8,7 @@ notebook view.
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from pathlib import Path
 
@@ -35,7 +36,10 @@ from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
 from .mixed import MixedModelResult, fit_mixed_model
 from .ordinal import GRCModel, fit_grc_model
+from .plotting import plot_resolution_panels
 from .power import PowerResult, SampleSizeResult, claim_power, claim_sample_size
+from .provenance import Provenance, ProvenanceError, read_provenance, seal_figure
+from .redcap import load_redcap
 from .reference import reference_curves
 from .report import clinic_report
 from .report_content import ReportContent, report_content
@@ -44,6 +48,7 @@ from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .simulate import SimulationTruth, simulate_study
 from .study import Study
+from .style import MODALITY_COLOURS
 from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories
 from .version import __version__
 from .visits import load_visits
@@ -65,10 +70,26 @@ def example_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "example"
 
 
+#: Names whose modules load heavy optional libraries (fhir.resources and pydantic; PyCap and requests) on
+#: first use rather than at ``import backpain_outcomes`` (PEP 562); they are public like every other name.
+_LAZY = {"load_fhir": "fhir", "fetch_redcap": "redcap_api"}
+
+
+def __getattr__(name: str):
+    """Import a lazily exported name (:data:`_LAZY`) on first access."""
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'backpain_outcomes' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     # data
-    "Study", "load_study", "load_visits", "load_anderson1984", "example_path", "simulate_study", "SimulationTruth",
+    "Study", "load_study", "load_visits", "load_redcap", "fetch_redcap", "load_fhir", "load_anderson1984",
+    "example_path", "simulate_study", "SimulationTruth",
     "label",
     "mcid_table", "score_odi", "score_rmdq",
     # definitions of resolved
@@ -86,6 +107,8 @@ __all__ = [
     # clinics
     "benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark",
     "report_content", "ReportContent", "clinic_report",
+    # figures and provenance of outputs
+    "plot_resolution_panels", "MODALITY_COLOURS", "Provenance", "ProvenanceError", "read_provenance", "seal_figure",
     # contract and errors
     "Result", "BackpainError", "DataValidationError", "DisclosureError", "ConvergenceError", "MissingDependencyError",
     "StatisticalWarning", "ConvergenceWarning", "SmallSampleWarning",
