@@ -215,3 +215,16 @@ def test_word_output_without_python_docx_names_the_extra(results, tmp_path, monk
     with pytest.raises(MissingDependencyError, match="export"):
         to_docx(results["claim"], tmp_path / "c.docx")
     assert not (tmp_path / "c.docx").exists()
+
+
+def test_other_result_types_and_large_word_tables(tmp_path):
+    ev = bpo.e_value(1.8, 1.2, 2.6)  # risk ratio 1.8 (1.2 to 2.6): interval pairs ci_* and rr_ci_*
+    pub = publication_table(ev)
+    assert pub["Estimate (95% CI)"].item() == "1.80 (1.20 to 2.60)"
+    assert pub["Risk ratio (95% CI)"].item() == "1.80 (1.20 to 2.60)"
+    power = bpo.claim_power([50, 100], 0.7, method="formula")
+    assert publication_table(power)["N (episodes)"].tolist() == ["50", "100"]
+    # 300 rows x 12 columns: every row reaches the Word table (filled row by row)
+    big = pd.DataFrame(np.arange(3600).reshape(300, 12) / 7, columns=[f"c{i}" for i in range(12)])
+    table = docx.Document(str(to_docx(big, tmp_path / "big.docx"))).tables[0]
+    assert len(table.rows) == 301 and table.rows[300].cells[11].text == f"{3599 / 7:.2f}"
