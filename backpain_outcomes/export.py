@@ -88,8 +88,9 @@ _HEADERS = {
     "o_minus_e": ("Observed - expected", ""), "": ("Limits", ""), "age": ("Age", "years"),
     "odds_ratio": ("Odds ratio", ""), "loglik": ("Log-likelihood", ""), "n_params": ("Parameters", ""),
     "bic": ("BIC", ""), "aic": ("AIC", ""), "sabic": ("Sample-size adjusted BIC", ""), "mc_se": ("Monte Carlo SE", ""),
-    "n_sim": ("Simulations", ""), "rate_crude": ("Rate, crude", ""), "rate_reference_crude": ("Reference rate, crude", ""),
-    "rd_crude": ("Risk difference, crude", ""), "rr_crude": ("Risk ratio, crude", ""), "rate_reference": ("Reference rate", ""),
+    "n_sim": ("Simulations", ""), "rate_crude": ("Rate, crude", ""),
+    "rate_reference_crude": ("Reference rate, crude", ""), "rd_crude": ("Risk difference, crude", ""),
+    "rr_crude": ("Risk ratio, crude", ""), "rate_reference": ("Reference rate", ""),
     "rd_se": ("SE of the risk difference", ""),
     "rate_dr": ("Rate, doubly robust", ""), "rate_reference_dr": ("Reference rate, doubly robust", ""),
     "rd_dr": ("Risk difference, doubly robust", ""), "rr_dr": ("Risk ratio, doubly robust", ""),
@@ -258,21 +259,21 @@ def _integral(s: pd.Series) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- table
-def _source(result_or_frame):
+def _source(result_or_dataframe):
     """(table, title, notes, (instrument, result type), alpha) of a result or a DataFrame."""
-    if isinstance(result_or_frame, pd.DataFrame):
-        frame = result_or_frame
+    if isinstance(result_or_dataframe, pd.DataFrame):
+        frame = result_or_dataframe
         return frame, str(frame.attrs.get("title", "")), list(frame.attrs.get("notes", [])), (None, ""), 0.05
-    table = getattr(result_or_frame, "table", None)
+    table = getattr(result_or_dataframe, "table", None)
     if not isinstance(table, pd.DataFrame):
         raise TypeError("publication_table takes a result (with a .table) or a DataFrame, got "
-                        f"{type(result_or_frame).__name__}")
-    parts = getattr(result_or_frame, "_parts", None)
-    title = str(parts()[0]) if callable(parts) else type(result_or_frame).__name__
-    alpha = getattr(result_or_frame, "alpha", 0.05)
+                        f"{type(result_or_dataframe).__name__}")
+    parts = getattr(result_or_dataframe, "_parts", None)
+    title = str(parts()[0]) if callable(parts) else type(result_or_dataframe).__name__
+    alpha = getattr(result_or_dataframe, "alpha", 0.05)
     alpha = float(alpha) if isinstance(alpha, int | float) and 0 < alpha < 1 else 0.05
-    return (table, title, list(getattr(result_or_frame, "notes", [])),
-            (getattr(result_or_frame, "instrument", None), type(result_or_frame).__name__), alpha)
+    return (table, title, list(getattr(result_or_dataframe, "notes", [])),
+            (getattr(result_or_dataframe, "instrument", None), type(result_or_dataframe).__name__), alpha)
 
 
 def _metadata_notes(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -286,13 +287,13 @@ def _metadata_notes(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table.drop(columns=moved), [f"For every row: {text}."]
 
 
-def publication_table(result_or_frame, *, digits: int = 2, ci: str = "combined", labels: bool = True,
+def publication_table(result_or_dataframe, *, digits: int = 2, ci: str = "combined", labels: bool = True,
                       columns=None) -> pd.DataFrame:
     """A result's table as text, ready to print: labels, units, intervals and p-values formatted.
 
     Parameters
     ----------
-    result_or_frame : Result or DataFrame
+    result_or_dataframe : Result or DataFrame
         A result of the package, or a DataFrame following its column
         conventions (see the module notes); a DataFrame's ``attrs`` may hold
         ``title`` and ``notes``.
@@ -317,12 +318,12 @@ def publication_table(result_or_frame, *, digits: int = 2, ci: str = "combined",
     digits = check_int(digits, "digits", low=0)
     ci = check_choice(ci, "ci", CI_STYLES)
     labels = check_bool(labels, "labels")
-    hook = getattr(result_or_frame, "publication_frame", None)
+    hook = getattr(result_or_dataframe, "publication_frame", None)
     if callable(hook):
         out = hook(digits=digits, labels=labels)
         out.attrs = {"title": out.attrs.get("title", ""), "notes": list(out.attrs.get("notes", []))}
         return out
-    table, title, notes, context, alpha = _source(result_or_frame)
+    table, title, notes, context, alpha = _source(result_or_dataframe)
     if columns is not None:
         missing = [c for c in columns if c not in table.columns]
         if missing:
