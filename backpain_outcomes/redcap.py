@@ -150,7 +150,7 @@ def _sessions(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: E
     form = m.sessions["instrument"]
     shared = any(s.form == form for s in m.scores)
     present = _presence(dic, form, m.sessions["date"], list(fields.values()), shared)
-    found = form_rows(ex, rows, form, present, shared) | (_coded_any(ex, coded, present) & _form_ok(rows, form, shared))
+    found = form_rows(ex, rows, form, present, shared) | (_coded_any(ex, coded, present) & _form_ok(rows, form))
     src = ex.part.source
     take, out = coded_rows(ex, coded, found, "sessions", src, [m.sessions["date"], m.sessions["treatment"]])
     names.update({("sessions", src, c): ex.header[f] for c, f in {**_id_fields(dic, m), **fields}.items()})
@@ -166,7 +166,8 @@ def _coded_any(ex: RedcapExport, coded: Coded, fields: list[str]) -> np.ndarray:
     return np.any([coded.mask(f, n) for f in fields], axis=0) if fields else np.zeros(n, bool)
 
 
-def _form_ok(rows: ExportRows, form: str, shared: bool) -> np.ndarray:
+def _form_ok(rows: ExportRows, form: str) -> np.ndarray:
+    """Rows of a read event that are instances of ``form`` or event rows (which may hold it)."""
     return rows.event_ok & ((rows.form == form) | (rows.form == ""))
 
 
@@ -186,7 +187,7 @@ def _scores(ex: RedcapExport, dic: RedcapDictionary, m: RedcapMapping, rows: Exp
         shared = s.form == m.sessions.get("instrument")
         fields = _presence(dic, s.form, s.date, [s.date, *([s.value] if s.value else s.items)], shared)
         take = form_rows(ex, rows, s.form, fields, shared) | (_coded_any(ex, coded, fields) &
-                                                               _form_ok(rows, s.form, shared))
+                                                               _form_ok(rows, s.form))
         used[f"{s.instrument} score(s) from {s.form!r}"] = take
         take, gone = coded_rows(ex, coded, take, "scores", src, [s.date, *([s.value] if s.value else [])])
         if not s.value:

@@ -48,10 +48,8 @@ class Coded:
     labels: dict     # code -> label, for messages
 
     def mask(self, field: str | None, n: int) -> np.ndarray:
+        """Rows where ``field`` held a code (all False for a field without any)."""
         return self.cells[field][0] if field in self.cells else np.zeros(n, bool)
-
-    def value(self, field: str, rows: np.ndarray) -> np.ndarray:
-        return self.cells[field][1][rows] if field in self.cells else np.full(int(rows.sum()), None, dtype=object)
 
 
 def _numeric_fields(m: RedcapMapping) -> set:
