@@ -31,6 +31,7 @@ from .exceptions import (
     SmallSampleWarning,
     StatisticalWarning,
 )
+from .export import publication_table, to_docx, to_latex, to_markdown
 from .followup import ResponderRate, responder_rate
 from .instruments import mcid_table, score_odi, score_rmdq
 from .loading import load_study
@@ -49,6 +50,7 @@ from .rules import DEFAULT_RULE, Resolution, as_rule
 from .simulate import SimulationTruth, simulate_study
 from .study import Study
 from .style import MODALITY_COLOURS
+from .table_one import TableOne, table_one
 from .trajectories import TrajectoryResult, adjusted_rand_index, fit_trajectories
 from .version import __version__
 from .visits import load_visits
@@ -107,6 +109,8 @@ __all__ = [
     # clinics
     "benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark",
     "report_content", "ReportContent", "clinic_report",
+    # publication tables
+    "table_one", "TableOne", "publication_table", "to_markdown", "to_latex", "to_docx",
     # figures and provenance of outputs
     "plot_resolution_panels", "MODALITY_COLOURS", "Provenance", "ProvenanceError", "read_provenance", "seal_figure",
     # contract and errors

@@ -30,6 +30,7 @@ existing file without ``force=True`` (:mod:`backpain_outcomes.safe_io`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
@@ -39,7 +40,8 @@ import pandas as pd
 
 from .checks import check_bool, check_choice, check_int
 from .exceptions import MissingDependencyError
-from .safe_io import atomic_path, check_output, safe_csv
+from .provenance import make_provenance, sidecar_path, written_with_sidecar
+from .safe_io import check_output, final_path, neutralise_formulas
 from .vocabulary import label
 
 try:  # optional dependency: the ``export`` extra
@@ -377,17 +379,49 @@ def _assemble(table: pd.DataFrame, digits: int, ci: str, labels: bool, context: 
 
 
 # ---------------------------------------------------------------------------------------------- writers
-def _write_text(text: str, path, force: bool, suffixes, inputs) -> None:
+#: Settings of a result recorded in the provenance of a table written from it (when the result has them).
+_SETTINGS = ("rule", "origin", "day", "instrument", "alpha", "reference", "min_n", "by", "claimed", "seed")
+
+
+def _provenance_config(result) -> dict:
+    """What a written table records about the analysis: the result type, its settings, and the settings
+    every row of its table shares (rule, origin, ... columns)."""
+    config: dict = {"result": type(result).__name__}
+    for name in _SETTINGS:
+        value = getattr(result, name, None)
+        if value is not None and not callable(value) and not isinstance(value, pd.DataFrame):
+            config[name] = str(value) if isinstance(value, (list, tuple, dict)) else value
+    table = getattr(result, "table", result)
+    if isinstance(table, pd.DataFrame) and len(table):
+        for col in ("rule", "origin", "alpha", "instrument", "reference"):
+            if col in table and col not in config and table[col].nunique(dropna=False) == 1:
+                config[col] = table[col].iloc[0]
+    return config
+
+
+@contextlib.contextmanager
+def _written(path, result, force: bool, suffixes, inputs, study):
+    """A temporary path for the output; on success the file and its provenance sidecar
+    (``<name>.provenance.json``: version, the result's settings, date, hashes of the inputs) are moved
+    into place. Neither may overwrite an input, nor an existing file without ``force``."""
     path = check_output(path, inputs, force, suffixes=suffixes, what="path")
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    check_output(sidecar_path(path), inputs, force, what="path")
+    record = make_provenance(f"export.{type(result).__name__}", _provenance_config(result), study=study,
+                             input_files=inputs)
+    with written_with_sidecar(path, record) as tmp:
+        yield Path(tmp)
+
+
+def _write_text(text: str, path, result, force: bool, suffixes, inputs, study) -> None:
+    with _written(path, result, force, suffixes, inputs, study) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _pipe_cell(text: object) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def to_markdown(result, path=None, *, force: bool = False, inputs=(), **options) -> str:
+def to_markdown(result, path=None, *, force: bool = False, inputs=(), study=None, **options) -> str:
     """The publication table as a Markdown pipe table (title in bold above, notes below); written to
     ``path`` (``.md``) when given. ``options`` go to :func:`publication_table`. Returns the text."""
     table = publication_table(result, **options)
@@ -405,7 +439,7 @@ def to_markdown(result, path=None, *, force: bool = False, inputs=(), **options)
         lines += ["", "Notes: " + " ".join(_pipe_cell(n).rstrip(".") + "." for n in notes)]
     text = "\n".join(lines) + "\n"
     if path is not None:
-        _write_text(text, path, force, (".md", ".markdown", ".txt"), inputs)
+        _write_text(text, path, result, force, (".md", ".markdown", ".txt"), inputs, study)
     return text
 
 
@@ -427,7 +461,7 @@ def latex_escape(text: object) -> str:
     return _LATEX_RE.sub(lambda m: _LATEX[m[0]], str(text))
 
 
-def to_latex(result, path=None, *, force: bool = False, inputs=(), **options) -> str:
+def to_latex(result, path=None, *, force: bool = False, inputs=(), study=None, **options) -> str:
     """The publication table as a LaTeX ``table`` with booktabs rules (``\\usepackage{booktabs}``), the
     title as caption and the notes in a footnote-size paragraph below; every cell and header is escaped.
     Written to ``path`` (``.tex``) when given. ``options`` go to :func:`publication_table`."""
@@ -443,18 +477,17 @@ def to_latex(result, path=None, *, force: bool = False, inputs=(), **options) ->
         foot = "\\par\\footnotesize Notes: " + " ".join(latex_escape(n).rstrip(".") + "." for n in notes) + "\n"
         text = text.replace("\\end{table}", foot + "\\end{table}")
     if path is not None:
-        _write_text(text, path, force, (".tex",), inputs)
+        _write_text(text, path, result, force, (".tex",), inputs, study)
     return text
 
 
-def to_docx(result, path, *, force: bool = False, inputs=(), **options) -> Path:
+def to_docx(result, path, *, force: bool = False, inputs=(), study=None, **options) -> Path:
     """The publication table in a Word document (python-docx, the ``export`` extra): the title above, a
     table with a bold header row, the notes in a small paragraph below. Returns the path."""
     if docx is None:
         raise MissingDependencyError("Word output needs python-docx; install the export extra: "
                                      "pip install 'backpain_outcomes[export]'")
     table = publication_table(result, **options)
-    path = check_output(path, inputs, force, suffixes=(".docx",), what="path")
     document = docx.Document()
     if table.attrs.get("title"):
         document.add_paragraph().add_run(str(table.attrs["title"])).bold = True
@@ -469,15 +502,18 @@ def to_docx(result, path, *, force: bool = False, inputs=(), **options) -> Path:
     if notes:
         run = document.add_paragraph().add_run("Notes: " + " ".join(str(n).rstrip(".") + "." for n in notes))
         run.font.size = docx.shared.Pt(8)
-    with atomic_path(path) as tmp:
+    with _written(path, result, force, (".docx",), inputs, study) as tmp:
         document.save(str(tmp))
-    return path
+    return final_path(path)
 
 
-def export_result(result, path, format: str | None = None, force: bool = False, **options) -> Path:
+def export_result(result, path, format: str | None = None, force: bool = False, study=None, **options) -> Path:
     """Write ``result`` to ``path`` in the format of its suffix (``.md``, ``.tex``, ``.docx``) or ``format``;
     ``.csv`` writes the result's own ``.table`` (all columns, numbers unrounded, formulas neutralised).
-    Never overwrites an existing file without ``force=True``. Returns the path."""
+    Never overwrites an existing file without ``force=True``. Every file gets a provenance sidecar
+    (``<name>.provenance.json``, read back by :func:`~backpain_outcomes.read_provenance`) recording the
+    package version, the result's settings and, when ``study`` is given, hashes of its input files and tables.
+    Returns the path."""
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower()) if format is None else check_choice(format, "format",
                                                                                  tuple(FORMATS.values()))
@@ -485,13 +521,13 @@ def export_result(result, path, format: str | None = None, force: bool = False, 
         raise ValueError(f"path: cannot tell the format of {path.name!r}; use a suffix "
                          f"{', '.join(FORMATS)} or pass format= one of {', '.join(FORMATS.values())}")
     if kind == "markdown":
-        to_markdown(result, path, force=force, **options)
+        to_markdown(result, path, force=force, study=study, **options)
     elif kind == "latex":
-        to_latex(result, path, force=force, **options)
+        to_latex(result, path, force=force, study=study, **options)
     elif kind == "docx":
-        to_docx(result, path, force=force, **options)
+        to_docx(result, path, force=force, study=study, **options)
     else:
-        check_output(path, options.pop("inputs", ()), force, what="path")
-        safe_csv(getattr(result, "table", result), path)
-    return path
-
+        inputs = options.pop("inputs", ())
+        with _written(path, result, force, None, inputs, study) as tmp:
+            neutralise_formulas(getattr(result, "table", result)).to_csv(tmp, index=False)
+    return final_path(path)

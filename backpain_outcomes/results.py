@@ -94,13 +94,14 @@ class Result:
     def _repr_html_(self) -> str:
         return html_block(*self._parts())
 
-    def export(self, path, format: str | None = None, force: bool = False, **options):
+    def export(self, path, format: str | None = None, force: bool = False, study=None, **options):
         """Write the result as a publication table: ``.md`` (Markdown), ``.tex`` (LaTeX, booktabs),
         ``.docx`` (Word, the ``export`` extra) or ``.csv`` (the raw ``.table``), by the suffix of
         ``path`` or ``format``; never over an existing file without ``force=True``. ``options`` (``digits``,
         ``ci``, ``labels``, ``columns``) go to :func:`backpain_outcomes.export.publication_table`.
-        Returns the path."""
-        return export_result(self, path, format=format, force=force, **options)
+        A sidecar ``<name>.provenance.json`` records the package version, the result's settings and, with
+        ``study``, hashes of the study's input files and tables. Returns the path."""
+        return export_result(self, path, format=format, force=force, study=study, **options)
 
     def plot(self, ax=None):  # pragma: no cover - every subclass overrides
         """Figure of the result on ``ax`` (a new figure when None); returns the Axes."""

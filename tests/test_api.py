@@ -41,6 +41,7 @@ def _all_results(study):
     out["responder_rate"] = bpo.responder_rate(study, covariates=("age", "sex", "chronicity", "baseline"))
     out["fit_grc_model"] = bpo.fit_grc_model(bpo.load_anderson1984(), by="x1", reference=1, adjust=["x2", "x3"],
                                              scale=6)
+    out["table_one"] = bpo.table_one(study)
     return out
 
 

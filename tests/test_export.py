@@ -228,3 +228,23 @@ def test_other_result_types_and_large_word_tables(tmp_path):
     big = pd.DataFrame(np.arange(3600).reshape(300, 12) / 7, columns=[f"c{i}" for i in range(12)])
     table = docx.Document(str(to_docx(big, tmp_path / "big.docx"))).tables[0]
     assert len(table.rows) == 301 and table.rows[300].cells[11].text == f"{3599 / 7:.2f}"
+
+
+@pytest.mark.parametrize("suffix", [".md", ".tex", ".docx", ".csv"])
+def test_every_exported_table_records_its_provenance(results, example_study, tmp_path, suffix):
+    import hashlib
+
+    claim = results["claim"]
+    out = claim.export(tmp_path / f"claim{suffix}", study=example_study)
+    record = bpo.read_provenance(out)
+    assert record.version == bpo.__version__
+    assert record.function == "export.ClaimResult"
+    assert record.config["day"] == claim.day and record.config["origin"] == claim.origin
+    assert bpo.as_rule(record.config["rule"]) == claim.rule
+    # the input hashes are those of the study's files, computed here independently
+    for entry in record.inputs:
+        assert entry["sha256"] == hashlib.sha256(open(entry["path"], "rb").read()).hexdigest()
+    assert {e["path"] for e in record.inputs} == {str(p) for p in example_study.input_files}
+    with pytest.raises(OutputError):  # the sidecar obeys force like the table
+        claim.export(tmp_path / f"claim{suffix}", study=example_study)
+    claim.export(tmp_path / f"claim{suffix}", study=example_study, force=True)

@@ -85,6 +85,9 @@ API_GROUPS: list[tuple[str, str, list[str]]] = [
     ("Clinics", "Benchmarks and the clinic report (content, HTML or PDF).",
      ["benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark", "report_content",
       "ReportContent", "clinic_report"]),
+    ("Publication tables", "Table 1 by modality; any result's table as Markdown, LaTeX or Word "
+     "(``result.export(path)`` picks the format from the suffix).",
+     ["table_one", "TableOne", "publication_table", "to_markdown", "to_latex", "to_docx"]),
     ("Figures and provenance", "One colour per modality; what every written file records about how it was made.",
      ["MODALITY_COLOURS", "Provenance", "ProvenanceError", "read_provenance", "seal_figure"]),
     ("Result contract", "The base class every result derives from.", ["Result"]),
