@@ -38,7 +38,7 @@ def member(values: pd.Series, ids) -> np.ndarray:
     if not len(values):
         return np.zeros(0, bool)
     found = pc.is_in(_text(values), value_set=_text(ids))
-    return found.to_numpy(zero_copy_only=False).astype(bool) & pd.notna(values).to_numpy()
+    return found.to_numpy(zero_copy_only=False).astype(bool) & np.asarray(pd.notna(values))
 
 
 def index_of(values, ids) -> np.ndarray:
@@ -62,10 +62,12 @@ def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
 def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str, p: Problems) -> np.ndarray:
     """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences)."""
     given = frame[col].notna().to_numpy()
-    is_known = member(frame[col], known)
+    distinct = pd.Index(known, dtype="str").unique()
+    at = index_of(frame[col], distinct)  # one lookup of every row; then whether its id has a valid row
+    is_known = at >= 0
     t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
            f"an id listed in {what}s", values=frame[col])
-    gone = given & is_known & ~member(frame[col], valid)
+    gone = given & is_known & ~np.r_[member(distinct, valid), False][at]
     t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
            f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
     return given & ~is_known | gone
