@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -175,8 +176,9 @@ def instrument_label(instrument: str) -> str:
 
 
 def _key(text: object) -> str:
-    """Matching key: lower case, only letters and digits."""
-    return re.sub(r"[^0-9a-z]", "", str(text).lower())
+    """Matching key: Unicode compatibility form (full-width "ＳＷＥＤＩＳＨ" is "SWEDISH"), lower case,
+    only letters and digits (spaces, punctuation and zero-width characters dropped)."""
+    return re.sub(r"[^0-9a-z]", "", unicodedata.normalize("NFKC", str(text)).lower())
 
 
 def _alias_index(aliases: dict[str, list[str]]) -> dict[str, str]:

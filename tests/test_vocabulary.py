@@ -51,3 +51,12 @@ def test_user_map_targets_are_vocabulary_in_any_spelling():
 def test_chronicity_cut_offs_at_6_and_12_weeks():
     out = chronicity_from_days(pd.Series([0, 41, 42, 83, 84, None]))
     assert out.astype(str).tolist() == ["acute", "acute", "subacute", "subacute", "chronic", "unknown"]
+
+
+def test_full_width_and_zero_width_spellings_match():
+    from backpain_outcomes.vocabulary import modality_name, normalise_modality
+
+    assert modality_name("ＳＷＥＤＩＳＨ") == "swedish"  # full-width letters, as some East Asian exports write them
+    assert modality_name("dry\u200bneedling") == "dry_needling"  # a zero-width space pasted from a web form
+    out = normalise_modality(pd.Series(["Ｃｕｐｐｉｎｇ", "deep tissue", "reiki"]))
+    assert out.tolist() == ["cupping", "deep_tissue", None]
