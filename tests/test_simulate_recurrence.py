@@ -1,7 +1,9 @@
 """Simulated patients with several episodes and a known recurrence probability (backpain_outcomes.simulate_recurrence).
 
 Truth by hand: recurrence_12m 0.3, gap 30: rate = -log(0.7) / 335 = 0.00106471 per day; F(365) = 0.3,
-F(30) = 0, F(197.5) = 1 - exp(-0.00106471 * 167.5) = 1 - 0.7 ** 0.5 = 0.16334.
+F(30) = 0, F(197.5) = 1 - exp(-0.00106471 * 167.5) = 1 - 0.7 ** 0.5 = 0.16334. With a gamma frailty of
+variance 1 the first period's truth is 1 - 1 / (1 + rate * (t - 30)): at 197.5, 1 - 1 / (1 + 0.5 * -log 0.7)
+= 1 - 1 / 1.178337 = 0.15135.
 """
 
 import math
@@ -18,6 +20,9 @@ def test_truth_by_hand():
     assert isinstance(truth, RecurrenceTruth)
     assert truth.rate == pytest.approx(-math.log(0.7) / 335)
     assert truth.cumulative_recurrence([0, 30, 197.5, 365]) == pytest.approx([0, 0, 1 - 0.7 ** 0.5, 0.3])
+    assert truth.first_period_recurrence([197.5]) == pytest.approx(truth.cumulative_recurrence([197.5]))
+    _, frail = simulate_recurrence(20, seed=2, recurrence_12m=0.3, gap=30, frailty_variance=1.0)
+    assert frail.first_period_recurrence([10, 197.5]) == pytest.approx([0, 0.15135], abs=5e-6)
 
 
 def test_episodes_follow_the_definitions():
@@ -40,6 +45,7 @@ def test_seed_reproduces_and_arguments_are_checked():
     assert a.scores["score"].tolist() == b.scores["score"].tolist()
     assert np.isin(a.scores["instrument"], ["nrs"]).all()
     for kwargs, match in [({"recurrence_12m": 1.0}, "recurrence_12m"), ({"gap": 5}, "gap"),
-                          ({"gap": 400}, "gap must be below 365"), ({"followup_days": 100}, "followup_days")]:
+                          ({"gap": 400}, "gap must be below 365"), ({"followup_days": 100}, "followup_days"),
+                          ({"frailty_variance": -1}, "frailty_variance")]:
         with pytest.raises(ValueError, match=match):
             simulate_recurrence(10, seed=1, **kwargs)
