@@ -41,6 +41,7 @@ from .registry_store import (
     partition_parts,
     read_registry,
     registry_dayfirst,
+    registry_rows,
     simulate_partitioned,
     write_partitioned,
 )
@@ -70,6 +71,11 @@ def _load(directory, meta, k, options) -> dict:
     except DataValidationError as err:
         return {"study": None, "problems": err.problems, "header": err.header}
     return {"study": study, "book": partition_bookkeeping(study)}
+
+
+def _load_bookkeeping(directory, meta, k, options) -> dict:
+    """:func:`_load` without keeping the Study (registries read again for each analysis)."""
+    return _without_study(_load(directory, meta, k, options))
 
 
 def _without_study(loaded: dict) -> dict:
@@ -118,17 +124,17 @@ class PartitionedStudy(Partitions):
             client = distributed.Client(self._cluster)
         self.client = client
         self._finalizer = weakref.finalize(self, _shutdown, client if self._cluster else None, self._cluster)
-        futures = [client.submit(_load, str(self.directory), meta, k, self._options, pure=False)
+        n_scores = registry_rows(self.directory, meta, "scores")
+        self.persist = n_scores <= PERSIST_ROWS if persist is None else check_bool(persist, "persist")
+        # held: each partition's Study stays on its worker; else each worker keeps only the bookkeeping
+        load = _load if self.persist else _load_bookkeeping
+        futures = [client.submit(load, str(self.directory), meta, k, self._options, pure=False)
                    for k in range(self.n_partitions)]
         loaded = client.gather([client.submit(_without_study, f, pure=False) for f in futures])
-        self._raise_problems(loaded)
-        books = [d["book"] for d in loaded]
-        n_scores = sum(b["n_scores"] for b in books)
-        self.persist = n_scores <= PERSIST_ROWS if persist is None else check_bool(persist, "persist")
         self._futures = futures if self.persist else None
-        if not self.persist:
-            del futures
-        super().__init__(books)
+        del futures
+        self._raise_problems(loaded)
+        super().__init__([d["book"] for d in loaded])
         self._warn()
 
     def _raise_problems(self, loaded: list[dict]) -> None:

@@ -39,7 +39,7 @@ from .simulate import simulate_study
 from .study import Study
 
 __all__ = ["write_partitioned", "simulate_partitioned", "read_registry", "partition_parts", "registry_dayfirst",
-           "REGISTRY_FILE", "SOURCE_FILE", "SOURCE_ROW"]
+           "registry_rows", "REGISTRY_FILE", "SOURCE_FILE", "SOURCE_ROW"]
 
 REGISTRY_FILE = "registry.json"
 #: Columns added to every partition file: the row's original file (or sheet) and its line there.
@@ -300,6 +300,12 @@ def read_registry(directory) -> dict:
     if meta.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a registry of this version (format {meta.get('format')!r})")
     return meta
+
+
+def registry_rows(directory, meta: dict, table: str) -> int:
+    """Rows of ``table`` in the registry, from the Parquet files' metadata (nothing is read)."""
+    files = [_part_file(Path(directory), table, k) for k in range(int(meta["n_partitions"]))]
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files if f.exists())
 
 
 def partition_parts(directory, meta: dict, k: int) -> dict[str, list[Part]]:
