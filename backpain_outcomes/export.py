@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - the tests monkeypatch docx to None
     docx = None  # type: ignore[assignment]
 
 __all__ = ["publication_table", "to_markdown", "to_latex", "to_docx", "export_result", "interval_pairs", "term_label",
-           "code_label", "format_number", "format_p", "latex_escape", "FORMATS", "CI_STYLES"]
+           "code_label", "format_number", "format_p", "latex_escape", "protected_inputs", "FORMATS", "CI_STYLES"]
 
 #: file suffix -> format written by :func:`export_result`
 FORMATS = {".md": "markdown", ".tex": "latex", ".docx": "docx", ".csv": "csv"}
@@ -322,9 +322,7 @@ def publication_table(result_or_dataframe, *, digits: int = 2, ci: str = "combin
     labels = check_bool(labels, "labels")
     hook = getattr(result_or_dataframe, "publication_frame", None)
     if callable(hook):
-        out = hook(digits=digits, labels=labels)
-        out.attrs = {"title": out.attrs.get("title", ""), "notes": list(out.attrs.get("notes", []))}
-        return out
+        return _own_layout(result_or_dataframe, hook(digits=digits, labels=labels), ci, columns)
     table, title, notes, context, alpha = _source(result_or_dataframe)
     if columns is not None:
         missing = [c for c in columns if c not in table.columns]
@@ -337,6 +335,23 @@ def publication_table(result_or_dataframe, *, digits: int = 2, ci: str = "combin
     level = f"{round(100 * (1 - alpha), 1):g}% CI"
     out = _assemble(table, digits, ci, labels, context, level)
     out.attrs = {"title": title, "notes": [*notes, *extra]}
+    return out
+
+
+def _own_layout(result, out: pd.DataFrame, ci: str, columns) -> pd.DataFrame:
+    """A result's own printed table (``publication_frame``) with ``columns`` applied (names as printed);
+    ``ci="separate"`` is refused, since such a table has no interval columns to separate."""
+    kind = type(result).__name__
+    if ci != "combined":
+        raise ValueError(f"ci: {kind} prints its own table without interval columns; ci={ci!r} does not apply")
+    attrs = {"title": out.attrs.get("title", ""), "notes": list(out.attrs.get("notes", []))}
+    if columns is not None:
+        missing = [c for c in columns if c not in out.columns]
+        if missing:
+            raise ValueError(f"columns: {', '.join(map(repr, missing))} not in the {kind} table; choose from "
+                             f"{', '.join(map(str, out.columns))}")
+        out = out[list(columns)]
+    out.attrs = attrs
     return out
 
 
@@ -399,13 +414,31 @@ def _provenance_config(result) -> dict:
     return config
 
 
+def protected_inputs(study=None, inputs=()) -> list[Path]:
+    """The paths an export may not write onto or into: ``inputs``, the ``input_files`` of ``study`` and
+    the directories holding them.
+
+    The rule is the command line's: a directory that was read is protected as a whole, since a file
+    written there could be read as part of the study the next time it is loaded (the loader reads
+    every table file of a study directory). An input is refused even with ``force=True``.
+    """
+    files = [Path(p) for p in (getattr(study, "input_files", None) or [])]
+    out = [Path(p) for p in inputs] + files
+    for parent in dict.fromkeys(f.parent for f in files):
+        if parent not in out:
+            out.append(parent)
+    return out
+
+
 @contextlib.contextmanager
 def _written(path, result, force: bool, suffixes, inputs, study):
     """A temporary path for the output; on success the file and its provenance sidecar
     (``<name>.provenance.json``: version, the result's settings, date, hashes of the inputs) are moved
-    into place. Neither may overwrite an input, nor an existing file without ``force``."""
-    path = check_output(path, inputs, force, suffixes=suffixes, what="path")
-    check_output(sidecar_path(path), inputs, force, what="path")
+    into place. Neither may overwrite an input, nor an existing file without ``force``; with ``study``,
+    its input files and their directories are inputs too (see :func:`protected_inputs`)."""
+    protected = protected_inputs(study, inputs)
+    path = check_output(path, protected, force, suffixes=suffixes, what="path")
+    check_output(sidecar_path(path), protected, force, what="path")
     record = make_provenance(f"export.{type(result).__name__}", _provenance_config(result), study=study,
                              input_files=inputs)
     with written_with_sidecar(path, record) as tmp:
@@ -418,7 +451,10 @@ def _write_text(text: str, path, result, force: bool, suffixes, inputs, study) -
 
 
 def _pipe_cell(text: object) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Text safe in a Markdown table cell: backslashes and pipes escaped, line breaks as spaces, and
+    ``& < >`` as HTML entities so that no raw HTML (``<img onerror=...>``) reaches a Markdown renderer."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def to_markdown(result, path=None, *, force: bool = False, inputs=(), study=None, **options) -> str:
@@ -451,14 +487,18 @@ _LATEX_RE = re.compile("|".join(map(re.escape, _LATEX)))
 
 
 def latex_escape(text: object) -> str:
-    r"""Text safe in LaTeX: the ten special characters, ``< >`` and a few symbols replaced.
+    r"""Text safe in LaTeX: the ten special characters, ``< >`` and a few symbols replaced; line breaks
+    become spaces (a blank line inside a ``tabular`` ends the paragraph and breaks compilation).
 
     Examples
     --------
     >>> latex_escape("50% of A_B & C #1 <0.001")
     '50\\% of A\\_B \\& C \\#1 \\textless{}0.001'
+    >>> latex_escape("two\n\nlines")
+    'two  lines'
     """
-    return _LATEX_RE.sub(lambda m: _LATEX[m[0]], str(text))
+    text = str(text).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return _LATEX_RE.sub(lambda m: _LATEX[m[0]], text)
 
 
 def to_latex(result, path=None, *, force: bool = False, inputs=(), study=None, **options) -> str:
@@ -528,6 +568,9 @@ def export_result(result, path, format: str | None = None, force: bool = False, 
         to_docx(result, path, force=force, study=study, **options)
     else:
         inputs = options.pop("inputs", ())
+        if options:
+            raise ValueError(f"{', '.join(sorted(options))}: a .csv export writes the raw table; digits, ci, "
+                             "labels and columns apply to .md, .tex and .docx")
         with _written(path, result, force, None, inputs, study) as tmp:
             neutralise_formulas(getattr(result, "table", result)).to_csv(tmp, index=False)
     return final_path(path)

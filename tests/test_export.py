@@ -64,7 +64,7 @@ def _check_every_estimate(result, rows: list[str]):
                 assert _shown(float(row[col]), tokens), (col, row[col], line)
         if "p_value" in table and np.isfinite(row["p_value"]):
             p = float(row["p_value"])
-            assert ("<0.001" in line or "textless{}0.001" in line) if p < 0.001 else f"{p:.3f}" in line, (p, line)
+            assert ("&lt;0.001" in line or "textless{}0.001" in line) if p < 0.001 else f"{p:.3f}" in line, (p, line)
 
 
 @pytest.mark.parametrize("name", ["compare", "claim", "mixed"])
@@ -248,3 +248,53 @@ def test_every_exported_table_records_its_provenance(results, example_study, tmp
     with pytest.raises(OutputError):  # the sidecar obeys force like the table
         claim.export(tmp_path / f"claim{suffix}", study=example_study)
     claim.export(tmp_path / f"claim{suffix}", study=example_study, force=True)
+
+
+def test_markdown_escapes_raw_html_in_cells_title_and_notes():
+    frame = pd.DataFrame({"clinic_id": ["<img src=x onerror=alert(1)>"], "n": [3]})
+    frame.attrs = {"title": "A & <b>", "notes": ["<script>x</script>"]}
+    text = to_markdown(frame)
+    assert "<" not in text and ">" not in text.replace("---:", "")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "**A &amp; &lt;b&gt;**" in text
+    assert "&lt;script&gt;x&lt;/script&gt;" in text
+
+
+def test_latex_escape_turns_line_breaks_into_spaces():
+    assert latex_escape("a\r\nb\n\nc") == "a b  c"  # no blank line can end a tabular paragraph
+    frame = pd.DataFrame({"note": ["one\n\ntwo"], "n": [1]})
+    assert "\n\n" not in to_latex(frame).split("\\toprule")[1]
+
+
+@pytest.fixture
+def study_copy(tmp_path):
+    import shutil
+
+    folder = tmp_path / "study"
+    shutil.copytree(bpo.example_path(), folder)
+    return folder, bpo.load_study(folder)
+
+
+def test_export_never_writes_onto_or_into_the_studys_input(results, study_copy):
+    folder, study = study_copy
+    scores = folder / "scores.csv"
+    before = scores.read_bytes()
+    with pytest.raises(OutputError, match="input"):
+        results["compare"].export(scores, study=study, force=True)
+    assert scores.read_bytes() == before
+    with pytest.raises(OutputError, match="input directory"):  # the command line's rule: not into it either
+        results["compare"].export(folder / "t1.md", study=study, force=True)
+    assert not (folder / "t1.md").exists() and not list(folder.glob(".*partial*"))
+    assert export.protected_inputs(study)[-1] == folder.resolve()
+
+
+def test_options_that_do_not_apply_are_refused_not_ignored(results, example_study, tmp_path):
+    one = bpo.table_one(example_study)
+    with pytest.raises(ValueError, match="columns: 'nonexistent'"):
+        publication_table(one, columns=["nonexistent"])
+    with pytest.raises(ValueError, match="ci: TableOne"):
+        publication_table(one, ci="separate")
+    assert list(publication_table(one, columns=["Characteristic", "Overall"]).columns) == ["Characteristic",
+                                                                                          "Overall"]
+    with pytest.raises(ValueError, match="ci, digits: a .csv export writes the raw table"):
+        results["compare"].export(tmp_path / "t.csv", digits=3, ci="separate")
+    assert not (tmp_path / "t.csv").exists()
