@@ -158,15 +158,24 @@ def sample_size_formula(true_rate, power=0.80, claimed=0.90, day=42, alpha=0.05,
     n_normal = max(1, math.ceil(((stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) * sd1 / delta) ** 2 - 1e-9))
     if np.isfinite(dropout_mean_days) or n_normal > EXACT_MAX_N:
         return n_normal
-    hi = 2 * n_normal + 20
-    for lo in (max(1, n_normal // 2), 1):
-        ok = np.array([_exact(m, true_rate, claimed, alpha) >= power for m in range(lo, hi + 1)])
-        bad = np.flatnonzero(~ok)
-        if len(bad) == len(ok):
-            return n_normal  # pragma: no cover - the exact power passes the target below twice the normal answer
-        if len(bad) or lo == 1:
-            return int(lo + bad[-1] + 1) if len(bad) else 1
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def last_failure(lo, hi):
+        """The largest size in [lo, hi] whose exact power is below the target, or None."""
+        bad = [m for m in range(lo, hi + 1) if _exact(m, true_rate, claimed, alpha) < power]
+        return bad[-1] if bad else None
+
+    start, hi = max(1, n_normal // 2), min(2 * n_normal + 20, EXACT_MAX_N)
+    last = last_failure(start, hi)
+    while last == hi:  # still below the target at the end of the search: look further
+        if hi >= EXACT_MAX_N:
+            raise ValueError(f"power={power:g} is not reached by the exact test below {EXACT_MAX_N} episodes at "
+                             f"true_rate={true_rate:g} against claimed={claimed:g}; ask for less power or a true "
+                             "rate further from the claim")
+        wider = min(2 * hi, EXACT_MAX_N)
+        last, hi = last_failure(hi + 1, wider) or last, wider
+    if last is None and start > 1:
+        last = last_failure(1, start - 1)  # every size from start passes: the last failure, if any, lies below it
+    return 1 if last is None else int(last) + 1
 
 
 def _p_values_by_events(n, claimed):

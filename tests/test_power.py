@@ -198,3 +198,36 @@ def test_simulated_test_is_test_resolution_claim_on_the_first_n_untreated_episod
         assert (fast["n"], fast["events"]) == (ref.n, ref.events)
         assert fast["p_below"] == pytest.approx(ref.p_value_below, rel=1e-12)
         assert fast["p_above"] == pytest.approx(ref.p_value_above, rel=1e-12)
+
+
+def _reject_region_by_hand(n, claimed=0.90, alpha=0.05):
+    """Resolution counts k at which the claim test rejects 'at least `claimed` resolve', coded here from the
+    test's definition (log-log scale; Greenwood's variance of log S for 1 - k/n is k / (n (n - k)))."""
+    out = []
+    for k in range(n + 1):
+        s = 1 - k / n
+        if k == 0:
+            p = (1 - claimed) ** n  # no resolution: the exact bound
+        elif k == n:
+            p = 1.0
+        else:
+            se_u = np.sqrt(k / (n * (n - k))) / abs(np.log(s))
+            p = stats.norm.cdf((np.log(-np.log(s)) - np.log(-np.log(1 - claimed))) / se_u)
+        if p < alpha:
+            out.append(k)
+    return out
+
+
+@pytest.mark.parametrize("n,true_rate", [(10, 0.70), (40, 0.75), (83, 0.80)])
+def test_formula_power_is_the_binomial_mass_of_the_rejection_region_coded_by_hand(n, true_rate):
+    region = _reject_region_by_hand(n)
+    expected = stats.binom.pmf(region, n, true_rate).sum()
+    if n == 10:
+        assert region == list(range(0, 7)) and abs(expected - stats.binom.cdf(6, 10, 0.7)) < 1e-12  # 0.3504
+    assert power_formula(n, true_rate) == pytest.approx(expected, abs=1e-12)
+
+
+def test_sample_size_is_the_size_from_which_power_stays_above_target():
+    n = sample_size_formula(0.80, power=0.80)
+    power = [stats.binom.pmf(_reject_region_by_hand(m), m, 0.80).sum() for m in range(n - 1, 2 * n)]
+    assert power[0] < 0.80 and min(power[1:]) >= 0.80
