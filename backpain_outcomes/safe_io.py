@@ -194,7 +194,8 @@ def check_output(path, inputs=(), force: bool = False, suffixes=None, what: str 
     suffixes : iterable of str, optional
         The suffixes the writer can produce (``.html``, ``.pdf``, ...).
     what : str
-        How the output is named in messages (``"-o"``, ``"--csv"``, ...).
+        How the output is named in messages: a command-line option (``"-o"``, ``"--csv"``, ...), whose
+        messages advise ``--force``, or an argument (``"path"``), whose messages advise ``force=True``.
 
     Examples
     --------
@@ -219,7 +220,8 @@ def check_output(path, inputs=(), force: bool = False, suffixes=None, what: str 
     if path.is_dir():
         raise OutputError(f"{what}: {path} is a directory; give a file name")
     if path.exists() and not force:
-        raise OutputError(f"{what}: {path} exists; pass --force to replace it")
+        hint = "--force" if what.startswith("-") else "force=True (--force on the command line)"
+        raise OutputError(f"{what}: {path} exists; pass {hint} to replace it")
     return path
 
 

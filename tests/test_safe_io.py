@@ -46,8 +46,10 @@ def test_check_output_refuses_inputs_existing_files_and_suffixes(tmp_path):
     with pytest.raises(OutputError, match="into the input directory"):
         check_output(data / "new.csv", [data], force=True)
     (tmp_path / "old.csv").write_text("x")
-    with pytest.raises(OutputError, match="exists; pass --force"):
-        check_output(tmp_path / "old.csv", [data])
+    with pytest.raises(OutputError, match=r"exists; pass force=True \(--force on the command line\)"):
+        check_output(tmp_path / "old.csv", [data])  # from Python: the argument, not the flag
+    with pytest.raises(OutputError, match=r"-o: .* exists; pass --force to replace it$"):
+        check_output(tmp_path / "old.csv", [data], what="-o")  # from the command line: the flag
     assert check_output(tmp_path / "old.csv", [data], force=True) == tmp_path / "old.csv"
     with pytest.raises(OutputError, match="cannot write a .docx file; use .html or .pdf"):
         check_output(tmp_path / "r.docx", suffixes=(".html", ".pdf"), what="-o")
