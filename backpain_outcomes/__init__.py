@@ -40,6 +40,7 @@ from .ordinal import GRCModel, fit_grc_model
 from .plotting import plot_resolution_panels
 from .power import PowerResult, SampleSizeResult, claim_power, claim_sample_size
 from .provenance import Provenance, ProvenanceError, read_provenance, seal_figure
+from .recurrence import Recurrence, recurrence
 from .redcap import load_redcap
 from .reference import reference_curves
 from .report import clinic_report
@@ -48,6 +49,7 @@ from .resolution import ResolutionCurve, TimeToResolution, resolution_curve, tim
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .simulate import SimulationTruth, simulate_study
+from .simulate_recurrence import RecurrenceTruth, simulate_recurrence
 from .study import Study
 from .style import MODALITY_COLOURS
 from .table_one import TableOne, table_one
@@ -91,13 +93,13 @@ __all__ = [
     "__version__",
     # data
     "Study", "load_study", "load_visits", "load_redcap", "fetch_redcap", "load_fhir", "load_anderson1984",
-    "example_path", "simulate_study", "SimulationTruth",
+    "example_path", "simulate_study", "SimulationTruth", "simulate_recurrence", "RecurrenceTruth",
     "label",
     "mcid_table", "score_odi", "score_rmdq",
     # definitions of resolved
     "Resolution", "DEFAULT_RULE", "as_rule",
     # survival and claims
-    "time_to_resolution", "TimeToResolution", "resolution_curve", "ResolutionCurve",
+    "time_to_resolution", "TimeToResolution", "resolution_curve", "ResolutionCurve", "recurrence", "Recurrence",
     "test_resolution_claim", "ClaimResult", "evaluate_seed_claims", "ClaimReport", "reference_curves",
     "claim_power", "PowerResult", "claim_sample_size", "SampleSizeResult",
     # recovery curves and models

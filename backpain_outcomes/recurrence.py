@@ -62,7 +62,7 @@ import pandas as pd
 from scipy import stats
 
 from . import style
-from .checks import check_alpha, check_days, check_int, check_origin
+from .checks import check_alpha, check_days, check_int, check_min_n, check_origin
 from .resolution import DEFAULT_RULE, as_rule, check_study, time_to_resolution
 from .results import Result
 from .survival import kaplan_meier
@@ -287,8 +287,8 @@ def _at_days(km, days, time, event, cluster, alpha):
         "day": days, "cumulative_recurrence": 1 - surv, "ci_low": 1 - hi_r, "ci_high": 1 - lo_r,
         "se": surv * np.sqrt(var_r), "se_greenwood": surv * np.sqrt(var_g),
         "ci_low_greenwood": 1 - hi_g, "ci_high_greenwood": 1 - lo_g,
-        "n_at_risk": (time[None, :] >= days[:, None]).sum(1),
-        "n_events": (event[None, :] & (time[None, :] <= days[:, None])).sum(1)})
+        "n_at_risk": (time[None, :] >= days[:, None]).sum(1).astype(int),
+        "n_events": (event[None, :] & (time[None, :] <= days[:, None])).sum(1).astype(int)})
 
 
 def _first_periods(risk, days, alpha):
@@ -300,7 +300,7 @@ def _first_periods(risk, days, alpha):
                          "first_ci_low": t["ci_low_greenwood"], "first_ci_high": t["ci_high_greenwood"]})
 
 
-def _notes(intervals, table, gap, origin):
+def _notes(intervals, table, gap, origin, min_n):
     risk = intervals[intervals["at_risk"]]
     per = risk["patient_id"].value_counts()
     notes = [f"a recurrence is a new episode starting at least {gap} days after the resolution of the previous one "
@@ -326,14 +326,14 @@ def _notes(intervals, table, gap, origin):
     for _, r in table.iterrows():
         if np.isnan(r["cumulative_recurrence"]):
             notes.append(f"day {r['day']:g} is after the last follow-up: the cumulative recurrence is not estimable")
-        elif r["n_at_risk"] < MIN_AT_RISK:
+        elif r["n_at_risk"] < min_n:
             notes.append(f"only {int(r['n_at_risk'])} period(s) still at risk at day {r['day']:g}: the estimate "
                          "there is imprecise")
     return notes
 
 
 def recurrence(study, *, rule=DEFAULT_RULE, gap: int = DEFAULT_GAP, day=365, origin: str = "onset",
-               alpha: float = 0.05) -> Recurrence:
+               alpha: float = 0.05, min_n: int = MIN_AT_RISK) -> Recurrence:
     """Cumulative recurrence after resolution (Kaplan-Meier from the resolution date, patient-clustered CI).
 
     Parameters
@@ -353,6 +353,9 @@ def recurrence(study, *, rule=DEFAULT_RULE, gap: int = DEFAULT_GAP, day=365, ori
         visit.
     alpha : float
         1 - confidence level.
+    min_n : int
+        A reported day with fewer periods still at risk gets a note that the
+        estimate there is imprecise (default 10).
 
     Returns
     -------
@@ -368,13 +371,13 @@ def recurrence(study, *, rule=DEFAULT_RULE, gap: int = DEFAULT_GAP, day=365, ori
     """
     check_study(study)
     rule = as_rule(rule)
-    days, alpha = check_days(day), check_alpha(alpha)
+    days, alpha, min_n = check_days(day), check_alpha(alpha), check_min_n(min_n)
     return recurrence_from_intervals(recurrence_intervals(study, rule, gap, origin), rule, int(gap), origin, days,
-                                     alpha)
+                                     alpha, min_n)
 
 
 def recurrence_from_intervals(intervals: pd.DataFrame, rule, gap: int, origin: str, day=365,
-                              alpha: float = 0.05) -> Recurrence:
+                              alpha: float = 0.05, min_n: int = MIN_AT_RISK) -> Recurrence:
     """The estimate of :func:`recurrence` from a table of :func:`recurrence_intervals`.
 
     The intervals of a patient depend only on that patient's episodes, so the
@@ -383,6 +386,11 @@ def recurrence_from_intervals(intervals: pd.DataFrame, rule, gap: int, origin: s
     simulated study).
     """
     rule, days, alpha = as_rule(rule), np.asarray(check_days(day), float), check_alpha(alpha)
+    gap, origin, min_n = check_int(gap, "gap", low=1), check_origin(origin), check_min_n(min_n)
+    missing = {"patient_id", "at_risk", "time", "recurred", "status"} - set(getattr(intervals, "columns", []))
+    if not isinstance(intervals, pd.DataFrame) or missing:
+        raise ValueError("intervals must be the table of recurrence_intervals(study, ...)"
+                         + (f"; missing columns {sorted(missing)}" if missing else ""))
     risk = intervals[intervals["at_risk"]]
     if risk.empty:
         raise ValueError(f"no episode in this study resolved ({rule.code}) with a period of follow-up after it: "
@@ -396,4 +404,4 @@ def recurrence_from_intervals(intervals: pd.DataFrame, rule, gap: int, origin: s
                       ci_high=1 - lo)
     table = _at_days(km, days, time, event, cluster, alpha)
     table = pd.concat([table, _first_periods(risk, days, alpha)], axis=1)
-    return Recurrence(table, curve, intervals, rule, gap, origin, alpha, _notes(intervals, table, gap, origin))
+    return Recurrence(table, curve, intervals, rule, gap, origin, alpha, _notes(intervals, table, gap, origin, min_n))

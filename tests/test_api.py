@@ -42,6 +42,7 @@ def _all_results(study):
     out["fit_grc_model"] = bpo.fit_grc_model(bpo.load_anderson1984(), by="x1", reference=1, adjust=["x2", "x3"],
                                              scale=6)
     out["table_one"] = bpo.table_one(study)
+    out["recurrence"] = bpo.recurrence(bpo.simulate_recurrence(60, seed=2, recurrence_12m=0.3)[0])
     return out
 
 

@@ -168,3 +168,22 @@ def test_estimate_from_intervals_of_some_patients_is_the_estimate_of_those_patie
                                      "onset", day=[60, 100])
     whole = recurrence(study.subset(["A", "B", "F"]), day=[60, 100])
     pd.testing.assert_frame_equal(part.table, whole.table)
+
+
+def test_arguments_are_checked_and_counts_are_whole_numbers():
+    from backpain_outcomes.recurrence import recurrence, recurrence_from_intervals, recurrence_intervals
+    from backpain_outcomes.simulate_recurrence import simulate_recurrence
+
+    study, _ = simulate_recurrence(60, seed=4, recurrence_12m=0.4)
+    res = recurrence(study, day=[90, 365], min_n=1000)
+    assert res.table["n_at_risk"].dtype.kind == "i" and res.table["n_events"].dtype.kind == "i"
+    assert any("still at risk at day 90" in n for n in res.notes)  # min_n=1000 exceeds every count
+    intervals = recurrence_intervals(study)
+    with pytest.raises(ValueError, match="gap"):
+        recurrence_from_intervals(intervals, "nrs<=1 x2", gap=0, origin="onset")
+    with pytest.raises(ValueError, match="origin"):
+        recurrence_from_intervals(intervals, "nrs<=1 x2", gap=30, origin="visit")
+    with pytest.raises(ValueError, match="intervals must be"):
+        recurrence_from_intervals(intervals.drop(columns="recurred"), "nrs<=1 x2", gap=30, origin="onset")
+    with pytest.raises(ValueError, match="min_n"):
+        recurrence(study, min_n=-1)
