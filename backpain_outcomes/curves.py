@@ -19,7 +19,6 @@ clustered or bootstrap covariance, is
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from .checks import (
     check_positive,
 )
 from .curve_fit_engine import CurveFit, fit_curve
-from .exceptions import ConvergenceWarning, SmallSampleWarning
+from .exceptions import ConvergenceWarning, SmallSampleWarning, warn
 from .recovery_model import exp_plateau, jacobian
 from .results import Result
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
@@ -291,17 +290,17 @@ def fit_group(key, n_episodes: int, n_scores: int, window, last_day: float, fitt
     name = ", ".join(label(k) for k in key) or "All episodes"
     if n_episodes < min_n:
         why = f"{name}: only {n_episodes} episode(s), fewer than min_n={min_n}; not fitted"
-        warnings.warn(why, SmallSampleWarning, stacklevel=4)
+        warn(why, SmallSampleWarning)
         return None, window, why
     if n_episodes == n_scores:
         why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
                "measurements, so it is not fitted")
-        warnings.warn(why, SmallSampleWarning, stacklevel=4)
+        warn(why, SmallSampleWarning)
         return None, window, why
     fit = fitter()
     if not fit.converged:
         why = f"{name}: {fit.problem}; estimates not reported"
-        warnings.warn(why, ConvergenceWarning, stacklevel=4)
+        warn(why, ConvergenceWarning)
         return fit, window, why
     low, high = score_lim
     if not low <= fit.theta[0] <= high:

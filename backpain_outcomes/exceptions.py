@@ -6,6 +6,10 @@ of every warning carries advice on what to do about it.
 
 from __future__ import annotations
 
+import functools
+import sys
+import warnings
+
 import pandas as pd
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "ExcludedRowsWarning",
     "MissingDependencyError",
     "DisclosureError",
+    "warn",
 ]
 
 
@@ -103,3 +108,20 @@ class SmallSampleWarning(StatisticalWarning):
 
 class ExcludedRowsWarning(UserWarning):
     """Rows were moved to ``study.exclusions`` when loading with errors='exclude'."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Emit a warning attributed to the user's line of code.
+
+    The line shown is that of the first caller outside this package (and outside
+    :mod:`functools`, whose single-dispatch wrapper stands between a user and the
+    analyses that accept partitioned studies), however deep inside the package
+    the warning arises; a fixed ``stacklevel`` would point into the package when
+    one more layer is added.
+    """
+    package = __name__.partition(".")[0]
+    frame, level = sys._getframe(1), 2
+    while frame is not None and (frame.f_globals.get("__name__", "").partition(".")[0] == package
+                                 or frame.f_code.co_filename == functools.__file__):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

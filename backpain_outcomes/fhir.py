@@ -56,7 +56,7 @@ from collections import Counter
 import pandas as pd
 
 from .checks import check_bool, check_choice, check_int
-from .exceptions import DataValidationError, ExcludedRowsWarning
+from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .fhir_codes import ITEMS, LOW_BACK_PAIN_CODES, OBSERVATION_CODES
 from .fhir_map import SET_ASIDE_REASONS, Mapper, Options
 from .fhir_read import FHIR_VERSION, READ_TYPES, parse, read_resources, require_fhir_resources
@@ -286,7 +286,7 @@ def _load(parts: dict, p: Problems, where: dict, errors: str, today, no_sessions
         raise DataValidationError(mine)
     for w in caught:
         if not issubclass(w.category, ExcludedRowsWarning):
-            warnings.warn(w.message, w.category, stacklevel=3)
+            warn(w.message, w.category)
     excluded = _plain(p.exclusions(), EXCLUSION_COLUMNS)
     for table, n in excluded["table"].value_counts().items():
         if table in _TABLES:
@@ -300,6 +300,6 @@ def _load(parts: dict, p: Problems, where: dict, errors: str, today, no_sessions
     study.blanked_values = _relabel(study.blanked_values, where)
     n_bad = int((~study.exclusions["reason"].isin([*SET_ASIDE_REASONS, "duplicate", "blank_row"])).sum())
     if n_bad:
-        warnings.warn(f"{n_bad} invalid resource(s) or row(s) were excluded (see study.exclusions; reasons: "
-                      f"{study.exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
+        warn(f"{n_bad} invalid resource(s) or row(s) were excluded (see study.exclusions; reasons: "
+                      f"{study.exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning)
     return study

@@ -15,14 +15,12 @@ floor is reported (lcmm #140, #151).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy.interpolate import BSpline
 from scipy.special import logsumexp
 
-from .exceptions import ConvergenceWarning
+from .exceptions import ConvergenceWarning, warn
 
 __all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k"]
 
@@ -217,5 +215,5 @@ def fit_k(K, suff, E, rng, opts) -> ClassFit:
     if not fit.converged:
         msg = f"k={K}: EM stopped at max_iter={opts['max_iter']} before converging; raise max_iter"
         fit.notes.append(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn(msg, ConvergenceWarning)
     return fit

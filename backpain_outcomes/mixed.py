@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -43,7 +42,7 @@ from scipy import stats
 from . import style
 from .checks import check_alpha, check_bool, check_choice, check_instrument, check_origin
 from .curves import data_window, score_range
-from .exceptions import ConvergenceWarning
+from .exceptions import ConvergenceWarning, warn
 from .mixed_design import build_design, check_design, check_formula, check_re_formula
 from .mixed_engines import conditional_cov_fe, fit_fast, fit_statsmodels
 from .results import Result
@@ -277,7 +276,7 @@ def mixed_result(est, engine: str, re_names: list, A, D, notes: list, *, names, 
     if not est.converged:
         notes.append("the model did not converge: estimates are unreliable; simplify the random effects "
                      "(re_formula='1') or check for groups with a single observation")
-        warnings.warn(notes[-1], ConvergenceWarning, stacklevel=4)
+        warn(notes[-1], ConvergenceWarning)
     if est.at_boundary:
         notes.append("a random-effect variance is estimated at zero (boundary fit): that random effect is not "
                      "supported by the data")

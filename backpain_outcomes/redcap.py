@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_bool, check_choice
-from .exceptions import DataValidationError, ExcludedRowsWarning
+from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .loading import load_study
 from .problems import EXCLUSION_COLUMNS, PROBLEM_COLUMNS, Problems
 from .reading import Part
@@ -326,21 +326,21 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
     if len(t.pre) and errors == "raise":
         raise DataValidationError(_in_file_order(_relabel(t.pre, t.names, dedupe=True)))
     for w in caught:  # re-stated for the caller's line
-        warnings.warn(w.message, w.category, stacklevel=3)
+        warn(w.message, w.category)
     study.exclusions = _relabel(study.exclusions, t.names)
     if len(t.coded):
         study.exclusions = pd.concat([study.exclusions, t.coded[EXCLUSION_COLUMNS]],
                                      ignore_index=True).astype({"row": "Int64"})
         for table, n in t.coded["table"].value_counts().items():
             study.rows_read[table] = study.rows_read.get(table, 0) + int(n)
-        warnings.warn(f"{len(t.coded)} row(s) of the REDCap export excluded before loading (date, treatment or "
-                      "score is a missing-data code); see study.exclusions", ExcludedRowsWarning, stacklevel=3)
+        warn(f"{len(t.coded)} row(s) of the REDCap export excluded before loading (date, treatment or "
+                      "score is a missing-data code); see study.exclusions", ExcludedRowsWarning)
     if len(t.pre):
         study.exclusions = pd.concat([study.exclusions, _relabel(t.pre, t.names)[EXCLUSION_COLUMNS]],
                                      ignore_index=True).astype({"row": "Int64"})
         study.rows_read["scores"] = study.rows_read.get("scores", 0) + len(t.pre)
-        warnings.warn(f"{len(t.pre)} score row(s) of the REDCap export excluded before loading (no item answered); "
-                      "see study.exclusions", ExcludedRowsWarning, stacklevel=3)
+        warn(f"{len(t.pre)} score row(s) of the REDCap export excluded before loading (no item answered); "
+                      "see study.exclusions", ExcludedRowsWarning)
     return study
 
 

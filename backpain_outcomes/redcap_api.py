@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .checks import check_bool, check_choice
-from .exceptions import ExcludedRowsWarning, MissingDependencyError
+from .exceptions import ExcludedRowsWarning, MissingDependencyError, warn
 from .reading import frame_part
 from .redcap import load_redcap
 from .study import NO_SESSIONS, Study
@@ -196,7 +196,7 @@ def fetch_redcap(url: str, mapping, *, token_env: str = TOKEN_ENV, errors: str =
         study = load_redcap(part, metadata, mapping, errors=errors, dayfirst=dayfirst, today=today,
                             no_sessions=no_sessions)
     for w in caught:  # re-stated for the caller's line
-        warnings.warn(w.message, w.category, stacklevel=2)
+        warn(w.message, w.category)
     study.notes.insert(0, f"records and data dictionary exported from the REDCap API at {url} (flat, raw); rows are "
                           "numbered as in a CSV export (line 2 = the first record row)")
     return study

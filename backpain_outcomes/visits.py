@@ -26,7 +26,7 @@ import pandas as pd
 
 from .checks import check_bool, check_choice, check_positive
 from .dates import OK, date_order, order_note, parse_dates
-from .exceptions import DataValidationError, ExcludedRowsWarning
+from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .loading import load_study
 from .problems import Problems
 from .reading import Part, ReadError, read_part
@@ -307,7 +307,7 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
     except DataValidationError as err:
         raise DataValidationError(_relabel(err.problems, names, dedupe=True), header=err.header) from None
     for w in caught:  # re-stated for the caller's line
-        warnings.warn(w.message, w.category, stacklevel=2)
+        warn(w.message, w.category)
     study.exclusions = _relabel(study.exclusions, names)
     study.notes = [n for n in notes if n] + study.notes
     if not isinstance(visits, pd.DataFrame):

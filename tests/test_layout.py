@@ -106,3 +106,17 @@ def test_public_signatures_use_the_one_vocabulary():
             assert inspect.signature(getattr(bpo, name)).parameters["origin"].default == "onset", name
         if "reference" in params:
             assert inspect.signature(getattr(bpo, name)).parameters["reference"].default == "untreated", name
+
+
+def test_warnings_point_at_the_users_line():
+    """A warning from deep inside an analysis (behind single dispatch) names the caller's file and line."""
+    import sys
+    import warnings
+
+    study = bpo.simulate_study(300, seed=3)[0]  # two modalities' decay is not identified: ConvergenceWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bpo.fit_recovery_curves(study, by="modality", progress=False); line = sys._getframe().f_lineno  # noqa: E702
+    ours = [w for w in caught if issubclass(w.category, bpo.StatisticalWarning)]
+    assert ours
+    assert {(Path(w.filename).name, w.lineno) for w in ours} == {(Path(__file__).name, line)}
