@@ -30,19 +30,23 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .checks import check_bool, check_by, check_instrument, check_origin
+from .checks import check_bool, check_by, check_instrument, check_min_n, check_origin
 from .export import code_label
 from .results import Result
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
 from .weighting import SMD_THRESHOLD, balance_table
 
-__all__ = ["table_one", "TableOne", "categorical_smd", "continuous_smd", "SKEW_LIMIT"]
+__all__ = ["table_one", "TableOne", "categorical_smd", "continuous_smd", "SKEW_LIMIT", "MAX_GROUPS"]
 
 #: a continuous variable whose pooled sample skewness exceeds this (in absolute value) is shown as median [IQR]
 SKEW_LIMIT = 1.0
 COLUMNS = ["variable", "level", "group", "statistic", "n", "missing", "count", "percent", "mean", "sd", "median",
            "q1", "q3"]
 OVERALL = "overall"
+#: at most this many groups: pairwise SMDs over hundreds of levels (``by="patient_id"``) describe nothing
+MAX_GROUPS = 20
+#: codes the loader writes (sex is normalised to these) shown capitalised like the vocabulary's labels
+_LOADER_CODES = ("female", "male")
 
 
 def continuous_smd(x, a, b) -> float:
@@ -225,15 +229,43 @@ def _check_nonnormal(nonnormal, names: list[str]):
     return set(items)
 
 
+def _check_group_column(study, by) -> str:
+    """``by``: one categorical column of ``study.episodes`` with at most :data:`MAX_GROUPS` levels."""
+    ep = study.episodes
+    cols = check_by(by, ep.columns)
+    if len(cols) != 1:
+        raise ValueError(f"by must name one column of study.episodes, got {by!r}")
+
+    def usable(col) -> bool:
+        kind = ep[col].dtype
+        numeric = pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind)
+        return not numeric and not pd.api.types.is_datetime64_any_dtype(kind) and ep[col].nunique() <= MAX_GROUPS
+
+    name = cols[0]
+    if not usable(name):
+        valid = ", ".join(str(c) for c in ep.columns if usable(c)) or "none"
+        kind = "a numeric column" if pd.api.types.is_numeric_dtype(ep[name].dtype) else (
+            "a date column" if pd.api.types.is_datetime64_any_dtype(ep[name].dtype) else "a column")
+        raise ValueError(f"by={name!r} is {kind} with {ep[name].nunique()} levels; a Table 1 compares at most "
+                         f"{MAX_GROUPS} groups of a categorical column; choose from {valid}")
+    return name
+
+
 def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: str = "onset", smd: bool = True,
-              test: bool = False, nonnormal=None) -> TableOne:
+              test: bool = False, nonnormal=None, min_n: int = 5) -> TableOne:
     """Baseline characteristics of the episodes by group (Table 1), with SMDs and optional p-values.
+
+    Rows are episodes: a patient with several episodes counts once per episode, in the counts, the SMDs
+    and the p-values (which then treat that patient's episodes as independent; a note says how many
+    patients have more than one episode).
 
     Parameters
     ----------
     study : Study
     by : str
-        One column of ``study.episodes``: ``"modality"`` (default), ``"chronicity"``, ``"clinic_id"``, ...
+        One categorical column of ``study.episodes`` with at most :data:`MAX_GROUPS` levels:
+        ``"modality"`` (default), ``"treatment_status"``, ``"chronicity"``, ``"sex"``, ``"clinic_id"``, ...
+        Numeric and date columns (``age``, ``n_sessions``) and identifiers (``patient_id``) are refused.
     instrument : str
         The instrument of the baseline score (any accepted spelling).
     origin : {"onset", "first_contact"}
@@ -244,6 +276,10 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
         P-values across the groups (off by default: a Table 1 describes, it does not test).
     nonnormal : list of str, optional
         Continuous variables to show as median [IQR] (default: those with |skewness| > 1).
+    min_n : int
+        Small-cell protection: a group (or Overall) with fewer than ``min_n`` episodes shows its episode and
+        patient counts only; its characteristics are suppressed (no ages, sexes, ... of a single patient),
+        and it takes no part in SMDs or p-values. Level counts within a described group are not suppressed.
 
     Returns
     -------
@@ -255,11 +291,8 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
     SAS. SAS Global Forum 2012, paper 335-2012. Yoshida K, Bartel A. tableone: Create 'Table 1' to
     describe baseline characteristics (R package).
     """
-    cols = check_by(by, study.episodes.columns)
-    if len(cols) != 1:
-        raise ValueError(f"by must name one column of study.episodes, got {by!r}")
-    by, instrument, origin = cols[0], check_instrument(instrument), check_origin(origin)
-    smd, test = check_bool(smd, "smd"), check_bool(test, "test")
+    by, instrument, origin = _check_group_column(study, by), check_instrument(instrument), check_origin(origin)
+    smd, test, min_n = check_bool(smd, "smd"), check_bool(test, "test"), check_min_n(min_n)
     values, spec, notes = _variables(study, instrument, origin)
     nonnormal = _check_nonnormal(nonnormal, [n for n, k, _ in spec if k == "continuous"])
     ep = study.episodes
@@ -273,19 +306,40 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
             for g, m in masks.items()]
     rows += [{"variable": "patients", "level": "", "group": g, "statistic": "n",
               "count": int(ep.loc[m, "patient_id"].nunique())} for g, m in masks.items()]
+    hidden = [g for g, m in masks.items() if int(m.sum()) < min_n]
+    described = {g: m for g, m in masks.items() if g not in hidden}
+    notes += _episode_notes(ep, hidden, masks, min_n)
     comps, heads = [], {"episodes": "Episodes", "patients": "Patients"}
     for name, kind, head in (item for item in spec if item[0] != by):  # the grouping itself is the columns
         stat = _statistic(name, kind, values[name], nonnormal)
         heads[name] = head
-        rows += _summary_rows(name, stat, values[name], masks)
-        comps.append(_compare(name, stat, values[name], masks, smd, test))
+        rows += _summary_rows(name, stat, values[name], described)
+        comps.append(_compare(name, stat, values[name], described, smd, test))
     if len(order) < 2:
         notes.append(f"only one {by} group: no SMD or p-value")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"n": "Int64", "missing": "Int64", "count": "Int64"})
     comparisons = pd.DataFrame(comps, columns=["variable", "statistic", "smd", "smd_max", "n_pairs", "p_value",
                                                "test"])
+    compared = [g for g in order if g not in hidden]
     return TableOne(table, comparisons, heads, by=by, instrument=instrument, origin=origin, groups=order,
-                    smd=smd, test=test, notes=notes + _method_notes(comparisons, heads, order, smd, test))
+                    smd=smd, test=test, min_n=min_n, suppressed=hidden,
+                    notes=notes + _method_notes(comparisons, heads, compared, smd, test))
+
+
+def _episode_notes(ep: pd.DataFrame, hidden: list, masks: dict, min_n: int) -> list[str]:
+    """Notes on suppressed groups and on patients counted more than once (rows are episodes)."""
+    notes = []
+    if hidden:
+        which = ", ".join(f"{'Overall' if g == OVERALL else g} ({int(masks[g].sum())})" for g in hidden)
+        notes.append(f"fewer than min_n={min_n} episodes in {which}: characteristics suppressed (small-cell "
+                     "protection); such a group takes no part in SMDs or p-values")
+    per_patient = ep["patient_id"].value_counts()
+    repeated = per_patient[per_patient > 1]
+    if len(repeated):
+        notes.append(f"rows are episodes: {len(repeated)} patient(s) have more than one episode "
+                     f"({int(repeated.sum())} episodes in all), counted once per episode; SMDs and p-values treat "
+                     "a patient's episodes as independent, which overstates the information")
+    return notes
 
 
 def _method_notes(comparisons: pd.DataFrame, headers: dict, groups: list, smd: bool, test: bool) -> list[str]:
@@ -330,11 +384,16 @@ class TableOne(Result):
         The printed Table 1 (text), as :meth:`publication_frame` gives it.
     by, instrument, origin : str
     groups : list of str
+    min_n : int
+    suppressed : list of str
+        Groups (``overall`` included) with fewer than ``min_n`` episodes, whose characteristics are not shown.
     notes : list of str
     """
 
-    def __init__(self, table, comparisons, headers, *, by, instrument, origin, groups, smd, test, notes):
+    def __init__(self, table, comparisons, headers, *, by, instrument, origin, groups, smd, test, notes, min_n=5,
+                 suppressed=()):
         self.table, self.comparisons, self.headers = table, comparisons, dict(headers)
+        self.min_n, self.suppressed = min_n, list(suppressed)
         self.by, self.instrument, self.origin, self.groups = by, instrument, origin, list(groups)
         self.show_smd, self.show_test = smd, test
         self.notes = list(notes)
@@ -345,14 +404,18 @@ class TableOne(Result):
         """The Table 1 as text: a row per statistic (and per level), a column per group, Overall, Missing,
         SMD (and P value); ``attrs`` holds the title and the notes."""
         t = self.table
-        names = {g: _capital(code_label(g)) if labels else g for g in [*self.groups, OVERALL]}
+        names = {g: _display(g) if labels else g for g in [*self.groups, OVERALL]}
         names[OVERALL] = "Overall" if labels else OVERALL
         comp = self.comparisons.set_index("variable")
         total = int(t.loc[(t["variable"] == "episodes") & (t["group"] == OVERALL), "count"].iloc[0])
         out = []
+        hidden = {names[g]: f"suppressed (n < {self.min_n})" for g in self.suppressed}
         for var, rows in t.groupby("variable", sort=False):
+            start = len(out)
             out += _wide_rows(var, rows, self.headers.get(var, var) if labels else var, names, digits, labels,
                               comp.loc[var] if var in comp.index else None, total)
+            if var not in ("episodes", "patients"):
+                out[start].update(hidden)
         frame = pd.DataFrame(out)
         keep = ["Characteristic", *names.values(), "Missing, n (%)"]
         keep += ["SMD", "Max SMD"] if self.show_smd and len(self.groups) >= 2 else []
@@ -388,6 +451,15 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _display(value: object) -> str:
+    """A group or level as printed: the label of a vocabulary code ("dry_needling" -> "Dry needling"), a code
+    the loader writes capitalised ("female" -> "Female"), any other value as written (clinic "c_1")."""
+    text = code_label(value)
+    if text != str(value):
+        return _capital(text)
+    return _capital(text) if text in _LOADER_CODES else text
+
+
 def _fmt(v, digits: int) -> str:
     return "NA" if v is None or pd.isna(v) else f"{float(v):.{digits}f}"
 
@@ -416,8 +488,8 @@ def _wide_rows(var, rows, head, names, digits, labels, comp, total) -> list[dict
                                        f"{_fmt(r['q3'].iloc[0], digits)}]" for g, r in by_group.items()}}]
     out = [{**first, "Characteristic": f"{head}, n (%)"}]
     for level, lev_rows in rows.groupby("level", sort=False):
-        text = code_label(level) if labels else level
+        text = _display(level) if labels else level
         cells = {names[g]: f"{int(r['count'])} ({_fmt(r['percent'], 1)})" for _, r in lev_rows.iterrows()
                  for g in [r["group"]]}
-        out.append({"Characteristic": "    " + _capital(text), **cells})
+        out.append({"Characteristic": "    " + text, **cells})
     return out

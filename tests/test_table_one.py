@@ -113,7 +113,7 @@ def _small_study():
 
 
 def test_missing_values_are_counted_per_group_and_left_out_of_percentages():
-    t = table_one(_small_study())
+    t = table_one(_small_study(), min_n=1)  # groups of two episodes: described here, to check the numbers
     assert t.groups == ["untreated", "swedish", "cupping"]
     assert _row(t, "age", "cupping")[["n", "missing"]].tolist() == [1, 1]
     assert _row(t, "age", "cupping")["mean"] == 50.0
@@ -122,7 +122,7 @@ def test_missing_values_are_counted_per_group_and_left_out_of_percentages():
     assert _row(t, "chronicity", "swedish", "subacute")["count"] == 2
     pub = t.formatted
     assert pub.loc[pub["Characteristic"] == "Age (years), mean (SD)", "Missing, n (%)"].item() == "1 (16.7)"
-    assert pub.loc[pub["Characteristic"] == "    C_1", "Overall"].item() == "6 (100.0)"
+    assert pub.loc[pub["Characteristic"] == "    c_1", "Overall"].item() == "6 (100.0)"
     # age: the cupping group has one age (no SD), so two of the three pairwise SMDs do not exist; tableone's
     # mean of the pairs is then NA, and so is the largest
     comp = t.comparisons.set_index("variable")
@@ -166,10 +166,47 @@ def test_exports_as_a_publication_table(t1, tmp_path):
     md = to_markdown(t1)
     age = _row(t1, "age", "cupping")
     assert f"{age['mean']:.2f} ({age['sd']:.2f})" in md
-    assert "Chronic (>= 12 weeks)" in md and r"Chronic (\textgreater{}= 12 weeks)" in to_latex(t1)
+    assert "Chronic (&gt;= 12 weeks)" in md and r"Chronic (\textgreater{}= 12 weeks)" in to_latex(t1)
     import docx
     table = docx.Document(str(to_docx(t1, tmp_path / "t1.docx"))).tables[0]
     assert [c.text for c in table.rows[0].cells] == list(pub.columns)
     assert len(table.rows) == len(pub) + 1
     assert "Baseline characteristics by modality" in t1.summary()
     assert t1.plot() is not None
+
+
+def test_by_refuses_identifiers_and_numeric_columns(example_study):
+    with pytest.raises(ValueError, match=r"by='patient_id' is a column with 500 levels; .* at most 20 groups .* "
+                                         r"choose from .*modality.*treatment_status.*clinic_id"):
+        table_one(example_study, by="patient_id")
+    with pytest.raises(ValueError, match=r"by='age' is a numeric column with 60 levels"):  # 60: nunique of age
+        table_one(example_study, by="age")
+    assert table_one(example_study, by="treatment_status").groups == ["treated", "untreated"]
+
+
+def test_small_groups_are_suppressed_not_described():
+    t = table_one(_small_study())  # min_n=5 by default; every modality has two episodes, Overall six
+    assert t.suppressed == ["untreated", "swedish", "cupping"]
+    assert set(t.table.loc[t.table["variable"] == "age", "group"]) == {"overall"}
+    assert _row(t, "episodes", "cupping")["count"] == 2  # the counts stay
+    pub = t.formatted
+    age = pub[pub["Characteristic"] == "Age (years), mean (SD)"].iloc[0]
+    assert age["Cupping"] == "suppressed (n < 5)" and age["Overall"] == "50.00 (15.81)"  # ages 30..70 by hand
+    assert pub.loc[pub["Characteristic"] == "    Female", "Cupping"].tolist() == [""]
+    assert t.comparisons["smd"].isna().all() and any(n.startswith("fewer than min_n=5 episodes in untreated (2)")
+                                                     for n in t.notes)
+    with pytest.raises(ValueError, match="min_n"):
+        table_one(_small_study(), min_n=0)
+
+
+def test_patients_with_several_episodes_are_noted_and_identifiers_kept(example_study):
+    assert not any("more than one episode" in n for n in table_one(example_study).notes)  # one per patient
+    study = _small_study()
+    twice = study.episodes.copy()
+    twice.loc[twice["episode_id"].isin(["e2", "e4"]), "patient_id"] = "p1"  # p1 now has three episodes
+    object.__setattr__(study, "episodes", twice)
+    t = table_one(study, min_n=1)
+    assert "rows are episodes: 1 patient(s) have more than one episode (3 episodes in all)" in " ".join(t.notes)
+    assert "    c_1" in t.formatted["Characteristic"].tolist()  # a clinic id is not a vocabulary code
+    assert {"Untreated", "Swedish", "Cupping"} <= set(t.formatted.columns)
+    assert "c_1" in table_one(study, by="clinic_id", min_n=1).formatted.columns
