@@ -48,6 +48,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import platform
 from pathlib import Path
 
@@ -359,14 +360,23 @@ def _embedded(path: Path) -> Provenance | None:
     if found is None:
         return None
     record = _parse(found[0], path)
-    if record.content_sha256 is not None and record.content_sha256 != found[1]:
+    if record.content_sha256 is None:  # every record this version embeds holds it (a figure once sealed)
+        raise ProvenanceError(f"{path}: its provenance record holds no content_sha256, so the file cannot be "
+                              "verified: it was not written (or, for a figure, not sealed with seal_figure) by "
+                              "this version of backpain-outcomes, or the record was edited")
+    if record.content_sha256 != found[1]:
         raise ProvenanceError(f"{path} has changed since it was written (the SHA-256 of its content differs "
                               "from the one its provenance record holds)")
     return record
 
 
 def _checked(path: Path, side: Path) -> Provenance:
-    record = _parse(side.read_text(encoding="utf-8"), side)
+    try:
+        text = side.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ProvenanceError(f"{side}: the provenance sidecar is not UTF-8 text ({err.reason} at byte "
+                              f"{err.start}); it was not written by backpain-outcomes or was edited") from None
+    record = _parse(text, side)
     if record.output_sha256 != sha256_file(path):
         raise ProvenanceError(f"{path} has changed since {side.name} was written (SHA-256 differs)")
     return record
@@ -381,8 +391,12 @@ def read_provenance(path) -> Provenance:
 
     Raises
     ------
+    TypeError
+        When ``path`` is not a path (``None``, a number, ...).
     ProvenanceError
-        When the file has no record, cannot be read, or has changed since it was written.
+        When the file does not exist or is a directory, has no record, its record cannot be read (a sidecar
+        not in UTF-8, invalid JSON) or cannot be verified (an embedded record without ``content_sha256``,
+        which every record written by this version holds), or the file has changed since it was written.
 
     Examples
     --------
@@ -395,7 +409,11 @@ def read_provenance(path) -> Provenance:
     >>> read_provenance(out).config
     {'day': 42, 'origin': 'onset'}
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}: {path!r}")
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise ProvenanceError(f"{path} is a directory; give the file whose provenance to read")
     if not path.is_file():
         raise ProvenanceError(f"{path}: no such file")
     if path.name.endswith(SIDECAR_SUFFIX):

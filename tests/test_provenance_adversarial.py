@@ -271,3 +271,28 @@ def test_a_record_of_the_schema_with_missing_or_wrong_fields(tmp_path):
         Provenance.from_dict({"schema": "backpain-outcomes/provenance/1", "version": "1", "function": "f",
                               "config": "day=42"})
     assert KEY == "backpain-outcomes:provenance"
+
+
+def test_arguments_that_are_not_a_readable_file_are_named(tmp_path, record):
+    with pytest.raises(TypeError, match="path must be a file path .* got NoneType"):
+        read_provenance(None)
+    with pytest.raises(ProvenanceError, match="is a directory"):
+        read_provenance(tmp_path)
+    out = tmp_path / "t.csv"
+    with written_with_sidecar(out, record) as tmp:
+        tmp.write_text("a\n1\n")
+    sidecar_path(out).write_bytes(b'{"schema": "\xff\xfe"}')  # Latin-1 bytes, not UTF-8
+    for path in (out, sidecar_path(out)):
+        with pytest.raises(ProvenanceError, match="not UTF-8"):
+            read_provenance(path)
+
+
+def test_an_embedded_record_without_its_content_hash_is_unverifiable(tmp_path, record):
+    text = tmp_path / "v.txt"
+    text.write_text(text_with_provenance("C1: resolved 42%", record), encoding="utf-8")
+    lines = text.read_text(encoding="utf-8").splitlines()
+    stripped = json.loads(lines[-1])
+    del stripped["content_sha256"]
+    text.write_text("\n".join([*lines[:-1], json.dumps(stripped)]) + "\n", encoding="utf-8")
+    with pytest.raises(ProvenanceError, match="holds no content_sha256, so the file cannot be verified"):
+        read_provenance(text)
