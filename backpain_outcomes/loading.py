@@ -28,7 +28,7 @@ the one the row would have in a CSV export with a header (position + 2).
 from __future__ import annotations
 
 import datetime as dt
-import warnings
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ import pandas as pd
 
 from .checks import check_bool, check_choice, check_int
 from .dates import date_order, order_note
-from .exceptions import DataValidationError, ExcludedRowsWarning
+from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .linking import leading_zero_note, link_tables
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
@@ -77,8 +77,15 @@ def _as_list(obj) -> list:
 def _inputs(path, given: dict, p: Problems) -> dict[str, list]:
     """Inputs of each table: explicit arguments first, then the files of ``path``."""
     given = {k: _as_list(v) for k, v in given.items() if v is not None}
+    for name, objs in given.items():
+        for obj in objs:
+            if not isinstance(obj, pd.DataFrame | Part | str | os.PathLike):
+                raise TypeError(f"{name} must be a file path or a DataFrame (or a list of them), got "
+                                f"{type(obj).__name__}")
     if path is None:
         return given
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a directory or file path, got {type(path).__name__}")
     path = Path(path)
     if path.is_dir():
         found, strays = find_table_files(path)
@@ -463,8 +470,8 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
                                   header="no valid score rows remain after excluding the invalid ones")
     n_bad = int((~exclusions["reason"].isin(["duplicate", "blank_row"])).sum())
     if n_bad:
-        warnings.warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
-                      f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
+        warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
+             f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning)
     read = {name: raw[name].n_read for name in raw}
     sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[pd.unique(raw[name].source_index)]))
                for name in raw}

@@ -321,9 +321,15 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     items = _item_scores(t, p, inst, options)
     _not_a_number(t, p, "score", bad, yes_no, "score", "a number")
     # code: -1 where unknown or a rating of change (grc)
-    has_item_cols = any(ITEM_COLUMN.match(c) for c in d.columns)
+    # a row with some items of its instrument was scored from them or flagged by _item_scores; a row whose
+    # score and every item are blank has no value at all
+    answered = np.zeros(len(d), bool)
+    for j, name in ((2, "odi"), (3, "rmdq")):
+        cols = [c for c in d.columns if (m := ITEM_COLUMN.match(c)) and m[1] == name]
+        if cols:
+            answered |= (code == j) & d[cols].notna().any(axis=1).to_numpy(bool)
     missing = raw.isna().to_numpy(bool)
-    has_items = items.notna().to_numpy() | (missing & np.isin(code, [2, 3]) & has_item_cols)
+    has_items = items.notna().to_numpy() | (missing & answered)
     t.flag(p, missing & ~has_items, "score", "missing_value", "score is missing", "a number", values=raw)
     bounds = np.array([v[:2] for v in INSTRUMENTS.values()] + [(np.nan, np.nan)], float)
     low, high = bounds[code, 0], bounds[code, 1]  # code -1 picks the NaN row

@@ -511,3 +511,23 @@ def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path):
                     "in every table"]
     write(tmp_path / "sessions.csv", "patient_id,session_date,modality\n1,2024-01-02,cupping\n")
     assert not any("leading zeros" in n for n in bpo.load_study(tmp_path, today=TODAY).notes)
+
+
+def test_a_score_row_with_item_columns_but_no_value_is_a_missing_score():
+    # the score and all ten Oswestry sections blank: nothing to score (it loaded as a NaN score before)
+    scores = pd.DataFrame({"patient_id": ["p1", "p1"], "date": ["2024-01-01", "2024-01-08"],
+                           "instrument": ["odi", "odi"], "score": [None, "30"],
+                           **{f"odi_{i}": [None, None] for i in range(1, 11)}})
+    with pytest.raises(bpo.DataValidationError) as err:
+        bpo.load_study(scores=scores)
+    problems = err.value.problems
+    assert problems[["row", "column", "reason"]].values.tolist() == [[2, "score", "missing_value"]]
+    study = bpo.load_study(scores=scores, errors="exclude")
+    assert study.scores["score"].tolist() == [30.0]
+
+
+@pytest.mark.parametrize("kwargs,argument", [({"patients": 42}, "patients"), ({"path": 3.5}, "path"),
+                                             ({"scores": [None]}, "scores")])
+def test_inputs_of_the_wrong_type_name_the_argument(kwargs, argument):
+    with pytest.raises(TypeError, match=f"^{argument} must be"):
+        bpo.load_study(**{"scores": bpo.example_path() / "scores.csv", **kwargs})
