@@ -244,18 +244,37 @@ def read_resources(source, p: Problems) -> tuple[list[Resource], list[str], list
     """The resources of ``source`` in reading order, notes on what was read, and the files read.
 
     ``source`` is a Bundle or resource (``.json``), an NDJSON file (``.ndjson``), a directory of them (a Bulk
-    Data export: ``Patient.ndjson``, ``Observation.ndjson``, ...; files are read in name order), or parsed JSON:
-    a Bundle or resource dict, or a list of resource dicts.
+    Data export: ``Patient.ndjson``, ``Observation.ndjson``, ...; files are read in name order), a list of
+    such paths (read in the order given), or parsed JSON: a Bundle or resource dict, or a list of resource
+    dicts. JSON text (a string starting with ``{`` or ``[``) is refused: parse it with ``json.loads`` first.
     """
+    if isinstance(source, list) and source and all(isinstance(s, str | Path) for s in source):
+        out: list[Resource] = []
+        notes: list[str] = []
+        files: list[Path] = []
+        for item in source:
+            got, more, read = _read_path(item, p)
+            out, notes, files = out + got, notes + more, files + read
+        return out, notes, files
     if isinstance(source, dict | list):
+        if isinstance(source, list) and any(isinstance(s, str | Path) for s in source):
+            raise TypeError("source: a list must hold either paths or parsed FHIR resources (dicts), not both")
         found: list[str] = []
         return _from_object(source, "<FHIR resources>", p, notes=found), found, []
     if not isinstance(source, str | Path):
-        raise TypeError(f"source must be a path (a Bundle .json file, an .ndjson file or a directory of them) or "
-                        f"parsed FHIR JSON (a dict or a list of dicts), got {type(source).__name__}")
+        raise TypeError(f"source must be a path (a Bundle .json file, an .ndjson file or a directory of them), a "
+                        f"list of paths, or parsed FHIR JSON (a dict or a list of dicts), got {type(source).__name__}")
+    return _read_path(source, p)
+
+
+def _read_path(source, p: Problems) -> tuple[list[Resource], list[str], list[Path]]:
+    """The resources of one file or directory (see :func:`read_resources`)."""
+    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        raise ValueError(f"source looks like JSON text ({short(source.strip(), 40)!r}); pass json.loads(text) "
+                         "or a path")
     path = Path(source).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise FileNotFoundError(f"source: {short(str(path), 200)}: no such file or directory")
     files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
     readable = [f for f in files if _kind(f) is not None]
     notes: list[str] = []

@@ -303,3 +303,20 @@ def test_statuses_and_absent_values_are_set_aside_with_their_reason():
         (10, "Encounter/e2: type", "no_treatment"),
     ]
     assert _rows(study.episodes, ["episode_id", "modality"]) == [("c1", "unknown")]
+
+
+def test_a_list_of_paths_reads_each_file_and_json_text_is_refused():
+    files = sorted(EXPORT.glob("*.ndjson"))
+    a, _ = _load(EXPORT)
+    b, _ = _load([str(f) for f in files])  # the files of the export, named one by one (as text)
+    for table in ("patients", "episodes", "scores", "sessions"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
+    assert sorted(b.input_files) == sorted(f.resolve() for f in files)
+    text = BUNDLE.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match=r"source looks like JSON text .*; pass json.loads\(text\) or a path") as info:
+        _load(text)
+    assert len(str(info.value)) < 200  # the Bundle is not echoed
+    with pytest.raises(ValueError, match="source looks like JSON text"):
+        _load("  [" + text + "]")
+    with pytest.raises(TypeError, match="source: a list must hold either paths or parsed FHIR resources"):
+        _load([str(files[0]), {"resourceType": "Patient", "id": "x"}])
