@@ -253,25 +253,44 @@ def _score(entry, k: int, check: _Checker) -> ScoreMap:
 
 
 def _load(mapping) -> dict:
+    """The mapping as a dict: given as one, as JSON text (a string starting with ``{``), or as the path of a
+    ``.json`` or ``.toml`` file."""
     if isinstance(mapping, dict):
         return mapping
+    if isinstance(mapping, str) and mapping.lstrip()[:1] in ("{", "["):
+        try:
+            out = json.loads(mapping)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"mapping: looks like JSON text but cannot be read: {err}") from None
+        if not isinstance(out, dict):
+            raise TypeError(f"mapping: JSON text must hold one object (a dict), got {type(out).__name__}")
+        return out
     if isinstance(mapping, str | Path):
         path = Path(mapping)
         if path.suffix.lower() not in (".json", ".toml"):
-            raise ValueError(f"mapping: {path.name} is neither a .json nor a .toml file; or pass a dict")
-        text = path.read_text(encoding="utf-8")
+            raise ValueError(f"mapping: {_short(path.name)} is neither a .json nor a .toml file; or pass a dict "
+                             "or JSON text")
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "no such file"
+            raise FileNotFoundError(f"mapping: {path}: {what}; give the .json or .toml file of the mapping")
         try:
+            text = path.read_text(encoding="utf-8")
             out = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"mapping: {path.name} cannot be read: {err}") from None
         if not isinstance(out, dict):
             raise TypeError(f"mapping: {path.name} must hold one object (a dict), got {type(out).__name__}")
         return out
-    raise TypeError(f"mapping must be a dict or the path of a .json or .toml file, got {type(mapping).__name__}")
+    raise TypeError(f"mapping must be a dict, JSON text or the path of a .json or .toml file, "
+                    f"got {type(mapping).__name__}")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def read_mapping(mapping, dictionary: RedcapDictionary) -> RedcapMapping:
-    """Check a mapping (dict, or ``.json``/``.toml`` file) against the data dictionary.
+    """Check a mapping (dict, JSON text, or ``.json``/``.toml`` file) against the data dictionary.
 
     Raises
     ------

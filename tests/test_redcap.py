@@ -375,3 +375,21 @@ def test_a_dataframe_read_with_numeric_columns_loads_alike():
     study, _ = _load(raw)
     assert _sessions(study) == SESSIONS
     assert _scores(study) == SCORES
+
+
+def test_mapping_as_json_text_or_a_missing_file_is_named(tmp_path):
+    dic = read_dictionary(DICTIONARY)
+    text = json.dumps(MAPPING)
+    assert read_mapping(text, dic) == read_mapping(MAPPING, dic)  # JSON text is read, not taken as a file name
+    with pytest.raises(FileNotFoundError, match=r"^mapping: .*nope\.json: no such file"):
+        read_mapping(tmp_path / "nope.json", dic)
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"^mapping: .*dir\.json: is a directory"):
+        read_mapping(tmp_path / "dir.json", dic)
+    with pytest.raises(ValueError, match=r"^mapping: looks like JSON text but cannot be read") as info:
+        read_mapping(text[:-1], dic)
+    assert text[:200] not in str(info.value)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"patient": "Zürich"}'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"^mapping: latin\.json cannot be read"):
+        read_mapping(latin, dic)
