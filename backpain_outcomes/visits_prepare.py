@@ -17,7 +17,11 @@ cleaned column and a plain sentence for ``study.notes`` saying what was done:
 - :func:`prepare_dates`: a time of day after a date (``14/08/2024 10:15``,
   ``2024-08-21T09:30``) is dropped; a number of 20000 to 80000 days (as text
   or a number) is an Excel serial date, counted from 1899-12-30 (Excel's
-  1900 date system; 20000 is 1954-10-03, 80000 is 2119-01-10).
+  1900 date system; 20000 is 1954-10-03, 80000 is 2119-01-10). A workbook
+  in the 1904 date system (older Excel for Mac) counts from 1904-01-01, so
+  its dates would be read 1,462 days too early; the note says which epoch
+  was assumed, and ``excel_serial=False`` leaves such numbers as they are
+  (the loader then reports them as unreadable dates).
 - :func:`episodes_by_gap` and :func:`episode_note`: without an episode
   column or an episodes table each patient's visits are one episode; a gap
   longer than :data:`LONG_GAP_DAYS` is pointed out, and ``episode_gap``
@@ -50,7 +54,7 @@ _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
 _TIME = re.compile(r"^(\S*\d)(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[ap]\.?m\.?)?(?:Z|[+-]\d{2}:?\d{2})?)$",
                    re.IGNORECASE)
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
-_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's 1900 date system (the 1904 system starts 1,462 days later)
 
 
 def _lines(lines: np.ndarray, shown: int = 8) -> str:
@@ -105,18 +109,18 @@ def clean_treatments(values: pd.Series, lines: np.ndarray, header: str, user_map
                  f"{_lines(lines[hit])}")
 
 
-def _date_value(v) -> tuple[object, int]:
+def _date_value(v, excel_serial: bool = True) -> tuple[object, int]:
     """(the value as the loader should read it, 1 when it was a serial day number, 2 when it had a time of day)."""
     if isinstance(v, str):
         t = v.strip()
-        if _SERIAL.match(t) and 20000 <= float(t) <= 80000:
+        if excel_serial and _SERIAL.match(t) and 20000 <= float(t) <= 80000:
             return (_EXCEL_EPOCH + pd.Timedelta(days=int(float(t)))).strftime("%Y-%m-%d"), 1
         m = _TIME.match(t)
         return (m[1], 2) if m else (v, 0)
     if isinstance(v, bool):
         return v, 0
     if isinstance(v, int | float | np.integer | np.floating):
-        if v == v and 20000 <= v <= 80000:
+        if excel_serial and v == v and 20000 <= v <= 80000:
             return (_EXCEL_EPOCH + pd.Timedelta(days=int(v))).strftime("%Y-%m-%d"), 1
         return v, 0
     if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "hour"):
@@ -126,8 +130,14 @@ def _date_value(v) -> tuple[object, int]:
     return v, 0
 
 
-def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.Series, list[str]]:
+def prepare_dates(values: pd.Series, lines: np.ndarray, where: str,
+                  excel_serial: bool = True) -> tuple[pd.Series, list[str]]:
     """Dates without their time of day, Excel serial day numbers as ISO dates; and notes saying so.
+
+    A number of 20000 to 80000 is read as days since 1899-12-30, Excel's 1900 date system (the one of
+    Excel for Windows and of current Excel for Mac). A workbook saved in the 1904 date system counts from
+    1904-01-01: its dates are 1,462 days later than read here. The note names the epoch assumed;
+    ``excel_serial=False`` leaves such numbers unconverted (the loader then reports them as unreadable).
 
     Examples
     --------
@@ -139,7 +149,7 @@ def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.
     if pd.api.types.is_datetime64_any_dtype(values):
         return values, []
     codes, uniq = pd.factorize(values)   # each distinct value read once
-    read = [_date_value(u) for u in uniq]
+    read = [_date_value(u, excel_serial) for u in uniq]
     kind = np.append(np.array([k for _, k in read], np.int8), 0)[codes]
     if not kind.any():
         return values, []
@@ -149,7 +159,8 @@ def prepare_dates(values: pd.Series, lines: np.ndarray, where: str) -> tuple[pd.
     notes = []
     if serial.any():
         notes.append(f"{int(serial.sum())} date(s) of {where} read as Excel serial day numbers ({_lines(lines[serial])};"
-                     " days since 1899-12-30)")
+                     " days since 1899-12-30, Excel's 1900 date system; a workbook in the 1904 date system "
+                     "would give dates 1,462 days later)")
     if timed.any():
         notes.append(f"{int(timed.sum())} date(s) of {where} hold a time of day: times of day dropped "
                      f"({_lines(lines[timed])})")

@@ -193,3 +193,17 @@ def test_bad_arguments_name_the_argument():
             load_visits(visits, episode_gap=bad)
     with pytest.raises(ValueError, match="sheet=2: only a workbook"):
         load_visits(visits, sheet=2)
+
+
+def test_excel_serial_dates_name_their_epoch_and_can_be_left_alone():
+    import numpy as np
+
+    from backpain_outcomes.visits_prepare import prepare_dates
+
+    values = pd.Series(["45504", 45505, "2024-08-21"])
+    out, notes = prepare_dates(values, np.array([2, 3, 4]), "d")
+    # 45504 days after 1899-12-30 is 2024-07-31 (Excel for Windows shows 45504 as 31/07/2024)
+    assert out.tolist() == ["2024-07-31", "2024-08-01", "2024-08-21"]
+    assert "Excel's 1900 date system; a workbook in the 1904 date system would give dates 1,462 days later" in notes[0]
+    kept, said = prepare_dates(values, np.array([2, 3, 4]), "d", excel_serial=False)
+    assert kept.tolist() == values.tolist() and said == []
