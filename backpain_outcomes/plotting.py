@@ -180,7 +180,7 @@ def plot_resolution_panels(curve, reference: str | None = "untreated", ncols: in
     >>> len(plot_resolution_panels(curve))  # five modalities, each beside untreated
     5
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazily, as everywhere in the package: importing it selects no backend
     ncols = check_int(ncols, "ncols", low=1)
     groups = _curve_groups(curve)
     ref = next((g for g in groups if g[0] == (reference,)), None)

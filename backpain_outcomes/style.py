@@ -29,6 +29,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+from matplotlib.transforms import blended_transform_factory
 
 from .vocabulary import MIXED, UNKNOWN, UNTREATED
 
@@ -136,7 +137,7 @@ def new_axes(ax=None, figsize=(8, 5)):
     """``ax``, or the Axes of a new figure with constrained layout (labels are never cut off)."""
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here, not at the top: importing the package selects no backend (cli sets Agg)
     _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 
@@ -198,7 +199,6 @@ def informative_limit(entry, exit, horizon=None, min_at_risk: int = MIN_AT_RISK,
 
 def n_column(ax, y, counts, header: str = "n") -> None:
     """Counts right of a forest plot's panel, one per row at the rows' ``y`` (data units), with a header."""
-    from matplotlib.transforms import blended_transform_factory
     trans = blended_transform_factory(ax.transAxes, ax.transData)
     for yi, n in zip(y, counts):
         ax.text(1.02, yi, "" if n is None or n != n else f"{n:.0f}", transform=trans, ha="left", va="center",

@@ -432,7 +432,7 @@ class TableOne(Result):
 
     def plot(self, ax=None):
         """Love plot: the mean and the largest pairwise SMD of every variable, with the 0.1 line."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazily, as everywhere in the package: importing it selects no backend
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.4 * max(len(self.comparisons), 3) + 1))
         c = self.comparisons
