@@ -1,4 +1,4 @@
-"""Command line: ``backpain-outcomes validate|claims|compare|curves|report|simulate``.
+"""Command line: ``backpain-outcomes validate|claims|compare|curves|report|table1|simulate``.
 
 Every flag has the name of the argument of the Python function it feeds
 (``--day``, ``--by``, ``--reference``, ``--min-n``, ``--instrument``,
@@ -18,7 +18,8 @@ file untouched.
 Every output records its provenance (package version, command line, analysis
 configuration, seed, UTC date, SHA-256 of the input files and of the tables as
 analysed): embedded in HTML, PNG, SVG and text files, in a sidecar
-``<name>.provenance.json`` next to CSV, PDF, Parquet and Excel files; read it
+``<name>.provenance.json`` next to CSV, PDF, Parquet and Excel files and next to
+publication tables (``--table``, ``table1 -o``: Markdown, LaTeX, Word, CSV); read it
 back with :func:`backpain_outcomes.provenance.read_provenance`. A sidecar is
 an output like any other: never an input, replaced only with ``--force``.
 """
@@ -38,6 +39,7 @@ from .claims import evaluate_seed_claims, test_resolution_claim
 from .compare import compare_modalities
 from .curves import fit_recovery_curves
 from .exceptions import DataValidationError, MissingDependencyError, format_problems
+from .export import FORMATS, to_markdown
 from .loading import load_study
 from .problems import count_by_kind
 from .provenance import (
@@ -54,6 +56,7 @@ from .report import clinic_report
 from .rules import DEFAULT_RULE, as_rule
 from .safe_io import OutputError, atomic_path, check_directory, check_output, safe_csv
 from .simulate import simulate_study
+from .table_one import table_one
 from .version import __version__
 from .visits import load_visits
 from .vocabulary import instrument_name, modality_name
@@ -268,6 +271,22 @@ def _csv(df: pd.DataFrame, path, provenance, engine: str = "pandas") -> None:
         safe_csv(df, tmp, engine=engine)
 
 
+def _check_table(path, args, what: str) -> Path:
+    """Check a publication table (``.md``, ``.tex``, ``.docx`` or ``.csv``) and its sidecar, which every
+    format of table has."""
+    out = _check_file(path, args, tuple(FORMATS), what)
+    check_output(sidecar_path(out), _inputs(args), args.force, what=what)
+    return out
+
+
+def _write_table(result, path, args, config: dict, study) -> Path:
+    """Write ``result.export(path, study=study)`` (its publication table, format by suffix, with a provenance
+    sidecar hashing the inputs) with the command's flags in the record's configuration, as the other outputs."""
+    command, settings = vars(args)["_invocation"]
+    with invocation(command, **settings, **config):
+        return result.export(path, force=args.force, study=study)
+
+
 def _read_files(args) -> list[Path]:
     """The data files a failed load read (directories expanded to their table files)."""
     files = []
@@ -330,6 +349,12 @@ def _claims_args(p):
     p.add_argument("--population", help="test one claim on this population (e.g. untreated) instead of C1-C4")
     p.add_argument("--csv", metavar="FILE", help="also write the claims table to this CSV file")
     p.add_argument("--text", metavar="FILE", help="also write the printed verdicts to this .txt file")
+    _add_table_flag(p, "claims")
+
+
+def _add_table_flag(p, what: str):
+    p.add_argument("--table", metavar="FILE", help=f"also write the {what} publication table to this file: "
+                                                   f"{', '.join(FORMATS)} (by its suffix)")
 
 
 def _claims_text(args, report) -> str:
@@ -348,25 +373,30 @@ def cmd_claims(args):
         _check_file(args.csv, args, (".csv",), "--csv")
     if args.text:
         _check_file(args.text, args, (".txt",), "--text")
+    if args.table:
+        _check_table(args.table, args, "--table")
     study = _load(args)
     config = {k: getattr(args, k) for k in ("rule", "day", "origin", "claimed", "alpha", "min_n", "population")}
     if args.population:
         res = test_resolution_claim(study, claimed=args.claimed, day=args.day, rule=args.rule,
                                     population=args.population, origin=args.origin, alpha=args.alpha, min_n=args.min_n)
-        text, table, function = res.summary(), res.table, "test_resolution_claim"
+        text, result, function = res.summary(), res, "test_resolution_claim"
     else:
         report = evaluate_seed_claims(study, rule=args.rule, day=args.day, origin=args.origin, claimed=args.claimed,
                                       alpha=args.alpha, min_n=args.min_n)
-        text, table, function = _claims_text(args, report), report.table, "evaluate_seed_claims"
+        text, result, function = _claims_text(args, report), report, "evaluate_seed_claims"
     print(text)
     provenance = make_provenance(function, config, study=study)
     if args.csv:
-        _csv(table, args.csv, provenance)
+        _csv(result.table, args.csv, provenance)
         print(f"\nclaims table written to {args.csv}")
     if args.text:
         with atomic_path(args.text) as tmp:
             tmp.write_text(text_with_provenance(text, provenance), encoding="utf-8")
         print(f"claims text written to {args.text}")
+    if args.table:
+        _write_table(result, args.table, args, config, study)
+        print(f"claims publication table written to {args.table}")
     return 0
 
 
@@ -375,6 +405,7 @@ def _compare_args(p):
     _add_analysis_flags(p, "instrument", "day", "reference", "origin", "alpha")
     _add_min_n(p, 5)
     p.add_argument("--csv", metavar="FILE", help="also write the comparison table to this CSV file")
+    _add_table_flag(p, "comparison")
 
 
 @command("compare", "compare every modality with a reference at a horizon (ANCOVA, responders, hazard ratios)",
@@ -383,14 +414,19 @@ def cmd_compare(args):
     _check_problems_file(args)
     if args.csv:
         _check_file(args.csv, args, (".csv",), "--csv")
+    if args.table:
+        _check_table(args.table, args, "--table")
     study = _load(args)
     res = compare_modalities(study, instrument=args.instrument, day=args.day, reference=args.reference,
                              origin=args.origin, alpha=args.alpha, min_n=args.min_n)
     print(res.summary())
+    config = {k: getattr(args, k) for k in ("instrument", "day", "reference", "origin", "alpha", "min_n")}
     if args.csv:
-        config = {k: getattr(args, k) for k in ("instrument", "day", "reference", "origin", "alpha", "min_n")}
         _csv(res.table, args.csv, make_provenance("compare_modalities", config, study=study))
         print(f"\ncomparison table written to {args.csv}")
+    if args.table:
+        _write_table(res, args.table, args, config, study)
+        print(f"comparison publication table written to {args.table}")
     return 0
 
 
@@ -452,6 +488,41 @@ def cmd_report(args):
                       title=args.title, rule=args.rule, day=args.day, origin=args.origin, instrument=args.instrument,
                       min_n=args.min_n, show_therapists=args.show_therapists, progress=False)
     print(f"report written to {out.resolve()}")
+    return 0
+
+
+def _table1_args(p):
+    _add_study_args(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help=f"write the table to this file: {', '.join(FORMATS)} (by its suffix); default: print Markdown")
+    p.add_argument("--by", default="modality",
+                   help="one categorical column of the episodes: modality (default), treatment_status, chronicity, "
+                        "sex, clinic_id, ...")
+    _add_analysis_flags(p, "instrument", "origin")
+    _add_min_n(p, 5)
+    p.add_argument("--test", action="store_true", help="add p-values across the groups (off: a Table 1 describes)")
+
+
+@command("table1", "Table 1: baseline characteristics of the episodes by group, with standardised mean differences",
+         _table1_args)
+def cmd_table1(args):
+    _check_problems_file(args)
+    if args.output:
+        _check_table(args.output, args, "-o")
+    study = _load(args)
+    try:
+        res = table_one(study, by=args.by, instrument=args.instrument, origin=args.origin, test=args.test,
+                        min_n=args.min_n)
+    except ValueError as err:  # --by is checked against the study's columns, once it is loaded
+        if str(err).startswith(("by=", "by ")):
+            raise ValueError(f"argument --by: {err}") from None
+        raise
+    if not args.output:
+        print(to_markdown(res), end="")
+        return 0
+    config = {k: getattr(args, k) for k in ("by", "instrument", "origin", "min_n", "test")}
+    _write_table(res, args.output, args, config, study)
+    print(f"Table 1 written to {args.output}")
     return 0
 
 
@@ -534,12 +605,14 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    command = ["backpain-outcomes", *(sys.argv[1:] if argv is None else argv)]
+    settings = {"loading": _loading(args)} if hasattr(args, "path") else {}
+    vars(args)["_invocation"] = (command, settings)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             with pd.option_context("display.max_colwidth", 200, "display.width", 250), \
-                    invocation(["backpain-outcomes", *(sys.argv[1:] if argv is None else argv)],
-                               **({"loading": _loading(args)} if hasattr(args, "path") else {})):
+                    invocation(command, **settings):
                 return int(args.func(args) or 0)
     except DataValidationError as err:
         _print_problems(err, args)

@@ -4,6 +4,7 @@ failed PDF), problems at scale (first 50 printed, all of them with --problems)."
 import re
 import shutil
 import stat
+from pathlib import Path
 
 import matplotlib.figure
 import pandas as pd
@@ -265,3 +266,113 @@ def test_an_episodes_table_without_a_valid_row_exits_1_listing_the_problems(tmp_
         assert main(["validate", str(tmp_path), *flags]) == 1
         out = capsys.readouterr().out
         assert "episodes.csv:2:onset_date: ambiguous date" in out and "episodes.csv:3:onset_date" in out
+
+
+# ----------------------------------------------------------------------------------------- publication tables
+def _config_has(record, flags: dict):
+    """The provenance configuration records every flag with the value given (the API's names)."""
+    assert {k: record.config[k] for k in flags} == flags, record.config
+    assert record.config["loading"] == {"exclude": False, "no_sessions": "unknown"}
+
+
+def _docx_cells(path):
+    import docx  # the export extra, installed in the development environment
+    grid = docx.Document(str(path)).tables[0]
+    return [[cell.text for cell in row.cells] for row in grid.rows]
+
+
+def test_table1_writes_each_format_like_the_api_with_provenance(study, tmp_path, capsys):
+    from backpain_outcomes.export import publication_table, to_latex, to_markdown
+    from backpain_outcomes.provenance import read_provenance, sha256_file
+    from backpain_outcomes.table_one import table_one
+    flags = ["--by", "chronicity", "--instrument", "nrs", "--origin", "first_contact", "--min-n", "3", "--test"]
+    # the expected table: the API with the same arguments on the same files
+    api = table_one(bpo.load_study(study), by="chronicity", instrument="nrs", origin="first_contact", min_n=3,
+                    test=True)
+    assert main(["table1", str(study), *flags]) == 0  # no -o: the Markdown table on stdout
+    assert capsys.readouterr().out == to_markdown(api)
+    for name in ("t1.md", "t1.tex", "t1.docx", "t1.csv"):
+        assert main(["table1", str(study), *flags, "-o", str(tmp_path / name)]) == 0, name
+        assert f"Table 1 written to {tmp_path / name}" in capsys.readouterr().out
+        record = read_provenance(tmp_path / name)  # also checks the sidecar's hash of the output
+        _config_has(record, {"by": "chronicity", "instrument": "nrs", "origin": "first_contact", "min_n": 3,
+                             "test": True})
+        assert record.command == ["backpain-outcomes", "table1", str(study), *flags, "-o", str(tmp_path / name)]
+        assert {Path(i["path"]).name: i["sha256"] for i in record.inputs} == {
+            f.name: sha256_file(f) for f in study.iterdir() if f.suffix == ".csv"}
+    assert (tmp_path / "t1.md").read_text(encoding="utf-8") == to_markdown(api)
+    assert (tmp_path / "t1.tex").read_text(encoding="utf-8") == to_latex(api)
+    pub = publication_table(api)
+    assert _docx_cells(tmp_path / "t1.docx") == [list(pub.columns), *pub.astype(str).values.tolist()]
+    csv = pd.read_csv(tmp_path / "t1.csv")
+    assert "p_value" in api.comparisons and len(csv) == len(api.table)
+    pd.testing.assert_series_equal(csv["mean"], api.table["mean"].astype(float), check_dtype=False, atol=1e-9)
+
+
+def test_table1_output_safety(study, tmp_path, capsys):
+    before = snapshot(study)
+    out = tmp_path / "t1.md"
+    out.write_text("old")
+    assert main(["table1", str(study), "-o", str(out)]) == 2
+    assert "-o: " in capsys.readouterr().err and out.read_text() == "old"
+    assert main(["table1", str(study), "-o", str(out), "--force"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("**Baseline characteristics by modality**")
+    capsys.readouterr()
+    (tmp_path / "t2.md.provenance.json").write_text("old")  # a sidecar is an output too
+    refused = [
+        (["table1", str(study), "-o", str(tmp_path / "t2.md")], "exists; pass --force"),
+        (["table1", str(study / "scores.csv"), str(study / "sessions.csv"), "-o", str(study / "scores.csv"),
+          "--force"], "one of the input files"),
+        (["table1", str(study), "-o", str(study / "t1.md")], "into the input directory"),
+        (["table1", str(study), "-o", str(tmp_path / "p.csv"), "--problems", str(tmp_path / "p.csv")],
+         "give each output its own file"),
+        (["table1", str(study), "-o", str(tmp_path / "t1.xlsx")], "-o: cannot write a .xlsx file"),
+    ]
+    for argv, message in refused:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert snapshot(study) == before and (tmp_path / "t2.md.provenance.json").read_text() == "old"
+    assert not (tmp_path / "t2.md").exists() and not (tmp_path / "t1.xlsx").exists()
+
+
+def test_claims_and_compare_write_their_publication_tables(study, tmp_path, capsys):
+    from backpain_outcomes.export import to_markdown
+    from backpain_outcomes.provenance import read_provenance
+    loaded = bpo.load_study(study)
+    out = tmp_path / "claims.md"
+    assert main(["claims", str(study), "--day", "42", "--table", str(out)]) == 0
+    assert f"claims publication table written to {out}" in capsys.readouterr().out
+    api = bpo.evaluate_seed_claims(loaded, day=42)  # the same numbers as the API with the same arguments
+    assert out.read_text(encoding="utf-8") == to_markdown(api)
+    record = read_provenance(out)
+    _config_has(record, {"rule": "nrs<=1 x2", "day": 42, "origin": "onset", "claimed": 0.9, "alpha": 0.05,
+                         "min_n": 20, "population": None})
+    assert len(record.inputs) == 4 and set(record.tables) >= {"scores", "sessions"}
+    out = tmp_path / "compare.csv"
+    argv = ["compare", str(study), "--reference", "none", "--min-n", "6", "--table", str(out)]
+    assert main(argv) == 0
+    api = bpo.compare_modalities(loaded, reference="untreated", min_n=6)
+    table = pd.read_csv(out)
+    for col in ("difference", "ci_low", "ci_high", "hazard_ratio"):
+        pd.testing.assert_series_equal(table[col], api.table[col].astype(float), check_dtype=False, atol=1e-9)
+    _config_has(read_provenance(out), {"instrument": "nrs", "day": 42, "reference": "untreated", "origin": "onset",
+                                       "alpha": 0.05, "min_n": 6})
+    before = out.read_bytes()
+    assert main(argv) == 2  # exists: replaced only with --force
+    assert "--table: " in capsys.readouterr().err and out.read_bytes() == before
+    assert main([*argv, "--force"]) == 0
+    for argv, message in ((["claims", str(study), "--table", str(study / "episodes.csv")], "--table: refusing"),
+                          (["compare", str(study), "--table", str(tmp_path / "c.json")], "--table: cannot write"),
+                          (["compare", str(study), "--csv", str(tmp_path / "c.csv"), "--table",
+                            str(tmp_path / "c.csv")], "give each output its own file")):
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
+def test_table1_bad_flag_values_are_usage_errors_naming_the_flag(study, capsys):
+    for flags, word in ((["--min-n", "0"], "argument --min-n"), (["--origin", "visit"], "argument --origin"),
+                        (["--instrument", "sf36"], "argument --instrument"), (["--by", "nonsense"], "argument --by"),
+                        (["--by", "age"], "argument --by")):
+        assert main(["table1", str(study), *flags]) == 2, flags
+        err = capsys.readouterr().err
+        assert word in err, (flags, err)
