@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import types
 import warnings
 
 import pandas as pd
@@ -110,7 +111,7 @@ class ExcludedRowsWarning(UserWarning):
     """Rows were moved to ``study.exclusions`` when loading with errors='exclude'."""
 
 
-def warn(message: str, category: type[Warning]) -> None:
+def warn(message: str | Warning, category: type[Warning]) -> None:
     """Emit a warning attributed to the user's line of code.
 
     The line shown is that of the first caller outside this package (and outside
@@ -120,7 +121,8 @@ def warn(message: str, category: type[Warning]) -> None:
     one more layer is added.
     """
     package = __name__.partition(".")[0]
-    frame, level = sys._getframe(1), 2
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and (frame.f_globals.get("__name__", "").partition(".")[0] == package
                                  or frame.f_code.co_filename == functools.__file__):
         frame, level = frame.f_back, level + 1
