@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from .checks import check_bool, check_by, check_instrument, check_min_n, check_origin
-from .export import code_label
+from .export_table import code_label
 from .results import Result
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
 from .weighting import SMD_THRESHOLD, balance_table
@@ -408,7 +408,7 @@ class TableOne(Result):
         names[OVERALL] = "Overall" if labels else OVERALL
         comp = self.comparisons.set_index("variable")
         total = int(t.loc[(t["variable"] == "episodes") & (t["group"] == OVERALL), "count"].iloc[0])
-        out = []
+        out: list[dict] = []
         hidden = {names[g]: f"suppressed (n < {self.min_n})" for g in self.suppressed}
         for var, rows in t.groupby("variable", sort=False):
             start = len(out)
