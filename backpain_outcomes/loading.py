@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_bool, check_choice, check_int
-from .dates import date_order, order_note
+from .dates import date_order, forms_note, order_note
 from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .linking import leading_zero_note, link_tables
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
@@ -404,13 +404,15 @@ _DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores":
 
 
 def _date_notes(raw: dict) -> list[str]:
-    """How each date column's ambiguous dates are read when the column proves the order (see dates)."""
+    """How each date column's ambiguous dates are read when the column proves the order, and its serial day
+    numbers and times of day (see dates)."""
     notes = []
     for name, col in _DATE_COLUMNS.items():
         t = raw.get(name)
         if t is not None and col in t.data:
             where = f"{name}.{col} ({', '.join(t.sources[i] for i in pd.unique(t.source_index))})"
             notes.append(order_note(date_order(t.data[col]), where))
+            notes.append(forms_note(t.data[col], where))
     return [n for n in notes if n]
 
 

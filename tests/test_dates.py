@@ -1,10 +1,16 @@
-"""Dates: never guessed, the calendar date as written (offsets do not move it), booleans and numbers are not dates."""
+"""Dates: never guessed, the calendar date as written (offsets and times do not move it), booleans are not dates,
+numbers only as plausible Excel serial day numbers."""
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
+import pytest
+from conftest import TODAY, write
 
-from backpain_outcomes.dates import AMBIGUOUS, BAD, OK, DateOrder, date_order, order_note, parse_dates
+from backpain_outcomes.dates import AMBIGUOUS, BAD, OK, SERIAL, TIMED, WRITTEN, DateOrder, date_order, forms_note, order_note, parse_dates, read_forms
+from backpain_outcomes.exceptions import DataValidationError
+from backpain_outcomes.loading import load_study
 
 
 def _parse(values, dayfirst=None):
@@ -64,8 +70,9 @@ def test_offsets_do_not_move_the_date():
 
 
 def test_cells_that_are_not_dates():
+    # 45000 is a plausible Excel serial day number: 504 days before 45504 (2024-07-31, see below) is 2023-03-15
     got = _parse([dt.datetime(2024, 1, 2, 23, 0), dt.date(2024, 1, 3), 45000, 5.0, True, dt.time(3, 4)])
-    assert got == (["2024-01-02", "2024-01-03", None, None, None, None], [OK, OK, BAD, BAD, BAD, BAD])
+    assert got == (["2024-01-02", "2024-01-03", "2023-03-15", None, None, None], [OK, OK, OK, BAD, BAD, BAD])
 
 
 def test_each_distinct_value_is_parsed_once_even_for_a_million_rows():
@@ -83,3 +90,98 @@ def test_a_refused_value_is_never_evidence_of_the_order():
     assert _parse(["04-03-2024", "30/02/2024", "13/13/2024"])[1] == [AMBIGUOUS, BAD, BAD]
     # only a value read exactly one way (four-digit year, a number above 12) decides
     assert _parse(["04-03-2024", "24-03-2005"]) == (["2024-03-04", "2005-03-24"], [OK, OK])
+
+
+# ------------------------------------------------------------------------ times of day and Excel serial numbers
+def test_a_time_of_day_after_a_date_is_dropped():
+    got = _parse(["14/08/2024 10:15", "2024-08-14 10:15:00", "2024-08-14T10:15", "8/14/2024 10:15 AM",
+                  "2024/08/14 23:59:59", "14/08/2024  07:05:09.5", "14/08/2024 10:15+02:00"])
+    assert got == (["2024-08-14"] * 7, [OK] * 7)
+    # a time that is no time of day leaves the value as written, which is no date
+    assert _parse(["14/08/2024 25:15", "14/08/2024 10:75", "14/08/2024 13:00 pm", "14/08/2024 10"])[1] == [BAD] * 4
+
+
+def test_a_time_of_day_keeps_the_column_wide_order_rules():
+    # 14/08 proves day first even with a time, so 03/04/2024 10:00 is 3 April
+    assert _parse(["03/04/2024 10:00", "14/08/2024 10:15"]) == (["2024-04-03", "2024-08-14"], [OK, OK])
+    assert date_order(pd.Series(["03/04/2024 10:00", "14/08/2024 10:15"])).dayfirst is True
+    # every value readable both ways: still refused, time or not
+    assert _parse(["03/04/2024 10:00", "05/06/2024"])[1] == [AMBIGUOUS, AMBIGUOUS]
+    assert _parse(["03/04/2024 10:00"], dayfirst=False)[0] == ["2024-03-04"]
+
+
+def test_excel_serial_day_numbers_hand_checked():
+    # By hand from the epoch 1899-12-30: 2 days to 1900-01-01; 1900-01-01 -> 2000-01-01 is 36524 days (100 years,
+    # 24 leap years 1904..1996, 1900 is not one); 2000-01-01 -> 2024-01-01 is 8766 days (24 years, 6 leap years);
+    # 2024-01-01 -> 2024-07-31 is 31+29+31+30+31+30+30 = 212 days. 2 + 36524 + 8766 + 212 = 45504.
+    # 32874 = 2 + 32872 (1900 -> 1990: 90 years, 22 leap years 1904..1988) is 1990-01-01, the first accepted day;
+    # a fraction is the time of day, dropped (45504.9 is 2024-07-31 21:36).
+    got = _parse(["45504", 45504, 45504.9, "45504.9", np.int64(45505), "32874", 32874.0])
+    assert got == (["2024-07-31", "2024-07-31", "2024-07-31", "2024-07-31", "2024-08-01", "1990-01-01",
+                    "1990-01-01"], [OK] * 7)
+
+
+def test_implausible_numbers_stay_bad_dates():
+    # before 1990 (32873 is 1989-12-31), after today plus one year (2027-11-26 is 32874 + 13843: 1990 -> 2027 is
+    # 37 years with 9 leap years 1992..2024 = 13514 days, and 2027-01-01 -> 2027-11-26 is 329 days), not five
+    # digits of text, not finite, negative, booleans
+    today = pd.Timestamp("2026-11-26")
+    last = 32874 + 13514 + 329
+    parsed, status = parse_dates(pd.Series([last, last + 1, "32873", 32873, "12345", "123456", float("inf"),
+                                            -45504, True, "4550", "45504x"], dtype=object), today=today)
+    assert parsed.iloc[0].strftime("%Y-%m-%d") == "2027-11-26"
+    assert status.tolist() == [OK] + [BAD] * 10
+
+
+def test_read_forms_says_which_values_were_serial_or_timed():
+    values = pd.Series(["45504", "14/08/2024 10:15", "2024-08-21", 45511.75, "1234", None,
+                        dt.datetime(2024, 8, 2, 9, 30), dt.datetime(2024, 8, 3)], dtype=object)
+    out, form = read_forms(values)
+    assert out.tolist()[:5] == ["2024-07-31", "14/08/2024", "2024-08-21", "2024-08-07", "1234"]
+    assert out.tolist()[6] == "2024-08-02"
+    assert form.tolist() == [SERIAL, TIMED, WRITTEN, SERIAL, WRITTEN, WRITTEN, TIMED, WRITTEN]
+    stamps = pd.Series(pd.to_datetime(["2024-08-02 09:30", "2024-08-03 00:00", None]))
+    assert read_forms(stamps)[1].tolist() == [TIMED, WRITTEN, WRITTEN]
+
+
+def test_forms_note_names_the_column_counts_the_values_and_states_the_date_system():
+    note = forms_note(pd.Series(["45504", "45504", "2024-08-01", "x", None, "", "2024-08-02 10:15"]), "scores.date")
+    assert note.startswith("scores.date: 2 value(s) read as Excel serial day numbers, such as 45504 = 2024-07-31: "
+                           "days since 1899-12-30 (Excel's 1900 date system; a workbook in the 1904 date system "
+                           "would give dates 1,462 days later)")
+    # the mix: "x" is no date and blanks are not counted, so 2 dates written as dates
+    assert "the column mixes them with 2 date(s) written as dates, such as 2024-08-01; both kinds are read" in note
+    assert note.endswith("1 date(s) followed by a time of day, such as 2024-08-02 10:15: the time is dropped "
+                         "(the calendar day written is the date)")
+    assert "mixes" not in forms_note(pd.Series(["45504", None]), "d")
+    assert forms_note(pd.Series(["2024-08-01", "12345", 5]), "d") is None
+
+
+def test_load_study_reads_serial_and_timed_dates_and_says_so(tmp_path):
+    write(tmp_path / "scores.csv", "patient_id,date,instrument,score\n"
+          "p1,45504,nrs,7\n"                 # line 2: 2024-07-31 (hand-checked above)
+          "p1,14/08/2024 10:15,nrs,6\n"      # line 3: day first (14 > 12), time dropped
+          "p1,2024-08-21T09:30,nrs,5\n"      # line 4: ISO with a time
+          "p1,45535.5,nrs,4\n")              # line 5: 45504 + 31 = 2024-08-31, half a day dropped
+    study = load_study(tmp_path, today=TODAY)
+    assert study.scores["date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-07-31", "2024-08-14", "2024-08-21", "2024-08-31"]
+    notes = " ".join(study.notes)
+    assert "scores.date (scores.csv): 2 value(s) read as Excel serial day numbers, such as 45504 = 2024-07-31" in notes
+    assert "the column mixes them with 2 date(s) written as dates, such as 14/08/2024 10:15" in notes
+    assert "2 date(s) followed by a time of day, such as 14/08/2024 10:15: the time is dropped" in notes
+
+
+def test_load_study_refuses_implausible_numbers_with_the_bad_date_record(tmp_path):
+    write(tmp_path / "scores.csv", "patient_id,date,instrument,score\n"
+          "p1,45504,nrs,7\n"      # line 2: fine
+          "p1,12345,nrs,6\n"      # line 3: 1933-10-18 as a serial, before 1990: not a date
+          "p1,99999,nrs,5\n"      # line 4: 2173 as a serial: not a date
+          "p1,14/08/2024 25:00,nrs,4\n")  # line 5: no time of day
+    with pytest.raises(DataValidationError) as info:
+        load_study(tmp_path, today=TODAY)
+    p = info.value.problems
+    assert p[["table", "source", "row", "column", "value", "reason", "expected"]].values.tolist() == [
+        ["scores", "scores.csv", 3, "date", "12345", "bad_date", "an ISO 8601 date such as 2024-03-25"],
+        ["scores", "scores.csv", 4, "date", "99999", "bad_date", "an ISO 8601 date such as 2024-03-25"],
+        ["scores", "scores.csv", 5, "date", "14/08/2024 25:00", "bad_date", "an ISO 8601 date such as 2024-03-25"]]
