@@ -24,8 +24,6 @@ and the largest pairwise SMD. An SMD above 0.1 is commonly read as imbalance
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -33,8 +31,9 @@ from scipy import stats
 from .checks import check_bool, check_by, check_instrument, check_min_n, check_origin
 from .export_table import code_label
 from .results import Result
+from .table_one_compare import categorical_smd, compare_groups, continuous_smd
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
-from .weighting import SMD_THRESHOLD, balance_table
+from .weighting import SMD_THRESHOLD
 
 __all__ = ["table_one", "TableOne", "categorical_smd", "continuous_smd", "SKEW_LIMIT", "MAX_GROUPS"]
 
@@ -47,48 +46,6 @@ OVERALL = "overall"
 MAX_GROUPS = 20
 #: codes the loader writes (sex is normalised to these) shown capitalised like the vocabulary's labels
 _LOADER_CODES = ("female", "male")
-
-
-def continuous_smd(x, a, b) -> float:
-    """|SMD| of a continuous variable between the episodes in masks ``a`` and ``b`` (missing values dropped).
-
-    Examples
-    --------
-    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
-    >>> round(continuous_smd(x, np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 1], bool)), 4)
-    2.8284
-    """
-    x = np.asarray(x, float)
-    keep = np.isfinite(x) & (a | b)
-    if min((keep & a).sum(), (keep & b).sum()) < 1:
-        return float("nan")
-    z = pd.DataFrame({"x": x[keep]})
-    t = balance_table(z, b[keep].astype(int), {1: np.ones(int(keep.sum()))}, ["a", "b"])
-    return float(abs(t["smd_before"].iloc[0]))
-
-
-def categorical_smd(x, a, b) -> float:
-    """Yang & Dalton (2012) SMD of a categorical variable between masks ``a`` and ``b`` (missing dropped).
-
-    Examples
-    --------
-    >>> x = np.array(["f", "f", "m", "f", "m", "m"], dtype=object)
-    >>> round(categorical_smd(x, np.arange(6) < 3, np.arange(6) >= 3), 4)  # (2/3 - 1/3) / sqrt(2/9)
-    0.7071
-    """
-    x = pd.Series(np.asarray(x, dtype=object))
-    ok = x.notna().to_numpy()
-    levels = sorted(set(x[ok & (a | b)]), key=str)
-    if len(levels) < 1 or min((ok & a).sum(), (ok & b).sum()) < 1:
-        return float("nan")
-    p = [np.array([(x[ok & m] == lev).mean() for lev in levels[1:]], float) for m in (a, b)]
-    if len(levels) == 1:
-        return 0.0
-    cov = [np.diag(q) - np.outer(q, q) for q in p]
-    s, d = (cov[0] + cov[1]) / 2, p[0] - p[1]
-    if np.allclose(s, 0):
-        return 0.0 if np.allclose(d, 0) else float("nan")
-    return float(np.sqrt(max(d @ np.linalg.pinv(s) @ d, 0.0)))
 
 
 def _variables(study, instrument: str, origin: str) -> tuple[pd.DataFrame, list[tuple[str, str, str]], list[str]]:
@@ -159,49 +116,6 @@ def _summary_rows(name: str, kind: str, x: pd.Series, masks: dict) -> list[dict]
                          "missing": missing, "mean": f.mean() if n else np.nan,
                          "sd": f.std(ddof=1) if n > 1 else np.nan, "median": q[1], "q1": q[0], "q3": q[2]})
     return rows
-
-
-def _compare(name: str, kind: str, x: pd.Series, masks: dict, smd: bool, test: bool) -> dict:
-    """SMD (mean and largest of the pairwise ones) and a p-value across the groups, each when asked for and
-    when there are two groups or more."""
-    groups = {g: m.to_numpy() for g, m in masks.items() if g != OVERALL}
-    out = {"variable": name, "statistic": kind, "smd": np.nan, "smd_max": np.nan, "n_pairs": 0, "p_value": np.nan,
-           "test": ""}
-    if len(groups) < 2:
-        return out
-    if smd:
-        values = x.to_numpy(dtype=object if kind == "n_pct" else float)
-        one = categorical_smd if kind == "n_pct" else continuous_smd
-        pairs = [one(values, groups[a], groups[b]) for a, b in combinations(groups, 2)]
-        every = all(np.isfinite(pairs))  # a pair without SMD: no summary (as tableone's mean of the pairs)
-        out.update(smd=float(np.mean(pairs)) if every else np.nan, smd_max=float(np.max(pairs)) if every else np.nan,
-                   n_pairs=int(np.isfinite(pairs).sum()))
-    if test:
-        out.update(_test(kind, x, groups))
-    return out
-
-
-def _test(kind: str, x: pd.Series, groups: dict) -> dict:
-    """Pearson's chi-square (n (%)), one-way ANOVA (mean (SD)) or Kruskal-Wallis (median [IQR])."""
-    if kind == "n_pct":
-        tab = pd.crosstab(x[np.any(list(groups.values()), axis=0)].dropna(),
-                          pd.Series(np.select(list(groups.values()), list(groups), ""), index=x.index)[x.notna()])
-        tab = tab.loc[:, [g for g in groups if g in tab.columns]]
-        if tab.shape[0] < 2 or tab.shape[1] < 2:
-            return {"p_value": np.nan, "test": "chi-square (not computable: one level or one group)"}
-        chi = stats.chi2_contingency(tab.to_numpy())
-        small = (chi.expected_freq < 5).mean()
-        return {"p_value": float(chi.pvalue),
-                "test": "chi-square" + (f" ({small:.0%} of expected counts < 5)" if small > 0 else "")}
-    samples = [x[m].dropna().to_numpy(float) for m in groups.values()]
-    samples = [s for s in samples if len(s) >= 2]
-    if len(samples) < 2:
-        return {"p_value": np.nan, "test": "not computable (fewer than two groups with two values)"}
-    if np.ptp(np.concatenate(samples)) == 0:
-        return {"p_value": np.nan, "test": "not computable (every value is the same)"}
-    if kind == "mean_sd":
-        return {"p_value": float(stats.f_oneway(*samples).pvalue), "test": "one-way ANOVA"}
-    return {"p_value": float(stats.kruskal(*samples).pvalue), "test": "Kruskal-Wallis"}
 
 
 def _statistic(name: str, kind: str, x: pd.Series, nonnormal) -> str:
@@ -314,7 +228,8 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
         stat = _statistic(name, kind, values[name], nonnormal)
         heads[name] = head
         rows += _summary_rows(name, stat, values[name], described)
-        comps.append(_compare(name, stat, values[name], described, smd, test))
+        comps.append(compare_groups(name, stat, values[name], {g: m for g, m in described.items() if g != OVERALL},
+                                    smd, test))
     if len(order) < 2:
         notes.append(f"only one {by} group: no SMD or p-value")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"n": "Int64", "missing": "Int64", "count": "Int64"})
