@@ -15,13 +15,16 @@ cleaned column and a plain sentence for ``study.notes`` saying what was done:
   pasted from a web page, is ``p1``; full-width ``ｐ１`` is ``p1``), so one
   patient does not become two.
 - :func:`prepare_dates`: a time of day after a date (``14/08/2024 10:15``,
-  ``2024-08-21T09:30``) is dropped; a number of 20000 to 80000 days (as text
-  or a number) is an Excel serial date, counted from 1899-12-30 (Excel's
-  1900 date system; 20000 is 1954-10-03, 80000 is 2119-01-10). A workbook
-  in the 1904 date system (older Excel for Mac) counts from 1904-01-01, so
-  its dates would be read 1,462 days too early; the note says which epoch
-  was assumed, and ``excel_serial=False`` leaves such numbers as they are
-  (the loader then reports them as unreadable dates).
+  ``2024-08-21T09:30``) is dropped; a whole number of days from 32874
+  (1990-01-01) to one year after today (as text or a number) is an Excel
+  serial date, counted from 1899-12-30 (Excel's 1900 date system; 45504 is
+  2024-07-31). Both are read by :func:`~backpain_outcomes.dates.read_forms`,
+  the rules :func:`~backpain_outcomes.load_study` applies. A workbook in the
+  1904 date system (older Excel for Mac) counts from 1904-01-01, so its
+  dates would be read 1,462 days too early; the note says which epoch was
+  assumed, and ``excel_serial=False`` leaves such numbers as written here
+  (:func:`~backpain_outcomes.load_study` still reads a plausible serial
+  number, and its notes say so).
 - :func:`episodes_by_gap` and :func:`episode_note`: without an episode
   column or an episodes table each patient's visits are one episode; a gap
   longer than :data:`LONG_GAP_DAYS` is pointed out, and ``episode_gap``
@@ -43,6 +46,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from .dates import SERIAL, TIMED, WRITTEN, read_forms
 from .validation import MISSING_MARKS
 from .vocabulary import normalise_modality
 
@@ -51,10 +55,6 @@ __all__ = ["LONG_GAP_DAYS", "clean_ids", "clean_treatments", "prepare_dates", "e
 #: Days between two visits of one patient above which the notes point out that they may be two episodes.
 LONG_GAP_DAYS = 90
 _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
-_TIME = re.compile(r"^(\S*\d)(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[ap]\.?m\.?)?(?:Z|[+-]\d{2}:?\d{2})?)$",
-                   re.IGNORECASE)
-_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
-_EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's 1900 date system (the 1904 system starts 1,462 days later)
 
 
 def _lines(lines: np.ndarray, shown: int = 8) -> str:
@@ -109,35 +109,17 @@ def clean_treatments(values: pd.Series, lines: np.ndarray, header: str, user_map
                  f"{_lines(lines[hit])}")
 
 
-def _date_value(v, excel_serial: bool = True) -> tuple[object, int]:
-    """(the value as the loader should read it, 1 when it was a serial day number, 2 when it had a time of day)."""
-    if isinstance(v, str):
-        t = v.strip()
-        if excel_serial and _SERIAL.match(t) and 20000 <= float(t) <= 80000:
-            return (_EXCEL_EPOCH + pd.Timedelta(days=int(float(t)))).strftime("%Y-%m-%d"), 1
-        m = _TIME.match(t)
-        return (m[1], 2) if m else (v, 0)
-    if isinstance(v, bool):
-        return v, 0
-    if isinstance(v, int | float | np.integer | np.floating):
-        if excel_serial and v == v and 20000 <= v <= 80000:
-            return (_EXCEL_EPOCH + pd.Timedelta(days=int(v))).strftime("%Y-%m-%d"), 1
-        return v, 0
-    if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "hour"):
-        ts = pd.Timestamp(v)
-        if ts is not pd.NaT and (ts.hour or ts.minute or ts.second):
-            return ts.strftime("%Y-%m-%d"), 2
-    return v, 0
-
-
 def prepare_dates(values: pd.Series, lines: np.ndarray, where: str,
                   excel_serial: bool = True) -> tuple[pd.Series, list[str]]:
     """Dates without their time of day, Excel serial day numbers as ISO dates; and notes saying so.
 
-    A number of 20000 to 80000 is read as days since 1899-12-30, Excel's 1900 date system (the one of
-    Excel for Windows and of current Excel for Mac). A workbook saved in the 1904 date system counts from
-    1904-01-01: its dates are 1,462 days later than read here. The note names the epoch assumed;
-    ``excel_serial=False`` leaves such numbers unconverted (the loader then reports them as unreadable).
+    The forms are those of :func:`~backpain_outcomes.dates.read_forms` (one implementation with
+    :func:`~backpain_outcomes.load_study`): a whole number of days from 32874 (1990-01-01) to one year after
+    today is read as days since 1899-12-30, Excel's 1900 date system (the one of Excel for Windows and of
+    current Excel for Mac); other numbers stay as written. A workbook saved in the 1904 date system counts
+    from 1904-01-01: its dates are 1,462 days later than read here. The note names the epoch assumed;
+    ``excel_serial=False`` leaves such numbers as written (the loader still reads a plausible serial number
+    and says so in its notes).
 
     Examples
     --------
@@ -148,14 +130,13 @@ def prepare_dates(values: pd.Series, lines: np.ndarray, where: str,
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         return values, []
-    codes, uniq = pd.factorize(values)   # each distinct value read once
-    read = [_date_value(u, excel_serial) for u in uniq]
-    kind = np.append(np.array([k for _, k in read], np.int8), 0)[codes]
+    out, kind = read_forms(values)   # each distinct value read once
+    if not excel_serial:
+        out = out.mask(kind == SERIAL, values.astype(object))
+        kind = np.where(kind == SERIAL, WRITTEN, kind)
     if not kind.any():
         return values, []
-    new = np.array([v for v, _ in read] + [None], dtype=object)[codes]
-    out = values.astype(object).mask(kind > 0, pd.Series(new, index=values.index, dtype=object))
-    serial, timed = kind == 1, kind == 2
+    serial, timed = kind == SERIAL, kind == TIMED
     notes = []
     if serial.any():
         notes.append(f"{int(serial.sum())} date(s) of {where} read as Excel serial day numbers ({_lines(lines[serial])};"
