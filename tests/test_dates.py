@@ -185,3 +185,15 @@ def test_load_study_refuses_implausible_numbers_with_the_bad_date_record(tmp_pat
         ["scores", "scores.csv", 3, "date", "12345", "bad_date", "an ISO 8601 date such as 2024-03-25"],
         ["scores", "scores.csv", 4, "date", "99999", "bad_date", "an ISO 8601 date such as 2024-03-25"],
         ["scores", "scores.csv", 5, "date", "14/08/2024 25:00", "bad_date", "an ISO 8601 date such as 2024-03-25"]]
+
+
+def test_a_workbook_with_number_cells_in_its_date_column(tmp_path):
+    # a date column whose cells are numbers (the cell format lost), next to real date cells and text
+    pd.DataFrame({"patient_id": ["p1"] * 4, "date": [45504, dt.datetime(2024, 8, 14, 10, 15), "2024-08-21", 45535.5],
+                  "instrument": ["nrs"] * 4, "score": [7, 6, 5, 4]}).to_excel(tmp_path / "scores.xlsx", index=False)
+    study = load_study(tmp_path, today=TODAY)
+    # 45504 -> 2024-07-31 (hand-checked above), 45535.5 -> 31 days later, 2024-08-31
+    assert study.scores["date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-07-31", "2024-08-14", "2024-08-21", "2024-08-31"]
+    assert any(n.startswith("scores.date (scores.xlsx): 2 value(s) read as Excel serial day numbers") and
+               "1 date(s) followed by a time of day" in n for n in study.notes)
