@@ -203,7 +203,11 @@ def to_docx(result, path, *, force: bool = False, inputs=(), study=None, **optio
 def export_result(result, path, format: str | None = None, force: bool = False, study=None, **options) -> Path:
     """Write ``result`` to ``path`` in the format of its suffix (``.md``, ``.tex``, ``.docx``) or ``format``;
     ``.csv`` writes the result's own ``.table`` (all columns, numbers unrounded, formulas neutralised).
-    Never overwrites an existing file without ``force=True``. Every file gets a provenance sidecar
+    Never overwrites an existing file without ``force=True``, and never writes onto an input or into the
+    directory of one, even with ``force=True``: with ``study``, its ``input_files`` and their directories are
+    inputs (the command line's rule for an input directory, see :func:`protected_inputs`; a study loaded from
+    table files named one by one protects their directories too, since the study does not record how it was
+    loaded). Every file gets a provenance sidecar
     (``<name>.provenance.json``, read back by :func:`~backpain_outcomes.read_provenance`) recording the
     package version, the result's settings and, when ``study`` is given, hashes of its input files and tables.
     Returns the path."""
