@@ -256,6 +256,13 @@ class Recurrence(Result):
                         step="post", alpha=style.CI_ALPHA, color="black",
                         label=f"{style.ci_text(self.alpha)} (patient-clustered)")
         ax.axvline(self.gap, color="grey", ls=":", label=f"gap ({self.gap} days)")
+        for _, r in self.table.iterrows():  # each reported day: the horizon and its estimate with the CI
+            ax.axvline(r["day"], color="grey", ls="--", lw=1)
+            if np.isfinite(r["cumulative_recurrence"]):
+                ax.errorbar([r["day"]], [r["cumulative_recurrence"]], fmt="o", color="black", capsize=4,
+                            yerr=[[r["cumulative_recurrence"] - r["ci_low"]], [r["ci_high"] - r["cumulative_recurrence"]]])
+                ax.annotate(f" day {r['day']:g}: {r['cumulative_recurrence']:.0%}", (r["day"], r["ci_high"]),
+                            fontsize=style.TEXT_SIZE, va="bottom")
         ax.set_xlabel("Days since resolution", fontsize=style.LABEL_SIZE)
         ax.set_ylabel("Cumulative recurrence", fontsize=style.LABEL_SIZE)
         ax.set_ylim(0, 1)

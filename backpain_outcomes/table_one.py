@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import style
 from .checks import check_bool, check_by, check_instrument, check_min_n, check_origin
 from .export_table import code_label
 from .results import Result
@@ -347,18 +348,19 @@ class TableOne(Result):
 
     def plot(self, ax=None):
         """Love plot: the mean and the largest pairwise SMD of every variable, with the 0.1 line."""
-        import matplotlib.pyplot as plt  # lazily, as everywhere in the package: importing it selects no backend
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.4 * max(len(self.comparisons), 3) + 1))
+        ax = style.new_axes(ax, figsize=(7, 0.4 * max(len(self.comparisons), 3) + 1.6))
         c = self.comparisons
         y = np.arange(len(c))
         ax.plot(c["smd"], y, "o", color="black", label="SMD (mean of pairs)")
         ax.plot(c["smd_max"], y, "s", mfc="none", color="grey", label="largest pairwise SMD")
-        ax.axvline(SMD_THRESHOLD, color="grey", ls="--", lw=1)
-        ax.set_yticks(y, [self.headers.get(v, v) for v in c["variable"]])
+        ax.axvline(SMD_THRESHOLD, color="grey", ls="--", lw=1, label=f"{SMD_THRESHOLD:g} (usual balance threshold)")
+        ax.set_yticks(y, [self.headers.get(v, v) for v in c["variable"]], fontsize=style.TICK_SIZE)
         ax.invert_yaxis()
-        ax.set_xlabel("standardised mean difference")
-        ax.legend(fontsize="small")
+        ax.set_xlabel(f"Standardised mean difference\nbetween {self.by.replace('_', ' ')} groups (rows are episodes)",
+                      fontsize=style.LABEL_SIZE)
+        ax.set_ylabel("Baseline characteristic", fontsize=style.LABEL_SIZE)
+        ax.tick_params(axis="x", labelsize=style.TICK_SIZE)
+        style.legend(ax, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, frameon=False)
         return ax
 
 

@@ -64,6 +64,9 @@ def results(study):
         "responder_rate": (bpo.responder_rate(study, covariates=covs), {}, None, None),
         "fit_grc_model": (bpo.fit_grc_model(bpo.load_anderson1984(), by="x1", reference=1, adjust=["x2", "x3"],
                                             scale=6), {}, None, None),
+        "table_one": (bpo.table_one(study), {}, None, None),
+        "recurrence": (bpo.recurrence(bpo.simulate_recurrence(120, seed=5, recurrence_12m=0.3)[0], day=365), {},
+                       SHARE, 365),
     }
 
 
