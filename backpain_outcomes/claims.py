@@ -23,13 +23,13 @@ p-values (Holm 1979). They are adjusted associations in observational data.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from .checks import check_alpha, check_bool, check_choice, check_day, check_days, check_min_n, check_origin, check_proportion
+from .dispatch import on_study
 from .exceptions import SmallSampleWarning
 from .resolution import DEFAULT_RULE, RELAPSE, as_rule, check_study, time_to_resolution
 from .results import Result
@@ -182,7 +182,7 @@ def _relapses(sub, study, rule, origin, spec, claimed, day, alpha):
             "estimate_if_relapse_undoes": undo["estimate"]}
 
 
-@functools.singledispatch
+@on_study
 def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DEFAULT_RULE,
                           population="untreated", origin: str = "onset", alpha: float = 0.05,
                           relapse: str = "ignore", sensitivity: bool = True, sensitivity_days=SENSITIVITY_DAYS,

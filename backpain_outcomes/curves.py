@@ -18,8 +18,6 @@ clustered or bootstrap covariance, is
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -38,6 +36,7 @@ from .checks import (
     check_positive,
 )
 from .curve_fit_engine import CurveFit, fit_curve
+from .dispatch import on_study
 from .exceptions import ConvergenceWarning, SmallSampleWarning, warn
 from .recovery_model import exp_plateau, jacobian
 from .results import Result
@@ -323,7 +322,7 @@ def curves_result(rows: list, covs: dict, by_cols, instrument, origin, scale, se
     return RecoveryCurves(table, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
 
 
-@functools.singledispatch
+@on_study
 def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: str = "onset",
                         scale: str | None = None, se: str = "cluster", n_boot: int = 200, seed: int = 0,
                         alpha: float = 0.05, min_n: int = 5, progress: bool = True) -> RecoveryCurves:

@@ -31,7 +31,6 @@ The formula checks, model matrices and rescaling maps are in
 
 from __future__ import annotations
 
-import functools
 import re
 
 import numpy as np
@@ -42,6 +41,7 @@ from scipy import stats
 from . import style
 from .checks import check_alpha, check_bool, check_choice, check_instrument, check_origin
 from .curves import data_window, score_range
+from .dispatch import on_study
 from .exceptions import ConvergenceWarning, warn
 from .mixed_design import build_design, check_design, check_formula, check_re_formula
 from .mixed_engines import conditional_cov_fe, fit_fast, fit_statsmodels
@@ -290,7 +290,7 @@ def mixed_result(est, engine: str, re_names: list, A, D, notes: list, *, names, 
         instrument=instrument, origin=origin)
 
 
-@functools.singledispatch
+@on_study
 def fit_mixed_model(study, formula: str = "score ~ day * modality + baseline", re_formula: str | None = "~ day",
                     groups: str = "episode_id", reml: bool = True, instrument: str = "nrs",
                     origin: str = "onset", time: str = "day", engine: str = "auto") -> MixedModelResult:

@@ -27,13 +27,13 @@ Conventions:
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from .checks import check_alpha, check_by, check_choice, check_days, check_min_n, check_origin
+from .dispatch import on_study
 from .exceptions import SmallSampleWarning
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
@@ -234,7 +234,7 @@ def event_notes(rule: Resolution, n_combined: int, n_episodes_combined: int, not
     return notes
 
 
-@functools.singledispatch
+@on_study
 def time_to_resolution(study, rule=DEFAULT_RULE, origin: str = "onset", relapse: str = "ignore") -> TimeToResolution:
     """Time to resolution, one row per episode with measurements of the rule's instrument.
 
@@ -370,7 +370,7 @@ def curve_tables(groups: list, by_cols: list, notes: list[str], min_n: int):
     return table, steps, pd.DataFrame(meds), notes
 
 
-@functools.singledispatch
+@on_study
 def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", day=None, alpha: float = 0.05,
                      min_n: int = 10, relapse: str = "ignore") -> ResolutionCurve:
     """Cumulative resolution (1 - KM) with Greenwood variance and log-log CI, per group.

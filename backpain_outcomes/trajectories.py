@@ -24,8 +24,6 @@ to the score range, and labelled from their own shape ("Rapid recovery",
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 
@@ -42,6 +40,7 @@ from .checks import (
     check_positive,
 )
 from .curves import data_window
+from .dispatch import on_study
 from .lcga import SufficientStats, TimeBasis, fit_k, sort_episodes
 from .results import Result
 from .trajectory_labels import class_label, distinct_labels
@@ -330,7 +329,7 @@ def check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, m
     return ks, degree, (None if day is None else check_day(day, "day")), check_min_n(min_n)
 
 
-@functools.singledispatch
+@on_study
 def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "spline", degree: int = 2,
                      n_knots: int = 2, origin: str = "onset", n_init: int = 20, seed: int = 0,
                      variance: str = "class", max_iter: int = 1000, tol: float = 1e-9, short_iter: int = 30,

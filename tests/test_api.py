@@ -183,3 +183,18 @@ def test_same_day_repeats_give_one_answer_through_api_claims_cli_and_report(tmp_
     assert c1_42 == pytest.approx(claim.estimate, abs=1e-12)
     assert cli_42 == pytest.approx(claim.estimate, abs=1e-12)
     assert report == pytest.approx(claim.estimate, abs=1e-12)
+
+
+def test_the_study_may_be_passed_by_keyword_to_every_dispatching_analysis(study):
+    """The analyses dispatch on the study's type (in memory or a partitioned registry); the keyword form of
+    the first argument, which their signatures allow, must keep working."""
+    rule = "nrs<=1 x2"
+    by_position = bpo.test_resolution_claim(study, day=42, rule=rule, sensitivity=False)
+    by_keyword = bpo.test_resolution_claim(study=study, day=42, rule=rule, sensitivity=False)
+    assert by_keyword.estimate == by_position.estimate
+    assert bpo.time_to_resolution(study=study, rule=rule).table.equals(bpo.time_to_resolution(study, rule).table)
+    assert bpo.resolution_curve(study=study, rule=rule).table.equals(bpo.resolution_curve(study, rule).table)
+    fit = bpo.fit_mixed_model(study=study, formula="score ~ day + baseline", re_formula="1")
+    assert fit.fe_params.equals(bpo.fit_mixed_model(study, "score ~ day + baseline", re_formula="1").fe_params)
+    with pytest.raises(TypeError, match="study"):
+        bpo.fit_recovery_curves(by="modality")
