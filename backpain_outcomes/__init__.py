@@ -74,9 +74,12 @@ def example_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "example"
 
 
-#: Names whose modules load heavy optional libraries (fhir.resources and pydantic; PyCap and requests) on
-#: first use rather than at ``import backpain_outcomes`` (PEP 562); they are public like every other name.
-_LAZY = {"load_fhir": "fhir", "fetch_redcap": "redcap_api"}
+#: Names whose modules load heavy optional libraries (fhir.resources and pydantic; PyCap and requests; Dask)
+#: on first use rather than at ``import backpain_outcomes`` (PEP 562); they are public like every other name.
+#: Importing the registry module also registers the partitioned versions of the analyses.
+_LAZY = {"load_fhir": "fhir", "fetch_redcap": "redcap_api", "load_partitioned": "registry",
+         "write_partitioned": "registry", "simulate_partitioned": "registry", "PartitionedStudy": "registry",
+         "SequentialPartitions": "registry"}
 
 
 def __getattr__(name: str):
@@ -113,6 +116,8 @@ __all__ = [
     "report_content", "ReportContent", "clinic_report",
     # publication tables
     "table_one", "TableOne", "publication_table", "to_markdown", "to_latex", "to_docx",
+    # registries on Dask
+    "load_partitioned", "write_partitioned", "simulate_partitioned", "PartitionedStudy", "SequentialPartitions",
     # figures and provenance of outputs
     "plot_resolution_panels", "MODALITY_COLOURS", "Provenance", "ProvenanceError", "read_provenance", "seal_figure",
     # contract and errors

@@ -86,6 +86,9 @@ API_GROUPS: list[tuple[str, str, list[str]]] = [
     ("Clinics", "Benchmarks and the clinic report (content, HTML or PDF).",
      ["benchmark_therapists", "TherapistBenchmark", "benchmark_clinic", "ClinicBenchmark", "report_content",
       "ReportContent", "clinic_report"]),
+    ("Registries on Dask", "Studies too large for memory: Parquet partitioned by patient, analysed partition by "
+     "partition; the analyses above accept the partitioned study and return the same results.",
+     ["load_partitioned", "write_partitioned", "simulate_partitioned", "PartitionedStudy", "SequentialPartitions"]),
     ("Publication tables", "Table 1 by modality; any result's table as Markdown, LaTeX or Word "
      "(``result.export(path)`` picks the format from the suffix).",
      ["table_one", "TableOne", "publication_table", "to_markdown", "to_latex", "to_docx"]),
