@@ -23,14 +23,12 @@ p-values (Holm 1979). They are adjusted associations in observational data.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from .checks import check_alpha, check_bool, check_choice, check_day, check_days, check_min_n, check_origin, check_proportion
 from .dispatch import on_study
-from .exceptions import SmallSampleWarning
+from .exceptions import SmallSampleWarning, warn
 from .resolution import DEFAULT_RULE, RELAPSE, as_rule, check_study, time_to_resolution
 from .results import Result
 from .rules import Resolution
@@ -269,7 +267,7 @@ def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DE
                      f"{pct(relapses['estimate_if_relapse_undoes'])} by day {day:g}.")
     excluded = sub.loc[~sub["at_risk"], "censored_reason"].value_counts().to_dict()
     if res["n"] < min_n:
-        warnings.warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning, stacklevel=2)
+        warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning)
     return ClaimResult(claimed=claimed, day=day, rule=rule, population=who, origin=origin, alpha=alpha,
                        estimate=res["estimate"], ci_low=res["ci_low"], ci_high=res["ci_high"],
                        p_value=res["p_below"] if below else res["p_above"], p_value_below=res["p_below"],

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import pandas as pd
 
 from . import registry_models, registry_survival  # noqa: F401 - register the analyses of partitioned studies
 from .checks import check_bool
-from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError
+from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError, warn
 from .loading import load_study
 from .reading import TABLES
 from .registry_partitions import Partitions, SequentialPartitions, partition_bookkeeping
@@ -164,8 +163,8 @@ class PartitionedStudy(Partitions):
         reasons = ex["reason"].astype(str)
         n_bad = int((~reasons.isin(["duplicate", "blank_row"])).sum())
         if n_bad:
-            warnings.warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
-                          f"reasons: {reasons.value_counts().to_dict()})", ExcludedRowsWarning, stacklevel=3)
+            warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
+                          f"reasons: {reasons.value_counts().to_dict()})", ExcludedRowsWarning)
 
     def _submit(self, fn, args) -> list:
         if self._futures is not None:

@@ -21,7 +21,6 @@ partitions' tables put together: one row per episode (of the population, for the
 from __future__ import annotations
 
 import json
-import warnings
 from collections import Counter
 
 import numpy as np
@@ -39,7 +38,7 @@ from .checks import (
     check_proportion,
 )
 from .claims import SENSITIVITY_DAYS, ClaimResult, test_resolution_claim
-from .exceptions import SmallSampleWarning
+from .exceptions import SmallSampleWarning, warn
 from .registry_partitions import Partitions
 from .resolution import (
     DEFAULT_RULE,
@@ -257,7 +256,7 @@ def _test_resolution_claim_partitioned(study: Partitions, claimed: float = 0.90,
                      f"failing the rule); counting a relapse as undoing the resolution gives "
                      f"{pct(relapses['estimate_if_relapse_undoes'])} by day {day:g}.")
     if res["n"] < min_n:
-        warnings.warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning, stacklevel=3)
+        warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning)
     return ClaimResult(claimed=claimed, day=day, rule=rule, population=who, origin=origin, alpha=alpha,
                        estimate=res["estimate"], ci_low=res["ci_low"], ci_high=res["ci_high"],
                        p_value=res["p_below"] if below else res["p_above"], p_value_below=res["p_below"],

@@ -27,14 +27,12 @@ Conventions:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from .checks import check_alpha, check_by, check_choice, check_days, check_min_n, check_origin
 from .dispatch import on_study
-from .exceptions import SmallSampleWarning
+from .exceptions import SmallSampleWarning, warn
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .survival import kaplan_meier_counts, km_at_days_counts, km_median, risk_counts
@@ -364,7 +362,7 @@ def curve_tables(groups: list, by_cols: list, notes: list[str], min_n: int):
         if med["n"] < min_n:
             notes.append(f"{name}: only {med['n']} episode(s) at risk in all; treat the curve as descriptive.")
     for n in notes[given:]:
-        warnings.warn(n, SmallSampleWarning, stacklevel=3)
+        warn(n, SmallSampleWarning)
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     steps = pd.concat(steps_all, ignore_index=True) if steps_all else pd.DataFrame()
     return table, steps, pd.DataFrame(meds), notes

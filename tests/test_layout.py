@@ -120,3 +120,11 @@ def test_warnings_point_at_the_users_line():
     ours = [w for w in caught if issubclass(w.category, bpo.StatisticalWarning)]
     assert ours
     assert {(Path(w.filename).name, w.lineno) for w in ours} == {(Path(__file__).name, line)}
+
+
+def test_every_warning_goes_through_the_one_warn_function():
+    """exceptions.warn attributes a warning to the user's line; a direct warnings.warn with a fixed stacklevel
+    points into the package as soon as a layer (single dispatch) is added."""
+    package = Path(bpo.__file__).parent
+    direct = [p.name for p in package.glob("*.py") if p.name != "exceptions.py" and "warnings.warn(" in p.read_text()]
+    assert direct == []
