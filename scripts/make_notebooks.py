@@ -152,8 +152,15 @@ write("02_recovery_curves_by_modality.ipynb", [
     "pain (0-100, divided by 10) of acute and persistent low back pain, also from onset.",
     "ax = curves.plot(reference='costa2012')",
     "for note in curves.notes:\n    print('-', note)",
-    "md:## By chronicity",
-    "by_chron = bpo.fit_recovery_curves(study, by='chronicity', progress=False)\nax = by_chron.plot(reference=None)\n"
+    "md:## By chronicity\nA group whose decay time cannot be identified raises a `ConvergenceWarning`; here the "
+    "warnings are caught and printed with the result, so that they are read with it (they are also in "
+    "`by_chron.notes`).",
+    "import warnings\n"
+    "with warnings.catch_warnings(record=True) as caught:\n"
+    "    warnings.simplefilter('always')\n"
+    "    by_chron = bpo.fit_recovery_curves(study, by='chronicity', progress=False)\n"
+    "for w in caught:\n    print(f'{w.category.__name__}: {w.message}')\n"
+    "ax = by_chron.plot(reference=None)\n"
     "by_chron.table[['chronicity', 'b0', 'plateau', 'tau_days', 'converged', 'note']]",
     "from IPython.display import Markdown\n"
     "from backpain_outcomes.vocabulary import CHRONIC_DAYS\n"
@@ -174,7 +181,7 @@ write("02_recovery_curves_by_modality.ipynb", [
     "ax.set_xlabel('half-life (days, clipped at 60)'); ax.set_ylabel('episodes'); ax.legend(fontsize=8);",
     "md:## Longitudinal mixed model\nRandom intercept and slope per episode; the fast engine gives the same "
     "estimates as lme4 and statsmodels. A straight line is a fair summary only early in an episode, so the model "
-    "uses the scores of the first 12 weeks from onset; time is in weeks, so a slope is the change in NRS per "
+    "uses only the scores within `WEEKS = 12` weeks of onset; time is in weeks, so a slope is the change in NRS per "
     "week. Each estimate has its confidence interval and p-value.",
     "WEEKS = 12\n"
     "frame = study.analysis_frame('nrs').assign(week=lambda d: d['day'] / 7)\n"
