@@ -70,7 +70,8 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 ITEM_COLUMN = re.compile(r"^(odi|rmdq)_?q?(\d{1,2})$")
 #: File suffix -> reader.
 FILE_TYPES = {".csv": "text", ".txt": "text", ".tsv": "text", ".parquet": "parquet", ".pq": "parquet",
-              ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel", ".sav": "spss", ".zsav": "spss", ".dta": "stata"}
+              ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel", ".sav": "spss", ".zsav": "spss", ".dta": "stata",
+              ".sas7bdat": "sas", ".xpt": "sas"}
 #: Columns (canonical names) of SPSS and Stata files whose value labels replace their codes: categories only.
 LABELLED_COLUMNS = {"patients": ("sex", "clinic_id"), "episodes": ("arm",), "sessions": ("modality", "therapist_id"),
                     "scores": ("instrument",), "visits": ("treatment", "therapist_id")}
@@ -268,15 +269,23 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
 
 # ----------------------------------------------------------------------------------------------- SPSS, Stata
 def read_statistics_file(path: Path, source: str, table: str) -> Part:
-    """An SPSS (``.sav``, ``.zsav``) or Stata (``.dta``) file as a part: line = case number; the value labels of the
-    columns in :data:`LABELLED_COLUMNS` replace their codes (a code without a label stays as written)."""
+    """An SPSS (``.sav``, ``.zsav``), Stata (``.dta``) or SAS (``.sas7bdat``, transport ``.xpt``) file as a part:
+    line = case number; the value labels of the columns in :data:`LABELLED_COLUMNS` replace their codes (a code
+    without a label stays as written). A SAS data set keeps its formats in a catalog: ``name.sas7bcat`` next to
+    ``name.sas7bdat`` is read with it when present."""
     try:
         import pyreadstat
     except ImportError:
-        raise ReadError("unknown_format", "reading SPSS and Stata files needs pyreadstat: pip install pyreadstat",
+        raise ReadError("unknown_format", "reading SPSS, Stata and SAS files needs pyreadstat: pip install pyreadstat",
                         ".csv, .xlsx or .parquet, or install pyreadstat", value=path.suffix) from None
-    kind = "SPSS" if FILE_TYPES[path.suffix.lower()] == "spss" else "Stata"
-    reader = pyreadstat.read_sav if kind == "SPSS" else pyreadstat.read_dta
+    kind = {"spss": "SPSS", "stata": "Stata", "sas": "SAS"}[FILE_TYPES[path.suffix.lower()]]
+    suffix = path.suffix.lower()
+    catalog = path.with_suffix(".sas7bcat")
+    reader = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav, ".dta": pyreadstat.read_dta,
+              ".xpt": pyreadstat.read_xport}.get(suffix)
+    if suffix == ".sas7bdat":
+        reader = (lambda p: pyreadstat.read_sas7bdat(p, catalog_file=str(catalog))) if catalog.is_file() \
+            else pyreadstat.read_sas7bdat
     try:
         df, meta = reader(str(path))
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
@@ -317,7 +326,7 @@ def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Pa
         return [read_text(path, source)]
     if kind == "excel":
         return read_workbook(path, source, sheet)
-    if kind in ("spss", "stata"):
+    if kind in ("spss", "stata", "sas"):
         return [read_statistics_file(path, source, table)]
     try:
         df = pd.read_parquet(path)

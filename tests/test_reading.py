@@ -158,6 +158,21 @@ def test_spss_and_stata_files_use_value_labels_and_case_numbers(tmp_path):
     assert any("Stata file: rows are numbered by case; value labels used for instrument" in n for n in study.notes)
 
 
+def test_sas_transport_files_load_with_case_numbers(tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    scores = pd.DataFrame({"patient_id": ["p1", "p1", "p2"], "date": ["2024-01-05", "2024-01-19", "2024-01-06"],
+                           "instrument": ["nrs", "nrs", "odi"], "score": [7.0, 12.0, 40.0]})
+    pyreadstat.write_xport(scores, tmp_path / "scores.xpt", table_name="SCORES")
+    with pytest.raises(DataValidationError) as info:
+        bpo.load_study(tmp_path, today=TODAY)
+    # case 2 holds NRS 12: out of range, named by the file and its case number
+    assert info.value.problems[["source", "row", "column", "reason"]].values.tolist() == [
+        ["scores.xpt", 2, "score", "out_of_range"]]
+    study = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    assert study.scores[["instrument", "score", "_row"]].values.tolist() == [["nrs", 7.0, 1], ["odi", 40.0, 3]]
+    assert any("SAS file: rows are numbered by case" in n for n in study.notes)
+
+
 def test_a_visit_export_in_spss(tmp_path):
     from backpain_outcomes.visits import load_visits
     pyreadstat = pytest.importorskip("pyreadstat")
