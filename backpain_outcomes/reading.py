@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -281,13 +282,12 @@ def read_statistics_file(path: Path, source: str, table: str) -> Part:
     kind = {"spss": "SPSS", "stata": "Stata", "sas": "SAS"}[FILE_TYPES[path.suffix.lower()]]
     suffix = path.suffix.lower()
     catalog = path.with_suffix(".sas7bcat")
-    reader = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav, ".dta": pyreadstat.read_dta,
-              ".xpt": pyreadstat.read_xport}.get(suffix)
-    if suffix == ".sas7bdat":
-        reader = (lambda p: pyreadstat.read_sas7bdat(p, catalog_file=str(catalog))) if catalog.is_file() \
-            else pyreadstat.read_sas7bdat
+    readers: dict[str, Any] = {".sav": pyreadstat.read_sav, ".zsav": pyreadstat.read_sav,
+                               ".dta": pyreadstat.read_dta, ".xpt": pyreadstat.read_xport,
+                               ".sas7bdat": pyreadstat.read_sas7bdat}
+    options = {"catalog_file": str(catalog)} if suffix == ".sas7bdat" and catalog.is_file() else {}
     try:
-        df, meta = reader(str(path))
+        df, meta = readers[suffix](str(path), **options)
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
         raise ReadError("unreadable", f"cannot read the {kind} file: {err}", f"an {kind} file") from None
     labelled = []
