@@ -49,7 +49,7 @@ from .verdicts import (
 )
 from .version import __version__
 
-__all__ = ["test_resolution_claim", "ClaimResult", "evaluate_seed_claims", "ClaimReport", "claim_at_day",
+__all__ = ["test_resolution_claim", "ClaimResult", "claim_result", "evaluate_seed_claims", "ClaimReport", "claim_at_day",
            "sensitivity_rules", "SENSITIVITY_DAYS", "CLAIMS"]
 
 SENSITIVITY_DAYS = (14, 42, 84, 182, 365)
@@ -257,15 +257,30 @@ def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DE
         sens = sensitivity_grid(study, claimed, alpha, spec, origins, rules, sorted({*sens_days, day}), min_n)
         lo, hi, _, context = sensitivity_range(sens, who, day)
         rng = (lo, hi)
-    code, text = verdict_text(res, claimed, day, who, alpha, min_n, context)
-    below = bool(np.isfinite(res["estimate"]) and res["estimate"] < claimed)
     notes = [*status_notes, *claim_caveats(sub, rule, origin, day, res, spec), *ttr.notes]
     relapses = _relapses(sub, study, rule, origin, spec, claimed, day, alpha)
+    excluded = sub.loc[~sub["at_risk"], "censored_reason"].value_counts().to_dict()
+    return claim_result(res, claimed=claimed, day=day, rule=rule, who=who, origin=origin, alpha=alpha, min_n=min_n,
+                        notes=notes, relapses=relapses, excluded=excluded, sensitivity=(sens, rng, context),
+                        events_table=sub)
+
+
+def claim_result(res: dict, *, claimed, day, rule, who, origin, alpha, min_n, notes, relapses, excluded,
+                 sensitivity, events_table) -> ClaimResult:
+    """The :class:`ClaimResult` of the test at one day (``res`` of :func:`~backpain_outcomes.verdicts.claim_at_day`
+    or its counts version): the verdict, the relapse sentence, a warning when few episodes are at risk.
+
+    One builder for the in-memory test and the test of a partitioned registry, so both say the same.
+    ``sensitivity`` is ``(table, (low, high), context sentence)``.
+    """
+    sens, rng, context = sensitivity
+    code, text = verdict_text(res, claimed, day, who, alpha, min_n, context)
+    below = bool(np.isfinite(res["estimate"]) and res["estimate"] < claimed)
+    notes = list(notes)
     if relapses["relapsed"]:
         notes.append(f"{relapses['relapsed']} of {relapses['resolved']} resolved episodes relapsed later (a visit "
                      f"failing the rule); counting a relapse as undoing the resolution gives "
                      f"{pct(relapses['estimate_if_relapse_undoes'])} by day {day:g}.")
-    excluded = sub.loc[~sub["at_risk"], "censored_reason"].value_counts().to_dict()
     if res["n"] < min_n:
         warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning)
     return ClaimResult(claimed=claimed, day=day, rule=rule, population=who, origin=origin, alpha=alpha,
@@ -274,7 +289,7 @@ def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DE
                        p_value_above=res["p_above"], alternative=f"H1: p {'<' if below else '>'} {claimed:g}",
                        verdict=text, verdict_code=code, n=res["n"], events=res["events"], notes=notes,
                        relapses=relapses, excluded=excluded, sensitivity=sens, sensitivity_range=rng,
-                       events_table=sub)
+                       events_table=events_table)
 
 
 test_resolution_claim.__test__ = False  # not a pytest test

@@ -37,8 +37,7 @@ from .checks import (
     check_origin,
     check_proportion,
 )
-from .claims import SENSITIVITY_DAYS, ClaimResult, test_resolution_claim
-from .exceptions import SmallSampleWarning, warn
+from .claims import SENSITIVITY_DAYS, ClaimResult, claim_result, test_resolution_claim
 from .registry_partitions import Partitions
 from .resolution import (
     DEFAULT_RULE,
@@ -56,7 +55,6 @@ from .verdicts import (
     caveats_from_counts,
     claim_at_counts,
     event_counts,
-    pct,
     population_label,
     population_spec,
     select_population,
@@ -65,7 +63,6 @@ from .verdicts import (
     sensitivity_rules,
     sensitivity_table,
     untreated_notes_from_counts,
-    verdict_text,
     wants_untreated,
 )
 from .vocabulary import UNKNOWN, UNTREATED
@@ -243,24 +240,12 @@ def _test_resolution_claim_partitioned(study: Partitions, claimed: float = 0.90,
         sens = sensitivity_table(counts, claimed, alpha, pops, origins, rules, sorted({*sens_days, day}), min_n)
         lo, hi, _, context = sensitivity_range(sens, who, day)
         rng = (lo, hi)
-    code, text = verdict_text(res, claimed, day, who, alpha, min_n, context)
-    below = bool(np.isfinite(res["estimate"]) and res["estimate"] < claimed)
     mean_base = total["baseline_sum"] / total["n_at_risk"] if total["n_at_risk"] else np.nan
     notes = [*status_notes, *caveats_from_counts(counts_of("main"), mean_base, rule, origin, day, res, spec),
              *_notes(rule, total)]
     relapses = {"resolved": total["resolved"], "relapsed": total["relapsed"],
                 "relapse_share": total["relapsed"] / total["resolved"] if total["resolved"] else np.nan,
                 "estimate_if_relapse_undoes": claim_at_counts(counts_of("undo"), claimed, day, alpha)["estimate"]}
-    if relapses["relapsed"]:
-        notes.append(f"{relapses['relapsed']} of {relapses['resolved']} resolved episodes relapsed later (a visit "
-                     f"failing the rule); counting a relapse as undoing the resolution gives "
-                     f"{pct(relapses['estimate_if_relapse_undoes'])} by day {day:g}.")
-    if res["n"] < min_n:
-        warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning)
-    return ClaimResult(claimed=claimed, day=day, rule=rule, population=who, origin=origin, alpha=alpha,
-                       estimate=res["estimate"], ci_low=res["ci_low"], ci_high=res["ci_high"],
-                       p_value=res["p_below"] if below else res["p_above"], p_value_below=res["p_below"],
-                       p_value_above=res["p_above"], alternative=f"H1: p {'<' if below else '>'} {claimed:g}",
-                       verdict=text, verdict_code=code, n=res["n"], events=res["events"], notes=notes,
-                       relapses=relapses, excluded=dict(total["excluded"]), sensitivity=sens,
-                       sensitivity_range=rng, events_table=_concat(total["events"]))
+    return claim_result(res, claimed=claimed, day=day, rule=rule, who=who, origin=origin, alpha=alpha, min_n=min_n,
+                        notes=notes, relapses=relapses, excluded=dict(total["excluded"]),
+                        sensitivity=(sens, rng, context), events_table=_concat(total["events"]))
