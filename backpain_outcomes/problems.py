@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = ["PROBLEM_COLUMNS", "EXCLUSION_COLUMNS", "ERROR", "CONSEQUENCE", "SET_ASIDE", "OPTIONAL", "Problems",
-           "count_by_kind"]
+           "count_by_kind", "relabel_problems"]
 
 #: Columns of a problems table (``DataValidationError.problems``).
 PROBLEM_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message", "expected"]
@@ -234,3 +234,31 @@ def count_by_kind(problems: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["table", "column", "reason", "n"])
     counts = problems.groupby(["table", "column", "reason"], sort=False, dropna=False, observed=True).size().rename("n")
     return counts.reset_index().sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def relabel_problems(frame: pd.DataFrame, names: dict, dedupe: bool = False, derived_only: bool = True) -> pd.DataFrame:
+    """Problems of tables split from a foreign layout (a visit export, a REDCap export), named as in that file.
+
+    ``names`` maps ``(table, source, column)`` to the file's own header, and ``("base", source)`` to the file
+    a derived source came from. With ``dedupe`` the derived sources are renamed to their file and a cell is
+    reported once (a bad date of a visit is one problem, not one per table the row went to); with
+    ``derived_only=False`` repeats are dropped whatever their source.
+    """
+    if not len(frame) or not names:
+        return frame
+    out = frame.copy()
+    table = out["table"].astype(object).to_numpy()
+    source = out["source"].astype(object).to_numpy()
+    column = out["column"].astype(object).to_numpy()
+    new = column.copy()
+    for key, header in names.items():
+        if key[0] != "base":
+            new[(table == key[0]) & (source == key[1]) & (column == key[2])] = header
+    out["column"] = pd.Series(new, index=out.index, dtype=object)
+    if not dedupe:
+        return out
+    base = {k[1]: v for k, v in names.items() if k[0] == "base"}
+    derived = np.isin(source, list(base)) | np.isin(source, list(base.values())) if derived_only else True
+    out["source"] = pd.Series([base.get(s, s) for s in source], index=out.index, dtype=object)
+    repeat = out.duplicated(["source", "row", "column", "reason"]).to_numpy() & derived
+    return out.loc[~repeat].reset_index(drop=True)

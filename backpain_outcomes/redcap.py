@@ -46,7 +46,7 @@ import pandas as pd
 from .checks import check_bool, check_choice
 from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .loading import load_study
-from .problems import EXCLUSION_COLUMNS, PROBLEM_COLUMNS, Problems
+from .problems import EXCLUSION_COLUMNS, PROBLEM_COLUMNS, Problems, relabel_problems
 from .reading import Part
 from .redcap_codes import Coded, blank_codes, coded_rows, incomplete_note, items_coded, prepare_date_fields
 from .redcap_export import ExportRows, RedcapExport, classify_rows, export_headers, field_values, form_rows, read_export
@@ -288,25 +288,6 @@ def _account(ex: RedcapExport, m: RedcapMapping, rows: ExportRows, used: dict) -
 
 
 # ------------------------------------------------------------------------------------------------ problems
-def _relabel(frame: pd.DataFrame, names: dict, dedupe: bool = False) -> pd.DataFrame:
-    """Problems named by the export's own headers; with ``dedupe`` also by its file name, once per cell."""
-    if not len(frame):
-        return frame
-    out = frame.copy()
-    table, source = out["table"].astype(object).to_numpy(), out["source"].astype(object).to_numpy()
-    column = out["column"].astype(object).to_numpy()
-    new = column.copy()
-    for key, header in names.items():
-        if key[0] != "base":
-            new[(table == key[0]) & (source == key[1]) & (column == key[2])] = header
-    out["column"] = pd.Series(new, index=out.index, dtype=object)
-    if dedupe:
-        base = {k[1]: v for k, v in names.items() if k[0] == "base"}
-        out["source"] = pd.Series([base.get(s, s) for s in source], index=out.index, dtype=object)
-        out = out.loc[~out.duplicated(["source", "row", "column", "reason"])].reset_index(drop=True)
-    return out
-
-
 def _in_file_order(problems: pd.DataFrame) -> pd.DataFrame:
     """Problems by file and line (a whole-file problem first)."""
     order = problems.assign(_s=problems["source"].astype(str), _r=problems["row"].astype("Float64").fillna(-1.0))
@@ -322,12 +303,13 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
                                errors=errors, **options)
     except DataValidationError as err:
         both = pd.concat([err.problems, t.pre], ignore_index=True) if len(t.pre) else err.problems
-        raise DataValidationError(_in_file_order(_relabel(both, t.names, dedupe=True)), header=err.header) from None
+        raise DataValidationError(_in_file_order(relabel_problems(both, t.names, dedupe=True, derived_only=False)),
+                                  header=err.header) from None
     if len(t.pre) and errors == "raise":
-        raise DataValidationError(_in_file_order(_relabel(t.pre, t.names, dedupe=True)))
+        raise DataValidationError(_in_file_order(relabel_problems(t.pre, t.names, dedupe=True, derived_only=False)))
     for w in caught:  # re-stated for the caller's line
         warn(w.message, w.category)
-    study.exclusions = _relabel(study.exclusions, t.names)
+    study.exclusions = relabel_problems(study.exclusions, t.names)
     if len(t.coded):
         study.exclusions = pd.concat([study.exclusions, t.coded[EXCLUSION_COLUMNS]],
                                      ignore_index=True).astype({"row": "Int64"})
@@ -336,7 +318,7 @@ def _load(t: _Tables, errors: str, options: dict) -> Study:
         warn(f"{len(t.coded)} row(s) of the REDCap export excluded before loading (date, treatment or "
                       "score is a missing-data code); see study.exclusions", ExcludedRowsWarning)
     if len(t.pre):
-        study.exclusions = pd.concat([study.exclusions, _relabel(t.pre, t.names)[EXCLUSION_COLUMNS]],
+        study.exclusions = pd.concat([study.exclusions, relabel_problems(t.pre, t.names)[EXCLUSION_COLUMNS]],
                                      ignore_index=True).astype({"row": "Int64"})
         study.rows_read["scores"] = study.rows_read.get("scores", 0) + len(t.pre)
         warn(f"{len(t.pre)} score row(s) of the REDCap export excluded before loading (no item answered); "
@@ -426,7 +408,7 @@ def load_redcap(records, dictionary, mapping, *, errors: str = "raise", dayfirst
     _check_dates(dic, m, rows)
     tables = _tables(ex, dic, m, rows, coded)
     if not tables.scores and len(tables.pre):
-        raise DataValidationError(_relabel(tables.pre, tables.names, dedupe=True))
+        raise DataValidationError(relabel_problems(tables.pre, tables.names, dedupe=True, derived_only=False))
     if not tables.scores:
         p = Problems()
         p.whole_file("scores", ex.part.source, "no_scores", "no row holds a score of "

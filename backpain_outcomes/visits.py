@@ -28,7 +28,7 @@ from .checks import check_bool, check_choice, check_positive
 from .dates import OK, date_order, order_note, parse_dates
 from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .loading import load_study
-from .problems import Problems
+from .problems import Problems, relabel_problems
 from .reading import Part, ReadError, read_part
 from .study import NO_SESSIONS, Study
 from .visits_layout import VISIT_ROLES, Layout, check_column, instrument_of_column, score_columns, visit_layout
@@ -127,29 +127,6 @@ def _summary(part: Part, lay: Layout, split: _Split, untreated: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ problems
-def _relabel(frame: pd.DataFrame, names: dict, dedupe: bool = False) -> pd.DataFrame:
-    """Problems of the split tables named by the visit file's own columns; with ``dedupe``, also by its own
-    file name, one problem per cell (a bad date is one problem, not one per table the row went to)."""
-    if not len(frame) or not names:
-        return frame
-    out = frame.copy()
-    table = out["table"].astype(object).to_numpy()
-    source = out["source"].astype(object).to_numpy()
-    column = out["column"].astype(object).to_numpy()
-    new = column.copy()
-    for key, header in names.items():
-        if key[0] != "base":
-            new[(table == key[0]) & (source == key[1]) & (column == key[2])] = header
-    out["column"] = pd.Series(new, index=out.index, dtype=object)
-    if not dedupe:
-        return out
-    base = {k[1]: v for k, v in names.items() if k[0] == "base"}
-    derived = np.isin(source, list(base)) | np.isin(source, list(base.values()))
-    out["source"] = pd.Series(source, index=out.index, dtype=object).map(lambda s: base.get(s, s))
-    repeat = out.duplicated(["source", "row", "column", "reason"]).to_numpy() & derived
-    return out.loc[~repeat].reset_index(drop=True)
-
-
 # ------------------------------------------------------------------------------------------ load
 def load_visits(visits, *, patient: str | None = None, date: str | None = None, treatment: str | None = None,
                 scores=None, episode: str | None = None, therapist: str | None = None,
@@ -305,10 +282,10 @@ def load_visits(visits, *, patient: str | None = None, date: str | None = None, 
                                errors=errors, dayfirst=dayfirst, today=today, modality_map=mapping or None,
                                no_sessions=no_sessions)
     except DataValidationError as err:
-        raise DataValidationError(_relabel(err.problems, names, dedupe=True), header=err.header) from None
+        raise DataValidationError(relabel_problems(err.problems, names, dedupe=True), header=err.header) from None
     for w in caught:  # re-stated for the caller's line
         warn(w.message, w.category)
-    study.exclusions = _relabel(study.exclusions, names)
+    study.exclusions = relabel_problems(study.exclusions, names)
     study.notes = [n for n in notes if n] + study.notes
     if not isinstance(visits, pd.DataFrame):
         study.input_files.append(Path(visits).resolve())
