@@ -118,7 +118,7 @@ class Provenance:
     content_sha256 : str or None
         SHA-256 of the output without its embedded record (HTML, PNG, SVG and text outputs), so that
         :func:`read_provenance` tells an output edited after writing: of the document as written for
-        HTML (line ends read as ``\n``), of the text above the footer for text, of every PNG chunk but
+        HTML (line ends read as ``\\n``), of the text above the footer for text, of every PNG chunk but
         the record's (type and data), of the SVG with the record's text left out.
     """
 

@@ -190,7 +190,7 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
     test : bool
         P-values across the groups (off by default: a Table 1 describes, it does not test).
     nonnormal : list of str, optional
-        Continuous variables to show as median [IQR] (default: those with |skewness| > 1).
+        Continuous variables to show as median [IQR] (default: those whose absolute skewness exceeds 1).
     min_n : int
         Small-cell protection: a group (or Overall) with fewer than ``min_n`` episodes shows its episode and
         patient counts only; its characteristics are suppressed (no ages, sexes, ... of a single patient),
