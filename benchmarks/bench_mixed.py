@@ -84,16 +84,20 @@ def agreement(ours, r, levels):
 
 
 def previous_engine(commit):
-    """fit_lmm of lmm_fast.py as it was at ``commit``."""
-    src = subprocess.run(["git", "show", f"{commit}:backpain_outcomes/lmm_fast.py"], cwd=HERE.parent,
-                         capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "lmm_previous.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("lmm_previous", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["lmm_previous"] = mod
-    spec.loader.exec_module(mod)
-    return mod.fit_lmm
+    """fit_lmm of backpain_outcomes.lmm_fast as it was at ``commit`` (the whole package of that commit is
+    extracted and imported under another name, since lmm_fast imports its sibling modules)."""
+    tmp = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "archive", commit, "backpain_outcomes"], cwd=HERE.parent, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    (tmp / "backpain_outcomes").rename(tmp / "bpo_previous")
+    for name in [m for m in sys.modules if m == "bpo_previous" or m.startswith("bpo_previous.")]:
+        del sys.modules[name]  # another commit extracted before
+    sys.path.insert(0, str(tmp))
+    try:
+        return importlib.import_module("bpo_previous.lmm_fast").fit_lmm
+    finally:
+        sys.path.remove(str(tmp))
 
 
 def compare_previous(frame, commit):
