@@ -292,11 +292,8 @@ class CliDirective(SphinxDirective):
     def run(self):
         cli = importlib.import_module("backpain_outcomes.cli")
         self.env.note_dependency(__file__)
-        for name in ("backpain_outcomes.cli", "backpain_outcomes.commands"):
-            try:
-                self.env.note_dependency(importlib.import_module(name).__file__)
-            except ImportError:
-                pass
+        for path in Path(cli.__file__).parent.glob("cli*.py"):  # the parser and every command module
+            self.env.note_dependency(str(path))
         if not hasattr(cli, "build_parser"):
             return [nodes.paragraph(text="Run backpain-outcomes --help for the commands and their options.")]
         old = os.environ.get("COLUMNS")
