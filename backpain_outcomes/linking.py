@@ -59,8 +59,10 @@ def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
     return pd.Index(clean.loc[ok, col].dropna(), dtype="str")
 
 
-def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str, p: Problems) -> np.ndarray:
-    """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences)."""
+def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
+            p: Problems) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences); also the position
+    of each row's id among the distinct ``known`` ids (-1 where unknown) and those distinct ids."""
     given = frame[col].notna().to_numpy()
     distinct = pd.Index(known, dtype="str").unique()
     at = index_of(frame[col], distinct)  # one lookup of every row; then whether its id has a valid row
@@ -70,7 +72,7 @@ def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
     gone = given & is_known & ~np.r_[member(distinct, valid), False][at]
     t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
            f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
-    return given & ~is_known | gone
+    return given & ~is_known | gone, at, distinct
 
 
 def _covering(rows: pd.DataFrame, date_col: str, episodes: pd.DataFrame) -> pd.Series:
@@ -124,8 +126,11 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
         return frame
     known, valid, lost = episodes
     given = frame["episode_id"].notna().to_numpy()
-    broken = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
-    at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
+    broken, at_known, distinct = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
+    if valid.index.hasnans:
+        at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
+    else:  # every valid id is a known id: look up the distinct ids only, not every row again
+        at = np.r_[index_of(distinct, valid.index), -1][at_known]
     wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at)
     t.flag(p, wrong, "episode_id", "unknown_episode", "episode belongs to another patient",
            "an episode of this patient", values=frame["episode_id"])
@@ -136,6 +141,13 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
            "a date on or after the onset")
     return frame
+
+
+def _leading_zero(values: pd.Series) -> bool:
+    """Whether some value of ``values`` (as text) begins with "0"; True when unsure (not an Arrow text column)."""
+    if not (pd.api.types.is_string_dtype(values) and values.dtype != object):
+        return True
+    return bool(pc.any(pc.starts_with(pa.array(values), "0")).as_py())
 
 
 def leading_zero_note(clean: dict, col: str) -> str | None:
@@ -149,6 +161,8 @@ def leading_zero_note(clean: dict, col: str) -> str | None:
     ...                    "scores": pd.DataFrame({"patient_id": ["1", "002"]})}, "patient_id")[:73]
     "patient_id: 1 id(s) are written with and without leading zeros, such as '"
     """
+    if not any(_leading_zero(frame[col]) for frame in clean.values() if col in frame):
+        return None  # no id written with a leading zero (checked without hashing the ids)
     parts = [pd.DataFrame({"table": name, "id": pd.unique(frame[col].dropna().astype("str"))})
              for name, frame in clean.items() if col in frame]
     ids = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["table", "id"])
@@ -179,7 +193,7 @@ def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
     if "episodes" in clean:
         e = clean["episodes"]
         if patients is not None:
-            _parent(raw["episodes"], e, "patient_id", *patients, "patient", p)
+            _parent(raw["episodes"], e, "patient_id", *patients, "patient", p)  # flags only
         b = bad("episodes")
         ok = np.ones(len(e), bool)
         ok[b] = False

@@ -62,6 +62,7 @@ from .validation import (
     validate_patients,
     validate_scores,
     validate_sessions,
+    value_codes,
 )
 from .vocabulary import RATINGS_OF_CHANGE, normalise_instrument, normalise_modality
 
@@ -210,7 +211,7 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    codes = row_keys([pd.factorize(scores[c])[0] for c in ("episode_id", "instrument", "date")])
+    codes = row_keys([value_codes(scores[c])[0] for c in ("episode_id", "instrument", "date")])
     codes = group_codes(codes)[0]
     size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
     rep = size > 1

@@ -24,7 +24,7 @@ from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "group_codes",
+           "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "group_codes", "value_codes",
            "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
 
 #: Values that mark a missing value (compared without case or surrounding spaces).
@@ -343,15 +343,35 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
 
 
 # --------------------------------------------------------------------------------------------- duplicates
+#: Ticks of a day in each unit of ``datetime64``.
+DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """(codes, bound): codes from 0 equal where the values are equal, -1 where missing, all below ``bound``.
+    Dates that are whole days are coded by their day (no hashing), other values by ``pd.factorize``."""
+    day = DAY_TICKS.get(np.datetime_data(values.dtype)[0]) if isinstance(values.dtype, np.dtype) \
+        and values.dtype.kind == "M" else None
+    if day:
+        ticks = values.to_numpy().view(np.int64)
+        nat = ticks == np.iinfo(np.int64).min
+        given = ticks[~nat]
+        if len(given) and not (given % day).any():
+            codes = np.where(nat, -1, ticks // day - int(given.min()) // day)
+            return codes, int(codes.max()) + 1
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    return codes, len(uniq)
+
+
 def _codes(parsed: pd.Series, raw: pd.Series | None) -> np.ndarray:
     """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is."""
-    codes, uniq = pd.factorize(parsed, use_na_sentinel=True)
+    codes, bound = value_codes(parsed)
     if raw is not None:
         miss = codes < 0
         if miss.any():
             rc, _ = pd.factorize(raw[miss])
             codes = codes.copy()
-            codes[miss] = np.where(rc >= 0, rc + len(uniq), -1)
+            codes[miss] = np.where(rc >= 0, rc + bound, -1)
     return codes
 
 
