@@ -419,11 +419,13 @@ def _date_notes(raw: dict) -> list[str]:
 
 def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
     """Ratings of change (``grc``): a whole category number within the scale (see the vocabulary)."""
+    value = scores["score"].to_numpy(float)
+    instrument = scores["instrument"].to_numpy()
     for code, (low, high, _) in RATINGS_OF_CHANGE.items():
-        value = scores["score"].to_numpy(float)
-        mine = (scores["instrument"] == code).to_numpy() & ~np.isnan(value)
         with np.errstate(invalid="ignore"):
-            bad = mine & ((value < low) | (value > high) | (value != np.round(value)))
+            bad = ~np.isnan(value) & ((value < low) | (value > high) | (value != np.round(value)))
+        at = np.flatnonzero(bad)  # the instrument (text) is compared on these rows only
+        bad[at] = instrument[at] == code
         t.flag(p, bad, "score", "out_of_range", f"{code} rating is out of range",
                f"a whole number from {low:g} (the best category) to {high:g} for {code}",
                values=t.data["score"] if "score" in t.data else None)
