@@ -194,12 +194,13 @@ def _rows_not_read(name: str, part, p: Problems) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ build
-def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
+def same_day_scores(scores: pd.DataFrame, instrument_codes: np.ndarray | None = None) -> pd.DataFrame:
     """Score rows that share their episode, instrument and calendar day with a row of another score.
 
     The analyses combine the measurements of one instrument, episode and day into one visit (by their
     mean); this table lists the rows so combined, with ``n_same_day`` (rows of that visit) and
-    ``rows`` (where they all are).
+    ``rows`` (where they all are). ``instrument_codes`` (optional): a code per row, equal where the
+    instrument is (as validation gives them), so that the instrument names are not hashed again.
 
     Examples
     --------
@@ -211,7 +212,11 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    codes = row_keys([value_codes(scores[c])[0] for c in ("episode_id", "instrument", "date")])
+    if instrument_codes is not None and len(instrument_codes) != len(scores):
+        raise ValueError("instrument_codes must have one code per score row")
+    known = {"instrument": instrument_codes} if instrument_codes is not None else {}
+    codes = row_keys([known[c] if c in known else value_codes(scores[c])[0]
+                      for c in ("episode_id", "instrument", "date")])
     codes = group_codes(codes)[0]
     size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
     rep = size > 1
@@ -226,12 +231,18 @@ def same_day_scores(scores: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["source", "row"], kind="stable").reset_index(drop=True)[cols]
 
 
+def _kept(name: str, frame: pd.DataFrame, p: Problems) -> np.ndarray:
+    """Rows of the table that are used (not excluded, not set aside)."""
+    ok = np.ones(len(frame), bool)
+    ok[p.positions(name, kinds=(ERROR, CONSEQUENCE, SET_ASIDE))] = False
+    return ok
+
+
 def _used(raw: dict, clean: dict, p: Problems) -> dict:
     used = {}
     for name, frame in clean.items():
         t = raw[name]
-        ok = np.ones(len(frame), bool)
-        ok[p.positions(name, kinds=(ERROR, CONSEQUENCE, SET_ASIDE))] = False
+        ok = _kept(name, frame, p)
         rows = frame if ok.all() else frame.loc[ok]
         used[name] = rows.assign(_source=t.source_text(ok), _row=t.rows[ok]).reset_index(drop=True)
     return used
@@ -481,10 +492,12 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[pd.unique(raw[name].source_index)]))
                for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
+    inst = raw["scores"].codes.get("instrument")  # codes of the instrument names, from validation
+    inst_used = inst[0][_kept("scores", clean["scores"], p)] if inst is not None else None
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
                   no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
-                  same_day_scores=same_day_scores(used["scores"]),
+                  same_day_scores=same_day_scores(used["scores"], inst_used),
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])
     return study

@@ -10,7 +10,7 @@ dropped here. :func:`set_aside_duplicates` then compares rows on their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ class RawTable:
     rows: np.ndarray
     sources: list
     n_read: int = 0  # rows read below the headers, blank and ragged ones included
+    #: Column -> (codes, bound) of its parsed values where validation has them without hashing every row again
+    #: (``value_codes``): vocabulary columns, coded from their distinct labels.
+    codes: dict = field(default_factory=dict)
 
     @property
     def source(self) -> np.ndarray:
@@ -257,6 +260,8 @@ def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, c
     t.flag(p, ~known, col, f"unknown_{col}", f"unknown {col} (map it with {col}_map={{...}})",
            "one of " + ", ".join(choices))
     position = pd.Index(list(choices), dtype=object).get_indexer(pd.Index(names, dtype=object))
+    canonical, distinct = pd.factorize(pd.Series(names, dtype=object))  # equal names, equal codes; -1: None
+    t.codes[col] = (np.r_[canonical, -1][codes], len(distinct))  # the rows' codes, as value_codes(mapped) gives
     return mapped, np.r_[position, -1][codes]
 
 
@@ -363,9 +368,10 @@ def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes, len(uniq)
 
 
-def _codes(parsed: pd.Series, raw: pd.Series | None) -> np.ndarray:
-    """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is."""
-    codes, bound = value_codes(parsed)
+def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None) -> np.ndarray:
+    """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is.
+    ``known``: the (codes, bound) of the parsed values, when validation made them."""
+    codes, bound = known if known is not None and len(known[0]) == len(parsed) else value_codes(parsed)
     if raw is not None:
         miss = codes < 0
         if miss.any():
@@ -412,7 +418,7 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
 
     Problems found on a duplicate are forgotten (they are those of the first copy).
     """
-    cols = [_codes(clean[c], t.data[c] if c in t.data else None) for c in clean.columns]
+    cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c)) for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
     key = row_keys(cols)
     inverse, first_of_key = group_codes(key)
