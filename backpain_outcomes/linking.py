@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .problems import CONSEQUENCE, Problems
-from .validation import RawTable
+from .validation import RawTable, in_order_seen
 
 __all__ = ["link_tables", "member", "index_of", "leading_zero_note"]
 
@@ -136,6 +136,7 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
            "an episode of this patient", values=frame["episode_id"])
     if _assign_episodes(t, frame, valid, lost, date_col, p):
         at = index_of(frame["episode_id"], valid.index)
+    t.codes["episode_id"] = (in_order_seen(at, len(valid)), len(valid))  # for same-day visits (-1: none)
     onsets = np.r_[valid["onset_date"].to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns")]
     before = frame[date_col].to_numpy("datetime64[ns]") < onsets[at]  # at -1 picks NaT: never before
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",

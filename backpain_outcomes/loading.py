@@ -194,13 +194,13 @@ def _rows_not_read(name: str, part, p: Problems) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ build
-def same_day_scores(scores: pd.DataFrame, instrument_codes: np.ndarray | None = None) -> pd.DataFrame:
+def same_day_scores(scores: pd.DataFrame, codes: dict | None = None) -> pd.DataFrame:
     """Score rows that share their episode, instrument and calendar day with a row of another score.
 
     The analyses combine the measurements of one instrument, episode and day into one visit (by their
     mean); this table lists the rows so combined, with ``n_same_day`` (rows of that visit) and
-    ``rows`` (where they all are). ``instrument_codes`` (optional): a code per row, equal where the
-    instrument is (as validation gives them), so that the instrument names are not hashed again.
+    ``rows`` (where they all are). ``codes`` (optional): column -> a code (from 0) per row, equal where
+    the column's values are (as validation and linking give them), so that the column is not hashed again.
 
     Examples
     --------
@@ -212,9 +212,7 @@ def same_day_scores(scores: pd.DataFrame, instrument_codes: np.ndarray | None = 
     [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    if instrument_codes is not None and len(instrument_codes) != len(scores):
-        raise ValueError("instrument_codes must have one code per score row")
-    known = {"instrument": instrument_codes} if instrument_codes is not None else {}
+    known = {c: v for c, v in (codes or {}).items() if len(v) == len(scores)}
     codes = row_keys([known[c] if c in known else value_codes(scores[c])[0]
                       for c in ("episode_id", "instrument", "date")])
     codes = group_codes(codes)[0]
@@ -492,12 +490,13 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[pd.unique(raw[name].source_index)]))
                for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
-    inst = raw["scores"].codes.get("instrument")  # codes of the instrument names, from validation
-    inst_used = inst[0][_kept("scores", clean["scores"], p)] if inst is not None else None
+    kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)
+    codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id")}
+    codes = {c: v for c, v in codes.items() if (v >= 0).all()}
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
                   no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
-                  same_day_scores=same_day_scores(used["scores"], inst_used),
+                  same_day_scores=same_day_scores(used["scores"], codes),
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])
     return study

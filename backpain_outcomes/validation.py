@@ -25,7 +25,7 @@ from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
            "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "group_codes", "value_codes",
-           "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
+           "in_order_seen", "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
 
 #: Values that mark a missing value (compared without case or surrounding spaces).
 MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "-", "--", ".", "?", "missing", "none", "null", "nan", "unknown",
@@ -51,8 +51,9 @@ class RawTable:
     rows: np.ndarray
     sources: list
     n_read: int = 0  # rows read below the headers, blank and ragged ones included
-    #: Column -> (codes, bound) of its parsed values where validation has them without hashing every row again
-    #: (``value_codes``): vocabulary columns, coded from their distinct labels.
+    #: Column -> (codes, bound) of its values where they come without hashing every row again (as
+    #: ``value_codes`` gives them): vocabulary columns coded from their distinct labels at validation, and the
+    #: position of each row's episode among the valid episodes at linking.
     codes: dict = field(default_factory=dict)
 
     @property
@@ -366,6 +367,18 @@ def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
             return codes, int(codes.max()) + 1
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
     return codes, len(uniq)
+
+
+def in_order_seen(codes: np.ndarray, bound: int) -> np.ndarray:
+    """``codes`` (from 0, -1 for missing, below ``bound``) renumbered in the order they first appear, as
+    ``pd.factorize`` numbers them (rows in order then give keys in order, which sort fast)."""
+    given = codes >= 0
+    first = np.full(bound + 1, len(codes))
+    first[np.where(given, codes, bound)[::-1]] = np.arange(len(codes))[::-1]  # the first row of each code
+    first[bound] = len(codes)
+    rank = np.empty(bound + 1, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(bound + 1)
+    return np.where(given, rank[np.maximum(codes, 0)], -1)
 
 
 def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None) -> np.ndarray:
