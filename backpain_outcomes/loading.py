@@ -492,11 +492,14 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)
     codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id")}
-    codes = {c: v for c, v in codes.items() if (v >= 0).all()}
+    same_day = same_day_scores(used["scores"], {c: v for c, v in codes.items() if (v >= 0).all()})
+    del codes
+    for t in raw.values():
+        t.codes.clear()  # not needed any more: free them before the Study is built
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
                   no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
-                  same_day_scores=same_day_scores(used["scores"], codes),
+                  same_day_scores=same_day,
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])
     return study
