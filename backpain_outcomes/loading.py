@@ -213,19 +213,18 @@ def same_day_scores(scores: pd.DataFrame, codes: dict | None = None) -> pd.DataF
     """
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
     known = {c: v for c, v in (codes or {}).items() if len(v) == len(scores)}
-    codes = row_keys([known[c] if c in known else value_codes(scores[c])[0]
-                      for c in ("episode_id", "instrument", "date")])
-    codes = group_codes(codes)[0]
-    size = np.bincount(codes)[codes] if len(codes) else np.zeros(0, int)
+    group = group_codes(row_keys([known[c] if c in known else value_codes(scores[c])[0]
+                                  for c in ("episode_id", "instrument", "date")]))[0]
+    size = np.bincount(group)[group] if len(group) else np.zeros(0, int)
     rep = size > 1
     if not rep.any():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     sc = scores[rep]
     where = pd.Series(sc["_source"].astype(str).to_numpy(object) + ":" + sc["_row"].astype(str).to_numpy(object))
-    joined = where.groupby(codes[rep], sort=False).agg(", ".join)
+    joined = where.groupby(group[rep], sort=False).agg(", ".join)
     out = pd.DataFrame({"table": "scores", "source": sc["_source"].to_numpy(), "row": sc["_row"].to_numpy(),
                         **{c: sc[c].to_numpy() for c in ["episode_id", "patient_id", "instrument", "date", "score"]},
-                        "n_same_day": size[rep], "rows": joined.loc[codes[rep]].to_numpy()})
+                        "n_same_day": size[rep], "rows": joined.loc[group[rep]].to_numpy()})
     return out.sort_values(["source", "row"], kind="stable").reset_index(drop=True)[cols]
 
 
