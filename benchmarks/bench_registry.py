@@ -20,12 +20,10 @@ import argparse
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-from bench_registry_models import MODEL_ANALYSES  # the pooled curves and the mixed model (same directory)
+from bench_registry_models import MODEL_ANALYSES, PeakMemory  # the pooled curves, the mixed model (same directory)
 from distributed import Client, LocalCluster, get_task_stream
 
 from backpain_outcomes.claims import test_resolution_claim
@@ -46,39 +44,6 @@ def claim_test_alone(study):
 #: name -> function(partitioned study); the results are kept so a reader can check them.
 ANALYSES = {"claim test (no sensitivity grid)": claim_test_alone, "claim test (with sensitivity grid)": claim_test,
             **MODEL_ANALYSES}
-
-
-class PeakMemory:
-    """Peak of the summed resident memory of this process and its children (the Dask workers)."""
-
-    def __init__(self, every: float = 0.2):
-        self.every, self.peak, self.step_peak, self._stop = every, 0, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak, self.step_peak = max(self.peak, total), max(self.step_peak, total)
-            time.sleep(self.every)
-
-    def step(self) -> float:
-        """Peak (GB) since the last call."""
-        out, self.step_peak = self.step_peak, 0
-        return out / 2**30
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def _timed(fn, *args, **kwargs):

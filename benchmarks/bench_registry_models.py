@@ -56,15 +56,14 @@ MODEL_ANALYSES = {"pooled recovery curves by modality": recovery_curves,
 
 
 class PeakMemory:
-    """Largest summed resident memory of this process and its children while the block runs (bytes)."""
+    """Peak of the summed resident memory (bytes) of this process and its children (the Dask workers) while the
+    block runs; ``step()`` gives the peak (GB) since its last call."""
 
-    def __enter__(self):
-        self.peak, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
+    def __init__(self, every: float = 0.2):
+        self.every, self.peak, self.step_peak, self._stop = every, 0, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _poll(self):
+    def _run(self):
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
@@ -73,8 +72,17 @@ class PeakMemory:
                     total += p.memory_info().rss
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.2)
+            self.peak, self.step_peak = max(self.peak, total), max(self.step_peak, total)
+            time.sleep(self.every)
+
+    def step(self) -> float:
+        """Peak (GB) since the last call."""
+        out, self.step_peak = self.step_peak, 0
+        return out / 2**30
+
+    def __enter__(self):
+        self._thread.start()
+        return self
 
     def __exit__(self, *exc):
         self._stop.set()
