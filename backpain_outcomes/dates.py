@@ -289,13 +289,22 @@ def forms_note(values: pd.Series, where: str, today=None) -> str | None:
     'scores.date: 1 value(s) read as Excel serial day numbers, such as 45504 = 2024-07-31'
     """
     values = pd.Series(values)
-    out, form = read_forms(values, today)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        codes, uniq = np.arange(len(values)), values.reset_index(drop=True)
+        form_u = read_forms(values, today)[1]
+        written = uniq
+    else:  # the forms of the distinct values only, counted over the rows (no copy of the column)
+        codes, uniq = pd.factorize(values)
+        written, form_u = _forms(pd.Series(uniq, dtype=object), _last_serial(today))
+    count = np.bincount(codes[codes >= 0], minlength=len(uniq))
     parts = []
-    serial, timed = form == SERIAL, form == TIMED
-    if serial.any():
-        parts.append(f"{int(serial.sum())} value(s) read as Excel serial day numbers, such as "
-                     f"{values[serial].iloc[0]} = {out[serial].iloc[0]}: days since 1899-12-30 (Excel's 1900 date "
+    n_serial, n_timed = int(count[form_u == SERIAL].sum()), int(count[form_u == TIMED].sum())
+    if n_serial:
+        first = np.flatnonzero(form_u == SERIAL)[0]  # distinct values are in order of first appearance
+        parts.append(f"{n_serial} value(s) read as Excel serial day numbers, such as "
+                     f"{uniq[first]} = {written[first]}: days since 1899-12-30 (Excel's 1900 date "
                      "system; a workbook in the 1904 date system would give dates 1,462 days later)")
+        serial = np.append(form_u, WRITTEN)[codes] == SERIAL
         rest = values[~serial]
         status = parse_dates(rest, today=today)[1].to_numpy()
         present = rest.notna().to_numpy(bool) & ~rest.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(bool)
@@ -303,8 +312,8 @@ def forms_note(values: pd.Series, where: str, today=None) -> str | None:
         if dated.any():
             parts.append(f"the column mixes them with {int(dated.sum())} date(s) written as dates, such as "
                          f"{rest[dated].iloc[0]}; both kinds are read")
-    if timed.any():
-        parts.append(f"{int(timed.sum())} date(s) followed by a time of day, such as {values[timed].iloc[0]}: the "
+    if n_timed:
+        parts.append(f"{n_timed} date(s) followed by a time of day, such as {uniq[np.flatnonzero(form_u == TIMED)[0]]}: the "
                      "time is dropped (the calendar day written is the date)")
     return f"{where}: " + "; ".join(parts) if parts else None
 
