@@ -30,19 +30,28 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
-from statsmodels.stats.proportion import proportion_confint
 
 from . import style
-from .checks import check_alpha, check_by, check_choice, check_day, check_min_n, check_modality, check_origin, check_positive
+from .checks import check_alpha, check_by, check_choice, check_day, check_min_n, check_origin, check_positive
+from .ordinal_data import (
+    GRC,
+    attach_columns,
+    complete_ratings,
+    episode_ratings,
+    group_levels,
+    group_name,
+    model_levels,
+    rating_distribution,
+    reference_level,
+)
 from .results import Result
-from .vocabulary import GRC_IMPROVED, GRC_LABELS, MODALITY_LEVELS, RATINGS_OF_CHANGE, UNKNOWN, label
+from .vocabulary import GRC_LABELS, RATINGS_OF_CHANGE
 
 __all__ = ["fit_grc_model", "GRCModel", "grc_scale", "COLUMNS"]
 
 #: Columns of :attr:`GRCModel.table`.
 COLUMNS = ["term", "group", "reference", "estimate", "se", "z", "p_value", "ci_low", "ci_high", "odds_ratio",
            "or_ci_low", "or_ci_high", "n"]
-_GRC = "grc"
 
 
 def grc_scale(scale) -> tuple[str, ...]:
@@ -57,7 +66,7 @@ def grc_scale(scale) -> tuple[str, ...]:
     >>> grc_scale(3)
     ('1', '2', '3')
     """
-    high = int(RATINGS_OF_CHANGE[_GRC][1])
+    high = int(RATINGS_OF_CHANGE[GRC][1])
     if isinstance(scale, int | np.integer) and not isinstance(scale, bool):
         if not 2 <= scale <= high:
             raise ValueError(f"scale must have 2 to {high} points, got {scale!r}")
@@ -110,7 +119,7 @@ class GRCModel(Result):
         self._freeze()
 
     def _parts(self):
-        lines = [f"{self.n} rated episodes by {self.by}; reference {_group_name(self.by, self.reference)}; "
+        lines = [f"{self.n} rated episodes by {self.by}; reference {group_name(self.by, self.reference)}; "
                  f"{self.link} link; converged: {self.converged}", *self.notes]
         show = self.table.assign(term=self.table["term"].map(str))[
             ["term", "odds_ratio", "or_ci_low", "or_ci_high", "p_value", "n"]]
@@ -146,103 +155,6 @@ class GRCModel(Result):
         return ax
 
 
-# ------------------------------------------------------------------------------------------ data
-def _ratings(study, day, origin, window, notes) -> pd.DataFrame:
-    """One rating per episode: the last, or the one nearest ``day`` within ``window`` days."""
-    sc = study.scores[study.scores["instrument"] == _GRC]
-    if sc.empty:
-        raise ValueError("this study has no global ratings of change (instrument grc); load them with the "
-                         "instrument 'grc' (or 'PGIC', 'global rating of change')")
-    if day is None:
-        last = sc.groupby("episode_id", sort=False)["date"].transform("max")
-        at = sc[sc["date"] == last]
-        what = "each episode's last rating"
-    else:
-        col = study.days(origin, _GRC)
-        gap = (sc[col] - day).abs()
-        near = sc.assign(_gap=gap)[gap <= window]
-        best = near.groupby("episode_id", sort=False)["_gap"].transform("min")
-        at = near[near["_gap"] == best]
-        missed = sc["episode_id"].nunique() - at["episode_id"].nunique()
-        what = f"the rating nearest day {day:g} ({label(origin)}, within {window:g} days)"
-        if missed:
-            notes.append(f"{missed} rated episode(s) have no rating within {window:g} days of day {day:g} and are "
-                         "left out")
-    several = at.duplicated("episode_id", keep=False)
-    if several.any():
-        notes.append(f"{at.loc[several, 'episode_id'].nunique()} episode(s) have several ratings on the day used; "
-                     "the last recorded is used")
-    at = at.drop_duplicates("episode_id", keep="last")
-    notes.insert(0, f"One rating per episode: {what}.")
-    return at[["episode_id", "patient_id", "score"]].rename(columns={"score": "rating"})
-
-
-def _attach(frame: pd.DataFrame, study, columns: list[str]) -> pd.DataFrame:
-    """The episode's (or else the patient's) value of each column."""
-    ep, pt = study.episodes, study.patients
-    for col in columns:
-        if col in ep:
-            frame[col] = frame["episode_id"].map(ep.set_index("episode_id")[col]).to_numpy()
-        else:
-            frame[col] = frame["patient_id"].map(pt.drop_duplicates("patient_id").set_index("patient_id")[col]).to_numpy()
-    return frame
-
-
-def _group_name(by: str, level) -> str:
-    """How a group is named in tables and notes: the modality's label, else ``column = level``."""
-    return label(level) if by == "modality" else f"{by} = {level}"
-
-
-def _levels(values: pd.Series, by: str) -> list:
-    present = list(pd.unique(values.dropna()))
-    if by == "modality":
-        return [m for m in MODALITY_LEVELS if m in present]
-    try:
-        return sorted(present)
-    except TypeError:
-        return sorted(present, key=str)
-
-
-def _reference(reference, levels: list, by: str, notes: list):
-    if by == "modality":
-        ref = check_modality(reference)
-        if ref not in levels:
-            raise ValueError(f"reference={reference!r} has no rated episodes; groups: {', '.join(map(str, levels))}")
-        return ref
-    hit = [lv for lv in levels if lv == reference or str(lv) == str(reference)]
-    if hit:
-        return hit[0]
-    if reference == "untreated":  # the default: not a level of this grouping
-        notes.append(f"Reference: {by} = {levels[0]} (the first level; pass reference=... to choose another).")
-        return levels[0]
-    raise ValueError(f"reference={reference!r} is not a level of {by}; levels: {', '.join(map(str, levels))}")
-
-
-def _distribution(frame: pd.DataFrame, by: str, levels: list, scale: tuple, alpha: float) -> pd.DataFrame:
-    """Episodes per group and category, and the share improved (ratings 1-2) with its Wilson interval."""
-    rows = []
-    for lv in levels:
-        r = frame.loc[frame[by] == lv, "rating"].to_numpy(int)
-        counts = np.bincount(r - 1, minlength=len(scale))[: len(scale)]
-        improved = int((r <= GRC_IMPROVED).sum())
-        lo, hi = proportion_confint(improved, len(r), alpha=alpha, method="wilson")
-        rows.append({"group": lv, "label": _group_name(by, lv), "n": len(r), **dict(zip(scale, counts.tolist())),
-                     "improved": improved, "improved_share": improved / len(r), "improved_ci_low": lo,
-                     "improved_ci_high": hi})
-    return pd.DataFrame(rows)
-
-
-def _extreme(frame: pd.DataFrame, by: str, levels: list) -> list:
-    """Groups whose ratings all lie in the best or all in the worst category rated: their odds ratio is infinite."""
-    lo, hi = frame["rating"].min(), frame["rating"].max()
-    out = []
-    for lv in levels:
-        r = frame.loc[frame[by] == lv, "rating"]
-        if (r == lo).all() or (r == hi).all():
-            out.append(lv)
-    return out
-
-
 def _design(frame: pd.DataFrame, by: str, levels: list, reference, adjust: list) -> pd.DataFrame:
     """Group indicators (against the reference) and the covariates (numbers as they are, categories as
     indicators against their first level)."""
@@ -255,7 +167,7 @@ def _design(frame: pd.DataFrame, by: str, levels: list, reference, adjust: list)
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             x[col] = s.astype(float)
         else:
-            for lv in _levels(s, col)[1:]:
+            for lv in group_levels(s, col)[1:]:
                 x[f"{col}[{lv}]"] = (s == lv).astype(float)
     return x
 
@@ -347,42 +259,20 @@ def _check_arguments(study, by, adjust, day, origin, window, scale, alpha, min_n
     return labels, groups[0], covariates
 
 
-def _prepare(frame: pd.DataFrame, by: str, adjust: list, notes: list) -> pd.DataFrame:
-    """Leave out the episodes without a group or a covariate (and, by modality, those of unknown treatment)."""
-    if by == "modality":
-        unknown = frame[by] == UNKNOWN
-        if unknown.any():
-            notes.append(f"{int(unknown.sum())} rated episode(s) of unknown treatment are left out "
-                         "(their treatment was not recorded)")
-            frame = frame[~unknown]
-    missing = frame[[by, *adjust]].isna().any(axis=1)
-    if missing.any():
-        notes.append(f"{int(missing.sum())} rated episode(s) without {by}"
-                     + (f" or {', '.join(adjust)}" if adjust else "") + " are left out")
-        frame = frame[~missing]
-    return frame
-
-
-def _model_levels(frame, by, levels, reference, min_n, notes) -> list:
-    """Groups in the model: at least ``min_n`` rated episodes, and not all in one extreme category."""
+def _proportional_odds(frame, by, kept, ref, adjust, scale, link, alpha, notes):
+    """The model of the groups kept: (table, thresholds, per-cut fits, episodes, converged, statsmodels results)."""
+    frame = frame[frame[by].isin(kept)]
+    rating = frame["rating"].astype(int)
+    y = pd.Series(pd.Categorical(len(scale) + 1 - rating, ordered=True), index=frame.index)  # better last
+    if len(y.cat.categories) < 2:
+        raise ValueError("every modelled rating is in the same category: there is nothing to model")
+    names = {c: f"rating {len(scale) + 1 - c} ({scale[len(scale) - c]}) or better" for c in y.cat.categories}
+    x = _design(frame, by, kept, ref, adjust)
+    res, converged = _fit(y, x, link, notes)
     counts = frame[by].value_counts()
-    small = [lv for lv in levels if counts.get(lv, 0) < min_n]
-    if reference in small:
-        raise ValueError(f"the reference group {_group_name(by, reference)} has {int(counts.get(reference, 0))} rated "
-                         f"episode(s), fewer than min_n={min_n}")
-    if small:
-        notes.append(f"Groups with fewer than min_n={min_n} rated episodes are shown but not modelled: "
-                     f"{', '.join(_group_name(by, s) for s in small)}")
-    kept = frame[frame[by].isin([lv for lv in levels if lv not in small])]
-    extreme = _extreme(kept, by, [lv for lv in levels if lv not in small])
-    if reference in extreme:
-        raise ValueError(f"every rating of the reference group {_group_name(by, reference)} lies in one extreme "
-                         "category: "
-                         "no odds ratio against it is finite; choose another reference")
-    if extreme:
-        notes.append("Groups whose ratings all lie in the best or all in the worst category rated have an infinite "
-                     f"odds ratio and are shown but not modelled: {', '.join(_group_name(by, s) for s in extreme)}")
-    return [lv for lv in levels if lv not in small and lv not in extreme]
+    table = _table(res, converged, x, by, ref, {str(k): int(v) for k, v in counts.items()}, alpha)
+    cuts = _cuts(y, x, names, notes)
+    return table, _thresholds(res, converged, names, y), cuts, len(frame), converged, res
 
 
 def fit_grc_model(study, by="modality", reference="untreated", adjust=(), day=None, origin="onset", window=14,
@@ -441,33 +331,24 @@ def fit_grc_model(study, by="modality", reference="untreated", adjust=(), day=No
     """
     scale, by, adjust = _check_arguments(study, by, adjust, day, origin, window, scale, alpha, min_n, link)
     notes: list[str] = []
-    frame = _ratings(study, day, origin, window, notes)
+    frame = episode_ratings(study, day, origin, window, notes)
     top = int(frame["rating"].max())
     if top > len(scale):
         raise ValueError(f"scale: ratings up to {top} were recorded but the scale has {len(scale)} points; pass "
                          f"scale={top} or its {top} labels")
-    frame = _prepare(_attach(frame, study, [by, *adjust]), by, adjust, notes)
-    levels = _levels(frame[by], by)
-    ref = _reference(reference, levels, by, notes)
-    distribution = _distribution(frame, by, levels, scale, alpha)
-    kept = _model_levels(frame, by, levels, ref, min_n, notes)
+    frame = complete_ratings(attach_columns(frame, study, [by, *adjust]), by, adjust, notes)
+    levels = group_levels(frame[by], by)
+    ref = reference_level(reference, levels, by, notes)
+    distribution = rating_distribution(frame, by, levels, scale, alpha)
+    kept = model_levels(frame, by, levels, ref, min_n, notes)
     if len(kept) < 2:
         raise ValueError(f"fewer than two groups of {by} can be modelled (groups: {', '.join(map(str, levels))})")
-    frame = frame[frame[by].isin(kept)]
-    rating = frame["rating"].astype(int)
-    y = pd.Series(pd.Categorical(len(scale) + 1 - rating, ordered=True), index=frame.index)  # better last
-    if len(y.cat.categories) < 2:
-        raise ValueError("every modelled rating is in the same category: there is nothing to model")
-    names = {c: f"rating {len(scale) + 1 - c} ({scale[len(scale) - c]}) or better" for c in y.cat.categories}
-    x = _design(frame, by, kept, ref, adjust)
-    res, converged = _fit(y, x, link, notes)
-    counts = frame[by].value_counts()
-    table = _table(res, converged, x, by, ref, {str(k): int(v) for k, v in counts.items()}, alpha)
-    cuts = _cuts(y, x, names, notes)
+    table, thresholds, cuts, n, converged, res = _proportional_odds(frame, by, kept, ref, adjust, scale, link, alpha,
+                                                                    notes)
     notes.append(f"Proportional odds ({link}) model: an odds ratio above 1 means better ratings than "
-                 f"{_group_name(by, ref)}, the same at every cut of the scale (the assumption of the model; the per-cut "
+                 f"{group_name(by, ref)}, the same at every cut of the scale (the assumption of the model; the per-cut "
                  "logistic fits in .cuts show how far it holds).")
     if by == "modality":
         notes.append("Observational data: the odds ratios are adjusted associations, not causal effects.")
-    return GRCModel(table, distribution, _thresholds(res, converged, names, y), cuts, by, ref, scale, link,
-                    len(frame), converged, float(res.llf) if converged else np.nan, res if converged else None, notes)
+    return GRCModel(table, distribution, thresholds, cuts, by, ref, scale, link, n, converged,
+                    float(res.llf) if converged else np.nan, res if converged else None, notes)
