@@ -39,10 +39,10 @@ from .checks import (
     check_origin,
     check_positive,
 )
-from .curves import data_window
 from .dispatch import on_study
 from .lcga import SufficientStats, TimeBasis, fit_k, sort_episodes
 from .results import Result
+from .trajectory_classes import describe_classes
 from .trajectory_labels import class_label, distinct_labels
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
@@ -95,7 +95,7 @@ class TrajectoryResult(Result):
         self.fits, self.table, self.k, self.best_k = fits, enumeration, int(k), int(best_k)
         self._context, self.explanation = context, explanation
         self.instrument, self.origin, self.min_n = context["instrument"], context["origin"], context["min_n"]
-        self.classes, self.curves, self.sizes, curve_notes = self._describe(fits[k])
+        self.classes, self.curves, self.sizes, curve_notes = describe_classes(fits[k], context)
         self.notes = [explanation, *notes, *fits[k].notes, *curve_notes]
         self._freeze()
 
@@ -109,81 +109,6 @@ class TrajectoryResult(Result):
         k = check_int(k, "k", low=1)
         return TrajectoryResult(self.fits, self.table, k, self.best_k, self._context, self.explanation,
                                 self._context["notes"])
-
-    def _describe(self, fit):
-        ctx = self._context
-        basis, frame, suff, lo, hi = ctx["basis"], ctx["frame"], ctx["suff"], ctx["low"], ctx["high"]
-        modal_raw = fit.post.argmax(1)
-        windows, curves = [], []
-        for c in range(fit.K):
-            members = frame[modal_raw[frame["_ep"].to_numpy()] == c]
-            windows.append(data_window(members, self.min_n) if len(members) else (np.nan, np.nan))
-            start = windows[-1][0] if np.isfinite(windows[-1][0]) else 0.0
-            curves.append((basis(np.array([start])) @ fit.beta[:, c])[0])
-        order = np.argsort(-np.array(curves), kind="stable")  # class 1 = highest curve at its start
-        post = fit.post[:, order]
-        modal = post.argmax(1)
-        classes = pd.DataFrame({"episode_id": ctx["episodes"], "class": modal + 1,
-                                "posterior": post[np.arange(len(modal)), modal]})
-        for j in range(fit.K):
-            classes[f"p_class_{j + 1}"] = post[:, j]
-        sig = np.sqrt(fit.sigma2)
-        rows, sizes, labels, starts, notes = [], [], [], [], []
-        for j, c in enumerate(order):
-            first, last = windows[c]
-            if not np.isfinite(first):
-                labels.append(f"Class {j + 1} (too few episodes)")
-                starts.append(np.nan)
-                rows.append(None)
-                continue
-            days = np.linspace(first, last, 60)
-            Bd = basis(days)
-            mean = Bd @ fit.beta[:, c]
-            cov = fit.sigma2[c] * np.linalg.pinv(np.einsum("e,epq->pq", fit.post[:, c], suff.S))
-            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Bd, cov, Bd), 0))
-            labels.append(class_label(np.clip(mean, lo, hi), days, lo, hi, sig[c], sig.min(), fit.K))
-            starts.append(float(np.clip(mean[0], lo, hi)))
-            rows.append(pd.DataFrame({"class": j + 1, "day": days, "mean": np.clip(mean, lo, hi),
-                                      "ci_low": np.clip(mean - 1.96 * se, lo, hi),
-                                      "ci_high": np.clip(mean + 1.96 * se, lo, hi)}))
-        labels = distinct_labels(labels, starts)
-        for j, c in enumerate(order):
-            members = modal == j
-            first, last = windows[c]
-            sizes.append({"class": j + 1, "label": labels[j], "share": float(fit.pi[c]), "n": int(members.sum()),
-                          "avepp": float(post[members, j].mean()) if members.any() else np.nan,
-                          "sigma": float(sig[c]), "first_day": first, "last_day": last})
-            if not np.isfinite(first):
-                notes.append(f"Class {j + 1}: fewer than {self.min_n} episodes are assigned to it (min_n), so its "
-                             "curve is not drawn.")
-            elif last < ctx["last_day"]:
-                notes.append(f"Class {j + 1} ({labels[j]}): fewer than {self.min_n} of its episodes have data after "
-                             f"day {last:g}; its curve stops there.")
-            misfit = self._misfit(fit, c, modal_raw, windows[c])
-            if misfit:
-                notes.append(f"Class {j + 1} ({labels[j]}): {misfit}")
-        curve_tab = pd.concat([r.assign(label=labels[j]) for j, r in enumerate(rows) if r is not None],
-                              ignore_index=True)
-        curve_tab = curve_tab[["class", "label", "day", "mean", "ci_low", "ci_high"]]
-        return classes, curve_tab, pd.DataFrame(sizes), notes
-
-    def _misfit(self, fit, c, modal_raw, window) -> str:
-        """A sentence when the class curve misses its members' mean scores by more than 10% of the range."""
-        ctx = self._context
-        f = ctx["frame"]
-        m = f[(modal_raw[f["_ep"].to_numpy()] == c) & f["day"].between(*window)]
-        if len(m) < 2 * self.min_n:
-            return ""
-        resid = m["score"].to_numpy() - ctx["basis"](m["day"].to_numpy(float)) @ fit.beta[:, c]
-        bins = pd.qcut(m["day"].rank(method="first"), min(10, len(m) // self.min_n), labels=False)
-        by_bin = pd.Series(resid).groupby(bins.to_numpy()).mean()
-        worst = by_bin.abs().idxmax()
-        if abs(by_bin[worst]) <= 0.1 * (ctx["high"] - ctx["low"]):
-            return ""
-        near = m["day"].to_numpy()[bins.to_numpy() == worst]
-        return (f"its curve misses its episodes' mean score by {abs(by_bin[worst]):.2g} points around days "
-                f"{near.min():g}-{near.max():g}; the time basis is too rigid for this class (try time='spline' "
-                "or more knots).")
 
     def crosstab(self, by: str = "modality") -> pd.DataFrame:
         """Modal class by a column of ``study.episodes`` (labels for reading; row percentages in
