@@ -21,6 +21,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from .dispatch import on_study
 from .exceptions import MissingDependencyError
 from .provenance import embed_html, make_provenance, sidecar_path, written_with_sidecar
 from .report_content import ReportContent, report_content
@@ -94,6 +95,7 @@ def html_to_pdf(html_path, pdf_path, browser: str | None = None, timeout: float 
     return pdf_path
 
 
+@on_study
 def clinic_report(study, path, clinic=None, period=None, title: str | None = None, rule=DEFAULT_RULE, day: float = 42,
                   origin: str = "onset", instrument: str = "nrs", min_n: int = 5, show_therapists: bool = False,
                   progress: bool = True) -> Path:
@@ -101,8 +103,10 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
 
     Parameters
     ----------
-    study : Study
-        The whole study; benchmarks use every clinic in it.
+    study : Study or PartitionedStudy
+        The whole study; benchmarks use every clinic in it. A partitioned registry
+        (:func:`~backpain_outcomes.registry.load_partitioned`) gives the same report as the
+        same data in memory.
     path : str or Path
         ``report.html`` or ``report.pdf`` (PDF needs headless Chromium).
     clinic : str, optional

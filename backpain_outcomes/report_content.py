@@ -1,16 +1,20 @@
 """The content of a clinic report, computed once (:func:`report_content`) and rendered by :mod:`backpain_outcomes.report`.
 
-One analysis configuration (:class:`ReportConfig`: rule, origin, horizon,
-instrument, ``min_n``) is used by every number, table and figure. Every
-count goes through one disclosure ledger (:mod:`backpain_outcomes.report_counts`);
-a rate, mean or median is shown only when the counts behind it are.
+One analysis configuration (:class:`~backpain_outcomes.report_config.ReportConfig`: rule, origin,
+horizon, instrument, ``min_n``) is used by every number, table and figure. Every count goes through
+one disclosure ledger (:mod:`backpain_outcomes.report_counts`); a rate, mean or median is shown only
+when the counts behind it are.
+
+The report is computed from its episode-level data (:class:`~backpain_outcomes.report_data.ReportData`,
+one row per episode) by :func:`content_of`, the same for an in-memory study and for a partitioned one
+(:mod:`backpain_outcomes.registry_report` registers :func:`report_content` for those); only the
+recovery curves and the claim test read the scores, through the selected study itself.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,13 +22,24 @@ from tqdm import tqdm
 
 from .benchmarking import TherapistBenchmark, benchmark_therapists, outcome_at_day
 from .casemix import ClinicBenchmark, benchmark_clinic
-from .checks import check_bool, check_day, check_instrument, check_min_n, check_origin
 from .claims import test_resolution_claim
 from .compare import compare_modalities
 from .curves import fit_recovery_curves
 from .disclosure import PUBLISHED, DisclosureLedger, redact_counts
+from .dispatch import on_study
 from .exceptions import DisclosureError
+from .report_config import (
+    ReportConfig,
+    check_config,
+    check_period,
+    check_size,
+    in_selection,
+    period_words,
+    select_episodes,
+    select_study,
+)
 from .report_counts import build_ledger, episode_classes
+from .report_data import EpisodeView, ReportData, comparison_rule, episode_frames
 from .report_figures import at_risk_days, funnel_figure, recovery_figure, resolution_figure, trend_figure
 from .report_sections import (
     case_mix_table,
@@ -40,62 +55,11 @@ from .report_sections import (
 )
 from .resolution import DEFAULT_RULE, time_to_resolution
 from .results import Result
-from .rules import Resolution, as_rule
 from .survival import cox_by_group, kaplan_meier, km_median
 from .verdicts import claim_at_day
-from .vocabulary import MCID_ABSOLUTE, MODALITY_LEVELS, UNKNOWN, UNTREATED, instrument_label, label
+from .vocabulary import MODALITY_LEVELS, UNKNOWN, UNTREATED, label
 
-__all__ = ["ReportConfig", "ReportContent", "report_content", "select_study", "check_period"]
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    """The one analysis configuration of a report.
-
-    Attributes
-    ----------
-    rule : Resolution
-    day : float
-        Horizon in days since ``origin``.
-    origin : {"onset", "first_contact"}
-    instrument : str
-    min_n : int
-        Counts from 1 to ``min_n - 1`` are not published (disclosure threshold).
-    clinic, period, title, show_therapists
-        What the report covers and how it is labelled.
-    window : float
-        Largest distance (days) between the measurement used and ``day``.
-    """
-
-    rule: Resolution
-    day: float
-    origin: str
-    instrument: str
-    min_n: int
-    clinic: str | None = None
-    period: tuple | None = None
-    title: str | None = None
-    show_therapists: bool = False
-    window: float = 14.0
-
-    @property
-    def horizon(self) -> str:
-        """The horizon in words ("six weeks" for day 42)."""
-        weeks = {42: "six weeks", 84: "twelve weeks", 28: "four weeks", 14: "two weeks"}
-        return weeks.get(int(self.day), f"day {self.day:g}") if float(self.day).is_integer() else f"day {self.day:g}"
-
-    @property
-    def origin_text(self) -> str:
-        return "pain onset" if self.origin == "onset" else "first contact"
-
-    def lines(self) -> list[str]:
-        """The configuration as printed in the report's header."""
-        mcid = MCID_ABSOLUTE[self.instrument]
-        return [f"Resolved: {self.rule!r} (rule '{self.rule.code}').",
-                f"Days are counted from {self.origin_text}; the horizon is day {self.day:g} ({self.horizon}).",
-                f"Outcome instrument: {instrument_label(self.instrument)}; improved = at least {mcid:g} points and "
-                f"30% better than the first score, at the visit nearest day {self.day:g} (within {self.window:g} days).",
-                f"Counts under {self.min_n} are not shown, nor any number that would reveal them."]
+__all__ = ["ReportConfig", "ReportContent", "report_content", "content_of", "select_study", "check_period"]
 
 
 class ReportContent(Result):
@@ -158,102 +122,13 @@ class ReportContent(Result):
         return self.benchmark.plot(ax=ax)
 
 
-def _date(value, which: str, period):
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        out = pd.Timestamp(value)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"period: the {which} date {value!r} is not a date; give (start, end) as dates such as "
-                         f"('2023-01-01', '2023-12-31'), None for an open end; got {period!r}") from err
-    if pd.isna(out):
-        return None
-    return out.normalize()
 
+def _analyses(scope, sub, base, cfg, bar):
+    """Every analysis the report needs, on the selection (benchmarks on all clinics of the period).
 
-def check_period(period) -> tuple | None:
-    """``period`` as ``(start, end)`` Timestamps, either None for an open end; a ValueError naming ``period`` otherwise.
-
-    Examples
-    --------
-    >>> check_period(("2021-01-01", None))
-    (Timestamp('2021-01-01 00:00:00'), None)
+    ``sub`` and ``base`` are :class:`~backpain_outcomes.report_data.EpisodeView` of the selection and of
+    all clinics in the period; ``scope`` is the selected study (the curves and the claim read its scores).
     """
-    if period is None:
-        return None
-    if isinstance(period, str | bytes) or not hasattr(period, "__len__") or len(period) != 2:
-        raise ValueError(f"period must be (start, end) dates such as ('2023-01-01', '2023-12-31'), None for an "
-                         f"open end, got {period!r}")
-    lo, hi = _date(period[0], "start", period), _date(period[1], "end", period)
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"period: the start {lo:%Y-%m-%d} is after the end {hi:%Y-%m-%d}; give (start, end) "
-                         f"in that order, got {period!r}")
-    return None if lo is None and hi is None else (lo, hi)
-
-
-def _period_words(period) -> str:
-    lo, hi = period
-    return (f"from {lo:%Y-%m-%d} to {hi:%Y-%m-%d}" if lo is not None and hi is not None else
-            f"from {lo:%Y-%m-%d} on" if lo is not None else f"up to {hi:%Y-%m-%d}")
-
-
-def select_study(study, clinic=None, period=None):
-    """The episodes of one clinic and/or first seen within ``period``.
-
-    ``period`` is ``(start, end)`` (dates, both included); None for either end leaves it open.
-    """
-    period = check_period(period)
-    ep = study.episodes
-    keep = pd.Series(True, index=ep.index)
-    if clinic is not None:
-        present = sorted(map(str, ep["clinic_id"].dropna().unique())) if "clinic_id" in ep else []
-        if not present:
-            raise ValueError("clinic= was given but the study has no clinic_id in its patients table")
-        if clinic not in present:
-            raise ValueError(f"clinic={clinic!r}: no episodes for this clinic; clinics present: {', '.join(present)}")
-        keep &= ep["clinic_id"] == clinic
-    if period is not None:
-        lo, hi = period
-        first = pd.to_datetime(ep["first_visit_date"]).dt.normalize()
-        keep &= first.ge(lo) if lo is not None else True
-        keep &= first.le(hi) if hi is not None else True
-    if keep.all():
-        return study
-    if not keep.any():
-        span = f"{ep['first_visit_date'].min():%Y-%m-%d} to {ep['first_visit_date'].max():%Y-%m-%d}"
-        who = f"clinic {clinic}" if clinic is not None else "the study"
-        raise ValueError(f"period: no episode of {who} was first seen {_period_words(period)}; first visits in the "
-                         f"data run from {span}")
-    return study.subset(ep.loc[keep, "episode_id"])
-
-
-def _check_size(sub, cfg) -> None:
-    """Refuse, before any analysis, a selection whose every count would be under ``min_n``."""
-    n = len(sub.episodes)
-    if n >= cfg.min_n:
-        return
-    who = f"clinic {cfg.clinic}" if cfg.clinic is not None else "the study"
-    when = f" first seen {_period_words(cfg.period)}" if cfg.period is not None else ""
-    raise DisclosureError(
-        f"{who} has {n} episode{'s' if n != 1 else ''}{when}, fewer than min_n={cfg.min_n}: a report would disclose "
-        f"them. Report on more episodes (several clinics, a longer period), or lower min_n only if your data "
-        "governance allows it.")
-
-
-def _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress):
-    if not hasattr(study, "episodes") or not hasattr(study, "analysis_frame"):
-        raise TypeError(f"study must be a Study (from load_study or simulate_study), got {type(study).__name__}")
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be text, got {title!r}")
-    check_bool(progress, "progress")
-    return ReportConfig(rule=as_rule(rule), day=check_day(day), origin=check_origin(origin),
-                        instrument=check_instrument(instrument), min_n=check_min_n(min_n),
-                        clinic=clinic, period=check_period(period), title=title,
-                        show_therapists=check_bool(show_therapists, "show_therapists"))
-
-
-def _analyses(study, sub, cfg, bar):
-    """Every analysis the report needs, on the selection (benchmarks on all clinics of the period)."""
     out = {}
     out["events"] = time_to_resolution(sub, cfg.rule, origin=cfg.origin)
     bar.update()
@@ -262,29 +137,27 @@ def _analyses(study, sub, cfg, bar):
     untreated = (ev["modality"] == UNTREATED).any()
     out["cox"] = (cox_by_group(ev[ev["modality"] != UNKNOWN], None, cfg.rule, by="modality", reference=UNTREATED)
                   if untreated else None)
-    out["c1"] = (test_resolution_claim(sub, 0.90, day=cfg.day, rule=cfg.rule, population="untreated",
+    out["c1"] = (test_resolution_claim(scope, 0.90, day=cfg.day, rule=cfg.rule, population="untreated",
                                        origin=cfg.origin, sensitivity=False) if untreated else None)
     bar.update()
     try:
         out["compare"] = compare_modalities(sub, instrument=cfg.instrument, day=cfg.day, reference="untreated",
-                                            origin=cfg.origin, window=cfg.window)
+                                            origin=cfg.origin, window=cfg.window, rule=comparison_rule(cfg.instrument))
     except ValueError as err:
         out["compare"], out["compare_error"] = None, str(err)
     try:
-        out["curves"] = fit_recovery_curves(sub, by="modality", instrument=cfg.instrument, origin=cfg.origin,
+        out["curves"] = fit_recovery_curves(scope, by="modality", instrument=cfg.instrument, origin=cfg.origin,
                                             min_n=cfg.min_n, progress=False)
     except ValueError as err:
         out["curves"], out["curves_error"] = None, str(err)
     bar.update()
     out["therapists"] = benchmark_therapists(sub, cfg.instrument, cfg.day, cfg.origin, cfg.window, min_n=cfg.min_n,
                                              show_therapists=cfg.show_therapists)
-    base = select_study(study, None, cfg.period)
     same = base is sub  # the whole study: reuse what is computed already
     out["benchmark"] = benchmark_clinic(base, cfg.clinic, cfg.instrument, cfg.day, cfg.rule, cfg.origin, cfg.window,
                                         events=ev if same else None, outcomes=out["near"] if same else None)
     bar.update()
     return out
-
 
 def _per_modality_km(events, day):
     """Cumulative resolution at ``day`` and the median per modality (and overall), from the same events.
@@ -310,7 +183,7 @@ def _other_instruments(sub, cfg):
         if inst == cfg.instrument:
             continue
         near = outcome_at_day(sub, inst, cfg.day, cfg.origin, cfg.window)
-        scored = int(sub.scores.loc[sub.scores["instrument"] == inst, "episode_id"].nunique())
+        scored = int((sub.n_measurements(inst) > 0).sum())
         out[inst] = (scored, len(near), int(near["responder"].sum()))
         nears[inst] = near
     return out, nears
@@ -331,12 +204,16 @@ def _safe_notes(messages, led, suppressed_groups) -> list[str]:
     return out
 
 
+
+@on_study
 def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RULE, day: float = 42,
                    origin: str = "onset", instrument: str = "nrs", min_n: int = 5, show_therapists: bool = False,
                    progress: bool = True) -> ReportContent:
     """Compute everything a clinic report shows: tables, figures, numbers and notes, under disclosure control.
 
     Parameters are those of :func:`~backpain_outcomes.report.clinic_report` (without ``path``).
+    ``study`` is an in-memory Study or a partitioned one
+    (:func:`~backpain_outcomes.registry.load_partitioned`): the same content either way.
 
     Returns
     -------
@@ -349,39 +226,57 @@ def report_content(study, clinic=None, period=None, title=None, rule=DEFAULT_RUL
     >>> content.config.origin, content.tables["outcomes"].index[0]
     ('onset', 'Untreated')
     """
-    cfg = _check(study, clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress)
-    sub = select_study(study, cfg.clinic, cfg.period)
-    _check_size(sub, cfg)
+    if not hasattr(study, "episodes") or not hasattr(study, "analysis_frame"):
+        raise TypeError(f"study must be a Study (from load_study or simulate_study), got {type(study).__name__}")
+    cfg = check_config(clinic, period, title, rule, day, origin, instrument, min_n, show_therapists, progress)
+    keep = select_episodes(study.episodes, cfg.clinic, cfg.period)
+    check_size(int(keep.sum()), cfg)
+    scope = study if keep.all() else study.subset(study.episodes.loc[keep, "episode_id"])
+    data = ReportData.from_parts([episode_frames(study, cfg)], study.flow(), cfg.origin)
+    return content_of(data, cfg, scope, progress)
+
+
+def content_of(data: ReportData, cfg: ReportConfig, scope, progress: bool = True) -> ReportContent:
+    """The report of ``cfg`` from its episode-level ``data``; ``scope`` is the selected study (in memory or
+    partitioned), for the recovery curves and the claim test.
+
+    The selection was checked (:func:`~backpain_outcomes.report_config.select_episodes`,
+    :func:`~backpain_outcomes.report_config.check_size`) before ``data`` was gathered.
+    """
+    keep = in_selection(data.episodes, cfg.clinic, cfg.period).to_numpy()
+    sub = EpisodeView(data, keep)
+    base_keep = in_selection(data.episodes, None, cfg.period).to_numpy()
+    base = sub if keep.all() else EpisodeView(data, base_keep)
     bar = tqdm(total=6, desc="clinic report", disable=not progress, leave=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _analyses(study, sub, cfg, bar)
+        res = _analyses(scope, sub, base, cfg, bar)
         km = _per_modality_km(res["events"].table, cfg.day)
         others, other_near = _other_instruments(sub, cfg)
         c3 = _c3_events(res["events"].table)
-        classes = episode_classes(sub, cfg.instrument, cfg.day, res["near"], res["events"].table)
+        classes = episode_classes(sub.episodes, sub.n_measurements(cfg.instrument), cfg.day, res["near"],
+                                  res["events"].table)
         drawn = [m for m in km if m != "all"]
         days = at_risk_days(cfg.day, float(res["events"].table["day"].max()) if len(res["events"].table) else cfg.day)
         risk = _at_risk(res["events"].table, drawn, days)
         caseload = res["therapists"].episodes.set_index("episode_id")["caseload"]
-        led = _ledger(study, sub, cfg, classes, caseload, risk, others, c3)
+        led = _ledger(data, sub, cfg, classes, caseload, risk, others, c3)
         bar.update()
-        content = _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3)
+        content = _assemble(data, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3)
         bar.update()
     bar.close()
     messages = [str(w.message) for w in caught] + content.pop("analysis_notes")
     hidden = [m for m in km if m != "all" and not led.published(f"mod/{m}/n")]
     return ReportContent(**content, notes=_safe_notes(messages, led, hidden))
 
-
-def _ledger(study, sub, cfg, classes, caseload, risk, others, c3) -> DisclosureLedger:
+def _ledger(data, sub, cfg, classes, caseload, risk, others, c3) -> DisclosureLedger:
     """The suppressed ledger; a selection no suppression can protect is a DisclosureError naming it."""
     try:
-        return build_ledger(classes, cfg.min_n, flow=study.flow(), caseload=caseload, at_risk=risk, others=others,
+        return build_ledger(classes, cfg.min_n, flow=data.flow, caseload=caseload, at_risk=risk, others=others,
                             c3_events=c3, same_instrument=cfg.rule.instrument == cfg.instrument)
     except DisclosureError as err:
         who = f"clinic {cfg.clinic}" if cfg.clinic is not None else "the study"
-        when = f" first seen {_period_words(cfg.period)}" if cfg.period is not None else ""
+        when = f" first seen {period_words(cfg.period)}" if cfg.period is not None else ""
         raise DisclosureError(f"{who} has {len(sub.episodes)} episodes{when}, too few to publish a report under "
                               f"min_n={cfg.min_n} without disclosing a small count: {err}") from err
 
@@ -401,7 +296,7 @@ def _at_risk(events, groups, days):
     return out
 
 
-def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3) -> dict:
+def _assemble(data, sub, cfg, res, km, others, other_near, classes, led, days, risk, c3) -> dict:
     """Display tables, figures, sentences and numbers from the analyses and the suppressed ledger."""
     bench, ther = res["benchmark"], res["therapists"]
     # a curve shows its group's resolutions step by step: drawn only where those counts are published
@@ -439,10 +334,11 @@ def _assemble(study, sub, cfg, res, km, others, other_near, classes, led, days, 
                          f"{res[name + '_error']}")
     tables = {"key_outcomes": key, "case_mix": case_mix_table(classes, sub, cfg, led),
               "outcomes": outcome_table(cfg, km, res, led), "pain_function": pain_function_table(cfg, res["near"], other_near, led, sub),
-              "trend": trend, "follow_up": follow_up_table(classes, sub, cfg, led), "therapists": therapist_table(ther, led)}
+              "trend": trend, "follow_up": follow_up_table(classes, sub.episodes, sub.n_measurements(cfg.instrument), cfg, led),
+              "therapists": therapist_table(ther, led)}
     return {"config": cfg, "title": cfg.title or ("Back-pain outcome report" + (f": clinic {cfg.clinic}" if cfg.clinic else "")),
             "clinic_text": cfg.clinic or "all clinics in the data", "period_text": period_text,
             "generated": _dt.date.today().isoformat(), "table": key, "tables": tables, "figures": figures,
             "numbers": {**numbers, "key_outcomes": key_machine}, "claims": claims, "glossary": glossary,
-            "flow": flow_numbers(study, led), "ledger": led, "benchmark": bench, "therapists": ther,
+            "flow": flow_numbers(data, led), "ledger": led, "benchmark": bench, "therapists": ther,
             "text": paragraphs(cfg, led, ther, bench), "analysis_notes": notes}

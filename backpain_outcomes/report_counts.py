@@ -44,14 +44,16 @@ def quarter_of(dates: pd.Series) -> pd.Series:
     return text.where(d.notna(), NO_VISIT).astype(object)
 
 
-def episode_classes(study, instrument: str, day: float, near: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+def episode_classes(episodes: pd.DataFrame, n_meas: pd.Series, day: float, near: pd.DataFrame,
+                    events: pd.DataFrame) -> pd.DataFrame:
     """One row per episode with ``modality``, ``chronicity``, ``quarter``, ``follow_up``, ``outcome``, ``resolution``.
 
-    ``near`` is :func:`~backpain_outcomes.benchmarking.outcome_at_day` and ``events`` the table of
-    :func:`~backpain_outcomes.resolution.time_to_resolution` on the same study.
+    ``episodes`` is the episodes table of the report's episodes, ``n_meas`` their number of
+    measurements of the report's instrument (indexed by ``episode_id``; missing means none), ``near``
+    :func:`~backpain_outcomes.benchmarking.outcome_at_day` and ``events`` the table of
+    :func:`~backpain_outcomes.resolution.time_to_resolution` of the same episodes.
     """
-    ep = study.episodes
-    n_meas = study.scores.loc[study.scores["instrument"] == instrument].groupby("episode_id").size()
+    ep = episodes
     n = ep["episode_id"].map(n_meas).fillna(0).to_numpy()
     resp = near.set_index("episode_id")["responder"]
     m = ep["episode_id"].map(resp)
