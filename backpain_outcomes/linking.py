@@ -137,6 +137,7 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     if _assign_episodes(t, frame, valid, lost, date_col, p):
         at = index_of(frame["episode_id"], valid.index)
     t.codes["episode_id"] = (in_order_seen(at, len(valid)), len(valid))  # for same-day visits (-1: none)
+    t.lookups["episode_id"] = at  # for the Study
     onsets = np.r_[valid["onset_date"].to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns")]
     before = frame[date_col].to_numpy("datetime64[ns]") < onsets[at]  # at -1 picks NaT: never before
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
@@ -199,6 +200,7 @@ def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
         ok = np.ones(len(e), bool)
         ok[b] = False
         lost = e.iloc[p.positions("episodes")]
+        raw["episodes"].lookups["valid_rows"] = np.flatnonzero(ok)
         episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), e.loc[ok].set_index("episode_id"), lost)
     for name, date_col in (("sessions", "session_date"), ("scores", "date")):
         if name in clean:

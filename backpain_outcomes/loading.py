@@ -474,6 +474,25 @@ def _blank_optional(clean: dict, p: Problems, notes: list) -> pd.DataFrame:
     return f[EXCLUSION_COLUMNS].astype({c: object for c in ("table", "source", "column", "reason", "message")})
 
 
+def _row_codes(raw: dict, clean: dict, p: Problems) -> dict:
+    """The rows' episodes (linking) and instruments (checking) for the Study, so that it does not look them up
+    again: only when the episodes linking found valid are the ones used, in the same order, and every used
+    row has one."""
+    out = {}
+    if "instrument" in raw["scores"].lookups:
+        out["scores_instrument"] = raw["scores"].lookups["instrument"][_kept("scores", clean["scores"], p)]
+    valid = raw["episodes"].lookups.get("valid_rows") if "episodes" in raw else None
+    if valid is None or not np.array_equal(np.flatnonzero(_kept("episodes", clean["episodes"], p)), valid):
+        return out
+    for name in ("scores", "sessions"):
+        at = raw[name].lookups.get("episode_id") if name in raw else None
+        if at is not None and len(at) == len(clean[name]):
+            at = at[_kept(name, clean[name], p)]
+            if (at >= 0).all():
+                out[f"{name}_episode"] = at
+    return out
+
+
 def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     exclusions = p.exclusions()[EXCLUSION_COLUMNS]
     blanked = _blank_optional(clean, p, notes)
@@ -495,10 +514,13 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     del codes
     for t in raw.values():
         t.codes.clear()  # not needed any more: free them before the Study is built
+    row_codes = _row_codes(raw, clean, p)
+    for t in raw.values():
+        t.lookups.clear()
     study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
                   scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
                   no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
-                  same_day_scores=same_day,
+                  same_day_scores=same_day, row_codes=row_codes,
                   input_files=[Path(f).resolve() for objs in given.values() for f in objs
                                if not isinstance(f, pd.DataFrame | Part)])
     return study

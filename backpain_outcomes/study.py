@@ -43,6 +43,25 @@ def _sort_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndar
     return np.lexsort((ns, code, pos))
 
 
+def _row_codes(row_codes, scores, sessions, episodes) -> dict:
+    """The given row codes that fit their tables (see ``Study``); none without an episodes table."""
+    lengths = {"scores_episode": len(scores), "scores_instrument": len(scores),
+               "sessions_episode": len(sessions) if sessions is not None else -1}
+    n_episodes = len(episodes) if episodes is not None else 0
+    out = {}
+    for key, codes in (row_codes or {}).items():
+        codes = np.asarray(codes, np.int64)
+        if key not in lengths or len(codes) != lengths[key]:
+            raise ValueError(f"row_codes[{key!r}]: expected {lengths.get(key, 'no')} codes, got {len(codes)}")
+        if key.endswith("_episode") and (episodes is None or (len(codes) and not (
+                (codes >= 0).all() and (codes < n_episodes).all()))):
+            raise ValueError(f"row_codes[{key!r}]: every row needs its row of the episodes table")
+        if key == "scores_instrument" and len(codes) and not ((codes >= -1) & (codes < len(INSTRUMENTS))).all():
+            raise ValueError(f"row_codes[{key!r}]: codes from -1 to {len(INSTRUMENTS) - 1} expected")
+        out[key] = codes
+    return out
+
+
 class Study:
     """A validated study: canonical tables plus derived, analysis-ready tables.
 
@@ -102,11 +121,17 @@ class Study:
         How the input was read (encodings, delimiters, sheets).
     input_files : list of Path
         The files read (commands never write onto them).
+    row_codes : dict, optional
+        For :func:`~backpain_outcomes.load_study`, which has already found them: ``"scores_episode"`` and
+        ``"sessions_episode"``, the row of ``episodes`` of each score and session row (as
+        ``linking.index_of`` gives them), and ``"scores_instrument"``, the position of each score's
+        instrument in the vocabulary's ``INSTRUMENTS`` (-1: a rating of change). The Study is the same
+        with or without them; without them it looks them up.
     """
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
                  rows_read=None, sources=None, no_sessions: str = UNKNOWN, notes=None, same_day_scores=None,
-                 input_files=None, excluded_sessions=None, blanked_values=None):
+                 input_files=None, excluded_sessions=None, blanked_values=None, row_codes=None):
         self.notes = list(notes or [])
         self.blanked_values = blanked_values if blanked_values is not None else pd.DataFrame(
             columns=["table", "source", "row", "column", "value", "reason", "message"])
@@ -125,13 +150,16 @@ class Study:
         self.rows_read = dict(rows_read or {})
         self.exclusions = exclusions if exclusions is not None else pd.DataFrame(
             columns=["table", "source", "row", "column", "value", "reason", "message"])
-        sc = scores.copy()
+        codes = _row_codes(row_codes, scores, sessions, episodes)
+        sc = scores.copy(deep=False)  # copy on write: the columns added below never reach ``scores``
         declared = pd.DataFrame(columns=["episode_id"])
         if sessions is not None:
-            marks = sessions["modality"].astype(object) == UNTREATED
+            marks = (sessions["modality"].astype(object) == UNTREATED).to_numpy(bool)
             declared, sessions = sessions[marks], sessions[~marks]
+            if "sessions_episode" in codes:
+                codes["sessions_episode"] = codes["sessions_episode"][~marks]
         self.n_untreated_records = len(declared)
-        ss = sessions.copy() if sessions is not None else pd.DataFrame(
+        ss = sessions.copy(deep=False) if sessions is not None else pd.DataFrame(
             {c: pd.Series(dtype=object) for c in ["patient_id", "episode_id", "modality", "therapist_id"]}
         ).assign(session_date=pd.Series(dtype="datetime64[ns]"), duration_min=pd.Series(dtype=float))
         if episodes is None:
@@ -149,8 +177,11 @@ class Study:
             pt = patients.drop(columns=[c for c in ("_source", "_row") if c in patients]).copy()
         self.patients = pt.reset_index(drop=True)
         ep = ep.reset_index(drop=True)
-        sc_pos = index_of(sc["episode_id"], ep["episode_id"])  # row of each score's / session's episode
-        ss_pos = index_of(ss["episode_id"], ep["episode_id"])
+        # row of each score's / session's episode
+        sc_pos = codes.get("scores_episode", None)
+        sc_pos = index_of(sc["episode_id"], ep["episode_id"]) if sc_pos is None else sc_pos
+        ss_pos = codes.get("sessions_episode", None)
+        ss_pos = index_of(ss["episode_id"], ep["episode_id"]) if ss_pos is None else ss_pos
         big = np.iinfo(np.int64).max
         first = np.full(len(ep), big)
         np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").astype(np.int64))
@@ -175,9 +206,14 @@ class Study:
         dates = sc["date"].to_numpy("datetime64[ns]")
         sc["days_since_onset"] = ((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float)
         sc["days_since_first_contact"] = ((dates - first_dt[sc_pos]) / np.timedelta64(1, "D")).astype(float)
-        inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
-        inst_code = np.r_[index_of(inst_cat.categories, list(INSTRUMENTS)), -1][inst_cat.codes]  # -1: grc
-        sc["score_100"] = score_100(pd.Series(inst_cat, index=sc.index), sc["score"])
+        inst_code = codes.get("scores_instrument", None)
+        if inst_code is None:
+            inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
+            inst_code = np.r_[index_of(inst_cat.categories, list(INSTRUMENTS)), -1][inst_cat.codes]  # -1: grc
+            sc["score_100"] = score_100(pd.Series(inst_cat, index=sc.index), sc["score"])
+        else:  # as score_100 computes it: score / the instrument's highest score * 100 (NaN for grc)
+            high = np.r_[[float(v[1]) for v in INSTRUMENTS.values()], np.nan][inst_code]
+            sc["score_100"] = pd.to_numeric(sc["score"], errors="coerce").astype(float) / high * 100.0
         order = _sort_order(sc_pos, inst_code, dates)  # by episode, instrument, date (stable)
         sc = sc.iloc[order].reset_index(drop=True)
         sc_pos, inst_code = sc_pos[order], inst_code[order]

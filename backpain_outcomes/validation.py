@@ -55,6 +55,11 @@ class RawTable:
     #: ``value_codes`` gives them): vocabulary columns coded from their distinct labels at validation, and the
     #: position of each row's episode among the valid episodes at linking.
     codes: dict = field(default_factory=dict)
+    #: What checking and linking found for each row, kept for building the Study: ``"instrument"``, the
+    #: position of each score's instrument in ``INSTRUMENTS`` (-1: a rating of change, unknown or missing);
+    #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
+    #: table, ``"valid_rows"``, the rows that are those valid episodes.
+    lookups: dict = field(default_factory=dict)
 
     @property
     def source(self) -> np.ndarray:
@@ -322,6 +327,7 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     out["date"] = _dates(t, p, "date", dayfirst, today)
     inst, code = _vocabulary_codes(t, p, "instrument", normalise_instrument, instrument_map, list(INSTRUMENTS))
     out["instrument"] = inst
+    t.lookups["instrument"] = code
     raw = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
     num, bad, yes_no = numbers(raw)
     items = _item_scores(t, p, inst, options)

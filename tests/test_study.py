@@ -1,5 +1,8 @@
 """Study: treatment status known or unknown, flow counts, same-day visits, subsets keep what was loaded."""
 
+from contextlib import nullcontext
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -147,3 +150,53 @@ def test_an_excluded_session_row_without_its_episode_covers_every_episode_of_its
                      errors="exclude")
     status = study.episodes.set_index("episode_id")["treatment_status"]
     assert status.to_dict() == {"e1": "unknown", "e2": "unknown", "e3": "untreated"}
+
+
+def _same_study(a, b):
+    for name in ("patients", "episodes", "scores", "sessions", "exclusions", "same_day_scores"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert a.notes == b.notes
+    pd.testing.assert_frame_equal(a.flow(), b.flow())
+
+
+@pytest.mark.parametrize("errors", ["raise", "exclude"])
+def test_row_codes_from_loading_give_the_same_study(monkeypatch, errors):
+    # load_study hands the Study the episode of each score and session row (from linking) and each score's
+    # instrument (from checking) so that it does not look them up again; the Study built without them (its
+    # own lookups, the general path) must be the same, cell for cell. The input has a rating of change, an
+    # untreated mark, an episode assigned from its onset and, for errors="exclude", rows excluded.
+    from backpain_outcomes import loading
+
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3", "e4"], "patient_id": ["p1", "p2", "p3", "p3"],
+                             "onset_date": ["2023-12-20", "2023-12-30", "2024-01-01", "2024-01-25"]})
+    scores = SCORES.assign(episode_id=["e1", "e1", "e2", "e2", "e3", None, "e4"],
+                           instrument=["nrs", "grc", "nrs", "odi", "nrs", "nrs", "nrs"],
+                           score=[7, 3, 6, 40, 8, 6, 2])
+    if errors == "exclude":
+        scores = pd.concat([scores, pd.DataFrame({"patient_id": ["p9", "p1"], "episode_id": ["e1", "e1"],
+                                                  "date": ["2024-01-02", "2024-01-02"],
+                                                  "instrument": ["nrs", "bogus"], "score": [1, 2]})])
+    sessions = pd.concat([SESSIONS, pd.DataFrame({"patient_id": ["p3"], "episode_id": ["e4"],
+                                                  "session_date": ["2024-01-26"], "modality": ["cupping"]})])
+    kw = {"scores": scores, "sessions": sessions, "episodes": episodes, "errors": errors}
+    given = []
+    real = loading._row_codes
+    monkeypatch.setattr(loading, "_row_codes", lambda *a: given.append(real(*a)) or given[-1])
+    with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
+        fast = load(**kw)
+    assert sorted(given[0]) == ["scores_episode", "scores_instrument", "sessions_episode"]
+    monkeypatch.setattr(loading, "_row_codes", lambda *a: {})
+    with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
+        general = load(**kw)
+    _same_study(fast, general)
+    # score_100 by hand: NRS 7 of 10 = 70, ODI 40 of 100 = 40, a rating of change has none
+    got = {(i, s): v for i, s, v in fast.scores[["instrument", "score", "score_100"]].itertuples(index=False)}
+    assert got[("nrs", 7.0)] == 70.0 and got[("odi", 40.0)] == 40.0 and np.isnan(got[("grc", 3.0)])
+
+
+def test_row_codes_that_do_not_fit_are_refused():
+    study = load(scores=SCORES)
+    with pytest.raises(ValueError, match="scores_episode"):
+        bpo.Study(scores=study.scores, row_codes={"scores_episode": [0, 1]})
+    with pytest.raises(ValueError, match="scores_instrument"):
+        bpo.Study(scores=study.scores, row_codes={"scores_instrument": [9] * len(study.scores)})
