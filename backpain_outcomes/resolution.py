@@ -33,6 +33,7 @@ import pandas as pd
 from .checks import check_alpha, check_by, check_choice, check_days, check_min_n, check_origin
 from .dispatch import on_study
 from .exceptions import SmallSampleWarning, warn
+from .resolution_events import RELAPSE, episode_events
 from .results import Result
 from .rules import DEFAULT_RULE, Resolution, as_rule
 from .survival import kaplan_meier_counts, km_at_days_counts, km_median, risk_counts
@@ -42,9 +43,6 @@ __all__ = ["Resolution", "as_rule", "DEFAULT_RULE", "episode_events", "time_to_r
            "resolution_curve", "ResolutionCurve", "RELAPSE", "check_study", "event_notes", "curve_from_counts",
            "curve_tables"]
 
-#: How a measurement failing the rule after a resolution is handled.
-RELAPSE = ("ignore", "undo")
-_BIG = np.iinfo(np.int64).max
 _GONE = {"single visit": "with a single visit", "resolved at entry": "resolved at entry (first visit already met the rule)",
          "baseline 0: relative change undefined": "with a baseline of 0 (relative change undefined)"}
 
@@ -54,109 +52,6 @@ def check_study(study, name: str = "study"):
     if not (hasattr(study, "analysis_frame") and hasattr(study, "episodes")):
         raise TypeError(f"{name} must be a Study (from load_study or simulate_study), got {type(study).__name__}")
     return study
-
-
-def _visits(frame: pd.DataFrame, same_day: str):
-    """One row per (episode, day): scores combined by ``same_day``; returns (episode, day, score, n_combined)."""
-    codes, _ = pd.factorize(frame["episode_id"])
-    day = frame["day"].to_numpy(float)
-    order = np.lexsort((day, codes))
-    ep = frame["episode_id"].to_numpy()[order]
-    codes, day, score = codes[order], day[order], frame["score"].to_numpy(float)[order]
-    n = len(ep)
-    new = np.r_[True, (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])] if n else np.zeros(0, bool)
-    starts = np.flatnonzero(new)
-    if len(starts) == n:
-        return ep, day, score, np.zeros(n, int)
-    size = np.diff(np.r_[starts, n])
-    if same_day == "mean":
-        combined = np.add.reduceat(score, starts) / size
-    else:
-        combined = (np.minimum if same_day == "min" else np.maximum).reduceat(score, starts)
-    return ep[starts], day[starts], combined, size - 1
-
-
-def _runs(meets, start, day, k, span_days):
-    """Per visit: index of the first visit of its run of meeting visits, and whether the run is complete there."""
-    n = len(meets)
-    idx = np.arange(n)
-    barrier = np.where(~meets, idx, np.where(start, idx - 1, -1))
-    run_start = (np.maximum.accumulate(barrier) if n else barrier) + 1
-    run_len = np.where(meets, idx - run_start + 1, 0)
-    span = np.where(meets, day - day[np.minimum(run_start, max(n - 1, 0))], -np.inf)
-    complete = (run_len >= k) & (span >= span_days)
-    return run_start, complete
-
-
-def episode_events(frame: pd.DataFrame, rule, relapse: str = "ignore") -> pd.DataFrame:
-    """Event day per episode from a long frame of one instrument.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        ``episode_id``, ``day``, ``score``, one row per measurement (any order).
-    rule : Resolution or str
-    relapse : {"ignore", "undo"}
-        ``"ignore"`` uses the first complete run; ``"undo"`` only a run that
-        lasts to the last visit (a later visit that fails the rule undoes an
-        earlier resolution).
-
-    Returns
-    -------
-    DataFrame, one row per episode: ``episode_id``, ``entry`` (day of the
-    first visit), ``day`` (event or censoring day), ``resolved``,
-    ``at_risk``, ``status``, ``n_visits`` (distinct days),
-    ``n_measurements``, ``n_combined`` (measurements merged into a same-day
-    visit), ``baseline`` (score of the first visit), ``relapsed``,
-    ``relapse_day``.
-
-    Examples
-    --------
-    >>> f = pd.DataFrame({"episode_id": ["a"] * 4, "day": [0, 7, 7, 14], "score": [6, 1, 3, 1]})
-    >>> episode_events(f, "nrs<=2 x2")[["day", "resolved", "n_combined"]].values.tolist()
-    [[7.0, True, 1]]
-    """
-    rule = as_rule(rule)
-    check_choice(relapse, "relapse", RELAPSE)
-    ep, day, score, combined = _visits(frame, rule.same_day)
-    n = len(ep)
-    start = np.r_[True, ep[1:] != ep[:-1]] if n else np.zeros(0, bool)
-    gid = np.cumsum(start) - 1
-    first_idx = np.flatnonzero(start)
-    last_idx = np.r_[first_idx[1:] - 1, n - 1] if n else np.zeros(0, int)
-    baseline = score[first_idx]
-    meets = rule.meets(score, baseline[gid])
-    span_days = 0 if rule.sustained_days is None else rule.sustained_days
-    run_start, complete = _runs(meets, start, day, rule.sustained, span_days)
-    idx = np.arange(n)
-    n_ep = len(first_idx)
-    first_complete = np.full(n_ep, _BIG)
-    np.minimum.at(first_complete, gid[complete], idx[complete])
-    fail_after = ~meets & (idx > first_complete[gid])
-    first_fail = np.full(n_ep, _BIG)
-    np.minimum.at(first_fail, gid[fail_after], idx[fail_after])
-    if relapse == "undo":
-        has = complete[last_idx] if n else np.zeros(0, bool)
-        event_row = np.where(has, run_start[last_idx] if n else 0, _BIG)
-    else:
-        has = first_complete < _BIG
-        event_row = np.where(has, run_start[np.minimum(first_complete, max(n - 1, 0))], _BIG)
-    n_vis = last_idx - first_idx + 1
-    at_entry = has & (event_row == first_idx)
-    zero_base = (baseline <= 0) if rule.needs_positive_baseline else np.zeros(n_ep, bool)
-    status = np.select([zero_base, n_vis < 2, at_entry, has],
-                       ["baseline 0: relative change undefined", "single visit", "resolved at entry", "resolved"],
-                       "censored: no sustained run by the last visit")
-    at_risk = ~at_entry & ~zero_base & (n_vis >= 2)
-    relapsed = (first_fail < _BIG) & (relapse == "ignore")
-    n_comb = np.bincount(gid, weights=combined, minlength=n_ep).astype(int) if n else np.zeros(0, int)
-    return pd.DataFrame({
-        "episode_id": ep[first_idx], "entry": day[first_idx],
-        "day": np.where(has, day[np.minimum(event_row, max(n - 1, 0))], day[last_idx]) if n else np.zeros(0),
-        "resolved": has & at_risk, "at_risk": at_risk, "status": status, "n_visits": n_vis,
-        "n_measurements": n_vis + n_comb, "n_combined": n_comb, "baseline": baseline, "relapsed": relapsed,
-        "relapse_day": np.where(relapsed, day[np.minimum(first_fail, max(n - 1, 0))], np.nan) if n else np.zeros(0),
-    })
 
 
 _TTR_COLUMNS = ["episode_id", "modality", "treatment_status", "chronicity", "entry", "day", "resolved",
@@ -368,6 +263,17 @@ def curve_tables(groups: list, by_cols: list, notes: list[str], min_n: int):
     return table, steps, pd.DataFrame(meds), notes
 
 
+def _event_groups(ev: pd.DataFrame, study, by_cols: list) -> list:
+    """``[(key tuple, rows), ...]`` of the event table by ``by_cols`` (episode columns it lacks added to it)."""
+    extra = [c for c in by_cols if c not in ev]
+    if extra:
+        ep = study.episodes.set_index("episode_id")
+        for c in extra:
+            ev[c] = ep[c].reindex(ev["episode_id"]).astype(str).to_numpy()
+    return [((), ev)] if not by_cols else [
+        ((k,) if not isinstance(k, tuple) else k, g) for k, g in ev.groupby(by_cols, sort=True, observed=True)]
+
+
 @on_study
 def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", day=None, alpha: float = 0.05,
                      min_n: int = 10, relapse: str = "ignore") -> ResolutionCurve:
@@ -420,13 +326,7 @@ def resolution_curve(study, rule=DEFAULT_RULE, by=None, origin: str = "onset", d
     alpha, min_n = check_alpha(alpha), check_min_n(min_n)
     ttr = time_to_resolution(study, rule, origin=origin, relapse=relapse)
     ev = ttr.table
-    extra = [c for c in by_cols if c not in ev]
-    if extra:
-        ep = study.episodes.set_index("episode_id")
-        for c in extra:
-            ev[c] = ep[c].reindex(ev["episode_id"]).astype(str).to_numpy()
-    groups = [((), ev)] if not by_cols else [
-        ((k,) if not isinstance(k, tuple) else k, g) for k, g in ev.groupby(by_cols, sort=True, observed=True)]
+    groups = _event_groups(ev, study, by_cols)
     table, steps, medians, notes = curve_tables([(key, _curve_group(g, days, alpha)) for key, g in groups], by_cols,
                                                 ttr.notes, min_n)
     return ResolutionCurve(table, steps, medians, ev, rule, by_cols, origin, days, alpha, notes)
