@@ -35,34 +35,35 @@ them at once, so a million dates cost about as much as their distinct values.
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import re
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from .date_forms import (
+    EXCEL_EPOCH,
+    FIRST_SERIAL,
+    SERIAL,
+    TIMED,
+    WRITTEN,
+    forms_text,
+    last_serial,
+    read_forms,
+    serial_cell,
+    value_forms,
+    wall_date,
+)
 
 __all__ = ["parse_dates", "date_order", "order_note", "DateOrder", "OK", "BAD", "AMBIGUOUS", "read_forms",
            "forms_note", "WRITTEN", "SERIAL", "TIMED", "EXCEL_EPOCH", "FIRST_SERIAL"]
 
 #: Status codes of :func:`parse_dates`.
 OK, BAD, AMBIGUOUS = 0, 1, 2
-#: Forms of :func:`read_forms`: a date as written, an Excel serial day number, a date followed by a time of day.
-WRITTEN, SERIAL, TIMED = 0, 1, 2
-#: Day 0 of Excel serial dates in the 1900 date system (so that day 60 is Excel's fictitious 29 February 1900).
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-#: The first plausible serial day number: 1990-01-01 (32874 days after 1899-12-30).
-FIRST_SERIAL = 32874
-
 _ISO = (r"(\d{4})-(\d{2})-(\d{2})(?:[ T]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:[.,]\d+)?)?)?"
         r"(?:Z|[+-](?:0\d|1[0-4]):?[0-5]\d)?")
 _YMD = r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})"
 _DMY = r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})"
 _MONTH = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
-_TIME_OF_DAY = (r"(?:T|\s+)(?:(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?"
-                r"|(?:0?[1-9]|1[0-2]):[0-5]\d(?::[0-5]\d)?\s*[ap]\.?m\.?)"
-                r"(?:\s*(?:Z|[+-](?:0\d|1[0-4]):?[0-5]\d))?")
-_SERIAL = r"\d{5}(?:\.\d*)?"
 _NAMED = ["%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y",
           "%d-%b-%Y", "%d-%B-%Y", "%d %b, %Y", "%a %d %b %Y"]
 
@@ -154,133 +155,10 @@ def _named(text: str) -> tuple[np.datetime64, int]:
     return np.datetime64("NaT"), BAD
 
 
-def _wall_date(value) -> tuple[np.datetime64, int]:
-    """A date or datetime cell: its calendar date as written (an offset does not move it)."""
-    if not isinstance(value, _dt.date | np.datetime64):  # numbers, booleans, times of day are not dates
-        return np.datetime64("NaT"), BAD
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        return np.datetime64("NaT"), BAD
-    if ts is pd.NaT:
-        return np.datetime64("NaT"), OK
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return ts.normalize().to_datetime64().astype("datetime64[ns]"), OK
-
-# --------------------------------------------------------------------------------- times and serial numbers
-def _last_serial(today) -> int:
-    """The last plausible serial day number: one year after today."""
-    day = pd.Timestamp.today() if today is None else pd.Timestamp(today)
-    return int((day.normalize() + pd.DateOffset(years=1) - EXCEL_EPOCH).days)
-
-
-def _serial_days(days: np.ndarray) -> np.ndarray:
-    """ISO text of serial day numbers."""
-    return (np.datetime64("1899-12-30", "D") + days.astype("timedelta64[D]")).astype(str).astype(object)
-
-
-def _forms_text(text: pd.Series, last: int) -> tuple[pd.Series, np.ndarray]:
-    """Distinct strings (stripped) without a time of day, plausible serial day numbers as ISO dates; and the
-    form of each (:data:`WRITTEN`, :data:`SERIAL`, :data:`TIMED`)."""
-    form = np.full(len(text), WRITTEN, np.int64)
-    out = None
-    clock = np.flatnonzero(text.str.contains(":", regex=False).to_numpy(dtype=bool, na_value=False))
-    if len(clock):  # only a value with a colon can hold a time of day
-        dated = text.iloc[clock].str.extract(rf"^(.*\d){_TIME_OF_DAY}$", flags=re.IGNORECASE)[0]
-        timed = clock[dated.notna().to_numpy(bool)]
-        if len(timed):
-            out = text.to_numpy(object).copy()
-            out[timed] = dated.dropna().to_numpy(object)
-            form[timed] = TIMED
-    serial = pd.Series(out if out is not None else text, dtype=text.dtype).str.fullmatch(_SERIAL).to_numpy(
-        dtype=bool, na_value=False)
-    if serial.any():
-        out = text.to_numpy(object).copy() if out is None else out
-        days = np.floor(out[serial].astype(float)).astype(np.int64)
-        ok = (days >= FIRST_SERIAL) & (days <= last)
-        idx = np.flatnonzero(serial)[ok]
-        out[idx] = _serial_days(days[ok])
-        form[idx] = SERIAL
-    return (text if out is None else pd.Series(out, index=text.index, dtype=text.dtype)), form
-
-
-def _serial_cell(value, last: int) -> np.datetime64 | None:
-    """A number cell's date when it is a plausible serial day number, else None (booleans are not numbers)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
-        return None
-    try:
-        day = math.floor(value)
-    except (ValueError, OverflowError):  # nan, infinity
-        return None
-    return np.datetime64(_serial_days(np.array([day]))[0], "ns") if FIRST_SERIAL <= day <= last else None
-
-
-def _has_time(value) -> bool:
-    if not isinstance(value, _dt.datetime | np.datetime64):
-        return False
-    ts = pd.Timestamp(value)
-    return ts is not pd.NaT and ts != ts.normalize()
-
-
-def _forms(uniq: pd.Series, last: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values as :func:`read_forms` writes them, and the form of each."""
-    out = uniq.to_numpy(object).copy()
-    form = np.zeros(len(out), np.int64)
-    is_text = np.array([isinstance(v, str) for v in out], bool)
-    if is_text.any():
-        text, f = _forms_text(pd.Series(out[is_text], dtype="str").str.strip(), last)
-        idx = np.flatnonzero(is_text)
-        out[idx[f > 0]] = text.to_numpy(object)[f > 0]
-        form[idx] = f
-    for i in np.flatnonzero(~is_text):
-        day = _serial_cell(out[i], last)
-        if day is not None:
-            out[i], form[i] = str(day.astype("datetime64[D]")), SERIAL
-        elif _has_time(out[i]):
-            out[i], form[i] = str(_wall_date(out[i])[0].astype("datetime64[D]")), TIMED
-    return out, form
-
-
-def read_forms(values: pd.Series, today=None) -> tuple[pd.Series, np.ndarray]:
-    """Dates without their time of day and serial day numbers as ISO dates; and the form of every value.
-
-    Other values are returned as they are, for :func:`parse_dates` to read or
-    refuse; a column of datetime64 values is returned unchanged.
-
-    Parameters
-    ----------
-    values : Series
-        Strings, numbers, dates/datetimes or missing values.
-    today : date-like, optional
-        Serial day numbers after one year from ``today`` (default: the clock)
-        are not dates.
-
-    Returns
-    -------
-    values : Series of objects (the values to parse)
-    form : ndarray of int, one per value: :data:`WRITTEN` (0), :data:`SERIAL` (1) or :data:`TIMED` (2)
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> out, form = read_forms(pd.Series(["45504", "14/08/2024 10:15", "2024-08-21", 45511.75, "1234"]))
-    >>> out.tolist(), form.tolist()
-    (['2024-07-31', '14/08/2024', '2024-08-21', '2024-08-07', '1234'], [1, 2, 0, 1, 0])
-    """
-    values = pd.Series(values)
-    if pd.api.types.is_datetime64_any_dtype(values):
-        wall = values.dt.tz_localize(None) if values.dt.tz is not None else values
-        return values, np.where((wall.notna() & (wall != wall.dt.normalize())).to_numpy(bool), TIMED, WRITTEN)
-    codes, uniq = pd.factorize(values)  # each distinct value read once
-    written, form = _forms(pd.Series(uniq, dtype=object), _last_serial(today))
-    rows = np.append(form, WRITTEN)[codes]
-    new = pd.Series(np.append(written, None)[codes], index=values.index, dtype=object)
-    return values.astype(object).mask(rows > 0, new), rows
-
-
-def forms_note(values: pd.Series, where: str, today=None) -> str | None:
+def forms_note(values: pd.Series, where: str, today=None, distinct: tuple | None = None) -> str | None:
     """A plain sentence on the values of a column read as serial day numbers or with a time of day (None: none).
+
+    ``distinct``: ``pd.factorize(values)``, when the caller has it (see :func:`parse_dates`).
 
     Examples
     --------
@@ -294,8 +172,8 @@ def forms_note(values: pd.Series, where: str, today=None) -> str | None:
         form_u = read_forms(values, today)[1]
         written = uniq
     else:  # the forms of the distinct values only, counted over the rows (no copy of the column)
-        codes, uniq = pd.factorize(values)
-        written, form_u = _forms(pd.Series(uniq, dtype=object), _last_serial(today))
+        codes, uniq = distinct if distinct is not None else pd.factorize(values)
+        written, form_u = value_forms(pd.Series(uniq, dtype=object), last_serial(today))
     count = np.bincount(codes[codes >= 0], minlength=len(uniq))
     parts = []
     n_serial, n_timed = int(count[form_u == SERIAL].sum()), int(count[form_u == TIMED].sum())
@@ -318,7 +196,8 @@ def forms_note(values: pd.Series, where: str, today=None) -> str | None:
     return f"{where}: " + "; ".join(parts) if parts else None
 
 
-def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None) -> tuple[pd.Series, pd.Series]:
+def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None,
+                distinct: tuple | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse a column of dates without guessing.
 
     Parameters
@@ -332,6 +211,10 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None) -> 
     today : date-like, optional
         Serial day numbers after one year from ``today`` (default: the clock)
         are not dates.
+    distinct : tuple, optional
+        ``pd.factorize(values)``, when the caller has it: a column whose
+        dates are parsed, ordered and described (:func:`date_order`,
+        :func:`forms_note`) is then hashed once for all three.
 
     Returns
     -------
@@ -357,9 +240,9 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None) -> 
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(0, index=values.index)
-    codes, uniq = pd.factorize(values)  # parse each distinct value once
+    codes, uniq = distinct if distinct is not None else pd.factorize(values)  # parse each distinct value once
     uniq = pd.Series(uniq)
-    last = _last_serial(today)
+    last = last_serial(today)
     ts = np.full(len(uniq) + 1, np.datetime64("NaT"), "datetime64[ns]")  # the last entry: missing values
     st = np.zeros(len(uniq) + 1, np.int64)
     is_text = uniq.map(lambda v: isinstance(v, str)).to_numpy(bool) if uniq.dtype == object else np.full(
@@ -368,12 +251,13 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None) -> 
         text = uniq[is_text].astype("str").str.strip()
         empty = (text == "").to_numpy(bool)
         idx = np.flatnonzero(is_text)
-        dated, _ = _forms_text(text[~empty].reset_index(drop=True), last)
+        dated, _ = forms_text(text[~empty].reset_index(drop=True), last)
         d, s = _parse_text(dated, dayfirst)
         ts[idx[~empty]], st[idx[~empty]] = d, s
     for i in np.flatnonzero(~is_text):
-        day = _serial_cell(uniq.iat[i], last)
-        ts[i], st[i] = (day, OK) if day is not None else _wall_date(uniq.iat[i])
+        day = serial_cell(uniq.iat[i], last)
+        day = day if day is not None else wall_date(uniq.iat[i])
+        ts[i], st[i] = (day, OK) if day is not None else (np.datetime64("NaT"), BAD)
     return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]"),
             pd.Series(st[codes], index=values.index, dtype=np.int64))
 
@@ -394,9 +278,9 @@ class DateOrder(NamedTuple):
     examples: tuple
 
 
-def _text_values(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _text_values(values: pd.Series, distinct: tuple | None) -> tuple[pd.Series, np.ndarray]:
     """Distinct text values (stripped) and the number of rows holding each."""
-    codes, uniq = pd.factorize(pd.Series(values))
+    codes, uniq = distinct if distinct is not None else pd.factorize(pd.Series(values))
     counts = np.bincount(codes[codes >= 0], minlength=len(uniq))
     uniq = pd.Series(uniq)
     is_text = uniq.map(lambda v: isinstance(v, str)).to_numpy(bool) if uniq.dtype == object else np.full(
@@ -404,8 +288,8 @@ def _text_values(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return uniq[is_text].astype("str").str.strip().reset_index(drop=True), counts[is_text]
 
 
-def date_order(values: pd.Series) -> DateOrder:
-    """The order of day and month that a column of dates proves.
+def date_order(values: pd.Series, distinct: tuple | None = None) -> DateOrder:
+    """The order of day and month that a column of dates proves (``distinct``: see :func:`parse_dates`).
 
     A date proves an order when it is a real date read that way and its other
     number is above 12: ``14/07/2024`` can only be 14 July. The column proves
@@ -422,8 +306,8 @@ def date_order(values: pd.Series) -> DateOrder:
     >>> date_order(pd.Series(["03/04/2024"])).dayfirst is None
     True
     """
-    text, counts = _text_values(values)
-    text = _forms_text(text, _last_serial(None))[0]  # a time of day after a date says nothing of the order
+    text, counts = _text_values(values, distinct)
+    text = forms_text(text, last_serial(None))[0]  # a time of day after a date says nothing of the order
     hit = text.str.fullmatch(_DMY).to_numpy(dtype=bool, na_value=False)
     if not hit.any():
         return DateOrder(None, 0, 0, 0, (None, None, None))

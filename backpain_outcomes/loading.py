@@ -420,8 +420,8 @@ def _date_notes(raw: dict) -> list[str]:
         t = raw.get(name)
         if t is not None and col in t.data:
             where = f"{name}.{col} ({', '.join(t.sources[i] for i in pd.unique(t.source_index))})"
-            notes.append(order_note(date_order(t.data[col]), where))
-            notes.append(forms_note(t.data[col], where))
+            notes.append(order_note(date_order(t.data[col], t.distinct(col)), where))
+            notes.append(forms_note(t.data[col], where, distinct=t.distinct(col)))
     return [n for n in notes if n]
 
 
@@ -514,6 +514,7 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
     del codes
     for t in raw.values():
         t.codes.clear()  # not needed any more: free them before the Study is built
+        t.factorized.clear()
     row_codes = _row_codes(raw, clean, p)
     for t in raw.values():
         t.lookups.clear()

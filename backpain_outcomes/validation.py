@@ -60,6 +60,18 @@ class RawTable:
     #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
     #: table, ``"valid_rows"``, the rows that are those valid episodes.
     lookups: dict = field(default_factory=dict)
+    #: Column -> (its values, ``pd.factorize`` of them), made by :meth:`distinct` (see there).
+    factorized: dict = field(default_factory=dict)
+
+    def distinct(self, column: str) -> tuple:
+        """``pd.factorize`` of a column, made once and kept while the column holds the same values (a column
+        replaced, as ``blank_missing_marks`` replaces one, is factorized again)."""
+        values = self.data[column]
+        kept = self.factorized.get(column)
+        if kept is None or kept[0] is not values.array:
+            kept = (values.array, *pd.factorize(values))
+            self.factorized[column] = kept
+        return kept[1:]
 
     @property
     def source(self) -> np.ndarray:
@@ -198,7 +210,7 @@ def _required(t: RawTable, p: Problems, cols) -> None:
 
 
 def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool = True) -> pd.Series:
-    parsed, status = parse_dates(t.data[col], dayfirst=dayfirst)
+    parsed, status = parse_dates(t.data[col], dayfirst=dayfirst, distinct=t.distinct(col))
     status = status.to_numpy()
     t.flag(p, status == BAD, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
     hint = "; pass dayfirst=True or dayfirst=False to load_study" if dayfirst is None else ""

@@ -197,3 +197,31 @@ def test_a_workbook_with_number_cells_in_its_date_column(tmp_path):
         "2024-07-31", "2024-08-14", "2024-08-21", "2024-08-31"]
     assert any(n.startswith("scores.date (scores.xlsx): 2 value(s) read as Excel serial day numbers") and
                "1 date(s) followed by a time of day" in n for n in study.notes)
+
+
+def test_distinct_values_given_once_give_what_each_function_finds_alone():
+    # load_study factorizes a date column once and hands the result to parse_dates, date_order and forms_note;
+    # each must then give what it gives when it factorizes the column itself (mixed orders, a time of day,
+    # serial numbers as text, blanks and a missing value)
+    values = pd.Series(["14/07/2024", "03/04/2024", "45504", "2024-08-14 10:15", "03/04/2024", None, "x", "45504"],
+                       dtype="str")
+    distinct = pd.factorize(values)
+    for dayfirst in (None, True, False):
+        alone, given = parse_dates(values, dayfirst), parse_dates(values, dayfirst, distinct=distinct)
+        pd.testing.assert_series_equal(alone[0], given[0])
+        pd.testing.assert_series_equal(alone[1], given[1])
+    assert date_order(values, distinct) == date_order(values) == DateOrder(True, 1, 0, 2, ("14/07/2024", None,
+                                                                                          "03/04/2024"))
+    note = forms_note(values, "x", distinct=distinct)
+    assert note == forms_note(values, "x") and note.startswith("x: 2 value(s) read as Excel serial day numbers")
+
+
+def test_a_table_factorizes_a_column_again_once_it_is_replaced():
+    from backpain_outcomes.validation import RawTable
+
+    t = RawTable("scores", pd.DataFrame({"date": pd.Series(["2024-01-02", "n/a", "2024-01-02"], dtype="str")}),
+                 np.zeros(3, np.int64), np.arange(2, 5), ["scores.csv"])
+    codes, uniq = t.distinct("date")
+    assert codes.tolist() == [0, 1, 0] and t.distinct("date")[0] is codes  # kept
+    t.data["date"] = t.data["date"].where([True, False, True])
+    assert t.distinct("date")[0].tolist() == [0, -1, 0]  # the column was replaced: factorized again
