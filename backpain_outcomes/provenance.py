@@ -44,10 +44,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
-import hashlib
 import json
-import math
-import numbers
 import os
 import platform
 from pathlib import Path
@@ -65,7 +62,7 @@ from .provenance_formats import (
     seal_file,
     text_with_record,
 )
-from .rules import Resolution
+from .provenance_values import input_records, plain_config, sha256_file, sha256_frame
 from .safe_io import atomic_path, final_path
 from .version import __version__
 
@@ -176,69 +173,6 @@ _FIELD_TYPES: dict[str, tuple] = {"version": (str,), "function": (str,), "config
 
 
 # ----------------------------------------------------------------------------------------- building
-def sha256_file(path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_frame(df: pd.DataFrame) -> str:
-    """SHA-256 (hex) of a canonical CSV serialisation of ``df``.
-
-    Columns in their order, no index, ``\\n`` line ends, UTF-8, floats with 17
-    significant digits (round-trip), dates in ISO 8601, missing values empty.
-    The same table gives the same hash whether it was read from a file or built
-    in memory. Rows are hashed in their order: the hash identifies the table
-    as analysed, and the tables of a study keep each row's file and line
-    (``_source``, ``_row``), so the same rows in another order are other input.
-    """
-    h = hashlib.sha256()
-    for start in range(0, max(len(df), 1), _CHUNK_ROWS):  # a large table is never held as one text
-        text = df.iloc[start:start + _CHUNK_ROWS].to_csv(index=False, header=start == 0, lineterminator="\n",
-                                                         float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S",
-                                                         na_rep="")
-        h.update(text.encode("utf-8"))
-    return h.hexdigest()
-
-
-_CHUNK_ROWS = 200_000
-
-
-def _plain(value):
-    """A configuration value as JSON types (a rule as its text; numbers as int or float; paths as text)."""
-    if isinstance(value, Resolution):
-        return value.code
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        if not math.isfinite(value):
-            return str(value)  # "nan", "inf": JSON has no such number
-        return int(value) if value.is_integer() else value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | range | np.ndarray | pd.Index):
-        return [_plain(v) for v in value]
-    if isinstance(value, pd.Timestamp | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _config(config: dict) -> dict:
-    out = {str(k): _plain(v) for k, v in config.items()}
-    rule = config.get("rule")
-    if isinstance(rule, Resolution):
-        out["rule_description"] = repr(rule)
-    return out
-
-
 @contextlib.contextmanager
 def invocation(command, **settings):
     """Within this block every record made by :func:`make_provenance` names the command line
@@ -248,14 +182,6 @@ def invocation(command, **settings):
         yield
     finally:
         _INVOCATION.reset(token)
-
-
-def _inputs(files) -> list[dict]:
-    out = []
-    for f in sorted(dict.fromkeys(Path(p).resolve() for p in files)):  # by path: the order given does not matter
-        if f.is_file():
-            out.append({"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)})
-    return out
 
 
 def make_provenance(function: str, config: dict, study=None, seed: int | None = None, input_files=()) -> Provenance:
@@ -279,11 +205,11 @@ def make_provenance(function: str, config: dict, study=None, seed: int | None = 
         tables = {name: sha256_frame(getattr(study, name)) for name in STUDY_TABLES
                   if isinstance(getattr(study, name, None), pd.DataFrame)}
     inv = _INVOCATION.get()
-    cfg = _config({**(inv["settings"] if inv else {}), **config})
+    cfg = plain_config({**(inv["settings"] if inv else {}), **config})
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     env = {"python": platform.python_version(), "pandas": pd.__version__, "numpy": np.__version__}
     return Provenance(version=__version__, function=function, config=cfg, seed=None if seed is None else int(seed),
-                      created=now, inputs=_inputs(files), tables=tables, environment=env,
+                      created=now, inputs=input_records(files), tables=tables, environment=env,
                       command=inv["command"] if inv else None)
 
 

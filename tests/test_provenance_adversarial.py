@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 import backpain_outcomes as bpo
-from backpain_outcomes import provenance
+from backpain_outcomes import provenance_values
 from backpain_outcomes.cli import main
 from backpain_outcomes.exceptions import ExcludedRowsWarning
 from backpain_outcomes.fhir import load_fhir
@@ -103,7 +103,7 @@ def test_created_is_utc_iso_8601_and_hashes_are_stable(study):
 def test_a_large_table_is_hashed_in_chunks_to_the_same_hash(monkeypatch):
     df = pd.DataFrame({"a": [1.5, None, 3.0, 4.25, 5.0], "b": list("vwxyz")})
     whole = sha256_frame(df)
-    monkeypatch.setattr(provenance, "_CHUNK_ROWS", 2)
+    monkeypatch.setattr(provenance_values, "_CHUNK_ROWS", 2)
     assert sha256_frame(df) == whole   # the header once, then the rows: the same text in pieces
 
 
