@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .problems import CONSEQUENCE, Problems
 from .validation import RawTable, in_order_seen
 
-__all__ = ["link_tables", "member", "index_of", "leading_zero_note"]
+__all__ = ["link_tables", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
 
 
 def _text(values) -> pa.Array:
@@ -59,13 +59,39 @@ def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
     return pd.Index(clean.loc[ok, col].dropna(), dtype="str")
 
 
+def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, np.ndarray]:
+    """(the distinct ``known`` ids, the position of each of ``values`` among them, -1 where absent): one lookup of
+    every row, kept on the table (``t.lookups``) and given again while ``values`` are the same values."""
+    distinct = pd.Index(known, dtype="str").unique()
+    kept = t.lookups.get(f"parent:{values.name}")
+    if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
+        return kept[1], kept[2]
+    at = index_of(values, distinct)
+    t.lookups[f"parent:{values.name}"] = (values.array, distinct, at)
+    return distinct, at
+
+
+def id_codes(t: RawTable, values: pd.Series, known) -> None:
+    """Codes of an id column for exact duplicates (``t.codes``, as ``value_codes`` gives them) from its lookup
+    among the ``known`` ids, which linking then uses again: a known id is coded by its position, another by
+    ``pd.factorize`` of the unknown ids only."""
+    distinct, at = parent_positions(t, values, known)
+    codes, bound = at, len(distinct)
+    other = (at < 0) & values.notna().to_numpy()
+    if other.any():
+        rc, uniq = pd.factorize(values[other])
+        codes = at.copy()
+        codes[other] = rc + bound
+        bound += len(uniq)
+    t.codes[values.name] = (codes, bound)
+
+
 def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
             p: Problems) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences); also the position
     of each row's id among the distinct ``known`` ids (-1 where unknown) and those distinct ids."""
     given = frame[col].notna().to_numpy()
-    distinct = pd.Index(known, dtype="str").unique()
-    at = index_of(frame[col], distinct)  # one lookup of every row; then whether its id has a valid row
+    distinct, at = parent_positions(t, frame[col], known)  # one lookup of every row; then whether its id is valid
     is_known = at >= 0
     t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
            f"an id listed in {what}s", values=frame[col])

@@ -37,7 +37,7 @@ import pandas as pd
 from .checks import check_bool, check_choice, check_int
 from .dates import date_order, forms_note, order_note
 from .exceptions import DataValidationError, ExcludedRowsWarning, warn
-from .linking import leading_zero_note, link_tables
+from .linking import id_codes, leading_zero_note, link_tables
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
@@ -450,6 +450,10 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> di
         clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
     clean["scores"] = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
     _check_ratings(raw["scores"], clean["scores"], p)
+    for name in ("sessions", "scores"):  # ids looked up once among their table's, for duplicates and linking
+        for col, parent in (("patient_id", "patients"), ("episode_id", "episodes")):
+            if name in clean and parent in clean:
+                id_codes(raw[name], clean[name][col], clean[parent][col].dropna())
     set_aside = {name: set_aside_duplicates(raw[name], frame, p) for name, frame in clean.items()}
     for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
         if name in clean:

@@ -531,3 +531,23 @@ def test_a_score_row_with_item_columns_but_no_value_is_a_missing_score():
 def test_inputs_of_the_wrong_type_name_the_argument(kwargs, argument):
     with pytest.raises(TypeError, match=f"^{argument} must be"):
         bpo.load_study(**{"scores": bpo.example_path() / "scores.csv", **kwargs})
+
+
+def test_id_codes_from_the_parent_lookup_code_equal_ids_equally():
+    # exact duplicates compare id columns by codes; id_codes makes them from the lookup among the parent table's
+    # ids (which linking uses again) instead of hashing the column: equal ids must get equal codes, different ids
+    # different ones (known or not), a missing id -1, exactly as pd.factorize would group them
+    from backpain_outcomes.linking import id_codes, parent_positions
+    from backpain_outcomes.validation import RawTable
+
+    values = pd.Series(["p2", "p9", None, "p1", "p9", "p2", "p8"], dtype="str", name="patient_id")
+    t = RawTable("scores", pd.DataFrame({"patient_id": values}), np.zeros(7, np.int64), np.arange(2, 9),
+                 ["scores.csv"])
+    known = pd.Series(["p1", "p2", "p3"], dtype="str")
+    id_codes(t, values, known)
+    codes, bound = t.codes["patient_id"]
+    assert codes.tolist() == [1, 3, -1, 0, 3, 1, 4] and bound == 5  # p1 p2 p3 known (0-2), then p9, p8
+    expected = pd.factorize(values)[0]
+    assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(7) for j in range(7))
+    again = parent_positions(t, values, known)[1]
+    assert again is t.lookups["parent:patient_id"][2]  # linking's lookup is the one made here
