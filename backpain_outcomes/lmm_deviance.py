@@ -39,26 +39,30 @@ def _matmul(A, B, q):
     return [[sum(A[i][k] * B[k][j] for k in range(q)) for j in range(q)] for i in range(q)]
 
 
+def _inverse(blk: GroupStats, Sig):
+    """Per group of one block: :math:`\\det(I + S_g\\Sigma)` and :math:`T_g = (I + S_g\\Sigma)^{-1}`
+    (nested lists of arrays)."""
+    q, S = blk.q, blk.zz
+    M = [[(1.0 if i == j else 0.0) + sum(S[i][k] * Sig[k, j] for k in range(q)) for j in range(q)]
+         for i in range(q)]  # I + S Sigma
+    if q == 1:
+        return M[0][0], [[1.0 / M[0][0]]]
+    det = M[0][0] * M[1][1] - M[0][1] * M[1][0]
+    return det, [[M[1][1] / det, -M[0][1] / det], [-M[1][0] / det, M[0][0] / det]]
+
+
 def deviance_terms(theta, s: GroupStats, reml: bool, block: int | None = None):
     """Everything the deviance and its derivatives need at one theta (a dict), or None where A is singular.
 
     Groups enter in blocks of ``block`` groups (:meth:`GroupStats.blocks`; by default
     :data:`~backpain_outcomes.lmm_stats.BLOCK_GROUPS`), so the temporaries stay small however many groups
-    there are; ``T`` is kept for every group."""
+    there are; nothing per group is kept (the derivatives compute each block's :math:`T_g` again)."""
     q = s.q
     L = _lambda(theta, q)
     Sig = L @ L.T
-    corr_A, corr_c, corr_y, logdet, Ts = 0.0, 0.0, 0.0, 0.0, []
+    corr_A, corr_c, corr_y, logdet = 0.0, 0.0, 0.0, 0.0
     for blk in s.blocks(block):
-        S = blk.zz
-        M = [[(1.0 if i == j else 0.0) + sum(S[i][k] * Sig[k, j] for k in range(q)) for j in range(q)]
-             for i in range(q)]  # I + S Sigma
-        if q == 1:
-            det = M[0][0]
-            T = [[1.0 / det]]
-        else:
-            det = M[0][0] * M[1][1] - M[0][1] * M[1][0]
-            T = [[M[1][1] / det, -M[0][1] / det], [-M[1][0] / det, M[0][0] / det]]
+        det, T = _inverse(blk, Sig)
         W = [[sum(Sig[a, c] * T[c][b] for c in range(q)) for b in range(q)] for a in range(q)]  # Sigma T
         wx = [sum(W[a][b][:, None] * blk.Zx[b] for b in range(q)) for a in range(q)]  # W Z'X, (G, p) per row a
         wz = [sum(W[a][b] * blk.zy[b] for b in range(q)) for a in range(q)]
@@ -66,8 +70,6 @@ def deviance_terms(theta, s: GroupStats, reml: bool, block: int | None = None):
         corr_c = corr_c + sum(blk.Zx[a].T @ wz[a] for a in range(q))
         corr_y = corr_y + sum(float(blk.zy[a] @ wz[a]) for a in range(q))
         logdet = logdet + np.log(det).sum()
-        Ts.append(T)
-    T = Ts[0] if len(Ts) == 1 else [[np.concatenate([t[i][j] for t in Ts]) for j in range(q)] for i in range(q)]
     A = s.XtX - corr_A
     A = (A + A.T) / 2
     c = s.Xty - corr_c
@@ -84,13 +86,20 @@ def deviance_terms(theta, s: GroupStats, reml: bool, block: int | None = None):
     dev = logdet + dof * (1 + np.log(2 * np.pi * r2 / dof))
     if reml:
         dev += 2 * np.log(np.diag(chol)).sum()
-    return dict(L=L, Sig=Sig, T=T, chol=chol, beta=beta, r2=r2, dof=dof, dev=float(dev))
+    return dict(L=L, Sig=Sig, chol=chol, beta=beta, r2=r2, dof=dof, dev=float(dev))
 
 
-def conditional_residuals(k, s: GroupStats):
-    """u_g = T_g Z_g'(y_g - X_g beta) = Z_g'V_g^-1(y_g - X_g beta) per group; Sigma u_g are the BLUPs."""
-    e = [s.zy[b] - s.Zx[b] @ k["beta"] for b in range(s.q)]
-    return [sum(k["T"][a][b] * e[b] for b in range(s.q)) for a in range(s.q)]
+def conditional_residuals(k, s: GroupStats, block: int | None = None):
+    """u_g = T_g Z_g'(y_g - X_g beta) = Z_g'V_g^-1(y_g - X_g beta) per group; Sigma u_g are the BLUPs.
+
+    ``k`` from :func:`deviance_terms`; the groups are taken in blocks of ``block`` (as there)."""
+    out: list[list] = [[] for _ in range(s.q)]
+    for blk in s.blocks(block):
+        _, T = _inverse(blk, k["Sig"])
+        e = [blk.zy[b] - blk.Zx[b] @ k["beta"] for b in range(s.q)]
+        for a in range(s.q):
+            out[a].append(sum(T[a][b] * e[b] for b in range(s.q)))
+    return [parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in out]
 
 
 def profiled_deviance(theta, s: GroupStats, reml: bool = True) -> float:
@@ -183,12 +192,9 @@ def derivatives_from_terms(theta, k, s: GroupStats, reml: bool, block: int | Non
     dL = _dlambda(q)
     E = [d @ L.T + L @ d.T for d in dL]  # dSigma / dtheta_i
     acc: dict = {}
-    start = 0
     for blk in s.blocks(block):
-        T = [[k["T"][i][j][start:start + blk.G] for j in range(q)] for i in range(q)]
-        part = _block_sums(T, blk, k["beta"], Ainv, E, reml)
+        part = _block_sums(_inverse(blk, k["Sig"])[1], blk, k["beta"], Ainv, E, reml)
         acc = part if not acc else {key: acc[key] + part[key] for key in acc}
-        start += blk.G
     Gm = acc["K"] - dof / r2 * acc["uu"]
     if reml:
         Gm -= acc["Q"]

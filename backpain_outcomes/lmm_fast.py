@@ -81,8 +81,10 @@ class LMMFit:
         Parameters of the relative covariance factor estimated at zero.
     blup : ndarray (G, q)
         Conditional modes of the random effects per group.
-    groups : ndarray (G,)
-        Group labels in the order of ``blup``.
+    groups : ndarray or pandas.Index (G,)
+        Group labels in the order of ``blup`` (as the statistics hold them: an
+        Index when merged from parts, so that text labels are not turned into
+        Python objects).
     theta : ndarray
         Relative covariance factor (lme4's theta; empty when not available).
     re_names : list of str
@@ -124,10 +126,29 @@ def moment_start(s: GroupStats) -> np.ndarray | None:
     >>> bool(abs(moment_start(GroupStats(X, Z, y, g))[0] - 2) < 0.2)
     True
     """
-    q, S = s.q, s.zz
+    q = s.q
     beta = np.linalg.solve(s.XtX, s.Xty)
-    z = [s.zy[a] - s.Zx[a] @ beta for a in range(q)]
     rss = s.yty - beta @ s.Xty
+    sums = [_moment_sums(blk, beta) for blk in s.blocks(BLOCK_GROUPS)]
+    fitted, rank, n_ok, bb, si = (sum(part[i] for part in sums) for i in range(5))
+    sigma2 = (rss - fitted) / max(s.n - s.p - rank, 1)
+    if not sigma2 > 0:
+        sigma2 = rss / max(s.n - s.p, 1)
+    if not n_ok or not sigma2 > 0:
+        return None
+    cov = np.array([[bb[a][c] / n_ok - sigma2 * (si[a][c] / n_ok) for c in range(q)] for a in range(q)]) / sigma2
+    w, V = np.linalg.eigh(cov)
+    w = np.maximum(w, 1e-8 * max(w.max(), 1e-8))
+    Lc = np.linalg.cholesky(V @ np.diag(w) @ V.T)
+    return np.array([Lc[0, 0]]) if q == 1 else np.array([Lc[0, 0], Lc[1, 0], Lc[1, 1]])
+
+
+def _moment_sums(s: GroupStats, beta):
+    """:func:`moment_start`'s sums over the groups of one block: the fitted sum of squares, the summed
+    ranks, and over the groups that qualify their number and the sums of :math:`b_ab_c` and of
+    :math:`(Z^TZ)^{-1}`."""
+    q, S = s.q, s.zz
+    z = [s.zy[a] - s.Zx[a] @ beta for a in range(q)]
     tr = sum(S[a][a] for a in range(q))
     det = S[0][0] if q == 1 else S[0][0] * S[1][1] - S[0][1] ** 2
     full = det > 1e-10 * np.maximum(np.prod([S[a][a] for a in range(q)], axis=0), 1e-300)
@@ -137,18 +158,10 @@ def moment_start(s: GroupStats) -> np.ndarray | None:
     zSz = sum(z[a] * S[a][c] * z[c] for a in range(q) for c in range(q))  # rank one: z' S z / tr(S)^2
     fitted = np.where(full, sum(z[a] * b[a] for a in range(q)), np.where(tr > 0, zSz / np.where(tr > 0, tr, 1) ** 2, 0))
     rank = np.where(full, q, (tr > 0).astype(int))
-    sigma2 = (rss - fitted.sum()) / max(s.n - s.p - rank.sum(), 1)
-    if not sigma2 > 0:
-        sigma2 = rss / max(s.n - s.p, 1)
     ok = full & (s.size > q)
-    if not ok.any() or not sigma2 > 0:
-        return None
-    cov = np.array([[np.mean(b[a][ok] * b[c][ok]) - sigma2 * np.mean(Si[a][c][ok]) for c in range(q)]
-                    for a in range(q)]) / sigma2
-    w, V = np.linalg.eigh(cov)
-    w = np.maximum(w, 1e-8 * max(w.max(), 1e-8))
-    Lc = np.linalg.cholesky(V @ np.diag(w) @ V.T)
-    return np.array([Lc[0, 0]]) if q == 1 else np.array([Lc[0, 0], Lc[1, 0], Lc[1, 1]])
+    return (fitted.sum(), rank.sum(), int(ok.sum()),
+            np.array([[np.sum(b[a][ok] * b[c][ok]) for c in range(q)] for a in range(q)]),
+            np.array([[np.sum(Si[a][c][ok]) for c in range(q)] for a in range(q)]))
 
 
 def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None) -> LMMFit:
@@ -196,6 +209,7 @@ def fit_lmm(X, Z, y, groups, reml: bool = True, starts=None) -> LMMFit:
         raise ValueError(f"Z must have one or two columns (random effects per group), got shape {Z.shape}")
     with threadpool_limits(limits=1, user_api="blas"):
         s = GroupStats(X, Z, y, groups)
+    s.groups = np.asarray(s.groups)
     return fit_lmm_stats(s, reml, starts)
 
 
@@ -253,12 +267,12 @@ def _fit_lmm(s: GroupStats, reml, starts):
     newton_rel = _newton_step_rel(theta, grad, hess, free)
     k = _terms(theta, s, reml)
     sigma2 = k["r2"] / k["dof"]
-    u = np.column_stack(conditional_residuals(k, s))
+    u = np.column_stack(conditional_residuals(k, s, BLOCK_GROUPS))
     return LMMFit(beta=k["beta"], cov_fe=sigma2 * linalg.cho_solve((k["chol"], True), np.eye(s.p)),
                   cov_re=sigma2 * k["Sig"], sigma2=float(sigma2), llf=-0.5 * k["dev"],
                   converged=bool(ok) or newton_rel < 1e-3, message=message, n_iter=n_iter,
                   newton_step_rel=newton_rel, at_boundary=at_boundary, blup=u @ k["Sig"],
-                  groups=np.asarray(s.groups), theta=theta)
+                  groups=s.groups, theta=theta)
 
 
 def _direction(g, H):

@@ -6,8 +6,9 @@ the per-group :math:`Z_g^TZ_g`, :math:`Z_g^TX_g`, :math:`Z_g^Ty_g`. Every
 partition holds whole patients, hence whole episodes (the usual groups), so
 each one computes these for its own groups
 (:meth:`~backpain_outcomes.lmm_fast.GroupStats.compact`); the driver
-concatenates them (:meth:`~backpain_outcomes.lmm_fast.GroupStats.merge`, which
-also adds up a group that spans partitions, such as a clinic) and runs the
+writes them, as they arrive, into arrays allocated once for all groups
+(:class:`~backpain_outcomes.lmm_stats.StatsAccumulator`, which also adds up a
+group that spans partitions, such as a clinic) and runs the
 same optimiser and finishing code as :func:`~backpain_outcomes.mixed.fit_mixed_model`,
 so the estimates are those of the in-memory fit and the result is the same
 :class:`~backpain_outcomes.mixed.MixedModelResult`.
@@ -37,6 +38,7 @@ import patsy
 
 from .checks import check_bool, check_choice, check_instrument, check_origin
 from .lmm_fast import GroupStats
+from .lmm_stats import StatsAccumulator
 from .mixed import ENGINES, TIME_UNIT, MixedModelResult, mixed_result
 from .mixed_design import check_design_summary, check_formula, check_re_formula, formula_variables, model_columns
 from .mixed_engines import fit_fast_stats
@@ -108,7 +110,7 @@ def _levels(study, instrument, origin, formula, re_formula, groups):
         elif not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
             levels[c] = list(pd.unique(frame[c].dropna()))
     return {**out, "levels": levels, "n_rows": len(data), "n_complete": len(frame),
-            "sample": frame.head(TEMPLATE_ROWS)}
+            "n_groups": int(frame[groups].nunique()) if groups in frame else 0, "sample": frame.head(TEMPLATE_ROWS)}
 
 
 def _typed(frame, dtypes):
@@ -187,6 +189,30 @@ def _map_error(study, instrument, origin, spec, A, D):
 
 
 # ------------------------------------------------------------------ driver
+def _merged_statistics(parts, instrument, origin, spec):
+    """The partitions' :func:`_statistics`: the per-group statistics merged as the results arrive
+    (:meth:`Partitions.reduce` in partition order, into arrays allocated once for the groups counted by
+    the first pass: :class:`~backpain_outcomes.lmm_stats.StatsAccumulator`), and the rest of each result
+    (a few p x p matrices, column maxima and the rows kept for the result)."""
+    acc, rest, taken = StatsAccumulator(spec["n_groups"]), [], object()
+
+    def take(result):
+        if result is not None:
+            acc.add(result.pop("stats"))
+            rest.append(result)
+
+    def combine(total, value):
+        if total is not taken:  # the first partition's result (reduce starts from it)
+            take(total)
+        take(value)
+        return taken
+
+    last = parts.reduce(_statistics, combine, instrument, origin, spec)
+    if last is not taken:  # a single partition
+        take(last)
+    return acc.stats(), rest
+
+
 def _global_order(values):
     """Levels in the vocabulary's order (modalities, chronicity), others sorted after them."""
     return sorted(set(values), key=lambda v: (_ORDER.get(v, len(_ORDER)), str(v)))
@@ -236,7 +262,8 @@ def _spec(parts, instrument, origin, formula, re_formula, groups, time):
         raise ValueError(f"no complete rows: every row misses a value of {', '.join(needed)}")
     keep_every = 1 if n_complete <= FRAME_ROWS else int(np.ceil(n_complete / FRAME_ROWS))
     spec = {"formula": formula, "re_formula": re_formula, "groups": groups, "time": time, "needed": needed,
-            "dtypes": dtypes, "template": template, "keep_every": keep_every}
+            "dtypes": dtypes, "template": template, "keep_every": keep_every,
+            "n_groups": sum(i.get("n_groups", 0) for i in info)}
     try:
         _designs(spec)
     except patsy.PatsyError as err:
@@ -269,8 +296,7 @@ def fit_mixed_model_partitioned(parts, formula: str = "score ~ day * modality + 
     notes: list[str] = []
     if n_complete < n_rows:
         notes.append(f"{n_rows - n_complete} row(s) with missing values were left out (listwise deletion)")
-    parts_out = [p for p in parts.map(_statistics, instrument, origin, spec) if p is not None]
-    stats = GroupStats.merge([p.pop("stats") for p in parts_out], consume=True)
+    stats, parts_out = _merged_statistics(parts, instrument, origin, spec)
     names = list(x_info.column_names)
     check_design_summary(formula, groups, time, stats.G, (n_complete, min(p["y_min"] for p in parts_out),
                                                           max(p["y_max"] for p in parts_out)),
@@ -283,10 +309,12 @@ def fit_mixed_model_partitioned(parts, formula: str = "score ~ day * modality + 
     if err > 1e-8:
         raise ValueError(f"formula={formula!r} is not linear in {time}, so it cannot be rescaled exactly; use a "
                          "time column already in suitable units")
+    n_groups = stats.G
     est = fit_fast_stats(stats, reml, notes)
+    del stats  # the per-group statistics (most of the driver's memory) are not needed by the result
     frame = pd.concat([p["frame"] for p in parts_out], ignore_index=True)
     if spec["keep_every"] > 1:
-        notes.append(f"the result keeps the rows of {frame[groups].nunique()} of {stats.G} groups ({len(frame)} of "
+        notes.append(f"the result keeps the rows of {frame[groups].nunique()} of {n_groups} groups ({len(frame)} of "
                      f"{n_complete} rows, a fixed subset) for predict(), mean_curves() and plot(); the estimates "
                      "use every row")
     re_names = (["Group" if c == "Intercept" else c for c in z_info.column_names] if z_info is not None

@@ -12,11 +12,16 @@ Peak memory is the resident memory of this process and all its children (the wor
 sampled every 0.2 s with psutil, during each analysis (the issue's bound: 8 GB). Agreement with
 the in-memory fits is tested in tests/test_registry_models.py (to 1e-8).
 
-Run: ``.venv/bin/python benchmarks/bench_registry_models.py n [--dir DIR] [--per 50000]
-[--formula "score ~ day + baseline"]``
+Each step also reports the driver's own peak, the summed compute time of the partition tasks (Dask's
+task stream) and Amdahl's projection T(w) = serial + tasks / w for more workers.
+
+Run: ``.venv/bin/python benchmarks/bench_registry_models.py n [--dir DIR | --registry REGISTRY] [--per 50000]
+[--formula "score ~ day + baseline"] [--only mixed] [--workers 2]``
 """
 
 import argparse
+import contextlib
+import os
 import tempfile
 import threading
 import time
@@ -24,7 +29,7 @@ import warnings
 from pathlib import Path
 
 import psutil
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 
 from backpain_outcomes import registry_models  # noqa: F401 - registers the partitioned implementations
 from backpain_outcomes.curves import fit_recovery_curves
@@ -57,10 +62,11 @@ MODEL_ANALYSES = {"pooled recovery curves by modality": recovery_curves,
 
 class PeakMemory:
     """Peak of the summed resident memory (bytes) of this process and its children (the Dask workers) while the
-    block runs; ``step()`` gives the peak (GB) since its last call."""
+    block runs; ``step()`` gives the peak (GB) since its last call. ``driver_peak`` is this process's own peak
+    (bytes)."""
 
     def __init__(self, every: float = 0.2):
-        self.every, self.peak, self.step_peak, self._stop = every, 0, 0, threading.Event()
+        self.every, self.peak, self.step_peak, self.driver_peak, self._stop = every, 0, 0, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
@@ -69,9 +75,12 @@ class PeakMemory:
             total = 0
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
                 except psutil.Error:
-                    pass
+                    continue
+                total += rss
+                if p is me:
+                    self.driver_peak = max(self.driver_peak, rss)
             self.peak, self.step_peak = max(self.peak, total), max(self.step_peak, total)
             time.sleep(self.every)
 
@@ -89,41 +98,68 @@ class PeakMemory:
         self._thread.join()
 
 
-def timed(label, fn):
-    with PeakMemory() as mem:
+def _task_seconds(stream) -> float:
+    """Summed compute time of the tasks in a Dask task stream."""
+    return sum(s["stop"] - s["start"] for task in stream.data for s in task["startstops"] if s["action"] == "compute")
+
+
+def timed(label, fn, client=None, workers=2):
+    """Run ``fn()``; print wall time, peak memory (driver + workers, and the driver alone) and, with a client,
+    the summed compute time of the partition tasks and Amdahl's projection T(w) = serial + tasks / w."""
+    stream = get_task_stream(client) if client is not None else contextlib.nullcontext()
+    with PeakMemory() as mem, stream as ts:
         t0 = time.perf_counter()
         out = fn()
         wall = time.perf_counter() - t0
-    print(f"{label}: {wall:.1f} s wall, peak memory (driver + workers) {mem.peak / 2**30:.2f} GB", flush=True)
+    line = (f"{label}: {wall:.1f} s wall, peak memory (driver + workers) {mem.peak / 2**30:.2f} GB, "
+            f"driver alone {mem.driver_peak / 2**30:.2f} GB")
+    if client is not None:
+        tasks = _task_seconds(ts)
+        serial = max(0.0, wall - tasks / workers)
+        proj = ", ".join(f"{w}: {serial + tasks / w:.0f} s" for w in (1, 2, 4, 8, 16))
+        line += f"; task compute {tasks:.1f} s, serial {serial:.1f} s; projected {proj}"
+    print(line, flush=True)
     return out
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
-    ap.add_argument("--dir")
+    ap.add_argument("--dir", help="parent of registry_<n> (simulated there unless it holds one)")
+    ap.add_argument("--registry", help="an existing registry directory, used as it is (no simulation)")
     ap.add_argument("--per", type=int, default=50_000)
     ap.add_argument("--formula", default=FORMULA)
+    ap.add_argument("--only", choices=["curves", "mixed"], help="run only this analysis")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    directory = Path(args.dir or tempfile.mkdtemp(prefix="bench_registry_")) / f"registry_{args.n}"
-    if not (directory / "registry.json").exists() and not any(directory.glob("*")):
-        timed(f"simulate {args.n} patients to Parquet",
-              lambda: simulate_partitioned(directory, args.n, patients_per_partition=args.per, seed=1))
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    if args.registry:
+        directory = Path(args.registry)
+    else:
+        directory = Path(args.dir or tempfile.mkdtemp(prefix="bench_registry_")) / f"registry_{args.n}"
+        if not (directory / "registry.json").exists() and not any(directory.glob("*")):
+            timed(f"simulate {args.n} patients to Parquet",
+                  lambda: simulate_partitioned(directory, args.n, patients_per_partition=args.per, seed=1))
+    print(f"{time.strftime('%H:%M:%S')} registry {directory}; load average {os.getloadavg()}", flush=True)
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
     with Client(cluster) as client:
-        study = timed("load_partitioned", lambda: load_partitioned(directory, client=client))
+        study = timed("load_partitioned", lambda: load_partitioned(directory, client=client), client, args.workers)
         print(f"{study.n_partitions} partitions", flush=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            curves = timed("fit_recovery_curves(by='modality')", lambda: recovery_curves(study))
-            model = timed(f"fit_mixed_model({args.formula!r}, re_formula='~ day')",
-                          lambda: mixed_model(study, args.formula))
+            if args.only != "mixed":
+                curves = timed("fit_recovery_curves(by='modality')", lambda: recovery_curves(study), client,
+                               args.workers)
+                print(curves.table[["modality", "b0", "plateau", "tau_days", "n_episodes", "n_scores"]].to_string())
+            if args.only != "curves":
+                model = timed(f"fit_mixed_model({args.formula!r}, re_formula='~ day')",
+                              lambda: mixed_model(study, args.formula), client, args.workers)
+                print(model.table.to_string(), f"\nnobs {model.nobs}, groups {model.n_groups}, converged "
+                      f"{model.converged}, llf {model.llf!r}\ncov_re\n{model.cov_re}\nscale {model.scale!r}")
+                print("\n".join(model.notes))
         for w in caught:
             print(f"warning: {w.message}")
-        print(curves.table[["modality", "b0", "plateau", "tau_days", "n_episodes", "n_scores"]].to_string())
-        print(model.table.to_string(), f"\nnobs {model.nobs}, groups {model.n_groups}, converged {model.converged}")
-        print("\n".join(model.notes))
     cluster.close()
+    print(f"{time.strftime('%H:%M:%S')} done; load average {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

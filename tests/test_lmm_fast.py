@@ -1,18 +1,22 @@
 """The exact vectorised (RE)ML engine: deviance against the dense multivariate normal, typed result."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from backpain_outcomes import lmm_deviance, lmm_stats
 from backpain_outcomes.lmm_fast import (
     GroupStats,
     LMMFit,
     deviance_derivatives,
     fit_lmm,
+    fit_lmm_stats,
     moment_start,
     profiled_deviance,
     singular_columns,
 )
+from backpain_outcomes.lmm_stats import StatsAccumulator
 
 
 def _data(seed=0, G=25, n=5):
@@ -135,3 +139,69 @@ def test_a_response_without_residual_variance_is_a_clear_error():
     X, Z, _, g = _data()
     with pytest.raises(ValueError, match="reproduce the response exactly"):
         fit_lmm(X, Z, X @ [5.0, -0.5, 0.3], g)
+
+
+def _factor_data(seed=3, G=60):
+    """Groups with a 4-level factor constant within each group and its interaction with time: Z'X is mostly
+    zero (packed by StatsAccumulator), except a dense covariate column."""
+    rng = np.random.default_rng(seed)
+    n_i = rng.integers(2, 8, G)
+    g = np.repeat(np.arange(G), n_i)
+    t = rng.uniform(0, 6, len(g))
+    D = (rng.integers(0, 4, G)[g][:, None] == np.arange(1, 4)).astype(float)
+    X = np.column_stack([np.ones(len(g)), D, t, D * t[:, None], rng.normal(size=len(g))])
+    Z = np.column_stack([np.ones(len(g)), t])
+    y = X @ rng.normal(size=X.shape[1]) + rng.normal(size=G)[g] + 0.3 * rng.normal(size=G)[g] * t + rng.normal(size=len(g))
+    labels = np.array([f"E{k:03d}" for k in range(G)], dtype=object)[g]
+    return X, Z, y, g, labels
+
+
+def test_accumulated_statistics_are_those_of_all_rows(monkeypatch):
+    # reference: GroupStats of all rows at once (per-group arrays equal exactly: each group is in one part)
+    X, Z, y, g, labels = _factor_data()
+    whole = GroupStats(X, Z, y, labels)
+    cuts = [0, 31, 170, 171, len(y)]  # row cuts: groups split between parts are added up by label
+    assert any(labels[c - 1] == labels[c] for c in cuts[1:-1])
+    acc = StatsAccumulator(capacity=5)  # too small: grows
+    for a, b in zip(cuts, cuts[1:]):
+        part = GroupStats(X[a:b], Z[a:b], y[a:b], pd.Series(labels[a:b], dtype="str")).compact()
+        acc.add(part)
+    merged = acc.stats()
+    assert merged.G == whole.G and list(merged.groups) == list(whole.groups)
+    assert isinstance(merged.groups, pd.Index) and merged.groups.dtype == "str"  # labels stay Arrow strings
+    np.testing.assert_array_equal(merged.size, whole.size)
+    for got, want in [(merged.ZtX, whole.ZtX), (merged.ZtZ, whole.ZtZ), (merged.Zty, whole.Zty),
+                      (merged.XtX, whole.XtX), (merged.Xty, whole.Xty)]:
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+    # blocks of 7 groups unpack exactly the merged numbers
+    rows = np.concatenate([np.stack(blk.Zx, axis=1) for blk in merged.blocks(7)])
+    np.testing.assert_array_equal(rows, merged.ZtX)
+    fit, ref = fit_lmm_stats(merged), fit_lmm(X, Z, y, labels)
+    np.testing.assert_allclose(fit.beta, ref.beta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(fit.blup, ref.blup, rtol=0, atol=1e-8)
+    assert list(fit.groups) == list(ref.groups)
+
+
+def test_packed_and_dense_parts_give_the_unpacked_fit(monkeypatch):
+    # whole groups per part, so every per-group number is copied, not added: the merged statistics equal
+    # those of all rows exactly, whether a part's Z'X is packed (factor columns) or dense
+    X, Z, y, g, labels = _factor_data(seed=5, G=80)
+    whole = GroupStats(X, Z, y, g)
+    cut = int(np.searchsorted(g, 40))
+    monkeypatch.setattr(lmm_stats, "PACK_DENSITY", 0.0)  # the first part dense
+    acc = StatsAccumulator(whole.G).add(GroupStats(X[:cut], Z[:cut], y[:cut], g[:cut]).compact())
+    monkeypatch.setattr(lmm_stats, "PACK_DENSITY", 1.0)  # the second packed
+    merged = acc.add(GroupStats(X[cut:], Z[cut:], y[cut:], g[cut:]).compact()).stats()
+    assert [len(c[1]) for c in merged._chunks] == [4, 6]  # dense, packed
+    np.testing.assert_array_equal(merged.ZtX, whole.ZtX)
+    np.testing.assert_array_equal(merged.ZtZ, whole.ZtZ)
+    for block in (None, 13):
+        theta = np.array([0.9, 0.1, 0.4])
+        a = lmm_deviance.deviance_derivatives(theta, whole)
+        k = lmm_deviance.deviance_terms(theta, merged, True, block)
+        b = lmm_deviance.derivatives_from_terms(theta, k, merged, True, block)
+        np.testing.assert_allclose(b[0], a[0], rtol=1e-12)
+        np.testing.assert_allclose(b[1], a[1], rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(b[2], a[2], rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match="no statistics"):
+        StatsAccumulator().stats()
