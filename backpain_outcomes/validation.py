@@ -373,7 +373,8 @@ DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_0
 
 def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """(codes, bound): codes from 0 equal where the values are equal, -1 where missing, all below ``bound``.
-    Dates that are whole days are coded by their day (no hashing), other values by ``pd.factorize``."""
+    Dates that are whole days are coded by their day and whole numbers by their value (no hashing), other
+    values by ``pd.factorize``."""
     day = DAY_TICKS.get(np.datetime_data(values.dtype)[0]) if isinstance(values.dtype, np.dtype) \
         and values.dtype.kind == "M" else None
     if day:
@@ -383,8 +384,27 @@ def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
         if len(given) and not (given % day).any():
             codes = np.where(nat, -1, ticks // day - int(given.min()) // day)
             return codes, int(codes.max()) + 1
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
+        whole = _whole_number_codes(values.to_numpy())
+        if whole is not None:
+            return whole
     codes, uniq = pd.factorize(values, use_na_sentinel=True)
     return codes, len(uniq)
+
+
+def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Codes of floats that are all whole numbers (NaN aside) in a range below 2**31: the value minus the
+    smallest (-0.0 equals 0.0, as for ``pd.factorize``); None for any other column."""
+    given = ~np.isnan(v)
+    g = v if given.all() else v[given]
+    if not len(g) or not np.isfinite(g).all() or not (g == np.round(g)).all():
+        return None
+    low, high = g.min(), g.max()
+    if high - low >= 2**31:
+        return None
+    codes = np.full(len(v), -1, np.int64)
+    codes[given] = (g - low).astype(np.int64)
+    return codes, int(high - low) + 1
 
 
 def in_order_seen(codes: np.ndarray, bound: int) -> np.ndarray:

@@ -551,3 +551,18 @@ def test_id_codes_from_the_parent_lookup_code_equal_ids_equally():
     assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(7) for j in range(7))
     again = parent_positions(t, values, known)[1]
     assert again is t.lookups["parent:patient_id"][2]  # linking's lookup is the one made here
+
+
+@pytest.mark.parametrize("values", [[3.0, -0.0, 0.0, np.nan, 3.0, 7.0, 1e6], [2.5, 2.5, np.nan, 1.0],
+                                    [np.nan, np.nan], [1.0, np.inf, 1.0], [0.0, 2.0**40, 0.0]])
+def test_value_codes_of_numbers_group_as_factorize(values):
+    # whole numbers are coded by their value instead of a hash; the codes must group the rows exactly as
+    # pd.factorize does (-0.0 equals 0.0, NaN is -1), and the other columns (fractions, infinity, a range of
+    # 2**40) go through pd.factorize itself
+    from backpain_outcomes.validation import value_codes
+
+    codes, bound = value_codes(pd.Series(values, dtype=float))
+    expected = pd.factorize(pd.Series(values, dtype=float))[0]
+    assert ((codes < 0) == (expected < 0)).all() and codes.max(initial=-1) < bound
+    n = len(values)
+    assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(n) for j in range(n))
