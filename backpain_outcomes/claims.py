@@ -27,16 +27,14 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_alpha, check_bool, check_choice, check_day, check_days, check_min_n, check_origin, check_proportion
+from .claims_result import ClaimResult, claim_result
 from .dispatch import on_study
-from .exceptions import SmallSampleWarning, warn
 from .resolution import DEFAULT_RULE, RELAPSE, as_rule, check_study, time_to_resolution
 from .results import Result
-from .rules import Resolution
 from .seed_rows import CLAIMS, c2_rows, c3_rows, c4_row, claim_row, pairwise_hazards
 from .verdicts import (
     claim_at_day,
     claim_caveats,
-    pct,
     population_label,
     population_spec,
     select_population,
@@ -53,104 +51,6 @@ __all__ = ["test_resolution_claim", "ClaimResult", "claim_result", "evaluate_see
            "sensitivity_rules", "SENSITIVITY_DAYS", "CLAIMS"]
 
 SENSITIVITY_DAYS = (14, 42, 84, 182, 365)
-class ClaimResult(Result):
-    """Result of :func:`test_resolution_claim`.
-
-    Attributes
-    ----------
-    table : DataFrame
-        One row: ``population``, ``day``, ``claimed``, ``estimate``,
-        ``ci_low``, ``ci_high``, ``p_value``, ``alternative``, ``n``,
-        ``events``, ``sensitivity_low``, ``sensitivity_high``,
-        ``verdict_code``, ``verdict``, ``rule``, ``origin``.
-    estimate, ci_low, ci_high : float
-        Cumulative resolution at ``day`` and its log-log CI (level 1 - alpha).
-    p_value : float
-        One-sided p-value for H0: p >= claimed when the estimate is below the
-        claim, and for the mirror H0: p <= claimed when it is above
-        (``alternative`` says which); ``p_value_below``, ``p_value_above``: both.
-    verdict : str
-        Plain-language verdict stating the estimate, the events and episodes
-        behind it and the range over the sensitivity analyses; ``verdict_code``
-        is one of ``not supported``, ``supported``, ``not refuted``,
-        ``insufficient data``, ``not estimable``.
-    n, events : int
-        Episodes at risk and resolutions by ``day``.
-    notes : list of str
-        Every caveat (``caveats`` is a read-only alias).
-    relapses : dict
-        Resolved episodes that later relapsed, and the estimate when a relapse
-        undoes the resolution.
-    excluded : dict
-        Episodes of the population not at risk, by reason.
-    sensitivity : DataFrame
-        Estimates over rule x population x origin x relapse handling x day.
-    sensitivity_range : tuple of float
-        (min, max) of the estimates at ``day`` over the sensitivity analyses
-        of the population (NaN without sensitivity analyses).
-    events_table : DataFrame
-        The per-episode event table of the population.
-    """
-
-    claimed: float
-    day: float
-    rule: Resolution
-    population: str
-    origin: str
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    p_value_below: float
-    p_value_above: float
-    alternative: str
-    verdict: str
-    verdict_code: str
-    n: int
-    events: int
-    relapses: dict
-    excluded: dict
-    sensitivity: pd.DataFrame
-    sensitivity_range: tuple
-    events_table: pd.DataFrame
-
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
-        self.table = pd.DataFrame([{
-            "population": self.population, "day": self.day, "claimed": self.claimed, "estimate": self.estimate,
-            "ci_low": self.ci_low, "ci_high": self.ci_high, "p_value": self.p_value, "alternative": self.alternative,
-            "n": self.n, "events": self.events, "sensitivity_low": self.sensitivity_range[0],
-            "sensitivity_high": self.sensitivity_range[1], "verdict_code": self.verdict_code,
-            "verdict": self.verdict, "rule": self.rule.code, "origin": self.origin}])
-        self._freeze()
-
-    @property
-    def caveats(self) -> list[str]:
-        """Alias of ``notes``."""
-        return self.notes
-
-    def _parts(self):
-        p = "not estimable" if not np.isfinite(self.p_value) else f"{self.p_value:.3g}"
-        lines = [self.verdict, f"rule: {self.rule!r}; origin: {self.origin}; population: {self.population}",
-                 f"one-sided p = {p} ({self.alternative}); n = {self.n}, events = {self.events}",
-                 *[f"caveat: {c}" for c in self.notes]]
-        tables = {}
-        if len(self.sensitivity):
-            s = self.sensitivity[self.sensitivity["population"] == self.population]
-            tables["Sensitivity (estimate by day)"] = s.pivot_table(
-                index=["rule", "origin", "relapse"], columns="day", values="estimate").reset_index()
-        return f"Claim: {pct(self.claimed)} resolve by day {self.day:g}", lines, tables
-
-    def plot(self, ax=None):
-        """Cumulative resolution of the population with its CI, the claim and the day marked."""
-        from .plotting import plot_claim
-        return plot_claim(self, ax=ax)
-
-    def plot_sensitivity(self, ax=None):
-        """Heat map of the sensitivity analyses: estimate by rule, origin, relapse handling (rows) and day."""
-        from .plotting import plot_sensitivity
-        return plot_sensitivity(self, ax=ax)
 
 
 def _check_claim_args(study, claimed, day, rule, origin, alpha, relapse, sensitivity, sensitivity_days, min_n):
@@ -178,6 +78,15 @@ def _relapses(sub, study, rule, origin, spec, claimed, day, alpha):
     return {"resolved": int(len(resolved)), "relapsed": int(resolved["relapsed"].sum()),
             "relapse_share": float(resolved["relapsed"].mean()) if len(resolved) else np.nan,
             "estimate_if_relapse_undoes": undo["estimate"]}
+
+
+def _sensitivity(study, claimed, alpha, spec, rule, sens_days, day, min_n, who):
+    """(table, (low, high), context sentence) of the sensitivity analyses of the claim."""
+    origins = ["onset", "first_contact"] if study.scores["days_since_onset"].notna().all() else ["first_contact"]
+    rules = [rule] + [r for r in sensitivity_rules(study.instruments) if r != rule]
+    sens = sensitivity_grid(study, claimed, alpha, spec, origins, rules, sorted({*sens_days, day}), min_n)
+    lo, hi, _, context = sensitivity_range(sens, who, day)
+    return sens, (lo, hi), context
 
 
 @on_study
@@ -249,47 +158,14 @@ def test_resolution_claim(study, claimed: float = 0.90, day: float = 42, rule=DE
     sub, status_notes = _population_events(ttr.table, spec)
     who = population_label(spec)
     res = claim_at_day(sub, claimed, day, alpha)
-    sens, rng = pd.DataFrame(), (np.nan, np.nan)
-    context = ""
-    if sensitivity:
-        origins = ["onset", "first_contact"] if study.scores["days_since_onset"].notna().all() else ["first_contact"]
-        rules = [rule] + [r for r in sensitivity_rules(study.instruments) if r != rule]
-        sens = sensitivity_grid(study, claimed, alpha, spec, origins, rules, sorted({*sens_days, day}), min_n)
-        lo, hi, _, context = sensitivity_range(sens, who, day)
-        rng = (lo, hi)
+    sens, rng, context = (_sensitivity(study, claimed, alpha, spec, rule, sens_days, day, min_n, who) if sensitivity
+                          else (pd.DataFrame(), (np.nan, np.nan), ""))
     notes = [*status_notes, *claim_caveats(sub, rule, origin, day, res, spec), *ttr.notes]
     relapses = _relapses(sub, study, rule, origin, spec, claimed, day, alpha)
     excluded = sub.loc[~sub["at_risk"], "censored_reason"].value_counts().to_dict()
     return claim_result(res, claimed=claimed, day=day, rule=rule, who=who, origin=origin, alpha=alpha, min_n=min_n,
                         notes=notes, relapses=relapses, excluded=excluded, sensitivity=(sens, rng, context),
                         events_table=sub)
-
-
-def claim_result(res: dict, *, claimed, day, rule, who, origin, alpha, min_n, notes, relapses, excluded,
-                 sensitivity, events_table) -> ClaimResult:
-    """The :class:`ClaimResult` of the test at one day (``res`` of :func:`~backpain_outcomes.verdicts.claim_at_day`
-    or its counts version): the verdict, the relapse sentence, a warning when few episodes are at risk.
-
-    One builder for the in-memory test and the test of a partitioned registry, so both say the same.
-    ``sensitivity`` is ``(table, (low, high), context sentence)``.
-    """
-    sens, rng, context = sensitivity
-    code, text = verdict_text(res, claimed, day, who, alpha, min_n, context)
-    below = bool(np.isfinite(res["estimate"]) and res["estimate"] < claimed)
-    notes = list(notes)
-    if relapses["relapsed"]:
-        notes.append(f"{relapses['relapsed']} of {relapses['resolved']} resolved episodes relapsed later (a visit "
-                     f"failing the rule); counting a relapse as undoing the resolution gives "
-                     f"{pct(relapses['estimate_if_relapse_undoes'])} by day {day:g}.")
-    if res["n"] < min_n:
-        warn(f"only {res['n']} {who} episodes at risk: {text}", SmallSampleWarning)
-    return ClaimResult(claimed=claimed, day=day, rule=rule, population=who, origin=origin, alpha=alpha,
-                       estimate=res["estimate"], ci_low=res["ci_low"], ci_high=res["ci_high"],
-                       p_value=res["p_below"] if below else res["p_above"], p_value_below=res["p_below"],
-                       p_value_above=res["p_above"], alternative=f"H1: p {'<' if below else '>'} {claimed:g}",
-                       verdict=text, verdict_code=code, n=res["n"], events=res["events"], notes=notes,
-                       relapses=relapses, excluded=excluded, sensitivity=sens, sensitivity_range=rng,
-                       events_table=events_table)
 
 
 test_resolution_claim.__test__ = False  # not a pytest test
