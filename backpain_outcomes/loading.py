@@ -483,8 +483,9 @@ def _row_codes(raw: dict, clean: dict, p: Problems) -> dict:
     again: only when the episodes linking found valid are the ones used, in the same order, and every used
     row has one."""
     out = {}
-    if "instrument" in raw["scores"].lookups:
-        out["scores_instrument"] = raw["scores"].lookups["instrument"][_kept("scores", clean["scores"], p)]
+    for name, col in (("scores", "instrument"), ("sessions", "modality")):
+        if name in raw and col in raw[name].lookups:
+            out[f"{name}_{col}"] = raw[name].lookups[col][_kept(name, clean[name], p)]
     valid = raw["episodes"].lookups.get("valid_rows") if "episodes" in raw else None
     if valid is None or not np.array_equal(np.flatnonzero(_kept("episodes", clean["episodes"], p)), valid):
         return out

@@ -45,8 +45,10 @@ def _sort_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndar
 
 def _row_codes(row_codes, scores, sessions, episodes) -> dict:
     """The given row codes that fit their tables (see ``Study``); none without an episodes table."""
-    lengths = {"scores_episode": len(scores), "scores_instrument": len(scores),
-               "sessions_episode": len(sessions) if sessions is not None else -1}
+    n_sessions = len(sessions) if sessions is not None else -1
+    lengths = {"scores_episode": len(scores), "scores_instrument": len(scores), "sessions_episode": n_sessions,
+               "sessions_modality": n_sessions}
+    highest = {"scores_instrument": len(INSTRUMENTS) - 1, "sessions_modality": len(MODALITIES)}
     n_episodes = len(episodes) if episodes is not None else 0
     out = {}
     for key, codes in (row_codes or {}).items():
@@ -56,8 +58,8 @@ def _row_codes(row_codes, scores, sessions, episodes) -> dict:
         if key.endswith("_episode") and (episodes is None or (len(codes) and not (
                 (codes >= 0).all() and (codes < n_episodes).all()))):
             raise ValueError(f"row_codes[{key!r}]: every row needs its row of the episodes table")
-        if key == "scores_instrument" and len(codes) and not ((codes >= -1) & (codes < len(INSTRUMENTS))).all():
-            raise ValueError(f"row_codes[{key!r}]: codes from -1 to {len(INSTRUMENTS) - 1} expected")
+        if key in highest and len(codes) and not ((codes >= -1) & (codes <= highest[key])).all():
+            raise ValueError(f"row_codes[{key!r}]: codes from -1 to {highest[key]} expected")
         out[key] = codes
     return out
 
@@ -124,9 +126,10 @@ class Study:
     row_codes : dict, optional
         For :func:`~backpain_outcomes.load_study`, which has already found them: ``"scores_episode"`` and
         ``"sessions_episode"``, the row of ``episodes`` of each score and session row (as
-        ``linking.index_of`` gives them), and ``"scores_instrument"``, the position of each score's
-        instrument in the vocabulary's ``INSTRUMENTS`` (-1: a rating of change). The Study is the same
-        with or without them; without them it looks them up.
+        ``linking.index_of`` gives them; the episodes' ids are then distinct), ``"scores_instrument"``,
+        the position of each score's instrument in the vocabulary's ``INSTRUMENTS`` (-1: a rating of
+        change), and ``"sessions_modality"``, of each session's modality in ``MODALITIES`` then
+        ``UNTREATED``. The Study is the same with or without them; without them it looks them up.
     """
 
     def __init__(self, scores, patients=None, episodes=None, sessions=None, exclusions=None,
@@ -154,10 +157,12 @@ class Study:
         sc = scores.copy(deep=False)  # copy on write: the columns added below never reach ``scores``
         declared = pd.DataFrame(columns=["episode_id"])
         if sessions is not None:
-            marks = (sessions["modality"].astype(object) == UNTREATED).to_numpy(bool)
+            marks = (codes["sessions_modality"] == len(MODALITIES) if "sessions_modality" in codes
+                     else (sessions["modality"].astype(object) == UNTREATED).to_numpy(bool))
             declared, sessions = sessions[marks], sessions[~marks]
-            if "sessions_episode" in codes:
-                codes["sessions_episode"] = codes["sessions_episode"][~marks]
+            for key in ("sessions_episode", "sessions_modality"):
+                if key in codes:
+                    codes[key] = codes[key][~marks]
         self.n_untreated_records = len(declared)
         ss = sessions.copy(deep=False) if sessions is not None else pd.DataFrame(
             {c: pd.Series(dtype=object) for c in ["patient_id", "episode_id", "modality", "therapist_id"]}
@@ -193,11 +198,15 @@ class Study:
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
         ep["chronicity"] = chronicity_from_days(delay)
         ep["n_sessions"] = np.bincount(ss_pos, minlength=len(ep)).astype(int) if len(ss) else 0
-        status_notes = self._declared_status(ep, ss, declared)
+        has_sessions = None
+        if "sessions_episode" in codes:  # the episodes' ids are distinct: the rows of the sessions' episodes
+            has_sessions = np.zeros(len(ep), bool)
+            has_sessions[ss_pos] = True
+        status_notes = self._declared_status(ep, ss, declared, has_sessions)
         said_untreated, said_treated = status_notes.pop("_untreated"), status_notes.pop("_treated")
         lost = self._lost_sessions(ep, self.excluded_sessions)
         ep["modality"] = self._primary_modality(ep, ss, ss_pos, said_untreated, said_treated | lost,
-                                                self.no_sessions)
+                                                self.no_sessions, codes.get("sessions_modality"))
         self.notes += list(status_notes.values()) + self._lost_notes(ep, lost, said_untreated)
         ep["treatment_status"] = np.where(ep["modality"] == UNTREATED, UNTREATED,
                                           np.where((ep["modality"] == UNKNOWN) & ~said_treated, UNKNOWN, "treated"))
@@ -240,7 +249,7 @@ class Study:
         self.sessions = ss.iloc[_sort_order(ss_pos, np.zeros(len(ss), np.int64), sdates)].reset_index(drop=True)
 
     @staticmethod
-    def _declared_status(ep: pd.DataFrame, ss: pd.DataFrame, declared: pd.DataFrame) -> dict:
+    def _declared_status(ep: pd.DataFrame, ss: pd.DataFrame, declared: pd.DataFrame, has_sessions=None) -> dict:
         """What the data declare about treatment, and sentences on every conflict or unread value.
 
         ``arm`` values that spell untreated ("untreated", "none", "no treatment", "natural course", ...)
@@ -255,7 +264,8 @@ class Study:
         arm_treated = np.array([*treated, False], bool)[codes]
         arm_untreated = np.array([*untreated, False], bool)[codes]
         marked = member(ep["episode_id"], declared["episode_id"].dropna())
-        has_sessions = member(ep["episode_id"], ss["episode_id"].dropna()) if len(ss) else np.zeros(len(ep), bool)
+        if has_sessions is None:
+            has_sessions = member(ep["episode_id"], ss["episode_id"].dropna()) if len(ss) else np.zeros(len(ep), bool)
         notes = {"_untreated": (arm_untreated | marked) & ~arm_treated, "_treated": arm_treated}
         unread = sorted({str(v) for v, a, t in zip(labels, untreated, treated)
                          if isinstance(v, str) and v.strip() and not a and not t})
@@ -302,7 +312,7 @@ class Study:
         return notes
 
     @staticmethod
-    def _primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions) -> pd.Series:
+    def _primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions, code=None) -> pd.Series:
         """The modality of more than half of the sessions, else ``mixed``; without sessions
         ``untreated`` where declared (arm, a "no treatment" row, or ``no_sessions="untreated"``
         unless the arm says treated), else ``unknown`` (for an arm-treated episode: treated,
@@ -312,7 +322,8 @@ class Study:
         if len(ss) == 0:
             return pd.Series(without.astype(object), index=ep.index)
         mods = np.array(MODALITIES, dtype=object)
-        code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
+        if code is None:
+            code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
         counts = np.bincount(ss_pos * len(mods) + code, minlength=len(ep) * len(mods)).reshape(len(ep), len(mods))
         total = counts.sum(axis=1)
         top = counts.argmax(axis=1)

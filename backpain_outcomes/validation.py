@@ -57,6 +57,7 @@ class RawTable:
     codes: dict = field(default_factory=dict)
     #: What checking and linking found for each row, kept for building the Study: ``"instrument"``, the
     #: position of each score's instrument in ``INSTRUMENTS`` (-1: a rating of change, unknown or missing);
+    #: ``"modality"``, of each session's modality in ``MODALITIES`` then ``UNTREATED`` (-1: unknown or missing);
     #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
     #: table, ``"valid_rows"``, the rows that are those valid episodes.
     lookups: dict = field(default_factory=dict)
@@ -289,7 +290,8 @@ def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -
     _required(t, p, ["patient_id", "modality"])
     out = pd.DataFrame({"patient_id": id_text(d["patient_id"]), "episode_id": _optional_ids(d, "episode_id")})
     out["session_date"] = _dates(t, p, "session_date", dayfirst, today)
-    out["modality"] = _vocabulary_column(t, p, "modality", normalise_modality, modality_map, [*MODALITIES, UNTREATED])
+    out["modality"], t.lookups["modality"] = _vocabulary_codes(t, p, "modality", normalise_modality, modality_map,
+                                                               [*MODALITIES, UNTREATED])
     out["therapist_id"] = _optional_ids(d, "therapist_id")
     out["duration_min"] = _number(t, p, "duration_min", 0, 600, "duration") if "duration_min" in d else np.nan
     return out

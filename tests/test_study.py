@@ -184,7 +184,7 @@ def test_row_codes_from_loading_give_the_same_study(monkeypatch, errors):
     monkeypatch.setattr(loading, "_row_codes", lambda *a: given.append(real(*a)) or given[-1])
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         fast = load(**kw)
-    assert sorted(given[0]) == ["scores_episode", "scores_instrument", "sessions_episode"]
+    assert sorted(given[0]) == ["scores_episode", "scores_instrument", "sessions_episode", "sessions_modality"]
     monkeypatch.setattr(loading, "_row_codes", lambda *a: {})
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         general = load(**kw)
@@ -200,3 +200,6 @@ def test_row_codes_that_do_not_fit_are_refused():
         bpo.Study(scores=study.scores, row_codes={"scores_episode": [0, 1]})
     with pytest.raises(ValueError, match="scores_instrument"):
         bpo.Study(scores=study.scores, row_codes={"scores_instrument": [9] * len(study.scores)})
+    with pytest.raises(ValueError, match="sessions_modality"):
+        bpo.Study(scores=study.scores, sessions=SESSIONS.assign(session_date=pd.to_datetime(SESSIONS["session_date"])),
+                  row_codes={"sessions_modality": [0, 1]})
