@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from backpain_outcomes import lmm_fast
 from backpain_outcomes.lmm_fast import GroupStats, fit_lmm_stats
 
 try:  # the streaming merge (issue 16); absent in older code
@@ -48,6 +49,13 @@ def partition(k: int, per: int, small: bool, seed: int = 1) -> dict:
     return GroupStats(X, Z, y, labels).compact()
 
 
+def _counted(fn, name, calls):
+    def counted(*args, **kwargs):
+        calls[name] += 1
+        return fn(*args, **kwargs)
+    return counted
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("groups", type=int)
@@ -70,6 +78,9 @@ def main():
     merged, merge_peak = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
     t1 = time.perf_counter()
+    calls = {"deviance_terms": 0, "derivatives_from_terms": 0}
+    for name in calls:  # each is one pass over all groups (a round trip if they were held on the workers)
+        setattr(lmm_fast, name, _counted(getattr(lmm_fast, name), name, calls))
     fit = fit_lmm_stats(stats, True)
     t2 = time.perf_counter()
     _, fit_peak = tracemalloc.get_traced_memory()
@@ -79,6 +90,9 @@ def main():
           f"{merge_peak / G:.0f} B/group), fit {t2 - t1:.1f} s (peak {fit_peak / G:.0f} B/group, "
           f"{fit.n_iter} Newton iterations, converged {fit.converged}); process RSS growth "
           f"{(me.memory_info().rss - rss0) / 2**20:.0f} MiB")
+    print(f"passes over the groups: {calls['deviance_terms']} deviance, {calls['derivatives_from_terms']} "
+          "derivatives "
+          f"(+1 for the moment start, +1 for the BLUPs)")
     print("beta", np.round(fit.beta[:4], 6).tolist(), "theta", np.round(fit.theta, 6).tolist(), "llf", fit.llf)
 
 
