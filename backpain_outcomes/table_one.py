@@ -30,9 +30,9 @@ from scipy import stats
 
 from . import style
 from .checks import check_bool, check_by, check_instrument, check_min_n, check_origin
-from .export_table import code_label
 from .results import Result
 from .table_one_compare import categorical_smd, compare_groups, continuous_smd
+from .table_one_format import OVERALL, display_value, wide_rows
 from .vocabulary import CHRONICITY_LEVELS, MODALITY_LEVELS, UNKNOWN, label
 from .weighting import SMD_THRESHOLD
 
@@ -42,11 +42,8 @@ __all__ = ["table_one", "TableOne", "categorical_smd", "continuous_smd", "SKEW_L
 SKEW_LIMIT = 1.0
 COLUMNS = ["variable", "level", "group", "statistic", "n", "missing", "count", "percent", "mean", "sd", "median",
            "q1", "q3"]
-OVERALL = "overall"
 #: at most this many groups: pairwise SMDs over hundreds of levels (``by="patient_id"``) describe nothing
 MAX_GROUPS = 20
-#: codes the loader writes (sex is normalised to these) shown capitalised like the vocabulary's labels
-_LOADER_CODES = ("female", "male")
 
 
 def _variables(study, instrument: str, origin: str) -> tuple[pd.DataFrame, list[tuple[str, str, str]], list[str]]:
@@ -166,6 +163,18 @@ def _check_group_column(study, by) -> str:
     return name
 
 
+def _variable_rows(spec, by, values, nonnormal, described, smd, test):
+    """(long rows, comparisons, headers) of every variable but the grouping itself (which is the columns)."""
+    rows, comps, heads = [], [], {"episodes": "Episodes", "patients": "Patients"}
+    for name, kind, head in (item for item in spec if item[0] != by):  # the grouping itself is the columns
+        stat = _statistic(name, kind, values[name], nonnormal)
+        heads[name] = head
+        rows += _summary_rows(name, stat, values[name], described)
+        comps.append(compare_groups(name, stat, values[name], {g: m for g, m in described.items() if g != OVERALL},
+                                    smd, test))
+    return rows, comps, heads
+
+
 def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: str = "onset", smd: bool = True,
               test: bool = False, nonnormal=None, min_n: int = 5) -> TableOne:
     """Baseline characteristics of the episodes by group (Table 1), with SMDs and optional p-values.
@@ -224,13 +233,8 @@ def table_one(study, by: str = "modality", *, instrument: str = "nrs", origin: s
     hidden = [g for g, m in masks.items() if int(m.sum()) < min_n]
     described = {g: m for g, m in masks.items() if g not in hidden}
     notes += _episode_notes(ep, hidden, masks, min_n)
-    comps, heads = [], {"episodes": "Episodes", "patients": "Patients"}
-    for name, kind, head in (item for item in spec if item[0] != by):  # the grouping itself is the columns
-        stat = _statistic(name, kind, values[name], nonnormal)
-        heads[name] = head
-        rows += _summary_rows(name, stat, values[name], described)
-        comps.append(compare_groups(name, stat, values[name], {g: m for g, m in described.items() if g != OVERALL},
-                                    smd, test))
+    more, comps, heads = _variable_rows(spec, by, values, nonnormal, described, smd, test)
+    rows += more
     if len(order) < 2:
         notes.append(f"only one {by} group: no SMD or p-value")
     table = pd.DataFrame(rows).reindex(columns=COLUMNS).astype({"n": "Int64", "missing": "Int64", "count": "Int64"})
@@ -320,7 +324,7 @@ class TableOne(Result):
         """The Table 1 as text: a row per statistic (and per level), a column per group, Overall, Missing,
         SMD (and P value); ``attrs`` holds the title and the notes."""
         t = self.table
-        names = {g: _display(g) if labels else g for g in [*self.groups, OVERALL]}
+        names = {g: display_value(g) if labels else g for g in [*self.groups, OVERALL]}
         names[OVERALL] = "Overall" if labels else OVERALL
         comp = self.comparisons.set_index("variable")
         total = int(t.loc[(t["variable"] == "episodes") & (t["group"] == OVERALL), "count"].iloc[0])
@@ -328,7 +332,7 @@ class TableOne(Result):
         hidden = {names[g]: f"suppressed (n < {self.min_n})" for g in self.suppressed}
         for var, rows in t.groupby("variable", sort=False):
             start = len(out)
-            out += _wide_rows(var, rows, self.headers.get(var, var) if labels else var, names, digits, labels,
+            out += wide_rows(var, rows, self.headers.get(var, var) if labels else var, names, digits, labels,
                               comp.loc[var] if var in comp.index else None, total)
             if var not in ("episodes", "patients"):
                 out[start].update(hidden)
@@ -364,49 +368,3 @@ class TableOne(Result):
         return ax
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _display(value: object) -> str:
-    """A group or level as printed: the label of a vocabulary code ("dry_needling" -> "Dry needling"), a code
-    the loader writes capitalised ("female" -> "Female"), any other value as written (clinic "c_1")."""
-    text = code_label(value)
-    if text != str(value):
-        return _capital(text)
-    return _capital(text) if text in _LOADER_CODES else text
-
-
-def _fmt(v, digits: int) -> str:
-    return "NA" if v is None or pd.isna(v) else f"{float(v):.{digits}f}"
-
-
-def _wide_rows(var, rows, head, names, digits, labels, comp, total) -> list[dict]:
-    """The printed row(s) of one variable."""
-    stat = rows["statistic"].iloc[0]
-    by_group = {g: r for g, r in rows.groupby("group", sort=False)}
-    first = {"Characteristic": head}
-    if stat == "n":
-        return [{**first, "Characteristic": f"{head}, n",
-                 **{names[g]: str(int(r["count"].iloc[0])) for g, r in by_group.items()}}]
-    missing = int(rows.loc[rows["group"] == OVERALL, "missing"].iloc[0])
-    first["Missing, n (%)"] = f"{missing} ({100 * missing / total:.1f})" if total else str(missing)
-    if comp is not None:
-        first["SMD"], first["Max SMD"] = _fmt(comp["smd"], 3), _fmt(comp["smd_max"], 3)
-        first["P value"] = "NA" if pd.isna(comp["p_value"]) else (
-            "<0.001" if comp["p_value"] < 0.001 else f"{comp['p_value']:.3f}")
-    if stat == "mean_sd":
-        first["Characteristic"] = f"{head}, mean (SD)"
-        return [{**first, **{names[g]: f"{_fmt(r['mean'].iloc[0], digits)} ({_fmt(r['sd'].iloc[0], digits)})"
-                             for g, r in by_group.items()}}]
-    if stat == "median_iqr":
-        first["Characteristic"] = f"{head}, median [IQR]"
-        return [{**first, **{names[g]: f"{_fmt(r['median'].iloc[0], digits)} [{_fmt(r['q1'].iloc[0], digits)}, "
-                                       f"{_fmt(r['q3'].iloc[0], digits)}]" for g, r in by_group.items()}}]
-    out = [{**first, "Characteristic": f"{head}, n (%)"}]
-    for level, lev_rows in rows.groupby("level", sort=False):
-        text = _display(level) if labels else level
-        cells = {names[g]: f"{int(r['count'])} ({_fmt(r['percent'], 1)})" for _, r in lev_rows.iterrows()
-                 for g in [r["group"]]}
-        out.append({"Characteristic": "    " + text, **cells})
-    return out
