@@ -255,7 +255,7 @@ def _tidy(arr: pa.Array) -> bool:
 def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
     """A DataFrame (or a Parquet file's) as a part: line = position + ``first_line`` (2: below a header), all-missing
     rows are blank."""
-    df = df.copy()
+    df = df.copy(deep=False)  # copy on write: the columns replaced below never reach the caller's frame
     for col in df.columns:
         s = df[col]
         if s.dtype == object:
@@ -263,8 +263,12 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
         elif pd.api.types.is_string_dtype(s):
             df[col] = strip_text(s)
     lines = np.arange(len(df), dtype=np.int64) + first_line
-    blank = df.isna().all(axis=1).to_numpy() if len(df.columns) else np.zeros(len(df), bool)
-    return Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],
+    blank = np.zeros(len(df), bool) if not len(df.columns) else df.iloc[:, 0].isna().to_numpy(bool)
+    for i in range(1, len(df.columns)):  # a blank row has every value missing: the other columns of those rows
+        if not blank.any():
+            break
+        blank = blank & df.iloc[:, i].isna().to_numpy(bool)
+    return Part(source, (df.loc[~blank] if blank.any() else df).reset_index(drop=True), lines[~blank], lines[blank],
                 header_fields=len(df.columns))
 
 

@@ -10,7 +10,7 @@ from conftest import TODAY
 
 import backpain_outcomes as bpo
 from backpain_outcomes.exceptions import DataValidationError
-from backpain_outcomes.reading import find_table_files, table_of_file
+from backpain_outcomes.reading import find_table_files, frame_part, table_of_file
 
 
 def test_workbook_sheets_are_all_read_and_named(tmp_path):
@@ -188,3 +188,16 @@ def test_a_visit_export_in_spss(tmp_path):
         warnings.simplefilter("ignore")
         study = load_visits(tmp_path / "visits.sav", today=TODAY, errors="exclude")
     assert study.episodes.set_index("episode_id")["modality"].to_dict() == {"p1": "swedish", "p2": "untreated"}
+
+
+def test_frame_part_leaves_the_callers_frame_as_it_was():
+    # frame_part strips the text columns of a shallow copy (copy on write): the caller's frame keeps its values;
+    # a row is blank only when every value is missing (row 3: the first value missing, not blank)
+    df = pd.DataFrame({"patient_id": pd.Series([" p1 ", None, None, "p3"], dtype="str"),
+                       "score": pd.Series(["5", None, "6", " 7"], dtype="str"), "note": [" a", None, None, "b "]})
+    before = df.copy(deep=True)
+    part = frame_part(df, "<scores DataFrame>")
+    pd.testing.assert_frame_equal(df, before)
+    assert part.lines.tolist() == [2, 4, 5] and part.blank.tolist() == [3]
+    assert part.data["patient_id"].tolist()[::2] == ["p1", "p3"] and part.data["note"].tolist()[::2] == ["a", "b"]
+    assert part.data["score"].tolist() == ["5", "6", "7"]
