@@ -1,5 +1,6 @@
 """Command line input: the study named on the command line (a directory, table files named after their
-table, or a long visit export), and the problems printed when it cannot be loaded."""
+table, or a long visit export; for the commands of :data:`REGISTRY_COMMANDS`, also a partitioned registry
+directory), and the problems printed when it cannot be loaded."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from .loading import load_study
 from .problems import count_by_kind
 from .provenance import make_provenance
 from .reading import TABLES, find_table_files, table_of_file
+from .registry_store import REGISTRY_FILE
 from .visits import load_visits
 
-__all__ = ["SHOWN", "load", "print_problems"]
+__all__ = ["SHOWN", "REGISTRY_COMMANDS", "load", "print_problems"]
 
 #: Problems printed before the count by kind.
 SHOWN = 50
+#: Commands that read a partitioned registry (a directory written by ``write_partitioned``) as their study.
+REGISTRY_COMMANDS = ("report",)
 
 
 def _tables(paths: list[Path]) -> dict[str, list]:
@@ -45,6 +49,19 @@ def _load_visits(args, paths: list[Path], kwargs: dict):
                        untreated_labels=args.untreated_label, **tables, **kwargs)
 
 
+def _load_registry(args, directory: Path, kwargs: dict):
+    """A partitioned registry, on a local Dask cluster (stopped when the command ends)."""
+    command = getattr(args, "command", None)
+    if command not in REGISTRY_COMMANDS:
+        raise ValueError(f"{directory} is a partitioned registry ({REGISTRY_FILE}); the {command} command reads a "
+                         f"study directory or table files (commands that read registries: {', '.join(REGISTRY_COMMANDS)})")
+    if kwargs["sheet"] is not None:
+        raise ValueError(f"--sheet does not apply to a registry: {directory} holds Parquet files")
+    from .registry import load_partitioned  # optional dependency (dask, distributed): imported when used
+    return load_partitioned(directory, errors=kwargs["errors"], dayfirst=kwargs["dayfirst"],
+                            no_sessions=kwargs["no_sessions"])
+
+
 def load(args):
     """Load the study named on the command line (a directory, or table files named after their table, or a
     visit export)."""
@@ -61,6 +78,8 @@ def load(args):
         raise ValueError(f"{given[0].replace('_', '-')} describes a visit export: give the file with --visits FILE")
     elif not paths:
         raise ValueError("give a study directory or table files, or a visit export with --visits FILE")
+    elif len(paths) == 1 and paths[0].is_dir() and (paths[0] / REGISTRY_FILE).is_file():
+        study = _load_registry(args, paths[0], kwargs)
     elif len(paths) == 1 and paths[0].is_dir():
         study = load_study(paths[0], **kwargs)
     else:

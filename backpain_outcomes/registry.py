@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry_models, registry_survival  # noqa: F401 - register the analyses of partitioned studies
+from . import registry_models, registry_report, registry_survival  # noqa: F401 - register the analyses of partitioned studies
 from .checks import check_bool
 from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError, warn
 from .loading import load_study

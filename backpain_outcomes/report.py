@@ -95,6 +95,15 @@ def html_to_pdf(html_path, pdf_path, browser: str | None = None, timeout: float 
     return pdf_path
 
 
+def _input_files(study) -> list[Path]:
+    """The files behind a study: its input files, or every file of a partitioned registry's directory."""
+    files = getattr(study, "input_files", None)
+    if files:
+        return list(files)
+    directory = getattr(study, "directory", None)  # a PartitionedStudy: registry.json and the Parquet partitions
+    return sorted(p for p in Path(directory).rglob("*") if p.is_file()) if directory is not None else []
+
+
 @on_study
 def clinic_report(study, path, clinic=None, period=None, title: str | None = None, rule=DEFAULT_RULE, day: float = 42,
                   origin: str = "onset", instrument: str = "nrs", min_n: int = 5, show_therapists: bool = False,
@@ -143,7 +152,8 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     Path of the written file. An existing file at ``path`` is replaced, but
     never one of the study's input files; the report is written to a
     temporary file first, so a failure leaves an older report untouched.
-    Its provenance (version, configuration, date, SHA-256 of the inputs) is
+    Its provenance (version, configuration, date, SHA-256 of the inputs: for a
+    registry, of every file of its directory) is
     embedded in the HTML, or written next to a PDF as
     ``report.pdf.provenance.json``; read it with
     :func:`~backpain_outcomes.provenance.read_provenance`.
@@ -160,7 +170,7 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     >>> out.suffix
     '.html'
     """
-    inputs = getattr(study, "input_files", [])
+    inputs = _input_files(study)
     path = check_output(path, inputs, force=True, suffixes=(".html", ".htm", ".pdf"), what="path")
     pdf = path.suffix.lower() == ".pdf"
     if pdf:
@@ -169,7 +179,7 @@ def clinic_report(study, path, clinic=None, period=None, title: str | None = Non
     content = report_content(study, clinic=clinic, period=period, title=title, rule=rule, day=day, origin=origin,
                              instrument=instrument, min_n=min_n, show_therapists=show_therapists, progress=progress)
     provenance = make_provenance("clinic_report", dataclasses.asdict(content.config) | {"rule": content.config.rule},
-                                 study=study)
+                                 study=study, input_files=[] if getattr(study, "input_files", None) else inputs)
     html = embed_html(render_html(content), provenance)
     # a failure leaves an existing report untouched; a PDF keeps its provenance in a sidecar
     with (written_with_sidecar(path, provenance) if pdf else atomic_path(path)) as tmp_out:

@@ -12,8 +12,9 @@ age, sessions and first score of each instrument; its number of measurements of 
 whether its onset is unknown; its measurement nearest the horizon (one row of
 :func:`~backpain_outcomes.benchmarking.outcome_at_day` per instrument); its row of
 :func:`~backpain_outcomes.resolution.time_to_resolution` for the report's rule and for the rule of the
-adjusted comparison; and the therapist who gave most of its sessions. That is about 0.5-1 kB per
-episode in pandas (measured: see ``ReportData.nbytes``), so 10^7 episodes fit on one machine.
+adjusted comparison; and the therapist who gave most of its sessions. That is about 390 bytes per
+episode in pandas (``ReportData.nbytes`` of simulated studies with two instruments), so the data of
+10^7 episodes (about 4 GB) fit on one machine; the score rows are not held.
 
 :class:`EpisodeView` shows some of these episodes as the study the package's benchmarks read
 (:func:`~backpain_outcomes.benchmarking.benchmark_therapists`,
