@@ -197,8 +197,13 @@ def blank_missing_marks(t: RawTable) -> list[str]:
 def _marks(values: pd.Series) -> np.ndarray:
     """Rows holding a missing-value mark (text only; compared stripped, in lower case)."""
     if pd.api.types.is_string_dtype(values) and values.dtype != object:
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(values)))
-        hit = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
+        arr = pa.array(values)
+        distinct = pc.unique(arr)  # the distinct values are compared, then the rows holding a mark found
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(distinct))
+        marked = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
+        if not pc.any(marked).as_py():
+            return np.zeros(len(values), bool)
+        hit = pc.is_in(arr, value_set=distinct.filter(marked))
         return hit.to_numpy(zero_copy_only=False).astype(bool)
     codes, uniq = pd.factorize(values)
     mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])

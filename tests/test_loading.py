@@ -566,3 +566,19 @@ def test_value_codes_of_numbers_group_as_factorize(values):
     assert ((codes < 0) == (expected < 0)).all() and codes.max(initial=-1) < bound
     n = len(values)
     assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(n) for j in range(n))
+
+
+def test_missing_value_marks_of_a_text_column_found_among_its_distinct_values():
+    # marks are looked for among the distinct values, then the rows holding them found; by hand: rows 1, 2, 4, 6
+    # hold marks (any case, surrounding spaces), row 5 is missing already, "none1" and "e1" are ids
+    from backpain_outcomes.validation import RawTable, blank_missing_marks
+
+    col = pd.Series(["e1", " N/A", "none", "e1", "NULL ", None, "n/a", "none1"], dtype="str")
+    t = RawTable("scores", pd.DataFrame({"episode_id": col}), np.zeros(8, np.int64), np.arange(2, 10), ["s.csv"])
+    notes = blank_missing_marks(t)
+    assert t.data["episode_id"].isna().tolist() == [False, True, True, False, True, True, True, False]
+    assert notes == ["scores.episode_id: 4 value(s) written ' N/A', 'none', 'NULL ', 'n/a' read as blank (a mark of "
+                     "a missing value)"]
+    t = RawTable("scores", pd.DataFrame({"episode_id": col[[0, 3, 7]]}), np.zeros(3, np.int64), np.arange(2, 5),
+                 ["s.csv"])
+    assert blank_missing_marks(t) == [] and t.data["episode_id"].notna().all()
