@@ -36,8 +36,8 @@ from .checks import (
     check_positive,
 )
 from .curve_fit_engine import CurveFit, fit_curve
+from .curve_groups import PARAM_COLUMNS, curve_frame, fit_group, group_row, left_out_note
 from .dispatch import on_study
-from .exceptions import ConvergenceWarning, SmallSampleWarning, warn
 from .recovery_model import exp_plateau, jacobian
 from .results import Result
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
@@ -46,9 +46,6 @@ __all__ = ["fit_recovery_curves", "RecoveryCurves", "CurveFit", "fit_curve", "sc
            "data_window", "curve_frame", "left_out_note", "fit_group", "group_row", "curves_result"]
 
 SCALES = ("100",)
-_PARAM_COLUMNS = ["b0", "b0_ci_low", "b0_ci_high", "plateau", "plateau_ci_low", "plateau_ci_high", "tau_days",
-                  "tau_days_ci_low", "tau_days_ci_high", "half_life_days", "half_life_days_ci_low",
-                  "half_life_days_ci_high"]
 
 
 def check_scale(scale, name: str = "scale"):
@@ -230,48 +227,6 @@ def _group_frames(frame, by_cols):
     return [(k if isinstance(k, tuple) else (k,), g) for k, g in frame.groupby(by_cols, observed=True, sort=True)]
 
 
-def group_row(key, n_episodes: int, n_scores: int, by_cols, fit, window, z) -> dict:
-    """One row of :attr:`RecoveryCurves.table`: the group's key, counts, data window and the estimates
-    of ``fit`` with normal-approximation CIs (``z``), NaN when it is not usable."""
-    row = {**dict(zip(by_cols, key)), "n_episodes": n_episodes, "n_scores": n_scores,
-           "first_day": window[0], "last_day": window[1]}
-    if fit is None or not fit.converged:
-        row.update({c: np.nan for c in _PARAM_COLUMNS})
-        if fit is not None:  # estimates of a degenerate fit are not reported (NaN), only why
-            row.update({"residual_sd": fit.residual_sd, "n_iterations": fit.n_iterations})
-        return {**row, "converged": False}
-    theta, sd = fit.theta, np.sqrt(np.maximum(np.diag(fit.cov), 0))
-    row["start_score"] = float(exp_plateau(window[0], *theta)) if np.isfinite(window[0]) else np.nan
-    log_sd = sd[2] / theta[2]
-    row.update({"b0": theta[0], "b0_ci_low": theta[0] - z * sd[0], "b0_ci_high": theta[0] + z * sd[0],
-                "plateau": theta[1], "plateau_ci_low": theta[1] - z * sd[1], "plateau_ci_high": theta[1] + z * sd[1],
-                "tau_days": theta[2], "tau_days_ci_low": theta[2] * np.exp(-z * log_sd),
-                "tau_days_ci_high": theta[2] * np.exp(z * log_sd)})
-    for suffix in ("", "_ci_low", "_ci_high"):
-        row[f"half_life_days{suffix}"] = row[f"tau_days{suffix}"] * np.log(2)
-    return {**row, "residual_sd": fit.residual_sd, "converged": True, "n_iterations": fit.n_iterations}
-
-
-def left_out_note(n_episodes: int, by_cols) -> str:
-    """The note on episodes left out for lack of a value of ``by``."""
-    return f"{n_episodes} episode(s) without a value of {', '.join(by_cols)} were left out."
-
-
-def curve_frame(study, by_cols, instrument, origin, scale) -> tuple[pd.DataFrame, int]:
-    """Every measurement the curves use (baseline included) with the ``by`` columns, and the number of
-    episodes left out for lack of a ``by`` value."""
-    frame = study.analysis_frame(instrument, origin=origin, include_baseline=True, scale=scale)
-    ep = study.episodes.set_index("episode_id")
-    for b in by_cols:
-        if b not in frame:
-            frame[b] = frame["episode_id"].map(ep[b]).to_numpy()
-        if b in ("modality", "chronicity"):
-            frame[b] = frame[b].astype(str)
-    missing = frame[by_cols].isna().any(axis=1) if by_cols else pd.Series(False, index=frame.index)
-    n_out = int(frame.loc[missing, "episode_id"].nunique()) if missing.any() else 0
-    return frame[~missing], n_out
-
-
 def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
     frame, n_out = curve_frame(study, by_cols, instrument, origin, scale)
     if n_out:
@@ -279,47 +234,32 @@ def _analysis_frame(study, by_cols, instrument, origin, scale, notes):
     return frame
 
 
-def fit_group(key, n_episodes: int, n_scores: int, window, last_day: float, fitter, min_n: int, score_lim,
-              notes: list):
-    """(fit or None, data window, why it is not fitted or not identified) of one group with ``n_episodes``
-    episodes, ``n_scores`` measurements up to ``last_day`` and data ``window``; ``fitter()`` gives its
-    :class:`CurveFit`. Warnings (stack level for a call from the function registered for
-    :func:`fit_recovery_curves`) for its caller, notes on a converged fit's extrapolated b0 or shortened
-    window."""
-    name = ", ".join(label(k) for k in key) or "All episodes"
-    if n_episodes < min_n:
-        why = f"{name}: only {n_episodes} episode(s), fewer than min_n={min_n}; not fitted"
-        warn(why, SmallSampleWarning)
-        return None, window, why
-    if n_episodes == n_scores:
-        why = (f"{name}: every episode has a single measurement; a recovery curve needs repeated "
-               "measurements, so it is not fitted")
-        warn(why, SmallSampleWarning)
-        return None, window, why
-    fit = fitter()
-    if not fit.converged:
-        why = f"{name}: {fit.problem}; estimates not reported"
-        warn(why, ConvergenceWarning)
-        return fit, window, why
-    low, high = score_lim
-    if not low <= fit.theta[0] <= high:
-        notes.append(f"{name}: b0 (the curve at day 0) is {fit.theta[0]:.3g}, outside the score range "
-                     f"{low:g}-{high:g}: day 0 lies before the group's data, so b0 is an extrapolation; "
-                     f"read start_score (the curve on day {window[0]:g}) instead.")
-    if window[1] < last_day:
-        notes.append(f"{name}: fewer than {min_n} episodes have measurements after day "
-                     f"{window[1]:g}; the curve is shown up to that day.")
-    return fit, window, ""
-
-
 def curves_result(rows: list, covs: dict, by_cols, instrument, origin, scale, se, alpha, min_n,
                   notes) -> RecoveryCurves:
     """The :class:`RecoveryCurves` of the group rows (:func:`group_row` plus ``note``) and covariances."""
-    order = [*by_cols, *_PARAM_COLUMNS, "start_score", "n_episodes", "n_scores", "first_day", "last_day", "residual_sd",
+    order = [*by_cols, *PARAM_COLUMNS, "start_score", "n_episodes", "n_scores", "first_day", "last_day", "residual_sd",
              "converged", "n_iterations", "note"]
     table = pd.DataFrame(rows).reindex(columns=order)
     table["converged"] = table["converged"].astype(bool)
     return RecoveryCurves(table, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
+
+
+def _fit_groups(groups, by_cols, boot, rng, bar, z, min_n, score_lim, notes):
+    """(table rows, covariances of the converged fits) of the groups, ``boot`` bootstrap resamples each."""
+    rows, covs = [], {}
+    for key, g in groups:
+        fit, window, why = fit_group(key, g["episode_id"].nunique(), len(g), data_window(g, min_n),
+                                     float(g["day"].max()),
+                                     lambda g=g, boot=boot: fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float),
+                                                                      g["episode_id"].to_numpy(), boot, rng, bar),
+                                     min_n, score_lim, notes)
+        if fit is not None and fit.converged:
+            covs[key] = fit.cov
+        if why:
+            notes.append(why + ".")
+        rows.append({**group_row(key, g["episode_id"].nunique(), len(g), by_cols, fit, window, z),
+                     "note": why.split(": ", 1)[-1]})
+    return rows, covs
 
 
 @on_study
@@ -384,25 +324,11 @@ def fit_recovery_curves(study, by="modality", instrument: str = "nrs", origin: s
     notes: list[str] = []
     frame = _analysis_frame(study, by_cols, instrument, origin, scale, notes)
     groups = _group_frames(frame, by_cols)
-    z = stats.norm.ppf(1 - alpha / 2)
     bar = None
     if se == "bootstrap" and progress:
         bar = tqdm(total=n_boot * len(groups), desc="episode bootstrap", leave=False)
-    rng = np.random.default_rng(seed)
-    rows, covs = [], {}
-    for key, g in groups:
-        boot = n_boot if se == "bootstrap" else 0
-        fit, window, why = fit_group(key, g["episode_id"].nunique(), len(g), data_window(g, min_n),
-                                     float(g["day"].max()),
-                                     lambda g=g, boot=boot: fit_curve(g["day"].to_numpy(float), g["score"].to_numpy(float),
-                                                                      g["episode_id"].to_numpy(), boot, rng, bar),
-                                     min_n, score_range(instrument, scale), notes)
-        if fit is not None and fit.converged:
-            covs[key] = fit.cov
-        if why:
-            notes.append(why + ".")
-        rows.append({**group_row(key, g["episode_id"].nunique(), len(g), by_cols, fit, window, z),
-                     "note": why.split(": ", 1)[-1]})
+    rows, covs = _fit_groups(groups, by_cols, n_boot if se == "bootstrap" else 0, np.random.default_rng(seed), bar,
+                             stats.norm.ppf(1 - alpha / 2), min_n, score_range(instrument, scale), notes)
     if bar is not None:
         bar.close()
     return curves_result(rows, covs, by_cols, instrument, origin, scale, se, alpha, min_n, notes)
