@@ -132,15 +132,32 @@ def _assign_episodes(t: RawTable, frame: pd.DataFrame, valid: pd.DataFrame, lost
     return True
 
 
-def _other_patient(patient: pd.Series, owners: pd.Series, at: np.ndarray) -> np.ndarray:
+def _other_patient(patient: pd.Series, owners: pd.Series, at: np.ndarray, codes=None) -> np.ndarray:
     """Rows whose episode (at row ``at`` of the valid episodes, -1 for none) belongs to another patient
-    (a missing patient on either side differs, as ``!=`` does)."""
+    (a missing patient on either side differs, as ``!=`` does). ``codes``: (the position of each row's patient,
+    of each valid episode's patient) among the patients' ids, -1 where not one of them; where both are
+    positions they are compared, the ids (text) elsewhere."""
     known = at >= 0
     if not known.any():
         return known
-    idx = pa.array(np.where(known, at, 0))
-    same = pc.equal(pc.take(_text(owners), idx), _text(patient)).fill_null(False)
-    return known & ~same.to_numpy(zero_copy_only=False).astype(bool)
+    if codes is None:
+        unsure, other = known, np.zeros(len(at), bool)
+    else:
+        row, owner = codes[0], codes[1][np.where(known, at, 0)]
+        sure = known & (row >= 0) & (owner >= 0)
+        unsure, other = known & ~sure, sure & (row != owner)
+    idx = np.flatnonzero(unsure)
+    if len(idx):
+        same = pc.equal(pc.take(_text(owners), pa.array(at[idx])), pc.take(_text(patient), pa.array(idx)))
+        other[idx] = ~same.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+    return other
+
+
+def _kept_positions(t: RawTable, values: pd.Series) -> tuple[pd.Index, np.ndarray] | None:
+    """(the parent table's distinct ids, the positions of ``values`` among them) as ``parent_positions`` kept
+    them, or None."""
+    kept = t.lookups.get(f"parent:{values.name}")
+    return kept[1:] if kept is not None and kept[0] is values.array else None
 
 
 def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p: Problems) -> pd.DataFrame:
@@ -150,14 +167,16 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     if episodes is None:
         frame["episode_id"] = frame["episode_id"].where(frame["episode_id"].notna(), frame["patient_id"])
         return frame
-    known, valid, lost = episodes
+    known, valid, lost, owners = episodes
     given = frame["episode_id"].notna().to_numpy()
     broken, at_known, distinct = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
     if valid.index.hasnans:
         at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
     else:  # every valid id is a known id: look up the distinct ids only, not every row again
         at = np.r_[index_of(distinct, valid.index), -1][at_known]
-    wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at)
+    rows = _kept_positions(t, frame["patient_id"]) if owners is not None else None
+    codes = (rows[1], owners[1]) if rows is not None and rows[0].equals(owners[0]) else None  # the same ids
+    wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at, codes)
     t.flag(p, wrong, "episode_id", "unknown_episode", "episode belongs to another patient",
            "an episode of this patient", values=frame["episode_id"])
     if _assign_episodes(t, frame, valid, lost, date_col, p):
@@ -227,7 +246,9 @@ def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
         ok[b] = False
         lost = e.iloc[p.positions("episodes")]
         raw["episodes"].lookups["valid_rows"] = np.flatnonzero(ok)
-        episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), e.loc[ok].set_index("episode_id"), lost)
+        owners = _kept_positions(raw["episodes"], e["patient_id"]) if patients is not None else None
+        episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), e.loc[ok].set_index("episode_id"), lost,
+                    None if owners is None else (owners[0], owners[1][ok]))
     for name, date_col in (("sessions", "session_date"), ("scores", "date")):
         if name in clean:
             clean[name] = _link(raw[name], clean[name], date_col, patients, episodes, p)

@@ -582,3 +582,31 @@ def test_missing_value_marks_of_a_text_column_found_among_its_distinct_values():
     t = RawTable("scores", pd.DataFrame({"episode_id": col[[0, 3, 7]]}), np.zeros(3, np.int64), np.arange(2, 5),
                  ["s.csv"])
     assert blank_missing_marks(t) == [] and t.data["episode_id"].notna().all()
+
+
+def test_episode_of_another_patient_found_by_codes_as_by_ids(monkeypatch):
+    # with a patients table, whether a row's episode belongs to its patient is decided on the positions of the
+    # patient ids (from the lookups made once); rows whose patient is unknown or missing are compared as text.
+    # By hand: line 3 (e1 is p1's, the row says p2), line 5 (p9, unknown, on e2 of p2) and line 6 (a missing
+    # patient differs from any, as != does) are of another patient; the result must equal the comparison of the
+    # ids as text
+    from backpain_outcomes import linking
+
+    patients = pd.DataFrame({"patient_id": ["p1", "p2", "p3"]})
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p9"],
+                             "onset_date": ["2024-01-01"] * 3})
+    scores = pd.DataFrame({"patient_id": ["p1", "p2", "p2", "p9", None, "p3"],
+                           "episode_id": ["e1", "e1", "e2", "e2", "e1", "e3"], "date": ["2024-01-05"] * 6,
+                           "instrument": ["nrs"] * 6, "score": [5, 6, 7, 8, 9, 4]})
+    kw = {"patients": patients, "episodes": episodes, "scores": scores, "today": TODAY}
+
+    def problems():
+        with pytest.raises(DataValidationError) as err:
+            bpo.load_study(**kw)
+        return err.value.problems
+
+    by_codes = problems()
+    other = by_codes[by_codes["message"] == "episode belongs to another patient"]
+    assert other["row"].tolist() == [3, 5, 6]
+    monkeypatch.setattr(linking, "_kept_positions", lambda *a: None)
+    pd.testing.assert_frame_equal(by_codes, problems())
