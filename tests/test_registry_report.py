@@ -183,3 +183,23 @@ def test_selected_partitions_hold_the_selected_episodes_only():
 
 def len_of(study):
     return len(study.episodes)
+
+
+def test_unknown_onsets_are_refused_alike():
+    """Four episodes of clinic C1 without an onset date: from onset the report is refused with the same error
+    (counting those episodes), also for clinic C2, whose benchmark uses every clinic; from first contact the
+    reports are the same."""
+    _, _, frames = simulate_study(120, seed=6, n_clinics=2, return_frames=True)
+    c1 = frames["patients"].loc[frames["patients"]["clinic_id"] == "C1", "patient_id"]
+    blank = frames["episodes"].index[frames["episodes"]["patient_id"].isin(c1)][:4]
+    frames["episodes"].loc[blank, "onset_date"] = None
+    study = bpo.load_study(**frames)
+    parts = SequentialPartitions.split(study, 3)
+    for kwargs in ({}, {"clinic": "C2"}):
+        with pytest.raises(ValueError, match=r"needs the onset date of every episode, but 4 episode\(s\) have none"
+                           ) as want:
+            content_of(study, **kwargs)
+        with pytest.raises(ValueError) as got:
+            content_of(parts, **kwargs)
+        assert str(got.value) == str(want.value)
+    assert_same_report(content_of(study, origin="first_contact"), content_of(parts, origin="first_contact"))
