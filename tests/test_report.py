@@ -12,10 +12,14 @@ import pytest
 from test_disclosure import attack
 
 import backpain_outcomes as bpo
+from backpain_outcomes.benchmarking import benchmark_therapists, outcome_at_day
+from backpain_outcomes.casemix import benchmark_clinic
 from backpain_outcomes.disclosure import SUPPRESSED_LABEL, redact_counts
 from backpain_outcomes.exceptions import DisclosureError, MissingDependencyError
 from backpain_outcomes.report import render_html
+from backpain_outcomes.report_config import check_config, in_selection
 from backpain_outcomes.report_content import check_period, report_content, select_study
+from backpain_outcomes.report_data import EpisodeView, ReportData, comparison_rule, episode_frames
 
 SECTIONS = ["1. At a glance", "2. Outcomes by modality", "3. Pain and function", "4. Trend by quarter",
             "5. Follow-up and visits", "6. Therapist benchmarking", "7. What the data say about common claims",
@@ -475,3 +479,40 @@ def test_trend_figure_error_bars_at_zero_and_one_hundred_percent():
                             "ci_high": [hi0, hi1]})
     fig = trend_figure(machine, 42)
     assert fig["name"] == "trend" and len(fig["data"]) > 1000
+
+
+def test_the_report_data_give_the_analyses_of_the_study_itself():
+    """The benchmarks and the comparison read an EpisodeView of the report's episode-level data: each gives
+    exactly what it gives on the selected study (the reference: the analysis run on ``Study.subset``)."""
+    study, _ = bpo.simulate_study(240, seed=12, n_clinics=3)
+    cfg = check_config("C2", ("2021-03-01", None), None, "nrs<=1 x2", 42, "onset", "odi", 5, False, False)
+    data = ReportData.from_parts([episode_frames(study, cfg)], study.flow(), cfg.origin)
+    keep = in_selection(data.episodes, cfg.clinic, cfg.period)
+    view, sub = EpisodeView(data, keep), select_study(study, cfg.clinic, cfg.period)
+    assert 0 < len(sub.episodes) < len(study.episodes) and view.instruments == sub.instruments
+    pd.testing.assert_frame_equal(view.episodes, sub.episodes[view.episodes.columns])
+    for inst in sub.instruments:
+        pd.testing.assert_frame_equal(outcome_at_day(view, inst, 42), outcome_at_day(sub, inst, 42))
+        counts = sub.scores[sub.scores["instrument"] == inst].groupby("episode_id").size()
+        pd.testing.assert_series_equal(view.n_measurements(inst).loc[counts.index], counts, check_names=False)
+    for rule in (cfg.rule, comparison_rule("odi")):
+        a, b = bpo.time_to_resolution(view, rule), bpo.time_to_resolution(sub, rule)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        assert a.notes == b.notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = benchmark_therapists(view, min_n=3), benchmark_therapists(sub, min_n=3)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        pd.testing.assert_frame_equal(a.episodes, b.episodes)
+        assert len(a.table) and len(a.episodes)  # therapists benchmarked
+        a = bpo.compare_modalities(view, "odi", min_n=3, rule=comparison_rule("odi"))
+        b = bpo.compare_modalities(sub, "odi", min_n=3)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        assert a.notes == b.notes and a.table["hazard_ratio"].notna().any()  # compared, hazard ratios included
+        whole = EpisodeView(data, in_selection(data.episodes, None, cfg.period))
+        a = benchmark_clinic(whole, "C2", rule=cfg.rule)
+        b = benchmark_clinic(select_study(study, None, cfg.period), "C2", rule=cfg.rule)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        assert a.notes == b.notes
+    with pytest.raises(ValueError, match="not of"):  # the view holds the events of the report's rules only
+        bpo.time_to_resolution(view, "nrs<=3")
