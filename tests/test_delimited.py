@@ -176,3 +176,15 @@ def test_every_reported_line_matches_the_file(tmp_path, rows, enc, newline, sep)
     if study is not None:
         assert study.rows_read["scores"] == len(rows) == len(study.scores) + len(ex)
         assert sorted(study.scores["_row"]) == sorted(ln for kind, ln in expected if kind == "ok")
+
+
+@pytest.mark.parametrize("buf", [b"", b"a", b"a\n", b"\n\n", b"x\ny\nz", b"\n".join(b"l%d" % i for i in range(120)),
+                                 b"\r\n".join(b"l" for _ in range(60)) + b"\n"])
+def test_first_lines_and_byte_counts_as_bytes_methods_give_them(buf):
+    # the header search and the line count of a plain file avoid copying and counting a large buffer the slow way;
+    # they must give exactly what bytes.split and bytes.count give (blocks of 3 bytes test the block boundaries)
+    from backpain_outcomes.delimited import _count_byte, _first_lines
+
+    assert _first_lines(buf, 50) == buf.split(b"\n", 50)[:50]
+    assert _count_byte(buf, 10) == _count_byte(buf, 10, block=3) == buf.count(b"\n")
+    assert _count_byte(buf, 13, block=3) == buf.count(b"\r")
