@@ -56,7 +56,7 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
 #: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``).
 STEPS = {"reading": ("_read", "_date_notes", "blank_missing_marks"),
          "checking": ("validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
-                      "_check_ratings", "set_aside_duplicates", "conflicting_ids"),
+                      "_check_ratings", "id_codes", "set_aside_duplicates", "conflicting_ids"),
          "linking": ("link_tables", "leading_zero_note"),
          "building": ("_blank_optional", "_used", "same_day_scores", "Study")}
 
@@ -79,7 +79,8 @@ def _time_steps() -> dict:
 
     for step, names in STEPS.items():
         for name in names:
-            setattr(loading, name, timer(getattr(loading, name), step))
+            if hasattr(loading, name):  # (an older version of loading may lack one)
+                setattr(loading, name, timer(getattr(loading, name), step))
     return spent
 
 
@@ -90,6 +91,7 @@ def one(kind: str, path: str) -> dict:
     from backpain_outcomes.exceptions import DataValidationError
 
     spent = _time_steps() if kind == "steps" else {}
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0, c0 = time.perf_counter(), time.process_time()
     out = {}
     if kind in ("load", "steps"):
@@ -109,6 +111,9 @@ def one(kind: str, path: str) -> dict:
         [reader(f) for f in sorted(Path(path).iterdir())]
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0  # every thread of the process (Arrow reads with several)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out["system_seconds"] = r1.ru_stime - r0.ru_stime  # mostly page faults: first touches of new memory
+    out["page_faults"] = r1.ru_minflt - r0.ru_minflt
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if spent:
         out["steps"] = {**spent, "other": out["seconds"] - sum(spent.values())}
@@ -182,7 +187,9 @@ def _study(tmp: Path, sizes: dict, repeat: int, steps: bool) -> None:
         print(f"{fmt:8s} raw read {raw['seconds']:6.2f} s ({raw['peak_mib']:5.0f} MiB peak)   load_study "
               f"{ours['seconds']:6.2f} s ({ours['peak_mib']:5.0f} MiB peak)   ratio "
               f"{ours['seconds'] / raw['seconds']:5.1f}x   (CPU time of the best runs: {raw['cpu_seconds']:.2f} s and "
-              f"{ours['cpu_seconds']:.2f} s, ratio {ours['cpu_seconds'] / raw['cpu_seconds']:.1f}x)")
+              f"{ours['cpu_seconds']:.2f} s, ratio {ours['cpu_seconds'] / raw['cpu_seconds']:.1f}x; of which system "
+              f"time {raw['system_seconds']:.2f} s and {ours['system_seconds']:.2f} s for {raw['page_faults']:,} and "
+              f"{ours['page_faults']:,} page faults)")
         if steps:
             print("         steps of load_study: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["steps"].items()))
 
