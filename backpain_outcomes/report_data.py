@@ -26,6 +26,7 @@ study, reduced to what they use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -80,12 +81,11 @@ def episode_frames(study, cfg) -> dict:
     (the report refuses them, as every analysis from onset does).
     """
     counts = _counts(study)
-    work = study
+    known = pd.Series(True, index=study.episodes.index)
     if cfg.origin == "onset":
-        unknown = counts.loc[counts.filter(like="unknown_").any(axis=1), "episode_id"]
-        if len(unknown):
-            work = study.subset(study.episodes.loc[~study.episodes["episode_id"].isin(unknown), "episode_id"])
-    present = set(work.instruments) if len(work.scores) else set()
+        known = ~study.episodes["episode_id"].isin(counts.loc[counts.filter(like="unknown_").any(axis=1), "episode_id"])
+    work = study if known.all() else study.subset(study.episodes.loc[known, "episode_id"]) if known.any() else None
+    present = set(work.instruments) if work is not None and len(work.scores) else set()
     near = {inst: outcome_at_day(work, inst, cfg.day, cfg.origin, cfg.window) for inst in INSTRUMENTS if inst in present}
     events = {}
     for rule in [cfg.rule, comparison_rule(cfg.instrument)]:
@@ -176,9 +176,10 @@ class EpisodeView:
         self.instruments = [i for i in INSTRUMENTS if f"n_{i}" in counts and (counts[f"n_{i}"] > 0).any()]
         ther = data.therapist[data.therapist["episode_id"].isin(ids)]
         self.sessions = ther.reset_index(drop=True)
-        self.scores = self._score_rows()
 
-    def _score_rows(self) -> pd.DataFrame:
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        """``episode_id`` and ``instrument``: one row per measurement, at most two per episode and instrument."""
         rows = [pd.DataFrame({"episode_id": np.repeat(self.counts["episode_id"].to_numpy(), n), "instrument": i})
                 for i in self.instruments for n in [np.minimum(self.counts[f"n_{i}"].to_numpy(), 2)]]
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["episode_id", "instrument"])
