@@ -419,7 +419,7 @@ def _date_notes(raw: dict) -> list[str]:
     for name, col in _DATE_COLUMNS.items():
         t = raw.get(name)
         if t is not None and col in t.data:
-            where = f"{name}.{col} ({', '.join(t.sources[i] for i in pd.unique(t.source_index))})"
+            where = f"{name}.{col} ({', '.join(t.sources[i] for i in t.files_read())})"
             notes.append(order_note(date_order(t.data[col], t.distinct(col)), where))
             notes.append(forms_note(t.data[col], where, distinct=t.distinct(col)))
     return [n for n in notes if n]
@@ -510,7 +510,7 @@ def _build(raw, clean, p, notes, given, no_sessions) -> Study:
         warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
              f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning)
     read = {name: raw[name].n_read for name in raw}
-    sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[pd.unique(raw[name].source_index)]))
+    sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[raw[name].files_read()]))
                for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)

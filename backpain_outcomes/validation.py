@@ -74,6 +74,14 @@ class RawTable:
             self.factorized[column] = kept
         return kept[1:]
 
+    def files_read(self) -> np.ndarray:
+        """The indexes into ``sources`` of the table's files, in the order their rows come (as ``pd.unique`` of
+        ``source_index``; the rows of one file come together, so this is usually a count per file)."""
+        si = self.source_index
+        if len(si) and (si[1:] >= si[:-1]).all():
+            return np.flatnonzero(np.bincount(si))
+        return pd.unique(si)
+
     @property
     def source(self) -> np.ndarray:
         """File (or ``file[sheet]``) of every row."""

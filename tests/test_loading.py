@@ -610,3 +610,12 @@ def test_episode_of_another_patient_found_by_codes_as_by_ids(monkeypatch):
     assert other["row"].tolist() == [3, 5, 6]
     monkeypatch.setattr(linking, "_kept_positions", lambda *a: None)
     pd.testing.assert_frame_equal(by_codes, problems())
+
+
+@pytest.mark.parametrize("index", [[0, 0, 1, 1, 3], [2, 2, 0, 0], [], [5], [1, 0, 1]])
+def test_files_read_in_the_order_their_rows_come(index):
+    # the files of a table, named in notes and study.sources, in the order of their first row: pd.unique gives it
+    from backpain_outcomes.validation import RawTable
+
+    t = RawTable("scores", pd.DataFrame(), np.array(index, np.int64), np.arange(len(index)), [])
+    assert t.files_read().tolist() == pd.unique(np.array(index, np.int64)).tolist()
