@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from .survival import MAX_LOG_SE, cox_by_group
+from .cox import MAX_LOG_SE, cox_by_group
 from .verdicts import basis_text, ci_text, claim_at_day, pct, verdict_text
 from .vocabulary import TREATED_MODALITIES, UNTREATED, label
 

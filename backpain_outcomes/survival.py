@@ -22,7 +22,6 @@ from scipy import stats
 
 from .checks import check_alpha
 from .cox import ADJUST, ENTRY_EPS, CoxFit, cox_by_group
-from .cox import MAX_LOG_SE as MAX_LOG_SE  # re-exported: seed_rows imports it from here
 
 __all__ = ["kaplan_meier", "km_at_days", "km_median", "risk_counts", "kaplan_meier_counts", "km_at_days_counts",
            "cox_by_group", "CoxFit", "ENTRY_EPS", "ADJUST"]
