@@ -324,7 +324,8 @@ def _plain_part(buf: bytes, delim: str, source: str, notes: list) -> Part | None
     lines = np.arange(2, n + 2, dtype=np.int64)
     if blank.any():
         df = df.loc[~blank].reset_index(drop=True)
-    return Part(source, df, lines[~blank], lines[blank], header_fields=len(header), notes=notes)
+    return Part(source, df, lines[~blank] if blank.any() else lines, lines[blank], header_fields=len(header),
+                notes=notes)
 
 
 def _blank_lines(body: bytes, table: pa.Table, delim: str) -> np.ndarray:

@@ -145,8 +145,8 @@ def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) 
     if not frames:
         return None
     data = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return RawTable(name, data.reset_index(drop=True), np.concatenate(sources), np.concatenate(rows), p.sources,
-                    n_read)
+    return RawTable(name, data.reset_index(drop=True), sources[0] if len(sources) == 1 else np.concatenate(sources),
+                    rows[0] if len(rows) == 1 else np.concatenate(rows), p.sources, n_read)
 
 
 def _columns(name: str, part, p: Problems) -> pd.DataFrame | None:

@@ -263,13 +263,15 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
             df[col] = s.map(_cell)
         elif pd.api.types.is_string_dtype(s):
             df[col] = strip_text(s)
-    lines = np.arange(len(df), dtype=np.int64) + first_line
+    lines = np.arange(first_line, len(df) + first_line, dtype=np.int64)
     blank = np.zeros(len(df), bool) if not len(df.columns) else df.iloc[:, 0].isna().to_numpy(bool)
     for i in range(1, len(df.columns)):  # a blank row has every value missing: the other columns of those rows
         if not blank.any():
             break
         blank = blank & df.iloc[:, i].isna().to_numpy(bool)
-    return Part(source, (df.loc[~blank] if blank.any() else df).reset_index(drop=True), lines[~blank], lines[blank],
+    if not blank.any():  # (no copy of the rows nor of their lines)
+        return Part(source, df.reset_index(drop=True), lines, lines[blank], header_fields=len(df.columns))
+    return Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],
                 header_fields=len(df.columns))
 
 
