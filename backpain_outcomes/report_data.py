@@ -55,7 +55,7 @@ def main_therapist(sessions: pd.DataFrame) -> pd.Series:
     this therapist.
     """
     if sessions is None or "therapist_id" not in sessions:
-        return pd.Series(dtype=object, name="therapist_id")
+        return pd.Series(dtype=object, name="therapist_id", index=pd.Index([], dtype=object, name="episode_id"))
     ss = sessions.dropna(subset=["therapist_id"])
     counts = ss.groupby(["episode_id", "therapist_id"]).size().reset_index(name="k")
     counts = counts.sort_values(["episode_id", "k", "therapist_id"], ascending=[True, False, True], kind="stable")
