@@ -455,7 +455,9 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
         radix = int(c.max(initial=-1)) + 2
         if width * radix >= 2**62:
             key, width = pd.factorize(key)[0].astype(np.int64), int(key.max(initial=0)) + 1
-        key = key * radix + (c + 1)
+        key *= radix  # in place: no temporary arrays of a million keys
+        key += c
+        key += 1
         width *= radix
     return key
 

@@ -619,3 +619,13 @@ def test_files_read_in_the_order_their_rows_come(index):
 
     t = RawTable("scores", pd.DataFrame(), np.array(index, np.int64), np.arange(len(index)), [])
     assert t.files_read().tolist() == pd.unique(np.array(index, np.int64)).tolist()
+
+
+def test_row_keys_are_the_mixed_radix_number_of_the_codes():
+    # by hand: radixes are max + 2 per column (codes from -1), key = ((c0 + 1) * r1 + (c1 + 1)) * r2 + (c2 + 1);
+    # int8 codes (as categoricals give) are added to the int64 keys in place
+    from backpain_outcomes.validation import row_keys
+
+    c0, c1, c2 = np.array([-1, 0, 4, 4]), np.array([2, -1, 0, 2], np.int8), np.array([99, 0, -1, 99])
+    assert row_keys([c0, c1, c2]).tolist() == [((0 * 4) + 3) * 101 + 100, ((1 * 4) + 0) * 101 + 1,
+                                               ((5 * 4) + 1) * 101 + 0, ((5 * 4) + 3) * 101 + 100]
