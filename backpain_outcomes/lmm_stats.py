@@ -4,7 +4,7 @@
 group g, :math:`Z_g^TZ_g`, :math:`Z_g^TX_g` and :math:`Z_g^Ty_g`: everything the
 profiled deviance of :mod:`backpain_outcomes.lmm_fast` depends on (its module
 docstring states the mathematics). Statistics of parts of the data are merged
-(:meth:`GroupStats.merge`) and summed over blocks of groups
+(:class:`StatsAccumulator` as they arrive, or :meth:`GroupStats.merge`) and summed over blocks of groups
 (:meth:`GroupStats.blocks`); :func:`singular_columns` checks the rank of the
 fixed-effects design from :math:`X^TX`.
 """

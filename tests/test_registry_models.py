@@ -70,6 +70,12 @@ def test_mixed_model_groups_spanning_partitions(study, parts):
     np.testing.assert_allclose(fit_lmm_stats(merged).beta, fit_lmm(X, X[:, :1], y, g).beta, atol=1e-10)
 
 
+def test_mixed_model_of_one_partition(study):
+    # Partitions.reduce hands back the only result without combining it: it must still be merged
+    kwargs = {"formula": "score ~ day + baseline"}
+    _same_mixed(fit_mixed_model(study, **kwargs), fit_mixed_model(SequentialPartitions.split(study, 1), **kwargs))
+
+
 def test_mixed_model_summed_in_blocks_of_groups(study, parts, monkeypatch):
     # the driver sums the deviance and its derivatives over blocks of groups (memory bounded at registry scale)
     whole = fit_mixed_model(study)
