@@ -164,8 +164,14 @@ class TherapistBenchmark(Result):
         return ax
 
 
-def _main_therapist(sessions: pd.DataFrame) -> pd.Series:
-    """The therapist who gave most of each episode's sessions (ties: the first in id order)."""
+def main_therapist(sessions: pd.DataFrame) -> pd.Series:
+    """The therapist who gave most of each episode's sessions (ties: the first in id order), by ``episode_id``.
+
+    The rule by which :func:`benchmark_therapists` credits each episode to one therapist; the clinic report
+    uses the same function.
+    """
+    if sessions is None or "therapist_id" not in sessions:
+        return pd.Series(dtype=object, name="therapist_id", index=pd.Index([], dtype=object, name="episode_id"))
     ss = sessions.dropna(subset=["therapist_id"])
     counts = ss.groupby(["episode_id", "therapist_id"]).size().reset_index(name="k")
     counts = counts.sort_values(["episode_id", "k", "therapist_id"], ascending=[True, False, True], kind="stable")
@@ -222,7 +228,7 @@ def benchmark_therapists(study, instrument: str = "nrs", day: float = 42, origin
     if ss.empty or "therapist_id" not in ss or ss["therapist_id"].isna().all():
         return TherapistBenchmark(empty, no_eps, np.nan, limit, 0, instrument, day, origin, window,
                                   ["No therapist is recorded in the sessions table; nothing to benchmark."])
-    main = _main_therapist(ss)
+    main = main_therapist(ss)
     near = outcome_at_day(study, instrument, day, origin, window)
     near = near[near["episode_id"].isin(main.index)].copy()
     near["therapist_id"] = near["episode_id"].map(main)

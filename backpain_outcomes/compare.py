@@ -195,6 +195,12 @@ def _responders(g, ref, alpha):
             "nnt": 1 / rdiff if (d_lo > 0 or d_hi < 0) and rdiff else np.nan}
 
 
+def comparison_rule(instrument: str) -> Resolution:
+    """The default rule of the hazard ratios of :func:`compare_modalities`: the package's default rule for the
+    NRS, otherwise an improvement of at least the instrument's MCID sustained over two visits."""
+    return DEFAULT_RULE if instrument == "nrs" else Resolution(instrument, mcid=True, sustained=2)
+
+
 def _hazard_ratios(study, rule, origin, reference, adjust, alpha, notes):
     cox = cox_by_group(time_to_resolution(study, rule, origin=origin), study, rule, by="modality",
                        reference=reference, adjust=[a for a in adjust if a != "age"], alpha=alpha)
@@ -253,8 +259,7 @@ def compare_modalities(study, instrument: str = "nrs", day: float = 42, referenc
     instrument, day, origin = check_instrument(instrument), check_day(day), check_origin(origin)
     reference, adjust = check_modality(reference, "reference"), _check_adjust(adjust)
     window, alpha, min_n = check_positive(window, "window", allow_zero=True), check_alpha(alpha), check_min_n(min_n)
-    rule = as_rule(rule) if rule is not None else (
-        DEFAULT_RULE if instrument == "nrs" else Resolution(instrument, mcid=True, sustained=2))
+    rule = as_rule(rule) if rule is not None else comparison_rule(instrument)
     notes: list[str] = []
     near_all = outcome_at_day(study, instrument, day, origin, window)
     levels, small, near, counts = _groups(near_all, reference, min_n, notes)

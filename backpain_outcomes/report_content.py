@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .benchmarking import TherapistBenchmark, benchmark_therapists, outcome_at_day
 from .casemix import ClinicBenchmark, benchmark_clinic
 from .claims import test_resolution_claim
-from .compare import compare_modalities
+from .compare import compare_modalities, comparison_rule
 from .curves import fit_recovery_curves
 from .disclosure import PUBLISHED, DisclosureLedger, redact_counts
 from .dispatch import on_study
@@ -39,7 +39,7 @@ from .report_config import (
     select_study,
 )
 from .report_counts import build_ledger, episode_classes
-from .report_data import EpisodeView, ReportData, comparison_rule, episode_frames
+from .report_data import EpisodeView, ReportData, episode_frames
 from .report_figures import at_risk_days, funnel_figure, recovery_figure, resolution_figure, trend_figure
 from .report_sections import (
     case_mix_table,

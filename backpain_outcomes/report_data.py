@@ -31,35 +31,17 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .benchmarking import outcome_at_day
+from .benchmarking import main_therapist, outcome_at_day
+from .compare import comparison_rule
 from .resolution import DEFAULT_RULE, TimeToResolution, event_notes, time_to_resolution
-from .rules import Resolution, as_rule
+from .rules import as_rule
 from .vocabulary import INSTRUMENTS
 
-__all__ = ["ReportData", "EpisodeView", "episode_frames", "comparison_rule", "main_therapist", "EPISODE_COLUMNS"]
+__all__ = ["ReportData", "EpisodeView", "episode_frames", "EPISODE_COLUMNS"]
 
 #: Columns of the episodes table the report reads (with ``baseline_<instrument>`` of every instrument).
 EPISODE_COLUMNS = ["episode_id", "clinic_id", "modality", "treatment_status", "chronicity", "first_visit_date", "age",
                    "n_sessions"]
-
-
-def comparison_rule(instrument: str) -> Resolution:
-    """The rule of the hazard ratios of the adjusted comparison (that of :func:`~backpain_outcomes.compare_modalities`)."""
-    return DEFAULT_RULE if instrument == "nrs" else Resolution(instrument, mcid=True, sustained=2)
-
-
-def main_therapist(sessions: pd.DataFrame) -> pd.Series:
-    """The therapist who gave most of each episode's sessions (ties: the first in id order), by ``episode_id``.
-
-    The rule of :func:`~backpain_outcomes.benchmarking.benchmark_therapists`, which credits each episode to
-    this therapist.
-    """
-    if sessions is None or "therapist_id" not in sessions:
-        return pd.Series(dtype=object, name="therapist_id", index=pd.Index([], dtype=object, name="episode_id"))
-    ss = sessions.dropna(subset=["therapist_id"])
-    counts = ss.groupby(["episode_id", "therapist_id"]).size().reset_index(name="k")
-    counts = counts.sort_values(["episode_id", "k", "therapist_id"], ascending=[True, False, True], kind="stable")
-    return counts.drop_duplicates("episode_id").set_index("episode_id")["therapist_id"]
 
 
 def _counts(study) -> pd.DataFrame:

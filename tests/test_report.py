@@ -14,12 +14,13 @@ from test_disclosure import attack
 import backpain_outcomes as bpo
 from backpain_outcomes.benchmarking import benchmark_therapists, outcome_at_day
 from backpain_outcomes.casemix import benchmark_clinic
+from backpain_outcomes.compare import comparison_rule
 from backpain_outcomes.disclosure import SUPPRESSED_LABEL, redact_counts
 from backpain_outcomes.exceptions import DisclosureError, MissingDependencyError
 from backpain_outcomes.report import render_html
 from backpain_outcomes.report_config import check_config, in_selection
 from backpain_outcomes.report_content import check_period, report_content, select_study
-from backpain_outcomes.report_data import EpisodeView, ReportData, comparison_rule, episode_frames
+from backpain_outcomes.report_data import EpisodeView, ReportData, episode_frames
 
 SECTIONS = ["1. At a glance", "2. Outcomes by modality", "3. Pain and function", "4. Trend by quarter",
             "5. Follow-up and visits", "6. Therapist benchmarking", "7. What the data say about common claims",
