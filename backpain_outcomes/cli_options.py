@@ -131,7 +131,8 @@ def add_table_flag(p, what: str):
 def add_study_args(p):
     """The input of a command that loads a study: paths, how to read them, ``--problems`` and ``--force``."""
     p.add_argument("path", nargs="*", help="study directory, or table files (scores.csv sessions.csv ...); "
-                                          "with --visits, the patients and episodes files to load with it")
+                                          "with --visits, the patients and episodes files to load with it; "
+                                          "the report command also reads a partitioned registry directory")
     p.add_argument("--dayfirst", type=_DAYFIRST, default=None, metavar="{true,false}",
                    help="order of dd/mm/yyyy dates: true (day first) or false (month first)")
     p.add_argument("--exclude", action="store_true", help="exclude invalid rows instead of failing")
