@@ -215,14 +215,15 @@ def _arrow_read(body: bytes, names: list[str], delim: str, multiline: bool) -> p
 
 
 def _arrow_table(body, n_columns: int, delim: str, multiline: bool) -> pa.Table:
-    """Every field as text, an empty one missing (``body``: bytes or a memoryview, read without a copy)."""
+    """Every field as text (large strings, as pandas keeps them: no conversion), an empty one missing (``body``:
+    bytes or a memoryview, read without a copy)."""
     cols = [f"c{i}" for i in range(n_columns)]
     return pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(body)),
         read_options=pacsv.ReadOptions(column_names=cols),
         parse_options=pacsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
                                          newlines_in_values=multiline, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in cols}, null_values=[""],
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.large_string() for c in cols}, null_values=[""],
                                              strings_can_be_null=True, quoted_strings_can_be_null=True))
 
 
