@@ -181,7 +181,8 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
            "an episode of this patient", values=frame["episode_id"])
     if _assign_episodes(t, frame, valid, lost, date_col, p):
         at = index_of(frame["episode_id"], valid.index)
-    t.codes["episode_id"] = (in_order_seen(at, len(valid)), len(valid))  # for same-day visits (-1: none)
+    ordered = len(at) and at.min() >= 0 and (at[1:] >= at[:-1]).all()  # rows in the episodes' order: codes in order
+    t.codes["episode_id"] = (at if ordered else in_order_seen(at, len(valid)), len(valid))  # for same-day visits
     t.lookups["episode_id"] = at  # for the Study
     onsets = np.r_[valid["onset_date"].to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns")]
     before = frame[date_col].to_numpy("datetime64[ns]") < onsets[at]  # at -1 picks NaT: never before

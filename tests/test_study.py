@@ -203,3 +203,23 @@ def test_row_codes_that_do_not_fit_are_refused():
     with pytest.raises(ValueError, match="sessions_modality"):
         bpo.Study(scores=study.scores, sessions=SESSIONS.assign(session_date=pd.to_datetime(SESSIONS["session_date"])),
                   row_codes={"sessions_modality": [0, 1]})
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5, 6], [4, 5, 6, 0, 1, 2, 3]])
+def test_same_day_visits_with_rows_in_and_out_of_the_episodes_order(monkeypatch, order):
+    # same-day visits group rows by episode, instrument and day; the episode codes come from linking, as they are
+    # when the rows follow the episodes' order (the first order) and renumbered when they do not (the second).
+    # By hand: e3's two NRS rows of 2024-01-05 (scores 8 and 6) are the only same-day visit
+    from backpain_outcomes import linking
+
+    renumbered = []
+    real = linking.in_order_seen
+    monkeypatch.setattr(linking, "in_order_seen", lambda c, b: renumbered.append(len(c)) or real(c, b))
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p3"],
+                             "onset_date": ["2023-12-20", "2023-12-30", "2024-01-01"]})
+    scores = SCORES.iloc[order].reset_index(drop=True)
+    study = load(scores=scores, episodes=episodes)
+    lines = {2 + i for i, k in enumerate(order) if k in (4, 5)}  # where e3's same-day rows are in the file
+    same = study.same_day_scores
+    assert set(same["row"]) == lines and same["score"].tolist() == [8.0, 6.0] and same["n_same_day"].tolist() == [2, 2]
+    assert renumbered == ([] if order[0] == 0 else [len(scores)])
