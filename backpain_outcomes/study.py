@@ -192,8 +192,7 @@ class Study:
         np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").astype(np.int64))
         if len(ss):
             np.minimum.at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").astype(np.int64))
-        ep["first_visit_date"] = pd.to_datetime(np.where(first == big, np.iinfo(np.int64).min, first)).astype(
-            "datetime64[ns]")
+        ep["first_visit_date"] = np.where(first == big, np.iinfo(np.int64).min, first).view("datetime64[ns]")  # min: NaT
         ep["onset_known"] = ep["onset_date"].notna()
         delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
         ep["chronicity"] = chronicity_from_days(delay)
