@@ -118,8 +118,8 @@ def value_forms(uniq: pd.Series, last: int) -> tuple[np.ndarray, np.ndarray]:
         day = serial_cell(out[i], last)
         if day is not None:
             out[i], form[i] = str(day.astype("datetime64[D]")), SERIAL
-        elif _has_time(out[i]):
-            out[i], form[i] = str(wall_date(out[i]).astype("datetime64[D]")), TIMED
+        elif _has_time(out[i]) and (wall := wall_date(out[i])) is not None:  # a datetime: never None here
+            out[i], form[i] = str(wall.astype("datetime64[D]")), TIMED
     return out, form
 
 
@@ -156,5 +156,5 @@ def read_forms(values: pd.Series, today=None) -> tuple[pd.Series, np.ndarray]:
     codes, uniq = pd.factorize(values)  # each distinct value read once
     written, form = value_forms(pd.Series(uniq, dtype=object), last_serial(today))
     rows = np.append(form, WRITTEN)[codes]
-    new = pd.Series(np.append(written, None)[codes], index=values.index, dtype=object)
+    new = pd.Series(np.append(written, np.array([None], dtype=object))[codes], index=values.index, dtype=object)
     return values.astype(object).mask(rows > 0, new), rows

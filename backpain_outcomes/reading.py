@@ -240,8 +240,8 @@ def _tidy(arr: pa.Array) -> bool:
     if not len(arr) or arr.null_count == len(arr):
         return True
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(arr.buffers()[1], width)[arr.offset: arr.offset + len(arr) + 1]
-    offsets = offsets.astype(np.int64, copy=False)  # no copy of the offsets of a large string array
+    offsets = np.asarray(np.frombuffer(arr.buffers()[1], width)[arr.offset: arr.offset + len(arr) + 1],
+                         dtype=np.int64)  # no copy of the offsets of a large string array
     start, stop = offsets[:-1], offsets[1:]
     if arr.null_count:
         valid = arr.is_valid().to_numpy(zero_copy_only=False)
