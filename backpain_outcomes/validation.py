@@ -6,11 +6,14 @@ and records a problem for every value that breaks a rule; nothing is
 dropped here. :func:`set_aside_duplicates` then compares rows on their
 *parsed* values (``6`` equals ``6.0``, ``NPRS`` equals ``nrs``) and
 :func:`conflicting_ids` reports an id on several different rows once.
+
+The tables checked are :class:`~backpain_outcomes.raw_table.RawTable` objects
+(:mod:`backpain_outcomes.raw_table`); the duplicates and conflicting ids, and the
+integer codes of values and rows they use, are in :mod:`backpain_outcomes.duplicates`.
+This module re-exports both.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,14 +21,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .dates import AMBIGUOUS, BAD, parse_dates
+from .duplicates import (
+    DAY_TICKS,
+    conflicting_ids,
+    group_codes,
+    in_order_seen,
+    row_keys,
+    set_aside_duplicates,
+    value_codes,
+)
 from .instruments import score_odi, score_rmdq
-from .problems import CONSEQUENCE, ERROR, OPTIONAL, SET_ASIDE, Problems
+from .problems import ERROR, OPTIONAL, Problems
+from .raw_table import RawTable
 from .reading import ITEM_COLUMN
 from .vocabulary import INSTRUMENTS, MODALITIES, UNTREATED, normalise_instrument, normalise_modality
 
 __all__ = ["RawTable", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
            "set_aside_duplicates", "conflicting_ids", "id_text", "numbers", "row_keys", "group_codes", "value_codes",
-           "in_order_seen", "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks"]
+           "in_order_seen", "MISSING_MARKS", "OPTIONAL_COLUMNS", "blank_missing_marks", "DAY_TICKS"]
 
 #: Values that mark a missing value (compared without case or surrounding spaces).
 MISSING_MARKS = frozenset({"na", "n/a", "n.a.", "-", "--", ".", "?", "missing", "none", "null", "nan", "unknown",
@@ -38,85 +51,6 @@ OPTIONAL_COLUMNS = {"patients": ("age", "sex", "clinic_id"), "episodes": ("onset
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _SEX = {"f": "female", "female": "female", "w": "female", "woman": "female",
         "m": "male", "male": "male", "man": "male"}
-
-
-@dataclass
-class RawTable:
-    """One table as read from all its files: canonical column names, values as written (stripped),
-    and the file (an index into ``sources``) and line of every row."""
-
-    name: str
-    data: pd.DataFrame
-    source_index: np.ndarray
-    rows: np.ndarray
-    sources: list
-    n_read: int = 0  # rows read below the headers, blank and ragged ones included
-    #: Column -> (codes, bound) of its values where they come without hashing every row again (as
-    #: ``value_codes`` gives them): vocabulary columns coded from their distinct labels at validation, and the
-    #: position of each row's episode among the valid episodes at linking.
-    codes: dict = field(default_factory=dict)
-    #: What checking and linking found for each row, kept for building the Study: ``"instrument"``, the
-    #: position of each score's instrument in ``INSTRUMENTS`` (-1: a rating of change, unknown or missing);
-    #: ``"modality"``, of each session's modality in ``MODALITIES`` then ``UNTREATED`` (-1: unknown or missing);
-    #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
-    #: table, ``"valid_rows"``, the rows that are those valid episodes.
-    lookups: dict = field(default_factory=dict)
-    #: Column -> (its values, ``pd.factorize`` of them), made by :meth:`distinct` (see there).
-    factorized: dict = field(default_factory=dict)
-
-    def distinct(self, column: str) -> tuple:
-        """``pd.factorize`` of a column, made once and kept while the column holds the same values (a column
-        replaced, as ``blank_missing_marks`` replaces one, is factorized again)."""
-        values = self.data[column]
-        kept = self.factorized.get(column)
-        if kept is None or kept[0] is not values.array:
-            kept = (values.array, *pd.factorize(values))
-            self.factorized[column] = kept
-        return kept[1:]
-
-    def files_read(self) -> np.ndarray:
-        """The indexes into ``sources`` of the table's files, in the order their rows come (as ``pd.unique`` of
-        ``source_index``; the rows of one file come together, so this is usually a count per file)."""
-        si = self.source_index
-        if len(si) and (si[1:] >= si[:-1]).all():
-            return np.flatnonzero(np.bincount(si))
-        return pd.unique(si)
-
-    @property
-    def source(self) -> np.ndarray:
-        """File (or ``file[sheet]``) of every row."""
-        return np.array(self.sources, dtype=object)[self.source_index]
-
-    def source_text(self, rows: np.ndarray):
-        """File of the rows selected by the mask ``rows``, as an Arrow-backed ``str`` array (built in Arrow; an
-        empty selection is an empty object array, as a column of no rows is)."""
-        if not rows.any():
-            return self.source[rows]
-        names = pa.array([str(s) for s in self.sources], pa.large_string())
-        return pd.array(pc.take(names, pa.array(self.source_index[rows])), dtype="str")
-
-    def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
-             kind: str = ERROR) -> None:
-        """Record a problem for each row where ``mask`` holds."""
-        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-        if not len(idx):
-            return
-        if values is None:
-            values = self.data[column] if column in self.data else None
-        val = None if values is None else _pick(values, idx)
-        msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
-        p.add(self.name, self.source_index[idx], self.rows[idx], column, reason, msg, expected, value=val,
-              position=idx, kind=kind)
-
-
-def _pick(values, idx: np.ndarray):
-    """The values of some rows: an Arrow array for text columns (no Python object per value)."""
-    if isinstance(values, pd.Series | pd.Index):
-        sub = values.take(idx)
-        if pd.api.types.is_string_dtype(sub) and sub.dtype != object:
-            return pa.array(sub)
-        return sub.to_numpy(dtype=object, na_value=None)
-    return np.asarray(values, dtype=object)[idx]
 
 
 # --------------------------------------------------------------------------------------------- values
@@ -379,152 +313,3 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
                f"{INSTRUMENTS[k][0]:g}-{INSTRUMENTS[k][1]:g} for {k}", values=raw)
     out["score"] = np.where(np.isnan(num), items.to_numpy(float), num)
     return out
-
-
-# --------------------------------------------------------------------------------------------- duplicates
-#: Ticks of a day in each unit of ``datetime64``.
-DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
-
-
-def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """(codes, bound): codes from 0 equal where the values are equal, -1 where missing, all below ``bound``.
-    Dates that are whole days are coded by their day and whole numbers by their value (no hashing), other
-    values by ``pd.factorize``."""
-    day = DAY_TICKS.get(np.datetime_data(values.dtype)[0]) if isinstance(values.dtype, np.dtype) \
-        and values.dtype.kind == "M" else None
-    if day:
-        ticks = values.to_numpy().view(np.int64)
-        nat = ticks == np.iinfo(np.int64).min
-        given = ticks[~nat]
-        if len(given) and not (given % day).any():
-            codes = np.where(nat, -1, ticks // day - int(given.min()) // day)
-            return codes, int(codes.max()) + 1
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
-        whole = _whole_number_codes(values.to_numpy())
-        if whole is not None:
-            return whole
-    codes, uniq = pd.factorize(values, use_na_sentinel=True)
-    return codes, len(uniq)
-
-
-def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """Codes of floats that are all whole numbers (NaN aside) in a range below 2**31: the value minus the
-    smallest (-0.0 equals 0.0, as for ``pd.factorize``); None for any other column."""
-    given = ~np.isnan(v)
-    g = v if given.all() else v[given]
-    if not len(g) or not np.isfinite(g).all() or not (g == np.round(g)).all():
-        return None
-    low, high = g.min(), g.max()
-    if high - low >= 2**31:
-        return None
-    codes = np.full(len(v), -1, np.int64)
-    codes[given] = (g - low).astype(np.int64)
-    return codes, int(high - low) + 1
-
-
-def in_order_seen(codes: np.ndarray, bound: int) -> np.ndarray:
-    """``codes`` (from 0, -1 for missing, below ``bound``) renumbered in the order they first appear, as
-    ``pd.factorize`` numbers them (rows in order then give keys in order, which sort fast)."""
-    given = codes >= 0
-    first = np.full(bound + 1, len(codes))
-    first[np.where(given, codes, bound)[::-1]] = np.arange(len(codes))[::-1]  # the first row of each code
-    first[bound] = len(codes)
-    rank = np.empty(bound + 1, np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(bound + 1)
-    return np.where(given, rank[np.maximum(codes, 0)], -1)
-
-
-def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None) -> np.ndarray:
-    """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is.
-    ``known``: the (codes, bound) of the parsed values, when validation made them."""
-    codes, bound = known if known is not None and len(known[0]) == len(parsed) else value_codes(parsed)
-    if raw is not None:
-        miss = codes < 0
-        if miss.any():
-            rc, _ = pd.factorize(raw[miss])
-            codes = codes.copy()
-            codes[miss] = np.where(rc >= 0, rc + bound, -1)
-    return codes
-
-
-def row_keys(columns: list[np.ndarray]) -> np.ndarray:
-    """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow)."""
-    key = np.zeros(len(columns[0]) if columns else 0, np.int64)
-    width = 1
-    for c in columns:
-        radix = int(c.max(initial=-1)) + 2
-        if width * radix >= 2**62:
-            key, width = pd.factorize(key)[0].astype(np.int64), int(key.max(initial=0)) + 1
-        key *= radix  # in place: no temporary arrays of a million keys
-        key += c
-        key += 1
-        width *= radix
-    return key
-
-
-def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(group of each row, first row of each group) for the distinct values of ``key``, groups numbered in the
-    order of their values, as ``np.unique(key, return_inverse=True, return_index=True)`` gives them. A stable
-    sort: fast on rows that come in order, as they usually do."""
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    new = np.r_[True, ordered[1:] != ordered[:-1]] if len(key) else np.zeros(0, bool)
-    inverse = np.empty(len(key), np.int64)
-    inverse[order] = np.cumsum(new) - 1
-    return inverse, order[new]
-
-
-def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """'line N' (or 'file:N' when the other row is in another file) for each pair of rows."""
-    same = t.source[pos] == t.source[other]
-    lines = t.rows[other].astype(str).astype(object)
-    return np.where(same, "line " + lines, t.source[other] + ":" + lines)
-
-
-def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.ndarray:
-    """Set aside rows whose values equal an earlier row's, compared as parsed; returns their positions.
-
-    Problems found on a duplicate are forgotten (they are those of the first copy).
-    """
-    cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c)) for c in clean.columns]
-    cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    key = row_keys(cols)
-    inverse, first_of_key = group_codes(key)
-    dup = np.ones(len(key), bool)
-    dup[first_of_key] = False  # first_of_key[c]: the first row of group c
-    pos = np.flatnonzero(dup)
-    if len(pos):
-        first = first_of_key[inverse[pos]]
-        p.drop(t.name, pos)
-        msg = np.full(len(key), None, object)
-        msg[pos] = "exact duplicate of " + _where(t, pos, first) + " (same values)"
-        t.flag(p, dup, "", "duplicate", msg, kind=SET_ASIDE, values=np.full(len(key), None))
-    return pos
-
-
-def conflicting_ids(t: RawTable, ids: pd.Series, what: str, p: Problems, skip: np.ndarray) -> None:
-    """An id on several rows with different values: one problem per id (on its second row, naming every
-    line), the other rows excluded with it as consequences."""
-    live = ids.notna().to_numpy() & ~np.isin(np.arange(len(ids)), skip)
-    codes = np.where(live, pd.factorize(ids)[0], -1)
-    counts = np.bincount(codes[codes >= 0]) if live.any() else np.zeros(0, int)
-    repeated = live & (counts[np.maximum(codes, 0)] > 1 if len(counts) else False)
-    if not repeated.any():
-        return
-    idx = np.flatnonzero(repeated)
-    order = idx[np.lexsort((idx, codes[idx]))]
-    grp = codes[order]
-    start = np.r_[True, grp[1:] != grp[:-1]]
-    rank = np.arange(len(order)) - np.flatnonzero(start)[np.cumsum(start) - 1]
-    where = pd.Series(t.source[order] + ":" + t.rows[order].astype(str).astype(object)).groupby(
-        grp, sort=False).agg(", ".join)
-    root = order[rank == 1]
-    msg = np.full(len(ids), None, object)
-    msg[root] = [f"{what} {ids.iat[i]!r} is on {int(counts[codes[i]])} rows with different values "
-                 f"({where[codes[i]]}); each {what.split('_')[0]} must have one row" for i in root]
-    mark = np.zeros(len(ids), bool)
-    mark[root] = True
-    t.flag(p, mark, what, "duplicate_id", msg, f"each {what.split('_')[0]} once", values=ids)
-    others = repeated & ~mark
-    t.flag(p, others, what, "duplicate_id", f"{what} is on several rows with different values (see its second row)",
-           f"each {what.split('_')[0]} once", values=ids, kind=CONSEQUENCE)

@@ -1,0 +1,167 @@
+"""Exact duplicates and conflicting ids: rows compared on their parsed values, and the integer codes that do it.
+
+The end of the checking stage of loading (see :mod:`backpain_outcomes.validation`, which re-exports these
+names). :func:`set_aside_duplicates` compares rows on their *parsed* values (``6`` equals ``6.0``, ``NPRS``
+equals ``nrs``) and sets the later copies aside; :func:`conflicting_ids` reports an id on several different
+rows once. :func:`value_codes`, :func:`row_keys`, :func:`group_codes` and :func:`in_order_seen` code values,
+rows and groups as integers (without hashing where the values allow it); linking and building use them too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .problems import CONSEQUENCE, SET_ASIDE, Problems
+from .raw_table import RawTable
+from .reading import ITEM_COLUMN
+
+__all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
+           "DAY_TICKS"]
+
+#: Ticks of a day in each unit of ``datetime64``.
+DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """(codes, bound): codes from 0 equal where the values are equal, -1 where missing, all below ``bound``.
+    Dates that are whole days are coded by their day and whole numbers by their value (no hashing), other
+    values by ``pd.factorize``."""
+    day = DAY_TICKS.get(np.datetime_data(values.dtype)[0]) if isinstance(values.dtype, np.dtype) \
+        and values.dtype.kind == "M" else None
+    if day:
+        ticks = values.to_numpy().view(np.int64)
+        nat = ticks == np.iinfo(np.int64).min
+        given = ticks[~nat]
+        if len(given) and not (given % day).any():
+            codes = np.where(nat, -1, ticks // day - int(given.min()) // day)
+            return codes, int(codes.max()) + 1
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
+        whole = _whole_number_codes(values.to_numpy())
+        if whole is not None:
+            return whole
+    codes, uniq = pd.factorize(values, use_na_sentinel=True)
+    return codes, len(uniq)
+
+
+def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Codes of floats that are all whole numbers (NaN aside) in a range below 2**31: the value minus the
+    smallest (-0.0 equals 0.0, as for ``pd.factorize``); None for any other column."""
+    given = ~np.isnan(v)
+    g = v if given.all() else v[given]
+    if not len(g) or not np.isfinite(g).all() or not (g == np.round(g)).all():
+        return None
+    low, high = g.min(), g.max()
+    if high - low >= 2**31:
+        return None
+    codes = np.full(len(v), -1, np.int64)
+    codes[given] = (g - low).astype(np.int64)
+    return codes, int(high - low) + 1
+
+
+def in_order_seen(codes: np.ndarray, bound: int) -> np.ndarray:
+    """``codes`` (from 0, -1 for missing, below ``bound``) renumbered in the order they first appear, as
+    ``pd.factorize`` numbers them (rows in order then give keys in order, which sort fast)."""
+    given = codes >= 0
+    first = np.full(bound + 1, len(codes))
+    first[np.where(given, codes, bound)[::-1]] = np.arange(len(codes))[::-1]  # the first row of each code
+    first[bound] = len(codes)
+    rank = np.empty(bound + 1, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(bound + 1)
+    return np.where(given, rank[np.maximum(codes, 0)], -1)
+
+
+def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None) -> np.ndarray:
+    """Codes equal where the parsed values are equal; where a value did not parse, where the raw text is.
+    ``known``: the (codes, bound) of the parsed values, when validation made them."""
+    codes, bound = known if known is not None and len(known[0]) == len(parsed) else value_codes(parsed)
+    if raw is not None:
+        miss = codes < 0
+        if miss.any():
+            rc, _ = pd.factorize(raw[miss])
+            codes = codes.copy()
+            codes[miss] = np.where(rc >= 0, rc + bound, -1)
+    return codes
+
+
+def row_keys(columns: list[np.ndarray]) -> np.ndarray:
+    """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow)."""
+    key = np.zeros(len(columns[0]) if columns else 0, np.int64)
+    width = 1
+    for c in columns:
+        radix = int(c.max(initial=-1)) + 2
+        if width * radix >= 2**62:
+            key, width = pd.factorize(key)[0].astype(np.int64), int(key.max(initial=0)) + 1
+        key *= radix  # in place: no temporary arrays of a million keys
+        key += c
+        key += 1
+        width *= radix
+    return key
+
+
+def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group) for the distinct values of ``key``, groups numbered in the
+    order of their values, as ``np.unique(key, return_inverse=True, return_index=True)`` gives them. A stable
+    sort: fast on rows that come in order, as they usually do."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]] if len(key) else np.zeros(0, bool)
+    inverse = np.empty(len(key), np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return inverse, order[new]
+
+
+def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """'line N' (or 'file:N' when the other row is in another file) for each pair of rows."""
+    same = t.source[pos] == t.source[other]
+    lines = t.rows[other].astype(str).astype(object)
+    return np.where(same, "line " + lines, t.source[other] + ":" + lines)
+
+
+def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.ndarray:
+    """Set aside rows whose values equal an earlier row's, compared as parsed; returns their positions.
+
+    Problems found on a duplicate are forgotten (they are those of the first copy).
+    """
+    cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c)) for c in clean.columns]
+    cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
+    key = row_keys(cols)
+    inverse, first_of_key = group_codes(key)
+    dup = np.ones(len(key), bool)
+    dup[first_of_key] = False  # first_of_key[c]: the first row of group c
+    pos = np.flatnonzero(dup)
+    if len(pos):
+        first = first_of_key[inverse[pos]]
+        p.drop(t.name, pos)
+        msg = np.full(len(key), None, object)
+        msg[pos] = "exact duplicate of " + _where(t, pos, first) + " (same values)"
+        t.flag(p, dup, "", "duplicate", msg, kind=SET_ASIDE, values=np.full(len(key), None))
+    return pos
+
+
+def conflicting_ids(t: RawTable, ids: pd.Series, what: str, p: Problems, skip: np.ndarray) -> None:
+    """An id on several rows with different values: one problem per id (on its second row, naming every
+    line), the other rows excluded with it as consequences."""
+    live = ids.notna().to_numpy() & ~np.isin(np.arange(len(ids)), skip)
+    codes = np.where(live, pd.factorize(ids)[0], -1)
+    counts = np.bincount(codes[codes >= 0]) if live.any() else np.zeros(0, int)
+    repeated = live & (counts[np.maximum(codes, 0)] > 1 if len(counts) else False)
+    if not repeated.any():
+        return
+    idx = np.flatnonzero(repeated)
+    order = idx[np.lexsort((idx, codes[idx]))]
+    grp = codes[order]
+    start = np.r_[True, grp[1:] != grp[:-1]]
+    rank = np.arange(len(order)) - np.flatnonzero(start)[np.cumsum(start) - 1]
+    where = pd.Series(t.source[order] + ":" + t.rows[order].astype(str).astype(object)).groupby(
+        grp, sort=False).agg(", ".join)
+    root = order[rank == 1]
+    msg = np.full(len(ids), None, object)
+    msg[root] = [f"{what} {ids.iat[i]!r} is on {int(counts[codes[i]])} rows with different values "
+                 f"({where[codes[i]]}); each {what.split('_')[0]} must have one row" for i in root]
+    mark = np.zeros(len(ids), bool)
+    mark[root] = True
+    t.flag(p, mark, what, "duplicate_id", msg, f"each {what.split('_')[0]} once", values=ids)
+    others = repeated & ~mark
+    t.flag(p, others, what, "duplicate_id", f"{what} is on several rows with different values (see its second row)",
+           f"each {what.split('_')[0]} once", values=ids, kind=CONSEQUENCE)

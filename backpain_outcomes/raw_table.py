@@ -1,0 +1,99 @@
+"""The raw table: one table's rows as read from all its files, before checking.
+
+:class:`RawTable` holds the values as written (stripped, under canonical column names), the file and line
+of every row, and what checking and linking find about the rows for the later stages; its
+:meth:`~RawTable.flag` records a problem for each row of a mask. Split out of
+:mod:`backpain_outcomes.validation` (which re-exports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .problems import ERROR, Problems
+
+__all__ = ["RawTable"]
+
+
+@dataclass
+class RawTable:
+    """One table as read from all its files: canonical column names, values as written (stripped),
+    and the file (an index into ``sources``) and line of every row."""
+
+    name: str
+    data: pd.DataFrame
+    source_index: np.ndarray
+    rows: np.ndarray
+    sources: list
+    n_read: int = 0  # rows read below the headers, blank and ragged ones included
+    #: Column -> (codes, bound) of its values where they come without hashing every row again (as
+    #: ``value_codes`` gives them): vocabulary columns coded from their distinct labels at validation, and the
+    #: position of each row's episode among the valid episodes at linking.
+    codes: dict = field(default_factory=dict)
+    #: What checking and linking found for each row, kept for building the Study: ``"instrument"``, the
+    #: position of each score's instrument in ``INSTRUMENTS`` (-1: a rating of change, unknown or missing);
+    #: ``"modality"``, of each session's modality in ``MODALITIES`` then ``UNTREATED`` (-1: unknown or missing);
+    #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
+    #: table, ``"valid_rows"``, the rows that are those valid episodes.
+    lookups: dict = field(default_factory=dict)
+    #: Column -> (its values, ``pd.factorize`` of them), made by :meth:`distinct` (see there).
+    factorized: dict = field(default_factory=dict)
+
+    def distinct(self, column: str) -> tuple:
+        """``pd.factorize`` of a column, made once and kept while the column holds the same values (a column
+        replaced, as ``blank_missing_marks`` replaces one, is factorized again)."""
+        values = self.data[column]
+        kept = self.factorized.get(column)
+        if kept is None or kept[0] is not values.array:
+            kept = (values.array, *pd.factorize(values))
+            self.factorized[column] = kept
+        return kept[1:]
+
+    def files_read(self) -> np.ndarray:
+        """The indexes into ``sources`` of the table's files, in the order their rows come (as ``pd.unique`` of
+        ``source_index``; the rows of one file come together, so this is usually a count per file)."""
+        si = self.source_index
+        if len(si) and (si[1:] >= si[:-1]).all():
+            return np.flatnonzero(np.bincount(si))
+        return pd.unique(si)
+
+    @property
+    def source(self) -> np.ndarray:
+        """File (or ``file[sheet]``) of every row."""
+        return np.array(self.sources, dtype=object)[self.source_index]
+
+    def source_text(self, rows: np.ndarray):
+        """File of the rows selected by the mask ``rows``, as an Arrow-backed ``str`` array (built in Arrow; an
+        empty selection is an empty object array, as a column of no rows is)."""
+        if not rows.any():
+            return self.source[rows]
+        names = pa.array([str(s) for s in self.sources], pa.large_string())
+        return pd.array(pc.take(names, pa.array(self.source_index[rows])), dtype="str")
+
+    def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
+             kind: str = ERROR) -> None:
+        """Record a problem for each row where ``mask`` holds."""
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if not len(idx):
+            return
+        if values is None:
+            values = self.data[column] if column in self.data else None
+        val = None if values is None else _pick(values, idx)
+        msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
+        p.add(self.name, self.source_index[idx], self.rows[idx], column, reason, msg, expected, value=val,
+              position=idx, kind=kind)
+
+
+def _pick(values, idx: np.ndarray):
+    """The values of some rows: an Arrow array for text columns (no Python object per value)."""
+    if isinstance(values, pd.Series | pd.Index):
+        sub = values.take(idx)
+        if pd.api.types.is_string_dtype(sub) and sub.dtype != object:
+            return pa.array(sub)
+        return sub.to_numpy(dtype=object, na_value=None)
+    return np.asarray(values, dtype=object)[idx]
