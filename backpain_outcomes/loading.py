@@ -17,7 +17,8 @@ Loading runs in visible stages, each accounting for every input row:
    error; ``errors="exclude"`` moves the rows with errors to
    ``study.exclusions``. Blank rows and exact duplicates are excluded in both
    modes.
-5. **build** the :class:`~backpain_outcomes.study.Study`.
+5. **build** (:mod:`backpain_outcomes.building`) the
+   :class:`~backpain_outcomes.study.Study`.
 
 Rows read = rows used + rows excluded, for every table. Every problem (a
 :mod:`problem record <backpain_outcomes.problems>`) names its file (``file`` or
@@ -34,11 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .building import build_study, same_day_scores
 from .checks import check_bool, check_choice, check_int
 from .dates import date_order, forms_note, order_note
-from .exceptions import DataValidationError, ExcludedRowsWarning, warn
+from .exceptions import DataValidationError
 from .linking import id_codes, leading_zero_note, link_tables
-from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
+from .problems import ERROR, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
     ITEM_COLUMN,
@@ -55,19 +57,15 @@ from .validation import (
     RawTable,
     blank_missing_marks,
     conflicting_ids,
-    group_codes,
-    row_keys,
     set_aside_duplicates,
     validate_episodes,
     validate_patients,
     validate_scores,
     validate_sessions,
-    value_codes,
 )
 from .vocabulary import RATINGS_OF_CHANGE, normalise_instrument, normalise_modality
 
 __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
-
 
 
 # ------------------------------------------------------------------------------------------------ read
@@ -191,58 +189,6 @@ def _rows_not_read(name: str, part, p: Problems) -> None:
         msg = np.array([f"row has {k} fields but the header has {part.header_fields}" for k in part.ragged_fields],
                        dtype=object)
         p.add(name, part.source, part.ragged, "", "ragged_row", msg, f"{part.header_fields} fields", value=None)
-
-
-# ------------------------------------------------------------------------------------------------ build
-def same_day_scores(scores: pd.DataFrame, codes: dict | None = None) -> pd.DataFrame:
-    """Score rows that share their episode, instrument and calendar day with a row of another score.
-
-    The analyses combine the measurements of one instrument, episode and day into one visit (by their
-    mean); this table lists the rows so combined, with ``n_same_day`` (rows of that visit) and
-    ``rows`` (where they all are). ``codes`` (optional): column -> a code (from 0) per row, equal where
-    the column's values are (as validation and linking give them), so that the column is not hashed again.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> sc = pd.DataFrame({"episode_id": ["e1", "e1"], "patient_id": ["p1", "p1"], "instrument": ["nrs", "nrs"],
-    ...                    "date": pd.to_datetime(["2024-01-02"] * 2), "score": [6.0, 7.0],
-    ...                    "_source": ["scores.csv"] * 2, "_row": [2, 5]})
-    >>> same_day_scores(sc)[["row", "score", "n_same_day", "rows"]].values.tolist()
-    [[2, 6.0, 2, 'scores.csv:2, scores.csv:5'], [5, 7.0, 2, 'scores.csv:2, scores.csv:5']]
-    """
-    cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
-    known = {c: v for c, v in (codes or {}).items() if len(v) == len(scores)}
-    group = group_codes(row_keys([known[c] if c in known else value_codes(scores[c])[0]
-                                  for c in ("episode_id", "instrument", "date")]))[0]
-    size = np.bincount(group)[group] if len(group) else np.zeros(0, int)
-    rep = size > 1
-    if not rep.any():
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    sc = scores[rep]
-    where = pd.Series(sc["_source"].astype(str).to_numpy(object) + ":" + sc["_row"].astype(str).to_numpy(object))
-    joined = where.groupby(group[rep], sort=False).agg(", ".join)
-    out = pd.DataFrame({"table": "scores", "source": sc["_source"].to_numpy(), "row": sc["_row"].to_numpy(),
-                        **{c: sc[c].to_numpy() for c in ["episode_id", "patient_id", "instrument", "date", "score"]},
-                        "n_same_day": size[rep], "rows": joined.loc[group[rep]].to_numpy()})
-    return out.sort_values(["source", "row"], kind="stable").reset_index(drop=True)[cols]
-
-
-def _kept(name: str, frame: pd.DataFrame, p: Problems) -> np.ndarray:
-    """Rows of the table that are used (not excluded, not set aside)."""
-    ok = np.ones(len(frame), bool)
-    ok[p.positions(name, kinds=(ERROR, CONSEQUENCE, SET_ASIDE))] = False
-    return ok
-
-
-def _used(raw: dict, clean: dict, p: Problems) -> dict:
-    used = {}
-    for name, frame in clean.items():
-        t = raw[name]
-        ok = _kept(name, frame, p)
-        rows = frame if ok.all() else frame.loc[ok]
-        used[name] = rows.assign(_source=t.source_text(ok), _row=t.rows[ok]).reset_index(drop=True)
-    return used
 
 
 def _check_arguments(errors, no_sessions, dayfirst, modality_map, instrument_map, odi_max_missing, rmdq_rescale,
@@ -405,7 +351,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
         raise DataValidationError(problems[PROBLEM_COLUMNS], header=None if not n_optional else (
             f"{len(problems)} problem(s) found in the input data ({n_optional} of them invalid values in optional "
             "columns, which errors='exclude' sets blank, keeping their rows)"))
-    return _build(raw, clean, p, notes, given, no_sessions)
+    return build_study(raw, clean, p, notes, given, no_sessions)
 
 
 #: The date column of each table.
@@ -460,73 +406,3 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> di
             conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
     link_tables(raw, clean, p, set_aside)
     return clean
-
-
-def _blank_optional(clean: dict, p: Problems, notes: list) -> pd.DataFrame:
-    """Set the invalid values of optional columns blank (the rows are kept); those of the rows kept, listed."""
-    f = p.frame(kinds=(OPTIONAL,), internal=True)
-    keep = np.ones(len(f), bool)
-    for (table, column), at in f.groupby(["table", "column"], observed=True).indices.items():
-        frame, pos = clean[table], f["_position"].to_numpy()[at]
-        frame.iloc[pos, frame.columns.get_loc(column)] = np.nan
-        keep[at] = ~np.isin(pos, p.positions(table, kinds=(ERROR, CONSEQUENCE, SET_ASIDE)))
-    f = f[keep].reset_index(drop=True)
-    if len(f):
-        counts = (f["table"].astype(str) + "." + f["column"].astype(str)).value_counts()
-        notes.append(f"{len(f)} invalid value(s) in optional columns were set blank and their rows kept (see "
-                     f"study.blanked_values): {', '.join(f'{k} {n}' for k, n in counts.items())}")
-    return f[EXCLUSION_COLUMNS].astype({c: object for c in ("table", "source", "column", "reason", "message")})
-
-
-def _row_codes(raw: dict, clean: dict, p: Problems) -> dict:
-    """The rows' episodes (linking) and instruments (checking) for the Study, so that it does not look them up
-    again: only when the episodes linking found valid are the ones used, in the same order, and every used
-    row has one."""
-    out = {}
-    for name, col in (("scores", "instrument"), ("sessions", "modality")):
-        if name in raw and col in raw[name].lookups:
-            out[f"{name}_{col}"] = raw[name].lookups[col][_kept(name, clean[name], p)]
-    valid = raw["episodes"].lookups.get("valid_rows") if "episodes" in raw else None
-    if valid is None or not np.array_equal(np.flatnonzero(_kept("episodes", clean["episodes"], p)), valid):
-        return out
-    for name in ("scores", "sessions"):
-        at = raw[name].lookups.get("episode_id") if name in raw else None
-        if at is not None and len(at) == len(clean[name]):
-            at = at[_kept(name, clean[name], p)]
-            if (at >= 0).all():
-                out[f"{name}_episode"] = at
-    return out
-
-
-def _build(raw, clean, p, notes, given, no_sessions) -> Study:
-    exclusions = p.exclusions()[EXCLUSION_COLUMNS]
-    blanked = _blank_optional(clean, p, notes)
-    used = _used(raw, clean, p)
-    if len(used["scores"]) == 0:
-        raise DataValidationError(exclusions.assign(expected=""),
-                                  header="no valid score rows remain after excluding the invalid ones")
-    n_bad = int((~exclusions["reason"].isin(["duplicate", "blank_row"])).sum())
-    if n_bad:
-        warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
-             f"reasons: {exclusions['reason'].value_counts().to_dict()})", ExcludedRowsWarning)
-    read = {name: raw[name].n_read for name in raw}
-    sources = {name: ", ".join(dict.fromkeys(np.asarray(raw[name].sources, object)[raw[name].files_read()]))
-               for name in raw}
-    lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
-    kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)
-    codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id")}
-    same_day = same_day_scores(used["scores"], {c: v for c, v in codes.items() if (v >= 0).all()})
-    del codes
-    for t in raw.values():
-        t.codes.clear()  # not needed any more: free them before the Study is built
-        t.factorized.clear()
-    row_codes = _row_codes(raw, clean, p)
-    for t in raw.values():
-        t.lookups.clear()
-    study = Study(patients=used.get("patients"), episodes=used.get("episodes"), sessions=used.get("sessions"),
-                  scores=used["scores"], exclusions=exclusions, rows_read=read, sources=sources,
-                  no_sessions=no_sessions, excluded_sessions=lost, blanked_values=blanked, notes=notes,
-                  same_day_scores=same_day, row_codes=row_codes,
-                  input_files=[Path(f).resolve() for objs in given.values() for f in objs
-                               if not isinstance(f, pd.DataFrame | Part)])
-    return study

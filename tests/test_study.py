@@ -165,7 +165,7 @@ def test_row_codes_from_loading_give_the_same_study(monkeypatch, errors):
     # instrument (from checking) so that it does not look them up again; the Study built without them (its
     # own lookups, the general path) must be the same, cell for cell. The input has a rating of change, an
     # untreated mark, an episode assigned from its onset and, for errors="exclude", rows excluded.
-    from backpain_outcomes import loading
+    from backpain_outcomes import building
 
     episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3", "e4"], "patient_id": ["p1", "p2", "p3", "p3"],
                              "onset_date": ["2023-12-20", "2023-12-30", "2024-01-01", "2024-01-25"]})
@@ -180,12 +180,12 @@ def test_row_codes_from_loading_give_the_same_study(monkeypatch, errors):
                                                   "session_date": ["2024-01-26"], "modality": ["cupping"]})])
     kw = {"scores": scores, "sessions": sessions, "episodes": episodes, "errors": errors}
     given = []
-    real = loading._row_codes
-    monkeypatch.setattr(loading, "_row_codes", lambda *a: given.append(real(*a)) or given[-1])
+    real = building._row_codes
+    monkeypatch.setattr(building, "_row_codes", lambda *a: given.append(real(*a)) or given[-1])
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         fast = load(**kw)
     assert sorted(given[0]) == ["scores_episode", "scores_instrument", "sessions_episode", "sessions_modality"]
-    monkeypatch.setattr(loading, "_row_codes", lambda *a: {})
+    monkeypatch.setattr(building, "_row_codes", lambda *a: {})
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         general = load(**kw)
     _same_study(fast, general)
