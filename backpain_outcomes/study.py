@@ -144,21 +144,29 @@ class Study:
         self.sessions = session_table(ss, ss_pos, ep)
 
     def subset(self, episode_ids) -> Study:
-        """A Study restricted to some episodes (exclusions and read counts are kept as loaded)."""
+        """A Study restricted to some episodes (exclusions and read counts are kept as loaded).
+
+        With no episode (an empty ``episode_ids``, or none of them in the study) the Study is empty: its
+        tables have no rows, and the columns and dtypes of this study's tables.
+        """
         keep = pd.Index(episode_ids)
         pats = self.episodes.loc[self.episodes["episode_id"].isin(keep), "patient_id"]
         inp = self._inputs
 
         def by_ep(df):
             return None if df is None else df[df["episode_id"].isin(keep)]
-        return Study(scores=by_ep(inp["scores"]),
-                     patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
-                     episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
-                     exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
-                     no_sessions=self.no_sessions, notes=self._given_notes,
-                     same_day_scores=self.same_day_scores[self.same_day_scores["episode_id"].isin(keep)],
-                     input_files=self.input_files, excluded_sessions=self.excluded_sessions,
-                     blanked_values=self.blanked_values)
+        sub = Study(scores=by_ep(inp["scores"]),
+                    patients=None if inp["patients"] is None else inp["patients"][inp["patients"]["patient_id"].isin(pats)],
+                    episodes=by_ep(inp["episodes"]), sessions=by_ep(inp["sessions"]),
+                    exclusions=self.exclusions, rows_read=self.rows_read, sources=self.sources,
+                    no_sessions=self.no_sessions, notes=self._given_notes,
+                    same_day_scores=self.same_day_scores[self.same_day_scores["episode_id"].isin(keep)],
+                    input_files=self.input_files, excluded_sessions=self.excluded_sessions,
+                    blanked_values=self.blanked_values)
+        if len(sub.episodes) == 0:  # no rows to take the dtypes from: this study's tables, without their rows
+            for name in ("patients", "episodes", "scores", "sessions"):
+                setattr(sub, name, getattr(self, name).iloc[:0].copy())
+        return sub
 
     # ------------------------------------------------------------------ frames
     @property

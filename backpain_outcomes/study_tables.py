@@ -260,7 +260,8 @@ def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.D
     order = sort_order(sc_pos, inst_code, dates)  # by episode, instrument, date (stable)
     sc = sc.iloc[order].reset_index(drop=True)
     sc_pos, inst_code = sc_pos[order], inst_code[order]
-    first_row = np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc) else []
+    first_row = (np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc)
+                 else np.zeros(0, bool))
     score = sc["score"].to_numpy(float)
     for j, inst in enumerate(INSTRUMENTS):
         rows = np.flatnonzero(first_row & (inst_code == j))

@@ -71,6 +71,26 @@ def test_same_day_scores_are_counted_in_the_flow_and_kept_by_subset():
     assert len(study.subset(["e1"]).same_day_scores) == 0
 
 
+def test_subset_of_no_episode_is_an_empty_study_with_the_same_columns():
+    # subset([]) used to fail with a TypeError; the package's callers (registry partitions, the clinic report)
+    # expect an empty Study. Expected by hand: no rows in any table, the same columns and dtypes as the study's
+    # tables, the read counts and exclusions kept as loaded (as for any subset), 0 patients and episodes in the flow.
+    study = load(scores=SCORES, sessions=SESSIONS)
+    for ids in ([], pd.Index([], dtype=object), np.array([], dtype=object)):
+        empty = study.subset(ids)
+        for name in ("patients", "episodes", "scores", "sessions"):
+            got, whole = getattr(empty, name), getattr(study, name)
+            assert len(got) == 0 and len(whole) > 0, name
+            assert list(got.columns) == list(whole.columns), name
+            assert list(map(str, got.dtypes)) == list(map(str, whole.dtypes)), name
+        assert len(empty.same_day_scores) == 0 and empty.rows_read == study.rows_read
+        flow = empty.flow().set_index("stage")["n"]
+        assert flow["patients"] == 0 and flow["episodes"] == 0 and flow["episodes with scores"] == 0
+        assert empty.instruments == [] and "0 patients, 0 episodes" in empty.summary()
+        with pytest.raises(ValueError, match="no nrs scores"):
+            empty.analysis_frame("nrs", origin="first_contact")
+
+
 def test_no_sessions_argument_is_checked():
     with pytest.raises(ValueError, match="no_sessions"):
         load(scores=SCORES, no_sessions="none")
