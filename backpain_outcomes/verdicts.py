@@ -26,16 +26,38 @@ POPULATION_COLUMNS = ("modality", "chronicity", "treatment_status")
 STATUS = ("treated", UNTREATED, UNKNOWN)
 
 
-def pct(x) -> str:
-    """``0.423 -> "42%"``; a missing value reads "not estimable"."""
-    return "not estimable" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
+def pct(x, digits: int = 0) -> str:
+    """``0.423 -> "42%"`` (``digits`` decimals of the percentage); a missing value reads "not estimable"."""
+    return "not estimable" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 
-def ci_text(lo, hi, level: float = 0.95) -> str:
+def ci_text(lo, hi, level: float = 0.95, digits: int = 0) -> str:
     """``"95% CI 35%-49%"`` or ``"95% CI not estimable"``."""
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
         return f"{level:.0%} CI not estimable"
-    return f"{level:.0%} CI {pct(lo)}-{pct(hi)}"
+    return f"{level:.0%} CI {pct(lo, digits)}-{pct(hi, digits)}"
+
+
+def share_digits(claimed: float, lo, hi, most: int = 3) -> int:
+    """Decimals of the percentages in a verdict, so that its words and its numbers agree.
+
+    Whole percentages, unless rounding would make an interval that lies below (above) the claimed share
+    read as reaching it, or a non-empty interval read as one value: in a large registry the interval is
+    a fraction of a point wide, and "50% (95% CI 50%-50%) ... below the claimed 50%" would contradict
+    itself. Then as many decimals as needed, at most ``most``.
+
+    Examples
+    --------
+    >>> share_digits(0.5, 0.30, 0.41), share_digits(0.5, 0.4991, 0.4996), share_digits(0.5, 0.4999, 0.49998)
+    (0, 2, 3)
+    """
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return 0
+    for digits in range(most + 1):
+        c, low, high = (float(f"{100 * x:.{digits}f}") for x in (claimed, lo, hi))  # as pct shows them
+        if (hi >= claimed or high < c) and (lo <= claimed or low > c) and (lo >= hi or low < high):
+            return digits
+    return most
 
 
 # ------------------------------------------------------------------ populations
@@ -210,17 +232,18 @@ def verdict_text(res: dict, claimed: float, day: float, who: str, alpha: float, 
         return "not estimable", (f"Not estimable: no {who} episode was followed to day {day:g} (the last follow-up "
                                  f"is day {res['last_day']:g}), so the share resolved by then is not defined; "
                                  f"{res['n']} episodes at risk.{tail}")
-    body = (f"{pct(res['estimate'])} ({ci_text(res['ci_low'], res['ci_high'], 1 - alpha)}) of {who} episodes "
-            f"resolved by day {day:g} ({basis_text(res)})")
+    digits = share_digits(claimed, res["ci_low"], res["ci_high"])
+    body = (f"{pct(res['estimate'], digits)} ({ci_text(res['ci_low'], res['ci_high'], 1 - alpha, digits)}) of {who} "
+            f"episodes resolved by day {day:g} ({basis_text(res)})")
     if res["n"] < min_n or res["events"] < 5:
         return "insufficient data", (f"Insufficient data: {body}; too few episodes or resolutions for a verdict on "
-                                     f"{pct(claimed)}.{tail}")
+                                     f"{pct(claimed, digits)}.{tail}")
     if res["p_below"] < alpha:
         how = "well below" if np.isfinite(res["ci_high"]) and res["ci_high"] < claimed - 0.10 else "below"
-        return "not supported", f"Not supported: {body}, {how} the claimed {pct(claimed)}.{tail}"
+        return "not supported", f"Not supported: {body}, {how} the claimed {pct(claimed, digits)}.{tail}"
     if res["p_above"] < alpha:
-        return "supported", f"Supported: {body}, above the claimed {pct(claimed)}.{tail}"
-    return "not refuted", (f"Not refuted: {body}; the data are consistent with {pct(claimed)} but do not "
+        return "supported", f"Supported: {body}, above the claimed {pct(claimed, digits)}.{tail}"
+    return "not refuted", (f"Not refuted: {body}; the data are consistent with {pct(claimed, digits)} but do not "
                            f"establish it.{tail}")
 
 

@@ -215,3 +215,23 @@ def test_claims_table_records_how_it_was_made(example_study):
     t = rep.table
     assert set(t["rule"]) == {"nrs<=1 x2"} and set(t["origin"]) == {"onset"}
     assert set(t["claimed"]) == {0.9} and set(t["package_version"]) == {bpo.__version__}
+
+
+def test_verdict_numbers_agree_with_its_words_when_the_interval_is_narrow():
+    """A registry's interval is a fraction of a point wide: whole percentages would read "50% (95% CI 50%-50%)
+    ... below the claimed 50%". The verdict then shows as many decimals as its words need (hand-made result
+    dicts: the verdict's text depends only on these numbers)."""
+    from backpain_outcomes.verdicts import verdict_text
+
+    big = {"n": 2_000_000, "events": 998_600, "estimate": 0.4993, "ci_low": 0.49896, "ci_high": 0.49966,
+           "p_below": 1e-9, "p_above": 1.0}
+    code, text = verdict_text(big, 0.5, 42, "untreated", 0.05, 20)
+    assert code == "not supported"
+    assert text.startswith("Not supported: 49.93% (95% CI 49.90%-49.97%) of untreated episodes resolved by day 42")
+    assert "below the claimed 50.00%." in text
+    above = dict(big, estimate=0.5004, ci_low=0.50003, ci_high=0.50077, p_below=1.0, p_above=1e-3)
+    code, text = verdict_text(above, 0.5, 42, "untreated", 0.05, 20)
+    assert (code, text[:46]) == ("supported", "Supported: 50.040% (95% CI 50.003%-50.077%) of")
+    # an ordinary study keeps whole percentages
+    small = dict(big, n=120, events=40, estimate=0.333, ci_low=0.25, ci_high=0.42)
+    assert "33% (95% CI 25%-42%)" in verdict_text(small, 0.9, 42, "untreated", 0.05, 20)[1]
