@@ -16,6 +16,18 @@ def example_study():
 
 
 @pytest.fixture(scope="session")
+def client():
+    """One 2-worker Dask cluster for the registry tests (threads: they start at once; worker processes, as
+    load_partitioned starts by default, pickling included, are exercised by tests/test_registry_models.py and
+    benchmarks/bench_registry.py and give the same results)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
 def sim():
     return bpo.simulate_study(n_patients=400, seed=7)
 

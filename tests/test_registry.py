@@ -16,20 +16,9 @@ from backpain_outcomes.registry_store import SOURCE_ROW
 from backpain_outcomes.resolution import resolution_curve, time_to_resolution
 from backpain_outcomes.simulate import simulate_study, write_study
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 
 TODAY = "2030-01-01"
-#: Threads start at once; worker processes (as load_partitioned starts by default, pickling included) are exercised by
-#: benchmarks/bench_registry.py and give the same results.
-PROCESSES = False
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=PROCESSES, dashboard_address=":0")
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 @pytest.fixture(scope="module")

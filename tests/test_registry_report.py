@@ -26,17 +26,9 @@ from backpain_outcomes.report_config import check_period
 from backpain_outcomes.report_content import report_content
 from backpain_outcomes.simulate import simulate_study, write_study
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
 
 TODAY = "2030-01-01"
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
 
 
 @pytest.fixture(scope="module")
