@@ -146,10 +146,16 @@ class Study:
     def subset(self, episode_ids) -> Study:
         """A Study restricted to some episodes (exclusions and read counts are kept as loaded).
 
-        With no episode (an empty ``episode_ids``, or none of them in the study) the Study is empty: its
-        tables have no rows, and the columns and dtypes of this study's tables.
+        With no episode (an empty ``episode_ids``) the Study is empty: its tables have no rows, and the
+        columns and dtypes of this study's tables. An id that is not an episode of this study raises
+        ``ValueError`` naming it (a mistyped id would otherwise drop its episode silently).
         """
         keep = pd.Index(episode_ids)
+        unknown = keep[~keep.isin(self.episodes["episode_id"])]
+        if len(unknown):
+            shown = ", ".join(repr(v) for v in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise ValueError(f"episode_ids: {len(unknown)} id(s) are not episodes of this study: {shown}; "
+                             "give ids from study.episodes['episode_id']")
         pats = self.episodes.loc[self.episodes["episode_id"].isin(keep), "patient_id"]
         inp = self._inputs
 

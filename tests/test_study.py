@@ -243,3 +243,13 @@ def test_same_day_visits_with_rows_in_and_out_of_the_episodes_order(monkeypatch,
     same = study.same_day_scores
     assert set(same["row"]) == lines and same["score"].tolist() == [8.0, 6.0] and same["n_same_day"].tolist() == [2, 2]
     assert renumbered == ([] if order[0] == 0 else [len(scores)])
+
+
+def test_subset_names_ids_that_are_not_episodes(example_study):
+    """A mistyped id must not drop its episode silently."""
+    ids = example_study.episodes["episode_id"].tolist()
+    with pytest.raises(ValueError, match=r"episode_ids: 1 id\(s\) are not episodes of this study: 'zzz'"):
+        example_study.subset([ids[0], "zzz"])
+    with pytest.raises(ValueError, match=r"7 id\(s\) .* and 2 more"):
+        example_study.subset([f"x{i}" for i in range(7)])
+    assert len(example_study.subset(ids[:2]).episodes) == 2
