@@ -53,12 +53,13 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
     return directory
 
 
-#: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``).
+#: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``). The building
+#: stage is ``loading.build_study`` (module ``building``); older versions of loading had its parts in loading.
 STEPS = {"reading": ("_read", "_date_notes", "blank_missing_marks"),
          "checking": ("validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
                       "_check_ratings", "id_codes", "set_aside_duplicates", "conflicting_ids"),
          "linking": ("link_tables", "leading_zero_note"),
-         "building": ("_blank_optional", "_used", "same_day_scores", "Study")}
+         "building": ("build_study", "_blank_optional", "_used", "same_day_scores", "Study")}
 
 
 def _time_steps() -> dict:
@@ -79,8 +80,12 @@ def _time_steps() -> dict:
 
     for step, names in STEPS.items():
         for name in names:
-            if hasattr(loading, name):  # (an older version of loading may lack one)
+            if name in vars(loading):  # (each version of loading has some of them)
                 setattr(loading, name, timer(getattr(loading, name), step))
+    if "build_study" in vars(loading):  # same_day_scores is imported for callers, not called by load_study
+        for name in ("_blank_optional", "_used", "same_day_scores", "Study"):
+            if name in vars(loading):
+                setattr(loading, name, getattr(loading, name).__wrapped__)
     return spent
 
 
