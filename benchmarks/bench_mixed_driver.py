@@ -17,6 +17,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import psutil
+from bench_registry_models import PeakMemory  # same directory
 
 from backpain_outcomes import lmm_fast
 from backpain_outcomes.lmm_fast import GroupStats, fit_lmm_stats
@@ -33,7 +34,8 @@ def partition(k: int, per: int, small: bool, seed: int = 1) -> dict:
     n_i = rng.integers(5, 26, per)
     g = np.repeat(np.arange(per), n_i)
     n = len(g)
-    day = np.concatenate([np.sort(rng.integers(0, 181, m)) for m in n_i]).astype(float)
+    day = rng.integers(0, 181, n)
+    day = day[np.lexsort((day, g))].astype(float)  # sorted within each group
     mod = rng.integers(0, 7, per)[g]
     base = rng.integers(3, 11, per)[g].astype(float)
     b = rng.normal(0, [1.0, 0.5], (per, 2))
@@ -61,12 +63,15 @@ def main():
     ap.add_argument("groups", type=int)
     ap.add_argument("--per", type=int, default=50_000)
     ap.add_argument("--p-small", action="store_true", help="score ~ day + baseline (p = 3)")
+    ap.add_argument("--no-trace", action="store_true", help="resident memory only (tracemalloc slows the merge)")
     args = ap.parse_args()
     k = -(-args.groups // args.per)
     sizes = [min(args.per, args.groups - i * args.per) for i in range(k)]
     me = psutil.Process()
     rss0 = me.memory_info().rss
-    tracemalloc.start()
+    if not args.no_trace:
+        tracemalloc.start()
+    rss = PeakMemory(every=0.5).__enter__()
     t0 = time.perf_counter()
     if StatsAccumulator is not None:
         acc = StatsAccumulator(sum(sizes))
@@ -85,11 +90,14 @@ def main():
     t2 = time.perf_counter()
     _, fit_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    rss.__exit__(None, None, None)
     G = stats.G
-    print(f"{G} groups, p = {stats.p}: merge {t1 - t0:.1f} s (held after merge {merged / G:.0f} B/group, peak "
-          f"{merge_peak / G:.0f} B/group), fit {t2 - t1:.1f} s (peak {fit_peak / G:.0f} B/group, "
+    print(f"{G} groups, p = {stats.p}, tracemalloc {'off' if args.no_trace else 'on'}: merge {t1 - t0:.1f} s "
+          f"(held after merge {merged / G:.0f} B/group, peak {merge_peak / G:.0f} B/group), fit {t2 - t1:.1f} s "
+          f"(peak {fit_peak / G:.0f} B/group, "
           f"{fit.n_iter} Newton iterations, converged {fit.converged}); process RSS growth "
-          f"{(me.memory_info().rss - rss0) / 2**20:.0f} MiB")
+          f"{(me.memory_info().rss - rss0) / 2**20:.0f} MiB, peak {rss.driver_peak / 2**30:.2f} GB "
+          f"({(rss.driver_peak - rss0) / G:.0f} B/group over the start)")
     print(f"passes over the groups: {calls['deviance_terms']} deviance, {calls['derivatives_from_terms']} "
           "derivatives "
           f"(+1 for the moment start, +1 for the BLUPs)")
