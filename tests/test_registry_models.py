@@ -145,7 +145,7 @@ def test_on_a_two_worker_dask_cluster(simulated, tmp_path):
     distributed = pytest.importorskip("distributed")
     study, _, frames = simulated
     directory = write_partitioned(frames, tmp_path / "registry", patients_per_partition=100)
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     try:
         with distributed.Client(cluster) as client:
             part = load_partitioned(directory, client=client)
