@@ -23,6 +23,7 @@ one after the other, without Dask, for tests and small data.
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 import weakref
 from pathlib import Path
@@ -52,6 +53,10 @@ except ImportError:  # pragma: no cover - the registry extra is installed with t
 
 __all__ = ["Partitions", "PartitionedStudy", "SequentialPartitions", "load_partitioned", "write_partitioned",
            "simulate_partitioned", "partition_bookkeeping", "PERSIST_ROWS"]
+
+#: Tasks a worker thread may have submitted at once in :meth:`PartitionedStudy.reduce` (finished results wait on
+#: the workers until the driver takes them).
+IN_FLIGHT = 2
 
 #: Registries with at most this many score rows keep their partitions in the workers' memory between analyses.
 PERSIST_ROWS = 2_000_000
@@ -166,23 +171,39 @@ class PartitionedStudy(Partitions):
             warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
                           f"reasons: {reasons.value_counts().to_dict()})", ExcludedRowsWarning)
 
-    def _submit(self, fn, args) -> list:
+    def _submit_one(self, k: int, fn, args):
         if self._futures is not None:
-            return [self.client.submit(_apply, f, fn, *args, pure=False) for f in self._futures]
-        return [self.client.submit(_load_apply, str(self.directory), self._meta, k, self._options, fn, *args,
-                                   pure=False) for k in range(self.n_partitions)]
+            return self.client.submit(_apply, self._futures[k], fn, *args, pure=False)
+        return self.client.submit(_load_apply, str(self.directory), self._meta, k, self._options, fn, *args,
+                                  pure=False)
+
+    def _submit(self, fn, args) -> list:
+        return [self._submit_one(k, fn, args) for k in range(self.n_partitions)]
 
     def map(self, fn, *args) -> list:
         return self.client.gather(self._submit(fn, args))
 
     def reduce(self, fn, combine, *args):
-        """Fold the results in partition order as they arrive; only results waiting for an earlier one are held."""
-        futures = self._submit(fn, args)
-        index = {f.key: i for i, f in enumerate(futures)}
+        """Fold the results in partition order as they arrive; only results waiting for an earlier one are held.
+
+        At most :data:`IN_FLIGHT` tasks per worker thread are submitted at a time, and the next partition is
+        submitted as each result is taken: when the driver's ``combine`` is slower than the workers, the
+        finished results wait on the workers, so without this bound they would pile up there.
+        """
+        window = max(2, IN_FLIGHT * sum(self.client.nthreads().values()))
+        todo = iter(range(self.n_partitions))
+        first = [self._submit_one(k, fn, args) for k in itertools.islice(todo, window)]
+        index = {f.key: i for i, f in enumerate(first)}
+        running = distributed.as_completed(first)
+        del first
         waiting, total, nxt = {}, None, 0
-        for fut in distributed.as_completed(futures):
-            waiting[index[fut.key]] = fut.result()
+        for fut in running:
+            waiting[index.pop(fut.key)] = fut.result()
             fut.release()
+            for k in itertools.islice(todo, 1):
+                new = self._submit_one(k, fn, args)
+                index[new.key] = k
+                running.add(new)
             while nxt in waiting:
                 value = waiting.pop(nxt)
                 total = value if nxt == 0 else combine(total, value)

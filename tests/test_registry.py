@@ -158,3 +158,22 @@ def test_a_study_loaded_from_files_and_its_frames_are_written_alike(csv_study, r
     with pytest.raises(FileExistsError):
         write_partitioned(frames, tmp_path / "frames")
     assert write_partitioned(frames, tmp_path / "frames", force=True) == out
+
+
+def _episode_ids(study):
+    return list(study.episodes["episode_id"])
+
+
+def test_reduce_folds_in_partition_order_with_a_bounded_number_of_tasks(tmp_path, client):
+    """reduce submits at most IN_FLIGHT tasks per worker thread and the next as each result is taken; the fold is
+    still in partition order: the concatenated episode ids equal map's, partition by partition (12 partitions,
+    more than the 4 tasks in flight on the 2-thread cluster, and persist=False so every task loads again)."""
+    from backpain_outcomes import registry
+
+    reg = simulate_partitioned(tmp_path / "reg", 120, patients_per_partition=10, seed=3)
+    with load_partitioned(reg, client=client, today=TODAY, persist=False) as part:
+        assert part.n_partitions == 12 > registry.IN_FLIGHT * sum(client.nthreads().values())
+        mapped = part.map(_episode_ids)
+        folded = part.reduce(_episode_ids, lambda a, b: a + b)
+    assert folded == [e for ids in mapped for e in ids]
+    assert len(set(folded)) == len(folded) == 120
