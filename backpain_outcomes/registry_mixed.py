@@ -109,8 +109,11 @@ def _levels(study, instrument, origin, formula, re_formula, groups):
             levels[c] = list(data[c].cat.categories)
         elif not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
             levels[c] = list(pd.unique(frame[c].dropna()))
+    # take() copies the rows: a slice (head) of Arrow strings keeps the partition's whole buffers alive
+    # on the worker until every partition's result is gathered (50 MB a partition at 10^7 episodes)
+    sample = frame.take(np.arange(min(TEMPLATE_ROWS, len(frame))))
     return {**out, "levels": levels, "n_rows": len(data), "n_complete": len(frame),
-            "n_groups": int(frame[groups].nunique()) if groups in frame else 0, "sample": frame.head(TEMPLATE_ROWS)}
+            "n_groups": int(frame[groups].nunique()) if groups in frame else 0, "sample": sample}
 
 
 def _typed(frame, dtypes):

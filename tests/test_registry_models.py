@@ -84,6 +84,33 @@ def test_mixed_model_summed_in_blocks_of_groups(study, parts, monkeypatch):
     _same_mixed(whole, fit_mixed_model(study))
 
 
+def _buffer_bytes(frame: pd.DataFrame) -> int:
+    """Bytes of the buffers a frame's columns keep alive (an Arrow slice keeps its whole parent buffer)."""
+    total = 0
+    for c in frame.columns:
+        arr = frame[c].array
+        if hasattr(arr, "_pa_array"):
+            total += arr._pa_array.get_total_buffer_size()
+        else:
+            values = np.asarray(arr)
+            total += values.base.nbytes if isinstance(values.base, np.ndarray) else values.nbytes
+    return total
+
+
+def test_design_template_does_not_keep_the_partition_alive(study):
+    # The 10^7 run: each worker held the first pass's results of all its partitions until the last one finished,
+    # and a 50-row template cut with head() kept the whole partition's Arrow string buffers (about 50 MB each).
+    from backpain_outcomes.registry_mixed import TEMPLATE_ROWS, _levels
+
+    out = _levels(study, "nrs", "onset", "score ~ day * modality + baseline", "~ day", "episode_id")
+    sample = out["sample"]
+    assert len(sample) == TEMPLATE_ROWS and out["n_complete"] > 50 * TEMPLATE_ROWS
+    whole = study.analysis_frame("nrs", origin="onset")
+    # with head() instead of take() the template's columns held 195,803 bytes here, about twice this bound
+    assert _buffer_bytes(sample) < 200 * TEMPLATE_ROWS * len(sample.columns)
+    assert _buffer_bytes(whole) > 20 * _buffer_bytes(sample)
+
+
 def test_mixed_model_refusals_name_the_argument(study, parts):
     with pytest.raises(ValueError, match="engine='statsmodels'"):
         fit_mixed_model(parts, engine="statsmodels")
