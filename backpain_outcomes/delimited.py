@@ -66,6 +66,10 @@ class Part:
     ragged_fields: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     header_fields: int = 0
     notes: list = field(default_factory=list)
+    #: Column -> ``(key, codes, uniques)``: ``pd.factorize`` of a text column of ``data`` that the reader got
+    #: without hashing (a Parquet file's dictionary), valid while the column's key (``reading.text_key``) is
+    #: ``key``.
+    codes: dict = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:

@@ -66,7 +66,8 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
     kept = t.lookups.get(f"parent:{values.name}")
     if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
         return kept[1], kept[2]
-    at = index_of(values, distinct)
+    coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
+    at = index_of(values, distinct) if coded is None else np.r_[index_of(coded[1], distinct), -1][coded[0]]
     t.lookups[f"parent:{values.name}"] = (values.array, distinct, at)
     return distinct, at
 

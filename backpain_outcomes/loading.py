@@ -51,6 +51,7 @@ from .reading import (
     normalise_column,
     read_part,
     strip_text,
+    text_key,
 )
 from .study import Study
 from .validation import (
@@ -132,29 +133,47 @@ def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) 
         for part in parts:
             index = p.source_index(part.source)
             notes.extend(f"{part.source}: {n}" for n in part.notes)
-            data = _columns(name, part, p)
-            if data is None:
+            columns = _columns(name, part, p)
+            if columns is None:
                 continue
             _rows_not_read(name, part, p)
-            frames.append(data)
-            sources.append(np.full(len(data), index, np.int64))
+            frames.append(columns)
+            sources.append(np.full(len(columns[0]), index, np.int64))
             rows.append(part.lines)
             n_read += part.n_rows
     if not frames:
         return None
-    data = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return RawTable(name, data.reset_index(drop=True), sources[0] if len(sources) == 1 else np.concatenate(sources),
-                    rows[0] if len(rows) == 1 else np.concatenate(rows), p.sources, n_read)
+    data = frames[0][0] if len(frames) == 1 else pd.concat([f for f, _ in frames], ignore_index=True)
+    t = RawTable(name, data.reset_index(drop=True), sources[0] if len(sources) == 1 else np.concatenate(sources),
+                 rows[0] if len(rows) == 1 else np.concatenate(rows), p.sources, n_read)
+    if len(frames) == 1:  # the reader's codes of text columns (those of several files would need merging)
+        t.keep_codes(frames[0][1])
+    return t
 
 
-def _columns(name: str, part, p: Problems) -> pd.DataFrame | None:
-    """The part's columns under their canonical names, values stripped; None when the part is refused."""
+def _columns(name: str, part, p: Problems) -> tuple[pd.DataFrame, dict] | None:
+    """The part's columns under their canonical names, values stripped, and the reader's codes of text columns
+    under those names; None when the part is refused."""
     df = part.data
     names = [normalise_column(c, name) for c in df.columns]
     keep = [i for i, n in enumerate(names) if n or df.iloc[:, i].notna().any()]  # drop unnamed empty columns
-    df = df.iloc[:, keep]
-    names = [names[i] or f"column_{i + 1}" for i in keep]
-    seen = {}
+    codes = {names[i] or f"column_{i + 1}": part.codes[c] for i, c in enumerate(df.columns)
+             if i in keep and c in part.codes}
+    data = _named(name, part, df.iloc[:, keep], [names[i] or f"column_{i + 1}" for i in keep], p)
+    if data is None:
+        return None
+    for col in data.columns:
+        s = data[col]
+        if pd.api.types.is_string_dtype(s) and s.dtype != object and not (
+                col in codes and codes[col][0] == text_key(s)):  # (a reader's coded column is stripped already)
+            data[col] = strip_text(s)
+    return data, codes
+
+
+def _named(name: str, part, df: pd.DataFrame, names: list, p: Problems) -> pd.DataFrame | None:
+    """The columns under their canonical names; None (a problem recorded) when two columns have one name, the
+    part has no rows or misses a required column."""
+    seen: dict = {}
     for raw, n in zip(df.columns, names):
         seen.setdefault(n, []).append(str(raw))
     twice = {n: raws for n, raws in seen.items() if len(raws) > 1}
@@ -175,10 +194,6 @@ def _columns(name: str, part, p: Problems) -> pd.DataFrame | None:
         p.whole_file(name, part.source, "missing_column", f"missing required column(s) {', '.join(missing)}; "
                      f"columns found: {', '.join(names) if names else '(none)'}", ", ".join(TABLES[name][0]))
         return None
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_string_dtype(s) and s.dtype != object:
-            df[col] = strip_text(s)
     return df
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .problems import ERROR, Problems
+from .text_columns import text_key
 
 __all__ = ["RawTable"]
 
@@ -41,18 +42,35 @@ class RawTable:
     #: ``"episode_id"``, the row of each row's episode among the valid episodes (-1: none); for the episodes
     #: table, ``"valid_rows"``, the rows that are those valid episodes.
     lookups: dict = field(default_factory=dict)
-    #: Column -> (its values, ``pd.factorize`` of them), made by :meth:`distinct` (see there).
+    #: Column -> (its values, ``pd.factorize`` of them), made by :meth:`distinct` or given by the reader
+    #: (:meth:`keep_codes`).
     factorized: dict = field(default_factory=dict)
 
     def distinct(self, column: str) -> tuple:
         """``pd.factorize`` of a column, made once and kept while the column holds the same values (a column
         replaced, as ``blank_missing_marks`` replaces one, is factorized again)."""
         values = self.data[column]
-        kept = self.factorized.get(column)
-        if kept is None or kept[0] is not values.array:
-            kept = (values.array, *pd.factorize(values))
-            self.factorized[column] = kept
+        kept = self.known_distinct(values, column)
+        if kept is None:
+            kept = pd.factorize(values)
+            self.factorized[column] = (_anchor(values), *kept)
+        return kept
+
+    def known_distinct(self, values: pd.Series, column: str | None = None) -> tuple | None:
+        """``pd.factorize(values)`` when it is kept for ``column`` (default: ``values.name``) and ``values`` are
+        that column's values (the same Arrow buffers, or the same array); None otherwise."""
+        kept = self.factorized.get(values.name if column is None else column)
+        if kept is None or len(kept[1]) != len(values) or not _same(kept[0], values):
+            return None
         return kept[1:]
+
+    def keep_codes(self, codes: dict) -> None:
+        """Keep the codes a reader found (column -> ``(key, codes, uniques)``, see ``reading.Part.codes``) for
+        the columns whose values are still the ones they were found for."""
+        for column, (key, c, u) in codes.items():
+            if column in self.data and key is not None and text_key(self.data[column]) == key \
+                    and len(c) == len(self.data):
+                self.factorized[column] = (_anchor(self.data[column]), c, u)
 
     def files_read(self) -> np.ndarray:
         """The indexes into ``sources`` of the table's files, in the order their rows come (as ``pd.unique`` of
@@ -87,6 +105,16 @@ class RawTable:
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
         p.add(self.name, self.source_index[idx], self.rows[idx], column, reason, msg, expected, value=val,
               position=idx, kind=kind)
+
+
+def _anchor(values: pd.Series) -> tuple:
+    """What identifies a column's values: its Arrow buffers (with the array, which keeps them alive) for an
+    Arrow-backed text column, else the array object itself."""
+    return values.array, text_key(values)
+
+
+def _same(anchor: tuple, values: pd.Series) -> bool:
+    return anchor[0] is values.array or (anchor[1] is not None and anchor[1] == text_key(values))
 
 
 def _pick(values, idx: np.ndarray):

@@ -26,12 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .delimited import Part, ReadError, read_text
+from .text_columns import chunks_key, dictionary_codes, strip_text, text_key, tidy
 
 __all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "LABELLED_COLUMNS", "Part",
            "ReadError", "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part",
-           "read_workbook", "read_statistics_file", "frame_part", "strip_text"]
+           "read_workbook", "read_statistics_file", "read_parquet", "frame_part", "strip_text", "text_key"]
 
 #: table -> (required columns, optional columns)
 TABLES = {
@@ -219,49 +222,21 @@ def _sheet_part(rows: list[tuple], source: str) -> Part:
 
 
 # ----------------------------------------------------------------------------------------------- frames
-def strip_text(s: pd.Series) -> pd.Series:
-    """An Arrow-backed text column with surrounding white space removed and empty values missing.
-
-    The column is returned as it is when no value is empty or begins or ends with a byte that could be
-    white space (ASCII control characters, space, any non-ASCII byte): a check of two bytes per value.
-    """
-    arr = pa.array(s)
-    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    if not all(_tidy(c) for c in chunks):
-        st = s.str.strip()
-        return st.where(st != "")
-    return s
-
-
-def _tidy(arr: pa.Array) -> bool:
-    """True when no value of an Arrow text array is empty or has a byte that could be white space at an end."""
-    if not (pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type)):
-        return False
-    if not len(arr) or arr.null_count == len(arr):
-        return True
-    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.asarray(np.frombuffer(arr.buffers()[1], width)[arr.offset: arr.offset + len(arr) + 1],
-                         dtype=np.int64)  # no copy of the offsets of a large string array
-    start, stop = offsets[:-1], offsets[1:]
-    if arr.null_count:
-        valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        start, stop = start[valid], stop[valid]
-    if not (stop > start).all():
-        return False
-    data = np.frombuffer(arr.buffers()[2], np.uint8)
-    first, last = data[start], data[stop - 1]
-    return not (((first <= 32) | (first >= 127)).any() or ((last <= 32) | (last >= 127)).any())
-
-
-def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
+def frame_part(df: pd.DataFrame, source: str, first_line: int = 2, codes: dict | None = None) -> Part:
     """A DataFrame (or a Parquet file's) as a part: line = position + ``first_line`` (2: below a header), all-missing
-    rows are blank."""
+    rows are blank. ``codes``: column -> ``(codes, uniques)``, ``pd.factorize`` of a text column of ``df`` (see
+    :func:`read_parquet`); such a column is checked for white space on its distinct values only, and its codes
+    are kept on the part when it needs no stripping."""
     df = df.copy(deep=False)  # copy on write: the columns replaced below never reach the caller's frame
+    codes = dict(codes or {})
     for col in df.columns:
         s = df[col]
         if s.dtype == object:
             df[col] = s.map(_cell)
+        elif col in codes and tidy(codes[col][1]):
+            continue  # every value is one of the distinct values, which need no stripping
         elif pd.api.types.is_string_dtype(s):
+            codes.pop(col, None)
             df[col] = strip_text(s)
     lines = np.arange(first_line, len(df) + first_line, dtype=np.int64)
     blank = np.zeros(len(df), bool) if not len(df.columns) else df.iloc[:, 0].isna().to_numpy(bool)
@@ -270,9 +245,55 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2) -> Part:
             break
         blank = blank & df.iloc[:, i].isna().to_numpy(bool)
     if not blank.any():  # (no copy of the rows nor of their lines)
-        return Part(source, df.reset_index(drop=True), lines, lines[blank], header_fields=len(df.columns))
-    return Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],
-                header_fields=len(df.columns))
+        part = Part(source, df.reset_index(drop=True), lines, lines[blank], header_fields=len(df.columns))
+    else:  # a blank row has no value: its code is -1 in every column, and the codes of the others stay in order
+        part = Part(source, df.loc[~blank].reset_index(drop=True), lines[~blank], lines[blank],
+                    header_fields=len(df.columns))
+        codes = {col: (c[~blank], u) for col, (c, u) in codes.items()}
+    part.codes = {col: (text_key(part.data[col]), c, u) for col, (c, u) in codes.items()}
+    return part
+
+
+def read_parquet(path: Path, source: str) -> Part:
+    """A Parquet file as a part (see :func:`frame_part`), with the codes of its text columns.
+
+    The text columns are read as Arrow dictionaries, which the file usually stores them as, and decoded:
+    the frame is the one ``pd.read_parquet`` gives, and the dictionary indices are the columns'
+    ``pd.factorize`` codes when the dictionary's values are distinct and come in the order they first
+    appear (as a writer that builds the dictionary row by row leaves them). Loading then hashes none of
+    these columns to find their distinct values. A file with a time zone column is read by
+    ``pd.read_parquet`` itself.
+    """
+    try:
+        schema = pq.read_schema(path)
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        if not text or len(set(schema.names)) < len(schema.names) or any(
+                pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema):
+            return frame_part(pd.read_parquet(path), source)
+        table = pq.read_table(path, use_pandas_metadata=True, read_dictionary=text)
+        if not all(c.dictionary.equals(col.chunk(0).dictionary) for col in table.columns
+                   if pa.types.is_dictionary(col.type) for c in col.chunks):
+            table = table.unify_dictionaries()  # (one dictionary for all the chunks of a column)
+        decoded = {}
+        for name in text:
+            i = table.schema.get_field_index(name)
+            col, kind = table.column(i), pa.large_string()  # (as pandas keeps text; it converts string)
+            if not pa.types.is_dictionary(col.type):
+                continue
+            dictionary = (col.chunk(0).dictionary if col.num_chunks else pa.array([], kind)).cast(kind)
+            values = pa.chunked_array([pc.take(dictionary, c.indices) for c in col.chunks], kind)
+            table = table.set_column(i, table.schema.field(i).with_type(kind), values)
+            decoded[chunks_key(values.chunks)] = dictionary_codes(col, dictionary)
+        df = table.to_pandas()
+    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
+        raise ReadError("unreadable", f"cannot read the Parquet file: {err}", "a Parquet file") from None
+    codes = {}
+    for col in df.columns:  # the frame keeps the decoded columns as they are: their codes are found by key
+        key = text_key(df[col])
+        found = decoded.get(key) if key is not None else None
+        if found is not None:
+            codes[col] = found
+    return frame_part(df, source, codes=codes)
 
 
 # ----------------------------------------------------------------------------------------------- SPSS, Stata
@@ -335,8 +356,4 @@ def read_part(obj, table: str, sheet=None, source: str | None = None) -> list[Pa
         return read_workbook(path, source, sheet)
     if kind in ("spss", "stata", "sas"):
         return [read_statistics_file(path, source, table)]
-    try:
-        df = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
-        raise ReadError("unreadable", f"cannot read the Parquet file: {err}", "a Parquet file") from None
-    return [frame_part(df, source)]
+    return [read_parquet(path, source)]

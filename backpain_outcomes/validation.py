@@ -127,7 +127,7 @@ def blank_missing_marks(t: RawTable) -> list[str]:
     for col in OPTIONAL_COLUMNS.get(t.name, ()):
         if col not in t.data:
             continue
-        hit = _marks(t.data[col])
+        hit = _marks(t.data[col], t.known_distinct(t.data[col]))
         if hit.any():
             written = ", ".join(repr(u) for u in pd.unique(t.data[col][hit]))  # in the order first written
             t.data[col] = t.data[col].where(~hit)
@@ -136,16 +136,23 @@ def blank_missing_marks(t: RawTable) -> list[str]:
     return notes
 
 
-def _marks(values: pd.Series) -> np.ndarray:
-    """Rows holding a missing-value mark (text only; compared stripped, in lower case)."""
+def _marks(values: pd.Series, distinct: tuple | None = None) -> np.ndarray:
+    """Rows holding a missing-value mark (text only; compared stripped, in lower case). ``distinct``:
+    ``pd.factorize(values)`` when it is known (the distinct values are compared, then looked up by code)."""
+    if distinct is not None and pd.api.types.is_string_dtype(values) and values.dtype != object:
+        codes, uniq = distinct
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(uniq.array)))
+        marked = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
+        mark = marked.to_numpy(zero_copy_only=False).astype(bool)
+        return np.r_[mark, False][codes] if mark.any() else np.zeros(len(values), bool)
     if pd.api.types.is_string_dtype(values) and values.dtype != object:
         arr = pa.array(values)
-        distinct = pc.unique(arr)  # the distinct values are compared, then the rows holding a mark found
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(distinct))
+        written = pc.unique(arr)  # the distinct values are compared, then the rows holding a mark found
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(written))
         marked = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
         if not pc.any(marked).as_py():
             return np.zeros(len(values), bool)
-        hit = pc.is_in(arr, value_set=distinct.filter(marked))
+        hit = pc.is_in(arr, value_set=written.filter(marked))
         return hit.to_numpy(zero_copy_only=False).astype(bool)
     codes, uniq = pd.factorize(values)
     mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])
@@ -219,7 +226,7 @@ def _vocabulary_column(t: RawTable, p: Problems, col: str, normalise, user_map, 
 
 def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, choices):
     """``col`` mapped onto the vocabulary, and each row's position in ``choices`` (-1: missing or another)."""
-    codes, labels = pd.factorize(t.data[col])  # each distinct label mapped once
+    codes, labels = t.distinct(col)  # each distinct label mapped once
     names = normalise(pd.Series(labels, dtype=object), user_map).to_numpy(object)
     mapped = pd.Series(np.r_[names, None][codes], index=t.data.index, dtype=object)
     known = np.r_[pd.notna(names), True][codes]  # a missing value is not an unknown label

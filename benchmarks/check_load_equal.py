@@ -10,6 +10,8 @@ notes, flow, summary and warnings, or the problems raised, on
 - small files of instrument/modality aliases, unknown and missing names and duplicates; episodes
   assigned from onsets, unknown episodes and episodes of another patient; dates with times, Excel
   serials and mixed day/month orders;
+- the corrupted study as Parquet (junk, blanks, spaces; a categorical column; row groups) and the
+  example study of ``data/example`` as CSV and as Parquet;
 
 each with ``errors="raise"`` and ``errors="exclude"``.
 
@@ -104,6 +106,33 @@ def _small(directory: Path) -> None:
                   "instrument": ["nrs"] * 3, "score": ["1", "2", "3"]}).to_csv(d3 / "scores.csv", index=False)
 
 
+def _parquet_variants(inputs: Path) -> None:
+    """The corrupted study as Parquet (text columns with junk, marks, blanks and spaces; patients with a
+    categorical column, scores in row groups of 5,000 rows) and the example study of ``data/``."""
+    frames = {f.stem: pd.read_csv(f, dtype=str, keep_default_na=False, skip_blank_lines=False)
+              for f in sorted((inputs / "corrupt").glob("*.csv"))}
+    out = inputs / "corrupt_parquet"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in frames.items():
+        df = df.replace({"": None})
+        for col in df.columns.difference(["instrument", "score"]):  # the junk's spaces in two columns only
+            df[col] = df[col].replace({" nrs ": "nrs"})
+        if "score" in df:  # spaces around some values of two columns (stripped); the other columns keep their codes
+            df["score"] = df["score"].replace({"x": " x "})
+            df["patient_id"] = df["patient_id"].replace({"p1": "p1 "})
+        if name == "patients":
+            df["sex"] = df["sex"].astype("category")
+        df.to_parquet(out / f"{name}.parquet", row_group_size=5000 if name == "scores" else None)
+    example = inputs / "example"
+    example.mkdir(parents=True, exist_ok=True)
+    for f in sorted((Path(__file__).resolve().parents[1] / "data" / "example").glob("*.csv")):
+        (example / f.name).write_bytes(f.read_bytes())
+    example_pq = inputs / "example_parquet"
+    example_pq.mkdir(parents=True, exist_ok=True)
+    for f in sorted(example.glob("*.csv")):
+        pd.read_csv(f).to_parquet(example_pq / f"{f.stem}.parquet")
+
+
 def prepare(inputs: Path, big: bool) -> None:
     if big and not (inputs / "parquet").exists():
         _, _, frames = bpo.simulate_study(40000, seed=1, return_frames=True)
@@ -115,6 +144,8 @@ def prepare(inputs: Path, big: bool) -> None:
         _write_corrupt(_corrupt(frames, np.random.default_rng(3)), inputs / "corrupt")
         write_study(frames, inputs / "mid_parquet", fmt="parquet")
         _small(inputs)
+    if not (inputs / "example_parquet").exists():
+        _parquet_variants(inputs)
 
 
 def fingerprint(path: Path, errors: str) -> dict:
@@ -135,7 +166,8 @@ def fingerprint(path: Path, errors: str) -> dict:
 
 def cases(inputs: Path, big: bool) -> list:
     names = (["csv", "parquet"] if big else []) + ["junk", "corrupt", "mid_parquet", "aliases", "onsets", "dates",
-                                                   "dates_mdy", "dates_ambiguous"]
+                                                   "dates_mdy", "dates_ambiguous", "corrupt_parquet", "example",
+                                                   "example_parquet"]
     return [(n, e) for n in names for e in ("raise", "exclude")]
 
 
@@ -162,11 +194,14 @@ def main() -> int:
     ap.add_argument("mode", choices=("save", "compare"))
     ap.add_argument("directory", type=Path)
     ap.add_argument("--small", action="store_true", help="skip the 1M-row study")
+    ap.add_argument("--only", nargs="+", help="these inputs only (names of DIR/inputs)")
     args = ap.parse_args()
     inputs = args.directory / "inputs"
     prepare(inputs, not args.small)
     bad = 0
     for name, errors in cases(inputs, not args.small):
+        if args.only and name not in args.only:
+            continue
         got = fingerprint(inputs / name, errors)
         saved = args.directory / f"{name}_{errors}.pkl"
         if args.mode == "save":

@@ -201,3 +201,73 @@ def test_frame_part_leaves_the_callers_frame_as_it_was():
     assert part.lines.tolist() == [2, 4, 5] and part.blank.tolist() == [3]
     assert part.data["patient_id"].tolist()[::2] == ["p1", "p3"] and part.data["note"].tolist()[::2] == ["a", "b"]
     assert part.data["score"].tolist() == ["5", "6", "7"]
+
+
+def _parquet_files(tmp_path):
+    """Parquet files whose text columns the reader decodes from their dictionaries (issue 17), and the
+    frames ``pd.read_parquet`` gives of them (the reference)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = []
+    df = pd.DataFrame({"a": pd.Categorical(["x", "y", "x", None, "z"], categories=["z", "y", "x"]),
+                       "b": pd.Series(["p1", " p2", "", None, "p1"], dtype="str"), "c": [1.0, 2, np.nan, 4, 5],
+                       "d": pd.Series(["u", "v", None, "u", "w"], dtype=object)})
+    df.to_parquet(tmp_path / "a.parquet")
+    df.set_index("d").to_parquet(tmp_path / "b.parquet")
+    pq.write_table(pa.table({"x": pa.array(["b", "a", "b", None, "c"] * 3), "y": list(range(15))}),
+                   tmp_path / "c.parquet", row_group_size=4)  # four row groups, each with its own dictionary
+    pq.write_table(pa.table({"x": pa.array([], pa.string())}), tmp_path / "d.parquet")
+    pq.write_table(pa.table({"x": pa.array([None, None], pa.string()), "y": [1, 2]}), tmp_path / "e.parquet")
+    pq.write_table(pa.table({"x": pa.array(["b", "a", "b"])}), tmp_path / "f.parquet", use_dictionary=False)
+    pq.write_table(pa.table({"x": pa.DictionaryArray.from_arrays(pa.array([1, 0, 1, None], pa.int32()),
+                                                                 pa.array(["q", "r"])).cast(pa.string()),
+                             "z": pa.array([None, "s", "t", None])}), tmp_path / "g.parquet")
+    pd.DataFrame({"x": [None, "a", None], "y": [None, 1.0, None]}).to_parquet(tmp_path / "h.parquet")  # blank rows
+    paths = sorted(tmp_path.glob("*.parquet"))
+    return paths
+
+
+def test_parquet_text_read_from_dictionaries_as_pandas_reads_it(tmp_path):
+    """The Parquet reader decodes text columns from their dictionaries: its frame equals the one
+    ``pd.read_parquet`` gives (then made a part by ``frame_part``), line for line, and the codes it keeps are
+    those ``pd.factorize`` gives of the columns (order of first appearance, -1 missing)."""
+    from backpain_outcomes.reading import read_parquet, text_key
+
+    coded = set()
+    for path in _parquet_files(tmp_path):
+        new, old = read_parquet(path, "s"), frame_part(pd.read_parquet(path), "s")
+        pd.testing.assert_frame_equal(new.data, old.data, check_exact=True)
+        assert new.lines.tolist() == old.lines.tolist() and new.blank.tolist() == old.blank.tolist()
+        for col, (key, codes, uniques) in new.codes.items():
+            assert key == text_key(new.data[col])  # the codes are of the part's own column
+            want, distinct = pd.factorize(new.data[col])
+            assert codes.tolist() == want.tolist() and uniques.equals(distinct) and uniques.dtype == distinct.dtype
+            coded.add((path.stem, col))
+    # the columns whose codes are kept: not "a" (a categorical), "b" (stripped), nor "d" of b (the index)
+    assert coded == {("a", "d"), ("c", "x"), ("d", "x"), ("e", "x"), ("f", "x"), ("g", "x"), ("g", "z"), ("h", "x")}
+
+
+def test_parquet_codes_are_those_of_the_study(tmp_path):
+    """A study read from Parquet (codes from the dictionaries) equals the same study given as DataFrames
+    (every column hashed): missing-value marks, blank rows, unknown ids and duplicates included."""
+    frames = {"patients": pd.DataFrame({"patient_id": ["p1", "p2", "p3"], "age": ["40", "N/A", "33"]}),
+              "episodes": pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p2", "p3"],
+                                        "onset_date": ["2024-01-01", "2024-01-02", "n/a"]}),
+              "scores": pd.DataFrame({"patient_id": ["p1", "p1", "p2", None, "p9", "p1"],
+                                      "episode_id": ["e1", "e1", "NA", None, "e1", "e1"],
+                                      "date": ["2024-01-03", "2024-01-03", "2024-01-04", None, "2024-01-05",
+                                               "2024-01-06"], "instrument": ["nrs", "nrs", "odi", None, "nrs", "NRS"],
+                                      "score": [3.0, 3.0, 40.0, None, 2.0, 4.0]})}
+    for name, df in frames.items():
+        df.to_parquet(tmp_path / f"{name}.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = bpo.load_study(tmp_path, errors="exclude", today=TODAY)
+        b = bpo.load_study(errors="exclude", today=TODAY, **frames)
+    for table in ("patients", "episodes", "scores"):
+        pd.testing.assert_frame_equal(getattr(a, table).drop(columns="_source", errors="ignore"),
+                                      getattr(b, table).drop(columns="_source", errors="ignore"), check_exact=True)
+    pd.testing.assert_frame_equal(a.exclusions.drop(columns="source"), b.exclusions.drop(columns="source"))
+    assert a.exclusions["reason"].tolist() == ["duplicate", "blank_row", "unknown_patient"]  # rows 3, 5 and 6
+    assert a.notes == b.notes and len(a.notes) == 3  # the marks N/A, n/a and NA, each read as blank

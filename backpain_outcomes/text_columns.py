@@ -1,0 +1,92 @@
+"""Arrow-backed text columns: white space checked in place, where a column's values are, and the codes of
+dictionary-encoded ones.
+
+Helpers of reading (:mod:`backpain_outcomes.reading`) that let loading find the distinct values of a text
+column without hashing it again (issue 17): :func:`strip_text` strips only a column that needs it (two
+bytes read per value); :func:`text_key` tells whether two columns hold the very same Arrow buffers (so that
+codes found for one are those of the other); :func:`dictionary_codes` turns the indices of a dictionary
+column (as Parquet files store text) into ``pd.factorize`` codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "dictionary_codes"]
+
+
+def strip_text(s: pd.Series) -> pd.Series:
+    """An Arrow-backed text column with surrounding white space removed and empty values missing.
+
+    The column is returned as it is when no value is empty or begins or ends with a byte that could be
+    white space (ASCII control characters, space, any non-ASCII byte): a check of two bytes per value.
+    """
+    if not tidy(s):
+        st = s.str.strip()
+        return st.where(st != "")
+    return s
+
+
+def _chunks(values: pd.Series | pd.Index) -> list:
+    """The Arrow arrays of an Arrow-backed column (no copy)."""
+    arr = pa.array(values.array)
+    return arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+
+
+def _tidy(arr: pa.Array) -> bool:
+    """True when no value of an Arrow text array is empty or has a byte that could be white space at an end."""
+    if not (pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type)):
+        return False
+    if not len(arr) or arr.null_count == len(arr):
+        return True
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.asarray(np.frombuffer(arr.buffers()[1], width)[arr.offset: arr.offset + len(arr) + 1],
+                         dtype=np.int64)  # no copy of the offsets of a large string array
+    start, stop = offsets[:-1], offsets[1:]
+    if arr.null_count:
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        start, stop = start[valid], stop[valid]
+    if not (stop > start).all():
+        return False
+    data = np.frombuffer(arr.buffers()[2], np.uint8)
+    first, last = data[start], data[stop - 1]
+    return not (((first <= 32) | (first >= 127)).any() or ((last <= 32) | (last >= 127)).any())
+
+
+def text_key(values) -> tuple | None:
+    """Where the values of an Arrow-backed text column are in memory: the type, offset, length and buffer
+    addresses of each chunk (None for another column). Two columns with equal keys hold the same values, as
+    long as the column the key was taken from is kept alive (its buffers are not freed and reused)."""
+    if not (isinstance(values, pd.Series | pd.Index) and pd.api.types.is_string_dtype(values)
+            and values.dtype != object):
+        return None
+    arr = pa.array(values.array)  # (no copy of an Arrow-backed column)
+    return chunks_key(arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr])
+
+
+def chunks_key(chunks) -> tuple:
+    """The key of :func:`text_key` for a list of Arrow arrays."""
+    return tuple((str(c.type), c.offset, len(c), tuple(0 if b is None else b.address for b in c.buffers()))
+                 for c in chunks)
+
+
+def tidy(values: pd.Series | pd.Index) -> bool:
+    """True when no value of an Arrow-backed text column is empty or has a byte that could be white space at an
+    end (see :func:`strip_text`)."""
+    return all(_tidy(c) for c in _chunks(values))
+
+
+def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.ndarray, pd.Index] | None:
+    """``pd.factorize`` of a dictionary column from its indices: when its values are distinct, not missing, all
+    used and numbered in the order they first appear (None otherwise)."""
+    indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+    if dictionary.null_count or len(pc.unique(dictionary)) != len(dictionary):
+        return None
+    seen = pc.unique(indices).drop_null().to_numpy()  # the indices in the order they first appear
+    if not np.array_equal(seen, np.arange(len(dictionary))):
+        return None
+    codes = indices.fill_null(-1).combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
+    return codes, pd.Index(pd.array(dictionary, dtype="str"))
