@@ -8,7 +8,10 @@ EM is vectorised over episodes (rows are sorted by episode; per-episode sums
 use ``np.add.reduceat``, :class:`SufficientStats`), with several random
 starts: short runs for every start, then the best starts are run to
 convergence (the strategy lcmm users adopt for large data, lcmm #258;
-:func:`fit_k`). The log-likelihood is checked never to decrease. Iteration
+:func:`fit_k`; runs that reach the same optimum are ranked in the order they
+started, :func:`ranked`). The search (:func:`best_of_starts`) and the M-step
+from posterior-weighted sums (:func:`weighted_sums`, :func:`mstep_from_sums`)
+also serve the partitioned fit (:mod:`backpain_outcomes.registry_lcga`). The log-likelihood is checked never to decrease. Iteration
 caps are reported, not silent (lcmm #73); a class whose variance hits its
 floor is reported (lcmm #140, #151).
 """
@@ -22,7 +25,14 @@ from scipy.special import logsumexp
 
 from .exceptions import ConvergenceWarning, warn
 
-__all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k"]
+__all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k", "best_of_starts", "exact_quantiles",
+           "estep", "weighted_sums", "mstep_from_sums", "ranked", "FLOOR_NOTE", "TIE_RTOL"]
+
+#: Log-likelihoods of two EM runs within this relative difference are a tie (the same optimum).
+TIE_RTOL = 1e-13
+
+#: The note of a fit in which a class variance hit its floor.
+FLOOR_NOTE = "a class variance hit its floor (a degenerate class fitting few episodes exactly)"
 
 
 class TimeBasis:
@@ -51,18 +61,48 @@ class TimeBasis:
                 raise ValueError("degree must be 1, 2 or 3")
         elif kind == "spline":
             inner = np.quantile(u, np.linspace(0, 1, n_knots + 2)[1:-1]) if n_knots else np.array([])
-            lo, hi = min(u.min(), 0.0), u.max()
-            self.knots = np.r_[[lo] * 4, inner, [hi] * 4]
-            self.hi = hi
+            self._knots(min(u.min(), 0.0), u.max(), inner)
         else:
             raise ValueError("time must be 'polynomial' or 'spline'")
+
+    def _knots(self, lo, hi, inner):
+        self.knots = np.r_[[lo] * 4, inner, [hi] * 4]
+        self.hi = hi
+
+    @classmethod
+    def from_counts(cls, days, counts, kind="polynomial", degree=2, n_knots=2, scale=None) -> TimeBasis:
+        """The basis :class:`TimeBasis` sets up on data whose distinct days are ``days`` (sorted), each
+        ``counts`` times: the same knots bit for bit (:func:`exact_quantiles`), from a table of counts
+        that partitions of the data can add up.
+
+        Examples
+        --------
+        >>> day = np.array([0.0, 7, 7, 14, 30, 30, 30, 90])
+        >>> d, n = np.unique(day, return_counts=True)
+        >>> bool(np.array_equal(TimeBasis.from_counts(d, n, "spline").knots, TimeBasis(day, "spline").knots))
+        True
+        """
+        days = np.asarray(days, float)
+        if kind not in ("polynomial", "spline"):
+            raise ValueError("time must be 'polynomial' or 'spline'")
+        if kind == "polynomial" and degree not in (1, 2, 3):
+            raise ValueError("degree must be 1, 2 or 3")
+        basis = cls.__new__(cls)
+        basis.kind, basis.degree = kind, degree
+        basis.scale = float(scale or max(days[-1], 1.0))
+        if kind == "spline":
+            u = days / basis.scale
+            inner = exact_quantiles(u, counts, np.linspace(0, 1, n_knots + 2)[1:-1]) if n_knots else np.array([])
+            basis._knots(min(u[0], 0.0), u[-1], inner)
+        return basis
 
     def __call__(self, day):
         u = np.asarray(day, float) / self.scale
         if self.kind == "polynomial":
             return np.column_stack([u**p for p in range(self.degree + 1)])
         u = np.clip(u, self.knots[0], self.hi)
-        return BSpline.design_matrix(u, self.knots, 3, extrapolate=False).toarray()
+        knots = np.require(self.knots, float, "CA")  # a basis sent to a Dask worker may arrive unaligned
+        return BSpline.design_matrix(u, knots, 3, extrapolate=False).toarray()
 
 
 class ClassFit:
@@ -71,12 +111,15 @@ class ClassFit:
     ``beta`` (p, K) curve coefficients, ``sigma2`` (K,) residual variances,
     ``pi`` (K,) class weights, ``loglik``, ``post`` (episodes, K) posterior
     class probabilities, ``n_iter``, ``converged``, ``path`` (log-likelihood
-    per iteration) and ``notes``.
+    per iteration) and ``notes``. Set once the fit is chosen: ``members`` and ``weighted_S`` (what
+    describes its classes); in a partitioned fit also ``sums`` (the weighted sums of the last posteriors)
+    and ``post_params`` (the parameters that gave them).
     """
 
     def __init__(self, K, beta, sigma2, pi, loglik, post, n_iter, converged, path, notes):
         self.K, self.beta, self.sigma2, self.pi, self.loglik = K, beta, sigma2, pi, loglik
         self.post, self.n_iter, self.converged, self.path, self.notes = post, n_iter, converged, path, notes
+        self.members = self.weighted_S = self.sums = self.post_params = None
 
 
 class SufficientStats:
@@ -109,7 +152,8 @@ class SufficientStats:
         return np.maximum(self.yy[:, None] - 2 * self.b @ beta + quad, 0.0)
 
 
-def _estep(suff, beta, sigma2, pi):
+def estep(suff, beta, sigma2, pi):
+    """(posteriors (E, K), log-likelihood) of the episodes under the parameters."""
     ssr = suff.ssr(beta)
     ll_ic = -0.5 * suff.n[:, None] * np.log(2 * np.pi * sigma2)[None] - ssr / (2 * sigma2[None])
     joint = np.log(np.maximum(pi, 1e-300))[None] + ll_ic
@@ -131,13 +175,41 @@ def _mstep(suff, post, common_var, var_floor):
     return beta, sigma2, post.mean(0)
 
 
+def weighted_sums(suff, post) -> dict:
+    """The posterior-weighted sums an M-step needs, per class: ``S`` = sum post S_i (K, p, p), ``b`` = sum
+    post b_i (K, p), ``yy`` = sum post y_i'y_i, ``n`` = sum post n_i and ``w`` = sum post (K,). Sums over
+    disjoint sets of episodes add up."""
+    return {"S": np.einsum("ek,epq->kpq", post, suff.S, optimize=True), "b": post.T @ suff.b,
+            "yy": post.T @ suff.yy, "n": post.T @ suff.n, "w": post.sum(0)}
+
+
+def mstep_from_sums(sums: dict, n_episodes: int, common_var: bool, var_floor: float):
+    """The M-step from :func:`weighted_sums` of all episodes: ``(beta, sigma2, pi)``.
+
+    beta_c solves (sum post S_i + 1e-10 I) beta_c = sum post b_i, as the in-memory M-step; the weighted
+    residual sum of squares is q_c - 2 r_c'beta_c + beta_c' A_c beta_c with q_c = sum post y_i'y_i,
+    r_c = sum post b_i and A_c = sum post S_i (the per-episode sums of squares before weighting are not
+    clipped at 0 as in memory: they differ only by rounding).
+    """
+    S, b = sums["S"], sums["b"]
+    p = S.shape[1]
+    beta = np.linalg.solve(S + 1e-10 * np.eye(p)[None], b[:, :, None])[:, :, 0].T  # (p, K)
+    ssr = sums["yy"] - 2 * np.einsum("kp,pk->k", b, beta) + np.einsum("kpq,pk,qk->k", S, beta, beta)
+    ssr = np.maximum(ssr, 0.0)
+    if common_var:
+        sigma2 = np.full(len(ssr), max(ssr.sum() / sums["n"].sum(), var_floor))
+    else:
+        sigma2 = np.maximum(ssr / np.maximum(sums["n"], 1e-300), var_floor)
+    return beta, sigma2, sums["w"] / n_episodes
+
+
 def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
     post = post0
     beta, sigma2, pi = _mstep(suff, post, common_var, var_floor)
     path, converged, notes = [], False, []
     ll_prev = -np.inf
     for _ in range(max_iter):
-        post, ll = _estep(suff, beta, sigma2, pi)
+        post, ll = estep(suff, beta, sigma2, pi)
         path.append(ll)
         if abs(ll - ll_prev) <= tol * (1 + abs(ll)):
             converged = True
@@ -145,8 +217,33 @@ def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
         ll_prev = ll
         beta, sigma2, pi = _mstep(suff, post, common_var, var_floor)
     if np.any(sigma2 <= var_floor * 1.0001):
-        notes.append("a class variance hit its floor (a degenerate class fitting few episodes exactly)")
+        notes.append(FLOOR_NOTE)
     return ClassFit(post.shape[1], beta, sigma2, pi, path[-1], post, len(path), converged, np.array(path), notes)
+
+
+def exact_quantiles(values, counts, probs) -> np.ndarray:
+    """``np.quantile`` (linear method) of the data holding each of the sorted distinct ``values`` ``counts``
+    times, bit for bit, without the data: the two order statistics around each virtual index
+    ``(n - 1) q`` come from the cumulative counts, and numpy interpolates between them with the same
+    weight, ``(n - 1) q - floor((n - 1) q)`` (``np.quantile`` of the pair at that weight).
+
+    Examples
+    --------
+    >>> x = np.array([3.0, 1.0, 1.0, 2.0, 8.0, 8.0, 8.0])
+    >>> v, n = np.unique(x, return_counts=True)
+    >>> q = [0.1, 1 / 3, 0.5, 0.9]
+    >>> bool(np.array_equal(exact_quantiles(v, n, q), np.quantile(x, q)))
+    True
+    """
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    virtual = (n - 1) * np.asarray(probs, float)
+    below = np.floor(virtual)
+    gamma = virtual - below
+    i = below.astype(np.int64)
+    lo = values[np.searchsorted(cum, i, side="right")]
+    hi = values[np.searchsorted(cum, np.minimum(i + 1, n - 1), side="right")]
+    return np.array([np.quantile(np.array([a, b]), g) for a, b, g in zip(lo, hi, gamma, strict=True)])
 
 
 def sort_episodes(frame):
@@ -197,21 +294,62 @@ def fit_k(K, suff, E, rng, opts) -> ClassFit:
     >>> fit.converged, bool(modal[0] == modal[1] != modal[2] == modal[3])
     (True, True)
     """
+    def run_all(starts, max_iter):
+        fits = []
+        for start in starts:
+            post0 = (np.ones((E, 1)) if start is None else start.post if isinstance(start, ClassFit)
+                     else np.eye(K)[start])
+            fits.append(_run_em(suff, post0, opts["common"], opts["var_floor"], max_iter, opts["tol"]))
+        return fits
+
+    return best_of_starts(K, E, rng, opts, lambda labels: labels, run_all)
+
+
+def ranked(fits: list) -> list:
+    """The fits by decreasing log-likelihood; fits whose log-likelihoods agree within :data:`TIE_RTOL` (runs
+    that reached the same optimum: their difference is only the order of floating-point sums, which differs
+    between the in-memory and the partitioned fit) keep the order in which they were started.
+
+    Examples
+    --------
+    >>> fits = [ClassFit(2, None, None, None, ll, None, 1, True, None, []) for ll in (-5.0, -3.0, -3.0 - 1e-14)]
+    >>> [f.loglik for f in ranked(fits)]
+    [-3.0, -3.00000000000001, -5.0]
+    >>> [f.loglik for f in ranked(fits[::-1])]
+    [-3.00000000000001, -3.0, -5.0]
+    """
+    order = sorted(range(len(fits)), key=lambda i: -fits[i].loglik)
+    groups: list[list[int]] = []
+    for i in order:
+        prev = fits[groups[-1][-1]].loglik if groups else np.nan
+        if groups and abs(fits[i].loglik - prev) <= TIE_RTOL * (1 + abs(prev)):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [fits[i] for g in groups for i in sorted(g)]
+
+
+def best_of_starts(K: int, E: int, rng, opts: dict, begin, run_all) -> ClassFit:
+    """The search of :func:`fit_k` with any EM.
+
+    Every start (for K > 1 an array of E class numbers drawn from ``rng``, a random partition of the
+    episodes in their order; None for K = 1) is passed to ``begin`` as it is drawn, and what it returns
+    to ``run_all(starts, max_iter)``, which runs EM from every one of them (or from a :class:`ClassFit`:
+    where that run stopped) and returns their :class:`ClassFit`. All starts are drawn before any EM
+    runs; ``rng`` serves nothing else, so the draws are those of running the starts one by one. The
+    ``n_refine`` best runs (:func:`ranked`: runs tied at the same optimum in the order they started) are
+    refined; the first of the ranked refined runs wins.
+    """
     n_starts = 1 if K == 1 else opts["n_init"]
-    candidates = []
-    for _ in range(n_starts):
-        post0 = np.eye(K)[rng.integers(0, K, E)] if K > 1 else np.ones((E, 1))
-        candidates.append(_run_em(suff, post0, opts["common"], opts["var_floor"],
-                                  opts["short_iter"] if K > 1 else opts["max_iter"], opts["tol"]))
-    best = candidates
+    starts = [begin(rng.integers(0, K, E) if K > 1 else None) for _ in range(n_starts)]
+    best = candidates = run_all(starts, opts["short_iter"] if K > 1 else opts["max_iter"])
     if K > 1:
-        best = []
-        for f in sorted(candidates, key=lambda f: -f.loglik)[:opts["n_refine"]]:
-            r = _run_em(suff, f.post, opts["common"], opts["var_floor"], opts["max_iter"], opts["tol"])
+        chosen = ranked(candidates)[:opts["n_refine"]]
+        best = run_all(chosen, opts["max_iter"])
+        for r, f in zip(best, chosen, strict=True):
             r.n_iter += f.n_iter
             r.path = np.r_[f.path, r.path]
-            best.append(r)
-    fit = max(best, key=lambda f: f.loglik)
+    fit = ranked(best)[0]
     if not fit.converged:
         msg = f"k={K}: EM stopped at max_iter={opts['max_iter']} before converging; raise max_iter"
         fit.notes.append(msg)

@@ -42,12 +42,13 @@ from .checks import (
 from .dispatch import on_study
 from .lcga import SufficientStats, TimeBasis, fit_k, sort_episodes
 from .results import Result
-from .trajectory_classes import describe_classes
+from .trajectory_classes import EpisodeColumns, FrameRows, describe_classes, member_summary, merge_member_summaries
 from .trajectory_labels import class_label, distinct_labels
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
 __all__ = ["fit_trajectories", "TrajectoryResult", "adjusted_rand_index", "class_label", "distinct_labels",
-           "trajectory_rows", "trajectory_notes", "check_trajectory_options", "fit_trajectories_frame"]
+           "trajectory_rows", "trajectory_notes", "check_trajectory_options", "fit_trajectories_frame",
+           "enumeration_table", "check_enough_episodes", "check_scores_vary"]
 
 
 def adjusted_rand_index(a, b) -> float:
@@ -113,12 +114,12 @@ class TrajectoryResult(Result):
     def crosstab(self, by: str = "modality") -> pd.DataFrame:
         """Modal class by a column of ``study.episodes`` (labels for reading; row percentages in
         ``attrs['percent']``)."""
-        ep = self._context["study_episodes"]
+        ep = self._context["episode_columns"]
         if ep is None:
             raise ValueError("crosstab needs the episodes of a Study; this result was fitted on a DataFrame")
         by = check_by(by, ep.columns)[0]
         lab = self.sizes.set_index("class")["label"]
-        values = self.classes["episode_id"].map(ep.set_index("episode_id")[by]).map(label)
+        values = self.classes["episode_id"].map(ep(by)).map(label)
         tab = pd.crosstab(values.rename(label(by)), self.classes["class"].map(lambda x: f"{x}: {lab[x]}"))
         tab.attrs["percent"] = tab.div(tab.sum(axis=1), axis=0) * 100
         return tab
@@ -142,8 +143,7 @@ class TrajectoryResult(Result):
         cls = self.classes.set_index("episode_id")["class"]
         styles = style.group_styles(sorted(self.curves["class"].unique()))
         bands = len(styles) <= style.MAX_BANDS
-        f = self._context["frame"]
-        for eid, g in f[f["episode_id"].isin(pick)].groupby("episode_id"):
+        for eid, g in self._context["rows_of"](pick).groupby("episode_id"):
             ax.plot(g["day"], g["score"], color=styles.get(cls[eid], ("grey", "-"))[0], alpha=0.15, lw=0.7)
         share = self.sizes.set_index("class")["share"]
         for c, g in self.curves.groupby("class"):
@@ -254,6 +254,20 @@ def check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, m
     return ks, degree, (None if day is None else check_day(day, "day")), check_min_n(min_n)
 
 
+def check_enough_episodes(E: int, ks) -> None:
+    """The error when the largest k exceeds the ``E`` episodes with repeated measurements."""
+    if E < max(ks):
+        raise ValueError(f"k={max(ks)} classes need at least as many episodes with repeated measurements; "
+                         f"there are {E}")
+
+
+def check_scores_vary(low: float, high: float, inst) -> None:
+    """The error when every score is the same (lowest ``low`` = highest ``high``)."""
+    if high == low:
+        raise ValueError(f"every {inst + ' ' if inst else ''}score is {low:g}: scores that do not vary have no "
+                         "trajectories to find (the likelihood grows without bound as the class variance shrinks)")
+
+
 @on_study
 def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = "spline", degree: int = 2,
                      n_knots: int = 2, origin: str = "onset", n_init: int = 20, seed: int = 0,
@@ -343,23 +357,31 @@ def fit_trajectories_frame(frame, episodes_table, score_range, inst, orig, notes
     lo, hi = score_range
     frame, eps, starts, n_i = sort_episodes(frame)
     E = len(eps)
-    if E < max(ks):
-        raise ValueError(f"k={max(ks)} classes need at least as many episodes with repeated measurements; "
-                         f"there are {E}")
+    check_enough_episodes(E, ks)
     basis = TimeBasis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
     B = basis(frame["day"].to_numpy(float))
     y = frame["score"].to_numpy(float)
-    if len(y) and np.ptp(y) == 0:
-        raise ValueError(f"every {inst + ' ' if inst else ''}score is {y[0]:g}: scores that do not vary have no trajectories to find "
-                         "(the likelihood grows without bound as the class variance shrinks)")
+    if len(y):
+        check_scores_vary(y.min(), y.max(), inst)
     suff = SufficientStats(B, y, starts, n_i)
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
             "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}
     rng = np.random.default_rng(seed)
     fits = {K: fit_k(K, suff, E, rng, opts) for K in ks}
-    enum = pd.DataFrame([_enumeration_row(K, fits[K], B.shape[1], E, variance == "common") for K in ks])
-    best_k, expl = _choose_k(enum, smallest_class, E)
-    context = {"basis": basis, "frame": frame, "episodes": eps, "suff": suff, "study_episodes": episodes_table,
+    for K, fit in fits.items():
+        fit.weighted_S = np.stack([np.einsum("e,epq->pq", fit.post[:, c], suff.S) for c in range(K)])
+        fit.members = merge_member_summaries([member_summary(frame["_ep"].to_numpy(), frame["day"], frame["score"],
+                                                             fit.post.argmax(1), K, min_n)], K, min_n)
+    context = {"basis": basis, "episodes": eps, "rows_of": FrameRows(frame),
+               "episode_columns": None if episodes_table is None else EpisodeColumns(episodes_table),
                "instrument": inst, "origin": orig, "min_n": min_n, "low": lo, "high": hi,
                "last_day": float(frame["day"].max()), "notes": notes}
-    return TrajectoryResult(fits, enum, best_k, best_k, context, expl, notes)
+    return enumeration_table(fits, ks, B.shape[1], E, variance, smallest_class, context)
+
+
+def enumeration_table(fits, ks, p, E, variance, smallest_class, context) -> TrajectoryResult:
+    """The :class:`TrajectoryResult` of the fits (each with ``post``, ``members`` and ``weighted_S``): the
+    enumeration table and the choice of k, for ``p`` coefficients per class and ``E`` episodes."""
+    enum = pd.DataFrame([_enumeration_row(K, fits[K], p, E, variance == "common") for K in ks])
+    best_k, expl = _choose_k(enum, smallest_class, E)
+    return TrajectoryResult(fits, enum, best_k, best_k, context, expl, context["notes"])

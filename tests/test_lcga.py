@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 import backpain_outcomes as bpo
+from backpain_outcomes import lcga
 
 DATA = Path(__file__).parent / "data"
 
@@ -44,3 +45,56 @@ def test_loglik_agrees_with_r_flexmix():
     assert np.all(ours >= r - 1e-6)
     np.testing.assert_allclose(ours, r, atol=1e-3)
     assert tr.enumeration["n_params"].tolist() == [4, 9, 14]
+
+
+def test_in_memory_results_unchanged_by_the_partitioned_engine(example_study):
+    # Expected: the package before issue 16's partitioned EM (commit dd3e3d1, run by hand on this example):
+    # the random starts are drawn in the same sequence, so the fits are the same.
+    tr = bpo.fit_trajectories(example_study, k=[1, 2, 3], n_init=4, seed=5)
+    np.testing.assert_allclose(tr.table["loglik"], [-19685.577513624696, -16174.07919328074, -14889.389124808038],
+                               rtol=1e-12)
+    assert tr.table["n_iter"].tolist() == [2, 21, 20] and tr.best_k == 3
+    np.testing.assert_allclose(tr.select(3).sizes["share"],
+                               [0.16129150846771642, 0.5823702378540463, 0.25633825367823737], rtol=1e-10)
+    poly = bpo.fit_trajectories(example_study, k=[2, 3], n_init=3, seed=11, time="polynomial", variance="common")
+    np.testing.assert_allclose(poly.table["loglik"], [-16890.07713430751, -15753.9841061306], rtol=1e-12)
+    assert poly.table["n_iter"].tolist() == [19, 23]
+
+
+def test_exact_quantiles_are_numpys_bit_for_bit():
+    rng = np.random.default_rng(0)
+    probs = np.linspace(0, 1, 6)[1:-1]
+    for n in (1, 2, 3, 7, 100, 1001):
+        for x in (rng.integers(0, 30, n).astype(float), rng.exponential(50, n), np.round(rng.normal(0, 1, n), 1)):
+            v, counts = np.unique(x, return_counts=True)
+            assert np.array_equal(lcga.exact_quantiles(v, counts, probs), np.quantile(x, probs))
+            thirds = [1 / 3, 2 / 3]
+            assert np.array_equal(lcga.exact_quantiles(v / 7.3, counts, thirds), np.quantile(x / 7.3, thirds))
+            for kind in ("spline", "polynomial"):
+                a, b = lcga.TimeBasis(x, kind, n_knots=3), lcga.TimeBasis.from_counts(v, counts, kind, n_knots=3)
+                assert a.scale == b.scale and np.array_equal(a(x), b(x))
+                if kind == "spline":
+                    assert np.array_equal(a.knots, b.knots)
+
+
+def test_mstep_from_sums_of_two_halves_is_the_least_squares_fit():
+    # One class with weights 1: beta is OLS of all rows, sigma2 = RSS / N (ML), pi = 1; the sums of two disjoint
+    # sets of episodes add up to the sums of all of them.
+    rng = np.random.default_rng(3)
+    day = np.tile([0.0, 7, 30, 90, 180], 40)
+    y = 7 - 4 * day / 180 + rng.normal(0, 1, len(day))
+    basis = lcga.TimeBasis(day, "polynomial", degree=2)
+    B = basis(day)
+    starts = np.arange(0, len(day), 5)
+    whole = lcga.SufficientStats(B, y, starts, np.full(40, 5.0))
+    halves = [lcga.SufficientStats(B[:100], y[:100], starts[:20], np.full(20, 5.0)),
+              lcga.SufficientStats(B[100:], y[100:], starts[:20], np.full(20, 5.0))]
+    sums = [lcga.weighted_sums(s, np.ones((20, 1))) for s in halves]
+    added = {k: sums[0][k] + sums[1][k] for k in sums[0]}
+    for k, v in lcga.weighted_sums(whole, np.ones((40, 1))).items():
+        np.testing.assert_allclose(added[k], v, rtol=1e-13)
+    beta, sigma2, pi = lcga.mstep_from_sums(added, 40, False, 1e-9)
+    ols = np.linalg.lstsq(B, y, rcond=None)[0]
+    np.testing.assert_allclose(beta[:, 0], ols, rtol=1e-8)
+    np.testing.assert_allclose(sigma2, [np.sum((y - B @ ols) ** 2) / len(y)], rtol=1e-10)
+    assert pi.tolist() == [1.0]
