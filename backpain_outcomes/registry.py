@@ -12,6 +12,7 @@ The protocol (:class:`Partitions`) the registry analyses rely on:
 * ``n_partitions``;
 * ``map(fn, *args)``: ``fn(partition, *args)`` on every partition, results in partition order;
 * ``reduce(fn, combine, *args)``: the same, folded with ``combine`` in partition order as results arrive;
+* ``hold(fn, *args)``: the results kept where they were computed, for later maps over them (EM);
 * the loading bookkeeping, merged over partitions: ``flow()``, ``exclusions``, ``blanked_values``,
   ``same_day_scores``, ``notes``, ``rows_read``, ``sources``, ``instruments``, ``onset_known``.
 
@@ -36,7 +37,7 @@ from .checks import check_bool
 from .exceptions import DataValidationError, ExcludedRowsWarning, MissingDependencyError, warn
 from .loading import load_study
 from .reading import TABLES
-from .registry_partitions import Partitions, SequentialPartitions, partition_bookkeeping
+from .registry_partitions import HeldStates, Partitions, SequentialPartitions, partition_bookkeeping
 from .registry_store import (
     partition_parts,
     read_registry,
@@ -102,6 +103,25 @@ def _shutdown(client, cluster) -> None:
         client.close()
     if cluster is not None:
         cluster.close()
+
+
+class HeldFutures(HeldStates):
+    """Per-partition states held by the Dask workers that computed them (:meth:`PartitionedStudy.hold`):
+    each map runs where its state is and returns only the results."""
+
+    def __init__(self, client, futures: list):
+        super().__init__(futures)
+        self.client = client
+
+    def map(self, fn, *args, each=None) -> list:
+        per = [()] * len(self.states) if each is None else [(e,) for e in each]
+        return self.client.gather([self.client.submit(fn, f, *e, *args, pure=False)
+                                   for f, e in zip(self.states, per, strict=True)])
+
+    def release(self) -> None:
+        for f in self.states:
+            f.release()
+        self.states = []
 
 
 class PartitionedStudy(Partitions):
@@ -209,6 +229,12 @@ class PartitionedStudy(Partitions):
                 total = value if nxt == 0 else combine(total, value)
                 nxt += 1
         return total
+
+    def hold(self, fn, *args) -> HeldFutures:
+        """``fn(partition, *args)`` on every partition, its result left on the worker (:class:`HeldFutures`)."""
+        futures = self._submit(fn, args)
+        distributed.wait(futures)
+        return HeldFutures(self.client, futures)
 
     def close(self) -> None:
         """Release the partitions held by the workers and stop the local cluster started for this registry."""

@@ -6,6 +6,8 @@ ordinary in-memory :class:`~backpain_outcomes.study.Study`. The registry analyse
 * ``n_partitions``;
 * ``map(fn, *args)``: ``fn(partition, *args)`` on every partition, results in partition order;
 * ``reduce(fn, combine, *args)``: the same, folded with ``combine`` in partition order;
+* ``hold(fn, *args)``: the results of ``fn(partition, *args)`` kept where they were computed (on the
+  workers for Dask), to be used by later maps (:class:`HeldStates`: ``map``, ``release``);
 * the loading bookkeeping merged over partitions: ``flow()``, ``exclusions``, ``blanked_values``,
   ``same_day_scores``, ``notes``, ``rows_read``, ``sources``, ``instruments``, ``onset_known``,
   ``episode_columns``.
@@ -26,7 +28,7 @@ from .results import html_block, text_block
 from .study import Study
 from .vocabulary import INSTRUMENTS, MODALITY_LEVELS
 
-__all__ = ["Partitions", "SequentialPartitions", "partition_bookkeeping"]
+__all__ = ["Partitions", "SequentialPartitions", "HeldStates", "partition_bookkeeping"]
 
 
 def partition_bookkeeping(study: Study) -> dict:
@@ -51,6 +53,32 @@ def _flow_key(stage: str, table: str, tables: list[str]) -> tuple:
     if stage in fixed:
         return (1, fixed.index(stage), 0, "")
     return (2, MODALITY_LEVELS.index(stage.split(": ", 1)[1]), 0, "")
+
+
+class HeldStates:
+    """One state per partition (what ``fn(partition, *args)`` returned in :meth:`Partitions.hold`), kept
+    where it was computed, in partition order; this form keeps them in this process.
+
+    Examples
+    --------
+    >>> held = HeldStates([1, 2])
+    >>> held.map(lambda s, x: s * x, 10), held.map(lambda s, e: s + e, each=[5, 7])
+    ([10, 20], [6, 9])
+    """
+
+    def __init__(self, states: list):
+        self.states = list(states)
+
+    def map(self, fn, *args, each=None) -> list:
+        """``fn(state, *args)`` on every state, or ``fn(state, each[k], *args)`` with a value per partition;
+        the results in partition order."""
+        if each is None:
+            return [fn(s, *args) for s in self.states]
+        return [fn(s, e, *args) for s, e in zip(self.states, each, strict=True)]
+
+    def release(self) -> None:
+        """Drop the states."""
+        self.states = []
 
 
 class Partitions:
@@ -97,6 +125,10 @@ class Partitions:
     def reduce(self, fn, combine, *args):
         """``combine`` the results of ``fn(partition, *args)`` over the partitions, in partition order."""
         return fold(combine, self.map(fn, *args))
+
+    def hold(self, fn, *args) -> HeldStates:
+        """The results of ``fn(partition, *args)``, kept for later maps over them (release them when done)."""
+        return HeldStates(self.map(fn, *args))
 
     def flow(self) -> pd.DataFrame:
         """:meth:`Study.flow` of the whole registry: the partitions' counts summed, in the same order."""
