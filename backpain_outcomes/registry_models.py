@@ -12,9 +12,9 @@ arguments and the same result types as for an in-memory Study:
   to about 1e-11;
 * pooled recovery curves: per-(group, day) sums and per-episode scores
   (:mod:`backpain_outcomes.registry_curves`); ``se="bootstrap"`` is refused;
-* trajectory classes: the measurements gathered once, EM in memory
-  (:mod:`backpain_outcomes.registry_trajectories`), so not for registries
-  whose measurements exceed the driver's memory.
+* trajectory classes: EM on per-partition sums, the episodes' statistics kept
+  on the workers (:mod:`backpain_outcomes.registry_trajectories`); estimates
+  equal the in-memory fit to about 1e-12, no measurement on the driver.
 
 The public modules never import this one (no import cycle);
 :mod:`backpain_outcomes.registry` imports it, so the registrations are in

@@ -1,50 +1,123 @@
-"""Trajectory classes of a partitioned study: the measurements gathered once, EM in memory.
+r"""Trajectory classes of a partitioned study: EM on per-partition sums, no measurement on the driver.
 
-EM for the latent class growth model (:mod:`backpain_outcomes.lcga`) runs on
-per-episode sufficient statistics :math:`B_i^TB_i`, :math:`B_i^Ty_i`,
-:math:`y_i^Ty_i`, :math:`n_i`. With the default six-column spline basis these
-are 44 numbers per episode, while an episode's measurements as
-``(episode, day, score)`` rows are three numbers each: about the same size for
-the 10-20 measurements of a typical episode. The result also describes each
-class from its members' measurements (the days where ``min_n`` of them have
-data, a note where the class curve misses their mean scores, the spaghetti
-plot). So each partition returns the rows it keeps
-(:func:`~backpain_outcomes.trajectories.trajectory_rows`: complete, up to
-``day``, episodes with two or more measurements) with the counts of what it
-left out and its episodes table; the driver concatenates them and runs
-:func:`~backpain_outcomes.trajectories.fit_trajectories_frame`, which sorts
-the rows by episode and day first. The result is therefore the in-memory one
-for the same seed, exactly; the driver needs memory for the measurements
-(about 24 bytes each plus the episode ids) and the EM arrays, so this path
-suits registries whose measurements fit in the driver's memory, not the
-largest ones.
+Given class *c* the scores of episode *i* follow
+:math:`y_{ij} \mid c \sim N(B(t_{ij})^\top\beta_c, \sigma_c^2)`, :math:`P(c) = \pi_c`
+(:mod:`backpain_outcomes.lcga`). With posteriors :math:`w_{ic}` the M-step needs only the sums, over
+episodes, of
+
+.. math:: A_c = \sum_i w_{ic} S_i,\quad r_c = \sum_i w_{ic} b_i,\quad q_c = \sum_i w_{ic}\, y_i^\top y_i,
+          \quad m_c = \sum_i w_{ic} n_i,\quad W_c = \sum_i w_{ic}
+
+with :math:`S_i = B_i^\top B_i`, :math:`b_i = B_i^\top y_i` and :math:`n_i` measurements:
+:math:`\beta_c = (A_c + 10^{-10} I)^{-1} r_c`, the weighted residual sum of squares is
+:math:`q_c - 2 r_c^\top\beta_c + \beta_c^\top A_c \beta_c`, :math:`\sigma_c^2` that sum over
+:math:`m_c` (over :math:`\sum_c m_c` for a common variance, both bounded below by the variance floor)
+and :math:`\pi_c = W_c / E`. The E-step of an episode needs only its own :math:`S_i, b_i, y_i^\top y_i,
+n_i`. Every partition holds whole episodes, so:
+
+1. one map gives each partition's episode ids, the count of every day, the scores' count, mean, sum of
+   squared deviations, minimum and maximum, and the rows left out. The driver merges them: the spline
+   knots are ``np.quantile`` of all days, exactly (:func:`~backpain_outcomes.lcga.exact_quantiles` of the
+   merged counts), the variance floor comes from the merged sums (Chan's formula), the constant-score
+   check from the merged minimum and maximum;
+2. every partition computes its episodes' statistics on that basis and keeps them, with its rows' episode,
+   day and score, where they were computed (:meth:`~backpain_outcomes.registry_partitions.Partitions.hold`:
+   on the Dask workers) until the fit ends;
+3. each EM iteration is one map (:class:`~backpain_outcomes.registry_lcga.PartitionedEM`): the driver
+   sends the parameters of every run under way (all random starts advance together, then all refined
+   runs), each partition returns per run its log-likelihood and the sums above, and the driver adds them
+   and runs the M-step. The random starts are those of the in-memory fit: the driver sorts all episode
+   ids as :func:`~backpain_outcomes.lcga.sort_episodes` does, draws ``rng.integers(0, K, E)`` per start in
+   the same sequence, and sends each partition its slice by global rank;
+4. for the best fit of each k one more map returns the posteriors of each partition's episodes and what
+   describes the classes: per class its number of episodes, the ``min_n`` smallest first days and ``min_n``
+   largest last days of its episodes (merged, they give the class's data window exactly) and per day the
+   number and sum of its members' scores (the misfit note,
+   :func:`~backpain_outcomes.trajectory_classes.class_misfit`); the curves' covariance uses :math:`A_c`.
+
+The estimates equal the in-memory fit's up to the order of floating-point sums (about 1e-12 relative).
+Memory on the driver: no measurement rows. At the end it holds, per episode, the id (a Python string,
+about 60 bytes), one row of 8-byte posteriors per fitted k (8 x sum of k bytes: 120 for k = 1..5) and the
+described result's ``classes`` table (8 x (k + 2) bytes and the id); during the fit also the global ranks
+and one start's class numbers and its slices (24 bytes per episode). The workers hold, per episode,
+:math:`p^2 + p + 2` statistics (44 numbers, 352 bytes with the six spline columns) and 24 bytes per
+measurement. The spaghetti of ``plot`` and the columns of ``crosstab`` are read from the partitions when
+called (the result keeps a reference to the partitioned study, which must still be open).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .checks import check_instrument, check_origin
+from .lcga import TimeBasis
+from .registry_lcga import PartitionedEM, partition_state, partition_summary
 from .registry_mixed import frame_or_reason, raise_for_reasons
 from .trajectories import (
     TrajectoryResult,
+    check_enough_episodes,
+    check_scores_vary,
     check_trajectory_options,
-    fit_trajectories_frame,
+    enumeration_table,
     trajectory_notes,
     trajectory_rows,
 )
 from .vocabulary import INSTRUMENT_RANGES
 
-__all__ = ["fit_trajectories_partitioned"]
+__all__ = ["fit_trajectories_partitioned", "PartitionRows", "PartitionEpisodeColumns"]
 
 
-def _rows(study, instrument, origin, day):
-    """One partition's trajectory rows, the counts of rows left out and its episodes table."""
+def _rows_of(study, ids, instrument, origin, day):
     found = frame_or_reason(study, instrument, origin, include_baseline=True)
     if not isinstance(found, pd.DataFrame):
-        return found
-    frame, n_late, n_single = trajectory_rows(found, day)
-    return {"frame": frame, "n_late": n_late, "n_single": n_single, "episodes": study.episodes}
+        return pd.DataFrame()
+    return trajectory_rows(found[found["episode_id"].isin(ids)], day)[0]
+
+
+class PartitionRows:
+    """The trajectory rows of some episodes, read from the partitions (the spaghetti of ``plot``)."""
+
+    def __init__(self, parts, instrument, origin, day):
+        self.parts, self.args = parts, (instrument, origin, day)
+
+    def __call__(self, episode_ids) -> pd.DataFrame:
+        ids = set(episode_ids)
+        frames = [f for f in self.parts.map(_rows_of, ids, *self.args) if len(f)]
+        if not frames:
+            return pd.DataFrame({"episode_id": [], "day": [], "score": []})
+        return pd.concat(frames, ignore_index=True).sort_values(["episode_id", "day"], kind="stable")
+
+
+def _episode_column(study, column):
+    return study.episodes.set_index("episode_id")[column]
+
+
+class PartitionEpisodeColumns:
+    """A column of the partitions' episodes tables by episode id (``crosstab``); ``columns`` lists them."""
+
+    def __init__(self, parts):
+        self.parts, self.columns = parts, list(parts.episode_columns)
+
+    def __call__(self, column: str) -> pd.Series:
+        return pd.concat(self.parts.map(_episode_column, column))
+
+
+def _merged(summaries):
+    """(ids in global order, each partition's global ranks, day counts, score variance, min, max)."""
+    ids = [s["ids"] if isinstance(s, dict) else pd.Series([], dtype=object) for s in summaries]
+    all_ids = pd.concat(ids, ignore_index=True)
+    order = all_ids.sort_values(kind="stable").index.to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    ranks = np.split(rank, np.cumsum([len(i) for i in ids])[:-1])
+    found = [s for s in summaries if isinstance(s, dict) and s["n"]]
+    days = pd.concat([s["days"] for s in found]).groupby(level=0).sum().sort_index() if found else pd.Series()
+    n = sum(s["n"] for s in found)
+    mean = sum(s["n"] * s["mean"] for s in found) / max(n, 1)
+    m2 = sum(s["m2"] + s["n"] * (s["mean"] - mean) ** 2 for s in found)
+    lo, hi = min((s["min"] for s in found), default=np.nan), max((s["max"] for s in found), default=np.nan)
+    return np.asarray(all_ids.to_numpy()[order]), ranks, days, m2 / max(n, 1), lo, hi
 
 
 def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), time: str = "spline",
@@ -53,14 +126,31 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
                                  short_iter: int = 30, n_refine: int = 3, smallest_class: float = 0.05,
                                  day: float | None = None, min_n: int = 10) -> TrajectoryResult:
     """:func:`~backpain_outcomes.trajectories.fit_trajectories` of a partitioned study (anything with
-    ``.map(fn, *args) -> list`` over in-memory Study partitions); the same arguments and result."""
+    ``map`` and ``hold`` over in-memory Study partitions, :class:`~backpain_outcomes.registry.Partitions`);
+    the same arguments and result, with no measurement rows gathered on the driver."""
     instrument, origin = check_instrument(instrument), check_origin(origin)
     ks, degree, day, min_n = check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, max_iter,
                                                       tol, short_iter, n_refine, smallest_class, day, min_n)
-    found = raise_for_reasons(parts.map(_rows, instrument, origin, day), instrument, parts)
+    summaries = parts.map(partition_summary, instrument, origin, day)
+    found = raise_for_reasons(summaries, instrument, parts)
     notes = trajectory_notes(sum(p["n_late"] for p in found), sum(p["n_single"] for p in found), day)
-    frame = pd.concat([p["frame"] for p in found], ignore_index=True)
-    episodes = pd.concat([p["episodes"] for p in found], ignore_index=True)
-    return fit_trajectories_frame(frame, episodes, INSTRUMENT_RANGES[instrument], instrument, origin, notes, ks,
-                                  time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
-                                  smallest_class, day, min_n)
+    eps, ranks, days, var, low, high = _merged(summaries)
+    check_enough_episodes(len(eps), ks)
+    basis = TimeBasis.from_counts(days.index.to_numpy(float), days.to_numpy(), time, degree, n_knots, scale=day)
+    check_scores_vary(low, high, instrument)
+    p = basis(np.zeros(1)).shape[1]
+    opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
+            "common": variance == "common", "var_floor": 1e-6 * max(var, 1e-12)}
+    held = parts.hold(partition_state, instrument, origin, day, basis)
+    try:
+        em = PartitionedEM(held, ranks, p, opts)
+        rng = np.random.default_rng(seed)
+        fits = {K: em.fit(K, rng, min_n) for K in ks}
+    finally:
+        held.release()
+    lo, hi = INSTRUMENT_RANGES[instrument]
+    context = {"basis": basis, "episodes": eps, "rows_of": PartitionRows(parts, instrument, origin, day),
+               "episode_columns": PartitionEpisodeColumns(parts), "instrument": instrument, "origin": origin,
+               "min_n": min_n, "low": lo, "high": hi, "last_day": float(days.index[-1]), "notes": notes,
+               "n_maps": em.n_maps}
+    return enumeration_table(fits, ks, p, len(eps), variance, smallest_class, context)

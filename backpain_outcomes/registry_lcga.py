@@ -1,0 +1,180 @@
+"""EM of the latent class growth model over partitions: per-episode statistics stay on the workers.
+
+Each partition keeps, where it was computed (:meth:`~backpain_outcomes.registry_partitions.Partitions.hold`),
+the sufficient statistics of its episodes (:class:`~backpain_outcomes.lcga.SufficientStats`, on the global
+time basis) and its rows' episode, day and score (for the description of the classes). An EM iteration is
+one map: every partition runs the E-step of its episodes under the parameters the driver sends and returns
+its log-likelihood and the posterior-weighted sums of :func:`~backpain_outcomes.lcga.weighted_sums`; the
+driver adds them and runs the M-step (:func:`~backpain_outcomes.lcga.mstep_from_sums`). The random starts
+of :func:`~backpain_outcomes.lcga.best_of_starts` are drawn on the driver for all episodes in their global
+order and each partition receives its slice (its episodes' global ranks) once, to return the sums of the
+starting partition; all starts (then all refined runs) advance together, one map per iteration for all of
+them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .lcga import (
+    FLOOR_NOTE,
+    ClassFit,
+    SufficientStats,
+    best_of_starts,
+    estep,
+    mstep_from_sums,
+    sort_episodes,
+    weighted_sums,
+)
+from .registry_mixed import frame_or_reason
+from .trajectories import trajectory_rows
+from .trajectory_classes import member_summary, merge_member_summaries
+
+__all__ = ["partition_summary", "partition_state", "PartitionedEM"]
+
+
+def _kept_rows(study, instrument, origin, day):
+    """The partition's trajectory rows (sorted by episode and day), or why it has none (``frame_or_reason``)."""
+    found = frame_or_reason(study, instrument, origin, include_baseline=True)
+    if not isinstance(found, pd.DataFrame):
+        return found
+    return trajectory_rows(found, day)
+
+
+def partition_summary(study, instrument, origin, day):
+    """What the driver needs before EM: the partition's episode ids (sorted as
+    :func:`~backpain_outcomes.lcga.sort_episodes` sorts them), the count of each day, the scores' count,
+    mean, sum of squared deviations, minimum and maximum, and the rows left out (``n_late``,
+    ``n_single``); or the reason of ``frame_or_reason``."""
+    found = _kept_rows(study, instrument, origin, day)
+    if not isinstance(found, tuple):
+        return found
+    frame, n_late, n_single = found
+    y = frame["score"].to_numpy(float)
+    ids = pd.Series(pd.unique(frame["episode_id"])).sort_values(kind="stable").reset_index(drop=True)
+    mean = float(y.mean()) if len(y) else 0.0
+    return {"ids": ids, "days": frame["day"].astype(float).value_counts(), "n": len(y), "mean": mean,
+            "m2": float(((y - mean) ** 2).sum()), "min": float(y.min()) if len(y) else np.inf,
+            "max": float(y.max()) if len(y) else -np.inf, "n_late": n_late, "n_single": n_single}
+
+
+def partition_state(study, instrument, origin, day, basis) -> dict:
+    """A partition's EM state: its episodes' sufficient statistics on ``basis`` and its rows' episode
+    numbers, days and scores (None when it has no rows)."""
+    found = _kept_rows(study, instrument, origin, day)
+    if not isinstance(found, tuple) or not len(found[0]):
+        return {"suff": None}
+    frame, eps, starts, n_i = sort_episodes(found[0])
+    d, y = frame["day"].to_numpy(float), frame["score"].to_numpy(float)
+    return {"suff": SufficientStats(basis(d), y, starts, n_i), "codes": frame["_ep"].to_numpy(np.int64),
+            "day": d, "score": y}
+
+
+def _zero_sums(K, p):
+    return {"S": np.zeros((K, p, p)), "b": np.zeros((K, p)), "yy": np.zeros(K), "n": np.zeros(K), "w": np.zeros(K)}
+
+
+def _start_sums(state, labels, K, p):
+    """The weighted sums of a starting partition of the episodes (``labels``; None: one class)."""
+    if state["suff"] is None:
+        return _zero_sums(K, p)
+    post0 = np.ones((len(state["suff"].n), 1)) if labels is None else np.eye(K)[labels]
+    return weighted_sums(state["suff"], post0)
+
+
+def _estep_sums(state, params, K, p):
+    """(log-likelihood, weighted sums) of the partition's episodes under each of ``params``."""
+    if state["suff"] is None:
+        return [(0.0, _zero_sums(K, p)) for _ in params]
+    out = []
+    for beta, sigma2, pi in params:
+        post, ll = estep(state["suff"], beta, sigma2, pi)
+        out.append((ll, weighted_sums(state["suff"], post)))
+    return out
+
+
+def _final(state, params, K, min_n):
+    """(posteriors, :func:`member_summary`) of the partition's episodes under ``params``."""
+    if state["suff"] is None:
+        return np.zeros((0, K)), None
+    post, _ = estep(state["suff"], *params)
+    return post, member_summary(state["codes"], state["day"], state["score"], post.argmax(1), K, min_n)
+
+
+def _add(sums: list[dict]) -> dict:
+    return {key: np.sum([s[key] for s in sums], axis=0) for key in sums[0]}
+
+
+class PartitionedEM:
+    """The EM runs of :func:`~backpain_outcomes.lcga.best_of_starts` over held partition states.
+
+    Parameters
+    ----------
+    held : HeldStates
+        One :func:`partition_state` per partition.
+    ranks : list of int arrays
+        The global rank (position among all episodes sorted by id) of each partition's episodes.
+    p : int
+        Coefficients per class.
+    opts : dict
+        The options of :func:`~backpain_outcomes.lcga.fit_k`.
+    """
+
+    def __init__(self, held, ranks, p, opts):
+        self.held, self.ranks, self.p, self.opts = held, ranks, p, opts
+        self.E = int(sum(len(r) for r in ranks))
+        self.n_maps = 0
+
+    def fit(self, K: int, rng, min_n: int) -> ClassFit:
+        """The best fit with ``K`` classes, with its posteriors (global order), ``members`` and ``weighted_S``."""
+        fit = best_of_starts(K, self.E, rng, self.opts, lambda labels: self._begin(K, labels),
+                             lambda starts, max_iter: self._run_all(K, starts, max_iter))
+        found = self.held.map(_final, fit.post_params, K, min_n)
+        self.n_maps += 1
+        fit.post = np.empty((self.E, K))
+        for r, (post, _) in zip(self.ranks, found, strict=True):
+            fit.post[r] = post
+        fit.members = merge_member_summaries([m for _, m in found if m is not None], K, min_n)
+        fit.weighted_S = fit.sums["S"]
+        return fit
+
+    def _begin(self, K, labels):
+        """The summed weighted sums of a start (its labels sent to each partition by global rank)."""
+        each = [None] * len(self.ranks) if labels is None else [labels[r] for r in self.ranks]
+        self.n_maps += 1
+        return _add(self.held.map(_start_sums, K, self.p, each=each))
+
+    def _mstep(self, sums):
+        return mstep_from_sums(sums, self.E, self.opts["common"], self.opts["var_floor"])
+
+    def _run_all(self, K, starts, max_iter):
+        """EM from every start (summed weighted sums, or a ClassFit to continue), all advancing together."""
+        m, tol = len(starts), self.opts["tol"]
+        params = [self._mstep(s.sums if isinstance(s, ClassFit) else s) for s in starts]
+        paths: list[list[float]] = [[] for _ in range(m)]
+        done, last = [False] * m, [(None, None)] * m
+        for _ in range(max_iter):
+            active = [i for i in range(m) if not done[i]]
+            if not active:
+                break
+            found = self.held.map(_estep_sums, [params[i] for i in active], K, self.p)
+            self.n_maps += 1
+            for j, i in enumerate(active):
+                ll = float(sum(f[j][0] for f in found))
+                sums = _add([f[j][1] for f in found])
+                converged = bool(paths[i]) and abs(ll - paths[i][-1]) <= tol * (1 + abs(ll))
+                paths[i].append(ll)
+                last[i] = (params[i], sums)
+                if converged:
+                    done[i] = True
+                else:
+                    params[i] = self._mstep(sums)
+        return [self._class_fit(K, params[i], last[i], paths[i], done[i]) for i in range(m)]
+
+    def _class_fit(self, K, params, last, path, converged) -> ClassFit:
+        beta, sigma2, pi = params
+        notes = [FLOOR_NOTE] if np.any(sigma2 <= self.opts["var_floor"] * 1.0001) else []
+        fit = ClassFit(K, beta, sigma2, pi, path[-1], None, len(path), converged, np.array(path), notes)
+        fit.post_params, fit.sums = last
+        return fit

@@ -1,0 +1,160 @@
+"""Trajectory classes of a partitioned study (EM on per-partition sums, registry_lcga) against the same study in
+memory: the expected values are the in-memory results of the package on the same rows (tests/test_lcga.py and
+test_trajectories.py check those against R flexmix, least squares and simulated classes). Issue 16: estimates
+equal to 1e-8, identical classes, sizes, labels and notes."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_study
+
+from backpain_outcomes import registry_models  # noqa: F401 - registers the partitioned implementations
+from backpain_outcomes.lcga import TimeBasis
+from backpain_outcomes.registry import load_partitioned, write_partitioned
+from backpain_outcomes.registry_partitions import HeldStates, SequentialPartitions
+from backpain_outcomes.simulate import simulate_study
+from backpain_outcomes.trajectories import TrajectoryResult, fit_trajectories
+
+TOL = 1e-8
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return simulate_study(240, seed=4, return_frames=True)
+
+
+@pytest.fixture(scope="module")
+def study(simulated):
+    return simulated[0]
+
+
+@pytest.fixture(scope="module")
+def sequential(study):
+    return SequentialPartitions.split(study, 3)
+
+
+@pytest.fixture(scope="module")
+def on_dask(simulated, tmp_path_factory, client):
+    directory = write_partitioned(simulated[2], tmp_path_factory.mktemp("traj") / "reg", patients_per_partition=70)
+    with load_partitioned(directory, client=client) as part:
+        assert part.n_partitions == 4
+        yield part
+
+
+def _same(mem, part):
+    assert type(part) is TrajectoryResult
+    assert part.best_k == mem.best_k and part.k == mem.k and part.notes == mem.notes
+    num = mem.table.select_dtypes("number").columns
+    np.testing.assert_allclose(part.table[num].to_numpy(float), mem.table[num].to_numpy(float), rtol=TOL, atol=TOL)
+    assert part.table.drop(columns=num).equals(mem.table.drop(columns=num))  # converged, note
+    for k in mem.table["k"]:
+        a, b = mem.select(k), part.select(k)
+        for x, y in [(a.fits[k].beta, b.fits[k].beta), (a.fits[k].sigma2, b.fits[k].sigma2),
+                     (a.fits[k].pi, b.fits[k].pi), (a.fits[k].post, b.fits[k].post)]:
+            np.testing.assert_allclose(y, x, rtol=TOL, atol=TOL)
+        pd.testing.assert_frame_equal(b.classes, a.classes, rtol=TOL, atol=TOL)
+        pd.testing.assert_frame_equal(b.sizes, a.sizes, rtol=TOL, atol=TOL)
+        pd.testing.assert_frame_equal(b.curves, a.curves, rtol=TOL, atol=TOL)
+        assert b.notes == a.notes
+
+
+CASES = [
+    {"k": [1, 2, 3], "n_init": 3, "seed": 0, "day": 365, "origin": "first_contact"},  # spline, class variances
+    {"k": [2, 3], "n_init": 3, "seed": 7, "time": "polynomial", "variance": "common", "min_n": 25},
+    {"k": [1, 2], "n_init": 2, "seed": 3, "day": 120, "time": "spline", "n_knots": 3, "variance": "common"},
+    {"k": [3], "n_init": 2, "seed": 11, "time": "polynomial", "degree": 1, "min_n": 40, "short_iter": 5},
+]
+
+
+@pytest.mark.parametrize("kwargs", CASES)
+def test_sequential_partitions_equal_in_memory(study, sequential, kwargs):
+    _same(fit_trajectories(study, **kwargs), fit_trajectories(sequential, **kwargs))
+
+
+def test_notes_of_classes_cut_short_and_rigid_curves_are_those_in_memory(study, sequential):
+    kwargs = {"k": [4], "n_init": 3, "seed": 1, "time": "polynomial", "min_n": 30, "origin": "first_contact"}
+    mem = fit_trajectories(study, **kwargs)
+    assert any("its curve stops there" in n for n in mem.notes)  # a class whose curve is cut short
+    assert any("too rigid" in n for n in mem.notes)
+    _same(mem, fit_trajectories(sequential, **kwargs))
+
+
+@pytest.mark.parametrize("kwargs", [CASES[0], CASES[1]])
+def test_on_a_two_worker_dask_cluster_equal_in_memory(study, on_dask, kwargs):
+    part = fit_trajectories(on_dask, **kwargs)
+    _same(fit_trajectories(study, **kwargs), part)
+
+
+def test_plot_and_crosstab_read_the_partitions(study, on_dask):
+    kwargs = {"k": [2], "n_init": 2, "seed": 2}
+    mem, part = fit_trajectories(study, **kwargs), fit_trajectories(on_dask, **kwargs)
+    pd.testing.assert_frame_equal(part.crosstab("modality"), mem.crosstab("modality"))
+    pd.testing.assert_frame_equal(part.crosstab("modality").attrs["percent"], mem.crosstab("modality").attrs["percent"])
+    lines = [[(line.get_xdata().tolist(), line.get_ydata().tolist(), line.get_color()) for line in r.plot(
+        n_spaghetti=30, seed=4).get_lines()] for r in (mem, part)]
+    assert len(lines[0]) == 30 + 2 and lines[1][:30] == lines[0][:30]  # the same episodes' rows, same colours
+    np.testing.assert_allclose([y for _, ys, _ in lines[1][30:] for y in ys],
+                               [y for _, ys, _ in lines[0][30:] for y in ys], rtol=TOL)
+    with pytest.raises(ValueError, match="modaltiy"):
+        part.crosstab("modaltiy")
+
+
+@pytest.mark.parametrize("kw", [
+    {"instrument": "pain"}, {"instrument": "rmdq"}, {"k": 0}, {"k": [1, 500]}, {"time": "fourier"}, {"degree": 4},
+    {"n_knots": -1}, {"origin": "start"}, {"n_init": 0}, {"seed": 1.5}, {"variance": "pooled"}, {"max_iter": 0},
+    {"tol": 0}, {"short_iter": 0}, {"n_refine": 0}, {"smallest_class": 5}, {"day": -3}, {"min_n": 0},
+])
+def test_bad_arguments_give_the_in_memory_errors(study, sequential, kw):
+    with pytest.raises((ValueError, TypeError)) as mem:
+        fit_trajectories(study, **kw)
+    with pytest.raises(mem.type, match=None) as part:
+        fit_trajectories(sequential, **kw)
+    assert str(part.value) == str(mem.value)
+
+
+@pytest.mark.parametrize("scores", [[(0, 5), (7, 5), (30, 5)], [(0, 5)]])
+def test_constant_scores_and_single_measurements_give_the_in_memory_errors(scores):
+    tiny = tiny_study({f"e{i}": scores for i in range(6)})
+    with pytest.raises(ValueError) as mem:
+        fit_trajectories(tiny, k=[1, 2])
+    with pytest.raises(ValueError) as part:
+        fit_trajectories(SequentialPartitions.split(tiny, 2), k=[1, 2])
+    assert str(part.value) == str(mem.value) and ("vary" in str(mem.value) or "there are 0" in str(mem.value))
+
+
+def test_max_iter_warns_as_in_memory(study, sequential):
+    kwargs = {"k": [2], "n_init": 2, "max_iter": 3}
+    with warnings.catch_warnings(record=True) as mem_w:
+        warnings.simplefilter("always")
+        mem = fit_trajectories(study, **kwargs)
+    with warnings.catch_warnings(record=True) as part_w:
+        warnings.simplefilter("always")
+        part = fit_trajectories(sequential, **kwargs)
+    assert [str(w.message) for w in part_w] == [str(w.message) for w in mem_w] != []
+    _same(mem, part)
+
+
+def test_held_states_stay_on_the_workers(on_dask, sequential):
+    for parts in (on_dask, sequential):
+        held = parts.hold(lambda s: len(s.episodes))
+        n = held.map(lambda n_ep, x: n_ep * x, 2)
+        assert n == [2 * len(e) for e in parts.map(lambda s: s.episodes)]
+        assert held.map(lambda n_ep, e, x: n_ep + e + x, 1, each=list(range(parts.n_partitions))) == [
+            m // 2 + k + 1 for k, m in enumerate(n)]
+        held.release()
+        assert held.states == []
+    held = [p.hold(lambda s: len(s.episodes)) for p in (on_dask, sequential)]
+    assert type(held[0]).__name__ == "HeldFutures" and type(held[1]) is HeldStates
+    for h in held:
+        h.release()
+
+
+def test_a_basis_sent_to_a_worker_process_still_works():
+    # Dask's serialisation may give the knots back as an unaligned buffer, which scipy's B-spline refuses
+    protocol = pytest.importorskip("distributed.protocol")
+    day = np.arange(0.0, 400.0)
+    basis = TimeBasis.from_counts(day, np.ones(400, int), "spline")
+    sent = protocol.deserialize(*protocol.serialize(basis))
+    np.testing.assert_array_equal(sent(day), basis(day))
