@@ -17,7 +17,7 @@ from .raw_table import RawTable
 from .reading import ITEM_COLUMN
 
 __all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
-           "DAY_TICKS"]
+           "repeated_rows", "first_copies", "DAY_TICKS"]
 
 #: Ticks of a day in each unit of ``datetime64``.
 DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -30,11 +30,8 @@ def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     day = DAY_TICKS.get(np.datetime_data(values.dtype)[0]) if isinstance(values.dtype, np.dtype) \
         and values.dtype.kind == "M" else None
     if day:
-        ticks = values.to_numpy().view(np.int64)
-        nat = ticks == np.iinfo(np.int64).min
-        given = ticks[~nat]
-        if len(given) and not (given % day).any():
-            codes = np.where(nat, -1, ticks // day - int(given.min()) // day)
+        codes = _day_codes(values.to_numpy().view(np.int64), day)
+        if codes is not None:
             return codes, int(codes.max()) + 1
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
         whole = _whole_number_codes(values.to_numpy())
@@ -44,18 +41,40 @@ def value_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes, len(uniq)
 
 
+def _day_codes(ticks: np.ndarray, day: int) -> np.ndarray | None:
+    """Codes of datetimes (as int64 ticks, NaT the smallest int64) that are all whole days: the day minus the
+    first day, -1 for NaT; None when some value has a time of day (or every value is NaT)."""
+    nat = ticks == np.iinfo(np.int64).min
+    some_nat = bool(nat.any())
+    given = ticks[~nat] if some_nat else ticks
+    if not len(given) or (given % day).any():
+        return None
+    codes = ticks // day  # (one new array, then changed in place)
+    codes -= int(given.min()) // day
+    if some_nat:
+        codes[nat] = -1
+    return codes
+
+
 def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Codes of floats that are all whole numbers (NaN aside) in a range below 2**31: the value minus the
     smallest (-0.0 equals 0.0, as for ``pd.factorize``); None for any other column."""
     given = ~np.isnan(v)
-    g = v if given.all() else v[given]
-    if not len(g) or not np.isfinite(g).all() or not (g == np.round(g)).all():
+    every = bool(given.all())
+    g = v if every else v[given]
+    if not len(g):
         return None
-    low, high = g.min(), g.max()
-    if high - low >= 2**31:
+    low, high = g.min(), g.max()  # (NaN or an infinity in g: not finite, refused below)
+    if not (np.isfinite(low) and np.isfinite(high)) or high - low >= 2**31:
         return None
+    whole = np.round(g)
+    if not (whole == g).all():
+        return None
+    whole -= low  # in place: no second temporary
+    if every:
+        return whole.astype(np.int64), int(high - low) + 1
     codes = np.full(len(v), -1, np.int64)
-    codes[given] = (g - low).astype(np.int64)
+    codes[given] = whole
     return codes, int(high - low) + 1
 
 
@@ -111,6 +130,42 @@ def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse, order[new]
 
 
+def repeated_rows(key: np.ndarray) -> np.ndarray:
+    """Whether each row's key is also another row's (as ``np.bincount(group)[group] > 1`` of the groups of
+    :func:`group_codes`): one stable sort, none when the keys come in order."""
+    if len(key) < 2:
+        return np.zeros(len(key), bool)
+    if (key[1:] >= key[:-1]).all():  # in order: equal keys are neighbours
+        same = key[1:] == key[:-1]
+        if not same.any():
+            return np.zeros(len(key), bool)
+        return np.r_[same, False] | np.r_[False, same]
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    out = np.zeros(len(key), bool)
+    if same.any():
+        out[order] = np.r_[same, False] | np.r_[False, same]
+    return out
+
+
+def first_copies(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose key an earlier row has, the first row with that key), the rows in order: what
+    :func:`group_codes` gives (its groups' first rows), without numbering the groups when no key repeats."""
+    if len(key) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = None if (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
+    ordered = key if order is None else key[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    inverse, first_of_key = group_codes(key)
+    dup = np.ones(len(key), bool)
+    dup[first_of_key] = False  # first_of_key[c]: the first row of group c
+    pos = np.flatnonzero(dup)
+    return pos, first_of_key[inverse[pos]]
+
+
 def _where(t: RawTable, pos: np.ndarray, other: np.ndarray) -> np.ndarray:
     """'line N' (or 'file:N' when the other row is in another file) for each pair of rows."""
     same = t.source[pos] == t.source[other]
@@ -126,12 +181,11 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c)) for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
     key = row_keys(cols)
-    inverse, first_of_key = group_codes(key)
-    dup = np.ones(len(key), bool)
-    dup[first_of_key] = False  # first_of_key[c]: the first row of group c
-    pos = np.flatnonzero(dup)
+    del cols
+    pos, first = first_copies(key)
     if len(pos):
-        first = first_of_key[inverse[pos]]
+        dup = np.zeros(len(key), bool)
+        dup[pos] = True
         p.drop(t.name, pos)
         msg = np.full(len(key), None, object)
         msg[pos] = "exact duplicate of " + _where(t, pos, first) + " (same values)"

@@ -629,3 +629,33 @@ def test_row_keys_are_the_mixed_radix_number_of_the_codes():
     c0, c1, c2 = np.array([-1, 0, 4, 4]), np.array([2, -1, 0, 2], np.int8), np.array([99, 0, -1, 99])
     assert row_keys([c0, c1, c2]).tolist() == [((0 * 4) + 3) * 101 + 100, ((1 * 4) + 0) * 101 + 1,
                                                ((5 * 4) + 1) * 101 + 0, ((5 * 4) + 3) * 101 + 100]
+
+
+@pytest.mark.parametrize("key", [[5, 3, 5, 1, 3, 5], [1, 2, 2, 3], [1, 2, 3], [3, 2, 1], [], [7], [4, 4], [2, 1, 1, 2]])
+def test_repeated_rows_and_first_copies_as_np_unique(key):
+    # the rows whose key another row has, and the later copies with their first row, must be those that
+    # np.unique(return_inverse, return_index) gives: counts > 1; every row that is not its group's first row,
+    # with that first row (keys in order take the path without a sort)
+    from backpain_outcomes.duplicates import first_copies, repeated_rows
+
+    key = np.array(key, np.int64)
+    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    assert repeated_rows(key).tolist() == (counts[inverse] > 1).tolist()
+    later = np.flatnonzero(first[inverse] != np.arange(len(key)))
+    pos, of = first_copies(key)
+    assert pos.tolist() == later.tolist() and of.tolist() == first[inverse[later]].tolist()
+
+
+@pytest.mark.parametrize("days", [["2024-01-02", "NaT", "2024-01-01", "2024-01-02"], ["2024-03-01"], ["NaT", "NaT"],
+                                  ["2024-01-01 10:00", "2024-01-01"]])
+def test_value_codes_of_days_group_as_factorize(days):
+    # whole days are coded by the day (from the first day, NaT -1); a time of day or no date at all goes
+    # through pd.factorize; either way the codes must group the rows exactly as pd.factorize does
+    from backpain_outcomes.validation import value_codes
+
+    values = pd.Series(pd.to_datetime(days, format="ISO8601"), dtype="datetime64[ns]")
+    codes, bound = value_codes(values)
+    expected = pd.factorize(values)[0]
+    n = len(days)
+    assert ((codes < 0) == (expected < 0)).all() and codes.max(initial=-1) < bound
+    assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(n) for j in range(n))
