@@ -54,7 +54,7 @@ from .date_forms import (
     wall_date,
 )
 
-__all__ = ["parse_dates", "date_order", "order_note", "DateOrder", "OK", "BAD", "AMBIGUOUS", "read_forms",
+__all__ = ["parse_dates", "parse_distinct", "value_counts_of", "date_order", "order_note", "DateOrder", "OK", "BAD", "AMBIGUOUS", "read_forms",
            "forms_note", "WRITTEN", "SERIAL", "TIMED", "EXCEL_EPOCH", "FIRST_SERIAL"]
 
 #: Status codes of :func:`parse_dates`.
@@ -174,7 +174,7 @@ def forms_note(values: pd.Series, where: str, today=None, distinct: tuple | None
     else:  # the forms of the distinct values only, counted over the rows (no copy of the column)
         codes, uniq = distinct if distinct is not None else pd.factorize(values)
         written, form_u = value_forms(pd.Series(uniq, dtype=object), last_serial(today))
-    count = np.bincount(codes[codes >= 0], minlength=len(uniq))
+    count = value_counts_of(codes, len(uniq))
     parts = []
     n_serial, n_timed = int(count[form_u == SERIAL].sum()), int(count[form_u == TIMED].sum())
     if n_serial:
@@ -241,6 +241,15 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None,
         parsed = values.dt.tz_localize(None) if values.dt.tz is not None else values
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(0, index=values.index)
     codes, uniq = distinct if distinct is not None else pd.factorize(values)  # parse each distinct value once
+    ts, st = parse_distinct(uniq, dayfirst, today)
+    return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]"),
+            pd.Series(st[codes], index=values.index, dtype=np.int64))
+
+
+def parse_distinct(uniq, dayfirst: bool | None = None, today=None) -> tuple[np.ndarray, np.ndarray]:
+    """The date and status (see :func:`parse_dates`) of each of the distinct values ``uniq`` of a column (the
+    uniques of ``pd.factorize``), then of a missing value (NaT and 0): indexed by the column's codes, they
+    give the dates and statuses of its rows."""
     uniq = pd.Series(uniq)
     last = last_serial(today)
     ts = np.full(len(uniq) + 1, np.datetime64("NaT"), "datetime64[ns]")  # the last entry: missing values
@@ -258,8 +267,18 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None,
         day = serial_cell(uniq.iat[i], last)
         day = day if day is not None else wall_date(uniq.iat[i])
         ts[i], st[i] = (day, OK) if day is not None else (np.datetime64("NaT"), BAD)
-    return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]"),
-            pd.Series(st[codes], index=values.index, dtype=np.int64))
+    return ts, st
+
+
+def value_counts_of(codes: np.ndarray, n: int, block: int = 1 << 16) -> np.ndarray:
+    """Rows holding each of ``n`` distinct values, from their codes (-1: missing, not counted). Counted in
+    blocks of rows: the copies ``np.bincount`` makes (of codes other than int64, of the codes not missing)
+    are small and reuse the same memory."""
+    count = np.zeros(n, np.int64)
+    for i in range(0, len(codes), block):
+        c = codes[i:i + block]
+        count += np.bincount(c[c >= 0], minlength=n)
+    return count
 
 
 # ----------------------------------------------------------------------------------------------- column order
@@ -281,7 +300,7 @@ class DateOrder(NamedTuple):
 def _text_values(values: pd.Series, distinct: tuple | None) -> tuple[pd.Series, np.ndarray]:
     """Distinct text values (stripped) and the number of rows holding each."""
     codes, uniq = distinct if distinct is not None else pd.factorize(pd.Series(values))
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniq))
+    counts = value_counts_of(codes, len(uniq))
     uniq = pd.Series(uniq)
     is_text = uniq.map(lambda v: isinstance(v, str)).to_numpy(bool) if uniq.dtype == object else np.full(
         len(uniq), pd.api.types.is_string_dtype(uniq))

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .dates import AMBIGUOUS, BAD, parse_dates
+from .dates import AMBIGUOUS, BAD, parse_dates, parse_distinct
 from .duplicates import (
     DAY_TICKS,
     conflicting_ids,
@@ -165,17 +165,35 @@ def _required(t: RawTable, p: Problems, cols) -> None:
 
 
 def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool = True) -> pd.Series:
-    parsed, status = parse_dates(t.data[col], dayfirst=dayfirst, distinct=t.distinct(col))
-    status = status.to_numpy()
-    t.flag(p, status == BAD, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
+    """The dates of a column, each distinct value parsed and checked once (as ``parse_dates`` reads them); the
+    rows of each problem are found from the codes of the distinct values that have it."""
+    values = t.data[col]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed, status = parse_dates(values, dayfirst=dayfirst)
+        codes, bad_u, ambiguous_u = np.arange(len(values)), status.to_numpy() == BAD, status.to_numpy() == AMBIGUOUS
+        future_u = (parsed > today).to_numpy()
+    else:
+        codes, uniq = t.distinct(col)
+        ts, st = parse_distinct(uniq, dayfirst)
+        parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]")
+        bad_u, ambiguous_u, future_u = st == BAD, st == AMBIGUOUS, ts > today.to_datetime64()
+    _flag_values(t, p, codes, bad_u, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
     hint = "; pass dayfirst=True or dayfirst=False to load_study" if dayfirst is None else ""
-    t.flag(p, status == AMBIGUOUS, col, "ambiguous_date", "ambiguous date: day and month order cannot be told" + hint,
-           "an ISO 8601 date such as 2024-03-25")
+    _flag_values(t, p, codes, ambiguous_u, col, "ambiguous_date",
+                 "ambiguous date: day and month order cannot be told" + hint, "an ISO 8601 date such as 2024-03-25")
     if required:
-        t.flag(p, t.data[col].isna().to_numpy(), col, "missing_value", "required date is missing", "an ISO 8601 date")
-    t.flag(p, (parsed > today).to_numpy(), col, "date_in_future", f"date is after today ({today.date()})",
-           f"a date on or before {today.date()}")
+        t.flag(p, values.isna().to_numpy(), col, "missing_value", "required date is missing", "an ISO 8601 date")
+    _flag_values(t, p, codes, future_u, col, "date_in_future", f"date is after today ({today.date()})",
+                 f"a date on or before {today.date()}")
     return parsed
+
+
+def _flag_values(t: RawTable, p: Problems, codes: np.ndarray, hit: np.ndarray, col: str, reason: str, message: str,
+                 expected: str) -> None:
+    """Flag the rows whose value has a problem: ``hit`` says which of the distinct values have it (the last
+    entry: a missing value), ``codes`` which value each row holds (-1: missing)."""
+    if hit.any():
+        t.flag(p, hit[codes], col, reason, message, expected)
 
 
 def _optional_ids(d: pd.DataFrame, col: str) -> pd.Series:

@@ -225,3 +225,19 @@ def test_a_table_factorizes_a_column_again_once_it_is_replaced():
     assert codes.tolist() == [0, 1, 0] and t.distinct("date")[0] is codes  # kept
     t.data["date"] = t.data["date"].where([True, False, True])
     assert t.distinct("date")[0].tolist() == [0, -1, 0]  # the column was replaced: factorized again
+
+
+def test_parse_distinct_indexed_by_codes_is_parse_dates():
+    # parse_dates is parse_distinct of the distinct values, indexed by each row's code (-1, missing: the last
+    # entry, NaT and status 0); value_counts_of counts the rows of each distinct value as np.bincount does
+    from backpain_outcomes.dates import parse_dates, parse_distinct, value_counts_of
+
+    values = pd.Series(["2024-01-02", None, "03/04/2024", "bad", "2024-01-02", "45300", "14/07/2024"], dtype="str")
+    codes, uniq = pd.factorize(values)
+    ts, st = parse_distinct(uniq)
+    parsed, status = parse_dates(values)
+    assert len(ts) == len(uniq) + 1 and np.isnat(ts[-1]) and st[-1] == 0
+    assert parsed.equals(pd.Series(ts[codes], dtype="datetime64[ns]")) and status.tolist() == st[codes].tolist()
+    assert status.tolist() == [0, 0, 0, 1, 0, 0, 0]  # 14/07 proves day first; 45300 is an Excel serial day
+    for dtype in (np.int64, np.int32):
+        assert value_counts_of(codes.astype(dtype), len(uniq), block=2).tolist() == [2, 1, 1, 1, 1]
