@@ -22,7 +22,7 @@ Suppression (as statistics offices do):
    it bounds each suppressed or small implied count by integer linear
    programming (:func:`scipy.optimize.linprog`, with the exact integer
    programme of :func:`scipy.optimize.milp` wherever the linear bound comes
-   within 4 of the limit), knowing that a count printed
+   within 4 of the limit; :mod:`~backpain_outcomes.disclosure_audit`), knowing that a count printed
    as ``"suppressed"`` is at least ``min_n``. While a count is pinned to
    fewer than ``min_width + 1`` values it hides one more published count,
    chosen among those whose constraint binds the bound (the smallest first),
@@ -33,20 +33,17 @@ Zeros stay visible: an empty cell describes nobody.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .checks import check_min_n
+from .disclosure_audit import IMPLIED, PRIMARY, PUBLISHED, SECONDARY, audit_counts
 from .exceptions import DisclosureError
 
-__all__ = ["DisclosureLedger", "PUBLISHED", "PRIMARY", "SECONDARY", "IMPLIED", "SUPPRESSED_LABEL", "redact_counts"]
+__all__ = ["DisclosureLedger", "PUBLISHED", "PRIMARY", "SECONDARY", "IMPLIED", "SUPPRESSED_LABEL"]
 
-PUBLISHED, PRIMARY, SECONDARY, IMPLIED = "published", "primary", "secondary", "implied"
 #: How a count hidden to protect another one is printed.
 SUPPRESSED_LABEL = "suppressed"
 
@@ -111,7 +108,7 @@ class DisclosureLedger:
         self.cells: dict[str, _Cell] = {}
         self.relations: list[tuple[dict, float, float]] = []
         self.status: dict[str, str] = {}
-        self._n_atoms = 0
+        self.n_atoms = 0
         self.rounds = 0
 
     # ------------------------------------------------------------------ building
@@ -139,8 +136,8 @@ class DisclosureLedger:
             keep &= ~self._mask(dims, shape, z)
         if counts[~keep].any():
             raise ValueError(f"family {name!r}: a combination declared impossible holds units")
-        fam = _Family(name, dims, self._n_atoms, keep, counts)
-        self._n_atoms += fam.size
+        fam = _Family(name, dims, self.n_atoms, keep, counts)
+        self.n_atoms += fam.size
         self.families[name] = fam
         return fam
 
@@ -212,7 +209,8 @@ class DisclosureLedger:
         return pd.DataFrame(rows, columns=["key", "family", "value", "status", "shown", "text"])
 
     # ------------------------------------------------------------------ suppression
-    def _sensitive(self, key: str) -> bool:
+    def sensitive(self, key: str) -> bool:
+        """Whether ``key`` is a count from 1 to ``min_n - 1`` that must be protected."""
         cell = self.cells[key]
         return cell.sensitive and 0 < cell.value < self.min_n
 
@@ -226,11 +224,11 @@ class DisclosureLedger:
             all the units together are fewer than ``min_n``; the message advises a larger selection.
         """
         for key, cell in self.cells.items():
-            if cell.shown and self._sensitive(key):
+            if cell.shown and self.sensitive(key):
                 self.status[key] = PRIMARY
         safe: set = set()  # hiding more only widens a reader's bounds: a protected count stays protected
         for self.rounds in range(1, max_rounds + 1):
-            audit = self._audit(mode="screen", skip=safe)
+            audit = audit_counts(self, mode="screen", skip=safe)
             safe |= set(audit.loc[audit["protected"], "key"])
             failing = audit[~audit["protected"]]
             if failing.empty:
@@ -281,185 +279,12 @@ class DisclosureLedger:
         return min(pool, key=rank) if pool else None
 
     # ------------------------------------------------------------------ the attacker
-    def _components(self) -> list[set]:
-        """Groups of families tied by stated relations (each is audited on its own)."""
-        parent = {f: f for f in self.families}
-
-        def find(f):
-            while parent[f] != f:
-                parent[f] = parent[parent[f]]
-                f = parent[f]
-            return f
-        for terms, _, _ in self.relations:
-            fams = [self.cells[k].family for k in terms]
-            for f in fams[1:]:
-                parent[find(f)] = find(fams[0])
-        groups: dict = {}
-        for f in self.families:
-            groups.setdefault(find(f), set()).add(f)
-        return list(groups.values())
-
-    def _system(self, families: set):
-        """Variables (atoms of ``families`` not known to be empty), and the reader's constraints on them."""
-        live = np.zeros(self._n_atoms, bool)
-        for name in families:
-            fam = self.families[name]
-            live[fam.offset:fam.offset + fam.size] = fam.keep
-        cells = {k: c for k, c in self.cells.items() if c.family in families}
-        for k, c in cells.items():
-            if c.shown and self.status[k] == PUBLISHED and c.value == 0:
-                live[c.atoms] = False
-        index = np.full(self._n_atoms, -1)
-        index[live] = np.arange(live.sum())
-        rows: list = []
-        low: list[float] = []
-        high: list[float] = []
-        names: list[str | None] = []
-        for k, c in cells.items():
-            st = self.status[k]
-            if not c.shown or (st == PUBLISHED and c.value == 0):
-                continue
-            bounds = {PUBLISHED: (c.value, c.value), PRIMARY: (1, self.min_n - 1), SECONDARY: (self.min_n, np.inf)}[st]
-            rows.append(self._row(c.atoms, index))
-            low.append(bounds[0])
-            high.append(bounds[1])
-            names.append(k)
-        for terms, lo, hi in self.relations:
-            if self.cells[next(iter(terms))].family not in families:
-                continue
-            vec = sum((coef * self._row(self.cells[k].atoms, index) for k, coef in terms.items()),
-                      sp.csr_matrix((1, int(live.sum()))))
-            rows.append(vec)
-            low.append(lo)
-            high.append(hi)
-            names.append(None)
-        a = sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, int(live.sum())))
-        return index, a, np.array(low, float), np.array(high, float), names
-
-    @staticmethod
-    def _row(atoms, index):
-        cols = index[atoms]
-        cols = cols[cols >= 0]
-        return sp.csr_matrix((np.ones(len(cols)), (np.zeros(len(cols), int), cols)), shape=(1, int((index >= 0).sum())))
-
-    def _targets(self):
-        return [k for k, c in self.cells.items()
-                if (c.shown and self.status[k] in (PRIMARY, SECONDARY)) or (not c.shown and self._sensitive(k))]
-
     def audit(self, exact: bool = True) -> pd.DataFrame:
-        """The attacker's bounds on every hidden count that must stay hidden.
+        """The attacker's bounds on every hidden count that must stay hidden
+        (:mod:`~backpain_outcomes.disclosure_audit`).
 
         Returns a DataFrame with ``key``, ``value``, ``status``, ``low``, ``high``
         (the integer interval a reader can prove from everything published),
         ``required`` (smallest allowed ``high - low``) and ``protected``.
         """
-        return self._audit(mode="exact" if exact else "linear").drop(columns="binding")
-
-    def _audit(self, mode: str, skip=frozenset()) -> pd.DataFrame:
-        """Bounds by linear programming; ``mode="exact"`` also solves the integer programme for every count,
-        ``"screen"`` only where the linear bound is within 4 of the limit, ``"linear"`` never."""
-        targets = [k for k in self._targets() if k not in skip]
-        out = []
-        for families in self._components():
-            mine = [k for k in targets if self.cells[k].family in families]
-            if mine:
-                out += self._audit_component(families, mine, mode)
-        return pd.DataFrame(out, columns=["key", "value", "status", "low", "high", "required", "protected", "binding"])
-
-    def _audit_component(self, families, targets, mode) -> list[dict]:
-        index, a, lo, hi, names = self._system(families)
-        n = a.shape[1]
-        eq = lo == hi
-        a_eq, b_eq = a[eq], lo[eq]
-        up, down = ~eq & np.isfinite(hi), ~eq & (lo > -np.inf)
-        a_ub = sp.vstack([a[up], -a[down]]).tocsr()
-        b_ub = np.r_[hi[up], -lo[down]]
-        eq_names = [nm for nm, e in zip(names, eq) if e]
-        ub_names = [nm for nm, u in zip(names, up) if u] + [nm for nm, d in zip(names, down) if d]
-        out = []
-        for key in targets:
-            c = self.cells[key]
-            obj = self._row(c.atoms, index).toarray().ravel()
-            bounds, binding = [], set()
-            for sign in (1.0, -1.0):
-                res = linprog(sign * obj, A_ub=a_ub if a_ub.shape[0] else None, b_ub=b_ub if a_ub.shape[0] else None,
-                              A_eq=a_eq if a_eq.shape[0] else None, b_eq=b_eq if a_eq.shape[0] else None,
-                              bounds=(0, None), method="highs")
-                if res.status == 3:      # unbounded above
-                    bounds.append(np.inf if sign < 0 else -np.inf)
-                    continue
-                if res.status != 0:
-                    raise RuntimeError(f"disclosure audit: the reader's constraints are infeasible ({res.message})")
-                bounds.append(sign * res.fun)
-                for group, marg in ((eq_names, res.eqlin), (ub_names, res.ineqlin)):
-                    marginals = getattr(marg, "marginals", None) if len(group) else None
-                    for nm, m in zip(group, marginals if marginals is not None else []):
-                        if nm is not None and abs(m) > 1e-9:
-                            binding.add(nm)
-            low, high = np.ceil(bounds[0] - 1e-7), np.floor(bounds[1] + 1e-7)
-            required = self.min_width if self._sensitive(key) else 1
-            close = np.isfinite(high) and high - low < required + 4
-            if high - low >= required and (mode == "exact" or (mode == "screen" and close)):
-                low, high = self._integer_bounds(obj, a, lo, hi, n, low, high)
-            out.append({"key": key, "value": c.value, "status": self.status[key], "low": low, "high": high,
-                        "required": required, "protected": bool(high - low >= required),
-                        "binding": tuple(sorted(binding))})
-        return out
-
-    @staticmethod
-    def _integer_bounds(obj, a, lo, hi, n, low, high):
-        """Exact integer bounds (the linear-programming ones are only outer bounds)."""
-        cons = [LinearConstraint(a, lo, hi)] if a.shape[0] else []
-        found = []
-        for sign in (1.0, -1.0):
-            res = milp(sign * obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, np.inf),
-                       options={"time_limit": 20})
-            if res.status == 0:
-                found.append(sign * res.fun)
-            else:  # time limit: keep the linear-programming bound (an outer bound)
-                found.append(low if sign > 0 else high)
-        return float(np.round(found[0])), float(np.round(found[1]))
-
-
-_COUNT_NOUNS = r"(?:episodes?|episode\(s\)|patients?|patient\(s\)|resolutions?|resolution\(s\)|sessions?|measurements?|" \
-               r"measurement\(s\)|responders?|rows?|row\(s\)|visits?|visit\(s\))"
-_COUNT = re.compile(r"(?<!fewer than )(?<!at least )(?<!under )(?<![\w.<])"
-                    r"(\d[\d,]*)(\s+(?:of\s+(?:the\s+)?\d[\d,]*\s+)?(?:[a-z]+\s+){0,3}?" + _COUNT_NOUNS + r")\b")
-
-
-def redact_counts(text: str, ledger: DisclosureLedger) -> str:
-    """Make a sentence from an analysis safe to print next to the ledger's tables.
-
-    A count (a number followed, within three words, by episodes, patients,
-    resolutions, sessions, measurements, responders, rows or visits)
-    under ``min_n``, or equal to a count the ledger hides, becomes "a few" /
-    "some"; ``"k of n episodes"`` is treated the same way for both numbers.
-
-    Examples
-    --------
-    >>> led = DisclosureLedger(min_n=5)
-    >>> redact_counts("only 3 untreated episodes at risk", led)
-    'only fewer than 5 untreated episodes at risk'
-    """
-    hidden = {c.value for k, c in ledger.cells.items()
-              if c.value > 0 and (ledger.status[k] in (PRIMARY, SECONDARY) or (not c.shown and ledger._sensitive(k)))}
-
-    def word(num: str) -> str | None:
-        v = int(num.replace(",", ""))
-        if 0 < v < ledger.min_n:
-            return f"fewer than {ledger.min_n}"
-        if v in hidden:
-            return "some"
-        return None
-
-    def repl(m):
-        head, tail = m.group(1), m.group(2)
-        if "consecutive" in tail:  # "on 2 consecutive visits" is a rule, not a count
-            return m.group(0)
-        inner = re.match(r"(\s+of\s+(?:the\s+)?)(\d[\d,]*)(.*)", tail, re.S)
-        if inner:
-            w2 = word(inner.group(2))
-            tail = inner.group(1) + (w2 or inner.group(2)) + inner.group(3)
-        w = word(head)
-        return (w or head) + tail
-    return _COUNT.sub(repl, text)
+        return audit_counts(self, mode="exact" if exact else "linear").drop(columns="binding")

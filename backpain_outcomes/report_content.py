@@ -25,9 +25,10 @@ from .casemix import ClinicBenchmark, benchmark_clinic
 from .claims import test_resolution_claim
 from .compare import compare_modalities, comparison_rule
 from .curves import fit_recovery_curves
-from .disclosure import PUBLISHED, DisclosureLedger, redact_counts
+from .disclosure import PUBLISHED, DisclosureLedger
 from .dispatch import on_study
 from .exceptions import DisclosureError
+from .redaction import redact_counts
 from .report_config import (
     ReportConfig,
     check_config,

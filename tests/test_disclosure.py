@@ -13,8 +13,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from backpain_outcomes.disclosure import SUPPRESSED_LABEL, DisclosureLedger, redact_counts
+from backpain_outcomes.disclosure import SUPPRESSED_LABEL, DisclosureLedger
 from backpain_outcomes.exceptions import DisclosureError
+from backpain_outcomes.redaction import redact_counts
 
 
 def attack(ledger):

@@ -15,8 +15,9 @@ import backpain_outcomes as bpo
 from backpain_outcomes.benchmarking import benchmark_therapists, outcome_at_day
 from backpain_outcomes.casemix import benchmark_clinic
 from backpain_outcomes.compare import comparison_rule
-from backpain_outcomes.disclosure import SUPPRESSED_LABEL, redact_counts
+from backpain_outcomes.disclosure import SUPPRESSED_LABEL
 from backpain_outcomes.exceptions import DisclosureError, MissingDependencyError
+from backpain_outcomes.redaction import redact_counts
 from backpain_outcomes.report import render_html
 from backpain_outcomes.report_config import check_config, in_selection
 from backpain_outcomes.report_content import check_period, report_content, select_study
