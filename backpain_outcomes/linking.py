@@ -67,7 +67,10 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
     if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
         return kept[1], kept[2]
     coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
-    at = index_of(values, distinct) if coded is None else np.r_[index_of(coded[1], distinct), -1][coded[0]]
+    if coded is None:
+        at = index_of(values, distinct)
+    else:  # (positions below 2**31: int32, half the memory of a million positions)
+        at = np.r_[index_of(coded[1], distinct), -1].astype(np.int32 if len(distinct) < 2**31 else np.int64)[coded[0]]
     t.lookups[f"parent:{values.name}"] = (values.array, distinct, at)
     return distinct, at
 
@@ -143,9 +146,9 @@ def _other_patient(patient: pd.Series, owners: pd.Series, at: np.ndarray, codes=
         return known
     if codes is None:
         unsure, other = known, np.zeros(len(at), bool)
-    else:
-        row, owner = codes[0], codes[1][np.where(known, at, 0)]
-        sure = known & (row >= 0) & (owner >= 0)
+    else:  # the owner's position of each row's episode (-1: no episode, or an owner not among the patients)
+        row, owner = codes[0], np.r_[codes[1], -1][at]
+        sure = (row >= 0) & (owner >= 0)  # (owner >= 0: the row has an episode)
         unsure, other = known & ~sure, sure & (row != owner)
     idx = np.flatnonzero(unsure)
     if len(idx):

@@ -247,12 +247,12 @@ def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, c
     codes, labels = t.distinct(col)  # each distinct label mapped once
     names = normalise(pd.Series(labels, dtype=object), user_map).to_numpy(object)
     mapped = pd.Series(np.r_[names, None][codes], index=t.data.index, dtype=object)
-    known = np.r_[pd.notna(names), True][codes]  # a missing value is not an unknown label
-    t.flag(p, ~known, col, f"unknown_{col}", f"unknown {col} (map it with {col}_map={{...}})",
-           "one of " + ", ".join(choices))
+    _flag_values(t, p, codes, np.r_[pd.isna(names), False], col, f"unknown_{col}",  # (missing is not unknown)
+                 f"unknown {col} (map it with {col}_map={{...}})", "one of " + ", ".join(choices))
     position = pd.Index(list(choices), dtype=object).get_indexer(pd.Index(names, dtype=object))
     canonical, distinct = pd.factorize(pd.Series(names, dtype=object))  # equal names, equal codes; -1: None
-    t.codes[col] = (np.r_[canonical, -1][codes], len(distinct))  # the rows' codes, as value_codes(mapped) gives
+    small = np.int32 if len(distinct) < 2**31 else np.int64  # (the codes of a few names: int32, half the memory)
+    t.codes[col] = (np.r_[canonical, -1].astype(small)[codes], len(distinct))  # as value_codes(mapped) groups
     return mapped, np.r_[position, -1][codes]
 
 
@@ -316,25 +316,37 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     t.lookups["instrument"] = code
     raw = d["score"] if "score" in d else pd.Series(None, index=d.index, dtype=object)
     num, bad, yes_no = numbers(raw)
-    items = _item_scores(t, p, inst, options)
+    with_items = any(ITEM_COLUMN.match(c) for c in d.columns)
+    items = _item_scores(t, p, inst, options) if with_items else None
     _not_a_number(t, p, "score", bad, yes_no, "score", "a number")
     # code: -1 where unknown or a rating of change (grc)
     # a row with some items of its instrument was scored from them or flagged by _item_scores; a row whose
     # score and every item are blank has no value at all
-    answered = np.zeros(len(d), bool)
-    for j, name in ((2, "odi"), (3, "rmdq")):
-        cols = [c for c in d.columns if (m := ITEM_COLUMN.match(c)) and m[1] == name]
-        if cols:
-            answered |= (code == j) & d[cols].notna().any(axis=1).to_numpy(bool)
     missing = raw.isna().to_numpy(bool)
-    has_items = items.notna().to_numpy() | (missing & answered)
-    t.flag(p, missing & ~has_items, "score", "missing_value", "score is missing", "a number", values=raw)
-    bounds = np.array([v[:2] for v in INSTRUMENTS.values()] + [(np.nan, np.nan)], float)
-    low, high = bounds[code, 0], bounds[code, 1]  # code -1 picks the NaN row
-    with np.errstate(invalid="ignore"):
-        oor = ~np.isnan(num) & ((num < low) | (num > high))
-    for j, k in enumerate(INSTRUMENTS):
-        t.flag(p, oor & (code == j), "score", "out_of_range", f"{k} score is out of range",
-               f"{INSTRUMENTS[k][0]:g}-{INSTRUMENTS[k][1]:g} for {k}", values=raw)
-    out["score"] = np.where(np.isnan(num), items.to_numpy(float), num)
+    if items is not None:
+        answered = np.zeros(len(d), bool)
+        for j, name in ((2, "odi"), (3, "rmdq")):
+            cols = [c for c in d.columns if (m := ITEM_COLUMN.match(c)) and m[1] == name]
+            if cols:
+                answered |= (code == j) & d[cols].notna().any(axis=1).to_numpy(bool)
+        missing = missing & ~(items.notna().to_numpy() | (missing & answered))
+    t.flag(p, missing, "score", "missing_value", "score is missing", "a number", values=raw)
+    for j, k in enumerate(INSTRUMENTS):  # the scores of each instrument against its range
+        _out_of_range(t, p, num, code == j, k, raw)
+    out["score"] = num.copy() if items is None else np.where(np.isnan(num), items.to_numpy(float), num)
     return out
+
+
+def _out_of_range(t: RawTable, p: Problems, num: np.ndarray, rows: np.ndarray, name: str, raw: pd.Series) -> None:
+    """Flag the scores of instrument ``name`` (on ``rows``) outside its range (a missing score is not)."""
+    at = np.flatnonzero(rows)
+    if not len(at):
+        return
+    low, high = INSTRUMENTS[name][:2]
+    value = num[at]
+    outside = (value < low) | (value > high)  # (NaN: neither)
+    if outside.any():
+        mask = np.zeros(len(num), bool)
+        mask[at[outside]] = True
+        t.flag(p, mask, "score", "out_of_range", f"{name} score is out of range",
+               f"{low:g}-{high:g} for {name}", values=raw)
