@@ -128,7 +128,7 @@ def build_study(raw, clean, p, notes, given, no_sessions) -> Study:
                for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)
-    codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id")}
+    codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id", "date")}
     same_day = same_day_scores(used["scores"], {c: v for c, v in codes.items() if (v >= 0).all()})
     del codes
     for t in raw.values():

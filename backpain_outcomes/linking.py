@@ -195,16 +195,20 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     return frame
 
 
-def _leading_zero(values: pd.Series) -> bool:
-    """Whether some value of ``values`` (as text) begins with "0"; True when unsure (not an Arrow text column)."""
+def _leading_zero(values: pd.Series, t: RawTable | None = None) -> bool:
+    """Whether some value of ``values`` (as text) begins with "0" (among its distinct values when the raw table
+    ``t`` knows them); True when unsure (not an Arrow text column)."""
     if not (pd.api.types.is_string_dtype(values) and values.dtype != object):
         return True
-    return bool(pc.any(pc.starts_with(pa.array(values), "0")).as_py())
+    coded = t.known_distinct(values) if t is not None else None
+    arr = pa.array((values if coded is None else coded[1]).array)
+    return bool(pc.any(pc.starts_with(arr, "0")).as_py())
 
 
-def leading_zero_note(clean: dict, col: str) -> str | None:
+def leading_zero_note(clean: dict, col: str, raw: dict | None = None) -> str | None:
     """A sentence when ids of ``col`` differ only by leading zeros (``001`` and ``1``), which are different
-    ids here: usually one file was saved by a program that drops them.
+    ids here: usually one file was saved by a program that drops them. ``raw`` (optional): the raw tables,
+    whose known distinct ids are then looked at instead of every row.
 
     Examples
     --------
@@ -213,7 +217,7 @@ def leading_zero_note(clean: dict, col: str) -> str | None:
     ...                    "scores": pd.DataFrame({"patient_id": ["1", "002"]})}, "patient_id")[:73]
     "patient_id: 1 id(s) are written with and without leading zeros, such as '"
     """
-    if not any(_leading_zero(frame[col]) for frame in clean.values() if col in frame):
+    if not any(_leading_zero(frame[col], (raw or {}).get(name)) for name, frame in clean.items() if col in frame):
         return None  # no id written with a leading zero (checked without hashing the ids)
     parts = [pd.DataFrame({"table": name, "id": pd.unique(frame[col].dropna().astype("str"))})
              for name, frame in clean.items() if col in frame]

@@ -359,7 +359,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
     clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options)
     id_cols = ("patient_id", "episode_id") if "episodes" in clean else ("patient_id",)
-    notes.extend(n for n in (leading_zero_note(clean, c) for c in id_cols) if n)
+    notes.extend(n for n in (leading_zero_note(clean, c, raw) for c in id_cols) if n)
     if errors == "raise" and (p.any() or p.any(OPTIONAL)):
         problems = p.frame(kinds=(ERROR, OPTIONAL), internal=True)
         n_optional = int((problems["_kind"] == OPTIONAL).sum())
@@ -389,12 +389,14 @@ def _date_notes(raw: dict) -> list[str]:
 def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
     """Ratings of change (``grc``): a whole category number within the scale (see the vocabulary)."""
     value = scores["score"].to_numpy(float)
-    instrument = scores["instrument"].to_numpy()
+    known = t.lookups.get("instrument")  # a rating of change is none of the instruments (-1), as unknown names
+    rows = np.flatnonzero(known < 0) if known is not None and len(known) == len(value) else np.arange(len(value))
+    instrument, value_r = scores["instrument"].to_numpy()[rows], value[rows]  # (only these rows are compared)
     for code, (low, high, _) in RATINGS_OF_CHANGE.items():
         with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(value) & ((value < low) | (value > high) | (value != np.round(value)))
-        at = np.flatnonzero(bad)  # the instrument (text) is compared on these rows only
-        bad[at] = instrument[at] == code
+            out = ~np.isnan(value_r) & ((value_r < low) | (value_r > high) | (value_r != np.round(value_r)))
+        bad = np.zeros(len(value), bool)
+        bad[rows[out & (instrument == code)]] = True
         t.flag(p, bad, "score", "out_of_range", f"{code} rating is out of range",
                f"a whole number from {low:g} (the best category) to {high:g} for {code}",
                values=t.data["score"] if "score" in t.data else None)

@@ -177,6 +177,8 @@ def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool =
         ts, st = parse_distinct(uniq, dayfirst)
         parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]")
         bad_u, ambiguous_u, future_u = st == BAD, st == AMBIGUOUS, ts > today.to_datetime64()
+        day, bound = value_codes(pd.Series(ts))  # the dates' codes for duplicates: those of the distinct dates
+        t.codes[col] = (day.astype(np.int32 if bound < 2**31 else np.int64)[codes], bound)
     _flag_values(t, p, codes, bad_u, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
     hint = "; pass dayfirst=True or dayfirst=False to load_study" if dayfirst is None else ""
     _flag_values(t, p, codes, ambiguous_u, col, "ambiguous_date",

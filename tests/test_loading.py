@@ -659,3 +659,22 @@ def test_value_codes_of_days_group_as_factorize(days):
     n = len(days)
     assert ((codes < 0) == (expected < 0)).all() and codes.max(initial=-1) < bound
     assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(n) for j in range(n))
+
+
+def test_date_codes_from_the_distinct_dates_group_the_parsed_dates():
+    # validation codes a date column from its distinct written values (each parsed once); the codes must group
+    # the rows as pd.factorize of the parsed dates does: '2024-01-02' and '02/01/2024' (day first, proven by
+    # '14/01/2024') are one date, a bad date and a missing one are -1
+    from backpain_outcomes.problems import Problems
+    from backpain_outcomes.validation import RawTable, validate_scores
+
+    data = pd.DataFrame({"patient_id": ["p1"] * 6, "date": ["2024-01-02", "02/01/2024", "14/01/2024", "bad", None,
+                                                             "2024-01-02"], "instrument": ["nrs"] * 6,
+                         "score": ["1", "2", "3", "4", "5", "6"]}, dtype="str")
+    t = RawTable("scores", data, np.zeros(6, np.int64), np.arange(2, 8), ["s.csv"])
+    clean = validate_scores(t, Problems(), None, pd.Timestamp(TODAY), None,
+                            {"odi_max_missing": 1, "rmdq_rescale": False, "rmdq_max_missing": 0})
+    codes, bound = t.codes["date"]
+    expected = pd.factorize(clean["date"])[0]
+    assert expected.tolist() == [0, 0, 1, -1, -1, 0] and codes.max() < bound
+    assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(6) for j in range(6))
