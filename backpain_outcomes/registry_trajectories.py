@@ -38,8 +38,9 @@ n_i`. Every partition holds whole episodes, so:
 The estimates equal the in-memory fit's up to the order of floating-point sums (about 1e-12 relative).
 Memory on the driver: no measurement rows. At the end it holds, per episode, the id (a Python string,
 about 60 bytes), one row of 8-byte posteriors per fitted k (8 x sum of k bytes: 120 for k = 1..5) and the
-described result's ``classes`` table (8 x (k + 2) bytes and the id); during the fit also the global ranks
-and one start's class numbers and its slices (24 bytes per episode). The workers hold, per episode,
+described result's ``classes`` table (8 x (k + 3) bytes with the reference to the id): about 220 bytes per
+episode for k = 1..5; during the fit also the global ranks and one start's class numbers and its slices
+(24 bytes per episode). The workers hold, per episode,
 :math:`p^2 + p + 2` statistics (44 numbers, 352 bytes with the six spline columns) and 24 bytes per
 measurement. The spaghetti of ``plot`` and the columns of ``crosstab`` are read from the partitions when
 called (the result keeps a reference to the partitioned study, which must still be open).
@@ -135,6 +136,7 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
     found = raise_for_reasons(summaries, instrument, parts)
     notes = trajectory_notes(sum(p["n_late"] for p in found), sum(p["n_single"] for p in found), day)
     eps, ranks, days, var, low, high = _merged(summaries)
+    del summaries, found  # the partitions' id tables: the ids are now in eps
     check_enough_episodes(len(eps), ks)
     basis = TimeBasis.from_counts(days.index.to_numpy(float), days.to_numpy(), time, degree, n_knots, scale=day)
     check_scores_vary(low, high, instrument)
