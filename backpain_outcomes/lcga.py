@@ -26,10 +26,16 @@ from scipy.special import logsumexp
 from .exceptions import ConvergenceWarning, warn
 
 __all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k", "best_of_starts", "exact_quantiles",
-           "estep", "weighted_sums", "mstep_from_sums", "ranked", "FLOOR_NOTE", "TIE_RTOL"]
+           "estep", "weighted_sums", "mstep_from_sums", "ranked", "solve_classes", "pinv_psd", "FLOOR_NOTE",
+           "TIE_RTOL", "RCOND"]
 
 #: Log-likelihoods of two EM runs within this relative difference are a tie (the same optimum).
 TIE_RTOL = 1e-13
+
+#: Directions of a class's B'B whose eigenvalue is at most this share of its largest are not identified by
+#: the data (a time basis with more coefficients than the distinct days support): :func:`solve_classes` and
+#: :func:`pinv_psd` leave them out instead of amplifying the rounding noise of the sums in them.
+RCOND = 1e-10
 
 #: The note of a fit in which a class variance hit its floor.
 FLOOR_NOTE = "a class variance hit its floor (a degenerate class fitting few episodes exactly)"
@@ -162,10 +168,7 @@ def estep(suff, beta, sigma2, pi):
 
 
 def _mstep(suff, post, common_var, var_floor):
-    p = suff.S.shape[1]
-    A = np.einsum("ek,epq->kpq", post, suff.S, optimize=True) + 1e-10 * np.eye(p)[None]
-    rhs = post.T @ suff.b
-    beta = np.linalg.solve(A, rhs[:, :, None])[:, :, 0].T  # (p, K)
+    beta = solve_classes(np.einsum("ek,epq->kpq", post, suff.S, optimize=True), post.T @ suff.b)
     ssr = suff.ssr(beta)
     wn = post * suff.n[:, None]
     if common_var:
@@ -173,6 +176,45 @@ def _mstep(suff, post, common_var, var_floor):
     else:
         sigma2 = np.maximum((post * ssr).sum(0) / np.maximum(wn.sum(0), 1e-300), var_floor)
     return beta, sigma2, post.mean(0)
+
+
+def solve_classes(A, rhs) -> np.ndarray:
+    """The coefficients (p, K) of every class: ``beta_c = (A_c + 1e-10 I)^-1 rhs_c`` on the directions the
+    data identify, 0 on the others (eigenvalues of ``A_c`` at most :data:`RCOND` times its largest).
+
+    ``A`` (K, p, p) holds the posterior-weighted sums of B_i'B_i, ``rhs`` (K, p) those of B_i'y_i. When the
+    days cannot identify every coefficient (say 4 distinct days and a 6-column spline), ``A_c`` is singular
+    and a plain solve returns, in its null space, rounding noise of the sums divided by the ridge: values
+    that change with the order of the sums (in memory or over partitions) and bend the curves between the
+    measured days. Here those directions get 0, the minimum-norm least-squares curve.
+
+    Examples
+    --------
+    >>> A = np.array([[[2.0, 2.0], [2.0, 2.0]]])  # two identical columns: only their sum is identified
+    >>> solve_classes(A, np.array([[4.0, 4.0]])).round(6).tolist()
+    [[1.0], [1.0]]
+    >>> solve_classes(np.array([[[4.0, 0.0], [0.0, 1.0]]]), np.array([[8.0, 3.0]])).round(6).tolist()
+    [[2.0], [3.0]]
+    """
+    lam, vec = np.linalg.eigh(A)
+    keep = lam > RCOND * np.maximum(lam[:, -1:], 0.0)
+    inv = np.where(keep, 1.0 / np.where(keep, lam + 1e-10, 1.0), 0.0)
+    coef = np.einsum("kpj,kj,kqj,kq->kp", vec, inv, vec, rhs)
+    return coef.T
+
+
+def pinv_psd(A) -> np.ndarray:
+    """The pseudo-inverse of a symmetric positive semi-definite matrix, on the directions
+    :func:`solve_classes` keeps (eigenvalues above :data:`RCOND` times the largest).
+
+    Examples
+    --------
+    >>> pinv_psd(np.array([[2.0, 2.0], [2.0, 2.0]])).round(12).tolist()
+    [[0.125, 0.125], [0.125, 0.125]]
+    """
+    lam, vec = np.linalg.eigh(A)
+    keep = lam > RCOND * max(lam[-1], 0.0)
+    return (vec[:, keep] / lam[keep]) @ vec[:, keep].T
 
 
 def weighted_sums(suff, post) -> dict:
@@ -186,14 +228,14 @@ def weighted_sums(suff, post) -> dict:
 def mstep_from_sums(sums: dict, n_episodes: int, common_var: bool, var_floor: float):
     """The M-step from :func:`weighted_sums` of all episodes: ``(beta, sigma2, pi)``.
 
-    beta_c solves (sum post S_i + 1e-10 I) beta_c = sum post b_i, as the in-memory M-step; the weighted
+    beta_c solves (sum post S_i + 1e-10 I) beta_c = sum post b_i (:func:`solve_classes`), as the in-memory
+    M-step; the weighted
     residual sum of squares is q_c - 2 r_c'beta_c + beta_c' A_c beta_c with q_c = sum post y_i'y_i,
     r_c = sum post b_i and A_c = sum post S_i (the per-episode sums of squares before weighting are not
     clipped at 0 as in memory: they differ only by rounding).
     """
     S, b = sums["S"], sums["b"]
-    p = S.shape[1]
-    beta = np.linalg.solve(S + 1e-10 * np.eye(p)[None], b[:, :, None])[:, :, 0].T  # (p, K)
+    beta = solve_classes(S, b)
     ssr = sums["yy"] - 2 * np.einsum("kp,pk->k", b, beta) + np.einsum("kpq,pk,qk->k", S, beta, beta)
     ssr = np.maximum(ssr, 0.0)
     if common_var:

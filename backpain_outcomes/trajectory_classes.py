@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .lcga import pinv_psd
 from .trajectory_labels import class_label, distinct_labels
 
 __all__ = ["describe_classes", "class_misfit", "member_summary", "merge_member_summaries", "FrameRows",
@@ -130,7 +131,7 @@ def _class_curves(fit, context, order, windows):
         days = np.linspace(first, last, 60)
         Bd = basis(days)
         mean = Bd @ fit.beta[:, c]
-        cov = fit.sigma2[c] * np.linalg.pinv(fit.weighted_S[c])
+        cov = fit.sigma2[c] * pinv_psd(fit.weighted_S[c])
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Bd, cov, Bd), 0))
         labels.append(class_label(np.clip(mean, lo, hi), days, lo, hi, sig[c], sig.min(), fit.K))
         starts.append(float(np.clip(mean[0], lo, hi)))

@@ -98,3 +98,20 @@ def test_mstep_from_sums_of_two_halves_is_the_least_squares_fit():
     np.testing.assert_allclose(beta[:, 0], ols, rtol=1e-8)
     np.testing.assert_allclose(sigma2, [np.sum((y - B @ ols) ** 2) / len(y)], rtol=1e-10)
     assert pi.tolist() == [1.0]
+
+
+def test_unidentified_coefficients_are_zero_not_rounding_noise():
+    # Days 0, 10, 50, 100 only and a 7-column spline: B'B has rank 4. The coefficients must be the minimum-norm
+    # least-squares solution (np.linalg.lstsq, an SVD of B itself), whatever the order of the sums: a plain
+    # solve with the 1e-10 ridge put rounding noise / 1e-10 (about 1e-4 here) in the null space.
+    rng = np.random.default_rng(8)
+    day = np.tile([0.0, 0, 10, 10, 10, 50, 100], 30)
+    y = 6 - 3 * day / 100 + rng.normal(0, 1, len(day))
+    B = lcga.TimeBasis(day, "spline", n_knots=3)(day)
+    assert np.linalg.matrix_rank(B) == 4 < B.shape[1]
+    reference = np.linalg.lstsq(B, y, rcond=None)[0]
+    for order in (np.arange(len(y)), rng.permutation(len(y)), rng.permutation(len(y))):
+        A, rhs = (B[order].T @ B[order])[None], (B[order].T @ y[order])[None]
+        np.testing.assert_allclose(lcga.solve_classes(A, rhs)[:, 0], reference, rtol=1e-9, atol=1e-9)
+    pinv = lcga.pinv_psd(B.T @ B)
+    np.testing.assert_allclose(pinv, np.linalg.pinv(B.T @ B, rcond=1e-10, hermitian=True), rtol=1e-8, atol=1e-12)

@@ -158,3 +158,14 @@ def test_a_basis_sent_to_a_worker_process_still_works():
     basis = TimeBasis.from_counts(day, np.ones(400, int), "spline")
     sent = protocol.deserialize(*protocol.serialize(basis))
     np.testing.assert_array_equal(sent(day), basis(day))
+
+
+def test_days_that_do_not_identify_the_spline_give_the_in_memory_curves():
+    # 4 distinct days (ties straddling the knot quantiles) for a 7-coefficient spline: the curves between the
+    # measured days came from rounding noise (1e-4 apart in memory and over partitions); now minimum-norm, equal.
+    rng = np.random.default_rng(1)
+    tie = {f"e{i:03d}": [(d, float(np.clip(round(6 - 0.05 * d * (i % 2) + rng.normal(0, 1)), 0, 10)))
+                         for d in (0, 0, 10, 10, 10, 10, 50, 50, 100)] for i in range(30)}
+    tiny = tiny_study(tie)
+    kwargs = {"k": [1, 2], "n_init": 3, "n_knots": 3}
+    _same(fit_trajectories(tiny, **kwargs), fit_trajectories(SequentialPartitions.split(tiny, 3), **kwargs))
