@@ -146,7 +146,7 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
     held = parts.hold(partition_state, instrument, origin, day, basis)
     try:
         em = PartitionedEM(held, ranks, p, opts)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(int(seed))  # a whole float (3.0) is accepted as a seed
         fits = {K: em.fit(K, rng, min_n) for K in ks}
     finally:
         held.release()

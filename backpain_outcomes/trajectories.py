@@ -366,7 +366,7 @@ def fit_trajectories_frame(frame, episodes_table, score_range, inst, orig, notes
     suff = SufficientStats(B, y, starts, n_i)
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
             "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(int(seed))  # a whole float (3.0) is accepted as a seed
     fits = {K: fit_k(K, suff, E, rng, opts) for K in ks}
     for K, fit in fits.items():
         fit.weighted_S = np.stack([np.einsum("e,epq->pq", fit.post[:, c], suff.S) for c in range(K)])

@@ -110,9 +110,13 @@ def describe_classes(fit, context: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd
     rows, labels, starts = _class_curves(fit, context, order, windows)
     labels = distinct_labels(labels, starts)
     sizes, notes = _class_sizes(fit, context, order, windows, labels, post, modal)
-    curve_tab = pd.concat([r.assign(label=labels[j]) for j, r in enumerate(rows) if r is not None],
-                          ignore_index=True)
-    curve_tab = curve_tab[["class", "label", "day", "mean", "ci_low", "ci_high"]]
+    drawn = [r.assign(label=labels[j]) for j, r in enumerate(rows) if r is not None]
+    columns = ["class", "label", "day", "mean", "ci_low", "ci_high"]
+    if drawn:
+        curve_tab = pd.concat(drawn, ignore_index=True)[columns]
+    else:  # no class has min_n episodes: no curve (the notes say so), an empty table
+        curve_tab = pd.DataFrame({"class": np.array([], np.int64), "label": np.array([], object),
+                                  **{c: np.array([], float) for c in columns[2:]}})
     return classes, curve_tab, pd.DataFrame(sizes), notes
 
 

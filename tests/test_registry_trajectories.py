@@ -169,3 +169,14 @@ def test_days_that_do_not_identify_the_spline_give_the_in_memory_curves():
     tiny = tiny_study(tie)
     kwargs = {"k": [1, 2], "n_init": 3, "n_knots": 3}
     _same(fit_trajectories(tiny, **kwargs), fit_trajectories(SequentialPartitions.split(tiny, 3), **kwargs))
+
+
+def test_no_class_with_min_n_episodes_and_a_whole_float_seed(study, sequential):
+    # min_n above the number of episodes: no curve is drawn (was "No objects to concatenate" in both fits);
+    # seed=3.0 passes check_int, so it must seed as 3 (numpy's SeedSequence refused the float).
+    kwargs = {"k": [1, 2], "n_init": 2, "min_n": 10_000, "seed": 3.0}
+    mem = fit_trajectories(study, **kwargs)
+    assert mem.curves.empty and list(mem.curves.columns) == ["class", "label", "day", "mean", "ci_low", "ci_high"]
+    assert sum("its curve is not drawn" in n for n in mem.notes) == mem.k
+    _same(mem, fit_trajectories(sequential, **kwargs))
+    _same(fit_trajectories(study, **{**kwargs, "seed": 3}), mem)
