@@ -64,13 +64,18 @@ def _kept(name: str, frame: pd.DataFrame, p: Problems) -> np.ndarray:
     return ok
 
 
+def _of_kept(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``values[ok]``; ``values`` themselves when every row is kept (no copy of a million codes)."""
+    return values if ok.all() else values[ok]
+
+
 def _used(raw: dict, clean: dict, p: Problems) -> dict:
     used = {}
     for name, frame in clean.items():
         t = raw[name]
         ok = _kept(name, frame, p)
         rows = frame if ok.all() else frame.loc[ok]
-        used[name] = rows.assign(_source=t.source_text(ok), _row=t.rows[ok]).reset_index(drop=True)
+        used[name] = rows.assign(_source=t.source_text(ok), _row=_of_kept(t.rows, ok)).reset_index(drop=True)
     return used
 
 
@@ -97,14 +102,14 @@ def _row_codes(raw: dict, clean: dict, p: Problems) -> dict:
     out = {}
     for name, col in (("scores", "instrument"), ("sessions", "modality")):
         if name in raw and col in raw[name].lookups:
-            out[f"{name}_{col}"] = raw[name].lookups[col][_kept(name, clean[name], p)]
+            out[f"{name}_{col}"] = _of_kept(raw[name].lookups[col], _kept(name, clean[name], p))
     valid = raw["episodes"].lookups.get("valid_rows") if "episodes" in raw else None
     if valid is None or not np.array_equal(np.flatnonzero(_kept("episodes", clean["episodes"], p)), valid):
         return out
     for name in ("scores", "sessions"):
         at = raw[name].lookups.get("episode_id") if name in raw else None
         if at is not None and len(at) == len(clean[name]):
-            at = at[_kept(name, clean[name], p)]
+            at = _of_kept(at, _kept(name, clean[name], p))
             if (at >= 0).all():
                 out[f"{name}_episode"] = at
     return out
@@ -128,7 +133,7 @@ def build_study(raw, clean, p, notes, given, no_sessions) -> Study:
                for name in raw}
     lost = clean["sessions"].iloc[p.positions("sessions")] if "sessions" in clean else None
     kept = _kept("scores", clean["scores"], p)  # codes of the used rows' instrument (validation), episode (linking)
-    codes = {c: v[0][kept] for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id", "date")}
+    codes = {c: _of_kept(v[0], kept) for c, v in raw["scores"].codes.items() if c in ("instrument", "episode_id", "date")}
     same_day = same_day_scores(used["scores"], {c: v for c, v in codes.items() if (v >= 0).all()})
     del codes
     for t in raw.values():

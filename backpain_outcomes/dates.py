@@ -242,8 +242,8 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None,
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(0, index=values.index)
     codes, uniq = distinct if distinct is not None else pd.factorize(values)  # parse each distinct value once
     ts, st = parse_distinct(uniq, dayfirst, today)
-    return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]"),
-            pd.Series(st[codes], index=values.index, dtype=np.int64))
+    return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]", copy=False),  # (new arrays: not
+            pd.Series(st[codes], index=values.index, dtype=np.int64, copy=False))          # copied again)
 
 
 def parse_distinct(uniq, dayfirst: bool | None = None, today=None) -> tuple[np.ndarray, np.ndarray]:

@@ -44,13 +44,18 @@ def member(values: pd.Series, ids) -> np.ndarray:
 def index_of(values, ids) -> np.ndarray:
     """Position of each of ``values`` in ``ids`` (-1 where absent), as ``pd.Index(ids).get_indexer(values)``
     for text ids (an Arrow hash lookup; a missing value finds a missing id). Numbers are looked up by pandas."""
+    return _positions(values, ids).astype(np.int64, copy=False)
+
+
+def _positions(values, ids) -> np.ndarray:
+    """:func:`index_of`, with the positions of text ids as Arrow's int32 (not copied to int64)."""
     if not len(values):
         return np.zeros(0, np.int64)
     if not all(pd.api.types.is_string_dtype(v) or pd.api.types.infer_dtype(v, skipna=True) in ("string", "empty")
                for v in (values, ids)):
         return pd.Index(ids).get_indexer(values)
     found = pc.index_in(_text(values), value_set=_text(ids), skip_nulls=False)
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False)
 
 
 def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
@@ -68,7 +73,7 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
         return kept[1], kept[2]
     coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
     if coded is None:
-        at = index_of(values, distinct)
+        at = _positions(values, distinct)
     else:  # (positions below 2**31: int32, half the memory of a million positions)
         at = np.r_[index_of(coded[1], distinct), -1].astype(np.int32 if len(distinct) < 2**31 else np.int64)[coded[0]]
     t.lookups[f"parent:{values.name}"] = (values.array, distinct, at)

@@ -91,7 +91,8 @@ class RawTable:
         if not rows.any():
             return self.source[rows]
         names = pa.array([str(s) for s in self.sources], pa.large_string())
-        return pd.array(pc.take(names, pa.array(self.source_index[rows])), dtype="str")
+        at = self.source_index if rows.all() else self.source_index[rows]  # (no copy when every row is selected)
+        return pd.array(pc.take(names, pa.array(at)), dtype="str")
 
     def flag(self, p: Problems, mask, column: str, reason: str, message, expected: str = "", values=None,
              kind: str = ERROR) -> None:

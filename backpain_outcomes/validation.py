@@ -175,7 +175,7 @@ def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool =
     else:
         codes, uniq = t.distinct(col)
         ts, st = parse_distinct(uniq, dayfirst)
-        parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]")
+        parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]", copy=False)  # (a new array)
         bad_u, ambiguous_u, future_u = st == BAD, st == AMBIGUOUS, ts > today.to_datetime64()
         day, bound = value_codes(pd.Series(ts))  # the dates' codes for duplicates: those of the distinct dates
         t.codes[col] = (day.astype(np.int32 if bound < 2**31 else np.int64)[codes], bound)
@@ -248,7 +248,7 @@ def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, c
     """``col`` mapped onto the vocabulary, and each row's position in ``choices`` (-1: missing or another)."""
     codes, labels = t.distinct(col)  # each distinct label mapped once
     names = normalise(pd.Series(labels, dtype=object), user_map).to_numpy(object)
-    mapped = pd.Series(np.r_[names, None][codes], index=t.data.index, dtype=object)
+    mapped = pd.Series(np.r_[names, None][codes], index=t.data.index, dtype=object, copy=False)  # (a new array)
     _flag_values(t, p, codes, np.r_[pd.isna(names), False], col, f"unknown_{col}",  # (missing is not unknown)
                  f"unknown {col} (map it with {col}_map={{...}})", "one of " + ", ".join(choices))
     position = pd.Index(list(choices), dtype=object).get_indexer(pd.Index(names, dtype=object))
@@ -335,7 +335,11 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
     t.flag(p, missing, "score", "missing_value", "score is missing", "a number", values=raw)
     for j, k in enumerate(INSTRUMENTS):  # the scores of each instrument against its range
         _out_of_range(t, p, num, code == j, k, raw)
-    out["score"] = num.copy() if items is None else np.where(np.isnan(num), items.to_numpy(float), num)
+    if items is not None:
+        out["score"] = np.where(np.isnan(num), items.to_numpy(float), num)
+    else:  # the parsed numbers themselves when they are a new array of their own (not a view of the file's)
+        own = num.flags.writeable and num.flags.owndata
+        out["score"] = pd.Series(num if own else num.copy(), index=out.index, copy=False)
     return out
 
 
