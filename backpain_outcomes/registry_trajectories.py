@@ -76,15 +76,46 @@ def _rows_of(study, ids, instrument, origin, day):
     return trajectory_rows(found[found["episode_id"].isin(ids)], day)[0]
 
 
+def _link(parts) -> tuple:
+    """(the partitions, how to open them again) kept by a result for ``plot`` and ``crosstab``."""
+    directory = getattr(parts, "directory", None)
+    return parts, None if directory is None else f"load_partitioned({str(directory)!r})"
+
+
+def _open_parts(link, what: str):
+    """The partitions of ``link`` (:func:`_link`), or a ValueError saying what to do when they are closed or
+    were left behind by pickling; ``what`` is "plot", "crosstab" or "fit_trajectories"."""
+    parts, again = link
+    client = getattr(parts, "client", None)
+    if parts is None:
+        why = "this result was unpickled, and a pickled result keeps no link to its registry"
+    elif client is not None and client.status in ("closed", "closing"):
+        why = f"the registry ({parts!r}) is closed (study.close(), the end of its with block, or its Dask client stopped)"
+    else:
+        return parts
+    reopen = again or "load_partitioned(directory)"
+    if what == "fit_trajectories":
+        raise ValueError(f"fit_trajectories needs an open registry, but {why}: open it again with {reopen}")
+    read = "episodes' measurements" if what == "plot" else "episodes table"
+    extra = "; plot(n_spaghetti=0) draws the class curves alone" if what == "plot" else ""
+    raise ValueError(f"{what} reads the {read} from the registry's partitions, but {why}: call {what} "
+                     f"before closing the registry, or fit again on {reopen}{extra}")
+
+
 class PartitionRows:
-    """The trajectory rows of some episodes, read from the partitions (the spaghetti of ``plot``)."""
+    """The trajectory rows of some episodes, read from the partitions (the spaghetti of ``plot``); the
+    registry must still be open, and a pickled copy keeps no link to it."""
 
     def __init__(self, parts, instrument, origin, day):
-        self.parts, self.args = parts, (instrument, origin, day)
+        self.link, self.args = _link(parts), (instrument, origin, day)
+
+    def __getstate__(self) -> dict:
+        return {"link": (None, self.link[1]), "args": self.args}
 
     def __call__(self, episode_ids) -> pd.DataFrame:
         ids = set(episode_ids)
-        frames = [f for f in self.parts.map(_rows_of, ids, *self.args) if len(f)]
+        parts = _open_parts(self.link, "plot")
+        frames = [f for f in parts.map(_rows_of, ids, *self.args) if len(f)]
         if not frames:
             return pd.DataFrame({"episode_id": [], "day": [], "score": []})
         return pd.concat(frames, ignore_index=True).sort_values(["episode_id", "day"], kind="stable")
@@ -95,13 +126,17 @@ def _episode_column(study, column):
 
 
 class PartitionEpisodeColumns:
-    """A column of the partitions' episodes tables by episode id (``crosstab``); ``columns`` lists them."""
+    """A column of the partitions' episodes tables by episode id (``crosstab``); ``columns`` lists them. The
+    registry must still be open, and a pickled copy keeps no link to it."""
 
     def __init__(self, parts):
-        self.parts, self.columns = parts, list(parts.episode_columns)
+        self.link, self.columns = _link(parts), list(parts.episode_columns)
+
+    def __getstate__(self) -> dict:
+        return {"link": (None, self.link[1]), "columns": self.columns}
 
     def __call__(self, column: str) -> pd.Series:
-        return pd.concat(self.parts.map(_episode_column, column))
+        return pd.concat(_open_parts(self.link, "crosstab").map(_episode_column, column))
 
 
 def _merged(summaries):
@@ -130,6 +165,7 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
     ``map`` and ``hold`` over in-memory Study partitions, :class:`~backpain_outcomes.registry.Partitions`);
     the same arguments and result, with no measurement rows gathered on the driver."""
     instrument, origin = check_instrument(instrument), check_origin(origin)
+    _open_parts(_link(parts), "fit_trajectories")
     ks, degree, day, min_n = check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, max_iter,
                                                       tol, short_iter, n_refine, smallest_class, day, min_n)
     summaries = parts.map(partition_summary, instrument, origin, day)

@@ -143,7 +143,8 @@ class TrajectoryResult(Result):
         cls = self.classes.set_index("episode_id")["class"]
         styles = style.group_styles(sorted(self.curves["class"].unique()))
         bands = len(styles) <= style.MAX_BANDS
-        for eid, g in self._context["rows_of"](pick).groupby("episode_id"):
+        rows = self._context["rows_of"](pick) if pick else pd.DataFrame({"episode_id": [], "day": [], "score": []})
+        for eid, g in rows.groupby("episode_id"):
             ax.plot(g["day"], g["score"], color=styles.get(cls[eid], ("grey", "-"))[0], alpha=0.15, lw=0.7)
         share = self.sizes.set_index("class")["share"]
         for c, g in self.curves.groupby("class"):

@@ -3,6 +3,7 @@ memory: the expected values are the in-memory results of the package on the same
 test_trajectories.py check those against R flexmix, least squares and simulated classes). Issue 16: estimates
 equal to 1e-8, identical classes, sizes, labels and notes."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -180,3 +181,35 @@ def test_no_class_with_min_n_episodes_and_a_whole_float_seed(study, sequential):
     assert sum("its curve is not drawn" in n for n in mem.notes) == mem.k
     _same(mem, fit_trajectories(sequential, **kwargs))
     _same(fit_trajectories(study, **{**kwargs, "seed": 3}), mem)
+
+
+def test_a_pickled_result_keeps_its_tables_and_says_why_plot_and_crosstab_cannot_read(study, on_dask):
+    kwargs = {"k": [1, 2], "n_init": 2, "seed": 5}
+    part = fit_trajectories(on_dask, **kwargs)
+    copy = pickle.loads(pickle.dumps(part))  # TypeError: cannot pickle '_asyncio.Task' (the Dask client) before
+    _same(fit_trajectories(study, **kwargs), copy)
+    assert len(copy.plot(n_spaghetti=0).get_lines()) == len(part.sizes)  # the curves need no rows
+    for call in (copy.plot, copy.crosstab):
+        with pytest.raises(ValueError, match=r"unpickled.*fit again on load_partitioned\('.*reg'\)"):
+            call()
+    pd.testing.assert_frame_equal(part.crosstab(), fit_trajectories(study, **kwargs).crosstab())
+
+
+def test_a_closed_registry_gives_a_clear_error_not_a_dask_traceback(simulated, tmp_path):
+    # load_partitioned without a client closes its own client on close(); a client of threads stands in for
+    # it here (worker processes take 15 s to start on this machine): ClosedClientError before
+    distributed = pytest.importorskip("distributed")
+    directory = write_partitioned(simulated[2], tmp_path / "reg", patients_per_partition=120)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    with load_partitioned(directory, client=client) as registry:
+        result = fit_trajectories(registry, k=[2], n_init=1)
+        client.close()
+        cluster.close()
+    for call, what in [(result.plot, "plot"), (result.crosstab, "crosstab")]:
+        with pytest.raises(ValueError, match=rf"^{what} reads .* is closed .*: call {what} before closing the "
+                                             r"registry, or fit again on load_partitioned\("):
+            call()
+    assert len(result.plot(n_spaghetti=0).get_lines()) == 2
+    with pytest.raises(ValueError, match=r"fit_trajectories needs an open registry.*load_partitioned\("):
+        fit_trajectories(registry, k=[2])
