@@ -233,6 +233,10 @@ def _choose_k(enum, smallest_class, E):
     return best_k, expl
 
 
+#: The smallest ``tol`` of :func:`fit_trajectories` (changes below it are floating-point noise).
+MIN_TOL = 1e-12
+
+
 def check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, max_iter, tol, short_iter, n_refine,
                              smallest_class, day, min_n):
     """The options of :func:`fit_trajectories` checked: ``(ks, degree, day, min_n)``."""
@@ -246,7 +250,9 @@ def check_trajectory_options(k, time, degree, n_knots, n_init, seed, variance, m
     check_int(seed, "seed", low=0)
     check_choice(variance, "variance", ("class", "common"))
     check_int(max_iter, "max_iter", low=1)
-    check_positive(tol, "tol")
+    if check_positive(tol, "tol") < MIN_TOL:
+        raise ValueError(f"tol must be at least {MIN_TOL:g}: a smaller relative change of the log-likelihood is "
+                         f"rounding noise, so where EM stops would depend on the order of its sums; got {tol!r}")
     check_int(short_iter, "short_iter", low=1)
     check_int(n_refine, "n_refine", low=1)
     share = check_positive(smallest_class, "smallest_class", allow_zero=True)
@@ -305,7 +311,8 @@ def fit_trajectories(study, instrument: str = "nrs", k=range(1, 6), time: str = 
         Class-specific or common residual variance.
     max_iter, tol :
         EM stops when the relative change of the log-likelihood is below
-        ``tol``; hitting ``max_iter`` is reported as not converged.
+        ``tol`` (at least 1e-12: smaller changes are rounding noise); hitting
+        ``max_iter`` is reported as not converged.
     smallest_class : float
         ``best_k`` only considers fits whose smallest class has at least this share.
     day : float or None

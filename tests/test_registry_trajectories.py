@@ -105,7 +105,7 @@ def test_plot_and_crosstab_read_the_partitions(study, on_dask):
 @pytest.mark.parametrize("kw", [
     {"instrument": "pain"}, {"instrument": "rmdq"}, {"k": 0}, {"k": [1, 500]}, {"time": "fourier"}, {"degree": 4},
     {"n_knots": -1}, {"origin": "start"}, {"n_init": 0}, {"seed": 1.5}, {"variance": "pooled"}, {"max_iter": 0},
-    {"tol": 0}, {"short_iter": 0}, {"n_refine": 0}, {"smallest_class": 5}, {"day": -3}, {"min_n": 0},
+    {"tol": 0}, {"tol": 1e-16}, {"short_iter": 0}, {"n_refine": 0}, {"smallest_class": 5}, {"day": -3}, {"min_n": 0},
 ])
 def test_bad_arguments_give_the_in_memory_errors(study, sequential, kw):
     with pytest.raises((ValueError, TypeError)) as mem:
