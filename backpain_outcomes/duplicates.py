@@ -103,6 +103,12 @@ def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None)
     return codes
 
 
+def _distinct_codes(t: RawTable, values: pd.Series) -> tuple | None:
+    """(codes, bound) of a column whose ``pd.factorize`` the raw table knows (a text column kept as read)."""
+    known = t.known_distinct(values)
+    return None if known is None else (known[0], len(known[1]))
+
+
 def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow)."""
     key = np.zeros(len(columns[0]) if columns else 0, np.int64)
@@ -178,7 +184,8 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
 
     Problems found on a duplicate are forgotten (they are those of the first copy).
     """
-    cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c)) for c in clean.columns]
+    cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c) or _distinct_codes(t, clean[c]))
+            for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
     key = row_keys(cols)
     del cols

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .problems import CONSEQUENCE, Problems
+from .text_columns import text_key
 from .validation import RawTable, in_order_seen
 
 __all__ = ["link_tables", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
@@ -67,8 +68,11 @@ def _valid_ids(clean: pd.DataFrame, col: str, bad: np.ndarray) -> pd.Index:
 def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, np.ndarray]:
     """(the distinct ``known`` ids, the position of each of ``values`` among them, -1 where absent): one lookup of
     every row, kept on the table (``t.lookups``) and given again while ``values`` are the same values."""
-    distinct = pd.Index(known, dtype="str").unique()
     kept = t.lookups.get(f"parent:{values.name}")
+    key = text_key(known) if isinstance(known, pd.Series | pd.Index) else None
+    if kept is not None and kept[0] is values.array and key is not None and kept[3] == key:
+        return kept[1], kept[2]  # the same values among the same known ids (the same Arrow buffers)
+    distinct = pd.Index(known, dtype="str").unique()
     if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
         return kept[1], kept[2]
     coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
@@ -76,7 +80,7 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
         at = _positions(values, distinct)
     else:  # (positions below 2**31: int32, half the memory of a million positions)
         at = np.r_[index_of(coded[1], distinct), -1].astype(np.int32 if len(distinct) < 2**31 else np.int64)[coded[0]]
-    t.lookups[f"parent:{values.name}"] = (values.array, distinct, at)
+    t.lookups[f"parent:{values.name}"] = (values.array, distinct, at, key, known)  # (known: kept alive for its key)
     return distinct, at
 
 
@@ -166,7 +170,7 @@ def _kept_positions(t: RawTable, values: pd.Series) -> tuple[pd.Index, np.ndarra
     """(the parent table's distinct ids, the positions of ``values`` among them) as ``parent_positions`` kept
     them, or None."""
     kept = t.lookups.get(f"parent:{values.name}")
-    return kept[1:] if kept is not None and kept[0] is values.array else None
+    return kept[1:3] if kept is not None and kept[0] is values.array else None
 
 
 def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p: Problems) -> pd.DataFrame:
