@@ -118,6 +118,9 @@ class TrajectoryResult(Result):
         if ep is None:
             raise ValueError("crosstab needs the episodes of a Study; this result was fitted on a DataFrame")
         by = check_by(by, ep.columns)[0]
+        if by == "episode_id":
+            raise ValueError("by='episode_id' would give one row per episode; each episode's class is in "
+                             "result.classes (crosstab a column of study.episodes such as 'modality')")
         lab = self.sizes.set_index("class")["label"]
         values = self.classes["episode_id"].map(ep(by)).map(label)
         tab = pd.crosstab(values.rename(label(by)), self.classes["class"].map(lambda x: f"{x}: {lab[x]}"))

@@ -98,8 +98,12 @@ def test_plot_and_crosstab_read_the_partitions(study, on_dask):
     assert len(lines[0]) == 30 + 2 and lines[1][:30] == lines[0][:30]  # the same episodes' rows, same colours
     np.testing.assert_allclose([y for _, ys, _ in lines[1][30:] for y in ys],
                                [y for _, ys, _ in lines[0][30:] for y in ys], rtol=TOL)
-    with pytest.raises(ValueError, match="modaltiy"):
-        part.crosstab("modaltiy")
+    for bad in ("modaltiy", "episode_id"):  # episode_id: KeyError 'episode_id' before, in memory too
+        with pytest.raises(ValueError, match=bad) as err:
+            part.crosstab(bad)
+        with pytest.raises(ValueError) as mem_err:
+            mem.crosstab(bad)
+        assert str(err.value) == str(mem_err.value)
 
 
 @pytest.mark.parametrize("kw", [
