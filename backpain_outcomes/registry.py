@@ -98,6 +98,19 @@ def _load_apply(directory, meta, k, options, fn, *args):
     return fn(study, *args)
 
 
+def _results_in_order(futures: list) -> list:
+    """The futures' results in their order, each taken (and its future released) as soon as it is done: a
+    worker holds only its results not yet taken, not every partition's until the last one ends."""
+    index = {f.key: k for k, f in enumerate(futures)}
+    out: list = [None] * len(futures)
+    running = distributed.as_completed(futures)
+    futures.clear()
+    for fut in running:
+        out[index[fut.key]] = fut.result()
+        fut.release()
+    return out
+
+
 def _shutdown(client, cluster) -> None:
     if client is not None:
         client.close()
@@ -115,8 +128,8 @@ class HeldFutures(HeldStates):
 
     def map(self, fn, *args, each=None) -> list:
         per = [()] * len(self.states) if each is None else [(e,) for e in each]
-        return self.client.gather([self.client.submit(fn, f, *e, *args, pure=False)
-                                   for f, e in zip(self.states, per, strict=True)])
+        return _results_in_order([self.client.submit(fn, f, *e, *args, pure=False)
+                                  for f, e in zip(self.states, per, strict=True)])
 
     def release(self) -> None:
         for f in self.states:
@@ -201,7 +214,8 @@ class PartitionedStudy(Partitions):
         return [self._submit_one(k, fn, args) for k in range(self.n_partitions)]
 
     def map(self, fn, *args) -> list:
-        return self.client.gather(self._submit(fn, args))
+        """``fn(partition, *args)`` on every partition, the results in partition order (each taken as it ends)."""
+        return _results_in_order(self._submit(fn, args))
 
     def reduce(self, fn, combine, *args):
         """Fold the results in partition order as they arrive; only results waiting for an earlier one are held.

@@ -164,6 +164,26 @@ def _episode_ids(study):
     return list(study.episodes["episode_id"])
 
 
+def _slow_first(study, first_id):
+    import time
+
+    ids = sorted(study.episodes["episode_id"])
+    if first_id in ids:
+        time.sleep(0.5)  # this partition ends last
+    return ids
+
+
+def test_map_returns_results_in_partition_order_as_they_end(tmp_path, client):
+    """map takes each result as its task ends (so workers do not hold them all); the list is still in partition
+    order when the first partition ends last."""
+    reg = simulate_partitioned(tmp_path / "reg", 60, patients_per_partition=10, seed=4)
+    with load_partitioned(reg, client=client, today=TODAY, persist=False) as part:
+        first = part.map(_episode_ids)[0][0]
+        mapped = part.map(_slow_first, first)
+    assert [ids[0] for ids in mapped] == sorted(ids[0] for ids in mapped)  # ids are numbered by partition
+    assert mapped[0][0] == first and sum(len(ids) for ids in mapped) == 60
+
+
 def test_reduce_folds_in_partition_order_with_a_bounded_number_of_tasks(tmp_path, client):
     """reduce submits at most IN_FLIGHT tasks per worker thread and the next as each result is taken; the fold is
     still in partition order: the concatenated episode ids equal map's, partition by partition (12 partitions,
