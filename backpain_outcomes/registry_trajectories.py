@@ -64,6 +64,7 @@ from .trajectories import (
     trajectory_notes,
     trajectory_rows,
 )
+from .trajectory_classes import basis_notes
 from .vocabulary import INSTRUMENT_RANGES
 
 __all__ = ["fit_trajectories_partitioned", "PartitionRows", "PartitionEpisodeColumns"]
@@ -175,6 +176,7 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
     del summaries, found  # the partitions' id tables: the ids are now in eps
     check_enough_episodes(len(eps), ks)
     basis = TimeBasis.from_counts(days.index.to_numpy(float), days.to_numpy(), time, degree, n_knots, scale=day)
+    notes += basis_notes(basis, days.index.to_numpy(float))
     check_scores_vary(low, high, instrument)
     p = basis(np.zeros(1)).shape[1]
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,

@@ -42,7 +42,7 @@ from .checks import (
 from .dispatch import on_study
 from .lcga import SufficientStats, TimeBasis, fit_k, sort_episodes
 from .results import Result
-from .trajectory_classes import EpisodeColumns, FrameRows, describe_classes, member_summary, merge_member_summaries
+from .trajectory_classes import EpisodeColumns, FrameRows, basis_notes, describe_classes, member_summary, merge_member_summaries
 from .trajectory_labels import class_label, distinct_labels
 from .vocabulary import INSTRUMENT_RANGES, instrument_label, label
 
@@ -370,6 +370,7 @@ def fit_trajectories_frame(frame, episodes_table, score_range, inst, orig, notes
     E = len(eps)
     check_enough_episodes(E, ks)
     basis = TimeBasis(frame["day"].to_numpy(float), time, degree, n_knots, scale=day)
+    notes.extend(basis_notes(basis, np.unique(frame["day"].to_numpy(float))))
     B = basis(frame["day"].to_numpy(float))
     y = frame["score"].to_numpy(float)
     if len(y):

@@ -19,7 +19,7 @@ from .lcga import pinv_psd
 from .trajectory_labels import class_label, distinct_labels
 
 __all__ = ["describe_classes", "class_misfit", "member_summary", "merge_member_summaries", "FrameRows",
-           "EpisodeColumns"]
+           "EpisodeColumns", "basis_notes"]
 
 
 def member_summary(codes, day, score, modal, K: int, min_n: int) -> dict:
@@ -65,6 +65,28 @@ def merge_member_summaries(parts: list[dict], K: int, min_n: int) -> dict:
     by_class = {c: g.drop(columns="class").reset_index(drop=True) for c, g in days.groupby("class")}
     empty = pd.DataFrame({"day": np.array([], float), "n": np.array([], int), "score_sum": np.array([], float)})
     return {"n": n, "windows": windows, "days": [by_class.get(c, empty) for c in range(K)]}
+
+
+def basis_notes(basis, days) -> list[str]:
+    """The note when the distinct measured ``days`` cannot identify every coefficient of the class curves
+    on ``basis`` (its design matrix at those days has lower rank than its columns).
+
+    Examples
+    --------
+    >>> from backpain_outcomes.lcga import TimeBasis
+    >>> days = np.array([0.0, 10.0, 50.0, 100.0])
+    >>> basis_notes(TimeBasis(days, "spline", n_knots=3), days)[0][:60]
+    'the 4 distinct days identify only 4 of the 7 coefficients of'
+    >>> basis_notes(TimeBasis(days, "polynomial", degree=3), days)
+    []
+    """
+    B = basis(np.asarray(days, float))
+    rank = int(np.linalg.matrix_rank(B)) if len(B) else 0
+    if rank >= B.shape[1]:
+        return []
+    return [f"the {len(B)} distinct days identify only {rank} of the {B.shape[1]} coefficients of each class curve "
+            f"({basis.kind} time basis): between the measured days the curves are not set by the data (the "
+            "smallest coefficients that fit are used); use fewer knots (n_knots) or a lower degree."]
 
 
 class FrameRows:
