@@ -12,7 +12,9 @@
    valid one, in bounded memory.
 
 Each measurement runs in a fresh process (``--one``), so that the peak RSS is
-that of the one load; times are the best of ``--repeat`` runs. With
+that of the one load; times are the best of ``--repeat`` runs (the study part
+also prints the medians: on a shared machine the best run is the one least
+disturbed, the median the typical one). With
 ``--steps`` the study load also reports the time of each stage (reading,
 checking, linking, building the Study) from the best run: the functions that
 ``load_study`` calls are wrapped with timers in that process.
@@ -130,6 +132,8 @@ def measure(kind: str, path: Path, repeat: int) -> dict:
                                       capture_output=True, text=True).stdout) for _ in range(repeat)]
     best = min(runs, key=lambda r: r["seconds"])
     best["peak_mib"] = max(r["peak_mib"] for r in runs)
+    best["median_seconds"] = float(np.median([r["seconds"] for r in runs]))
+    best["median_cpu_seconds"] = float(np.median([r["cpu_seconds"] for r in runs]))
     return best
 
 
@@ -195,6 +199,10 @@ def _study(tmp: Path, sizes: dict, repeat: int, steps: bool) -> None:
               f"{ours['cpu_seconds']:.2f} s, ratio {ours['cpu_seconds'] / raw['cpu_seconds']:.1f}x; of which system "
               f"time {raw['system_seconds']:.2f} s and {ours['system_seconds']:.2f} s for {raw['page_faults']:,} and "
               f"{ours['page_faults']:,} page faults)")
+        print(f"         medians of the {repeat} runs: raw read {raw['median_seconds']:.2f} s, load_study "
+              f"{ours['median_seconds']:.2f} s, ratio {ours['median_seconds'] / raw['median_seconds']:.1f}x; CPU time "
+              f"{raw['median_cpu_seconds']:.2f} s and {ours['median_cpu_seconds']:.2f} s, ratio "
+              f"{ours['median_cpu_seconds'] / raw['median_cpu_seconds']:.1f}x")
         if steps:
             print("         steps of load_study: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["steps"].items()))
 
