@@ -103,15 +103,30 @@ def _open_parts(link, what: str):
                      f"before closing the registry, or fit again on {reopen}{extra}")
 
 
-class PartitionRows:
+class _Linked:
+    """Holds ``link`` (:func:`_link`); a pickled copy keeps no link to the registry (a Dask client cannot be
+    pickled), while ``copy.copy`` and ``copy.deepcopy`` share it."""
+
+    link: tuple
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "link": (None, self.link[1])}
+
+    def __copy__(self):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+
+class PartitionRows(_Linked):
     """The trajectory rows of some episodes, read from the partitions (the spaghetti of ``plot``); the
     registry must still be open, and a pickled copy keeps no link to it."""
 
     def __init__(self, parts, instrument, origin, day):
         self.link, self.args = _link(parts), (instrument, origin, day)
-
-    def __getstate__(self) -> dict:
-        return {"link": (None, self.link[1]), "args": self.args}
 
     def __call__(self, episode_ids) -> pd.DataFrame:
         ids = set(episode_ids)
@@ -126,15 +141,12 @@ def _episode_column(study, column):
     return study.episodes.set_index("episode_id")[column]
 
 
-class PartitionEpisodeColumns:
+class PartitionEpisodeColumns(_Linked):
     """A column of the partitions' episodes tables by episode id (``crosstab``); ``columns`` lists them. The
     registry must still be open, and a pickled copy keeps no link to it."""
 
     def __init__(self, parts):
         self.link, self.columns = _link(parts), list(parts.episode_columns)
-
-    def __getstate__(self) -> dict:
-        return {"link": (None, self.link[1]), "columns": self.columns}
 
     def __call__(self, column: str) -> pd.Series:
         return pd.concat(_open_parts(self.link, "crosstab").map(_episode_column, column))

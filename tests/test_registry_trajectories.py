@@ -3,6 +3,7 @@ memory: the expected values are the in-memory results of the package on the same
 test_trajectories.py check those against R flexmix, least squares and simulated classes). Issue 16: estimates
 equal to 1e-8, identical classes, sizes, labels and notes."""
 
+import copy
 import pickle
 import warnings
 
@@ -192,13 +193,15 @@ def test_no_class_with_min_n_episodes_and_a_whole_float_seed(study, sequential):
 def test_a_pickled_result_keeps_its_tables_and_says_why_plot_and_crosstab_cannot_read(study, on_dask):
     kwargs = {"k": [1, 2], "n_init": 2, "seed": 5}
     part = fit_trajectories(on_dask, **kwargs)
-    copy = pickle.loads(pickle.dumps(part))  # TypeError: cannot pickle '_asyncio.Task' (the Dask client) before
-    _same(fit_trajectories(study, **kwargs), copy)
-    assert len(copy.plot(n_spaghetti=0).get_lines()) == len(part.sizes)  # the curves need no rows
-    for call in (copy.plot, copy.crosstab):
+    unpickled = pickle.loads(pickle.dumps(part))  # TypeError: cannot pickle '_asyncio.Task' (the Dask client) before
+    _same(fit_trajectories(study, **kwargs), unpickled)
+    assert len(unpickled.plot(n_spaghetti=0).get_lines()) == len(part.sizes)  # the curves need no rows
+    for call in (unpickled.plot, unpickled.crosstab):
         with pytest.raises(ValueError, match=r"unpickled.*fit again on load_partitioned\('.*reg'\)"):
             call()
     pd.testing.assert_frame_equal(part.crosstab(), fit_trajectories(study, **kwargs).crosstab())
+    for same_link in (copy.copy(part), copy.deepcopy(part)):  # copies keep the registry
+        pd.testing.assert_frame_equal(same_link.crosstab(), part.crosstab())
 
 
 def test_a_closed_registry_gives_a_clear_error_not_a_dask_traceback(simulated, tmp_path):
