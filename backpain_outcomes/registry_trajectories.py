@@ -9,7 +9,8 @@ episodes, of
           \quad m_c = \sum_i w_{ic} n_i,\quad W_c = \sum_i w_{ic}
 
 with :math:`S_i = B_i^\top B_i`, :math:`b_i = B_i^\top y_i` and :math:`n_i` measurements:
-:math:`\beta_c = (A_c + 10^{-10} I)^{-1} r_c`, the weighted residual sum of squares is
+:math:`\beta_c = (A_c + 10^{-10} I)^{-1} r_c` on the directions the days identify (0 on the others,
+:func:`~backpain_outcomes.lcga.solve_classes`), the weighted residual sum of squares is
 :math:`q_c - 2 r_c^\top\beta_c + \beta_c^\top A_c \beta_c`, :math:`\sigma_c^2` that sum over
 :math:`m_c` (over :math:`\sum_c m_c` for a common variance, both bounded below by the variance floor)
 and :math:`\pi_c = W_c / E`. The E-step of an episode needs only its own :math:`S_i, b_i, y_i^\top y_i,
