@@ -17,7 +17,7 @@ from .raw_table import RawTable
 from .reading import ITEM_COLUMN
 
 __all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
-           "repeated_rows", "first_copies", "DAY_TICKS"]
+           "repeated_rows", "first_copies", "small_codes", "DAY_TICKS"]
 
 #: Ticks of a day in each unit of ``datetime64``.
 DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -71,11 +71,21 @@ def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
     if not (whole == g).all():
         return None
     whole -= low  # in place: no second temporary
+    bound = int(high - low) + 1
     if every:
-        return whole.astype(np.int64), int(high - low) + 1
-    codes = np.full(len(v), -1, np.int64)
+        return small_codes(whole, bound), bound
+    codes = np.full(len(v), -1, small_codes(np.zeros(0), bound).dtype)
     codes[given] = whole
-    return codes, int(high - low) + 1
+    return codes, bound
+
+
+def small_codes(codes: np.ndarray, bound: int) -> np.ndarray:
+    """``codes`` (from -1, below ``bound``) as the smallest signed integers that hold them (int8 for a few
+    values): a million codes of a few values take 1 MB, not 8."""
+    for kind in (np.int8, np.int16, np.int32):
+        if bound <= np.iinfo(kind).max:
+            return codes.astype(kind, copy=False)
+    return codes.astype(np.int64, copy=False)
 
 
 def in_order_seen(codes: np.ndarray, bound: int) -> np.ndarray:
@@ -98,7 +108,7 @@ def _codes(parsed: pd.Series, raw: pd.Series | None, known: tuple | None = None)
         miss = codes < 0
         if miss.any():
             rc, _ = pd.factorize(raw[miss])
-            codes = codes.copy()
+            codes = codes.astype(np.int64)  # (a copy, wide enough for the codes of the text added)
             codes[miss] = np.where(rc >= 0, rc + bound, -1)
     return codes
 

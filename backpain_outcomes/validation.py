@@ -28,6 +28,7 @@ from .duplicates import (
     in_order_seen,
     row_keys,
     set_aside_duplicates,
+    small_codes,
     value_codes,
 )
 from .instruments import score_odi, score_rmdq
@@ -178,7 +179,7 @@ def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool =
         parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]", copy=False)  # (a new array)
         bad_u, ambiguous_u, future_u = st == BAD, st == AMBIGUOUS, ts > today.to_datetime64()
         day, bound = value_codes(pd.Series(ts))  # the dates' codes for duplicates: those of the distinct dates
-        t.codes[col] = (day.astype(np.int32 if bound < 2**31 else np.int64)[codes], bound)
+        t.codes[col] = (small_codes(day, bound)[codes], bound)
     _flag_values(t, p, codes, bad_u, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")
     hint = "; pass dayfirst=True or dayfirst=False to load_study" if dayfirst is None else ""
     _flag_values(t, p, codes, ambiguous_u, col, "ambiguous_date",
@@ -253,8 +254,8 @@ def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, c
                  f"unknown {col} (map it with {col}_map={{...}})", "one of " + ", ".join(choices))
     position = pd.Index(list(choices), dtype=object).get_indexer(pd.Index(names, dtype=object))
     canonical, distinct = pd.factorize(pd.Series(names, dtype=object))  # equal names, equal codes; -1: None
-    small = np.int32 if len(distinct) < 2**31 else np.int64  # (the codes of a few names: int32, half the memory)
-    t.codes[col] = (np.r_[canonical, -1].astype(small)[codes], len(distinct))  # as value_codes(mapped) groups
+    canonical = small_codes(np.r_[canonical, -1], len(distinct))  # (a few names: int8 codes, 1 MB a million rows)
+    t.codes[col] = (canonical[codes], len(distinct))  # the rows' codes, grouped as value_codes(mapped) groups them
     return mapped, np.r_[position, -1][codes]
 
 
@@ -345,14 +346,12 @@ def validate_scores(t: RawTable, p: Problems, dayfirst, today, instrument_map, o
 
 def _out_of_range(t: RawTable, p: Problems, num: np.ndarray, rows: np.ndarray, name: str, raw: pd.Series) -> None:
     """Flag the scores of instrument ``name`` (on ``rows``) outside its range (a missing score is not)."""
-    at = np.flatnonzero(rows)
-    if not len(at):
+    if not rows.any():
         return
     low, high = INSTRUMENTS[name][:2]
-    value = num[at]
-    outside = (value < low) | (value > high)  # (NaN: neither)
-    if outside.any():
-        mask = np.zeros(len(num), bool)
-        mask[at[outside]] = True
-        t.flag(p, mask, "score", "out_of_range", f"{name} score is out of range",
-               f"{low:g}-{high:g} for {name}", values=raw)
+    with np.errstate(invalid="ignore"):
+        outside = num < low  # (NaN: neither below nor above)
+        outside |= num > high
+    outside &= rows
+    t.flag(p, outside, "score", "out_of_range", f"{name} score is out of range", f"{low:g}-{high:g} for {name}",
+           values=raw)

@@ -678,3 +678,14 @@ def test_date_codes_from_the_distinct_dates_group_the_parsed_dates():
     expected = pd.factorize(clean["date"])[0]
     assert expected.tolist() == [0, 0, 1, -1, -1, 0] and codes.max() < bound
     assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(6) for j in range(6))
+
+
+def test_small_codes_hold_every_code():
+    # codes from -1 below a bound are kept in the smallest signed type that holds them: the highest code is
+    # bound - 1, so a bound of 127 fits int8 (max 127), 128 needs int16, and 40,000 is over int16's 32,767
+    from backpain_outcomes.duplicates import small_codes
+
+    for bound, kind in ((2, np.int8), (127, np.int8), (128, np.int16), (32_767, np.int16), (40_000, np.int32)):
+        codes = np.array([-1, 0, bound - 1], np.int64)
+        small = small_codes(codes, bound)
+        assert small.dtype == kind and small.tolist() == [-1, 0, bound - 1]
