@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .problems import ERROR, Problems
-from .text_columns import factorize, text_key
+from .text_columns import text_key
 
 __all__ = ["RawTable"]
 
@@ -52,7 +52,7 @@ class RawTable:
         values = self.data[column]
         kept = self.known_distinct(values, column)
         if kept is None:
-            kept = factorize(values)
+            kept = pd.factorize(values)
             self.factorized[column] = (_anchor(values), *kept)
         return kept
 

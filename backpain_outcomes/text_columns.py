@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "dictionary_codes", "factorize"]
+__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "dictionary_codes"]
 
 
 def strip_text(s: pd.Series) -> pd.Series:
@@ -91,17 +91,3 @@ def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.nda
     codes = indices.fill_null(-1).combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
     return codes, pd.Index(pd.array(dictionary, dtype="str"))
 
-
-def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``pd.factorize(values)``: for an Arrow-backed text column, one Arrow dictionary encoding (what pandas
-    does too) with the codes kept as Arrow's int32 indices (-1 where missing), not copied to int64; other
-    columns by ``pd.factorize`` itself."""
-    if not (pd.api.types.is_string_dtype(values) and values.dtype != object) or not len(values):
-        return pd.factorize(values)
-    arr = pa.array(values.array)
-    encoded = pc.dictionary_encode(arr)  # (a chunked column gets one dictionary, in order of first appearance)
-    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    dictionary = chunks[0].dictionary
-    indices = pa.chunked_array([c.indices for c in chunks], pa.int32())
-    codes = indices.fill_null(-1).combine_chunks().to_numpy()
-    return codes, pd.Index(pd.array(dictionary.cast(pa.large_string()), dtype=values.dtype))

@@ -272,18 +272,3 @@ def test_parquet_codes_are_those_of_the_study(tmp_path):
     assert a.exclusions["reason"].tolist() == ["duplicate", "blank_row", "unknown_patient"]  # rows 3, 5 and 6
     assert a.notes == b.notes and len(a.notes) == 3  # the marks N/A, n/a and NA, each read as blank
 
-
-def test_text_factorize_is_pd_factorize():
-    # the codes of a text column from one Arrow dictionary encoding (int32, -1 missing) must be pd.factorize's,
-    # chunked columns included (one dictionary for all chunks, in order of first appearance)
-    import pyarrow as pa
-
-    from backpain_outcomes.text_columns import factorize
-
-    chunked = pa.chunked_array([["x", "y"], ["y", None, "z"], []], pa.large_string())
-    for s in (pd.Series(["b", "a", None, "b", ""], dtype="str"), pd.Series([None, None], dtype="str"),
-              pd.Series([], dtype="str"), pd.Series(chunked.to_pandas(), dtype="str"),
-              pd.Series(pd.arrays.ArrowStringArray(chunked)), pd.Series(["a", 1.5, None], dtype=object)):
-        codes, uniques = factorize(s)
-        want, distinct = pd.factorize(s)
-        assert codes.tolist() == want.tolist() and uniques.equals(distinct) and uniques.dtype == distinct.dtype
