@@ -90,4 +90,3 @@ def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.nda
         return None
     codes = indices.fill_null(-1).combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
     return codes, pd.Index(pd.array(dictionary, dtype="str"))
-

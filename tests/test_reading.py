@@ -271,4 +271,3 @@ def test_parquet_codes_are_those_of_the_study(tmp_path):
     pd.testing.assert_frame_equal(a.exclusions.drop(columns="source"), b.exclusions.drop(columns="source"))
     assert a.exclusions["reason"].tolist() == ["duplicate", "blank_row", "unknown_patient"]  # rows 3, 5 and 6
     assert a.notes == b.notes and len(a.notes) == 3  # the marks N/A, n/a and NA, each read as blank
-
