@@ -9,9 +9,9 @@ use ``np.add.reduceat``, :class:`SufficientStats`), with several random
 starts: short runs for every start, then the best starts are run to
 convergence (the strategy lcmm users adopt for large data, lcmm #258;
 :func:`fit_k`; runs that reach the same optimum are ranked in the order they
-started, :func:`ranked`). The search (:func:`best_of_starts`) and the M-step
-from posterior-weighted sums (:func:`weighted_sums`, :func:`mstep_from_sums`)
-also serve the partitioned fit (:mod:`backpain_outcomes.registry_lcga`). The log-likelihood is checked never to decrease. Iteration
+started, :func:`ranked`). The search (:func:`best_of_starts`), the E-step and
+the M-step's solve (:func:`solve_classes`) also serve the partitioned fit
+(:mod:`backpain_outcomes.registry_lcga`). The log-likelihood is checked never to decrease. Iteration
 caps are reported, not silent (lcmm #73); a class whose variance hits its
 floor is reported (lcmm #140, #151).
 """
@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 from .exceptions import ConvergenceWarning, warn
 
 __all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k", "best_of_starts", "exact_quantiles",
-           "estep", "weighted_sums", "mstep_from_sums", "ranked", "solve_classes", "pinv_psd", "FLOOR_NOTE",
+           "estep", "ranked", "solve_classes", "pinv_psd", "FLOOR_NOTE",
            "TIE_RTOL", "RCOND"]
 
 #: Log-likelihoods of two EM runs within this relative difference are a tie (the same optimum).
@@ -102,6 +102,10 @@ class TimeBasis:
             basis._knots(min(u[0], 0.0), u[-1], inner)
         return basis
 
+    def constant(self) -> np.ndarray:
+        """The coefficients of the curve equal to 1 (B-splines sum to 1; the polynomial's first column is 1)."""
+        return np.ones(len(self.knots) - 4) if self.kind == "spline" else np.eye(self.degree + 1)[0]
+
     def __call__(self, day):
         u = np.asarray(day, float) / self.scale
         if self.kind == "polynomial":
@@ -136,7 +140,9 @@ class SufficientStats:
 
     ``B`` is the basis at every measurement, ``y`` the scores (rows sorted by
     episode), ``starts`` the first row of every episode and ``n_i`` its number
-    of measurements (:func:`sort_episodes`).
+    of measurements (:func:`sort_episodes`); ``constant`` the coefficients of
+    the curve equal to 1 (:meth:`TimeBasis.constant`): with it the residual
+    sums of squares are computed around each episode's mean score.
 
     Examples
     --------
@@ -146,21 +152,32 @@ class SufficientStats:
     [[0.0, 2.0], [2.0, 0.0]]
     """
 
-    def __init__(self, B, y, starts, n_i):
+    def __init__(self, B, y, starts, n_i, constant=None):
         self.S = np.add.reduceat(B[:, :, None] * B[:, None, :], starts, axis=0)
         self.b = np.add.reduceat(B * y[:, None], starts, axis=0)
         self.yy = np.add.reduceat(y * y, starts)
         self.n = n_i
+        # the residuals from each episode's mean c_i (the curve c_i x ``constant``), for ssr without cancellation
+        self.e = np.zeros(B.shape[1]) if constant is None else np.asarray(constant, float)
+        self.c = np.zeros(len(n_i)) if constant is None else np.add.reduceat(y, starts) / n_i
+        z = y - np.repeat(self.c, np.asarray(n_i, np.int64))
+        self.bz = np.add.reduceat(B * z[:, None], starts, axis=0)
+        self.zz = np.add.reduceat(z * z, starts)
 
-    def ssr(self, beta):
-        """Residual sum of squares of every episode under every class, (E, K)."""
-        quad = np.einsum("epq,pk,qk->ek", self.S, beta, beta, optimize=True)
-        return np.maximum(self.yy[:, None] - 2 * self.b @ beta + quad, 0.0)
+    def ssr(self, beta, grad: bool = False):
+        """Residual sum of squares of every episode under every class, (E, K): with g = beta_k - c_i constant,
+        zz_i - 2 bz_i'g + g'S_i g (no sums of squared scores subtracted: near-exact fits of high scores, as
+        a class at a ceiling, keep their digits). With ``grad`` also B_i'(y_i - B_i beta_k), (E, K, p)."""
+        g = beta.T[None] - self.c[:, None, None] * self.e[None, None]  # (E, K, p)
+        Sg = np.einsum("epq,ekq->ekp", self.S, g, optimize=True)
+        resid = self.bz[:, None] - Sg
+        ssr = np.maximum(self.zz[:, None] - np.einsum("ekp,ekp->ek", g, self.bz[:, None] + resid), 0.0)
+        return (ssr, resid) if grad else ssr
 
 
-def estep(suff, beta, sigma2, pi):
-    """(posteriors (E, K), log-likelihood) of the episodes under the parameters."""
-    ssr = suff.ssr(beta)
+def estep(suff, beta, sigma2, pi, ssr=None):
+    """(posteriors (E, K), log-likelihood) of the episodes under the parameters (``ssr``: ``suff.ssr(beta)``)."""
+    ssr = suff.ssr(beta) if ssr is None else ssr
     ll_ic = -0.5 * suff.n[:, None] * np.log(2 * np.pi * sigma2)[None] - ssr / (2 * sigma2[None])
     joint = np.log(np.maximum(pi, 1e-300))[None] + ll_ic
     lse = logsumexp(joint, axis=1)
@@ -215,34 +232,6 @@ def pinv_psd(A) -> np.ndarray:
     lam, vec = np.linalg.eigh(A)
     keep = lam > RCOND * max(lam[-1], 0.0)
     return (vec[:, keep] / lam[keep]) @ vec[:, keep].T
-
-
-def weighted_sums(suff, post) -> dict:
-    """The posterior-weighted sums an M-step needs, per class: ``S`` = sum post S_i (K, p, p), ``b`` = sum
-    post b_i (K, p), ``yy`` = sum post y_i'y_i, ``n`` = sum post n_i and ``w`` = sum post (K,). Sums over
-    disjoint sets of episodes add up."""
-    return {"S": np.einsum("ek,epq->kpq", post, suff.S, optimize=True), "b": post.T @ suff.b,
-            "yy": post.T @ suff.yy, "n": post.T @ suff.n, "w": post.sum(0)}
-
-
-def mstep_from_sums(sums: dict, n_episodes: int, common_var: bool, var_floor: float):
-    """The M-step from :func:`weighted_sums` of all episodes: ``(beta, sigma2, pi)``.
-
-    beta_c solves (sum post S_i + 1e-10 I) beta_c = sum post b_i (:func:`solve_classes`), as the in-memory
-    M-step; the weighted
-    residual sum of squares is q_c - 2 r_c'beta_c + beta_c' A_c beta_c with q_c = sum post y_i'y_i,
-    r_c = sum post b_i and A_c = sum post S_i (the per-episode sums of squares before weighting are not
-    clipped at 0 as in memory: they differ only by rounding).
-    """
-    S, b = sums["S"], sums["b"]
-    beta = solve_classes(S, b)
-    ssr = sums["yy"] - 2 * np.einsum("kp,pk->k", b, beta) + np.einsum("kpq,pk,qk->k", S, beta, beta)
-    ssr = np.maximum(ssr, 0.0)
-    if common_var:
-        sigma2 = np.full(len(ssr), max(ssr.sum() / sums["n"].sum(), var_floor))
-    else:
-        sigma2 = np.maximum(ssr / np.maximum(sums["n"], 1e-300), var_floor)
-    return beta, sigma2, sums["w"] / n_episodes
 
 
 def _run_em(suff, post0, common_var, var_floor, max_iter, tol):

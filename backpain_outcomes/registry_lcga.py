@@ -4,8 +4,8 @@ Each partition keeps, where it was computed (:meth:`~backpain_outcomes.registry_
 the sufficient statistics of its episodes (:class:`~backpain_outcomes.lcga.SufficientStats`, on the global
 time basis) and its rows' episode, day and score (for the description of the classes). An EM iteration is
 one map: every partition runs the E-step of its episodes under the parameters the driver sends and returns
-its log-likelihood and the posterior-weighted sums of :func:`~backpain_outcomes.lcga.weighted_sums`; the
-driver adds them and runs the M-step (:func:`~backpain_outcomes.lcga.mstep_from_sums`). The random starts
+its log-likelihood and the posterior-weighted sums of :func:`weighted_sums`; the
+driver adds them and runs the M-step (:func:`mstep_from_sums`). The random starts
 of :func:`~backpain_outcomes.lcga.best_of_starts` are drawn on the driver for all episodes in their global
 order and each partition receives its slice (its episodes' global ranks) once, to return the sums of the
 starting partition; all starts (then all refined runs) advance together, one map per iteration for all of
@@ -23,15 +23,47 @@ from .lcga import (
     SufficientStats,
     best_of_starts,
     estep,
-    mstep_from_sums,
+    solve_classes,
     sort_episodes,
-    weighted_sums,
 )
 from .registry_mixed import frame_or_reason
 from .trajectories import trajectory_rows
 from .trajectory_classes import member_summary, merge_member_summaries
 
-__all__ = ["partition_summary", "partition_state", "PartitionedEM"]
+__all__ = ["partition_summary", "partition_state", "PartitionedEM", "weighted_sums", "mstep_from_sums"]
+
+
+def weighted_sums(suff, post) -> dict:
+    """The posterior-weighted sums an M-step needs, per class: ``S`` = sum post S_i (K, p, p), ``b`` = sum
+    post b_i (K, p), ``yy`` = sum post y_i'y_i, ``n`` = sum post n_i and ``w`` = sum post (K,). Sums over
+    disjoint sets of episodes add up."""
+    return {"S": np.einsum("ek,epq->kpq", post, suff.S, optimize=True), "b": post.T @ suff.b,
+            "yy": post.T @ suff.yy, "n": post.T @ suff.n, "w": post.sum(0)}
+
+
+def mstep_from_sums(sums: dict, n_episodes: int, common_var: bool, var_floor: float):
+    """The M-step from :func:`weighted_sums` of all episodes: ``(beta, sigma2, pi)``.
+
+    beta_c solves (sum post S_i + 1e-10 I) beta_c = sum post b_i (:func:`~backpain_outcomes.lcga.solve_classes`), as the in-memory
+    M-step. The weighted residual sum of squares at beta_c is q_c - 2 r_c'beta_c + beta_c'A_c beta_c
+    (q_c = sum post y_i'y_i, r_c = sum post b_i, A_c = sum post S_i); when ``sums`` also holds, at
+    coefficients ``ref`` (p, K), ``e`` the weighted sums of the episodes' squared residuals and ``grad``
+    those of B_i'(y_i - B_i ref), it is e_c - 2 d'grad_c + d'A_c d with d = beta_c - ref_c: the same number
+    without subtracting sums of squared scores that can exceed it by 10^5 (a class at a ceiling).
+    """
+    S, b = sums["S"], sums["b"]
+    beta = solve_classes(S, b)
+    if "e" in sums:
+        d = beta - sums["ref"]
+        ssr = sums["e"] - 2 * np.einsum("kp,pk->k", sums["grad"], d) + np.einsum("kpq,pk,qk->k", S, d, d)
+    else:
+        ssr = sums["yy"] - 2 * np.einsum("kp,pk->k", b, beta) + np.einsum("kpq,pk,qk->k", S, beta, beta)
+    ssr = np.maximum(ssr, 0.0)
+    if common_var:
+        sigma2 = np.full(len(ssr), max(ssr.sum() / sums["n"].sum(), var_floor))
+    else:
+        sigma2 = np.maximum(ssr / np.maximum(sums["n"], 1e-300), var_floor)
+    return beta, sigma2, sums["w"] / n_episodes
 
 
 def _kept_rows(study, instrument, origin, day):
@@ -67,7 +99,7 @@ def partition_state(study, instrument, origin, day, basis) -> dict:
         return {"suff": None}
     frame, eps, starts, n_i = sort_episodes(found[0])
     d, y = frame["day"].to_numpy(float), frame["score"].to_numpy(float)
-    return {"suff": SufficientStats(basis(d), y, starts, n_i), "codes": frame["_ep"].to_numpy(np.int64),
+    return {"suff": SufficientStats(basis(d), y, starts, n_i, basis.constant()), "codes": frame["_ep"].to_numpy(np.int64),
             "day": d, "score": y}
 
 
@@ -83,14 +115,30 @@ def _start_sums(state, labels, K, p):
     return weighted_sums(state["suff"], post0)
 
 
-def _estep_sums(state, params, K, p):
-    """(log-likelihood, weighted sums) of the partition's episodes under each of ``params``."""
+def _residual_sums(suff, post, ssr, resid) -> dict:
+    """``e`` and ``grad`` of :func:`mstep_from_sums`: the posterior-weighted sums of
+    the squared residuals and of B_i'(residuals) of the partition's episodes."""
+    return {"e": (post * ssr).sum(0), "grad": np.einsum("ek,ekp->kp", post, resid)}
+
+
+def _start_residuals(state, labels, beta, K, p):
+    """:func:`_residual_sums` at ``beta`` of the episodes of a starting partition (``labels``)."""
     if state["suff"] is None:
-        return [(0.0, _zero_sums(K, p)) for _ in params]
+        return {"e": np.zeros(K), "grad": np.zeros((K, p))}
+    post0 = np.ones((len(state["suff"].n), 1)) if labels is None else np.eye(K)[labels]
+    return _residual_sums(state["suff"], post0, *state["suff"].ssr(beta, grad=True))
+
+
+def _estep_sums(state, params, K, p):
+    """(log-likelihood, weighted sums) of the partition's episodes under each of ``params``, the sums with
+    those of the residuals at the parameters' coefficients (:func:`_residual_sums`)."""
+    if state["suff"] is None:
+        return [(0.0, {**_zero_sums(K, p), "e": np.zeros(K), "grad": np.zeros((K, p))}) for _ in params]
     out = []
     for beta, sigma2, pi in params:
-        post, ll = estep(state["suff"], beta, sigma2, pi)
-        out.append((ll, weighted_sums(state["suff"], post)))
+        ssr, resid = state["suff"].ssr(beta, grad=True)
+        post, ll = estep(state["suff"], beta, sigma2, pi, ssr)
+        out.append((ll, {**weighted_sums(state["suff"], post), **_residual_sums(state["suff"], post, ssr, resid)}))
     return out
 
 
@@ -140,10 +188,14 @@ class PartitionedEM:
         return fit
 
     def _begin(self, K, labels):
-        """The summed weighted sums of a start (its labels sent to each partition by global rank)."""
+        """The summed weighted sums of a start (its labels sent to each partition by global rank), with those
+        of the residuals at the coefficients ``ref`` of its M-step (a second map)."""
         each = [None] * len(self.ranks) if labels is None else [labels[r] for r in self.ranks]
-        self.n_maps += 1
-        return _add(self.held.map(_start_sums, K, self.p, each=each))
+        sums = _add(self.held.map(_start_sums, K, self.p, each=each))
+        sums["ref"] = self._mstep(sums)[0]
+        sums.update(_add(self.held.map(_start_residuals, sums["ref"], K, self.p, each=each)))
+        self.n_maps += 2
+        return sums
 
     def _mstep(self, sums):
         return mstep_from_sums(sums, self.E, self.opts["common"], self.opts["var_floor"])
@@ -162,7 +214,7 @@ class PartitionedEM:
             self.n_maps += 1
             for j, i in enumerate(active):
                 ll = float(sum(f[j][0] for f in found))
-                sums = _add([f[j][1] for f in found])
+                sums = {**_add([f[j][1] for f in found]), "ref": params[i][0]}
                 converged = bool(paths[i]) and abs(ll - paths[i][-1]) <= tol * (1 + abs(ll))
                 paths[i].append(ll)
                 last[i] = (params[i], sums)

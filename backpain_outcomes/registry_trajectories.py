@@ -11,7 +11,11 @@ episodes, of
 with :math:`S_i = B_i^\top B_i`, :math:`b_i = B_i^\top y_i` and :math:`n_i` measurements:
 :math:`\beta_c = (A_c + 10^{-10} I)^{-1} r_c` on the directions the days identify (0 on the others,
 :func:`~backpain_outcomes.lcga.solve_classes`), the weighted residual sum of squares is
-:math:`q_c - 2 r_c^\top\beta_c + \beta_c^\top A_c \beta_c`, :math:`\sigma_c^2` that sum over
+:math:`q_c - 2 r_c^\top\beta_c + \beta_c^\top A_c \beta_c` (computed from the weighted sums of the squared
+residuals :math:`e_c` and of :math:`g_c = \sum_i w_{ic} B_i^\top(y_i - B_i\rho_c)` at the coefficients
+:math:`\rho_c` of the E-step, :math:`e_c - 2 g_c^\top d + d^\top A_c d` with :math:`d = \beta_c - \rho_c`, so
+that no sums of squared scores are subtracted; :func:`~backpain_outcomes.registry_lcga.mstep_from_sums`),
+:math:`\sigma_c^2` that sum over
 :math:`m_c` (over :math:`\sum_c m_c` for a common variance, both bounded below by the variance floor)
 and :math:`\pi_c = W_c / E`. The E-step of an episode needs only its own :math:`S_i, b_i, y_i^\top y_i,
 n_i`. Every partition holds whole episodes, so:
@@ -42,7 +46,7 @@ about 60 bytes), one row of 8-byte posteriors per fitted k (8 x sum of k bytes: 
 described result's ``classes`` table (8 x (k + 3) bytes with the reference to the id): about 220 bytes per
 episode for k = 1..5; during the fit also the global ranks and one start's class numbers and its slices
 (24 bytes per episode). The workers hold, per episode,
-:math:`p^2 + p + 2` statistics (44 numbers, 352 bytes with the six spline columns) and 24 bytes per
+:math:`p^2 + 2p + 4` statistics (52 numbers, 416 bytes with the six spline columns) and 24 bytes per
 measurement. The spaghetti of ``plot`` and the columns of ``crosstab`` are read from the partitions when
 called (the result keeps a reference to the partitioned study, which must still be open).
 """

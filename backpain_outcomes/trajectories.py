@@ -375,7 +375,7 @@ def fit_trajectories_frame(frame, episodes_table, score_range, inst, orig, notes
     y = frame["score"].to_numpy(float)
     if len(y):
         check_scores_vary(y.min(), y.max(), inst)
-    suff = SufficientStats(B, y, starts, n_i)
+    suff = SufficientStats(B, y, starts, n_i, basis.constant())
     opts = {"n_init": n_init, "short_iter": short_iter, "max_iter": max_iter, "tol": tol, "n_refine": n_refine,
             "common": variance == "common", "var_floor": 1e-6 * max(np.var(y), 1e-12)}
     rng = np.random.default_rng(int(seed))  # a whole float (3.0) is accepted as a seed
