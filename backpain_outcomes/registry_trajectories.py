@@ -174,6 +174,15 @@ def _merged(summaries):
     return np.asarray(all_ids.to_numpy()[order]), ranks, days, m2 / max(n, 1), lo, hi
 
 
+def _check_whole_episodes(eps) -> None:
+    """The error when an episode id has rows in two partitions (``eps`` sorted): each would count as an episode."""
+    twice = np.unique(eps[1:][eps[1:] == eps[:-1]]) if len(eps) > 1 else eps[:0]
+    if len(twice):
+        raise ValueError(f"{len(twice)} episode id(s) have measurements in more than one partition (e.g. "
+                         f"{', '.join(map(repr, twice[:5]))}): partitions must hold whole patients and each "
+                         "episode id one patient's episode; fix the ids or rebuild the partitions")
+
+
 def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), time: str = "spline",
                                  degree: int = 2, n_knots: int = 2, origin: str = "onset", n_init: int = 20,
                                  seed: int = 0, variance: str = "class", max_iter: int = 1000, tol: float = 1e-9,
@@ -191,6 +200,7 @@ def fit_trajectories_partitioned(parts, instrument: str = "nrs", k=range(1, 6), 
     notes = trajectory_notes(sum(p["n_late"] for p in found), sum(p["n_single"] for p in found), day)
     eps, ranks, days, var, low, high = _merged(summaries)
     del summaries, found  # the partitions' id tables: the ids are now in eps
+    _check_whole_episodes(eps)
     check_enough_episodes(len(eps), ks)
     basis = TimeBasis.from_counts(days.index.to_numpy(float), days.to_numpy(), time, degree, n_knots, scale=day)
     notes += basis_notes(basis, days.index.to_numpy(float))

@@ -235,3 +235,12 @@ def test_a_class_at_the_ceiling_gives_the_in_memory_fit():
     kwargs = {"instrument": "odi", "k": [2, 3], "n_init": 2, "time": "polynomial"}
     mem = fit_trajectories(tiny, **kwargs)
     _same(mem, fit_trajectories(SequentialPartitions.split(tiny, 5), **kwargs))
+
+
+def test_an_episode_in_two_partitions_is_an_error_not_two_episodes(study):
+    # Partitions that are not of whole patients (or an id shared by two patients' episodes) counted the
+    # episode twice: E, BIC and the classes table (one row per copy) were wrong without a word.
+    ids = study.episodes["episode_id"].to_numpy()
+    parts = SequentialPartitions([study.subset(ids[:150]), study.subset(ids[140:])])
+    with pytest.raises(ValueError, match=r"^10 episode id\(s\) have measurements in more than one partition"):
+        fit_trajectories(parts, k=[1, 2], n_init=1)
