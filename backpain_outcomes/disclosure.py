@@ -41,9 +41,8 @@ import pandas as pd
 from .checks import check_min_n
 from .disclosure_audit import IMPLIED, PRIMARY, PUBLISHED, SECONDARY, audit_counts
 from .exceptions import DisclosureError
-from .redaction import redact_counts
 
-__all__ = ["DisclosureLedger", "PUBLISHED", "PRIMARY", "SECONDARY", "IMPLIED", "SUPPRESSED_LABEL", "redact_counts"]
+__all__ = ["DisclosureLedger", "PUBLISHED", "PRIMARY", "SECONDARY", "IMPLIED", "SUPPRESSED_LABEL"]
 
 #: How a count hidden to protect another one is printed.
 SUPPRESSED_LABEL = "suppressed"

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from .disclosure_audit import PRIMARY, SECONDARY
-
-if TYPE_CHECKING:  # the ledger's module re-exports redact_counts
-    from .disclosure import DisclosureLedger
+from .disclosure import PRIMARY, SECONDARY, DisclosureLedger
 
 __all__ = ["redact_counts"]
 
@@ -28,7 +24,6 @@ def redact_counts(text: str, ledger: DisclosureLedger) -> str:
 
     Examples
     --------
-    >>> from backpain_outcomes.disclosure import DisclosureLedger
     >>> led = DisclosureLedger(min_n=5)
     >>> redact_counts("only 3 untreated episodes at risk", led)
     'only fewer than 5 untreated episodes at risk'
