@@ -161,6 +161,7 @@ class PartitionedStudy(Partitions):
             client = distributed.Client(self._cluster)
         self.client = client
         self._finalizer = weakref.finalize(self, _shutdown, client if self._cluster else None, self._cluster)
+        self._closed = False
         n_scores = registry_rows(self.directory, meta, "scores")
         self.persist = n_scores <= PERSIST_ROWS if persist is None else check_bool(persist, "persist")
         # held: each partition's Study stays on its worker; else each worker keeps only the bookkeeping
@@ -204,6 +205,18 @@ class PartitionedStudy(Partitions):
             warn(f"{n_bad} invalid row(s) were excluded (see study.exclusions; "
                           f"reasons: {reasons.value_counts().to_dict()})", ExcludedRowsWarning)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (or the end of the ``with`` block reached), or the Dask client
+        stopped: the registry then analyses nothing until it is loaded again."""
+        return self._closed or self.client.status in ("closed", "closing")
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"the registry {self.directory} is closed (study.close(), the end of its with block, "
+                             f"or its Dask client stopped); load it again with load_partitioned({str(self.directory)!r})"
+                             " and run the analysis inside the with block")
+
     def _submit_one(self, k: int, fn, args):
         if self._futures is not None:
             return self.client.submit(_apply, self._futures[k], fn, *args, pure=False)
@@ -211,6 +224,7 @@ class PartitionedStudy(Partitions):
                                   pure=False)
 
     def _submit(self, fn, args) -> list:
+        self._check_open()
         return [self._submit_one(k, fn, args) for k in range(self.n_partitions)]
 
     def map(self, fn, *args) -> list:
@@ -224,6 +238,7 @@ class PartitionedStudy(Partitions):
         submitted as each result is taken: when the driver's ``combine`` is slower than the workers, the
         finished results wait on the workers, so without this bound they would pile up there.
         """
+        self._check_open()
         window = max(2, IN_FLIGHT * sum(self.client.nthreads().values()))
         todo = iter(range(self.n_partitions))
         first = [self._submit_one(k, fn, args) for k in itertools.islice(todo, window)]
@@ -253,6 +268,7 @@ class PartitionedStudy(Partitions):
     def close(self) -> None:
         """Release the partitions held by the workers and stop the local cluster started for this registry."""
         self._futures = None
+        self._closed = True
         self._finalizer()
 
     def __enter__(self) -> PartitionedStudy:

@@ -197,3 +197,20 @@ def test_reduce_folds_in_partition_order_with_a_bounded_number_of_tasks(tmp_path
         folded = part.reduce(_episode_ids, lambda a, b: a + b)
     assert folded == [e for ids in mapped for e in ids]
     assert len(set(folded)) == len(folded) == 120
+
+
+def test_a_closed_registry_analyses_nothing_and_says_so(tmp_path, client):
+    """After close() (or the with block), an analysis is a ValueError naming the registry and what to do, whether
+    the registry started its own cluster or was given a client (which it leaves running): not Dask's
+    ClosedClientError, and not a silent reload of the partitions."""
+    reg = simulate_partitioned(tmp_path / "reg", 40, patients_per_partition=20, seed=5)
+    with load_partitioned(reg, client=client, today=TODAY) as part:
+        assert not part.closed
+        expected = claim_test(part).table
+    assert part.closed and client.status == "running"
+    for run in (lambda: claim_test(part), lambda: part.map(_episode_ids),
+                lambda: part.reduce(_episode_ids, lambda a, b: a + b)):
+        with pytest.raises(ValueError, match=r"registry .*reg is closed .*load_partitioned\("):
+            run()
+    with load_partitioned(reg, client=client, today=TODAY) as again:  # loading again works
+        pd.testing.assert_frame_equal(claim_test(again).table, expected)
