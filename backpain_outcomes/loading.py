@@ -29,8 +29,6 @@ the one the row would have in a CSV export with a header (position + 2).
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,15 +37,14 @@ from .building import build_study, same_day_scores
 from .checks import check_bool, check_choice, check_int
 from .dates import date_order, forms_note, order_note
 from .exceptions import DataValidationError
+from .inputs import input_labels, sheet_for, table_inputs
 from .linking import id_codes, leading_zero_note, link_tables
 from .problems import ERROR, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
     ITEM_COLUMN,
     TABLES,
-    Part,
     ReadError,
-    find_table_files,
     normalise_column,
     read_part,
     strip_text,
@@ -70,63 +67,12 @@ __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
 
 # ------------------------------------------------------------------------------------------------ read
-def _as_list(obj) -> list:
-    return list(obj) if isinstance(obj, list | tuple) else [obj]
-
-
-def _inputs(path, given: dict, p: Problems) -> dict[str, list]:
-    """Inputs of each table: explicit arguments first, then the files of ``path``."""
-    given = {k: _as_list(v) for k, v in given.items() if v is not None}
-    for name, objs in given.items():
-        for obj in objs:
-            if not isinstance(obj, pd.DataFrame | Part | str | os.PathLike):
-                raise TypeError(f"{name} must be a file path or a DataFrame (or a list of them), got "
-                                f"{type(obj).__name__}")
-    if path is None:
-        return given
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path must be a directory or file path, got {type(path).__name__}")
-    path = Path(path)
-    if path.is_dir():
-        found, strays = find_table_files(path)
-        for name, files in found.items():
-            given.setdefault(name, files)
-        for f in strays:
-            p.whole_file("", f.name, "unrecognised_file", "cannot tell which table this file holds: name it "
-                         "patients, episodes, sessions or scores (scores.csv, scores_2024.xlsx, ...), or move it out "
-                         "of the directory", "a file named after its table")
-    elif path.is_file():
-        given.setdefault("scores", [path])
-    else:
-        raise FileNotFoundError(f"{path}: no such file or directory")
-    return given
-
-
-def _sheet_for(sheet, name: str):
-    return sheet.get(name) if isinstance(sheet, dict) else sheet
-
-
-def _labels(given: dict) -> dict[int, str]:
-    """How each input is named in problems: its file name, or its path when two inputs share a name."""
-    objs = [(name, obj) for name, lst in given.items() for obj in lst]
-    plain = {id(o): o.source if isinstance(o, Part) else f"<{n} DataFrame>" if isinstance(o, pd.DataFrame)
-             else Path(o).name for n, o in objs}
-    counts = pd.Series(list(plain.values()), dtype=object).value_counts()
-    out = {}
-    for i, (name, obj) in enumerate(objs):
-        label = plain[id(obj)]
-        if counts.get(label, 0) > 1 and not isinstance(obj, Part):  # a part keeps the name it was read under
-            label = f"<{name} DataFrame {i + 1}>" if isinstance(obj, pd.DataFrame) else str(obj)
-        out[id(obj)] = label
-    return out
-
-
 def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) -> RawTable | None:
     """Read every input of one table and put their rows together (each keeps its file and line)."""
     frames, sources, rows, n_read = [], [], [], 0
     for obj in objs:
         try:
-            parts = read_part(obj, name, _sheet_for(sheet, name), labels[id(obj)])
+            parts = read_part(obj, name, sheet_for(sheet, name), labels[id(obj)])
         except ReadError as err:
             p.whole_file(name, labels[id(obj)], err.reason, err.message, err.expected, err.value, err.line)
             continue
@@ -342,13 +288,13 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
                      rmdq_max_missing, sheet)
     today = _today(today)
     p = Problems()
-    given = _inputs(path, {"patients": patients, "episodes": episodes, "sessions": sessions, "scores": scores}, p)
+    given = table_inputs(path, {"patients": patients, "episodes": episodes, "sessions": sessions, "scores": scores}, p)
     if "scores" not in given:
         raise FileNotFoundError("no scores table: the scores table is the only one that is required "
                                 f"(looked in {path!s})" if path is not None else
                                 "no scores table given: pass scores=... or a directory")
     notes: list[str] = []
-    labels = _labels(given)
+    labels = input_labels(given)
     raw = {name: _read(name, given[name], p, sheet, notes, labels) for name in TABLES if name in given}
     if dayfirst is None:
         notes.extend(_date_notes(raw))
