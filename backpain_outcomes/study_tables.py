@@ -23,13 +23,38 @@ from .vocabulary import INSTRUMENTS, MIXED, MODALITIES, UNKNOWN, UNTREATED, chro
 __all__ = ["TREATED_ARMS", "sort_order", "fitting_row_codes", "split_declared", "session_frame", "episode_frame",
            "patient_frame", "episode_positions", "add_first_visits", "add_treatment", "declared_status",
            "lost_sessions", "lost_notes", "primary_modality", "score_table", "add_patient_info", "session_table",
-           "SCORE_COLUMNS"]
+           "SCORE_COLUMNS", "in_order", "days_between", "BLOCK"]
 
 #: ``arm`` labels that declare an episode treated (matched without regard to case).
 TREATED_ARMS = frozenset({"treated", "treatment", "intervention", "active", "active treatment"})
 #: The columns of ``Study.scores`` (then ``_source`` and ``_row`` when loading gives them).
 SCORE_COLUMNS = ["episode_id", "patient_id", "date", "days_since_onset", "days_since_first_contact", "instrument",
                  "score", "score_100"]
+
+#: Rows per block of the element-wise steps over the score rows: computed block by block, their temporaries
+#: stay small and are reused, instead of a fresh million-row array (fresh pages) for each intermediate.
+BLOCK = 1 << 16
+
+
+def in_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> bool:
+    """Whether the rows already come by ``pos``, then ``code``, then ``dates`` (NaT first, as the sort of
+    :func:`sort_order` puts them), checked in blocks; the stable sort of rows in order keeps them as they are."""
+    ns = dates.view(np.int64)
+    for s in range(0, len(ns) - 1, BLOCK):
+        p, c, t = pos[s:s + BLOCK + 1], code[s:s + BLOCK + 1], ns[s:s + BLOCK + 1]
+        same_pos, same_code = p[1:] == p[:-1], c[1:] == c[:-1]
+        later = (p[1:] > p[:-1]) | same_pos & ((c[1:] > c[:-1]) | same_code & (t[1:] >= t[:-1]))
+        if not later.all():
+            return False
+    return True
+
+
+def days_between(dates: np.ndarray, origin: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``((dates - origin[pos]) / one day)`` as float (NaN where either is NaT), computed in blocks of rows."""
+    out = np.empty(len(dates), float)
+    for s in range(0, len(dates), BLOCK):
+        out[s:s + BLOCK] = (dates[s:s + BLOCK] - origin[pos[s:s + BLOCK]]) / np.timedelta64(1, "D")
+    return out
 
 
 def sort_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndarray:
@@ -212,9 +237,9 @@ def add_first_visits(ep: pd.DataFrame, sc: pd.DataFrame, ss: pd.DataFrame, sc_po
     ``n_sessions``."""
     big = np.iinfo(np.int64).max
     first = np.full(len(ep), big)
-    np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").astype(np.int64))
+    np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").view(np.int64))
     if len(ss):
-        np.minimum.at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").astype(np.int64))
+        np.minimum.at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").view(np.int64))
     ep["first_visit_date"] = np.where(first == big, np.iinfo(np.int64).min, first).view("datetime64[ns]")  # min: NaT
     ep["onset_known"] = ep["onset_date"].notna()
     delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
@@ -244,22 +269,27 @@ def add_treatment(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos, declared: pd.DataF
 def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.DataFrame:
     """The scores with their days since onset and first contact and ``score_100``, by episode, instrument
     and date; adds each episode's ``baseline_<instrument>`` (its first score on it) to ``ep``."""
-    onset = ep["onset_date"].to_numpy("datetime64[ns]")
     dates = sc["date"].to_numpy("datetime64[ns]")
-    sc["days_since_onset"] = ((dates - onset[sc_pos]) / np.timedelta64(1, "D")).astype(float)
-    sc["days_since_first_contact"] = ((dates - ep["first_visit_date"].to_numpy("datetime64[ns]")[sc_pos])
-                                      / np.timedelta64(1, "D")).astype(float)
+    sc["days_since_onset"] = days_between(dates, ep["onset_date"].to_numpy("datetime64[ns]"), sc_pos)
+    sc["days_since_first_contact"] = days_between(dates, ep["first_visit_date"].to_numpy("datetime64[ns]"), sc_pos)
     inst_code = codes.get("scores_instrument", None)
     if inst_code is None:
         inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
         inst_code = np.r_[index_of(inst_cat.categories, list(INSTRUMENTS)), -1][inst_cat.codes]  # -1: grc
         sc["score_100"] = score_100(pd.Series(inst_cat, index=sc.index), sc["score"])
-    else:  # as score_100 computes it: score / the instrument's highest score * 100 (NaN for grc)
-        high = np.r_[[float(v[1]) for v in INSTRUMENTS.values()], np.nan][inst_code]
-        sc["score_100"] = pd.to_numeric(sc["score"], errors="coerce").astype(float) / high * 100.0
-    order = sort_order(sc_pos, inst_code, dates)  # by episode, instrument, date (stable)
-    sc = sc.iloc[order].reset_index(drop=True)
-    sc_pos, inst_code = sc_pos[order], inst_code[order]
+    else:  # as score_100 computes it: score / the instrument's highest score * 100 (NaN for grc), in blocks
+        high = np.r_[[float(v[1]) for v in INSTRUMENTS.values()], np.nan]
+        score = pd.to_numeric(sc["score"], errors="coerce").astype(float).to_numpy()
+        out = np.empty(len(sc), float)
+        for s in range(0, len(sc), BLOCK):
+            out[s:s + BLOCK] = score[s:s + BLOCK] / high[inst_code[s:s + BLOCK]] * 100.0
+        sc["score_100"] = out
+    if not in_order(sc_pos, inst_code, dates):  # by episode, instrument, date (stable)
+        order = sort_order(sc_pos, inst_code, dates)
+        sc = sc.iloc[order].reset_index(drop=True)
+        sc_pos, inst_code = sc_pos[order], inst_code[order]
+    else:  # (no take of the rows)
+        sc = sc.reset_index(drop=True)
     first_row = (np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc)
                  else np.zeros(0, bool))
     score = sc["score"].to_numpy(float)
@@ -284,9 +314,11 @@ def add_patient_info(ep: pd.DataFrame, patients: pd.DataFrame) -> None:
 def session_table(ss: pd.DataFrame, ss_pos, ep: pd.DataFrame) -> pd.DataFrame:
     """The sessions with their ``day`` (since first contact) and days since onset, by episode and date."""
     sdates = ss["session_date"].to_numpy("datetime64[ns]")
-    first_dt = ep["first_visit_date"].to_numpy("datetime64[ns]")
-    onset = ep["onset_date"].to_numpy("datetime64[ns]")
-    ss = ss.assign(day=((sdates - first_dt[ss_pos]) / np.timedelta64(1, "D")).astype(float) if len(ss) else [],
-                   days_since_onset=((sdates - onset[ss_pos]) / np.timedelta64(1, "D")).astype(float)
+    ss = ss.assign(day=days_between(sdates, ep["first_visit_date"].to_numpy("datetime64[ns]"), ss_pos)
+                   if len(ss) else [],
+                   days_since_onset=days_between(sdates, ep["onset_date"].to_numpy("datetime64[ns]"), ss_pos)
                    if len(ss) else [])
-    return ss.iloc[sort_order(ss_pos, np.zeros(len(ss), np.int64), sdates)].reset_index(drop=True)
+    no_code = np.zeros(len(ss), np.int8)
+    if in_order(ss_pos, no_code, sdates):
+        return ss.reset_index(drop=True)
+    return ss.iloc[sort_order(ss_pos, no_code, sdates)].reset_index(drop=True)

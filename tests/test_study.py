@@ -8,6 +8,7 @@ import pytest
 
 import backpain_outcomes as bpo
 from backpain_outcomes.exceptions import ExcludedRowsWarning
+from backpain_outcomes.study_tables import BLOCK, days_between, in_order, sort_order
 
 SCORES = pd.DataFrame({
     "patient_id": ["p1", "p1", "p2", "p2", "p3", "p3", "p3"],
@@ -253,3 +254,44 @@ def test_subset_names_ids_that_are_not_episodes(example_study):
     with pytest.raises(ValueError, match=r"7 id\(s\) .* and 2 more"):
         example_study.subset([f"x{i}" for i in range(7)])
     assert len(example_study.subset(ids[:2]).episodes) == 2
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, BLOCK, BLOCK + 1, 3 * BLOCK + 7])
+def test_in_order_and_days_between_match_the_direct_expressions(n):
+    """in_order is True exactly when sort_order (the stable sort) keeps the rows as they are, across block
+    boundaries and with NaT; days_between equals the one-pass numpy expression bit for bit."""
+    rng = np.random.default_rng(n)
+    pos = np.sort(rng.integers(0, max(n // 3, 1), n))
+    code = rng.integers(-1, 3, n)
+    dates = (np.datetime64("2024-01-01", "ns") + rng.integers(0, 90, n) * np.timedelta64(1, "D")
+             + rng.integers(0, 2, n) * np.timedelta64(3, "h"))
+    dates[rng.random(n) < 0.01] = np.datetime64("NaT")
+    ordered = np.lexsort((dates.view(np.int64), code, pos))
+    pos_s, code_s, dates_s = pos[ordered], code[ordered], dates[ordered]
+    assert in_order(pos_s, code_s, dates_s)
+    assert (sort_order(pos_s, code_s, dates_s) == np.arange(n)).all()
+    if n > 1 and not (np.diff(code) == 0).all():
+        shuffled = rng.permutation(n)
+        expect = (sort_order(pos[shuffled], code[shuffled], dates[shuffled]) == np.arange(n)).all()
+        assert in_order(pos[shuffled], code[shuffled], dates[shuffled]) == expect
+        swapped = ordered.copy()  # one pair out of order, at the end (last block)
+        i = next(i for i in range(n - 2, -1, -1) if (pos_s[i], code_s[i], dates_s[i].view(np.int64))
+                 != (pos_s[i + 1], code_s[i + 1], dates_s[i + 1].view(np.int64)))
+        swapped[[i, i + 1]] = swapped[[i + 1, i]]
+        assert not in_order(pos[swapped], code[swapped], dates[swapped])
+    origin = np.datetime64("2023-12-01", "ns") + rng.integers(0, 30, max(n // 3, 1)) * np.timedelta64(1, "D")
+    origin[0] = np.datetime64("NaT")
+    expect = ((dates - origin[pos]) / np.timedelta64(1, "D")).astype(float)
+    np.testing.assert_array_equal(days_between(dates, origin, pos), expect)
+
+
+def test_study_of_shuffled_scores_is_the_study_of_sorted_ones():
+    """The rows in order take the path without a sort; shuffled, the sort: the same tables either way."""
+    study = bpo.simulate_study(60, seed=3)[0]
+    inp = study._inputs
+    shuffled = inp["scores"].sample(frac=1.0, random_state=1)
+    other = bpo.Study(scores=shuffled, patients=inp["patients"], episodes=inp["episodes"], sessions=inp["sessions"])
+    again = bpo.Study(scores=inp["scores"], patients=inp["patients"], episodes=inp["episodes"],
+                      sessions=inp["sessions"])
+    for name in ("scores", "episodes", "sessions"):
+        pd.testing.assert_frame_equal(getattr(other, name), getattr(again, name))
