@@ -162,18 +162,18 @@ def primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions, 
     unless the arm says treated), else ``unknown`` (for an arm-treated episode: treated,
     modality not recorded)."""
     untreated = said_untreated | ((no_sessions == UNTREATED) & ~said_treated)
-    without = np.where(untreated, UNTREATED, UNKNOWN)
+    labels = [*MODALITIES, MIXED, UNTREATED, UNKNOWN]
+    without = np.where(untreated, len(MODALITIES) + 1, len(MODALITIES) + 2)
     if len(ss) == 0:
-        return pd.Series(without.astype(object), index=ep.index)
-    mods = np.array(MODALITIES, dtype=object)
+        return _labels_of(labels, without, ep.index)
     if code is None:
         code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
-    counts = np.bincount(ss_pos * len(mods) + code, minlength=len(ep) * len(mods)).reshape(len(ep), len(mods))
+    n_mods = len(MODALITIES)
+    counts = np.bincount(ss_pos * n_mods + code, minlength=len(ep) * n_mods).reshape(len(ep), n_mods)
     total = counts.sum(axis=1)
     top = counts.argmax(axis=1)
     major = counts[np.arange(len(ep)), top] * 2 > total
-    out = np.where(total == 0, without, np.where(major, mods[top], MIXED))
-    return pd.Series(out.astype(object), index=ep.index)
+    return _labels_of(labels, np.where(total == 0, without, np.where(major, top, n_mods)), ep.index)
 
 
 def split_declared(sessions, codes: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -232,14 +232,36 @@ def episode_positions(sc: pd.DataFrame, ss: pd.DataFrame, ep: pd.DataFrame, code
     return sc_pos, ss_pos
 
 
+def _min_at(out: np.ndarray, pos: np.ndarray, values: np.ndarray) -> None:
+    """``np.minimum.at(out, pos, values)``; by runs of equal ``pos`` (``np.minimum.reduceat``) when the rows
+    come by ``pos``, as they usually do."""
+    if not len(pos) or not all(_non_decreasing(pos[s:s + BLOCK + 1]) for s in range(0, len(pos) - 1, BLOCK)):
+        np.minimum.at(out, pos, values)
+        return
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    at = pos[starts]
+    out[at] = np.minimum(out[at], np.minimum.reduceat(values, starts))
+
+
+def _non_decreasing(values: np.ndarray) -> bool:
+    return bool((values[1:] >= values[:-1]).all())
+
+
+def _labels_of(labels, codes: np.ndarray, index) -> pd.Series:
+    """``pd.Series(labels[codes])`` (object labels): ``str`` for some rows, taken in Arrow; object for none."""
+    if not len(codes):
+        return pd.Series(np.asarray(labels, dtype=object)[codes], index=index)
+    return pd.Series(np.asarray(labels, dtype=object)).take(codes).set_axis(index)
+
+
 def add_first_visits(ep: pd.DataFrame, sc: pd.DataFrame, ss: pd.DataFrame, sc_pos, ss_pos) -> None:
     """Add each episode's ``first_visit_date`` (first score or session), ``onset_known``, ``chronicity`` and
     ``n_sessions``."""
     big = np.iinfo(np.int64).max
     first = np.full(len(ep), big)
-    np.minimum.at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").view(np.int64))
+    _min_at(first, sc_pos, sc["date"].to_numpy("datetime64[ns]").view(np.int64))
     if len(ss):
-        np.minimum.at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").view(np.int64))
+        _min_at(first, ss_pos, ss["session_date"].to_numpy("datetime64[ns]").view(np.int64))
     ep["first_visit_date"] = np.where(first == big, np.iinfo(np.int64).min, first).view("datetime64[ns]")  # min: NaT
     ep["onset_known"] = ep["onset_date"].notna()
     delay = (ep["first_visit_date"] - ep["onset_date"]).dt.days
@@ -261,8 +283,10 @@ def add_treatment(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos, declared: pd.DataF
     ep["modality"] = primary_modality(ep, ss, ss_pos, said_untreated, said_treated | lost, no_sessions,
                                       codes.get("sessions_modality"))
     notes = list(status_notes.values()) + lost_notes(ep, lost, said_untreated, no_sessions, excluded)
-    ep["treatment_status"] = np.where(ep["modality"] == UNTREATED, UNTREATED,
-                                      np.where((ep["modality"] == UNKNOWN) & ~said_treated, UNKNOWN, "treated"))
+    modality = ep["modality"].to_numpy(object)
+    status = np.where(modality == UNTREATED, 0, np.where((modality == UNKNOWN) & ~said_treated, 1, 2))
+    ep["treatment_status"] = (_labels_of([UNTREATED, UNKNOWN, "treated"], status, ep.index) if len(ep)
+                              else np.array([UNTREATED, UNKNOWN, "treated"])[status])
     return notes
 
 
@@ -307,8 +331,15 @@ def add_patient_info(ep: pd.DataFrame, patients: pd.DataFrame) -> None:
     info = patients.set_index("patient_id")
     pat_pos = index_of(ep["patient_id"], info.index)
     for col in ("age", "sex", "clinic_id"):
-        ep[col] = (pd.Series(info[col].to_numpy()[pat_pos], index=ep.index).where(pat_pos >= 0)
-                   if col in info else None)
+        if col not in info:
+            ep[col] = None
+            continue
+        taken = None  # float or text taken as it is (no Python objects) when that keeps the dtype
+        if len(pat_pos) and info[col].dtype in (np.float64, pd.StringDtype("pyarrow", na_value=np.nan)):
+            taken = info[col].take(np.maximum(pat_pos, 0)).set_axis(ep.index).where(pat_pos >= 0)
+        if taken is None or (taken.dtype != np.float64 and not taken.notna().any()):  # (all missing: object)
+            taken = pd.Series(info[col].to_numpy()[pat_pos], index=ep.index).where(pat_pos >= 0)
+        ep[col] = taken
 
 
 def session_table(ss: pd.DataFrame, ss_pos, ep: pd.DataFrame) -> pd.DataFrame:

@@ -295,3 +295,24 @@ def test_study_of_shuffled_scores_is_the_study_of_sorted_ones():
                       sessions=inp["sessions"])
     for name in ("scores", "episodes", "sessions"):
         pd.testing.assert_frame_equal(getattr(other, name), getattr(again, name))
+
+
+@pytest.mark.parametrize("clinics", [["c1", None, "c3"], [None, None, None]])
+def test_patient_details_of_episodes_keep_the_dtypes_of_picking_them_as_objects(clinics):
+    """Age, sex and clinic of each episode's patient (NaN for a patient not in the patients table): taken in
+    Arrow, yet with the values and dtypes of picking them as Python objects (text: str when some value is
+    there, object when none is)."""
+    patients = pd.DataFrame({"patient_id": pd.array(["p1", "p2", "p3"], dtype="str"), "age": [40.0, np.nan, 61.0],
+                             "sex": pd.array(["F", "M", None], dtype="str"),
+                             "clinic_id": pd.array(clinics, dtype="str")})
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e4"], "patient_id": ["p1", "p2", "p4"],
+                             "onset_date": pd.to_datetime(["2024-01-01"] * 3), "arm": [None] * 3})
+    scores = pd.DataFrame({"episode_id": ["e1", "e2", "e4"], "patient_id": ["p1", "p2", "p4"],
+                           "date": pd.to_datetime(["2024-01-05"] * 3), "instrument": ["nrs"] * 3,
+                           "score": [5.0, 6.0, 7.0]})
+    ep = bpo.Study(scores=scores, patients=patients, episodes=episodes).episodes.set_index("episode_id")
+    pos = np.array([0, 1, -1])  # e1 -> p1, e2 -> p2, e4 -> no patient
+    for col in ("age", "sex", "clinic_id"):
+        expect = pd.Series(patients[col].to_numpy()[pos], index=ep.index, name=col).where(pos >= 0)
+        pd.testing.assert_series_equal(ep[col], expect)
+    assert ep["clinic_id"].dtype == (object if clinics[0] is None else "str")
