@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .duplicates import small_codes
 from .problems import CONSEQUENCE, Problems
 from .text_columns import text_key
 from .validation import RawTable, in_order_seen
@@ -186,7 +187,7 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     if valid.index.hasnans:
         at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
     else:  # every valid id is a known id: look up the distinct ids only, not every row again
-        at = np.r_[index_of(distinct, valid.index), -1][at_known]
+        at = small_codes(np.r_[index_of(distinct, valid.index), -1], len(valid))[at_known]  # (int32 or smaller)
     rows = _kept_positions(t, frame["patient_id"]) if owners is not None else None
     codes = (rows[1], owners[1]) if rows is not None and rows[0].equals(owners[0]) else None  # the same ids
     wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at, codes)

@@ -80,7 +80,9 @@ def fitting_row_codes(row_codes, scores, sessions, episodes) -> dict:
     n_episodes = len(episodes) if episodes is not None else 0
     out = {}
     for key, codes in (row_codes or {}).items():
-        codes = np.asarray(codes, np.int64)
+        codes = np.asarray(codes)
+        if codes.dtype.kind != "i":  # (signed integer codes are taken as they are: no copy to int64)
+            codes = codes.astype(np.int64)
         if key not in lengths or len(codes) != lengths[key]:
             raise ValueError(f"row_codes[{key!r}]: expected {lengths.get(key, 'no')} codes, got {len(codes)}")
         if key.endswith("_episode") and (episodes is None or (len(codes) and not (
@@ -169,7 +171,7 @@ def primary_modality(ep, ss, ss_pos, said_untreated, said_treated, no_sessions, 
     if code is None:
         code = pd.Categorical(ss["modality"], categories=list(MODALITIES)).codes
     n_mods = len(MODALITIES)
-    counts = np.bincount(ss_pos * n_mods + code, minlength=len(ep) * n_mods).reshape(len(ep), n_mods)
+    counts = np.bincount(ss_pos.astype(np.int64) * n_mods + code, minlength=len(ep) * n_mods).reshape(len(ep), n_mods)
     total = counts.sum(axis=1)
     top = counts.argmax(axis=1)
     major = counts[np.arange(len(ep)), top] * 2 > total

@@ -256,7 +256,7 @@ def _vocabulary_codes(t: RawTable, p: Problems, col: str, normalise, user_map, c
     canonical, distinct = pd.factorize(pd.Series(names, dtype=object))  # equal names, equal codes; -1: None
     canonical = small_codes(np.r_[canonical, -1], len(distinct))  # (a few names: int8 codes, 1 MB a million rows)
     t.codes[col] = (canonical[codes], len(distinct))  # the rows' codes, grouped as value_codes(mapped) groups them
-    return mapped, np.r_[position, -1][codes]
+    return mapped, small_codes(np.r_[position, -1], len(choices))[codes]  # (int8: 1 MB a million rows)
 
 
 def validate_sessions(t: RawTable, p: Problems, dayfirst, today, modality_map) -> pd.DataFrame:

@@ -206,6 +206,8 @@ def test_row_codes_from_loading_give_the_same_study(monkeypatch, errors):
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         fast = load(**kw)
     assert sorted(given[0]) == ["scores_episode", "scores_instrument", "sessions_episode", "sessions_modality"]
+    # small codes (a million rows: 1 MB of instrument codes, not 8), which the Study takes without a copy to int64
+    assert given[0]["scores_instrument"].dtype == given[0]["sessions_modality"].dtype == np.int8
     monkeypatch.setattr(building, "_row_codes", lambda *a: {})
     with pytest.warns(ExcludedRowsWarning) if errors == "exclude" else nullcontext():
         general = load(**kw)
