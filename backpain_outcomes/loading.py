@@ -84,7 +84,7 @@ def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) 
                 continue
             _rows_not_read(name, part, p)
             frames.append(columns)
-            sources.append(np.full(len(columns[0]), index, np.int64))
+            sources.append(np.broadcast_to(np.int64(index), len(columns[0])))  # (one value, no 8 MB array)
             rows.append(part.lines)
             n_read += part.n_rows
     if not frames:

@@ -24,7 +24,9 @@ __all__ = ["RawTable"]
 @dataclass
 class RawTable:
     """One table as read from all its files: canonical column names, values as written (stripped),
-    and the file (an index into ``sources``) and line of every row."""
+    and the file (an index into ``sources``) and line of every row. When every row comes from one file,
+    ``source_index`` is a read-only view of that file's index (``np.broadcast_to``: no array of a million
+    equal values)."""
 
     name: str
     data: pd.DataFrame
@@ -76,6 +78,8 @@ class RawTable:
         """The indexes into ``sources`` of the table's files, in the order their rows come (as ``pd.unique`` of
         ``source_index``; the rows of one file come together, so this is usually a count per file)."""
         si = self.source_index
+        if len(si) and si.strides == (0,):  # one file: a read-only view of its index
+            return si[:1].copy()
         if len(si) and (si[1:] >= si[:-1]).all():
             return np.flatnonzero(np.bincount(si))
         return pd.unique(si)
@@ -90,6 +94,9 @@ class RawTable:
         empty selection is an empty object array, as a column of no rows is)."""
         if not rows.any():
             return self.source[rows]
+        if self.source_index.strides == (0,):  # one file: its name taken for every row (1-byte indexes)
+            name = pa.array([str(self.sources[self.source_index[0]])], pa.large_string())
+            return pd.array(pc.take(name, pa.array(np.zeros(int(rows.sum()), np.int8))), dtype="str")
         names = pa.array([str(s) for s in self.sources], pa.large_string())
         at = self.source_index if rows.all() else self.source_index[rows]  # (no copy when every row is selected)
         return pd.array(pc.take(names, pa.array(at)), dtype="str")

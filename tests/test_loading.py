@@ -689,3 +689,19 @@ def test_small_codes_hold_every_code():
         codes = np.array([-1, 0, bound - 1], np.int64)
         small = small_codes(codes, bound)
         assert small.dtype == kind and small.tolist() == [-1, 0, bound - 1]
+
+
+def test_file_of_rows_from_one_file_is_its_name_repeated():
+    """The rows of one file keep its index as a view of one value (no array of equal values); their file
+    names (study.scores['_source']) are the same as those taken from an array of indexes, for every row and
+    for a selection, and the files read are that one file."""
+    from backpain_outcomes.validation import RawTable
+
+    data = pd.DataFrame({"patient_id": ["p1", "p2", "p3", "p4"]})
+    one = RawTable("scores", data, np.broadcast_to(np.int64(1), 4), np.arange(2, 6), ["a.csv", "scores b.csv"])
+    full = RawTable("scores", data, np.full(4, 1, np.int64), np.arange(2, 6), ["a.csv", "scores b.csv"])
+    for rows in (np.ones(4, bool), np.array([True, False, False, True]), np.zeros(4, bool)):
+        got, expect = one.source_text(rows), full.source_text(rows)
+        assert got.dtype == expect.dtype and list(got) == list(expect)
+    assert list(one.source_text(np.array([False, True, True, False]))) == ["scores b.csv", "scores b.csv"]
+    assert one.files_read().tolist() == full.files_read().tolist() == [1]
