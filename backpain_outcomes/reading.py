@@ -255,45 +255,60 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2, codes: dict |
 
 
 def read_parquet(path: Path, source: str) -> Part:
-    """A Parquet file as a part (see :func:`frame_part`), with the codes of its text columns.
+    """A Parquet file (or dataset directory) as a part (see :func:`frame_part`), with the codes of its text
+    columns.
 
     The text columns are read as Arrow dictionaries, which the file usually stores them as, and decoded:
     the frame is the one ``pd.read_parquet`` gives, and the dictionary indices are the columns'
     ``pd.factorize`` codes when the dictionary's values are distinct and come in the order they first
     appear (as a writer that builds the dictionary row by row leaves them). Loading then hashes none of
-    these columns to find their distinct values. A file with a time zone column is read by
-    ``pd.read_parquet`` itself.
+    these columns to find their distinct values. Whatever this way cannot read (a time zone column,
+    repeated column names, a dataset directory, a damaged file) is read by ``pd.read_parquet`` itself, whose
+    error, if any, is the one reported.
     """
     try:
-        schema = pq.read_schema(path)
-        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        if not text or len(set(schema.names)) < len(schema.names) or any(
-                pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema):
-            return frame_part(pd.read_parquet(path), source)
-        table = pq.read_table(path, use_pandas_metadata=True, read_dictionary=text)
-        if not all(c.dictionary.equals(col.chunk(0).dictionary) for col in table.columns
-                   if pa.types.is_dictionary(col.type) for c in col.chunks):
-            table = table.unify_dictionaries()  # (one dictionary for all the chunks of a column)
-        decoded = {}
-        for name in text:
-            i = table.schema.get_field_index(name)
-            col, kind = table.column(i), pa.large_string()  # (as pandas keeps text; it converts string)
-            if not pa.types.is_dictionary(col.type):
-                continue
-            dictionary = (col.chunk(0).dictionary if col.num_chunks else pa.array([], kind)).cast(kind)
-            values = pa.chunked_array([pc.take(dictionary, c.indices) for c in col.chunks], kind)
-            table = table.set_column(i, table.schema.field(i).with_type(kind), values)
-            decoded[chunks_key(values.chunks)] = dictionary_codes(col, dictionary)
-        df = table.to_pandas()
+        found = _parquet_with_codes(path)
+    except Exception:  # noqa: BLE001 - read again below by pd.read_parquet, which reports the error
+        found = None
+    if found is not None:
+        df, decoded = found
+        codes = {}
+        for col in df.columns:  # the frame keeps the decoded columns as they are: their codes are found by key
+            key = text_key(df[col])
+            code = decoded.get(key) if key is not None else None
+            if code is not None:
+                codes[col] = code
+        return frame_part(df, source, codes=codes)
+    try:
+        df = pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
         raise ReadError("unreadable", f"cannot read the Parquet file: {err}", "a Parquet file") from None
-    codes = {}
-    for col in df.columns:  # the frame keeps the decoded columns as they are: their codes are found by key
-        key = text_key(df[col])
-        found = decoded.get(key) if key is not None else None
-        if found is not None:
-            codes[col] = found
-    return frame_part(df, source, codes=codes)
+    return frame_part(df, source)
+
+
+def _parquet_with_codes(path: Path):
+    """``(frame, codes by column key)`` of a Parquet file read with its text as dictionaries, or None when it
+    has no text column, repeated names or a time zone column (see :func:`read_parquet`)."""
+    schema = pq.read_schema(path)
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    if not text or len(set(schema.names)) < len(schema.names) or any(
+            pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema):
+        return None
+    table = pq.read_table(path, use_pandas_metadata=True, read_dictionary=text)
+    if not all(c.dictionary.equals(col.chunk(0).dictionary) for col in table.columns
+               if pa.types.is_dictionary(col.type) for c in col.chunks):
+        table = table.unify_dictionaries()  # (one dictionary for all the chunks of a column)
+    decoded = {}
+    for name in text:
+        i = table.schema.get_field_index(name)
+        col, kind = table.column(i), pa.large_string()  # (as pandas keeps text; it converts string)
+        if not pa.types.is_dictionary(col.type):
+            continue
+        dictionary = (col.chunk(0).dictionary if col.num_chunks else pa.array([], kind)).cast(kind)
+        values = pa.chunked_array([pc.take(dictionary, c.indices) for c in col.chunks], kind)
+        table = table.set_column(i, table.schema.field(i).with_type(kind), values)
+        decoded[chunks_key(values.chunks)] = dictionary_codes(col, dictionary)
+    return table.to_pandas(), decoded
 
 
 # ----------------------------------------------------------------------------------------------- SPSS, Stata

@@ -177,7 +177,8 @@ def _dates(t: RawTable, p: Problems, col: str, dayfirst, today, required: bool =
         codes, uniq = t.distinct(col)
         ts, st = parse_distinct(uniq, dayfirst)
         parsed = pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]", copy=False)  # (a new array)
-        bad_u, ambiguous_u, future_u = st == BAD, st == AMBIGUOUS, ts > today.to_datetime64()
+        bad_u, ambiguous_u = st == BAD, st == AMBIGUOUS
+        future_u = (pd.Series(ts, copy=False) > today).to_numpy()  # (pandas compares a today beyond ns range)
         day, bound = value_codes(pd.Series(ts))  # the dates' codes for duplicates: those of the distinct dates
         t.codes[col] = (small_codes(day, bound)[codes], bound)
     _flag_values(t, p, codes, bad_u, col, "bad_date", "not a valid date", "an ISO 8601 date such as 2024-03-25")

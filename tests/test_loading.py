@@ -705,3 +705,46 @@ def test_file_of_rows_from_one_file_is_its_name_repeated():
         assert got.dtype == expect.dtype and list(got) == list(expect)
     assert list(one.source_text(np.array([False, True, True, False]))) == ["scores b.csv", "scores b.csv"]
     assert one.files_read().tolist() == full.files_read().tolist() == [1]
+
+
+# ---- found by comparing with the loading code before the fourth speed round (issue 17)
+_TWO_SCORES = pd.DataFrame({"patient_id": ["p1", "p2"], "date": ["2024-01-02", "2024-01-09"],
+                            "instrument": ["nrs", "odi"], "score": ["5", "30"]})
+
+
+@pytest.mark.parametrize(("today", "n_future"), [("3000-01-01", 0), ("2262-04-12", 0), ("1677-09-21", 2),
+                                                  ("1500-01-01", 2)])
+def test_today_beyond_the_nanosecond_range_is_compared_exactly(today, n_future):
+    """A `today` outside datetime64[ns] (before 1677-09-21 or after 2262-04-11) was converted to ns with a silent
+    overflow when the distinct dates were checked: 3000-01-01 made every date 'in the future'."""
+    if n_future == 0:
+        assert len(bpo.load_study(scores=_TWO_SCORES, today=today).scores) == 2
+    else:
+        with pytest.raises(DataValidationError) as err:
+            bpo.load_study(scores=_TWO_SCORES, today=today)
+        assert err.value.problems["reason"].tolist() == ["date_in_future"] * n_future
+
+
+def test_a_parquet_dataset_directory_loads_as_one_table(tmp_path):
+    """A directory of part files (as Spark, Dask or pyarrow.dataset write) given as a table: read as pd.read_parquet
+    reads it (the dictionary reader reads single files only)."""
+    d = tmp_path / "scores.parquet"
+    d.mkdir()
+    _TWO_SCORES.iloc[:1].to_parquet(d / "part-0.parquet")
+    _TWO_SCORES.iloc[1:].to_parquet(d / "part-1.parquet")
+    study = bpo.load_study(scores=str(d), today=TODAY)
+    assert sorted(study.scores["instrument"]) == ["nrs", "odi"]
+
+
+@pytest.mark.parametrize("content", [b"not parquet", b"", b"patient_id,date\np1,2024-01-01\n"])
+def test_an_unreadable_parquet_file_reports_the_reader_error(tmp_path, content):
+    """The problem quotes pd.read_parquet's own error (as before the dictionary reader), file name included."""
+    path = tmp_path / "scores.parquet"
+    path.write_bytes(content)
+    try:
+        pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow says
+        expected = f"cannot read the Parquet file: {exc}"
+    with pytest.raises(DataValidationError) as err:
+        bpo.load_study(scores=str(path), today=TODAY)
+    assert err.value.problems["message"].tolist() == [expected]
