@@ -130,6 +130,11 @@ class Partitions:
         """The results of ``fn(partition, *args)``, kept for later maps over them (release them when done)."""
         return HeldStates(self.map(fn, *args))
 
+    @property
+    def closed(self) -> bool:
+        """Whether the partitions can no longer be analysed (a registry after ``close()``); in memory, never."""
+        return False
+
     def flow(self) -> pd.DataFrame:
         """:meth:`Study.flow` of the whole registry: the partitions' counts summed, in the same order."""
         flows = pd.concat([b["flow"] for b in self._books], ignore_index=True)

@@ -92,10 +92,9 @@ def _open_parts(link, what: str):
     """The partitions of ``link`` (:func:`_link`), or a ValueError saying what to do when they are closed or
     were left behind by pickling; ``what`` is "plot", "crosstab" or "fit_trajectories"."""
     parts, again = link
-    client = getattr(parts, "client", None)
     if parts is None:
         why = "this result was unpickled, and a pickled result keeps no link to its registry"
-    elif client is not None and client.status in ("closed", "closing"):
+    elif parts.closed:
         why = f"the registry ({parts!r}) is closed (study.close(), the end of its with block, or its Dask client stopped)"
     else:
         return parts
