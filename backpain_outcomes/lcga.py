@@ -59,17 +59,20 @@ class TimeBasis:
     """
 
     def __init__(self, day, kind="polynomial", degree=2, n_knots=2, scale=None):
-        self.kind, self.degree = kind, degree
-        self.scale = float(scale or max(np.max(day), 1.0))
-        u = np.asarray(day, float) / self.scale
-        if kind == "polynomial":
-            if degree not in (1, 2, 3):
-                raise ValueError("degree must be 1, 2 or 3")
-        elif kind == "spline":
+        self._start(kind, degree, scale, np.max(day))
+        if kind == "spline":
+            u = np.asarray(day, float) / self.scale
             inner = np.quantile(u, np.linspace(0, 1, n_knots + 2)[1:-1]) if n_knots else np.array([])
             self._knots(min(u.min(), 0.0), u.max(), inner)
-        else:
+
+    def _start(self, kind, degree, scale, last_day):
+        """Check the kind and degree; set them and the scale (``scale`` or the last day, at least 1)."""
+        if kind not in ("polynomial", "spline"):
             raise ValueError("time must be 'polynomial' or 'spline'")
+        if kind == "polynomial" and degree not in (1, 2, 3):
+            raise ValueError("degree must be 1, 2 or 3")
+        self.kind, self.degree = kind, degree
+        self.scale = float(scale or max(last_day, 1.0))
 
     def _knots(self, lo, hi, inner):
         self.knots = np.r_[[lo] * 4, inner, [hi] * 4]
@@ -89,13 +92,8 @@ class TimeBasis:
         True
         """
         days = np.asarray(days, float)
-        if kind not in ("polynomial", "spline"):
-            raise ValueError("time must be 'polynomial' or 'spline'")
-        if kind == "polynomial" and degree not in (1, 2, 3):
-            raise ValueError("degree must be 1, 2 or 3")
         basis = cls.__new__(cls)
-        basis.kind, basis.degree = kind, degree
-        basis.scale = float(scale or max(days[-1], 1.0))
+        basis._start(kind, degree, scale, days[-1])
         if kind == "spline":
             u = days / basis.scale
             inner = exact_quantiles(u, counts, np.linspace(0, 1, n_knots + 2)[1:-1]) if n_knots else np.array([])
