@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 from .exceptions import ConvergenceWarning, warn
 
 __all__ = ["TimeBasis", "ClassFit", "SufficientStats", "sort_episodes", "fit_k", "best_of_starts", "exact_quantiles",
-           "estep", "ranked", "solve_classes", "pinv_psd", "FLOOR_NOTE",
+           "estep", "ranked", "solve_classes", "pinv_psd", "FLOOR_NOTE", "floor_notes",
            "TIE_RTOL", "RCOND"]
 
 #: Log-likelihoods of two EM runs within this relative difference are a tie (the same optimum).
@@ -245,9 +245,13 @@ def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
             break
         ll_prev = ll
         beta, sigma2, pi = _mstep(suff, post, common_var, var_floor)
-    if np.any(sigma2 <= var_floor * 1.0001):
-        notes.append(FLOOR_NOTE)
+    notes += floor_notes(sigma2, var_floor)
     return ClassFit(post.shape[1], beta, sigma2, pi, path[-1], post, len(path), converged, np.array(path), notes)
+
+
+def floor_notes(sigma2, var_floor) -> list[str]:
+    """[:data:`FLOOR_NOTE`] when a class variance is at its floor (within 0.01%), else []."""
+    return [FLOOR_NOTE] if np.any(sigma2 <= var_floor * 1.0001) else []
 
 
 def exact_quantiles(values, counts, probs) -> np.ndarray:

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .lcga import (
-    FLOOR_NOTE,
     ClassFit,
     SufficientStats,
     best_of_starts,
     estep,
+    floor_notes,
     solve_classes,
     sort_episodes,
 )
@@ -107,12 +107,20 @@ def _zero_sums(K, p):
     return {"S": np.zeros((K, p, p)), "b": np.zeros((K, p)), "yy": np.zeros(K), "n": np.zeros(K), "w": np.zeros(K)}
 
 
+def _zero_residuals(K, p):
+    return {"e": np.zeros(K), "grad": np.zeros((K, p))}
+
+
+def _start_post(state, labels, K):
+    """The posteriors of a starting partition of the episodes: 1 for the class of each label (None: one class)."""
+    return np.ones((len(state["suff"].n), 1)) if labels is None else np.eye(K)[labels]
+
+
 def _start_sums(state, labels, K, p):
     """The weighted sums of a starting partition of the episodes (``labels``; None: one class)."""
     if state["suff"] is None:
         return _zero_sums(K, p)
-    post0 = np.ones((len(state["suff"].n), 1)) if labels is None else np.eye(K)[labels]
-    return weighted_sums(state["suff"], post0)
+    return weighted_sums(state["suff"], _start_post(state, labels, K))
 
 
 def _residual_sums(suff, post, ssr, resid) -> dict:
@@ -124,16 +132,15 @@ def _residual_sums(suff, post, ssr, resid) -> dict:
 def _start_residuals(state, labels, beta, K, p):
     """:func:`_residual_sums` at ``beta`` of the episodes of a starting partition (``labels``)."""
     if state["suff"] is None:
-        return {"e": np.zeros(K), "grad": np.zeros((K, p))}
-    post0 = np.ones((len(state["suff"].n), 1)) if labels is None else np.eye(K)[labels]
-    return _residual_sums(state["suff"], post0, *state["suff"].ssr(beta, grad=True))
+        return _zero_residuals(K, p)
+    return _residual_sums(state["suff"], _start_post(state, labels, K), *state["suff"].ssr(beta, grad=True))
 
 
 def _estep_sums(state, params, K, p):
     """(log-likelihood, weighted sums) of the partition's episodes under each of ``params``, the sums with
     those of the residuals at the parameters' coefficients (:func:`_residual_sums`)."""
     if state["suff"] is None:
-        return [(0.0, {**_zero_sums(K, p), "e": np.zeros(K), "grad": np.zeros((K, p))}) for _ in params]
+        return [(0.0, {**_zero_sums(K, p), **_zero_residuals(K, p)}) for _ in params]
     out = []
     for beta, sigma2, pi in params:
         ssr, resid = state["suff"].ssr(beta, grad=True)
@@ -226,7 +233,7 @@ class PartitionedEM:
 
     def _class_fit(self, K, params, last, path, converged) -> ClassFit:
         beta, sigma2, pi = params
-        notes = [FLOOR_NOTE] if np.any(sigma2 <= self.opts["var_floor"] * 1.0001) else []
-        fit = ClassFit(K, beta, sigma2, pi, path[-1], None, len(path), converged, np.array(path), notes)
+        fit = ClassFit(K, beta, sigma2, pi, path[-1], None, len(path), converged, np.array(path),
+                       floor_notes(sigma2, self.opts["var_floor"]))
         fit.post_params, fit.sums = last
         return fit
