@@ -142,15 +142,12 @@ def _marks(values: pd.Series, distinct: tuple | None = None) -> np.ndarray:
     ``pd.factorize(values)`` when it is known (the distinct values are compared, then looked up by code)."""
     if distinct is not None and pd.api.types.is_string_dtype(values) and values.dtype != object:
         codes, uniq = distinct
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(pa.array(uniq.array)))
-        marked = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
-        mark = marked.to_numpy(zero_copy_only=False).astype(bool)
+        mark = _is_mark(pa.array(uniq.array)).to_numpy(zero_copy_only=False).astype(bool)
         return np.r_[mark, False][codes] if mark.any() else np.zeros(len(values), bool)
     if pd.api.types.is_string_dtype(values) and values.dtype != object:
         arr = pa.array(values)
         written = pc.unique(arr)  # the distinct values are compared, then the rows holding a mark found
-        text = pc.utf8_lower(pc.utf8_trim_whitespace(written))
-        marked = pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
+        marked = _is_mark(written)
         if not pc.any(marked).as_py():
             return np.zeros(len(values), bool)
         hit = pc.is_in(arr, value_set=written.filter(marked))
@@ -158,6 +155,12 @@ def _marks(values: pd.Series, distinct: tuple | None = None) -> np.ndarray:
     codes, uniq = pd.factorize(values)
     mark = np.array([isinstance(u, str) and u.strip().lower() in MISSING_MARKS for u in uniq] + [False])
     return mark[codes]
+
+
+def _is_mark(written: pa.Array) -> pa.BooleanArray:
+    """Which of the Arrow text values are missing-value marks (compared stripped, in lower case)."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(written))
+    return pc.is_in(text, value_set=pa.array(sorted(MISSING_MARKS), text.type))
 
 
 def _required(t: RawTable, p: Problems, cols) -> None:
