@@ -29,6 +29,8 @@ the one the row would have in a CSV export with a header (position + 2).
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -67,13 +69,33 @@ __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
 
 # ------------------------------------------------------------------------------------------------ read
-def _read(name: str, objs: list, p: Problems, sheet, notes: list, labels: dict) -> RawTable | None:
-    """Read every input of one table and put their rows together (each keeps its file and line)."""
+def _read_all(given: dict, sheet, labels: dict) -> dict:
+    """The parts of every input (or its ``ReadError``), read in threads: each input is read on its own (Arrow's
+    readers and most of the work on their arrays run without holding the interpreter lock), and the results
+    are used in the order of the inputs, so that loading does not depend on which read ends first."""
+    jobs = [(name, obj) for name, objs in given.items() for obj in objs]
+
+    def read(job):
+        name, obj = job
+        try:
+            return read_part(obj, name, sheet_for(sheet, name), labels[id(obj)])
+        except ReadError as err:
+            return err
+
+    if len(jobs) < 2:
+        return {id(job[1]): read(job) for job in jobs}
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        return {id(obj): parts for (_, obj), parts in zip(jobs, pool.map(read, jobs))}
+
+
+def _read(name: str, objs: list, p: Problems, read: dict, notes: list, labels: dict) -> RawTable | None:
+    """Put the parts of every input of one table together (each row keeps its file and line); an input that
+    cannot be read is a problem of the whole file."""
     frames, sources, rows, n_read = [], [], [], 0
     for obj in objs:
-        try:
-            parts = read_part(obj, name, sheet_for(sheet, name), labels[id(obj)])
-        except ReadError as err:
+        parts = read[id(obj)]
+        if isinstance(parts, ReadError):
+            err = parts
             p.whole_file(name, labels[id(obj)], err.reason, err.message, err.expected, err.value, err.line)
             continue
         for part in parts:
@@ -295,7 +317,9 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
                                 "no scores table given: pass scores=... or a directory")
     notes: list[str] = []
     labels = input_labels(given)
-    raw = {name: _read(name, given[name], p, sheet, notes, labels) for name in TABLES if name in given}
+    read = _read_all(given, sheet, labels)
+    raw = {name: _read(name, given[name], p, read, notes, labels) for name in TABLES if name in given}
+    del read
     if dayfirst is None:
         notes.extend(_date_notes(raw))
     if p.fatal:

@@ -94,9 +94,8 @@ class RawTable:
         empty selection is an empty object array, as a column of no rows is)."""
         if not rows.any():
             return self.source[rows]
-        if self.source_index.strides == (0,):  # one file: its name taken for every row (1-byte indexes)
-            name = pa.array([str(self.sources[self.source_index[0]])], pa.large_string())
-            return pd.array(pc.take(name, pa.array(np.zeros(int(rows.sum()), np.int8))), dtype="str")
+        if self.source_index.strides == (0,):  # one file: its name repeated, written straight into Arrow's buffers
+            return pd.array(_repeated(str(self.sources[self.source_index[0]]), int(rows.sum())), dtype="str")
         names = pa.array([str(s) for s in self.sources], pa.large_string())
         at = self.source_index if rows.all() else self.source_index[rows]  # (no copy when every row is selected)
         return pd.array(pc.take(names, pa.array(at)), dtype="str")
@@ -113,6 +112,14 @@ class RawTable:
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)[idx]
         p.add(self.name, self.source_index[idx], self.rows[idx], column, reason, msg, expected, value=val,
               position=idx, kind=kind)
+
+
+def _repeated(text: str, n: int) -> pa.LargeStringArray:
+    """``n`` times the same text as an Arrow array, built from its buffers (the text's bytes tiled, offsets a
+    range): no per-row work as a take from a one-value array does."""
+    data = text.encode()
+    offsets = np.arange(0, (n + 1) * len(data), len(data), dtype=np.int64) if data else np.zeros(n + 1, np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
 
 
 def _anchor(values: pd.Series) -> tuple:

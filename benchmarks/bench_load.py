@@ -17,7 +17,10 @@ also prints the medians: on a shared machine the best run is the one least
 disturbed, the median the typical one). With
 ``--steps`` the study load also reports the time of each stage (reading,
 checking, linking, building the Study) from the best run: the functions that
-``load_study`` calls are wrapped with timers in that process.
+``load_study`` calls are wrapped with timers in that process. The study part
+then also runs the raw read and
+``load_study`` alternately in one process (``--warm``), as a notebook's
+second load, and prints the medians of wall and CPU time.
 
 Run: ``.venv/bin/python benchmarks/bench_load.py [n_rows] [--repeat 3] [--steps] [--part all|study|junk]``
 """
@@ -57,7 +60,7 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
 
 #: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``). The building
 #: stage is ``loading.build_study`` (module ``building``); older versions of loading had its parts in loading.
-STEPS = {"reading": ("_read", "_date_notes", "blank_missing_marks"),
+STEPS = {"reading": ("_read_all", "_read", "_date_notes", "blank_missing_marks"),
          "checking": ("validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
                       "_check_ratings", "id_codes", "set_aside_duplicates", "conflicting_ids"),
          "linking": ("link_tables", "leading_zero_note"),
@@ -114,8 +117,7 @@ def one(kind: str, path: str) -> dict:
             out["exit"] = main(["validate", path, *extra])
         out["lines_printed"] = buf.getvalue().count("\n")
     elif kind == "pandas":
-        reader = pd.read_parquet if path.endswith("parquet") else (lambda p: pd.read_csv(p, engine="pyarrow"))
-        [reader(f) for f in sorted(Path(path).iterdir())]
+        _raw_reader(Path(path))()
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0  # every thread of the process (Arrow reads with several)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -125,6 +127,30 @@ def one(kind: str, path: str) -> dict:
     if spent:
         out["steps"] = {**spent, "other": out["seconds"] - sum(spent.values())}
     return out
+
+
+def _raw_reader(path: Path):
+    files = sorted(Path(path).iterdir())
+    if str(path).endswith("parquet"):
+        return lambda: [pd.read_parquet(f) for f in files]
+    return lambda: [pd.read_csv(f, engine="pyarrow") for f in files]
+
+
+def warm(path: str, repeat: int) -> dict:
+    """The raw read and ``load_study`` alternately in this one process, ``repeat`` times each after one run of
+    each (a notebook's second load): wall and CPU time of every run."""
+    import backpain_outcomes as bpo
+
+    runs: dict = {"raw": [], "load": []}
+    jobs = {"raw": _raw_reader(Path(path)), "load": lambda: bpo.load_study(path, today="2026-01-01")}
+    for job in jobs.values():
+        job()
+    for _ in range(repeat):
+        for name, job in jobs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            job()
+            runs[name].append((time.perf_counter() - t0, time.process_time() - c0))
+    return runs
 
 
 def measure(kind: str, path: Path, repeat: int) -> dict:
@@ -205,11 +231,19 @@ def _study(tmp: Path, sizes: dict, repeat: int, steps: bool) -> None:
               f"{ours['median_cpu_seconds'] / raw['median_cpu_seconds']:.1f}x")
         if steps:
             print("         steps of load_study: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["steps"].items()))
+        w = json.loads(subprocess.run([sys.executable, __file__, "--warm", str(tmp / fmt), str(max(repeat, 5))],
+                                      check=True, capture_output=True, text=True).stdout)
+        (rw, rc), (lw, lc) = (np.median(w["raw"], axis=0), np.median(w["load"], axis=0))
+        print(f"         in one process, alternately, {len(w['load'])} runs each after a first: medians raw read "
+              f"{rw:.2f} s, load_study {lw:.2f} s, ratio {lw / rw:.1f}x; CPU time {rc:.2f} s and {lc:.2f} s, ratio "
+              f"{lc / rc:.1f}x")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         print(json.dumps(one(sys.argv[2], sys.argv[3])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--warm":
+        print(json.dumps(warm(sys.argv[2], int(sys.argv[3]))))
     elif len(sys.argv) > 1 and sys.argv[1] == "--prepare":
         prepare(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "all")
     else:

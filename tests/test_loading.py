@@ -1,6 +1,7 @@
 """Loading: every problem kind of the data dictionary, with file, line and column; every input row accounted for."""
 
 import datetime as dt
+import os
 import warnings
 
 import numpy as np
@@ -705,6 +706,49 @@ def test_file_of_rows_from_one_file_is_its_name_repeated():
         assert got.dtype == expect.dtype and list(got) == list(expect)
     assert list(one.source_text(np.array([False, True, True, False]))) == ["scores b.csv", "scores b.csv"]
     assert one.files_read().tolist() == full.files_read().tolist() == [1]
+    for name in ("Übersicht [Blatt 1].xlsx", "", "=cmd|' /C calc'!A0"):  # written into Arrow's buffers as UTF-8
+        got = RawTable("scores", data, np.broadcast_to(np.int64(0), 4), np.arange(2, 6), [name]).source_text(
+            np.array([True, False, True, True]))
+        assert got.dtype == "str" and list(got) == [name] * 3
+
+
+def test_inputs_read_in_threads_are_used_in_the_order_they_are_given(tmp_path, monkeypatch):
+    """Inputs are read in threads; whichever read ends first, rows, problems and notes come in the order of
+    the inputs, as when they are read one after the other (the first read is made to end last here)."""
+    import threading
+    import time
+
+    from backpain_outcomes import loading
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "a" / "scores.csv", SCORES + "p1,2024-01-05,nrs,6\np1,2024-01-06,nrs,12\n")
+    write(tmp_path / "b" / "scores.csv", "patient_id;date;instrument;score\np1;2024-01-07;nrs;13\np1;2024-01-08;nrs;4\n")
+    paths = [tmp_path / "a" / "scores.csv", tmp_path / "b" / "scores.csv"]
+    kwargs = {"scores": paths, "errors": "exclude", "today": TODAY}
+    with pytest.warns(ExcludedRowsWarning):
+        expected = bpo.load_study(**kwargs)
+    read_part, threads = loading.read_part, set()
+
+    def slow_first(obj, *args):
+        threads.add(threading.get_ident())
+        if obj == paths[0]:
+            time.sleep(0.3)
+        return read_part(obj, *args)
+
+    monkeypatch.setattr(loading, "read_part", slow_first)
+    with pytest.raises(DataValidationError) as err:  # a missing file refuses the input: named, the others read
+        bpo.load_study(**{**kwargs, "scores": [*paths, tmp_path / "missing.csv"]})
+    assert list(zip(err.value.problems["source"], err.value.problems["reason"])) == [("missing.csv", "missing_file")]
+    with pytest.warns(ExcludedRowsWarning):
+        got = bpo.load_study(**kwargs)
+        again = bpo.load_study(**{**kwargs, "scores": paths[::-1]})
+    assert len(threads) == 2 or (os.cpu_count() or 1) == 1
+    pd.testing.assert_frame_equal(got.scores, expected.scores)
+    pd.testing.assert_frame_equal(got.exclusions, expected.exclusions)
+    assert got.notes == expected.notes and got.sources == expected.sources
+    assert list(zip(got.exclusions["source"], got.exclusions["value"])) == [(str(paths[0]), "12"), (str(paths[1]), "13")]
+    assert again.sources["scores"] == f"{paths[1]}, {paths[0]}"  # the order given, not the order the reads end
 
 
 # ---- found by comparing with the loading code before the fourth speed round (issue 17)
