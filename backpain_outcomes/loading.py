@@ -320,14 +320,10 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     read = _read_all(given, sheet, labels)
     raw = {name: _read(name, given[name], p, read, notes, labels) for name in TABLES if name in given}
     del read
-    if dayfirst is None:
-        notes.extend(_date_notes(raw))
     if p.fatal:
         raise DataValidationError(p.frame(), header="the input cannot be read")
-    for t in raw.values():
-        notes.extend(blank_missing_marks(t))
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
-    clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options)
+    clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes)
     id_cols = ("patient_id", "episode_id") if "episodes" in clean else ("patient_id",)
     notes.extend(n for n in (leading_zero_note(clean, c, raw) for c in id_cols) if n)
     if errors == "raise" and (p.any() or p.any(OPTIONAL)):
@@ -343,12 +339,12 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
 _DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
 
 
-def _date_notes(raw: dict) -> list[str]:
-    """How each date column's ambiguous dates are read when the column proves the order, and its serial day
-    numbers and times of day (see dates)."""
+def _date_notes(raw: dict, names) -> list[str]:
+    """How the date column of each of the tables ``names`` reads its ambiguous dates when the column proves the
+    order, and its serial day numbers and times of day (see dates)."""
     notes = []
     for name, col in _DATE_COLUMNS.items():
-        t = raw.get(name)
+        t = raw.get(name) if name in names else None
         if t is not None and col in t.data:
             where = f"{name}.{col} ({', '.join(t.sources[i] for i in t.files_read())})"
             notes.append(order_note(date_order(t.data[col], t.distinct(col)), where))
@@ -372,24 +368,72 @@ def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
                values=t.data["score"] if "score" in t.data else None)
 
 
-def _check(raw, p, dayfirst, today, modality_map, instrument_map, options) -> dict:
-    """Check every table, set exact duplicates aside, report conflicting ids once, link the tables."""
+def _alongside(work, other):
+    """``(work(), other())``, ``work`` in a second thread while this one runs ``other`` (one after the other on a
+    single processor). Loading checks the scores table this way while it checks the others: each table's
+    problems are recorded by one thread in the order of its checks, and the problem table is put in order by
+    table (see ``Problems.frame``), so the result does not depend on which thread ends first."""
+    if (os.cpu_count() or 1) < 2:
+        return work(), other()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(work)
+        done = other()
+        return future.result(), done
+
+
+def _id_codes(raw: dict, clean: dict, name: str) -> None:
+    """The ids of a sessions or scores table looked up once among their parent table's, for duplicates and
+    linking."""
+    for col, parent in (("patient_id", "patients"), ("episode_id", "episodes")):
+        if name in clean and parent in clean:
+            id_codes(raw[name], clean[name][col], clean[parent][col].dropna())
+
+
+def _first_look(raw: dict, names, dayfirst) -> tuple[list, list]:
+    """The notes on the date columns of the tables ``names`` (when ``dayfirst`` is not given) and their
+    missing-value marks set blank, with the notes on them."""
+    return (_date_notes(raw, names) if dayfirst is None else [],
+            [n for name in names for n in blank_missing_marks(raw[name])])
+
+
+def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes: list) -> dict:
+    """Check every table, set exact duplicates aside, report conflicting ids once, link the tables; the notes
+    on dates and missing-value marks are added to ``notes``. The scores table (most of the rows) is checked
+    and its duplicates found in a second thread (see :func:`_alongside`)."""
     clean = {}
-    if "patients" in raw:
-        clean["patients"] = validate_patients(raw["patients"], p)
-    if "episodes" in raw:
-        clean["episodes"] = validate_episodes(raw["episodes"], p, dayfirst, today)
-    if "sessions" in raw:
-        clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
-    clean["scores"] = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
-    _check_ratings(raw["scores"], clean["scores"], p)
-    for name in ("sessions", "scores"):  # ids looked up once among their table's, for duplicates and linking
-        for col, parent in (("patient_id", "patients"), ("episode_id", "episodes")):
-            if name in clean and parent in clean:
-                id_codes(raw[name], clean[name][col], clean[parent][col].dropna())
-    set_aside = {name: set_aside_duplicates(raw[name], frame, p) for name, frame in clean.items()}
+    names = [name for name in TABLES if name in raw and name != "scores"]
+
+    def scores():
+        found = _first_look(raw, ["scores"], dayfirst)
+        checked = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
+        _check_ratings(raw["scores"], checked, p)
+        return checked, found
+
+    def others():
+        found = _first_look(raw, names, dayfirst)
+        if "patients" in raw:
+            clean["patients"] = validate_patients(raw["patients"], p)
+        if "episodes" in raw:
+            clean["episodes"] = validate_episodes(raw["episodes"], p, dayfirst, today)
+        if "sessions" in raw:
+            clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
+        return found
+
+    (clean["scores"], on_scores), on_others = _alongside(scores, others)
+    notes.extend([*on_others[0], *on_scores[0], *on_others[1], *on_scores[1]])  # dates, then marks
+
+    def scores_duplicates():
+        _id_codes(raw, clean, "scores")
+        return set_aside_duplicates(raw["scores"], clean["scores"], p)
+
+    def others_duplicates():
+        _id_codes(raw, clean, "sessions")
+        return {name: set_aside_duplicates(raw[name], clean[name], p) for name in clean if name != "scores"}
+
+    on_scores, set_aside = _alongside(scores_duplicates, others_duplicates)
+    set_aside["scores"] = on_scores
     for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
         if name in clean:
             conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
     link_tables(raw, clean, p, set_aside)
-    return clean
+    return {name: clean[name] for name in TABLES if name in clean}

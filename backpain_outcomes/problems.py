@@ -43,6 +43,8 @@ PROBLEM_COLUMNS = ["table", "source", "row", "column", "value", "reason", "messa
 EXCLUSION_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message"]
 ERROR, CONSEQUENCE, SET_ASIDE, OPTIONAL = "error", "consequence", "set_aside", "optional"
 _KIND_RANK = {ERROR: 0, OPTIONAL: 1, CONSEQUENCE: 2, SET_ASIDE: 3}
+#: The order of the tables' problems in :meth:`Problems.frame`'s categories (a problem of no table first).
+_TABLE_RANK = {"patients": 0, "episodes": 1, "sessions": 2, "scores": 3}
 
 
 @dataclass
@@ -69,7 +71,12 @@ class _Batch:
 
 
 class Problems:
-    """Collector shared by the loading stages."""
+    """Collector shared by the loading stages.
+
+    Files and sheets are registered (:meth:`source_index`) while reading, in one thread; the checks of
+    different tables may then add problems from two threads (each table's from one), which the tables of
+    :meth:`frame` put in an order of their own.
+    """
 
     def __init__(self):
         self._batches: list[_Batch] = []
@@ -133,7 +140,10 @@ class Problems:
 
         ``internal=True`` adds ``_position`` and ``_kind``.
         """
-        batches = [b for b in self._batches if b.kind in kinds and len(b.row)]
+        # Table by table (a stable sort: each table's problems in the order its checks found them): loading checks
+        # some tables in a second thread, so the batches of different tables come in any order.
+        batches = sorted((b for b in self._batches if b.kind in kinds and len(b.row)),
+                         key=lambda b: _TABLE_RANK.get(b.table, -1))
         cols = PROBLEM_COLUMNS + (["_position", "_kind"] if internal else [])
         if not batches:
             out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})

@@ -792,3 +792,45 @@ def test_an_unreadable_parquet_file_reports_the_reader_error(tmp_path, content):
     with pytest.raises(DataValidationError) as err:
         bpo.load_study(scores=str(path), today=TODAY)
     assert err.value.problems["message"].tolist() == [expected]
+
+
+@pytest.mark.parametrize("slow", ["validate_scores", "validate_patients", "set_aside_duplicates"])
+def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_first(tmp_path, monkeypatch, slow):
+    """The scores table is checked (and its duplicates found) in a second thread while the other tables are:
+    with one side made to end last, the problems (categories included), exclusions and Study are those of a
+    load where the other ends last."""
+    import time
+
+    from backpain_outcomes import loading
+
+    write(tmp_path / "patients.csv", "patient_id,age,sex\np1,40,F\np2,150,M\np2,41,M\np3,x,F\n")
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-01-01\ne2,p2,2024-13-01\n"
+          "e3,p3,2024-02-01\ne4,p9,2024-02-01\n")
+    write(tmp_path / "sessions.csv", "patient_id,episode_id,session_date,modality\np1,e1,2024-01-03,swedish\n"
+          "p1,e1,2024-01-03,swedish\np3,e3,2023-01-01,hot stones\np2,e2,2024-03-01,cupping\n")
+    write(tmp_path / "scores.csv", SCORES.replace("score\n", "score,episode_id\n")
+          + "p1,2024-01-02,nrs,6,e1\np1,2024-01-02,nrs,6,e1\np1,2024-01-09,nrs,12,e1\np2,2024-03-01,odi,30,e2\n"
+            "p3,2024-02-05,vas,x,e3\np9,2024-02-05,nrs,3,e4\np1,2024-01-10,grc,9,e1\n")
+
+    def slowed(name):
+        real = getattr(loading, name)
+
+        def f(*args, **kwargs):
+            time.sleep(0.2)
+            return real(*args, **kwargs)
+        return f
+
+    with pytest.raises(DataValidationError) as plain:
+        bpo.load_study(tmp_path, today=TODAY)
+    with pytest.warns(ExcludedRowsWarning):
+        expected = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    monkeypatch.setattr(loading, slow, slowed(slow))
+    with pytest.raises(DataValidationError) as err:
+        bpo.load_study(tmp_path, today=TODAY)
+    pd.testing.assert_frame_equal(err.value.problems, plain.value.problems, check_categorical=True)
+    assert str(err.value) == str(plain.value) and len(plain.value.problems) >= 8
+    with pytest.warns(ExcludedRowsWarning):
+        got = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
+    for name in ("exclusions", "blanked_values", "scores", "sessions", "episodes", "patients"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+    assert got.notes == expected.notes and accounted(got)

@@ -45,3 +45,37 @@ def test_drop_forgets_problems_of_duplicates_and_counts_by_kind():
     assert p.fatal
     counts = count_by_kind(p.frame())
     assert counts.values.tolist() == [["scores", "score", "out_of_range", 2], ["", "", "unrecognised_file", 1]]
+
+
+def test_problems_of_tables_checked_in_two_threads_make_one_table_whatever_the_interleaving():
+    """Loading checks the scores table in a second thread: the batches of different tables may come in any
+    order. The problem table (categories included) and the exclusions are the same for every interleaving that
+    keeps each table's own order; the first error of a row is still the first its table's checks found."""
+    import itertools
+
+    import pandas as pd
+
+    scores = [("scores", [2, 3], "score", "out_of_range", "too high"),
+              ("scores", [3], "date", "bad_date", "not a date"),
+              ("scores", [2], "", "duplicate", "exact duplicate", SET_ASIDE)]
+    patients = [("patients", [4], "age", "not_a_number", "age is not a number"),
+                ("patients", [4, 5], "patient_id", "repeated_id", "id on several rows")]
+    frames, exclusions = [], []
+    for order in set(itertools.permutations("sspp")):  # every interleaving of the two tables' batches
+        p = Problems()
+        p.source_index("patients.csv"), p.source_index("scores.csv")
+        queues = {"s": iter(scores), "p": iter(patients)}
+        for which in order:
+            table, rows, column, reason, message, *kind = next(queues[which])
+            p.add(table, np.full(len(rows), 1 if table == "scores" else 0), rows, column, reason, message,
+                  position=np.array(rows) - 2, kind=kind[0] if kind else "error")
+        frames.append(p.frame(kinds=("error", SET_ASIDE), internal=True))
+        exclusions.append(p.exclusions())
+    for f, e in zip(frames[1:], exclusions[1:]):
+        pd.testing.assert_frame_equal(f, frames[0], check_categorical=True)
+        pd.testing.assert_frame_equal(e, exclusions[0])
+    assert list(frames[0]["reason"].cat.categories[:3]) == ["not_a_number", "repeated_id", "out_of_range"]
+    assert list(frames[0]["table"].cat.categories) == ["patients", "scores"]  # the tables' order, then the checks'
+    assert list(zip(exclusions[0]["table"], exclusions[0]["row"], exclusions[0]["reason"])) == [
+        ("patients", 4, "not_a_number"), ("patients", 5, "repeated_id"), ("scores", 2, "out_of_range"),
+        ("scores", 3, "out_of_range")]
