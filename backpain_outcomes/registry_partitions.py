@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import reduce as fold
 
+import numpy as np
 import pandas as pd
 
 from .checks import check_int
@@ -28,7 +29,7 @@ from .results import html_block, text_block
 from .study import Study
 from .vocabulary import INSTRUMENTS, MODALITY_LEVELS
 
-__all__ = ["Partitions", "SequentialPartitions", "HeldStates", "partition_bookkeeping"]
+__all__ = ["Partitions", "SequentialPartitions", "HeldStates", "partition_bookkeeping", "check_whole_patients"]
 
 
 def partition_bookkeeping(study: Study) -> dict:
@@ -156,6 +157,20 @@ class Partitions:
         return type(self).__name__, lines, {"Flow": self.flow()}
 
 
+def check_whole_patients(studies: list) -> None:
+    """Refuse studies that share a patient or an episode id: each analysis of partitions counts a patient (and
+    an episode) once per partition it is in, so such partitions would give wrong numbers without a word."""
+    for table, col in (("episodes", "patient_id"), ("episodes", "episode_id")):
+        ids = [pd.unique(getattr(s, table)[col].dropna()) for s in studies]
+        where = pd.Series(np.concatenate(ids) if ids else [], dtype=object)
+        twice = where[where.duplicated()].unique()
+        if len(twice):
+            shown = ", ".join(map(repr, twice[:5])) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")
+            raise ValueError(f"studies: {len(twice)} {col.replace('_id', '')}(s) are in more than one partition "
+                             f"({shown}); partitions must hold whole patients (no patient or episode id in two "
+                             "studies): split one study with SequentialPartitions.split(study, n_partitions)")
+
+
 class SequentialPartitions(Partitions):
     """In-memory studies as partitions, run one after the other without Dask (tests, small data).
 
@@ -172,6 +187,7 @@ class SequentialPartitions(Partitions):
         self.studies = list(studies)
         if not self.studies or not all(isinstance(s, Study) for s in self.studies):
             raise TypeError("studies must be a non-empty list of Study objects")
+        check_whole_patients(self.studies)
         self.n_partitions = len(self.studies)
         self._whole = whole
         super().__init__([partition_bookkeeping(whole)] if whole is not None

@@ -144,6 +144,28 @@ def test_sequential_partitions_split_whole_patients():
     pd.testing.assert_frame_equal(a.table, b.table)
 
 
+def test_sequential_partitions_refuse_a_patient_or_an_episode_in_two_studies():
+    """A patient in two partitions would be counted in each (its episodes twice in the claim's denominator), and
+    so would an episode id used in two studies: refused by name."""
+    episodes = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p1", "p2"],
+                             "onset_date": ["2024-01-01", "2024-06-01", "2024-01-01"]})
+    scores = pd.DataFrame({"episode_id": ["e1", "e2", "e3"], "patient_id": ["p1", "p1", "p2"],
+                           "date": ["2024-01-05", "2024-06-05", "2024-01-05"], "instrument": "nrs", "score": 5})
+    study = load_study(episodes=episodes, scores=scores, today=TODAY)
+    with pytest.raises(ValueError, match=r"^studies: 1 patient\(s\) are in more than one partition \('p1'\); "):
+        SequentialPartitions([study.subset(["e1"]), study.subset(["e2", "e3"])])
+    other = load_study(episodes=episodes.assign(patient_id="p9").iloc[:1], scores=scores.assign(patient_id="p9").iloc[:1],
+                       today=TODAY)  # another patient's episode under the id e1
+    with pytest.raises(ValueError, match=r"^studies: 1 episode\(s\) are in more than one partition \('e1'\)"):
+        SequentialPartitions([study.subset(["e1"]), other])
+    parts = SequentialPartitions([study.subset(["e1", "e2"]), study.subset(["e3"])])  # whole patients
+    assert parts.map(lambda s: len(s.episodes)) == [2, 1]
+    big, _ = simulate_study(60, seed=2)
+    ids = big.episodes["episode_id"].to_numpy()
+    with pytest.raises(ValueError, match=r"^studies: 3 patient\(s\) are in more than one partition"):
+        SequentialPartitions([big.subset(ids[:30]), big.subset(ids[27:])])
+
+
 def test_a_study_loaded_from_files_and_its_frames_are_written_alike(csv_study, registry, tmp_path):
     src, _ = csv_study
     with pytest.warns(ExcludedRowsWarning):
