@@ -21,7 +21,7 @@ from .problems import CONSEQUENCE, Problems
 from .text_columns import text_key
 from .validation import RawTable, in_order_seen
 
-__all__ = ["link_tables", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
+__all__ = ["link_tables", "link_parents", "link_rows", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
 
 
 def _text(values) -> pa.Array:
@@ -248,8 +248,10 @@ def leading_zero_note(clean: dict, col: str, raw: dict | None = None) -> str | N
             "they are read as different ids: if they are the same, write them the same way in every table")
 
 
-def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
-    """Link sessions and scores to patients and episodes (and episodes to patients), in place."""
+def link_parents(raw: dict, clean: dict, p: Problems, set_aside: dict) -> tuple:
+    """Link the episodes to the patients; returns what :func:`link_rows` links sessions and scores with: the
+    patients' ids and the valid ones, and the episodes' ids, valid rows, excluded rows and owners (None for a
+    table that is not given)."""
     def bad(name):
         return np.union1d(p.positions(name), set_aside.get(name, []))
     patients = episodes = None
@@ -266,8 +268,27 @@ def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
         lost = e.iloc[p.positions("episodes")]
         raw["episodes"].lookups["valid_rows"] = np.flatnonzero(ok)
         owners = _kept_positions(raw["episodes"], e["patient_id"]) if patients is not None else None
-        episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), e.loc[ok].set_index("episode_id"), lost,
+        valid = e.loc[ok].set_index("episode_id")
+        valid.index.hasnans  # noqa: B018 - (found here, once: link_rows may run in two threads)
+        episodes = (pd.Index(e["episode_id"].dropna(), dtype="str"), valid, lost,
                     None if owners is None else (owners[0], owners[1][ok]))
-    for name, date_col in (("sessions", "session_date"), ("scores", "date")):
-        if name in clean:
-            clean[name] = _link(raw[name], clean[name], date_col, patients, episodes, p)
+    return patients, episodes
+
+
+def link_rows(raw: dict, clean: dict, name: str, parents: tuple, p: Problems) -> None:
+    """Link the rows of the sessions or scores table (``name``) to their patients and episodes, in place:
+    ``parents`` as :func:`link_parents` gives them. The tables' links may run in two threads: each reads the
+    parents and writes its own table."""
+    if name in clean:
+        clean[name] = _link(raw[name], clean[name], _DATE_COLUMN[name], *parents, p)
+
+
+#: The date column of the tables linked to their episodes.
+_DATE_COLUMN = {"sessions": "session_date", "scores": "date"}
+
+
+def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:
+    """Link sessions and scores to patients and episodes (and episodes to patients), in place."""
+    parents = link_parents(raw, clean, p, set_aside)
+    for name in ("sessions", "scores"):
+        link_rows(raw, clean, name, parents, p)

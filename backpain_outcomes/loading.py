@@ -40,7 +40,7 @@ from .checks import check_bool, check_choice, check_int
 from .dates import date_order, forms_note, order_note
 from .exceptions import DataValidationError
 from .inputs import input_labels, sheet_for, table_inputs
-from .linking import id_codes, leading_zero_note, link_tables
+from .linking import id_codes, leading_zero_note, link_parents, link_rows
 from .problems import ERROR, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
@@ -426,14 +426,16 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes
         _id_codes(raw, clean, "scores")
         return set_aside_duplicates(raw["scores"], clean["scores"], p)
 
-    def others_duplicates():
+    def others_linked():  # (the scores' duplicates are set aside before their links are checked, as these are)
         _id_codes(raw, clean, "sessions")
-        return {name: set_aside_duplicates(raw[name], clean[name], p) for name in clean if name != "scores"}
+        set_aside = {name: set_aside_duplicates(raw[name], clean[name], p) for name in clean if name != "scores"}
+        for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
+            if name in clean:
+                conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
+        parents = link_parents(raw, clean, p, set_aside)
+        link_rows(raw, clean, "sessions", parents, p)
+        return parents
 
-    on_scores, set_aside = _alongside(scores_duplicates, others_duplicates)
-    set_aside["scores"] = on_scores
-    for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
-        if name in clean:
-            conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
-    link_tables(raw, clean, p, set_aside)
+    parents = _alongside(scores_duplicates, others_linked)[1]
+    link_rows(raw, clean, "scores", parents, p)
     return {name: clean[name] for name in TABLES if name in clean}

@@ -65,7 +65,7 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
 STEPS = {"reading": ("_read_all", "_read"),
          "checking": ("_first_look", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
                       "_check_ratings", "id_codes", "set_aside_duplicates", "conflicting_ids"),
-         "linking": ("link_tables", "leading_zero_note"),
+         "linking": ("link_parents", "link_rows", "leading_zero_note"),
          "building": ("build_study", "_blank_optional", "_used", "same_day_scores", "Study")}
 
 

@@ -794,7 +794,7 @@ def test_an_unreadable_parquet_file_reports_the_reader_error(tmp_path, content):
     assert err.value.problems["message"].tolist() == [expected]
 
 
-@pytest.mark.parametrize("slow", ["validate_scores", "validate_patients", "set_aside_duplicates"])
+@pytest.mark.parametrize("slow", ["validate_scores", "validate_patients", "set_aside_duplicates", "link_parents"])
 def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_first(tmp_path, monkeypatch, slow):
     """The scores table is checked (and its duplicates found) in a second thread while the other tables are:
     with one side made to end last, the problems (categories included), exclusions and Study are those of a
