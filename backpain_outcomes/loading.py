@@ -70,11 +70,10 @@ __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
 # ------------------------------------------------------------------------------------------------ read
 def _read_all(given: dict, sheet, labels: dict) -> dict:
-    """The parts of every input (or its ``ReadError``), read in threads: each input is read on its own (Arrow's
-    readers and most of the work on their arrays run without holding the interpreter lock), and the results
-    are used in the order of the inputs, so that loading does not depend on which read ends first."""
-    jobs = [(name, obj) for name, objs in given.items() for obj in objs]
-
+    """The parts of every input (or its ``ReadError``): the scores table's inputs read in this thread while a
+    second thread reads the others (Arrow's readers and most of the work on their arrays run without holding
+    the interpreter lock). The results are used in the order of the inputs, so that loading does not depend on
+    which read ends first."""
     def read(job):
         name, obj = job
         try:
@@ -82,10 +81,16 @@ def _read_all(given: dict, sheet, labels: dict) -> dict:
         except ReadError as err:
             return err
 
-    if len(jobs) < 2:
-        return {id(job[1]): read(job) for job in jobs}
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        return {id(obj): parts for (_, obj), parts in zip(jobs, pool.map(read, jobs))}
+    def read_jobs(jobs):
+        return {id(obj): read((name, obj)) for name, obj in jobs}
+
+    jobs = [(name, obj) for name, objs in given.items() for obj in objs]
+    scores = [job for job in jobs if job[0] == "scores"]
+    others = [job for job in jobs if job[0] != "scores"]
+    if not others:
+        return read_jobs(scores)
+    found_others, found_scores = _alongside(lambda: read_jobs(others), lambda: read_jobs(scores))
+    return {**found_others, **found_scores}
 
 
 def _read(name: str, objs: list, p: Problems, read: dict, notes: list, labels: dict) -> RawTable | None:
@@ -370,9 +375,11 @@ def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
 
 def _alongside(work, other):
     """``(work(), other())``, ``work`` in a second thread while this one runs ``other`` (one after the other on a
-    single processor). Loading checks the scores table this way while it checks the others: each table's
-    problems are recorded by one thread in the order of its checks, and the problem table is put in order by
-    table (see ``Problems.frame``), so the result does not depend on which thread ends first."""
+    single processor). Loading reads and checks the scores table in this thread while a second thread reads
+    and checks the others (the smaller part of the rows: a second thread's memory is fresh memory in a fresh
+    process). Each table's problems are recorded by one thread in the order of its checks, and the problem
+    table is put in order by table (see ``Problems.frame``), so the result does not depend on which thread
+    ends first."""
     if (os.cpu_count() or 1) < 2:
         return work(), other()
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -398,8 +405,9 @@ def _first_look(raw: dict, names, dayfirst) -> tuple[list, list]:
 
 def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes: list) -> dict:
     """Check every table, set exact duplicates aside, report conflicting ids once, link the tables; the notes
-    on dates and missing-value marks are added to ``notes``. The scores table (most of the rows) is checked
-    and its duplicates found in a second thread (see :func:`_alongside`)."""
+    on dates and missing-value marks are added to ``notes``. The other tables are checked, their duplicates set
+    aside and their rows linked in a second thread while this one checks the scores and sets their duplicates
+    aside (see :func:`_alongside`)."""
     clean = {}
     names = [name for name in TABLES if name in raw and name != "scores"]
 
@@ -419,7 +427,7 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes
             clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
         return found
 
-    (clean["scores"], on_scores), on_others = _alongside(scores, others)
+    on_others, (clean["scores"], on_scores) = _alongside(others, scores)
     notes.extend([*on_others[0], *on_scores[0], *on_others[1], *on_scores[1]])  # dates, then marks
 
     def scores_duplicates():
@@ -436,6 +444,6 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes
         link_rows(raw, clean, "sessions", parents, p)
         return parents
 
-    parents = _alongside(scores_duplicates, others_linked)[1]
+    parents = _alongside(others_linked, scores_duplicates)[0]
     link_rows(raw, clean, "scores", parents, p)
     return {name: clean[name] for name in TABLES if name in clean}
