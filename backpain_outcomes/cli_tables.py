@@ -55,13 +55,7 @@ def _claims_text(args, report) -> str:
 
 @command("claims", "test the claims C1-C4 (does back pain resolve on its own?) and print the verdicts", _claims_args)
 def cmd_claims(args):
-    check_problems_file(args)
-    if args.csv:
-        check_file(args.csv, args, (".csv",), "--csv")
-    if args.text:
-        check_file(args.text, args, (".txt",), "--text")
-    if args.table:
-        check_table(args.table, args, "--table")
+    _check_outputs(args)
     study = load(args)
     config = {k: getattr(args, k) for k in ("rule", "day", "origin", "claimed", "alpha", "min_n", "population")}
     if args.population:
@@ -73,18 +67,35 @@ def cmd_claims(args):
                                       alpha=args.alpha, min_n=args.min_n)
         text, result, function = _claims_text(args, report), report, "evaluate_seed_claims"
     print(text)
-    provenance = make_provenance(function, config, study=study)
+    _write_outputs(args, result, make_provenance(function, config, study=study), config, study, "claims", text)
+    return 0
+
+
+def _check_outputs(args) -> None:
+    """Refuse the problems file and the output files (``--csv``, ``--text``, ``--table``) before the study is
+    loaded: a mistyped name should not cost a load."""
+    check_problems_file(args)
+    if getattr(args, "csv", None):
+        check_file(args.csv, args, (".csv",), "--csv")
+    if getattr(args, "text", None):
+        check_file(args.text, args, (".txt",), "--text")
+    if getattr(args, "table", None):
+        check_table(args.table, args, "--table")
+
+
+def _write_outputs(args, result, provenance: dict, config: dict, study, what: str, text: str | None = None) -> None:
+    """Write the result's table to ``--csv``, the printed ``text`` to ``--text`` and the publication table to
+    ``--table`` (each with its provenance), saying where."""
     if args.csv:
         write_csv(result.table, args.csv, provenance)
-        print(f"\nclaims table written to {args.csv}")
-    if args.text:
+        print(f"\n{what} table written to {args.csv}")
+    if getattr(args, "text", None):
         with atomic_path(args.text) as tmp:
-            tmp.write_text(text_with_provenance(text, provenance), encoding="utf-8")
-        print(f"claims text written to {args.text}")
+            tmp.write_text(text_with_provenance(text or "", provenance), encoding="utf-8")
+        print(f"{what} text written to {args.text}")
     if args.table:
         write_table(result, args.table, args, config, study)
-        print(f"claims publication table written to {args.table}")
-    return 0
+        print(f"{what} publication table written to {args.table}")
 
 
 def _compare_args(p):
@@ -98,22 +109,13 @@ def _compare_args(p):
 @command("compare", "compare every modality with a reference at a horizon (ANCOVA, responders, hazard ratios)",
          _compare_args)
 def cmd_compare(args):
-    check_problems_file(args)
-    if args.csv:
-        check_file(args.csv, args, (".csv",), "--csv")
-    if args.table:
-        check_table(args.table, args, "--table")
+    _check_outputs(args)
     study = load(args)
     res = compare_modalities(study, instrument=args.instrument, day=args.day, reference=args.reference,
                              origin=args.origin, alpha=args.alpha, min_n=args.min_n)
     print(res.summary())
     config = {k: getattr(args, k) for k in ("instrument", "day", "reference", "origin", "alpha", "min_n")}
-    if args.csv:
-        write_csv(res.table, args.csv, make_provenance("compare_modalities", config, study=study))
-        print(f"\ncomparison table written to {args.csv}")
-    if args.table:
-        write_table(res, args.table, args, config, study)
-        print(f"comparison publication table written to {args.table}")
+    _write_outputs(args, res, make_provenance("compare_modalities", config, study=study), config, study, "comparison")
     return 0
 
 
