@@ -28,8 +28,10 @@ the one the row would have in a CSV export with a header (position + 2).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -81,8 +83,8 @@ def _read_all(given: dict, sheet, labels: dict) -> dict:
         except ReadError as err:
             return err
 
-    def read_jobs(jobs):
-        return {id(obj): read((name, obj)) for name, obj in jobs}
+    def read_jobs(jobs):  # (by table and input: one file given for two tables is read for each, with its sheet)
+        return {(name, id(obj)): read((name, obj)) for name, obj in jobs}
 
     jobs = [(name, obj) for name, objs in given.items() for obj in objs]
     scores = [job for job in jobs if job[0] == "scores"]
@@ -98,7 +100,7 @@ def _read(name: str, objs: list, p: Problems, read: dict, notes: list, labels: d
     cannot be read is a problem of the whole file."""
     frames, sources, rows, n_read = [], [], [], 0
     for obj in objs:
-        parts = read[id(obj)]
+        parts = read[name, id(obj)]
         if isinstance(parts, ReadError):
             err = parts
             p.whole_file(name, labels[id(obj)], err.reason, err.message, err.expected, err.value, err.line)
@@ -382,10 +384,42 @@ def _alongside(work, other):
     ends first."""
     if (os.cpu_count() or 1) < 2:
         return work(), other()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(work)
-        done = other()
-        return future.result(), done
+    state = _warnings_state()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # (the caller's context goes with it: np.errstate is a context variable, as the old one-thread code
+            # ran under the caller's)
+            future = pool.submit(contextvars.copy_context().run, work)
+            try:
+                done = other()
+            except BaseException:
+                future.result()  # an error of ``work`` first: ``work`` came first when they ran one after the other
+                raise
+            return future.result(), done
+    finally:
+        _restore_warnings(state)
+
+
+def _warnings_state() -> tuple:
+    """The warnings module's filters (the list and what it holds) and the functions that show warnings.
+    ``warnings.catch_warnings`` (which pandas enters in many of its operations) saves and restores them and is
+    not thread-safe: entered and left in two threads at once, it can leave another thread's filters or
+    recording list in place, which silenced or swallowed the caller's warnings (``ExcludedRowsWarning``) after
+    the load, within or without the caller's own ``catch_warnings``."""
+    return (warnings.filters, list(warnings.filters), warnings.showwarning,
+            getattr(warnings, "_showwarnmsg_impl", None))
+
+
+def _restore_warnings(state: tuple) -> None:
+    """Put back the warnings module's state as :func:`_warnings_state` found it."""
+    filters, held, show, impl = state
+    filters[:] = held
+    warnings.filters = filters
+    warnings.showwarning = show
+    if impl is not None:
+        warnings._showwarnmsg_impl = impl
+    if hasattr(warnings, "_filters_mutated"):
+        warnings._filters_mutated()
 
 
 def _id_codes(raw: dict, clean: dict, name: str) -> None:
