@@ -9,7 +9,7 @@ from .cli_options import add_analysis_flags, add_min_n, add_study_args, add_tabl
 from .cli_outputs import check_file, check_problems_file, check_table, write_csv, write_table
 from .compare import compare_modalities
 from .export import FORMATS, to_markdown
-from .provenance import make_provenance, text_with_provenance
+from .provenance import Provenance, make_provenance, text_with_provenance
 from .safe_io import atomic_path
 from .table_one import table_one
 
@@ -83,7 +83,7 @@ def _check_outputs(args) -> None:
         check_table(args.table, args, "--table")
 
 
-def _write_outputs(args, result, provenance: dict, config: dict, study, what: str, text: str | None = None) -> None:
+def _write_outputs(args, result, provenance: Provenance, config: dict, study, what: str, text: str | None = None) -> None:
     """Write the result's table to ``--csv``, the printed ``text`` to ``--text`` and the publication table to
     ``--table`` (each with its provenance), saying where."""
     if args.csv:
