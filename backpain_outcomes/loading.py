@@ -446,12 +446,14 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes
     names = [name for name in TABLES if name in raw and name != "scores"]
 
     def scores():
+        p.stage(1)  # (the stages of the checks, in the order they would run one after the other: see Problems.frame)
         found = _first_look(raw, ["scores"], dayfirst)
         checked = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
         _check_ratings(raw["scores"], checked, p)
         return checked, found
 
     def others():
+        p.stage(1)
         found = _first_look(raw, names, dayfirst)
         if "patients" in raw:
             clean["patients"] = validate_patients(raw["patients"], p)
@@ -465,19 +467,24 @@ def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes
     notes.extend([*on_others[0], *on_scores[0], *on_others[1], *on_scores[1]])  # dates, then marks
 
     def scores_duplicates():
+        p.stage(2)
         _id_codes(raw, clean, "scores")
         return set_aside_duplicates(raw["scores"], clean["scores"], p)
 
     def others_linked():  # (the scores' duplicates are set aside before their links are checked, as these are)
+        p.stage(2)
         _id_codes(raw, clean, "sessions")
         set_aside = {name: set_aside_duplicates(raw[name], clean[name], p) for name in clean if name != "scores"}
+        p.stage(3)
         for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
             if name in clean:
                 conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
+        p.stage(4)
         parents = link_parents(raw, clean, p, set_aside)
         link_rows(raw, clean, "sessions", parents, p)
         return parents
 
     parents = _alongside(others_linked, scores_duplicates)[0]
+    p.stage(4)
     link_rows(raw, clean, "scores", parents, p)
     return {name: clean[name] for name in TABLES if name in clean}

@@ -28,6 +28,7 @@ cost a few arrays, not a million objects.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,8 @@ PROBLEM_COLUMNS = ["table", "source", "row", "column", "value", "reason", "messa
 EXCLUSION_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message"]
 ERROR, CONSEQUENCE, SET_ASIDE, OPTIONAL = "error", "consequence", "set_aside", "optional"
 _KIND_RANK = {ERROR: 0, OPTIONAL: 1, CONSEQUENCE: 2, SET_ASIDE: 3}
-#: The order of the tables' problems in :meth:`Problems.frame`'s categories (a problem of no table first).
+#: The order of the tables' problems of one stage in :meth:`Problems.frame`'s categories (a problem of no table
+#: first).
 _TABLE_RANK = {"patients": 0, "episodes": 1, "sessions": 2, "scores": 3}
 
 
@@ -61,27 +63,36 @@ class _Batch:
     message: object        # str, or object array per row
     expected: str
     kind: str
+    stage: int = 0         # the stage of loading that found them (Problems.stage)
 
     def take(self, keep: np.ndarray) -> _Batch:
         value = self.value if self.value is None else (
             self.value.filter(pa.array(keep)) if isinstance(self.value, pa.Array) else self.value[keep])
         msg = self.message if isinstance(self.message, str) else self.message[keep]
         return _Batch(self.table, self.source[keep], self.row[keep], self.position[keep], self.column, value,
-                      self.reason, msg, self.expected, self.kind)
+                      self.reason, msg, self.expected, self.kind, self.stage)
 
 
 class Problems:
     """Collector shared by the loading stages.
 
     Files and sheets are registered (:meth:`source_index`) while reading, in one thread; the checks of
-    different tables may then add problems from two threads (each table's from one), which the tables of
-    :meth:`frame` put in an order of their own.
+    different tables may then add problems from two threads (each table's from one), each thread naming the
+    stage of its checks (:meth:`stage`): :meth:`frame` then takes the problems stage by stage and table by
+    table, the order in which checks made one after the other find them, whichever thread ends first.
     """
 
     def __init__(self):
         self._batches: list[_Batch] = []
         self.sources: list[str] = []  # files and sheets in reading order
         self.fatal = False  # a whole file or sheet is refused
+        self._stages: dict[int, int] = {}  # the stage of each thread's checks, by thread
+
+    def stage(self, number: int) -> None:
+        """The problems this thread adds from now on are found at stage ``number`` of the checks (stages in
+        the order they would run one after the other; within a stage, the tables in the order of
+        :data:`_TABLE_RANK`)."""
+        self._stages[threading.get_ident()] = number
 
     def source_index(self, source: str) -> int:
         """Index of a file or sheet in :attr:`sources` (added at the end when new)."""
@@ -107,7 +118,8 @@ class Problems:
         if value is not None and not isinstance(value, pa.Array):
             value = np.asarray(value, dtype=object)
         msg = message if isinstance(message, str) else np.asarray(message, dtype=object)
-        self._batches.append(_Batch(table, src, row, pos, column, value, reason, msg, expected, kind))
+        self._batches.append(_Batch(table, src, row, pos, column, value, reason, msg, expected, kind,
+                                    self._stages.get(threading.get_ident(), 0)))
 
     def whole_file(self, table: str, source: str, reason: str, message: str, expected: str = "", value=None,
                    row=None) -> None:
@@ -140,10 +152,12 @@ class Problems:
 
         ``internal=True`` adds ``_position`` and ``_kind``.
         """
-        # Table by table (a stable sort: each table's problems in the order its checks found them): loading checks
-        # some tables in a second thread, so the batches of different tables come in any order.
+        # Stage by stage, table by table (a stable sort: each table's problems in the order its checks found them):
+        # loading checks some tables in a second thread, so the batches of different tables come in any order;
+        # this is the order of its checks made one after the other (the order of the categories of the text
+        # columns, with which value_counts breaks ties, as in the message of DataValidationError).
         batches = sorted((b for b in self._batches if b.kind in kinds and len(b.row)),
-                         key=lambda b: _TABLE_RANK.get(b.table, -1))
+                         key=lambda b: (b.stage, _TABLE_RANK.get(b.table, -1)))
         cols = PROBLEM_COLUMNS + (["_position", "_kind"] if internal else [])
         if not batches:
             out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})

@@ -230,3 +230,18 @@ def test_loads_in_user_threads_and_on_one_cpu_give_the_same_results(study_dir, t
         for case, exp in zip(cases, expected):
             _assert_same(plain(case), exp)
     assert threads == {True}
+
+
+def test_problem_categories_and_message_are_those_of_the_checks_one_after_the_other(tmp_path):
+    """The problem table put in order table by table gave its text columns the categories in that order, not in
+    the order of the checks (the scores' dates are checked before the episodes' patients are looked up):
+    ``value_counts`` breaks ties by category, so the message's count by reason changed."""
+    write(tmp_path / "patients.csv", "patient_id\np1\n")
+    write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-01-01\ne2,p9,2024-01-01\n")
+    write(tmp_path / "scores.csv", "patient_id,episode_id,date,instrument,score\n"
+          + "".join(f"p1,e1,2024-02-01,nrs,{20 + i}\n" for i in range(51)) + "p1,e1,2024-13-01,nrs,3\n")
+    with pytest.raises(DataValidationError) as err:
+        bpo.load_study(tmp_path, today=TODAY)
+    assert str(err.value).splitlines()[-2].endswith("by reason: out_of_range 51, bad_date 1, unknown_patient 1")
+    assert list(err.value.problems["reason"].cat.categories) == ["bad_date", "out_of_range", "unknown_patient"]
+    assert list(err.value.problems["table"].cat.categories) == ["scores", "episodes"]
