@@ -5,10 +5,12 @@ Loading runs in visible stages, each accounting for every input row:
 1. **read** (:mod:`backpain_outcomes.reading`): every file of every table and
    every non-empty sheet of a workbook, with the exact line of each row;
    blank rows are counted, rows with the wrong number of fields are problems.
-2. **check** (:mod:`backpain_outcomes.validation`): every value against the
-   data dictionary; exact duplicates (compared as parsed values) are set
-   aside; an id on several different rows is one problem.
-3. **link**: every session and score to a known patient and episode (an
+2. **check** (:mod:`backpain_outcomes.checking`, with
+   :mod:`backpain_outcomes.validation`): every value against the data
+   dictionary; exact duplicates (compared as parsed values) are set aside;
+   an id on several different rows is one problem.
+3. **link** (:mod:`backpain_outcomes.linking`): every session and score to a
+   known patient and episode (an
    episode is assigned from the onset dates when no ``episode_id`` is given).
    Rows of a patient or an episode whose own row is excluded are excluded
    with it, as a consequence, not reported as new errors.
@@ -20,6 +22,10 @@ Loading runs in visible stages, each accounting for every input row:
 5. **build** (:mod:`backpain_outcomes.building`) the
    :class:`~backpain_outcomes.study.Study`.
 
+The scores table is read and checked in the calling thread while a second
+thread reads and checks the other tables (:mod:`backpain_outcomes.two_threads`);
+the result is the one the stages give one after the other.
+
 Rows read = rows used + rows excluded, for every table. Every problem (a
 :mod:`problem record <backpain_outcomes.problems>`) names its file (``file`` or
 ``file[sheet]``), line and column. For DataFrames and Parquet files the line is
@@ -28,21 +34,17 @@ the one the row would have in a CSV export with a header (position + 2).
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
-import os
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from .building import build_study, same_day_scores
+from .checking import check_tables
 from .checks import check_bool, check_choice, check_int
-from .dates import date_order, forms_note, order_note
 from .exceptions import DataValidationError
 from .inputs import input_labels, sheet_for, table_inputs
-from .linking import id_codes, leading_zero_note, link_parents, link_rows
+from .linking import leading_zero_note
 from .problems import ERROR, OPTIONAL, PROBLEM_COLUMNS, SET_ASIDE, Problems
 from .reading import (
     COLUMN_ALIASES,
@@ -55,17 +57,9 @@ from .reading import (
     text_key,
 )
 from .study import Study
-from .validation import (
-    RawTable,
-    blank_missing_marks,
-    conflicting_ids,
-    set_aside_duplicates,
-    validate_episodes,
-    validate_patients,
-    validate_scores,
-    validate_sessions,
-)
-from .vocabulary import RATINGS_OF_CHANGE, normalise_instrument, normalise_modality
+from .two_threads import alongside
+from .validation import RawTable
+from .vocabulary import normalise_instrument, normalise_modality
 
 __all__ = ["load_study", "TABLES", "COLUMN_ALIASES", "same_day_scores"]
 
@@ -91,7 +85,7 @@ def _read_all(given: dict, sheet, labels: dict) -> dict:
     others = [job for job in jobs if job[0] != "scores"]
     if not others:
         return read_jobs(scores)
-    found_others, found_scores = _alongside(lambda: read_jobs(others), lambda: read_jobs(scores))
+    found_others, found_scores = alongside(lambda: read_jobs(others), lambda: read_jobs(scores))
     return {**found_others, **found_scores}
 
 
@@ -330,7 +324,7 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
     if p.fatal:
         raise DataValidationError(p.frame(), header="the input cannot be read")
     options = {"odi_max_missing": odi_max_missing, "rmdq_rescale": rmdq_rescale, "rmdq_max_missing": rmdq_max_missing}
-    clean = _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes)
+    clean = check_tables(raw, p, dayfirst, today, modality_map, instrument_map, options, notes)
     id_cols = ("patient_id", "episode_id") if "episodes" in clean else ("patient_id",)
     notes.extend(n for n in (leading_zero_note(clean, c, raw) for c in id_cols) if n)
     if errors == "raise" and (p.any() or p.any(OPTIONAL)):
@@ -340,151 +334,3 @@ def load_study(path=None, *, patients=None, episodes=None, sessions=None, scores
             f"{len(problems)} problem(s) found in the input data ({n_optional} of them invalid values in optional "
             "columns, which errors='exclude' sets blank, keeping their rows)"))
     return build_study(raw, clean, p, notes, given, no_sessions)
-
-
-#: The date column of each table.
-_DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
-
-
-def _date_notes(raw: dict, names) -> list[str]:
-    """How the date column of each of the tables ``names`` reads its ambiguous dates when the column proves the
-    order, and its serial day numbers and times of day (see dates)."""
-    notes = []
-    for name, col in _DATE_COLUMNS.items():
-        t = raw.get(name) if name in names else None
-        if t is not None and col in t.data:
-            where = f"{name}.{col} ({', '.join(t.sources[i] for i in t.files_read())})"
-            notes.append(order_note(date_order(t.data[col], t.distinct(col)), where))
-            notes.append(forms_note(t.data[col], where, distinct=t.distinct(col)))
-    return [n for n in notes if n]
-
-
-def _check_ratings(t: RawTable, scores: pd.DataFrame, p: Problems) -> None:
-    """Ratings of change (``grc``): a whole category number within the scale (see the vocabulary)."""
-    value = scores["score"].to_numpy(float)
-    known = t.lookups.get("instrument")  # a rating of change is none of the instruments (-1), as unknown names
-    rows = np.flatnonzero(known < 0) if known is not None and len(known) == len(value) else np.arange(len(value))
-    instrument, value_r = scores["instrument"].to_numpy()[rows], value[rows]  # (only these rows are compared)
-    for code, (low, high, _) in RATINGS_OF_CHANGE.items():
-        with np.errstate(invalid="ignore"):
-            out = ~np.isnan(value_r) & ((value_r < low) | (value_r > high) | (value_r != np.round(value_r)))
-        bad = np.zeros(len(value), bool)
-        bad[rows[out & (instrument == code)]] = True
-        t.flag(p, bad, "score", "out_of_range", f"{code} rating is out of range",
-               f"a whole number from {low:g} (the best category) to {high:g} for {code}",
-               values=t.data["score"] if "score" in t.data else None)
-
-
-def _alongside(work, other):
-    """``(work(), other())``, ``work`` in a second thread while this one runs ``other`` (one after the other on a
-    single processor). Loading reads and checks the scores table in this thread while a second thread reads
-    and checks the others (the smaller part of the rows: a second thread's memory is fresh memory in a fresh
-    process). Each table's problems are recorded by one thread in the order of its checks, and the problem
-    table is put in order by table (see ``Problems.frame``), so the result does not depend on which thread
-    ends first."""
-    if (os.cpu_count() or 1) < 2:
-        return work(), other()
-    state = _warnings_state()
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # (the caller's context goes with it: np.errstate is a context variable, as the old one-thread code
-            # ran under the caller's)
-            future = pool.submit(contextvars.copy_context().run, work)
-            try:
-                done = other()
-            except BaseException:
-                future.result()  # an error of ``work`` first: ``work`` came first when they ran one after the other
-                raise
-            return future.result(), done
-    finally:
-        _restore_warnings(state)
-
-
-def _warnings_state() -> tuple:
-    """The warnings module's filters (the list and what it holds) and the functions that show warnings.
-    ``warnings.catch_warnings`` (which pandas enters in many of its operations) saves and restores them and is
-    not thread-safe: entered and left in two threads at once, it can leave another thread's filters or
-    recording list in place, which silenced or swallowed the caller's warnings (``ExcludedRowsWarning``) after
-    the load, within or without the caller's own ``catch_warnings``."""
-    return (warnings.filters, list(warnings.filters), warnings.showwarning,
-            getattr(warnings, "_showwarnmsg_impl", None))
-
-
-def _restore_warnings(state: tuple) -> None:
-    """Put back the warnings module's state as :func:`_warnings_state` found it."""
-    filters, held, show, impl = state
-    filters[:] = held
-    warnings.filters = filters
-    warnings.showwarning = show
-    if impl is not None:
-        warnings._showwarnmsg_impl = impl
-    if hasattr(warnings, "_filters_mutated"):
-        warnings._filters_mutated()
-
-
-def _id_codes(raw: dict, clean: dict, name: str) -> None:
-    """The ids of a sessions or scores table looked up once among their parent table's, for duplicates and
-    linking."""
-    for col, parent in (("patient_id", "patients"), ("episode_id", "episodes")):
-        if name in clean and parent in clean:
-            id_codes(raw[name], clean[name][col], clean[parent][col].dropna())
-
-
-def _first_look(raw: dict, names, dayfirst) -> tuple[list, list]:
-    """The notes on the date columns of the tables ``names`` (when ``dayfirst`` is not given) and their
-    missing-value marks set blank, with the notes on them."""
-    return (_date_notes(raw, names) if dayfirst is None else [],
-            [n for name in names for n in blank_missing_marks(raw[name])])
-
-
-def _check(raw, p, dayfirst, today, modality_map, instrument_map, options, notes: list) -> dict:
-    """Check every table, set exact duplicates aside, report conflicting ids once, link the tables; the notes
-    on dates and missing-value marks are added to ``notes``. The other tables are checked, their duplicates set
-    aside and their rows linked in a second thread while this one checks the scores and sets their duplicates
-    aside (see :func:`_alongside`)."""
-    clean = {}
-    names = [name for name in TABLES if name in raw and name != "scores"]
-
-    def scores():
-        p.stage(1)  # (the stages of the checks, in the order they would run one after the other: see Problems.frame)
-        found = _first_look(raw, ["scores"], dayfirst)
-        checked = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
-        _check_ratings(raw["scores"], checked, p)
-        return checked, found
-
-    def others():
-        p.stage(1)
-        found = _first_look(raw, names, dayfirst)
-        if "patients" in raw:
-            clean["patients"] = validate_patients(raw["patients"], p)
-        if "episodes" in raw:
-            clean["episodes"] = validate_episodes(raw["episodes"], p, dayfirst, today)
-        if "sessions" in raw:
-            clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
-        return found
-
-    on_others, (clean["scores"], on_scores) = _alongside(others, scores)
-    notes.extend([*on_others[0], *on_scores[0], *on_others[1], *on_scores[1]])  # dates, then marks
-
-    def scores_duplicates():
-        p.stage(2)
-        _id_codes(raw, clean, "scores")
-        return set_aside_duplicates(raw["scores"], clean["scores"], p)
-
-    def others_linked():  # (the scores' duplicates are set aside before their links are checked, as these are)
-        p.stage(2)
-        _id_codes(raw, clean, "sessions")
-        set_aside = {name: set_aside_duplicates(raw[name], clean[name], p) for name in clean if name != "scores"}
-        p.stage(3)
-        for name, col in (("patients", "patient_id"), ("episodes", "episode_id")):
-            if name in clean:
-                conflicting_ids(raw[name], clean[name][col], col, p, set_aside[name])
-        p.stage(4)
-        parents = link_parents(raw, clean, p, set_aside)
-        link_rows(raw, clean, "sessions", parents, p)
-        return parents
-
-    parents = _alongside(others_linked, scores_duplicates)[0]
-    p.stage(4)
-    link_rows(raw, clean, "scores", parents, p)
-    return {name: clean[name] for name in TABLES if name in clean}

@@ -156,8 +156,10 @@ class Problems:
         # loading checks some tables in a second thread, so the batches of different tables come in any order;
         # this is the order of its checks made one after the other (the order of the categories of the text
         # columns, with which value_counts breaks ties, as in the message of DataValidationError).
+        # (Problems found outside the stages, as in reading or by a caller that names none, keep the order they
+        # were added in.)
         batches = sorted((b for b in self._batches if b.kind in kinds and len(b.row)),
-                         key=lambda b: (b.stage, _TABLE_RANK.get(b.table, -1)))
+                         key=lambda b: (b.stage, _TABLE_RANK.get(b.table, -1) if b.stage else 0))
         cols = PROBLEM_COLUMNS + (["_position", "_kind"] if internal else [])
         if not batches:
             out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})

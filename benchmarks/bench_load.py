@@ -60,8 +60,9 @@ def scores_file(directory: Path, n: int, valid: bool) -> Path:
     return directory
 
 
-#: Stage of loading -> the functions of ``backpain_outcomes.loading`` that make it (``--steps``). The building
-#: stage is ``loading.build_study`` (module ``building``); older versions of loading had its parts in loading.
+#: Stage of loading -> the functions of ``backpain_outcomes.loading`` and ``backpain_outcomes.checking`` that make
+#: it (``--steps``). The building stage is ``loading.build_study`` (module ``building``); older versions of
+#: loading had its parts, and the checks, in loading.
 STEPS = {"reading": ("_read_all", "_read"),
          "checking": ("_first_look", "validate_patients", "validate_episodes", "validate_sessions", "validate_scores",
                       "_check_ratings", "id_codes", "set_aside_duplicates", "conflicting_ids"),
@@ -70,10 +71,20 @@ STEPS = {"reading": ("_read_all", "_read"),
 
 
 def _time_steps() -> dict:
-    """Wrap the stages' functions in ``backpain_outcomes.loading`` with timers; returns the dict they fill."""
+    """Wrap the stages' functions where loading calls them with timers; returns the dict they fill (the time of
+    both threads of loading added)."""
+    import importlib
+    import threading
+
     from backpain_outcomes import loading
 
+    modules = [loading]
+    try:
+        modules.append(importlib.import_module("backpain_outcomes.checking"))
+    except ImportError:  # (older versions checked in loading)
+        pass
     spent: dict = {}
+    lock = threading.Lock()
 
     def timer(f, step):
         @functools.wraps(f)
@@ -82,13 +93,15 @@ def _time_steps() -> dict:
             try:
                 return f(*args, **kwargs)
             finally:
-                spent[step] = spent.get(step, 0.0) + time.perf_counter() - t
+                with lock:
+                    spent[step] = spent.get(step, 0.0) + time.perf_counter() - t
         return timed
 
-    for step, names in STEPS.items():
-        for name in names:
-            if name in vars(loading):  # (each version of loading has some of them)
-                setattr(loading, name, timer(getattr(loading, name), step))
+    for module in modules:
+        for step, names in STEPS.items():
+            for name in names:
+                if name in vars(module):  # (each version of loading has some of them)
+                    setattr(module, name, timer(getattr(module, name), step))
     if "build_study" in vars(loading):  # same_day_scores is imported for callers, not called by load_study
         for name in ("_blank_optional", "_used", "same_day_scores", "Study"):
             if name in vars(loading):

@@ -805,7 +805,7 @@ def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_fir
     load where the other ends last."""
     import time
 
-    from backpain_outcomes import loading
+    from backpain_outcomes import checking
 
     write(tmp_path / "patients.csv", "patient_id,age,sex\np1,40,F\np2,150,M\np2,41,M\np3,x,F\n")
     write(tmp_path / "episodes.csv", "episode_id,patient_id,onset_date\ne1,p1,2024-01-01\ne2,p2,2024-13-01\n"
@@ -817,7 +817,7 @@ def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_fir
             "p3,2024-02-05,vas,x,e3\np9,2024-02-05,nrs,3,e4\np1,2024-01-10,grc,9,e1\n")
 
     def slowed(name):
-        real = getattr(loading, name)
+        real = getattr(checking, name)
 
         def f(*args, **kwargs):
             time.sleep(0.2)
@@ -828,7 +828,7 @@ def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_fir
         bpo.load_study(tmp_path, today=TODAY)
     with pytest.warns(ExcludedRowsWarning):
         expected = bpo.load_study(tmp_path, today=TODAY, errors="exclude")
-    monkeypatch.setattr(loading, slow, slowed(slow))
+    monkeypatch.setattr(checking, slow, slowed(slow))
     with pytest.raises(DataValidationError) as err:
         bpo.load_study(tmp_path, today=TODAY)
     pd.testing.assert_frame_equal(err.value.problems, plain.value.problems, check_categorical=True)

@@ -1,5 +1,5 @@
-"""Loading in two threads (loading._alongside): results as when the tables were read and checked one after the
-other, whatever the timing, for callers in threads of their own, with the caller's warnings, errors and context."""
+"""Loading in two threads (two_threads.alongside, in loading and checking): results as when the tables were read
+and checked one after the other, whatever the timing, for callers in threads of their own, with the caller's warnings, errors and context."""
 
 import contextlib
 import random
@@ -14,7 +14,7 @@ import pytest
 from conftest import TODAY, write
 
 import backpain_outcomes as bpo
-from backpain_outcomes import loading
+from backpain_outcomes import checking, loading, two_threads
 from backpain_outcomes.exceptions import DataValidationError, ExcludedRowsWarning
 
 _TABLES = {
@@ -67,7 +67,7 @@ def _assert_same(got, expected):
 
 
 def _two_cpus(monkeypatch):
-    monkeypatch.setattr(loading.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(two_threads, "processors", lambda: 2)
 
 
 def test_one_file_given_for_two_tables_is_read_for_each_with_its_sheet(tmp_path):
@@ -100,12 +100,13 @@ def test_results_do_not_depend_on_thread_timing(study_dir, monkeypatch, errors):
         sys.setswitchinterval(1e-5)
         for _ in range(3):
             for name in _NAMES:
-                real, pause = getattr(loading, name), rng.random() * 0.005
+                module = loading if name == "read_part" else checking
+                real, pause = getattr(module, name), rng.random() * 0.005
 
                 def slowed(*args, _real=real, _pause=pause, **kwargs):
                     time.sleep(_pause)
                     return _real(*args, **kwargs)
-                monkeypatch.setattr(loading, name, slowed)
+                monkeypatch.setattr(module, name, slowed)
             _assert_same(_result(study_dir, errors), expected)
             monkeypatch.undo()
             _two_cpus(monkeypatch)
@@ -119,7 +120,7 @@ def test_the_callers_warnings_are_kept_when_both_threads_enter_catch_warnings(st
     recording list, which then swallowed the ExcludedRowsWarning and every later warning of the process."""
     _two_cpus(monkeypatch)
     steps = [threading.Event() for _ in range(3)]
-    real_scores, real_patients = loading.validate_scores, loading.validate_patients
+    real_scores, real_patients = checking.validate_scores, checking.validate_patients
 
     def scores(*args, **kwargs):  # this thread
         with warnings.catch_warnings(record=True):
@@ -136,8 +137,8 @@ def test_the_callers_warnings_are_kept_when_both_threads_enter_catch_warnings(st
             steps[2].wait(2)
         return real_patients(*args, **kwargs)
 
-    monkeypatch.setattr(loading, "validate_scores", scores)
-    monkeypatch.setattr(loading, "validate_patients", patients)
+    monkeypatch.setattr(checking, "validate_scores", scores)
+    monkeypatch.setattr(checking, "validate_patients", patients)
     filters, show = list(warnings.filters), warnings.showwarning
     with pytest.warns(ExcludedRowsWarning):
         bpo.load_study(study_dir, errors="exclude", today=TODAY)
@@ -157,15 +158,15 @@ def test_an_error_in_the_second_thread_is_raised_as_it_was(study_dir, monkeypatc
             raise RuntimeError(f"{what} failed")
         return f
 
-    monkeypatch.setattr(loading, "validate_sessions", boom("sessions"))
+    monkeypatch.setattr(checking, "validate_sessions", boom("sessions"))
     with pytest.raises(RuntimeError, match="sessions failed"):
         bpo.load_study(study_dir, today=TODAY)
-    monkeypatch.setattr(loading, "validate_scores", boom("scores"))
+    monkeypatch.setattr(checking, "validate_scores", boom("scores"))
     with pytest.raises(RuntimeError, match="sessions failed"):
         bpo.load_study(study_dir, today=TODAY)
     monkeypatch.undo()
     _two_cpus(monkeypatch)
-    monkeypatch.setattr(loading, "link_parents", boom("links"))  # (phase 2, second thread)
+    monkeypatch.setattr(checking, "link_parents", boom("links"))  # (phase 2, second thread)
     with pytest.raises(RuntimeError, match="links failed"):
         bpo.load_study(study_dir, today=TODAY)
     assert threading.active_count() == before
@@ -176,13 +177,13 @@ def test_the_second_thread_checks_under_the_callers_errstate(study_dir, monkeypa
     they all ran in the caller's thread."""
     _two_cpus(monkeypatch)
     seen = {}
-    real = loading.validate_patients
+    real = checking.validate_patients
 
     def patients(*args, **kwargs):
         seen["thread"], seen["err"] = threading.current_thread() is threading.main_thread(), np.geterr()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loading, "validate_patients", patients)
+    monkeypatch.setattr(checking, "validate_patients", patients)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"), pytest.raises(
             DataValidationError):
         bpo.load_study(study_dir, today=TODAY)
@@ -216,15 +217,15 @@ def test_loads_in_user_threads_and_on_one_cpu_give_the_same_results(study_dir, t
         for got in pool.map(plain, [cases[1]] * 4):
             _assert_same(got, expected[1])
     assert threading.active_count() == before
-    monkeypatch.setattr(loading.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(two_threads, "processors", lambda: 1)
     threads = set()
-    real = loading.validate_patients
+    real = checking.validate_patients
 
     def patients(*args, **kwargs):
         threads.add(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loading, "validate_patients", patients)
+    monkeypatch.setattr(checking, "validate_patients", patients)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for case, exp in zip(cases, expected):

@@ -48,8 +48,8 @@ def test_drop_forgets_problems_of_duplicates_and_counts_by_kind():
 
 
 def test_problems_of_tables_checked_in_two_threads_make_one_table_whatever_the_interleaving():
-    """Loading checks the scores table in a second thread: the batches of different tables may come in any
-    order. The problem table (categories included) and the exclusions are the same for every interleaving that
+    """Loading checks the scores table and the others in two threads: the batches of different tables of one
+    stage may come in any order. The problem table (categories included) and the exclusions are the same for every interleaving that
     keeps each table's own order; the first error of a row is still the first its table's checks found."""
     import itertools
 
@@ -64,6 +64,7 @@ def test_problems_of_tables_checked_in_two_threads_make_one_table_whatever_the_i
     for order in set(itertools.permutations("sspp")):  # every interleaving of the two tables' batches
         p = Problems()
         p.source_index("patients.csv"), p.source_index("scores.csv")
+        p.stage(1)  # (as each thread of loading names the stage of its checks)
         queues = {"s": iter(scores), "p": iter(patients)}
         for which in order:
             table, rows, column, reason, message, *kind = next(queues[which])
@@ -79,3 +80,18 @@ def test_problems_of_tables_checked_in_two_threads_make_one_table_whatever_the_i
     assert list(zip(exclusions[0]["table"], exclusions[0]["row"], exclusions[0]["reason"])) == [
         ("patients", 4, "not_a_number"), ("patients", 5, "repeated_id"), ("scores", 2, "out_of_range"),
         ("scores", 3, "out_of_range")]
+
+
+def test_problems_of_no_stage_keep_the_order_they_were_added_in():
+    """A caller that names no stage (reading; the REDCap, FHIR and visits importers) gets its problems in the
+    order it added them, as before stages existed: the categories come in that order."""
+    p = Problems()
+    p.add("scores", "scores.csv", [3], "score", "out_of_range", "too high")
+    p.add("patients", "patients.csv", [2], "age", "not_a_number", "age is not a number")
+    f = p.frame()
+    assert list(f["reason"].cat.categories) == ["out_of_range", "not_a_number"]
+    assert list(f["table"]) == ["patients", "scores"]  # (the rows: by table, file and line)
+    p.stage(1)
+    p.add("sessions", "scores.csv", [4], "modality", "unknown_label", "not a modality")
+    p.add("episodes", "scores.csv", [5], "onset_date", "bad_date", "not a date")
+    assert list(p.frame()["reason"].cat.categories) == ["out_of_range", "not_a_number", "bad_date", "unknown_label"]
