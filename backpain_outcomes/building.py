@@ -75,7 +75,9 @@ def _used(raw: dict, clean: dict, p: Problems) -> dict:
         t = raw[name]
         ok = _kept(name, frame, p)
         rows = frame if ok.all() else frame.loc[ok]
-        used[name] = rows.assign(_source=t.source_text(ok), _row=_of_kept(t.rows, ok)).reset_index(drop=True)
+        rows = rows.reset_index(drop=True)  # (the file and line of each row as new columns, not copied again)
+        used[name] = rows.assign(_source=pd.Series(t.source_text(ok), index=rows.index, copy=False),
+                                 _row=pd.Series(_of_kept(t.rows, ok), index=rows.index, copy=False))
     return used
 
 

@@ -249,6 +249,12 @@ def _non_decreasing(values: np.ndarray) -> bool:
     return bool((values[1:] >= values[:-1]).all())
 
 
+def _column(values: np.ndarray, frame: pd.DataFrame) -> pd.Series:
+    """A new array as a column of ``frame``, without the copy pandas makes of an array set as a column (a copy is
+    fresh memory, and a million-row one costs more in page faults than in copying)."""
+    return pd.Series(values, index=frame.index, copy=False)
+
+
 def _labels_of(labels, codes: np.ndarray, index) -> pd.Series:
     """``pd.Series(labels[codes])`` (object labels): ``str`` for some rows, taken in Arrow; object for none."""
     if not len(codes):
@@ -296,8 +302,9 @@ def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.D
     """The scores with their days since onset and first contact and ``score_100``, by episode, instrument
     and date; adds each episode's ``baseline_<instrument>`` (its first score on it) to ``ep``."""
     dates = sc["date"].to_numpy("datetime64[ns]")
-    sc["days_since_onset"] = days_between(dates, ep["onset_date"].to_numpy("datetime64[ns]"), sc_pos)
-    sc["days_since_first_contact"] = days_between(dates, ep["first_visit_date"].to_numpy("datetime64[ns]"), sc_pos)
+    sc["days_since_onset"] = _column(days_between(dates, ep["onset_date"].to_numpy("datetime64[ns]"), sc_pos), sc)
+    sc["days_since_first_contact"] = _column(
+        days_between(dates, ep["first_visit_date"].to_numpy("datetime64[ns]"), sc_pos), sc)
     inst_code = codes.get("scores_instrument", None)
     if inst_code is None:
         inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
@@ -305,11 +312,12 @@ def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.D
         sc["score_100"] = score_100(pd.Series(inst_cat, index=sc.index), sc["score"])
     else:  # as score_100 computes it: score / the instrument's highest score * 100 (NaN for grc), in blocks
         high = np.r_[[float(v[1]) for v in INSTRUMENTS.values()], np.nan]
-        score = pd.to_numeric(sc["score"], errors="coerce").astype(float).to_numpy()
+        score = (sc["score"].to_numpy() if sc["score"].dtype == np.float64  # (as loading gives it: no pass)
+                 else pd.to_numeric(sc["score"], errors="coerce").astype(float).to_numpy())
         out = np.empty(len(sc), float)
         for s in range(0, len(sc), BLOCK):
             out[s:s + BLOCK] = score[s:s + BLOCK] / high[inst_code[s:s + BLOCK]] * 100.0
-        sc["score_100"] = out
+        sc["score_100"] = _column(out, sc)
     if not in_order(sc_pos, inst_code, dates):  # by episode, instrument, date (stable)
         order = sort_order(sc_pos, inst_code, dates)
         sc = sc.iloc[order].reset_index(drop=True)

@@ -297,6 +297,7 @@ def normalise_modality(values: pd.Series, user_map: dict | None = None) -> pd.Se
 def chronicity_from_days(days: pd.Series) -> pd.Series:
     """Chronicity from days between onset and first contact (categorical over
     :data:`CHRONICITY_LEVELS`; ``unknown`` where the delay is missing)."""
-    d = pd.to_numeric(days, errors="coerce")
-    out = np.select([d < ACUTE_DAYS, d < CHRONIC_DAYS, d >= CHRONIC_DAYS], ["acute", "subacute", "chronic"], "unknown")
-    return pd.Series(pd.Categorical(out, categories=list(CHRONICITY_LEVELS)), index=days.index)
+    d = pd.to_numeric(days, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):  # (a missing delay is none of the three: unknown, code 3)
+        codes = np.select([d < ACUTE_DAYS, d < CHRONIC_DAYS, d >= CHRONIC_DAYS], [0, 1, 2], 3).astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(CHRONICITY_LEVELS)), index=days.index)

@@ -1,5 +1,6 @@
 """Loading in two threads (two_threads.alongside, in loading and checking): results as when the tables were read
-and checked one after the other, whatever the timing, for callers in threads of their own, with the caller's warnings, errors and context."""
+and checked one after the other, whatever the timing, for callers in threads of their own, with the caller's
+warnings, errors and context."""
 
 import contextlib
 import random
