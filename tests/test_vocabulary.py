@@ -51,6 +51,11 @@ def test_user_map_targets_are_vocabulary_in_any_spelling():
 def test_chronicity_cut_offs_at_6_and_12_weeks():
     out = chronicity_from_days(pd.Series([0, 41, 42, 83, 84, None]))
     assert out.astype(str).tolist() == ["acute", "acute", "subacute", "subacute", "chronic", "unknown"]
+    assert list(out.cat.categories) == ["acute", "subacute", "chronic", "unknown"]  # every level, in order
+    odd = chronicity_from_days(pd.Series([84, None, 3], dtype="Int64", index=[7, 8, 9]))  # nullable, own index
+    assert odd.tolist() == ["chronic", "unknown", "acute"] and odd.index.tolist() == [7, 8, 9]
+    assert chronicity_from_days(pd.Series(["50", "x"])).tolist() == ["subacute", "unknown"]  # text: as numbers
+    assert len(chronicity_from_days(pd.Series([], dtype=float))) == 0
 
 
 def test_full_width_and_zero_width_spellings_match():
