@@ -108,7 +108,7 @@ def _read(name: str, objs: list, p: Problems, read: dict, notes: list, labels: d
             _rows_not_read(name, part, p)
             frames.append(columns)
             sources.append(np.broadcast_to(np.int64(index), len(columns[0])))  # (one value, no 8 MB array)
-            rows.append(part.lines)
+            rows.append(part.lines.copy() if part is obj else part.lines)  # (a caller's Part: its lines kept apart)
             n_read += part.n_rows
     if not frames:
         return None

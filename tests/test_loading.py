@@ -838,3 +838,17 @@ def test_tables_checked_in_two_threads_give_the_same_problems_whichever_ends_fir
     for name in ("exclusions", "blanked_values", "scores", "sessions", "episodes", "patients"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
     assert got.notes == expected.notes and accounted(got)
+
+
+def test_a_part_given_by_the_caller_stays_apart_from_the_study():
+    """The Study's lines (``_row``) are not the caller's array: a Part given to load_study and changed later
+    leaves the Study as loaded (the lines of rows read from files are the Study's own, without a copy)."""
+    from backpain_outcomes.reading import Part
+
+    lines = np.array([10, 12, 15])
+    part = Part("visits.csv", pd.DataFrame({"patient_id": ["p1", "p1", "p2"], "date": ["2024-01-02"] * 3,
+                                            "instrument": ["nrs", "odi", "nrs"], "score": [5, 30, 7]}), lines)
+    study = bpo.load_study(scores=part, today=TODAY)
+    lines[:] = -1
+    assert sorted(study.scores["_row"]) == [10, 12, 15]
+    assert not np.shares_memory(study.scores["_row"].to_numpy(), lines)
