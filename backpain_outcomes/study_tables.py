@@ -355,10 +355,12 @@ def add_patient_info(ep: pd.DataFrame, patients: pd.DataFrame) -> None:
 def session_table(ss: pd.DataFrame, ss_pos, ep: pd.DataFrame) -> pd.DataFrame:
     """The sessions with their ``day`` (since first contact) and days since onset, by episode and date."""
     sdates = ss["session_date"].to_numpy("datetime64[ns]")
-    ss = ss.assign(day=days_between(sdates, ep["first_visit_date"].to_numpy("datetime64[ns]"), ss_pos)
-                   if len(ss) else [],
-                   days_since_onset=days_between(sdates, ep["onset_date"].to_numpy("datetime64[ns]"), ss_pos)
-                   if len(ss) else [])
+    if len(ss):
+        ss = ss.assign(day=_column(days_between(sdates, ep["first_visit_date"].to_numpy("datetime64[ns]"), ss_pos), ss),
+                       days_since_onset=_column(
+                           days_between(sdates, ep["onset_date"].to_numpy("datetime64[ns]"), ss_pos), ss))
+    else:
+        ss = ss.assign(day=[], days_since_onset=[])
     no_code = np.zeros(len(ss), np.int8)
     if in_order(ss_pos, no_code, sdates):
         return ss.reset_index(drop=True)
