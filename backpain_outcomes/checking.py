@@ -18,7 +18,7 @@ import pandas as pd
 from .dates import date_order, forms_note, order_note
 from .linking import id_codes, link_parents, link_rows
 from .problems import Problems
-from .reading import TABLES
+from .reading import DATE_COLUMNS, TABLES
 from .two_threads import alongside
 from .validation import (
     RawTable,
@@ -35,15 +35,11 @@ from .vocabulary import RATINGS_OF_CHANGE
 __all__ = ["check_tables"]
 
 
-#: The date column of each table.
-_DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
-
-
 def _date_notes(raw: dict, names) -> list[str]:
     """How the date column of each of the tables ``names`` reads its ambiguous dates when the column proves the
     order, and its serial day numbers and times of day (see dates)."""
     notes = []
-    for name, col in _DATE_COLUMNS.items():
+    for name, col in DATE_COLUMNS.items():
         t = raw.get(name) if name in names else None
         if t is not None and col in t.data:
             where = f"{name}.{col} ({', '.join(t.sources[i] for i in t.files_read())})"

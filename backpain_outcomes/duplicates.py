@@ -146,34 +146,34 @@ def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse, order[new]
 
 
+def _equal_neighbours(key: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """(the stable order of the keys, None when they already come in order; whether each key in that order
+    equals the next): equal keys are neighbours once in order (at least two keys)."""
+    order = None if (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
+    ordered = key if order is None else key[order]
+    return order, ordered[1:] == ordered[:-1]
+
+
 def repeated_rows(key: np.ndarray) -> np.ndarray:
     """Whether each row's key is also another row's (as ``np.bincount(group)[group] > 1`` of the groups of
     :func:`group_codes`): one stable sort, none when the keys come in order."""
     if len(key) < 2:
         return np.zeros(len(key), bool)
-    if (key[1:] >= key[:-1]).all():  # in order: equal keys are neighbours
-        same = key[1:] == key[:-1]
-        if not same.any():
-            return np.zeros(len(key), bool)
-        return np.r_[same, False] | np.r_[False, same]
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    same = ordered[1:] == ordered[:-1]
+    order, same = _equal_neighbours(key)
+    if not same.any():
+        return np.zeros(len(key), bool)
+    near = np.r_[same, False] | np.r_[False, same]
+    if order is None:
+        return near
     out = np.zeros(len(key), bool)
-    if same.any():
-        out[order] = np.r_[same, False] | np.r_[False, same]
+    out[order] = near
     return out
 
 
 def first_copies(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows whose key an earlier row has, the first row with that key), the rows in order: what
     :func:`group_codes` gives (its groups' first rows), without numbering the groups when no key repeats."""
-    if len(key) < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = None if (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
-    ordered = key if order is None else key[order]
-    same = ordered[1:] == ordered[:-1]
-    if not same.any():
+    if len(key) < 2 or not _equal_neighbours(key)[1].any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     inverse, first_of_key = group_codes(key)
     dup = np.ones(len(key), bool)

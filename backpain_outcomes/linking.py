@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .duplicates import small_codes
 from .problems import CONSEQUENCE, Problems
+from .reading import DATE_COLUMNS
 from .text_columns import text_key
 from .validation import RawTable, in_order_seen
 
@@ -280,11 +281,7 @@ def link_rows(raw: dict, clean: dict, name: str, parents: tuple, p: Problems) ->
     ``parents`` as :func:`link_parents` gives them. The tables' links may run in two threads: each reads the
     parents and writes its own table."""
     if name in clean:
-        clean[name] = _link(raw[name], clean[name], _DATE_COLUMN[name], *parents, p)
-
-
-#: The date column of the tables linked to their episodes.
-_DATE_COLUMN = {"sessions": "session_date", "scores": "date"}
+        clean[name] = _link(raw[name], clean[name], DATE_COLUMNS[name], *parents, p)
 
 
 def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:

@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 from .delimited import Part, ReadError, read_text
 from .text_columns import chunks_key, dictionary_codes, strip_text, text_key, tidy
 
-__all__ = ["TABLES", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "LABELLED_COLUMNS", "Part",
-           "ReadError", "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part",
+__all__ = ["TABLES", "DATE_COLUMNS", "COLUMN_ALIASES", "VISIT_COLUMNS", "FILE_TYPES", "ITEM_COLUMN", "LABELLED_COLUMNS",
+           "Part", "ReadError", "normalise_column", "column_keys", "table_of_file", "find_table_files", "read_part",
            "read_workbook", "read_statistics_file", "read_parquet", "frame_part", "strip_text", "text_key"]
 
 #: table -> (required columns, optional columns)
@@ -43,6 +43,8 @@ TABLES = {
     "sessions": (["patient_id", "session_date", "modality"], ["episode_id", "therapist_id", "duration_min"]),
     "scores": (["patient_id", "date", "instrument", "score"], ["episode_id"]),
 }
+#: The date column of each table that has one.
+DATE_COLUMNS = {"episodes": "onset_date", "sessions": "session_date", "scores": "date"}
 #: Accepted spellings of column names ("*": every table). Names are matched in lower case with
 #: every run of other characters than letters and digits read as "_".
 COLUMN_ALIASES = {

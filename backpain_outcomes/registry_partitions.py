@@ -160,9 +160,8 @@ class Partitions:
 def check_whole_patients(studies: list) -> None:
     """Refuse studies that share a patient or an episode id: each analysis of partitions counts a patient (and
     an episode) once per partition it is in, so such partitions would give wrong numbers without a word."""
-    for table, col in (("episodes", "patient_id"), ("episodes", "episode_id")):
-        ids = [pd.unique(getattr(s, table)[col].dropna()) for s in studies]
-        where = pd.Series(np.concatenate(ids) if ids else [], dtype=object)
+    for col in ("patient_id", "episode_id") if studies else ():
+        where = pd.Series(np.concatenate([pd.unique(s.episodes[col].dropna()) for s in studies]), dtype=object)
         twice = where[where.duplicated()].unique()
         if len(twice):
             shown = ", ".join(map(repr, twice[:5])) + (f" and {len(twice) - 5} more" if len(twice) > 5 else "")

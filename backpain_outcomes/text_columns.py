@@ -63,8 +63,7 @@ def text_key(values) -> tuple | None:
     if not (isinstance(values, pd.Series | pd.Index) and pd.api.types.is_string_dtype(values)
             and values.dtype != object):
         return None
-    arr = pa.array(values.array)  # (no copy of an Arrow-backed column)
-    return chunks_key(arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr])
+    return chunks_key(_chunks(values))
 
 
 def chunks_key(chunks) -> tuple:
