@@ -212,7 +212,7 @@ def solve_classes(A, rhs) -> np.ndarray:
     [[2.0], [3.0]]
     """
     lam, vec = np.linalg.eigh(A)
-    keep = lam > RCOND * np.maximum(lam[:, -1:], 0.0)
+    keep = _identified(lam)
     inv = np.where(keep, 1.0 / np.where(keep, lam + 1e-10, 1.0), 0.0)
     coef = np.einsum("kpj,kj,kqj,kq->kp", vec, inv, vec, rhs)
     return coef.T
@@ -228,8 +228,14 @@ def pinv_psd(A) -> np.ndarray:
     [[0.125, 0.125], [0.125, 0.125]]
     """
     lam, vec = np.linalg.eigh(A)
-    keep = lam > RCOND * max(lam[-1], 0.0)
+    keep = _identified(lam)
     return (vec[:, keep] / lam[keep]) @ vec[:, keep].T
+
+
+def _identified(lam) -> np.ndarray:
+    """Which eigenvalues (ascending along the last axis, as ``eigh`` gives them) are of directions the data
+    identify: above :data:`RCOND` times the largest."""
+    return lam > RCOND * np.maximum(lam[..., -1:], 0.0)
 
 
 def _run_em(suff, post0, common_var, var_floor, max_iter, tol):
