@@ -4,11 +4,10 @@ reported once, the tables linked (the second and third stages of :func:`~backpai
 :func:`check_tables` checks the scores table in the calling thread while a second thread checks the
 patients, episodes and sessions (:func:`~backpain_outcomes.two_threads.alongside`); then the second
 thread sets aside their exact duplicates, reports conflicting ids and links the episodes and the sessions
-while the calling thread sets aside the scores' duplicates; last, the second thread links the scores to
-their patients (and describes the scores' dates) while the calling thread links them to their episodes.
-Each table's problems are found by one thread at a time, in the order of its checks, and each thread names
-the stage of its checks (``Problems.stage``), so that the problem table comes in the order of checks made
-one after the other, whichever thread ends first.
+while the calling thread sets aside the scores' duplicates; then the scores are linked. Each table's
+problems are found by one thread, in the order of its checks, and each thread names the stage of its
+checks (``Problems.stage``), so that the problem table comes in the order of checks made one after the
+other, whichever thread ends first.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import date_order, forms_note, order_note
-from .linking import id_codes, link_episodes, link_parents, link_patients, link_rows
+from .linking import id_codes, link_parents, link_rows
 from .problems import Problems
 from .reading import DATE_COLUMNS, TABLES
 from .two_threads import alongside
@@ -90,10 +89,10 @@ def check_tables(raw, p, dayfirst, today, modality_map, instrument_map, options,
 
     def scores():
         p.stage(1)  # (the stages of the checks, in the order they would run one after the other: see Problems.frame)
-        marks = blank_missing_marks(raw["scores"])  # (the notes on its dates: see the last stage)
+        found = _first_look(raw, ["scores"], dayfirst)
         checked = validate_scores(raw["scores"], p, dayfirst, today, instrument_map, options)
         _check_ratings(raw["scores"], checked, p)
-        return checked, marks
+        return checked, found
 
     def others():
         p.stage(1)
@@ -106,7 +105,8 @@ def check_tables(raw, p, dayfirst, today, modality_map, instrument_map, options,
             clean["sessions"] = validate_sessions(raw["sessions"], p, dayfirst, today, modality_map)
         return found
 
-    on_others, (clean["scores"], scores_marks) = alongside(others, scores)
+    on_others, (clean["scores"], on_scores) = alongside(others, scores)
+    notes.extend([*on_others[0], *on_scores[0], *on_others[1], *on_scores[1]])  # dates, then marks
 
     def scores_duplicates():
         p.stage(2)
@@ -127,17 +127,6 @@ def check_tables(raw, p, dayfirst, today, modality_map, instrument_map, options,
         return parents
 
     parents = alongside(others_linked, scores_duplicates)[0]
-    patient_ids = clean["scores"]["patient_id"]
-
-    def scores_patients():  # (the scores' patients, then the notes on their dates, while their episodes are linked)
-        p.stage(4)
-        link_patients(raw["scores"], patient_ids, parents, p)
-        return _date_notes(raw, ["scores"]) if dayfirst is None else []
-
-    def scores_episodes():
-        p.stage(5)  # (one after the other, a table's episodes are linked after its patients)
-        link_episodes(raw, clean, "scores", parents, p)
-
-    scores_dates = alongside(scores_patients, scores_episodes)[0]
-    notes.extend([*on_others[0], *scores_dates, *on_others[1], *scores_marks])  # dates, then marks
+    p.stage(4)
+    link_rows(raw, clean, "scores", parents, p)
     return {name: clean[name] for name in TABLES if name in clean}

@@ -22,8 +22,7 @@ from .reading import DATE_COLUMNS
 from .text_columns import text_key
 from .validation import RawTable, in_order_seen
 
-__all__ = ["link_tables", "link_parents", "link_rows", "link_patients", "link_episodes", "member", "index_of",
-           "leading_zero_note", "parent_positions", "id_codes"]
+__all__ = ["link_tables", "link_parents", "link_rows", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
 
 
 def _text(values) -> pa.Array:
@@ -102,20 +101,18 @@ def id_codes(t: RawTable, values: pd.Series, known) -> None:
     t.codes[values.name] = (codes, bound)
 
 
-def _parent(t: RawTable, values: pd.Series, known, valid, what: str,
+def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
             p: Problems) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """Rows whose id (``values``, a column of ``t``'s checked rows) is unknown (errors) or whose parent row is
-    excluded (consequences); also the position of each row's id among the distinct ``known`` ids (-1 where
-    unknown) and those distinct ids."""
-    col = str(values.name)
-    given = values.notna().to_numpy()
-    distinct, at = parent_positions(t, values, known)  # one lookup of every row; then whether its id is valid
+    """Rows whose ``col`` is unknown (errors) or whose parent row is excluded (consequences); also the position
+    of each row's id among the distinct ``known`` ids (-1 where unknown) and those distinct ids."""
+    given = frame[col].notna().to_numpy()
+    distinct, at = parent_positions(t, frame[col], known)  # one lookup of every row; then whether its id is valid
     is_known = at >= 0
     t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
-           f"an id listed in {what}s", values=values)
+           f"an id listed in {what}s", values=frame[col])
     gone = given & is_known & ~np.r_[member(distinct, valid), False][at]
     t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
-           f"a {what} whose row is valid", values=values, kind=CONSEQUENCE)
+           f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
     return given & ~is_known | gone, at, distinct
 
 
@@ -178,14 +175,16 @@ def _kept_positions(t: RawTable, values: pd.Series) -> tuple[pd.Index, np.ndarra
     return kept[1:3] if kept is not None and kept[0] is values.array else None
 
 
-def _link_episodes(t: RawTable, frame: pd.DataFrame, date_col: str, episodes, p: Problems) -> pd.DataFrame:
-    """Check the episode of each session or score row; assign episodes from onsets."""
+def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p: Problems) -> pd.DataFrame:
+    """Check the patient and episode of each session or score row; assign episodes from onsets."""
+    if patients is not None:
+        _parent(t, frame, "patient_id", *patients, "patient", p)
     if episodes is None:
         frame["episode_id"] = frame["episode_id"].where(frame["episode_id"].notna(), frame["patient_id"])
         return frame
     known, valid, lost, owners = episodes
     given = frame["episode_id"].notna().to_numpy()
-    broken, at_known, distinct = _parent(t, frame["episode_id"], known, valid.index, "episode", p)
+    broken, at_known, distinct = _parent(t, frame, "episode_id", known, valid.index, "episode", p)
     if valid.index.hasnans:
         at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
     else:  # every valid id is a known id: look up the distinct ids only, not every row again
@@ -263,7 +262,7 @@ def link_parents(raw: dict, clean: dict, p: Problems, set_aside: dict) -> tuple:
     if "episodes" in clean:
         e = clean["episodes"]
         if patients is not None:
-            _parent(raw["episodes"], e["patient_id"], *patients, "patient", p)  # flags only
+            _parent(raw["episodes"], e, "patient_id", *patients, "patient", p)  # flags only
         b = bad("episodes")
         ok = np.ones(len(e), bool)
         ok[b] = False
@@ -279,27 +278,10 @@ def link_parents(raw: dict, clean: dict, p: Problems, set_aside: dict) -> tuple:
 
 def link_rows(raw: dict, clean: dict, name: str, parents: tuple, p: Problems) -> None:
     """Link the rows of the sessions or scores table (``name``) to their patients and episodes, in place:
-    ``parents`` as :func:`link_parents` gives them (:func:`link_patients`, then :func:`link_episodes`). The
-    tables' links may run in two threads: each reads the parents and writes its own table."""
+    ``parents`` as :func:`link_parents` gives them. The tables' links may run in two threads: each reads the
+    parents and writes its own table."""
     if name in clean:
-        link_patients(raw[name], clean[name]["patient_id"], parents, p)
-        link_episodes(raw, clean, name, parents, p)
-
-
-def link_patients(t: RawTable, patient_ids: pd.Series, parents: tuple, p: Problems) -> None:
-    """The patients of a sessions or scores table's rows (``patient_ids``, its checked column; ``t``, its raw
-    table) checked (unknown: errors; excluded: consequences), when the patients table is given. It reads only
-    that column, so that it can run in one thread while :func:`link_episodes` links the same table's episodes
-    in another."""
-    if parents[0] is not None:
-        _parent(t, patient_ids, *parents[0], "patient", p)
-
-
-def link_episodes(raw: dict, clean: dict, name: str, parents: tuple, p: Problems) -> None:
-    """The episodes of the rows of the sessions or scores table (``name``) checked, and assigned from the
-    onsets where a row names none (in place)."""
-    if name in clean:
-        clean[name] = _link_episodes(raw[name], clean[name], DATE_COLUMNS[name], parents[1], p)
+        clean[name] = _link(raw[name], clean[name], DATE_COLUMNS[name], *parents, p)
 
 
 def link_tables(raw: dict, clean: dict, p: Problems, set_aside: dict) -> None:

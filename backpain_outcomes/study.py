@@ -24,7 +24,6 @@ from .study_tables import (
     session_table,
     split_declared,
 )
-from .two_threads import alongside
 from .vocabulary import (
     CHRONICITY_LEVELS,
     INSTRUMENTS,
@@ -138,19 +137,11 @@ class Study:
         ep = ep.reset_index(drop=True)
         sc_pos, ss_pos = episode_positions(sc, ss, ep, codes)  # row of each score's / session's episode
         add_first_visits(ep, sc, ss, sc_pos, ss_pos)
-        origins = (ep["onset_date"].to_numpy("datetime64[ns]"), ep["first_visit_date"].to_numpy("datetime64[ns]"))
-
-        def episodes_side():  # (the episodes' treatment and the sessions while the scores are put in order)
-            said = add_treatment(ep, ss, ss_pos, declared, codes, self.no_sessions, self.excluded_sessions)
-            return said, session_table(ss, ss_pos, ep)
-
-        (said, self.sessions), (self.scores, baselines) = alongside(
-            episodes_side, lambda: score_table(sc, origins, sc_pos, codes))
-        self.notes += said
-        for name, base in baselines.items():
-            ep[name] = base
+        self.notes += add_treatment(ep, ss, ss_pos, declared, codes, self.no_sessions, self.excluded_sessions)
+        self.scores = score_table(sc, ep, sc_pos, codes)
         add_patient_info(ep, self.patients)
         self.episodes = ep
+        self.sessions = session_table(ss, ss_pos, ep)
 
     def subset(self, episode_ids) -> Study:
         """A Study restricted to some episodes (exclusions and read counts are kept as loaded).

@@ -298,17 +298,13 @@ def add_treatment(ep: pd.DataFrame, ss: pd.DataFrame, ss_pos, declared: pd.DataF
     return notes
 
 
-def score_table(sc: pd.DataFrame, origins: tuple[np.ndarray, np.ndarray], sc_pos,
-                codes: dict) -> tuple[pd.DataFrame, dict]:
+def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.DataFrame:
     """The scores with their days since onset and first contact and ``score_100``, by episode, instrument
-    and date, and each episode's ``baseline_<instrument>`` (its first score on it) by column name.
-
-    ``origins``: each episode's onset and first visit (datetime64[ns]); the episodes table itself is not
-    read, so that the episodes' other columns can be added at the same time (see ``Study``)."""
-    onset, first_visit = origins
+    and date; adds each episode's ``baseline_<instrument>`` (its first score on it) to ``ep``."""
     dates = sc["date"].to_numpy("datetime64[ns]")
-    sc["days_since_onset"] = _column(days_between(dates, onset, sc_pos), sc)
-    sc["days_since_first_contact"] = _column(days_between(dates, first_visit, sc_pos), sc)
+    sc["days_since_onset"] = _column(days_between(dates, ep["onset_date"].to_numpy("datetime64[ns]"), sc_pos), sc)
+    sc["days_since_first_contact"] = _column(
+        days_between(dates, ep["first_visit_date"].to_numpy("datetime64[ns]"), sc_pos), sc)
     inst_code = codes.get("scores_instrument", None)
     if inst_code is None:
         inst_cat = pd.Categorical(sc["instrument"])  # each instrument looked up once
@@ -331,14 +327,13 @@ def score_table(sc: pd.DataFrame, origins: tuple[np.ndarray, np.ndarray], sc_pos
     first_row = (np.r_[True, (sc_pos[1:] != sc_pos[:-1]) | (inst_code[1:] != inst_code[:-1])] if len(sc)
                  else np.zeros(0, bool))
     score = sc["score"].to_numpy(float)
-    baselines = {}
     for j, inst in enumerate(INSTRUMENTS):
         rows = np.flatnonzero(first_row & (inst_code == j))
         if len(rows):
-            base = np.full(len(onset), np.nan)
+            base = np.full(len(ep), np.nan)
             base[sc_pos[rows]] = score[rows]
-            baselines[f"baseline_{inst}"] = base
-    return sc[[*SCORE_COLUMNS, *[c for c in ("_source", "_row") if c in sc]]], baselines
+            ep[f"baseline_{inst}"] = base
+    return sc[[*SCORE_COLUMNS, *[c for c in ("_source", "_row") if c in sc]]]
 
 
 def add_patient_info(ep: pd.DataFrame, patients: pd.DataFrame) -> None:

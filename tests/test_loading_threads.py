@@ -29,8 +29,7 @@ _TABLES = {
                   "p1,2024-01-10,grc,9,e1\np4,2024-03-05,nrs,4,\np4,2024-02-05,nrs,4,\np1,2031-01-01,nrs,2,e1\n",
 }
 _NAMES = ["validate_scores", "validate_patients", "validate_episodes", "validate_sessions", "set_aside_duplicates",
-          "conflicting_ids", "link_parents", "link_rows", "link_patients", "link_episodes", "_date_notes", "read_part",
-          "blank_missing_marks"]
+          "conflicting_ids", "link_parents", "link_rows", "read_part", "blank_missing_marks"]
 
 
 @pytest.fixture
@@ -103,7 +102,6 @@ def test_results_do_not_depend_on_thread_timing(study_dir, monkeypatch, errors):
         for _ in range(3):
             for name in _NAMES:
                 module = loading if name == "read_part" else checking
-                assert callable(getattr(module, name)), name  # (a step renamed would go untested)
                 real, pause = getattr(module, name), rng.random() * 0.005
 
                 def slowed(*args, _real=real, _pause=pause, **kwargs):
@@ -249,29 +247,3 @@ def test_problem_categories_and_message_are_those_of_the_checks_one_after_the_ot
     assert str(err.value).splitlines()[-2].endswith("by reason: out_of_range 51, bad_date 1, unknown_patient 1")
     assert list(err.value.problems["reason"].cat.categories) == ["bad_date", "out_of_range", "unknown_patient"]
     assert list(err.value.problems["table"].cat.categories) == ["scores", "episodes"]
-
-
-def test_the_study_is_built_in_two_threads_as_one_after_the_other(study_dir, monkeypatch):
-    """The episodes' treatment and the sessions (second thread) while the scores are put in order: slowed either
-    way, the Study's tables (the episodes' columns in their order) and notes are those of one processor."""
-    from backpain_outcomes import study as study_module
-
-    monkeypatch.setattr(two_threads, "processors", lambda: 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        expected = _result(study_dir, "exclude", record=False)
-    assert "baseline_nrs" in expected["episodes"] and "modality" in expected["episodes"]
-    for slow in ("add_treatment", "score_table"):
-        monkeypatch.undo()
-        _two_cpus(monkeypatch)
-        real, threads = getattr(study_module, slow), set()
-
-        def slowed(*args, _real=real, **kwargs):
-            threads.add(threading.current_thread() is threading.main_thread())
-            time.sleep(0.05)
-            return _real(*args, **kwargs)
-        monkeypatch.setattr(study_module, slow, slowed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _assert_same(_result(study_dir, "exclude", record=False), expected)
-        assert threads == {slow == "score_table"}  # (the scores in the caller's thread, the episodes' in the other)
