@@ -87,5 +87,7 @@ def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.nda
     seen = pc.unique(indices).drop_null().to_numpy()  # the indices in the order they first appear
     if not np.array_equal(seen, np.arange(len(dictionary))):
         return None
-    codes = indices.fill_null(-1).combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
+    if indices.null_count:  # (fill_null copies even an array without nulls)
+        indices = indices.fill_null(-1)
+    codes = indices.combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
     return codes, pd.Index(pd.array(dictionary, dtype="str"))

@@ -19,7 +19,10 @@ disturbed, the median the typical one). With
 checking, linking, building the Study) from the best run: the functions that
 ``load_study`` calls are wrapped with timers in that process (the scores table
 is checked in a second thread while the others are: the checking step adds the
-time of both threads, and the steps can add up to more than the total). The study part
+time of both threads, and the steps can add up to more than the total), and the
+memory each stage leaves the process holding (anonymous resident memory, of which
+Arrow's allocations): new memory is touched for the first time, which the kernel
+zeroes, and in a fresh process that is much of the time. The study part
 then also runs the raw read and
 ``load_study`` alternately in one process (``--warm``), as a notebook's
 second load, and prints the medians of wall and CPU time.
@@ -106,7 +109,43 @@ def _time_steps() -> dict:
         for name in ("_blank_optional", "_used", "same_day_scores", "Study"):
             if name in vars(loading):
                 setattr(loading, name, getattr(loading, name).__wrapped__)
+    for name, stage in MEMORY_STAGES.items():  # (the stages of load_study, one after the other in its thread)
+        if name in vars(loading):
+            setattr(loading, name, _measured(getattr(loading, name), stage, spent.setdefault("_memory", {})))
     return spent
+
+
+#: The functions of ``load_study`` (reading, checking and linking, building) after which ``--steps`` measures the
+#: process's new memory (newer versions of loading; the memory of older ones is not measured by stage).
+MEMORY_STAGES = {"_read_all": "reading", "check_tables": "checking and linking", "build_study": "building"}
+
+
+def _measured(f, stage: str, grown: dict):
+    """``f`` noting the process's anonymous resident memory (MiB) when it returns, by stage."""
+    @functools.wraps(f)
+    def measured(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        finally:
+            grown[stage] = (_anonymous_mib(), _arrow_mib())
+    return measured
+
+
+def _anonymous_mib() -> float:
+    """The process's anonymous resident memory in MiB (Linux: ``RssAnon`` of /proc/self/status; NaN elsewhere):
+    the memory it has touched and holds, not its files' pages."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _arrow_mib() -> float:
+    import pyarrow as pa
+
+    return pa.total_allocated_bytes() / 2**20
 
 
 def one(kind: str, path: str) -> dict:
@@ -116,12 +155,15 @@ def one(kind: str, path: str) -> dict:
     from backpain_outcomes.exceptions import DataValidationError
 
     spent = _time_steps() if kind == "steps" else {}
+    memory = spent.pop("_memory", {})
+    before = (_anonymous_mib(), _arrow_mib())
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0, c0 = time.perf_counter(), time.process_time()
-    out = {}
+    out, result = {}, None  # (the result is held until the memory is measured)
     if kind in ("load", "steps"):
         try:
-            out["rows_used"] = len(bpo.load_study(path, today="2026-01-01").scores)
+            result = bpo.load_study(path, today="2026-01-01")
+            out["rows_used"] = len(result.scores)
         except DataValidationError as err:
             out["problems"] = len(err.problems)
     elif kind in ("cli", "cli_problems"):
@@ -132,13 +174,20 @@ def one(kind: str, path: str) -> dict:
             out["exit"] = main(["validate", path, *extra])
         out["lines_printed"] = buf.getvalue().count("\n")
     elif kind == "pandas":
-        _raw_reader(Path(path))()
+        result = _raw_reader(Path(path))()
     out["seconds"] = time.perf_counter() - t0
     out["cpu_seconds"] = time.process_time() - c0  # every thread of the process (Arrow reads with several)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     out["system_seconds"] = r1.ru_stime - r0.ru_stime  # mostly page faults: first touches of new memory
     out["page_faults"] = r1.ru_minflt - r0.ru_minflt
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["new_memory_mib"], out["new_arrow_mib"] = _anonymous_mib() - before[0], _arrow_mib() - before[1]
+    del result
+    if memory:  # the new memory of each stage (anonymous resident, and Arrow's allocations held)
+        out["memory"], last = {}, before
+        for stage, now in memory.items():
+            out["memory"][stage] = (now[0] - last[0], now[1] - last[1])
+            last = now
     if spent:
         out["steps"] = spent  # (the checks of the scores and of the other tables run in two threads: their times add)
     return out
@@ -246,6 +295,11 @@ def _study(tmp: Path, sizes: dict, repeat: int, steps: bool) -> None:
               f"{ours['median_cpu_seconds'] / raw['median_cpu_seconds']:.1f}x")
         if steps:
             print("         steps of load_study: " + ", ".join(f"{k} {v:.2f} s" for k, v in ours["steps"].items()))
+            if "memory" in ours:
+                print(f"         new memory held with the result (anonymous resident, of which Arrow's allocations): raw read "
+                      f"{raw['new_memory_mib']:.0f} MiB ({raw['new_arrow_mib']:.0f}); load_study "
+                      f"{ours['new_memory_mib']:.0f} MiB ({ours['new_arrow_mib']:.0f}): " + ", ".join(
+                          f"{k} {a:+.0f} ({b:+.0f})" for k, (a, b) in ours["memory"].items()))
         w = json.loads(subprocess.run([sys.executable, __file__, "--warm", str(tmp / fmt), str(max(repeat, 5))],
                                       check=True, capture_output=True, text=True).stdout)
         (rw, rc), (lw, lc) = (np.median(w["raw"], axis=0), np.median(w["load"], axis=0))

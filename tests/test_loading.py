@@ -713,6 +713,34 @@ def test_file_of_rows_from_one_file_is_its_name_repeated():
         assert got.dtype == "str" and list(got) == [name] * 3
 
 
+def test_file_names_of_many_rows_share_one_block_and_follow_the_files_runs():
+    """A million rows of one file hold its name in chunks that share one block of 65,536 values (about 1 MB, not
+    22 MB); rows of several files, one file after another, get each file's name run by run, and rows whose
+    files alternate more often than MAX_RUNS are taken row by row: every way gives the names of an array of
+    indexes, for every row and for a selection."""
+    import pyarrow as pa
+
+    from backpain_outcomes import raw_table
+    from backpain_outcomes.validation import RawTable
+
+    n = 1_000_003
+    one = RawTable("scores", pd.DataFrame({"a": np.zeros(n)}), np.broadcast_to(np.int64(0), n), np.arange(n),
+                   ["scores.parquet"])
+    arr = pa.array(one.source_text(np.ones(n, bool)))
+    assert len(arr) == n and arr.num_chunks == 16 and len({c.buffers()[2].address for c in arr.chunks}) == 1
+    assert sum(b.size for b in arr.chunks[0].buffers() if b is not None) < 2**20 + 2**19  # (one block: ~1.4 MB)
+    assert set(arr.unique().to_pylist()) == {"scores.parquet"}
+    names = ["a.csv", "b.csv", "c [Sheet 1].xlsx"]
+    rng = np.random.default_rng(3)
+    runs = np.repeat([0, 1, 0, 2], [70_000, 5, 140_000, 3])  # (file a again after b: two runs of a)
+    mixed = rng.integers(0, 3, raw_table.MAX_RUNS * 4)  # (more runs than MAX_RUNS)
+    for index in (runs, mixed):
+        t = RawTable("scores", pd.DataFrame({"a": np.zeros(len(index))}), index, np.arange(len(index)), names)
+        for rows in (np.ones(len(index), bool), rng.random(len(index)) < 0.5):
+            got = t.source_text(rows)
+            assert got.dtype == "str" and list(got) == list(np.array(names, dtype=object)[index[rows]])
+
+
 @pytest.mark.parametrize("slow", ["scores.csv", "patients.csv"])
 def test_inputs_read_in_threads_are_used_in_the_order_they_are_given(tmp_path, monkeypatch, slow):
     """The scores inputs are read in this thread while a second thread reads the other tables'; whichever read
