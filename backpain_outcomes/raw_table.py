@@ -128,9 +128,9 @@ REPEAT_BLOCK, MAX_RUNS = 1 << 16, 256
 
 def _repeated(text: str, n: int) -> pa.ChunkedArray:
     """``n`` times the same text as an Arrow array in chunks of ``REPEAT_BLOCK`` values that all share one
-    block's buffers (Arrow arrays do not change): about 1 MB for a million rows instead of about 22 MB.
-    Measured on a million score rows (``benchmarks/RESULTS.md``, seventh round): one array of every row,
-    a single allocation of that size in Arrow's memory, made a fresh process's load a quarter slower."""
+    block's buffers (Arrow arrays do not change): about 1.4 MB for a million rows of a 14-character name
+    instead of about 22 MB (a load of a million score rows holds 23 MiB less; ``benchmarks/RESULTS.md``,
+    seventh round)."""
     block = pa.repeat(pa.scalar(text, pa.large_string()), min(n, REPEAT_BLOCK))
     full, rest = divmod(n, REPEAT_BLOCK)
     return pa.chunked_array([block] * full + ([block.slice(0, rest)] if rest else []), pa.large_string())
