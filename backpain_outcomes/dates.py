@@ -35,10 +35,13 @@ them at once, so a million dates cost about as much as their distinct values.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .date_forms import (
     EXCEL_EPOCH,
@@ -80,9 +83,36 @@ def _ints(frame: pd.DataFrame, col: int) -> np.ndarray:
     return frame[col].astype("int64").to_numpy()
 
 
+#: The plainest way of writing a date, ``2024-03-25`` with ASCII digits, and the days within the range of
+#: nanosecond timestamps that :func:`_plain_iso` reads (others go the general way, which refuses what is not a date).
+_PLAIN_ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_PLAIN_RANGE = (np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D"))
+
+
+def _plain_iso(text: pd.Series) -> np.ndarray | None:
+    """The dates (datetime64[ns]) of distinct strings that are all written ``YYYY-MM-DD`` with ASCII digits, each a
+    real day from 1678 to 2261, read by numpy in one call; None when one is not (a day that does not exist, another
+    form, a missing value): the general way then reads them all. The same dates as the general way, faster."""
+    if not len(text) or not (pd.api.types.is_string_dtype(text) and text.dtype != object) or text.hasnans:
+        return None
+    plain = pc.match_substring_regex(pa.array(text.array), _PLAIN_ISO)
+    if not pc.all(plain).as_py():
+        return None
+    try:
+        days = text.to_numpy(object).astype("datetime64[D]")
+    except ValueError:  # (a day or month that does not exist)
+        return None
+    if days.min() < _PLAIN_RANGE[0] or days.max() > _PLAIN_RANGE[1]:
+        return None
+    return days.astype("datetime64[ns]")
+
+
 def _parse_text(text: pd.Series, dayfirst: bool | None) -> tuple[np.ndarray, np.ndarray]:
     """Parse distinct strings (already stripped, none empty)."""
     n = len(text)
+    plain = _plain_iso(text)
+    if plain is not None:  # (the usual export: every value an ISO date, each read as the general way reads it)
+        return plain, np.full(n, OK, np.int64)
     out = np.full(n, np.datetime64("NaT"), "datetime64[ns]")
     status = np.full(n, BAD, np.int64)
     for pattern, kind in ((_ISO, "iso"), (_YMD, "ymd"), (_DMY, "dmy")):
@@ -174,6 +204,8 @@ def forms_note(values: pd.Series, where: str, today=None, distinct: tuple | None
     else:  # the forms of the distinct values only, counted over the rows (no copy of the column)
         codes, uniq = distinct if distinct is not None else pd.factorize(values)
         written, form_u = value_forms(pd.Series(uniq, dtype=object), last_serial(today))
+    if not ((form_u == SERIAL) | (form_u == TIMED)).any():  # nothing to say: the rows are not counted
+        return None
     count = value_counts_of(codes, len(uniq))
     parts = []
     n_serial, n_timed = int(count[form_u == SERIAL].sum()), int(count[form_u == TIMED].sum())
@@ -297,14 +329,15 @@ class DateOrder(NamedTuple):
     examples: tuple
 
 
-def _text_values(values: pd.Series, distinct: tuple | None) -> tuple[pd.Series, np.ndarray]:
-    """Distinct text values (stripped) and the number of rows holding each."""
+def _text_values(values: pd.Series, distinct: tuple | None) -> tuple[pd.Series, Callable[[], np.ndarray]]:
+    """Distinct text values (stripped), and a function giving the number of rows holding each (the rows are
+    counted only when it is called)."""
     codes, uniq = distinct if distinct is not None else pd.factorize(pd.Series(values))
-    counts = value_counts_of(codes, len(uniq))
     uniq = pd.Series(uniq)
     is_text = uniq.map(lambda v: isinstance(v, str)).to_numpy(bool) if uniq.dtype == object else np.full(
         len(uniq), pd.api.types.is_string_dtype(uniq))
-    return uniq[is_text].astype("str").str.strip().reset_index(drop=True), counts[is_text]
+    return (uniq[is_text].astype("str").str.strip().reset_index(drop=True),
+            lambda: value_counts_of(codes, len(uniq))[is_text])
 
 
 def date_order(values: pd.Series, distinct: tuple | None = None) -> DateOrder:
@@ -333,7 +366,7 @@ def date_order(values: pd.Series, distinct: tuple | None = None) -> DateOrder:
     g = text[hit].str.extract(f"^{_DMY}$")
     y, two_digit = _years(g[2].astype(str).to_numpy())
     kinds = _proof(_ints(g, 0), _ints(g, 1), y, two_digit)
-    n = counts[hit]
+    n = counts()[hit]
     written = text[hit].to_numpy(object)
     examples = tuple(written[k][0] if k.any() else None for k in kinds)
     return DateOrder(_proven(kinds[0], kinds[1]), *(int(n[k].sum()) for k in kinds), examples)

@@ -241,3 +241,61 @@ def test_parse_distinct_indexed_by_codes_is_parse_dates():
     assert status.tolist() == [0, 0, 0, 1, 0, 0, 0]  # 14/07 proves day first; 45300 is an Excel serial day
     for dtype in (np.int64, np.int32):
         assert value_counts_of(codes.astype(dtype), len(uniq), block=2).tolist() == [2, 1, 1, 1, 1]
+
+
+def test_plain_iso_dates_read_in_one_call_as_the_general_way_reads_them(monkeypatch):
+    """Distinct values all written YYYY-MM-DD are read by numpy in one call (dates.py: _plain_iso); the dates and
+    statuses are those of the general way, for real days from 1678 to 2261 (a time of day dropped first). A column
+    with one day that does not exist, a year outside that range, another form or non-ASCII digits is read the
+    general way, whole."""
+    from backpain_outcomes import dates
+
+    rng = np.random.default_rng(11)
+    days = pd.to_datetime("1678-01-01") + pd.to_timedelta(rng.integers(0, 213_000, 3_000), "D")
+    valid = pd.Index(pd.unique(days.strftime("%Y-%m-%d")), dtype="str")
+    cases = {"valid": valid, "leap day": pd.Index(["2024-02-29", "2000-02-29", "1900-03-01"], dtype="str"),
+             "no such day": pd.Index([*valid[:50], "2023-02-29"], dtype="str"),
+             "month 13": pd.Index(["2024-13-01", "2024-01-02"], dtype="str"),
+             "year 1600": pd.Index(["1600-01-01", "2024-01-02"], dtype="str"),
+             "year 9999": pd.Index(["9999-12-31"], dtype="str"),
+             "with a time": pd.Index(["2024-01-02", "2024-01-03 10:15"], dtype="str"),
+             "full-width digits": pd.Index(["２０２４-01-02", "2024-01-03"], dtype="str"),
+             "day first": pd.Index(["2024-01-02", "14/07/2024"], dtype="str")}
+    used = []
+    real = dates._plain_iso
+
+    def spy(text):
+        out = real(text)
+        used.append(out is not None)
+        return out
+    for name, uniq in cases.items():
+        used.clear()
+        monkeypatch.setattr(dates, "_plain_iso", spy)
+        fast = dates.parse_distinct(uniq, None, today="2262-01-01")
+        # (the fast way only where every value is plain once a time of day is dropped)
+        assert used == [name in ("valid", "leap day", "with a time")], name
+        monkeypatch.setattr(dates, "_plain_iso", lambda text: None)  # the general way
+        general = dates.parse_distinct(uniq, None, today="2262-01-01")
+        np.testing.assert_array_equal(fast[0], general[0], err_msg=name)
+        np.testing.assert_array_equal(fast[1], general[1], err_msg=name)
+    assert (general[1][:-1] == OK).all() and general[0][1] == np.datetime64("2024-07-14")  # (the last case)
+    monkeypatch.setattr(dates, "_plain_iso", real)
+    fast = dates.parse_distinct(valid, None, today="2262-01-01")
+    assert (fast[1] == OK).all() and fast[0][:-1].astype("datetime64[D]").astype(str).tolist() == list(valid)
+
+
+def test_date_notes_count_rows_only_when_there_is_something_to_say(monkeypatch):
+    """date_order and forms_note count the rows of a column's distinct values (a pass over every row) only when a
+    value is written dd/mm/yyyy, is a serial day number or has a time of day: their notes are the same."""
+    from backpain_outcomes import dates
+
+    counted = []
+    real = dates.value_counts_of
+    monkeypatch.setattr(dates, "value_counts_of", lambda *a, **k: counted.append(1) or real(*a, **k))
+    iso = pd.Series(["2024-01-02", "2024-01-03", "2024-01-02"], dtype="str")
+    assert date_order(iso) == DateOrder(None, 0, 0, 0, (None, None, None)) and forms_note(iso, "x") is None
+    assert counted == []
+    order = date_order(pd.Series(["03/04/2024", "14/07/2024", "03/04/2024"], dtype="str"))
+    assert order.ambiguous == 2 and order.day_first == 1 and len(counted) == 1
+    assert forms_note(pd.Series(["45504", "2024-08-01", "45504"], dtype="str"), "x").startswith(
+        "x: 2 value(s) read as Excel serial day numbers, such as 45504 = 2024-07-31") and len(counted) == 2
