@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .reading import TABLES
+
 __all__ = ["PROBLEM_COLUMNS", "EXCLUSION_COLUMNS", "ERROR", "CONSEQUENCE", "SET_ASIDE", "OPTIONAL", "Problems",
            "count_by_kind", "relabel_problems"]
 
@@ -44,9 +46,9 @@ PROBLEM_COLUMNS = ["table", "source", "row", "column", "value", "reason", "messa
 EXCLUSION_COLUMNS = ["table", "source", "row", "column", "value", "reason", "message"]
 ERROR, CONSEQUENCE, SET_ASIDE, OPTIONAL = "error", "consequence", "set_aside", "optional"
 _KIND_RANK = {ERROR: 0, OPTIONAL: 1, CONSEQUENCE: 2, SET_ASIDE: 3}
-#: The order of the tables' problems of one stage in :meth:`Problems.frame`'s categories (a problem of no table
-#: first).
-_TABLE_RANK = {"patients": 0, "episodes": 1, "sessions": 2, "scores": 3}
+#: The order of the tables' problems of one stage in :meth:`Problems.frame`'s categories: that of the data
+#: dictionary's tables (a problem of no table first).
+_TABLE_RANK = {name: rank for rank, name in enumerate(TABLES)}
 
 
 @dataclass

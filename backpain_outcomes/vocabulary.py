@@ -298,6 +298,9 @@ def chronicity_from_days(days: pd.Series) -> pd.Series:
     """Chronicity from days between onset and first contact (categorical over
     :data:`CHRONICITY_LEVELS`; ``unknown`` where the delay is missing)."""
     d = pd.to_numeric(days, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    with np.errstate(invalid="ignore"):  # (a missing delay is none of the three: unknown, code 3)
-        codes = np.select([d < ACUTE_DAYS, d < CHRONIC_DAYS, d >= CHRONIC_DAYS], [0, 1, 2], 3).astype(np.int8)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=list(CHRONICITY_LEVELS)), index=days.index)
+    levels = list(CHRONICITY_LEVELS)
+    with np.errstate(invalid="ignore"):  # (a missing delay is none of the three: unknown)
+        codes = np.select([d < ACUTE_DAYS, d < CHRONIC_DAYS, d >= CHRONIC_DAYS],
+                          [levels.index("acute"), levels.index("subacute"), levels.index("chronic")],
+                          levels.index("unknown")).astype(np.int8)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=levels), index=days.index)
