@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .duplicates import small_codes
 from .problems import CONSEQUENCE, Problems
 from .reading import DATE_COLUMNS
-from .text_columns import text_key
+from .text_columns import same_text, text_key
 from .validation import RawTable, in_order_seen
 
 __all__ = ["link_tables", "link_parents", "link_rows", "member", "index_of", "leading_zero_note", "parent_positions", "id_codes"]
@@ -40,6 +40,8 @@ def member(values: pd.Series, ids) -> np.ndarray:
     """``values.isin(ids)`` for text ids (an Arrow hash lookup); missing values are not members."""
     if not len(values):
         return np.zeros(0, bool)
+    if same_text(values, ids):  # the same ids in the same order: each is a member (no hash lookup)
+        return np.asarray(pd.notna(values), dtype=bool)
     found = pc.is_in(_text(values), value_set=_text(ids))
     return found.to_numpy(zero_copy_only=False).astype(bool) & np.asarray(pd.notna(values))
 
@@ -74,14 +76,18 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
     key = text_key(known) if isinstance(known, pd.Series | pd.Index) else None
     if kept is not None and kept[0] is values.array and key is not None and kept[3] == key:
         return kept[1], kept[2]  # the same values among the same known ids (the same Arrow buffers)
-    distinct = pd.Index(known, dtype="str").unique()
+    coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
+    same = coded is not None and same_text(coded[1], known)  # they are the known ids, in their order
+    distinct = pd.Index(known, dtype="str") if same else pd.Index(known, dtype="str").unique()
     if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
         return kept[1], kept[2]
-    coded = t.known_distinct(values)  # the distinct values looked up, not every row, when they are known
-    if coded is None:
+    width = np.int32 if len(distinct) < 2**31 else np.int64  # (int32: half the memory of a million positions)
+    if same:  # each row's code is its id's position among the known ids (-1: missing)
+        at = coded[0].astype(width, copy=False)
+    elif coded is None:
         at = _positions(values, distinct)
-    else:  # (positions below 2**31: int32, half the memory of a million positions)
-        at = np.r_[index_of(coded[1], distinct), -1].astype(np.int32 if len(distinct) < 2**31 else np.int64)[coded[0]]
+    else:
+        at = np.r_[index_of(coded[1], distinct), -1].astype(width)[coded[0]]
     t.lookups[f"parent:{values.name}"] = (values.array, distinct, at, key, known)  # (known: kept alive for its key)
     return distinct, at
 
@@ -110,7 +116,8 @@ def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
     is_known = at >= 0
     t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
            f"an id listed in {what}s", values=frame[col])
-    gone = given & is_known & ~np.r_[member(distinct, valid), False][at]
+    ok = member(distinct, valid)
+    gone = given & is_known & ~np.r_[ok, False][at] if not ok.all() else np.zeros(len(at), bool)
     t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
            f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
     return given & ~is_known | gone, at, distinct
@@ -188,7 +195,8 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     if valid.index.hasnans:
         at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
     else:  # every valid id is a known id: look up the distinct ids only, not every row again
-        at = small_codes(np.r_[index_of(distinct, valid.index), -1], len(valid))[at_known]  # (int32 or smaller)
+        at = (small_codes(at_known, len(valid)) if same_text(distinct, valid.index) else  # (the same ids, in order)
+              small_codes(np.r_[index_of(distinct, valid.index), -1], len(valid))[at_known])  # (int32 or smaller)
     rows = _kept_positions(t, frame["patient_id"]) if owners is not None else None
     codes = (rows[1], owners[1]) if rows is not None and rows[0].equals(owners[0]) else None  # the same ids
     wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at, codes)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "dictionary_codes"]
+__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "same_text", "dictionary_codes"]
 
 
 def strip_text(s: pd.Series) -> pd.Series:
@@ -72,6 +72,29 @@ def chunks_key(chunks) -> tuple:
                  for c in chunks)
 
 
+def same_text(a, b) -> bool:
+    """Whether two Arrow-backed text columns hold the same values in the same order, missing values in the
+    same places: their bytes compared, nothing hashed. False when either is not an Arrow-backed text column.
+
+    Linking uses it to skip a hash lookup when a table's distinct ids are its parent table's ids in their
+    order, as when both files list patients in the same order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> same_text(pd.Index(["P1", "P2"], dtype="str"), pd.Series(["P1", "P2"], dtype="str"))
+    True
+    >>> same_text(pd.Index(["P1", "P2"], dtype="str"), pd.Index(["P2", "P1"], dtype="str"))
+    False
+    """
+    if len(a) != len(b) or text_key(a) is None or text_key(b) is None:
+        return False
+    if not len(a) or a is b or text_key(a) == text_key(b):
+        return True
+    left, right = (pa.chunked_array(_chunks(v)).cast(pa.large_string()) for v in (a, b))
+    return left.equals(right)
+
+
 def tidy(values: pd.Series | pd.Index) -> bool:
     """True when no value of an Arrow-backed text column is empty or has a byte that could be white space at an
     end (see :func:`strip_text`)."""
@@ -80,14 +103,40 @@ def tidy(values: pd.Series | pd.Index) -> bool:
 
 def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.ndarray, pd.Index] | None:
     """``pd.factorize`` of a dictionary column from its indices: when its values are distinct, not missing, all
-    used and numbered in the order they first appear (None otherwise)."""
+    used and numbered in the order they first appear (None otherwise).
+
+    Two checks are made without hashing when they can be: a dictionary in increasing order (as sorted ids are)
+    has distinct values, and indices that count up from 0 (0, 0, 1, 2, 2, ..., as the ids of rows sorted by id
+    do) are numbered in the order they first appear."""
+    if dictionary.null_count or not (_increasing(dictionary) or len(pc.unique(dictionary)) == len(dictionary)):
+        return None
     indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
-    if dictionary.null_count or len(pc.unique(dictionary)) != len(dictionary):
-        return None
-    seen = pc.unique(indices).drop_null().to_numpy()  # the indices in the order they first appear
-    if not np.array_equal(seen, np.arange(len(dictionary))):
-        return None
     if indices.null_count:  # (fill_null copies even an array without nulls)
         indices = indices.fill_null(-1)
     codes = indices.combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
+    if not (len(codes) and codes[-1] == len(dictionary) - 1 and _counted_up(codes)):
+        seen = pc.unique(pa.array(codes)).to_numpy()  # the indices in the order they first appear
+        if not np.array_equal(seen[seen >= 0], np.arange(len(dictionary))):
+            return None
     return codes, pd.Index(pd.array(dictionary, dtype="str"))
+
+
+#: Rows compared at a time by :func:`_counted_up` (its differences stay small and are reused).
+_BLOCK = 1 << 16
+
+
+def _counted_up(codes: np.ndarray) -> bool:
+    """Whether the codes go 0, then each the same as the one before or one more (checked in blocks)."""
+    if not len(codes) or codes[0] != 0:
+        return False
+    unsigned = np.dtype(f"u{codes.dtype.itemsize}")
+    for s in range(0, len(codes) - 1, _BLOCK):
+        c = codes[s:s + _BLOCK + 1]
+        if ((c[1:] - c[:-1]).view(unsigned) > 1).any():  # (a step down is a large unsigned number)
+            return False
+    return True
+
+
+def _increasing(values: pa.Array) -> bool:
+    """Whether each text is greater than the one before (byte by byte): then no two are equal."""
+    return len(values) < 2 or bool(pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py())

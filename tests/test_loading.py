@@ -648,6 +648,34 @@ def test_repeated_rows_and_first_copies_as_np_unique(key):
     assert pos.tolist() == later.tolist() and of.tolist() == first[inverse[later]].tolist()
 
 
+def test_row_keys_and_copies_across_blocks_of_rows():
+    # keys are built and checked block by block (65,536 rows); over 200,003 rows they must equal the whole-array
+    # mixed radix of the codes (by numpy on all rows at once), also when a column's radix forces renumbering
+    # (2**40 * 2**23 > 2**62), and copies must be found across a block boundary, in order or not
+    from backpain_outcomes.duplicates import first_copies, repeated_rows, row_keys
+
+    rng = np.random.default_rng(5)
+    n = 200_003
+    c0 = np.sort(rng.integers(-1, 30_000, n))
+    c1 = rng.integers(-1, 7, n).astype(np.int8)
+    c2 = np.arange(n) % 97
+    expected = ((c0 + 1) * 8 + (c1 + 1)) * 98 + (c2 + 1)  # radixes: max + 2 (6 + 2, 96 + 2)
+    assert np.array_equal(row_keys([c0, c1, c2]), expected)
+    big = np.where(np.arange(n) % 2, 2**40, 0)
+    renumbered = row_keys([c0, big, c2 + (1 << 23)])  # renumbered by pd.factorize before the third column
+    assert np.array_equal(pd.factorize(renumbered)[0], pd.factorize(pd.Series(list(zip(c0, big, c2))))[0])
+    key = np.arange(n, dtype=np.int64) * 3
+    assert not repeated_rows(key).any() and len(first_copies(key)[0]) == 0
+    for at in (65_535, 65_536, 65_537, n - 1):  # a copy of the row before, at and around a block's edge
+        copied = key.copy()
+        copied[at] = copied[at - 1]
+        assert np.flatnonzero(repeated_rows(copied)).tolist() == [at - 1, at]
+        assert [v.tolist() for v in first_copies(copied)] == [[at], [at - 1]]
+        turned = key.copy()
+        turned[at] = -1  # out of order, no copy
+        assert not repeated_rows(turned).any() and len(first_copies(turned)[0]) == 0
+
+
 @pytest.mark.parametrize("days", [["2024-01-02", "NaT", "2024-01-01", "2024-01-02"], ["2024-03-01"], ["NaT", "NaT"],
                                   ["2024-01-01 10:00", "2024-01-01"]])
 def test_value_codes_of_days_group_as_factorize(days):
@@ -880,3 +908,24 @@ def test_a_part_given_by_the_caller_stays_apart_from_the_study():
     lines[:] = -1
     assert sorted(study.scores["_row"]) == [10, 12, 15]
     assert not np.shares_memory(study.scores["_row"].to_numpy(), lines)
+
+
+@pytest.mark.parametrize("known", [["p1", "p2", "p3"], ["p2", "p3", "p1"], ["p1", "p2", "p3", "p4"]])
+def test_parent_positions_without_a_lookup_when_the_ids_come_in_the_parents_order(monkeypatch, known):
+    # a column whose distinct ids (known from its Parquet dictionary) are the parent table's ids in their order
+    # is linked by its codes, without a hash lookup; in another order, or with a parent id the column lacks,
+    # the ids are looked up. Either way the positions are those of pd.Index.get_indexer (-1 where missing)
+    from backpain_outcomes import linking
+    from backpain_outcomes.validation import RawTable
+
+    values = pd.Series(["p1", "p1", None, "p2", "p3", "p2"], dtype="str", name="patient_id")
+    t = RawTable("scores", pd.DataFrame({"patient_id": values}), np.zeros(6, np.int64), np.arange(2, 8), ["s.csv"])
+    t.distinct("patient_id")  # (as a reader's dictionary gives them)
+    looked_up, positions = [], linking._positions
+    monkeypatch.setattr(linking, "_positions", lambda *a: looked_up.append(1) or positions(*a))
+    distinct, at = linking.parent_positions(t, values, pd.Series(known, dtype="str"))
+    assert distinct.tolist() == known
+    assert at.tolist() == pd.Index(known).get_indexer(values.astype(object)).tolist()
+    assert bool(looked_up) == (known != ["p1", "p2", "p3"])
+    t.lookups.clear()
+    assert linking.member(pd.Index(known, dtype="str"), pd.Series(known, dtype="str")).all()
