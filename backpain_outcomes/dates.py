@@ -274,7 +274,7 @@ def parse_dates(values: pd.Series, dayfirst: bool | None = None, today=None,
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(0, index=values.index)
     codes, uniq = distinct if distinct is not None else pd.factorize(values)  # parse each distinct value once
     ts, st = parse_distinct(uniq, dayfirst, today)
-    return (pd.Series(ts[codes], index=values.index, dtype="datetime64[ns]", copy=False),  # (new arrays: not
+    return (pd.Series(np.take(ts, codes), index=values.index, dtype="datetime64[ns]", copy=False),  # (new arrays: not
             pd.Series(st[codes], index=values.index, dtype=np.int64, copy=False))          # copied again)
 
 

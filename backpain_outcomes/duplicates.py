@@ -17,7 +17,11 @@ from .raw_table import RawTable
 from .reading import ITEM_COLUMN
 
 __all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
-           "repeated_rows", "first_copies", "small_codes", "DAY_TICKS"]
+           "repeated_rows", "first_copies", "small_codes", "sorted_order", "DAY_TICKS"]
+
+#: Rows handled at a time by :func:`row_keys`, :func:`_increasing` and :func:`_whole_number_codes` (their
+#: blocks stay in the processor's cache, and their temporaries small).
+_BLOCK = 1 << 16
 
 #: Ticks of a day in each unit of ``datetime64``.
 DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -67,16 +71,20 @@ def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
     low, high = g.min(), g.max()  # (NaN or an infinity in g: not finite, refused below)
     if not (np.isfinite(low) and np.isfinite(high)) or high - low >= 2**31:
         return None
-    whole = np.round(g)
-    if not (whole == g).all():
-        return None
-    whole -= low  # in place: no second temporary
     bound = int(high - low) + 1
+    codes = np.empty(len(g), small_codes(np.zeros(0), bound).dtype)
+    for s in range(0, len(g), _BLOCK):  # (block by block: no temporary of a million floats)
+        block = g[s:s + _BLOCK]
+        whole = np.round(block)
+        if not (whole == block).all():
+            return None
+        whole -= low
+        codes[s:s + _BLOCK] = whole  # (whole numbers from 0 below bound: exact in the codes' type)
     if every:
-        return small_codes(whole, bound), bound
-    codes = np.full(len(v), -1, small_codes(np.zeros(0), bound).dtype)
-    codes[given] = whole
-    return codes, bound
+        return codes, bound
+    out = np.full(len(v), -1, codes.dtype)
+    out[given] = codes
+    return out, bound
 
 
 def small_codes(codes: np.ndarray, bound: int) -> np.ndarray:
@@ -137,10 +145,6 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     return key
 
 
-#: Rows handled at a time by :func:`row_keys` and :func:`_increasing` (their blocks stay in the cache).
-_BLOCK = 1 << 16
-
-
 def _fold(key: np.ndarray, columns: list) -> None:
     """``key = (key * radix + code + 1)`` for each ``(codes, radix)`` in turn, in place, block by block."""
     for s in range(0, len(key), _BLOCK):
@@ -158,6 +162,25 @@ def _increasing(key: np.ndarray) -> bool:
         if not (k[1:] > k[:-1]).all():
             return False
     return True
+
+
+def sorted_order(columns: list[np.ndarray]) -> list[int]:
+    """An order of the columns (their positions) by which the first rows (a block of :data:`_BLOCK`) come
+    sorted, so that their row keys come in order and need no sort: scores listed by episode, then instrument,
+    then date, give keys in order with the columns in that order, not in the order episode, date, instrument.
+    Found greedily: each next column is one whose codes never go down between rows equal in the columns before
+    (such a column stays so whatever is chosen before it); the given order when no column is."""
+    head = [c[:_BLOCK] for c in columns]
+    same = np.ones(max(len(head[0]) - 1, 0) if head else 0, bool)  # rows equal to the one before, so far
+    order, left = [], list(range(len(columns)))
+    while left:
+        pick = next((j for j in left if not (same & (head[j][1:] < head[j][:-1])).any()), None)
+        if pick is None:
+            return list(range(len(columns)))
+        order.append(pick)
+        left.remove(pick)
+        same &= head[pick][1:] == head[pick][:-1]
+    return order
 
 
 def group_codes(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +246,7 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c) or _distinct_codes(t, clean[c]))
             for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    key = row_keys(cols)
+    key = row_keys([cols[j] for j in sorted_order(cols)])  # (the same copies in any order: keys in order sort fast)
     del cols
     pos, first = first_copies(key)
     if len(pos):

@@ -87,7 +87,7 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
     elif coded is None:
         at = _positions(values, distinct)
     else:
-        at = np.r_[index_of(coded[1], distinct), -1].astype(width)[coded[0]]
+        at = np.take(np.r_[index_of(coded[1], distinct), -1].astype(width), coded[0])
     t.lookups[f"parent:{values.name}"] = (values.array, distinct, at, key, known)  # (known: kept alive for its key)
     return distinct, at
 
@@ -117,7 +117,7 @@ def _parent(t: RawTable, frame: pd.DataFrame, col: str, known, valid, what: str,
     t.flag(p, given & ~is_known, col, f"unknown_{what}", f"{col} is not in the {what}s table",
            f"an id listed in {what}s", values=frame[col])
     ok = member(distinct, valid)
-    gone = given & is_known & ~np.r_[ok, False][at] if not ok.all() else np.zeros(len(at), bool)
+    gone = given & is_known & ~np.take(np.r_[ok, False], at) if not ok.all() else np.zeros(len(at), bool)
     t.flag(p, gone, col, f"{what}_excluded", f"the {what}'s own row is excluded (see the {what}s table)",
            f"a {what} whose row is valid", values=frame[col], kind=CONSEQUENCE)
     return given & ~is_known | gone, at, distinct
@@ -165,7 +165,7 @@ def _other_patient(patient: pd.Series, owners: pd.Series, at: np.ndarray, codes=
     if codes is None:
         unsure, other = known, np.zeros(len(at), bool)
     else:  # the owner's position of each row's episode (-1: no episode, or an owner not among the patients)
-        row, owner = codes[0], np.r_[codes[1], -1][at]
+        row, owner = codes[0], np.take(np.r_[codes[1], -1], at)
         sure = (row >= 0) & (owner >= 0)  # (owner >= 0: the row has an episode)
         unsure, other = known & ~sure, sure & (row != owner)
     idx = np.flatnonzero(unsure)
@@ -196,7 +196,7 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
         at = index_of(frame["episode_id"], valid.index)  # row of each row's episode among the valid ones
     else:  # every valid id is a known id: look up the distinct ids only, not every row again
         at = (small_codes(at_known, len(valid)) if same_text(distinct, valid.index) else  # (the same ids, in order)
-              small_codes(np.r_[index_of(distinct, valid.index), -1], len(valid))[at_known])  # (int32 or smaller)
+              np.take(small_codes(np.r_[index_of(distinct, valid.index), -1], len(valid)), at_known))  # (int32 or smaller)
     rows = _kept_positions(t, frame["patient_id"]) if owners is not None else None
     codes = (rows[1], owners[1]) if rows is not None and rows[0].equals(owners[0]) else None  # the same ids
     wrong = given & ~broken & _other_patient(frame["patient_id"], valid["patient_id"], at, codes)
@@ -208,7 +208,7 @@ def _link(t: RawTable, frame: pd.DataFrame, date_col: str, patients, episodes, p
     t.codes["episode_id"] = (at if ordered else in_order_seen(at, len(valid)), len(valid))  # for same-day visits
     t.lookups["episode_id"] = at  # for the Study
     onsets = np.r_[valid["onset_date"].to_numpy("datetime64[ns]"), np.datetime64("NaT", "ns")]
-    before = frame[date_col].to_numpy("datetime64[ns]") < onsets[at]  # at -1 picks NaT: never before
+    before = frame[date_col].to_numpy("datetime64[ns]") < np.take(onsets, at)  # at -1 picks NaT: never before
     t.flag(p, before & given, date_col, "date_before_onset", "date is before the episode's onset_date",
            "a date on or after the onset")
     return frame

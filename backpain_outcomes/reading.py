@@ -296,7 +296,8 @@ def _parquet_with_codes(path: Path):
     if not text or len(set(schema.names)) < len(schema.names) or any(
             pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema):
         return None
-    table = pq.read_table(path, use_pandas_metadata=True, read_dictionary=text)
+    with pq.ParquetFile(path, read_dictionary=text) as file:  # (a column in one chunk per row group)
+        table = file.read(use_pandas_metadata=True)
     if not all(c.dictionary.equals(col.chunk(0).dictionary) for col in table.columns
                if pa.types.is_dictionary(col.type) for c in col.chunks):
         table = table.unify_dictionaries()  # (one dictionary for all the chunks of a column)

@@ -53,7 +53,7 @@ def days_between(dates: np.ndarray, origin: np.ndarray, pos: np.ndarray) -> np.n
     """``((dates - origin[pos]) / one day)`` as float (NaN where either is NaT), computed in blocks of rows."""
     out = np.empty(len(dates), float)
     for s in range(0, len(dates), BLOCK):
-        out[s:s + BLOCK] = (dates[s:s + BLOCK] - origin[pos[s:s + BLOCK]]) / np.timedelta64(1, "D")
+        out[s:s + BLOCK] = (dates[s:s + BLOCK] - np.take(origin, pos[s:s + BLOCK])) / np.timedelta64(1, "D")
     return out
 
 
@@ -185,10 +185,12 @@ def split_declared(sessions, codes: dict) -> tuple[pd.DataFrame, pd.DataFrame | 
     if sessions is not None:
         marks = (codes["sessions_modality"] == len(MODALITIES) if "sessions_modality" in codes
                  else (sessions["modality"].astype(object) == UNTREATED).to_numpy(bool))
-        declared, sessions = sessions[marks], sessions[~marks]
-        for key in ("sessions_episode", "sessions_modality"):
-            if key in codes:
-                codes[key] = codes[key][~marks]
+        declared = sessions[marks]
+        if marks.any():  # (else the sessions as they are: no copy of every row)
+            sessions = sessions[~marks]
+            for key in ("sessions_episode", "sessions_modality"):
+                if key in codes:
+                    codes[key] = codes[key][~marks]
     return declared, sessions
 
 
@@ -316,7 +318,7 @@ def score_table(sc: pd.DataFrame, ep: pd.DataFrame, sc_pos, codes: dict) -> pd.D
                  else pd.to_numeric(sc["score"], errors="coerce").astype(float).to_numpy())
         out = np.empty(len(sc), float)
         for s in range(0, len(sc), BLOCK):
-            out[s:s + BLOCK] = score[s:s + BLOCK] / high[inst_code[s:s + BLOCK]] * 100.0
+            out[s:s + BLOCK] = score[s:s + BLOCK] / np.take(high, inst_code[s:s + BLOCK]) * 100.0
         sc["score_100"] = _column(out, sc)
     if not in_order(sc_pos, inst_code, dates):  # by episode, instrument, date (stable)
         order = sort_order(sc_pos, inst_code, dates)

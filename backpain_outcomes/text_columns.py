@@ -110,12 +110,14 @@ def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.nda
     do) are numbered in the order they first appear."""
     if dictionary.null_count or not (_increasing(dictionary) or len(pc.unique(dictionary)) == len(dictionary)):
         return None
-    indices = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+    chunks = [c.indices for c in col.chunks]  # (one chunk: not copied, as combine_chunks would)
+    indices = chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, col.type.index_type).combine_chunks()
     if indices.null_count:  # (fill_null copies even an array without nulls)
         indices = indices.fill_null(-1)
-    codes = indices.combine_chunks().to_numpy()  # Arrow's int32 indices, not copied into numpy
+    codes = indices.to_numpy()  # Arrow's int32 indices, not copied into numpy
     if not (len(codes) and codes[-1] == len(dictionary) - 1 and _counted_up(codes)):
-        seen = pc.unique(pa.array(codes)).to_numpy()  # the indices in the order they first appear
+        few = len(dictionary) < 128  # (Arrow finds the distinct values of 8-bit integers without hashing)
+        seen = pc.unique(pa.array(codes.astype(np.int8) if few else codes)).to_numpy()  # in the order first seen
         if not np.array_equal(seen[seen >= 0], np.arange(len(dictionary))):
             return None
     return codes, pd.Index(pd.array(dictionary, dtype="str"))

@@ -570,6 +570,45 @@ def test_value_codes_of_numbers_group_as_factorize(values):
     assert all((codes[i] == codes[j]) == (expected[i] == expected[j]) for i in range(n) for j in range(n))
 
 
+@pytest.mark.parametrize("case", ["whole", "with_nan", "fraction_late", "negative"])
+def test_value_codes_of_numbers_across_blocks_of_rows(case):
+    # whole numbers are coded block by block (65,536 rows); over 200,001 rows the codes must group the rows as
+    # pd.factorize does, and a fraction in the third block must send the column to pd.factorize (codes from 0
+    # in the order first seen)
+    from backpain_outcomes.validation import value_codes
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 300, 200_001).astype(float)
+    if case == "with_nan":
+        values[rng.random(len(values)) < 0.05] = np.nan
+    elif case == "fraction_late":
+        values[150_000] = 2.5
+    elif case == "negative":
+        values -= 1_000.0
+    codes, bound = value_codes(pd.Series(values))
+    expected, uniques = pd.factorize(pd.Series(values))
+    assert ((codes < 0) == (expected < 0)).all() and codes.max(initial=-1) < bound
+    first = pd.Series(np.arange(len(values)))[expected >= 0].groupby(expected[expected >= 0]).transform("first")
+    assert (pd.Series(codes[expected >= 0]).groupby(first.to_numpy()).nunique() == 1).all()  # equal values, one code
+    assert len(np.unique(codes[codes >= 0])) == len(uniques)  # different values, different codes
+    if case == "fraction_late":
+        assert codes.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("names", [["nrs", "odi"], ["nrs", None, "odi", np.nan], [f"m{i}" for i in range(20)], []])
+def test_vocabulary_labels_of_rows_as_a_gather(names):
+    # the mapped label of each row (few labels set by mask, many gathered) must be np.r_[names, None][codes]
+    # exactly: the same objects, None for a missing value (code -1), a None or NaN name kept as it is
+    from backpain_outcomes.validation import _labels_at
+
+    names = np.array(names, dtype=object)
+    rng = np.random.default_rng(len(names))
+    codes = rng.integers(-1, len(names), 70_000).astype(np.int32)
+    got, expected = _labels_at(names, codes), np.r_[names, None][codes]
+    assert got.dtype == object and len(got) == len(expected)
+    assert all(a is b for a, b in zip(got, expected))
+
+
 def test_missing_value_marks_of_a_text_column_found_among_its_distinct_values():
     # marks are looked for among the distinct values, then the rows holding them found; by hand: rows 1, 2, 4, 6
     # hold marks (any case, surrounding spaces), row 5 is missing already, "none1" and "e1" are ids
@@ -674,6 +713,41 @@ def test_row_keys_and_copies_across_blocks_of_rows():
         turned = key.copy()
         turned[at] = -1  # out of order, no copy
         assert not repeated_rows(turned).any() and len(first_copies(turned)[0]) == 0
+
+
+def test_key_columns_in_the_order_the_rows_come():
+    # by hand: scores listed by patient, episode, instrument, then date (codes below) come sorted with the columns
+    # in the order 0, 1, 3, 2; then the score (4) goes up within equal rows; the given order when no column can
+    # come next (column 1 goes down within the rows equal in column 0)
+    from backpain_outcomes.duplicates import sorted_order
+
+    patient, episode = np.array([0, 0, 0, 0, 1, 1]), np.array([0, 0, 0, 0, 1, 1])
+    date, instrument = np.array([0, 1, 0, 1, 2, 2]), np.array([0, 0, 1, 1, 0, 0], np.int8)
+    score = np.array([5, 3, 40, 20, 7, 8])
+    assert sorted_order([patient, episode, date, instrument, score]) == [0, 1, 3, 2, 4]
+    assert sorted_order([patient, np.array([0, 1, 0, 1, 2, 2]), np.array([1, 0, 0, 0, 0, 0])]) == [0, 1, 2]
+    assert sorted_order([np.array([1, 0]), np.array([0, 1])]) == [1, 0]
+    assert sorted_order([np.zeros(0, int)]) == [0] and sorted_order([]) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_duplicates_whatever_the_order_of_rows_and_columns(seed):
+    # the copies found (later rows and their first row) must not depend on the order of the key's columns:
+    # random codes with repeated rows, sorted by several columns or not, against pd.DataFrame.duplicated
+    from backpain_outcomes.duplicates import first_copies, row_keys, sorted_order
+
+    rng = np.random.default_rng(seed)
+    n = 90_000
+    cols = [rng.integers(-1, k, n) for k in (50, 3, 400, 2)]
+    if seed % 2:
+        order = np.lexsort([cols[j] for j in rng.permutation(4)])
+        cols = [c[order] for c in cols]
+    key = row_keys([cols[j] for j in sorted_order(cols)])
+    frame = pd.DataFrame(np.column_stack(cols))
+    pos, first = first_copies(key)
+    assert pos.tolist() == np.flatnonzero(frame.duplicated().to_numpy()).tolist()
+    first_row = pd.Series(np.arange(n)).groupby([frame[c] for c in frame.columns]).transform("first")
+    assert first.tolist() == first_row[pos].tolist()
 
 
 @pytest.mark.parametrize("days", [["2024-01-02", "NaT", "2024-01-01", "2024-01-02"], ["2024-03-01"], ["NaT", "NaT"],

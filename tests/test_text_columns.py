@@ -84,12 +84,13 @@ def test_dictionary_codes_are_factorize_codes_or_none(indices, dictionary, expec
 
 def test_dictionary_codes_agree_with_factorize_on_random_columns():
     # 400 random columns, half of them with rows sorted by value (the path without hashing), some with missing
-    # values, unused or repeated dictionary entries, long enough to span several blocks of the check
+    # values, unused or repeated dictionary entries, long enough to span several blocks of the check; fewer and
+    # more than 128 values (8-bit codes or not)
     from backpain_outcomes.text_columns import dictionary_codes
 
     rng = np.random.default_rng(17)
     for trial in range(400):
-        k = int(rng.integers(1, 40))
+        k = int(rng.integers(1, 40) if trial % 5 else rng.integers(120, 300))  # (below and above 128 values)
         words = [f"w{j:03d}" for j in rng.permutation(k)] if trial % 3 else [f"w{j:03d}" for j in range(k)]
         if trial % 7 == 0:
             words[-1] = words[0]  # a repeated entry
