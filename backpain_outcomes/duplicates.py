@@ -9,6 +9,8 @@ rows and groups as integers (without hashing where the values allow it); linking
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,7 @@ from .raw_table import RawTable
 from .reading import ITEM_COLUMN
 
 __all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
-           "repeated_rows", "first_copies", "small_codes", "sorted_order", "DAY_TICKS"]
+           "repeated_rows", "first_copies", "small_codes", "sorted_order", "keys_increasing", "DAY_TICKS"]
 
 #: Rows handled at a time by :func:`row_keys`, :func:`_increasing` and :func:`_whole_number_codes` (their
 #: blocks stay in the processor's cache, and their temporaries small).
@@ -155,6 +157,24 @@ def _fold(key: np.ndarray, columns: list) -> None:
             k += 1
 
 
+def keys_increasing(columns: list[np.ndarray]) -> bool:
+    """Whether the rows' keys (as :func:`row_keys` gives them) come in increasing order, so that no row equals
+    another: checked block by block in one small buffer, without a key of every row (False when the keys would
+    need renumbering, which needs them all)."""
+    radices = [int(c.max(initial=-1)) + 2 for c in columns]
+    if not columns or math.prod(radices) >= 2**62:
+        return False
+    buffer, last = np.empty(min(_BLOCK, len(columns[0])), np.int64), -1
+    for s in range(0, len(columns[0]), _BLOCK):
+        k = buffer[:min(_BLOCK, len(columns[0]) - s)]
+        k[:] = 0
+        _fold(k, [(c[s:s + _BLOCK], r) for c, r in zip(columns, radices)])
+        if k[0] <= last or not (k[1:] > k[:-1]).all():
+            return False
+        last = int(k[-1])
+    return True
+
+
 def _increasing(key: np.ndarray) -> bool:
     """Whether each key is greater than the one before (then no two are equal), checked block by block."""
     for s in range(0, len(key) - 1, _BLOCK):
@@ -246,7 +266,10 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c) or _distinct_codes(t, clean[c]))
             for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    key = row_keys([cols[j] for j in sorted_order(cols)])  # (the same copies in any order: keys in order sort fast)
+    cols = [cols[j] for j in sorted_order(cols)]  # (the same copies in any order: keys in order need no sort)
+    if keys_increasing(cols):  # no copy (and no key of every row made)
+        return np.zeros(0, np.int64)
+    key = row_keys(cols)
     del cols
     pos, first = first_copies(key)
     if len(pos):

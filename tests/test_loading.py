@@ -715,6 +715,25 @@ def test_row_keys_and_copies_across_blocks_of_rows():
         assert not repeated_rows(turned).any() and len(first_copies(turned)[0]) == 0
 
 
+def test_keys_increasing_without_the_keys_of_every_row():
+    # the check block by block must say what the keys of row_keys say (each greater than the one before), also
+    # when the only equal or decreasing pair straddles a block's edge (65,536 rows); with radixes whose product
+    # reaches 2**62 (keys renumbered) it says False, and loading then builds the keys
+    from backpain_outcomes.duplicates import keys_increasing, row_keys
+
+    n = 140_000
+    episode, day = np.repeat(np.arange(n // 7), 7), np.tile(np.arange(7), n // 7)
+    assert keys_increasing([episode, day]) and np.all(np.diff(row_keys([episode, day])) > 0)
+    for at in (65_535, 65_536, 65_537, n - 1):  # row at-1 copied into row at, at or near a block's edge
+        cols = [episode.copy(), day.copy()]
+        for c in cols:
+            c[at] = c[at - 1]
+        assert not keys_increasing(cols) and not np.all(np.diff(row_keys(cols)) > 0)
+    assert not keys_increasing([day, episode])  # out of order
+    assert not keys_increasing([episode, np.where(day == 0, 2**40, day), day + (1 << 23)])  # renumbered: False
+    assert keys_increasing([np.zeros(0, int)]) and keys_increasing([np.array([4])]) and not keys_increasing([])
+
+
 def test_key_columns_in_the_order_the_rows_come():
     # by hand: scores listed by patient, episode, instrument, then date (codes below) come sorted with the columns
     # in the order 0, 1, 3, 2; then the score (4) goes up within equal rows; the given order when no column can
