@@ -134,7 +134,8 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     The key is built block by block of rows (:data:`_BLOCK`), each block through every column while it is in
     the processor's cache, instead of a pass over a million keys for each step of each column."""
     key = np.zeros(len(columns[0]) if columns else 0, np.int64)
-    width, pending = 1, []
+    width = 1
+    pending: list[tuple[np.ndarray, int]] = []  # (columns not yet folded into the key, with their radixes)
     for c in columns:
         radix = int(c.max(initial=-1)) + 2
         if width * radix >= 2**62:
