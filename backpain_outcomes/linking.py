@@ -82,8 +82,8 @@ def parent_positions(t: RawTable, values: pd.Series, known) -> tuple[pd.Index, n
     if kept is not None and kept[0] is values.array and kept[1].equals(distinct):
         return kept[1], kept[2]
     width = np.int32 if len(distinct) < 2**31 else np.int64  # (int32: half the memory of a million positions)
-    if same:  # each row's code is its id's position among the known ids (-1: missing)
-        at = coded[0].astype(width, copy=False)
+    if same:  # each row's code is its id's position among the known ids (-1: missing); read-only when it is the
+        at = coded[0].astype(width, copy=False)  # reader's array (Arrow's memory): positions are never changed in place
     elif coded is None:
         at = _positions(values, distinct)
     else:

@@ -224,6 +224,19 @@ def _sheet_part(rows: list[tuple], source: str) -> Part:
 
 
 # ----------------------------------------------------------------------------------------------- frames
+def _other_text(dtype) -> bool:
+    """Whether a column's dtype holds text another way than pandas' default ``str``: ``string`` (missing values
+    ``pd.NA``, either storage) or Arrow text and text dictionaries (``pd.ArrowDtype``), which loading reads as
+    ``str`` (a caller's DataFrame may come with any of them)."""
+    if isinstance(dtype, pd.StringDtype):
+        return dtype != pd.StringDtype("pyarrow", na_value=np.nan)
+    if isinstance(dtype, pd.ArrowDtype):
+        kind = dtype.pyarrow_dtype
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    return False
+
+
 def frame_part(df: pd.DataFrame, source: str, first_line: int = 2, codes: dict | None = None) -> Part:
     """A DataFrame (or a Parquet file's) as a part: line = position + ``first_line`` (2: below a header), all-missing
     rows are blank. ``codes``: column -> ``(codes, uniques)``, ``pd.factorize`` of a text column of ``df`` (see
@@ -233,6 +246,8 @@ def frame_part(df: pd.DataFrame, source: str, first_line: int = 2, codes: dict |
     codes = dict(codes or {})
     for col in df.columns:
         s = df[col]
+        if _other_text(s.dtype):  # (pandas' other text dtypes, as the one text dtype of loading)
+            s = df[col] = s.astype("str")
         if s.dtype == object:
             df[col] = s.map(_cell)
         elif col in codes and tidy(codes[col][1]):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import TODAY, write
 from hypothesis import HealthCheck, given, settings
@@ -1022,3 +1023,25 @@ def test_parent_positions_without_a_lookup_when_the_ids_come_in_the_parents_orde
     assert bool(looked_up) == (known != ["p1", "p2", "p3"])
     t.lookups.clear()
     assert linking.member(pd.Index(known, dtype="str"), pd.Series(known, dtype="str")).all()
+
+
+@pytest.mark.parametrize("text", ["string[python]", "string[pyarrow]", pd.ArrowDtype(pa.string()),
+                                  pd.ArrowDtype(pa.large_string()), pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))])
+def test_dataframes_with_other_text_dtypes_load_as_plain_text(text):
+    # a caller's DataFrame may hold its text as pandas' "string" (pd.NA) or as Arrow text or text dictionaries;
+    # they load as the same values written as plain text would: before, ids of two such dtypes could not be
+    # matched to assign episodes from onsets (a pandas MergeError), and Arrow dictionary dates were all bad_date
+    episodes = pd.DataFrame({"episode_id": ["E1", "E2"], "patient_id": ["P1", "P2"],
+                             "onset_date": ["2023-01-01", "2023-03-01"]})
+    scores = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "date": ["2023-02-01", "2023-02-08", "2023-03-05"],
+                           "instrument": ["nrs", "NRS", "nrs"], "score": ["5", "3", "7"], "episode_id": [None, "E1", None]})
+    expected = bpo.load_study(episodes=episodes, scores=scores, today="2026-01-01")
+    for which in ("episodes", "scores", "both"):
+        ep = episodes.astype(text) if which in ("episodes", "both") else episodes
+        sc = scores.astype({c: text for c in ("patient_id", "date", "instrument", "episode_id")}) \
+            if which in ("scores", "both") else scores
+        study = bpo.load_study(episodes=ep, scores=sc, today="2026-01-01")
+        for name in ("scores", "episodes"):
+            pd.testing.assert_frame_equal(getattr(study, name).drop(columns=["_source"], errors="ignore"),
+                                          getattr(expected, name).drop(columns=["_source"], errors="ignore"))
+        assert study.scores["episode_id"].tolist() == ["E1", "E1", "E2"]
