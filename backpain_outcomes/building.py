@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .duplicates import group_codes, keys_increasing, repeated_rows, row_keys, sorted_order, value_codes
+from .duplicates import group_codes, ordered_keys, repeated_rows, value_codes
 from .exceptions import DataValidationError, ExcludedRowsWarning, warn
 from .problems import CONSEQUENCE, ERROR, EXCLUSION_COLUMNS, OPTIONAL, SET_ASIDE, Problems
 from .reading import Part
@@ -43,8 +43,7 @@ def same_day_scores(scores: pd.DataFrame, codes: dict | None = None) -> pd.DataF
     cols = ["table", "source", "row", "episode_id", "patient_id", "instrument", "date", "score", "n_same_day", "rows"]
     known = {c: v for c, v in (codes or {}).items() if len(v) == len(scores)}
     visit = [known[c] if c in known else value_codes(scores[c])[0] for c in ("episode_id", "instrument", "date")]
-    visit = [visit[j] for j in sorted_order(visit)]  # (in the order the rows come: no sort of the keys)
-    key = None if keys_increasing(visit) else row_keys(visit)  # (increasing: no visit has two rows)
+    key = ordered_keys(visit)  # (None: the keys increase, no visit has two rows)
     if key is None or not repeated_rows(key).any():  # (no group numbered when no visit has two rows)
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     group = group_codes(key)[0]

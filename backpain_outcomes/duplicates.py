@@ -17,13 +17,11 @@ import pandas as pd
 from .problems import CONSEQUENCE, SET_ASIDE, Problems
 from .raw_table import RawTable
 from .reading import ITEM_COLUMN
+from .text_columns import BLOCK
 
 __all__ = ["set_aside_duplicates", "conflicting_ids", "row_keys", "group_codes", "value_codes", "in_order_seen",
-           "repeated_rows", "first_copies", "small_codes", "sorted_order", "keys_increasing", "DAY_TICKS"]
-
-#: Rows handled at a time by :func:`row_keys`, :func:`_increasing` and :func:`_whole_number_codes` (their
-#: blocks stay in the processor's cache, and their temporaries small).
-_BLOCK = 1 << 16
+           "repeated_rows", "first_copies", "small_codes", "sorted_order", "keys_increasing", "ordered_keys",
+           "DAY_TICKS"]
 
 #: Ticks of a day in each unit of ``datetime64``.
 DAY_TICKS = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -75,13 +73,13 @@ def _whole_number_codes(v: np.ndarray) -> tuple[np.ndarray, int] | None:
         return None
     bound = int(high - low) + 1
     codes = np.empty(len(g), small_codes(np.zeros(0), bound).dtype)
-    for s in range(0, len(g), _BLOCK):  # (block by block: no temporary of a million floats)
-        block = g[s:s + _BLOCK]
+    for s in range(0, len(g), BLOCK):  # (block by block: no temporary of a million floats)
+        block = g[s:s + BLOCK]
         whole = np.round(block)
         if not (whole == block).all():
             return None
         whole -= low
-        codes[s:s + _BLOCK] = whole  # (whole numbers from 0 below bound: exact in the codes' type)
+        codes[s:s + BLOCK] = whole  # (whole numbers from 0 below bound: exact in the codes' type)
     if every:
         return codes, bound
     out = np.full(len(v), -1, codes.dtype)
@@ -131,7 +129,7 @@ def _distinct_codes(t: RawTable, values: pd.Series) -> tuple | None:
 
 def row_keys(columns: list[np.ndarray]) -> np.ndarray:
     """One integer per distinct combination of the columns' codes (mixed radix, renumbered before overflow).
-    The key is built block by block of rows (:data:`_BLOCK`), each block through every column while it is in
+    The key is built block by block of rows (:data:`BLOCK`), each block through every column while it is in
     the processor's cache, instead of a pass over a million keys for each step of each column."""
     key = np.zeros(len(columns[0]) if columns else 0, np.int64)
     width = 1
@@ -150,11 +148,11 @@ def row_keys(columns: list[np.ndarray]) -> np.ndarray:
 
 def _fold(key: np.ndarray, columns: list) -> None:
     """``key = (key * radix + code + 1)`` for each ``(codes, radix)`` in turn, in place, block by block."""
-    for s in range(0, len(key), _BLOCK):
-        k = key[s:s + _BLOCK]  # (a view: changed in place)
+    for s in range(0, len(key), BLOCK):
+        k = key[s:s + BLOCK]  # (a view: changed in place)
         for c, radix in columns:
             k *= radix
-            k += c[s:s + _BLOCK]
+            k += c[s:s + BLOCK]
             k += 1
 
 
@@ -165,33 +163,32 @@ def keys_increasing(columns: list[np.ndarray]) -> bool:
     radices = [int(c.max(initial=-1)) + 2 for c in columns]
     if not columns or math.prod(radices) >= 2**62:
         return False
-    buffer, last = np.empty(min(_BLOCK, len(columns[0])), np.int64), -1
-    for s in range(0, len(columns[0]), _BLOCK):
-        k = buffer[:min(_BLOCK, len(columns[0]) - s)]
+    buffer, last = np.empty(min(BLOCK, len(columns[0])), np.int64), -1
+    for s in range(0, len(columns[0]), BLOCK):
+        k = buffer[:min(BLOCK, len(columns[0]) - s)]
         k[:] = 0
-        _fold(k, [(c[s:s + _BLOCK], r) for c, r in zip(columns, radices)])
+        _fold(k, [(c[s:s + BLOCK], r) for c, r in zip(columns, radices)])
         if k[0] <= last or not (k[1:] > k[:-1]).all():
             return False
         last = int(k[-1])
     return True
 
 
-def _increasing(key: np.ndarray) -> bool:
-    """Whether each key is greater than the one before (then no two are equal), checked block by block."""
-    for s in range(0, len(key) - 1, _BLOCK):
-        k = key[s:s + _BLOCK + 1]
-        if not (k[1:] > k[:-1]).all():
-            return False
-    return True
+def ordered_keys(columns: list[np.ndarray]) -> np.ndarray | None:
+    """The rows' keys (:func:`row_keys`) with the columns in the order the rows come (:func:`sorted_order`), or
+    None when those keys increase: then no two rows are equal, and no key of every row is made. Equal rows get
+    equal keys whatever the order of the columns."""
+    columns = [columns[j] for j in sorted_order(columns)]
+    return None if keys_increasing(columns) else row_keys(columns)
 
 
 def sorted_order(columns: list[np.ndarray]) -> list[int]:
-    """An order of the columns (their positions) by which the first rows (a block of :data:`_BLOCK`) come
+    """An order of the columns (their positions) by which the first rows (a block of :data:`BLOCK`) come
     sorted, so that their row keys come in order and need no sort: scores listed by episode, then instrument,
     then date, give keys in order with the columns in that order, not in the order episode, date, instrument.
     Found greedily: each next column is one whose codes never go down between rows equal in the columns before
     (such a column stays so whatever is chosen before it); the given order when no column is."""
-    head = [c[:_BLOCK] for c in columns]
+    head = [c[:BLOCK] for c in columns]
     same = np.ones(max(len(head[0]) - 1, 0) if head else 0, bool)  # rows equal to the one before, so far
     order, left = [], list(range(len(columns)))
     while left:
@@ -227,7 +224,7 @@ def _equal_neighbours(key: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
 def repeated_rows(key: np.ndarray) -> np.ndarray:
     """Whether each row's key is also another row's (as ``np.bincount(group)[group] > 1`` of the groups of
     :func:`group_codes`): one stable sort, none when the keys come in order."""
-    if len(key) < 2 or _increasing(key):
+    if len(key) < 2:
         return np.zeros(len(key), bool)
     order, same = _equal_neighbours(key)
     if not same.any():
@@ -243,7 +240,7 @@ def repeated_rows(key: np.ndarray) -> np.ndarray:
 def first_copies(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows whose key an earlier row has, the first row with that key), the rows in order: what
     :func:`group_codes` gives (its groups' first rows), without numbering the groups when no key repeats."""
-    if len(key) < 2 or _increasing(key) or not _equal_neighbours(key)[1].any():
+    if len(key) < 2 or not _equal_neighbours(key)[1].any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     inverse, first_of_key = group_codes(key)
     dup = np.ones(len(key), bool)
@@ -267,11 +264,10 @@ def set_aside_duplicates(t: RawTable, clean: pd.DataFrame, p: Problems) -> np.nd
     cols = [_codes(clean[c], t.data[c] if c in t.data else None, t.codes.get(c) or _distinct_codes(t, clean[c]))
             for c in clean.columns]
     cols += [_codes(t.data[c], None) for c in t.data.columns if ITEM_COLUMN.match(c)]
-    cols = [cols[j] for j in sorted_order(cols)]  # (the same copies in any order: keys in order need no sort)
-    if keys_increasing(cols):  # no copy (and no key of every row made)
-        return np.zeros(0, np.int64)
-    key = row_keys(cols)
+    key = ordered_keys(cols)
     del cols
+    if key is None:  # (the keys increase: no copy)
+        return np.zeros(0, np.int64)
     pos, first = first_copies(key)
     if len(pos):
         dup = np.zeros(len(key), bool)

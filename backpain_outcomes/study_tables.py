@@ -18,6 +18,7 @@ import pandas as pd
 
 from .instruments import score_100
 from .linking import index_of, member
+from .text_columns import BLOCK
 from .vocabulary import INSTRUMENTS, MIXED, MODALITIES, UNKNOWN, UNTREATED, chronicity_from_days, normalise_modality
 
 __all__ = ["TREATED_ARMS", "sort_order", "fitting_row_codes", "split_declared", "session_frame", "episode_frame",
@@ -31,9 +32,6 @@ TREATED_ARMS = frozenset({"treated", "treatment", "intervention", "active", "act
 SCORE_COLUMNS = ["episode_id", "patient_id", "date", "days_since_onset", "days_since_first_contact", "instrument",
                  "score", "score_100"]
 
-#: Rows per block of the element-wise steps over the score rows: computed block by block, their temporaries
-#: stay small and are reused, instead of a fresh million-row array (fresh pages) for each intermediate.
-BLOCK = 1 << 16
 
 
 def in_order(pos: np.ndarray, code: np.ndarray, dates: np.ndarray) -> bool:

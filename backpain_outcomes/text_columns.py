@@ -15,7 +15,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "same_text", "dictionary_codes"]
+__all__ = ["strip_text", "tidy", "text_key", "chunks_key", "same_text", "dictionary_codes", "BLOCK"]
+
+#: Rows per block of the element-wise steps over a million-row column (here, and in duplicates and the Study's
+#: tables): computed block by block, their temporaries stay small, in the processor's cache, and are reused,
+#: instead of a fresh million-row array (fresh pages) for each intermediate.
+BLOCK = 1 << 16
 
 
 def strip_text(s: pd.Series) -> pd.Series:
@@ -87,9 +92,10 @@ def same_text(a, b) -> bool:
     >>> same_text(pd.Index(["P1", "P2"], dtype="str"), pd.Index(["P2", "P1"], dtype="str"))
     False
     """
-    if len(a) != len(b) or text_key(a) is None or text_key(b) is None:
+    key_a, key_b = text_key(a), text_key(b)
+    if len(a) != len(b) or key_a is None or key_b is None:
         return False
-    if not len(a) or a is b or text_key(a) == text_key(b):
+    if not len(a) or a is b or key_a == key_b:
         return True
     left, right = (pa.chunked_array(_chunks(v)).cast(pa.large_string()) for v in (a, b))
     return left.equals(right)
@@ -123,17 +129,13 @@ def dictionary_codes(col: pa.ChunkedArray, dictionary: pa.Array) -> tuple[np.nda
     return codes, pd.Index(pd.array(dictionary, dtype="str"))
 
 
-#: Rows compared at a time by :func:`_counted_up` (its differences stay small and are reused).
-_BLOCK = 1 << 16
-
-
 def _counted_up(codes: np.ndarray) -> bool:
     """Whether the codes go 0, then each the same as the one before or one more (checked in blocks)."""
     if not len(codes) or codes[0] != 0:
         return False
     unsigned = np.dtype(f"u{codes.dtype.itemsize}")
-    for s in range(0, len(codes) - 1, _BLOCK):
-        c = codes[s:s + _BLOCK + 1]
+    for s in range(0, len(codes) - 1, BLOCK):
+        c = codes[s:s + BLOCK + 1]
         if ((c[1:] - c[:-1]).view(unsigned) > 1).any():  # (a step down is a large unsigned number)
             return False
     return True
